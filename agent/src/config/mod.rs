@@ -1,0 +1,216 @@
+//! The agent's process configuration (`DESIGN.md` section 6) and its checks (section 2).
+//!
+//! Loading goes: read the file, parse YAML, expand `${VAR}` in every string value, deserialise each part on its
+//! own so that one bad check does not hide the next, then validate. Every problem found is reported at once,
+//! each with its path (`checks[2].interval: ...`); the binary exits with status 64 on any of them.
+//!
+//! Layout:
+//! - [`check`]: the YAML shape of a check.
+//! - [`env`]: `${VAR}` expansion.
+//! - [`validate`]: checks → [`PreparedCheck`]s (parsed URLs, compiled regexes, TLS settings).
+
+pub mod check;
+pub mod env;
+pub mod validate;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::Value;
+
+pub use check::Check;
+pub use validate::{PreparedCheck, ProbeSpec};
+
+/// A configuration that failed to load: every problem, each with its path.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or other source) that was read.
+    pub source_name: String,
+    /// One line per problem, `path: what is wrong`.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        writeln!(f, "{}: {count} problem{}:", self.source_name, if count == 1 { "" } else { "s" })?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The agent's settings, everything of `agent.yaml` but the checks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// This agent's id; defaults to `region`.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Region label stamped on every result.
+    pub region: String,
+    /// Collector URL(s); absent means standalone.
+    #[serde(default)]
+    pub collector: Option<OneOrMany>,
+    /// Token presented to the collector.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Directory for the spool and the last pushed config.
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: PathBuf,
+    /// Local address every probe is sent from.
+    #[serde(default)]
+    pub source_ip: Option<IpAddr>,
+    /// Probes in flight at most; further due probes wait for a free slot.
+    #[serde(default = "default_max_concurrent_probes")]
+    pub max_concurrent_probes: usize,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Several values.
+    Many(Vec<String>),
+}
+
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from("/var/lib/slaprobe-agent")
+}
+
+fn default_max_concurrent_probes() -> usize {
+    1024
+}
+
+/// A loaded and validated `agent.yaml`.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Process settings.
+    pub settings: AgentSettings,
+    /// Validated checks, in file order.
+    pub checks: Vec<PreparedCheck>,
+}
+
+impl AgentConfig {
+    /// The agent id: `agent_id`, or the region when unset.
+    pub fn agent_id(&self) -> &str {
+        self.settings.agent_id.as_deref().unwrap_or(&self.settings.region)
+    }
+
+    /// The checks this agent's region runs.
+    pub fn checks_for_region(&self) -> impl Iterator<Item = &PreparedCheck> {
+        let region = &self.settings.region;
+        self.checks.iter().filter(move |prepared| match &prepared.check.regions {
+            Some(regions) => regions.contains(region),
+            None => true,
+        })
+    }
+}
+
+/// Reads and validates an agent config file, expanding `${VAR}` from the process environment.
+pub fn load_agent_config(path: &Path) -> Result<AgentConfig, ConfigError> {
+    let source_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        source_name: source_name.clone(),
+        problems: vec![format!("cannot read: {error}")],
+    })?;
+    parse_agent_config(&text, &source_name, &|name| std::env::var(name).ok())
+}
+
+/// Parses and validates agent config text; `lookup` supplies environment variables.
+pub fn parse_agent_config(
+    text: &str,
+    source_name: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<AgentConfig, ConfigError> {
+    let fail = |problems: Vec<String>| ConfigError { source_name: source_name.to_owned(), problems };
+    let mut document: Value = serde_yaml_ng::from_str(text).map_err(|error| fail(vec![error.to_string()]))?;
+    let mut problems = env::expand_document(&mut document, lookup);
+    let Value::Mapping(mut top) = document else {
+        return Err(fail(vec!["(document): expected a mapping of settings".to_owned()]));
+    };
+    let check_values = top.remove("checks").unwrap_or(Value::Sequence(Vec::new()));
+    let settings =
+        deserialize_at::<AgentSettings>(Value::Mapping(top), "").map_err(|problem| problems.push(problem)).ok();
+    if let Some(settings) = &settings {
+        problems.extend(validate_settings(settings));
+    }
+    let checks = parse_checks(check_values, "checks").unwrap_or_else(|check_problems| {
+        problems.extend(check_problems);
+        Vec::new()
+    });
+    match settings {
+        Some(settings) if problems.is_empty() => Ok(AgentConfig { settings, checks }),
+        _ => Err(fail(problems)),
+    }
+}
+
+/// Deserialises and validates a `checks:` list (shared with the collector's central config).
+///
+/// `path` is the list's own path, used to prefix every problem (`checks[3].timeout: ...`).
+pub fn parse_checks(value: Value, path: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
+    let items = match value {
+        Value::Sequence(items) => items,
+        Value::Null => Vec::new(),
+        _ => return Err(vec![format!("{path}: expected a list of checks")]),
+    };
+    let mut problems = Vec::new();
+    let mut preparer = validate::Preparer::default();
+    let mut seen = HashSet::new();
+    let mut checks = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let item_path = format!("{path}[{index}]");
+        let check = match deserialize_at::<Check>(item, &item_path) {
+            Ok(check) => check,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        if !seen.insert(check.id.clone()) {
+            problems.push(format!("{item_path}.id: duplicate id {:?}", check.id));
+        }
+        match preparer.prepare(check, &item_path) {
+            Ok(prepared) => checks.push(prepared),
+            Err(check_problems) => problems.extend(check_problems),
+        }
+    }
+    if problems.is_empty() { Ok(checks) } else { Err(problems) }
+}
+
+fn validate_settings(settings: &AgentSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !validate::is_valid_label(&settings.region) {
+        problems.push(format!("region: {:?} must match [a-z0-9._-]{{1,64}}", settings.region));
+    }
+    if let Some(agent_id) = &settings.agent_id
+        && !validate::is_valid_label(agent_id)
+    {
+        problems.push(format!("agent_id: {agent_id:?} must match [a-z0-9._-]{{1,64}}"));
+    }
+    if settings.max_concurrent_probes == 0 {
+        problems.push("max_concurrent_probes: must be at least 1".to_owned());
+    }
+    problems
+}
+
+/// Deserialises `value`, turning a failure into `path.inner.path: message`.
+fn deserialize_at<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let inner = error.path().to_string();
+        let full = match (path.is_empty(), inner == ".") {
+            (true, true) => "(document)".to_owned(),
+            (true, false) => inner,
+            (false, true) => path.to_owned(),
+            (false, false) => format!("{path}.{inner}"),
+        };
+        format!("{full}: {}", error.into_inner())
+    })
+}

@@ -1,0 +1,465 @@
+//! Validation: a [`Check`] as written becomes a [`PreparedCheck`] ready to probe, or a list of problems, each
+//! with its path.
+//!
+//! Everything that can be decided once is decided here (URLs parsed, regexes compiled, TLS configurations
+//! built, the DNS server chosen), so a probe does no parsing.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use regex::Regex;
+use rustls::ClientConfig;
+use url::Url;
+
+use super::check::{Check, CheckKind, DnsProtocol, HttpSettings, IpVersion, StatusSpec, TcpSettings};
+use crate::probe::tls::{self, TlsOptions};
+
+/// A validated check with everything its probe needs.
+#[derive(Debug, Clone)]
+pub struct PreparedCheck {
+    /// The check as written (compared on reload).
+    pub check: Check,
+    /// Attempt deadline, below the interval.
+    pub timeout: Duration,
+    /// Kind-specific, ready-to-use settings.
+    pub spec: ProbeSpec,
+}
+
+/// Kind-specific probe settings.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    /// HTTP(S).
+    Http(Arc<HttpSpec>),
+    /// DNS.
+    Dns(Arc<DnsSpec>),
+    /// TCP.
+    Tcp(Arc<TcpSpec>),
+}
+
+/// A ready HTTP probe.
+#[derive(Debug)]
+pub struct HttpSpec {
+    /// Request URL.
+    pub url: Url,
+    /// Request method.
+    pub method: Method,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Option<String>,
+    /// Redirects followed at most; 0 when `follow_redirects` is off.
+    pub max_redirects: u32,
+    /// Whether redirects are followed at all.
+    pub follow_redirects: bool,
+    /// TLS client configuration for `https` URLs.
+    pub tls: Arc<ClientConfig>,
+    /// Proxy to send through.
+    pub proxy: Option<Url>,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// Accepted status ranges.
+    pub status: Vec<RangeInclusive<u16>>,
+    /// Body expectation.
+    pub body_regex: Option<Regex>,
+    /// Header expectations.
+    pub header_regex: Vec<(HeaderName, Regex)>,
+    /// Latency expectation.
+    pub max_latency: Option<Duration>,
+    /// Certificate expiry expectation, in days.
+    pub cert_min_days: Option<u32>,
+}
+
+/// A ready DNS probe.
+#[derive(Debug)]
+pub struct DnsSpec {
+    /// Name queried (fully qualified).
+    pub name: Name,
+    /// Record type queried.
+    pub record_type: RecordType,
+    /// Server queried.
+    pub server: SocketAddr,
+    /// Transport.
+    pub protocol: DnsProtocol,
+    /// Expected response code.
+    pub rcode: ResponseCode,
+    /// Minimum answers.
+    pub min_answers: u32,
+    /// At least one answer must match.
+    pub answer_regex: Option<Regex>,
+}
+
+/// A ready TCP probe.
+#[derive(Debug)]
+pub struct TcpSpec {
+    /// Host name or IP literal.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// TLS configuration when `tls: true`.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// Bytes sent after connecting.
+    pub send: Option<Vec<u8>>,
+    /// Banner expectation.
+    pub expect_regex: Option<Regex>,
+}
+
+/// Record types a DNS check may query.
+pub const DNS_RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA"];
+
+/// Response codes by their conventional names.
+pub const RCODES: [(&str, u16); 11] = [
+    ("NOERROR", 0),
+    ("FORMERR", 1),
+    ("SERVFAIL", 2),
+    ("NXDOMAIN", 3),
+    ("NOTIMP", 4),
+    ("REFUSED", 5),
+    ("YXDOMAIN", 6),
+    ("YXRRSET", 7),
+    ("NXRRSET", 8),
+    ("NOTAUTH", 9),
+    ("NOTZONE", 10),
+];
+
+/// The conventional name of a response code (`NXDOMAIN`), or its number.
+pub fn rcode_name(code: ResponseCode) -> String {
+    let value = u16::from(code);
+    RCODES
+        .iter()
+        .find(|(_, number)| *number == value)
+        .map_or_else(|| format!("RCODE{value}"), |(name, _)| (*name).to_owned())
+}
+
+/// True for `[a-z0-9._-]{1,64}`, the shape of check ids, regions and agent ids.
+pub fn is_valid_label(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Prepares checks, sharing TLS configurations between checks with equal TLS options.
+#[derive(Default)]
+pub struct Preparer {
+    tls_configs: HashMap<TlsOptions, Arc<ClientConfig>>,
+    system_nameserver: Option<Result<SocketAddr, String>>,
+}
+
+/// Collects problems for one check.
+struct Problems<'a> {
+    path: &'a str,
+    list: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, field: &str, message: impl std::fmt::Display) {
+        self.list.push(format!("{}.{field}: {message}", self.path));
+    }
+
+    fn regex(&mut self, field: &str, pattern: Option<&String>) -> Option<Regex> {
+        let pattern = pattern?;
+        Regex::new(pattern).map_err(|error| self.add(field, format!("invalid regex: {error}"))).ok()
+    }
+}
+
+impl Preparer {
+    /// Validates `check`; `path` prefixes every problem (`checks[3]`).
+    pub fn prepare(&mut self, check: Check, path: &str) -> Result<PreparedCheck, Vec<String>> {
+        let mut problems = Problems { path, list: Vec::new() };
+        if !is_valid_label(&check.id) {
+            problems.add("id", format!("{:?} must match [a-z0-9._-]{{1,64}}", check.id));
+        }
+        if check.interval < Duration::from_secs(1) {
+            problems
+                .add("interval", format!("{} is below the minimum of 1s", humantime::format_duration(check.interval)));
+        }
+        let timeout = check.timeout.unwrap_or_else(|| (check.interval / 2).min(Duration::from_secs(10)));
+        if timeout.is_zero() || timeout >= check.interval {
+            problems.add(
+                "timeout",
+                format!(
+                    "{} must be above 0 and below the interval ({})",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(check.interval)
+                ),
+            );
+        }
+        if let Some(regions) = &check.regions {
+            for (index, region) in regions.iter().enumerate() {
+                if !is_valid_label(region) {
+                    problems.add(&format!("regions[{index}]"), format!("{region:?} must match [a-z0-9._-]{{1,64}}"));
+                }
+            }
+        }
+        for (section, present, kind) in [
+            ("http", check.http.is_some(), CheckKind::Http),
+            ("dns", check.dns.is_some(), CheckKind::Dns),
+            ("tcp", check.tcp.is_some(), CheckKind::Tcp),
+        ] {
+            if present && kind != check.kind {
+                problems.add(section, format!("not allowed on a `kind: {}` check", check.kind.as_str()));
+            }
+        }
+        let spec = match check.kind {
+            CheckKind::Http => self.prepare_http(&check, &mut problems).map(|spec| ProbeSpec::Http(Arc::new(spec))),
+            CheckKind::Dns => self.prepare_dns(&check, &mut problems).map(|spec| ProbeSpec::Dns(Arc::new(spec))),
+            CheckKind::Tcp => self.prepare_tcp(&check, &mut problems).map(|spec| ProbeSpec::Tcp(Arc::new(spec))),
+        };
+        match spec {
+            Some(spec) if problems.list.is_empty() => Ok(PreparedCheck { check, timeout, spec }),
+            _ => Err(problems.list),
+        }
+    }
+
+    fn tls_config(&mut self, options: TlsOptions) -> Result<Arc<ClientConfig>, String> {
+        if let Some(config) = self.tls_configs.get(&options) {
+            return Ok(config.clone());
+        }
+        let config = tls::client_config(&options)?;
+        self.tls_configs.insert(options, config.clone());
+        Ok(config)
+    }
+
+    fn prepare_http(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<HttpSpec> {
+        let settings = check.http.clone().unwrap_or_default();
+        let url = match Url::parse(&check.target) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+            Ok(_) => {
+                problems.add("target", format!("{:?} is not an http:// or https:// URL with a host", check.target));
+                None
+            }
+            Err(error) => {
+                problems.add("target", format!("{:?} is not a URL: {error}", check.target));
+                None
+            }
+        };
+        let method = Method::from_str(&settings.method)
+            .map_err(|_| problems.add("http.method", format!("{:?} is not an HTTP method", settings.method)))
+            .ok();
+        let headers = http_headers(&settings, problems);
+        let status = status_ranges(&settings.expect.status, problems);
+        let body_regex = problems.regex("http.expect.body_regex", settings.expect.body_regex.as_ref());
+        let mut header_regex = Vec::new();
+        for (name, pattern) in &settings.expect.header_regex {
+            let field = format!("http.expect.header_regex.{name}");
+            match HeaderName::from_str(name) {
+                Ok(header) => header_regex.extend(problems.regex(&field, Some(pattern)).map(|regex| (header, regex))),
+                Err(_) => problems.add(&field, "not a valid header name"),
+            }
+        }
+        let proxy = settings.proxy.as_ref().and_then(|proxy| match Url::parse(proxy) {
+            Ok(url) if url.scheme() == "http" && url.host().is_some() => Some(url),
+            _ => {
+                problems.add("http.proxy", format!("{proxy:?} is not an http://host:port proxy URL"));
+                None
+            }
+        });
+        let client_identity = match (&settings.client_cert, &settings.client_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => {
+                problems.add("http.client_cert", "client_cert and client_key must be given together");
+                None
+            }
+        };
+        let tls = self
+            .tls_config(TlsOptions {
+                verify: settings.tls_verify,
+                ca_file: settings.ca_file.clone(),
+                client_identity,
+                alpn_http: true,
+            })
+            .map_err(|error| problems.add("http", error))
+            .ok();
+        Some(HttpSpec {
+            url: url?,
+            method: method?,
+            headers: headers?,
+            body: settings.body,
+            max_redirects: settings.max_redirects,
+            follow_redirects: settings.follow_redirects,
+            tls: tls?,
+            proxy,
+            ip_version: settings.ip_version,
+            status,
+            body_regex,
+            header_regex,
+            max_latency: settings.expect.max_latency,
+            cert_min_days: settings.expect.cert_min_days,
+        })
+    }
+
+    fn prepare_dns(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<DnsSpec> {
+        let settings = check.dns.clone().unwrap_or_default();
+        let name = Name::from_ascii(&check.target)
+            .map(|mut name| {
+                name.set_fqdn(true);
+                name
+            })
+            .map_err(|error| problems.add("target", format!("{:?} is not a domain name: {error}", check.target)))
+            .ok();
+        let record = settings.record.to_ascii_uppercase();
+        let record_type = if DNS_RECORD_TYPES.contains(&record.as_str()) {
+            RecordType::from_str(&record).ok()
+        } else {
+            problems.add("dns.record", format!("{:?} is not one of {}", settings.record, DNS_RECORD_TYPES.join(", ")));
+            None
+        };
+        let server = match &settings.server {
+            Some(text) => parse_server(text).map_err(|error| problems.add("dns.server", error)).ok(),
+            None => self.system_nameserver().map_err(|error| problems.add("dns.server", error)).ok(),
+        };
+        let rcode_text = settings.expect.rcode.as_deref().unwrap_or("NOERROR").to_ascii_uppercase();
+        let rcode = match RCODES.iter().find(|(name, _)| *name == rcode_text) {
+            Some((_, value)) => Some(<ResponseCode as From<u16>>::from(*value)),
+            None => {
+                let names: Vec<&str> = RCODES.iter().map(|(name, _)| *name).collect();
+                problems.add("dns.expect.rcode", format!("{rcode_text:?} is not one of {}", names.join(", ")));
+                None
+            }
+        };
+        let min_answers = settings.expect.min_answers.unwrap_or(if rcode_text == "NOERROR" { 1 } else { 0 });
+        let answer_regex = problems.regex("dns.expect.answer_regex", settings.expect.answer_regex.as_ref());
+        Some(DnsSpec {
+            name: name?,
+            record_type: record_type?,
+            server: server?,
+            protocol: settings.protocol,
+            rcode: rcode?,
+            min_answers,
+            answer_regex,
+        })
+    }
+
+    fn system_nameserver(&mut self) -> Result<SocketAddr, String> {
+        self.system_nameserver
+            .get_or_insert_with(|| {
+                let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|error| {
+                    format!("not given, and the system resolver configuration is unusable: {error}")
+                })?;
+                config
+                    .name_servers()
+                    .first()
+                    .map(|server| SocketAddr::new(server.ip, 53))
+                    .ok_or_else(|| "not given, and the system resolver configuration names no nameserver".to_owned())
+            })
+            .clone()
+    }
+
+    fn prepare_tcp(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<TcpSpec> {
+        let settings: TcpSettings = check.tcp.clone().unwrap_or_default();
+        let target = split_host_port(&check.target)
+            .map_err(|error| problems.add("target", format!("{:?} {error}", check.target)))
+            .ok();
+        let tls = if settings.tls {
+            self.tls_config(TlsOptions {
+                verify: settings.tls_verify,
+                ca_file: settings.ca_file.clone(),
+                client_identity: None,
+                alpn_http: false,
+            })
+            .map_err(|error| problems.add("tcp", error))
+            .ok()
+            .map(Some)
+        } else {
+            Some(None)
+        };
+        let expect_regex = problems.regex("tcp.expect_regex", settings.expect_regex.as_ref());
+        let (host, port) = target?;
+        Some(TcpSpec {
+            host,
+            port,
+            ip_version: settings.ip_version,
+            tls: tls?,
+            send: settings.send.map(String::into_bytes),
+            expect_regex,
+        })
+    }
+}
+
+fn http_headers(settings: &HttpSettings, problems: &mut Problems<'_>) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    let mut valid = true;
+    for (name, value) in &settings.headers {
+        let field = format!("http.headers.{name}");
+        match (HeaderName::from_str(name), HeaderValue::from_str(value)) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            (Err(_), _) => {
+                problems.add(&field, "not a valid header name");
+                valid = false;
+            }
+            (_, Err(_)) => {
+                problems.add(&field, "value has characters not allowed in a header");
+                valid = false;
+            }
+        }
+    }
+    valid.then_some(headers)
+}
+
+fn status_ranges(specs: &[StatusSpec], problems: &mut Problems<'_>) -> Vec<RangeInclusive<u16>> {
+    let mut ranges = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        let parsed = match spec {
+            StatusSpec::Code(code) => Some(*code..=*code),
+            StatusSpec::Text(text) => parse_status_range(text),
+        };
+        match parsed {
+            Some(range)
+                if (100..=599).contains(range.start()) && (100..=599).contains(range.end()) && !range.is_empty() =>
+            {
+                ranges.push(range)
+            }
+            _ => {
+                let shown = match spec {
+                    StatusSpec::Code(code) => code.to_string(),
+                    StatusSpec::Text(text) => format!("{text:?}"),
+                };
+                problems.add(
+                    &format!("http.expect.status[{index}]"),
+                    format!("{shown} is not a status or a range like \"200-299\""),
+                );
+            }
+        }
+    }
+    if specs.is_empty() {
+        problems.add("http.expect.status", "must list at least one status or range");
+    }
+    ranges
+}
+
+fn parse_status_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let (low, high) = text.split_once('-').unwrap_or((text, text));
+    Some(low.trim().parse().ok()?..=high.trim().parse().ok()?)
+}
+
+fn parse_server(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{text:?} is not an IP address or ip:port"))
+}
+
+/// Splits `host:port` (`[v6]:port` for IPv6 literals).
+pub fn split_host_port(target: &str) -> Result<(String, u16), String> {
+    let (host, port) = target.rsplit_once(':').ok_or("is not host:port")?;
+    let port: u16 = port.parse().map_err(|_| "has no valid port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return Err("is not host:port".to_owned());
+    }
+    Ok((host.to_owned(), port))
+}

@@ -1,0 +1,118 @@
+//! `slaprobe-agent --config agent.yaml --output jsonl:PATH`: parses arguments, loads the config (exit status 64
+//! on any problem), wires signals and calls [`slaprobe_agent::run::run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use slaprobe_agent::config::load_agent_config;
+use slaprobe_agent::output::OutputTarget;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Exit status for unusable configuration or arguments (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+/// Probes HTTP(S), DNS and TCP endpoints on schedule and records every attempt.
+#[derive(Debug, Parser)]
+#[command(name = "slaprobe-agent", version)]
+struct Args {
+    /// Agent configuration file (YAML).
+    #[arg(long, value_name = "PATH")]
+    config: PathBuf,
+    /// Write results as JSON lines: jsonl:PATH, or jsonl:- for standard output.
+    #[arg(long, value_name = "jsonl:PATH")]
+    output: Option<OutputTarget>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLAPROBE_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let config = match load_agent_config(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprint!("slaprobe-agent: invalid configuration: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if config.settings.collector.is_some() {
+        eprintln!(
+            "slaprobe-agent: {}: collector: this build runs standalone only (the collector uplink is not built \
+             yet); remove `collector` and pass --output jsonl:PATH",
+            args.config.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    if args.check_config {
+        println!(
+            "{}: OK, {} checks ({} for region {})",
+            args.config.display(),
+            config.checks.len(),
+            config.checks_for_region().count(),
+            config.settings.region
+        );
+        return ExitCode::SUCCESS;
+    }
+    let Some(output) = args.output else {
+        eprintln!(
+            "slaprobe-agent: nothing to write results to: pass --output jsonl:PATH (jsonl:- for standard output)"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let sink = match output.open() {
+        Ok(sink) => sink,
+        Err(error) => {
+            eprintln!("slaprobe-agent: cannot open the output: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("slaprobe-agent: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let (reload_tx, reloads) = mpsc::channel(1);
+        tokio::spawn(watch_signals(shutdown.clone(), reload_tx));
+        slaprobe_agent::run::run(config, args.config, sink, reloads, shutdown).await
+    });
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("slaprobe-agent: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM and SIGINT request shutdown; SIGHUP requests a reload.
+async fn watch_signals(shutdown: CancellationToken, reloads: mpsc::Sender<()>) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("Cannot install signal handlers; stopping.");
+        shutdown.cancel();
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                // A reload already pending covers this one too.
+                let _ = reloads.try_send(());
+            }
+        }
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,340 @@
+//! HTTP(S) probe on hyper and rustls directly, so each phase is measured on its own: `dns`, `connect`, `tls`,
+//! `ttfb` (request sent → response headers) and `transfer` (headers → end of body), summed over redirect hops
+//! as blackbox_exporter does. Every hop opens a fresh connection; nothing is pooled or resumed.
+//!
+//! Expectations are checked in a fixed order (status, headers, body, latency, certificate) and the first that
+//! fails decides the result's `error_kind`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HOST, LOCATION, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use jiff::Timestamp;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use url::Url;
+
+use super::tls::{describe_handshake_error, server_name, session_facts};
+use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
+use crate::config::validate::HttpSpec;
+use slaprobe_proto::HttpDetail;
+
+/// Body bytes kept for `body_regex`; the rest is counted, not kept.
+const MAX_KEPT_BODY: usize = 1 << 20;
+/// Longest proxy `CONNECT` response head accepted.
+const MAX_PROXY_HEAD: usize = 8 * 1024;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// The final response of one hop.
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Runs one HTTP check attempt, following redirects as configured.
+pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attempt) -> Result<(), Failure> {
+    let start = Instant::now();
+    attempt.http = Some(HttpDetail::default());
+    let mut url = spec.url.clone();
+    let mut method = spec.method.clone();
+    let mut body = spec.body.clone();
+    let mut redirects = 0;
+    let response = loop {
+        let response = exchange(context, spec, &url, &method, body.as_deref(), attempt).await?;
+        let location =
+            response.headers.get(LOCATION).filter(|_| spec.follow_redirects && response.status.is_redirection());
+        let Some(location) = location else { break response };
+        let location = location.to_str().unwrap_or_default();
+        if redirects >= spec.max_redirects {
+            return Err(Failure::new(
+                ErrorKind::Http,
+                format!("http: more than {} redirects (the last one to {location:?})", spec.max_redirects),
+            ));
+        }
+        url = url.join(location).map_err(|error| {
+            Failure::new(ErrorKind::Http, format!("http: redirect to an invalid location {location:?}: {error}"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Failure::new(ErrorKind::Http, format!("http: redirect to a non-HTTP location {url}")));
+        }
+        if response.status == StatusCode::SEE_OTHER
+            || (matches!(response.status.as_u16(), 301 | 302) && method == Method::POST)
+        {
+            method = Method::GET;
+            body = None;
+        }
+        redirects += 1;
+        detail(attempt).redirects = redirects;
+    };
+    detail(attempt).final_url = Some(url.to_string());
+    check_expectations(spec, &response, start.elapsed(), detail(attempt).cert_expires_at)
+}
+
+fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
+    attempt.http.get_or_insert_default()
+}
+
+/// One request on a fresh connection: resolve, connect (through the proxy), TLS, request, response, body.
+async fn exchange(
+    context: &ProbeContext,
+    spec: &HttpSpec,
+    url: &Url,
+    method: &Method,
+    body: Option<&str>,
+    attempt: &mut Attempt,
+) -> Result<Response, Failure> {
+    let host = url.host_str().ok_or_else(|| Failure::new(ErrorKind::Http, format!("http: {url} has no host")))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let https = url.scheme() == "https";
+    let (dial_host, dial_port) = match &spec.proxy {
+        Some(proxy) => (proxy.host_str().unwrap_or_default(), proxy.port_or_known_default().unwrap_or(80)),
+        None => (host, port),
+    };
+    let ip = context.resolve(dial_host, spec.ip_version, attempt).await?;
+    let address = SocketAddr::new(ip, dial_port);
+    let mut stream = context.connect(address, attempt).await?;
+    detail(attempt).remote_addr = Some(address.to_string());
+    if spec.proxy.is_some() && https {
+        let start = Instant::now();
+        let tunnel = open_tunnel(&mut stream, host, port, attempt).await;
+        add_phase(&mut attempt.phases.connect, start);
+        tunnel?;
+    }
+    let (io, h2): (Box<dyn Io>, bool) = if https {
+        let tls = handshake(spec, host, stream, attempt).await?;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        (Box::new(tls), h2)
+    } else {
+        (Box::new(stream), false)
+    };
+    let request = build_request(spec, url, method, body, h2)?;
+    attempt.enter(format!("waiting for the response from {address}"));
+    let sent = Instant::now();
+    let response = send(io, request, h2).await;
+    add_phase(&mut attempt.phases.ttfb, sent);
+    let response = response.map_err(|error| describe_hyper_error(&error, "before sending a complete response"))?;
+    let status = response.status();
+    let version = version_name(response.version());
+    {
+        let detail = detail(attempt);
+        detail.status = Some(status.as_u16());
+        detail.version = Some(version.to_owned());
+    }
+    let (parts, incoming) = response.into_parts();
+    attempt.enter(format!("reading the response body from {address}"));
+    let transfer_start = Instant::now();
+    let body = read_body(incoming, spec.body_regex.is_some(), attempt).await;
+    add_phase(&mut attempt.phases.transfer, transfer_start);
+    Ok(Response { status, headers: parts.headers, body: body? })
+}
+
+async fn handshake(
+    spec: &HttpSpec,
+    host: &str,
+    stream: TcpStream,
+    attempt: &mut Attempt,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
+    let name = server_name(host).map_err(|error| Failure::new(ErrorKind::Tls, format!("tls: {error}")))?;
+    attempt.enter(format!("in the TLS handshake with {host}"));
+    let start = Instant::now();
+    let result = tokio_rustls::TlsConnector::from(spec.tls.clone()).connect(name, stream).await;
+    add_phase(&mut attempt.phases.tls, start);
+    let tls = result.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
+    let (version, expiry) = session_facts(tls.get_ref().1);
+    let detail = detail(attempt);
+    detail.tls_version = version;
+    detail.cert_expires_at = match (detail.cert_expires_at, expiry) {
+        (Some(earlier), Some(now)) => Some(earlier.min(now)),
+        (earlier, now) => now.or(earlier),
+    };
+    Ok(tls)
+}
+
+/// Sends `CONNECT host:port` through the proxy and checks for a 2xx answer.
+async fn open_tunnel(stream: &mut TcpStream, host: &str, port: u16, attempt: &mut Attempt) -> Result<(), Failure> {
+    let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    attempt.enter(format!("opening a proxy tunnel to {authority}"));
+    let broken =
+        |error: std::io::Error| Failure::new(ErrorKind::Proxy, format!("proxy: tunnel to {authority} failed: {error}"));
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(broken)?;
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_PROXY_HEAD || stream.read(&mut byte).await.map_err(broken)? == 0 {
+            return Err(Failure::new(ErrorKind::Proxy, format!("proxy: no complete answer to CONNECT {authority}")));
+        }
+        head.push(byte[0]);
+    }
+    let status_line = String::from_utf8_lossy(&head);
+    let status_line = status_line.lines().next().unwrap_or_default();
+    let code = status_line.split_whitespace().nth(1).and_then(|code| code.parse::<u16>().ok());
+    match code {
+        Some(200..=299) => Ok(()),
+        _ => Err(Failure::new(ErrorKind::Proxy, format!("proxy: CONNECT {authority} refused: {status_line:?}"))),
+    }
+}
+
+fn build_request(
+    spec: &HttpSpec,
+    url: &Url,
+    method: &Method,
+    body: Option<&str>,
+    h2: bool,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let through_plain_proxy = spec.proxy.is_some() && url.scheme() == "http";
+    let target = if h2 || through_plain_proxy {
+        url.as_str().to_owned()
+    } else {
+        match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        }
+    };
+    let invalid =
+        |what: &str| Failure::new(ErrorKind::Http, format!("http: cannot build the request: invalid {what} in {url}"));
+    let mut builder = Request::builder().method(method.clone()).uri(target);
+    let headers = builder.headers_mut().ok_or_else(|| invalid("URL"))?;
+    headers.extend(spec.headers.clone());
+    if !h2 && !headers.contains_key(HOST) {
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        headers.insert(HOST, HeaderValue::from_str(authority).map_err(|_| invalid("host"))?);
+    }
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("slaprobe-agent/", env!("CARGO_PKG_VERSION"))));
+    }
+    let body = body.map(|text| Bytes::from(text.to_owned())).unwrap_or_default();
+    builder.body(Full::new(body)).map_err(|_| invalid("URL"))
+}
+
+async fn send(
+    io: Box<dyn Io>,
+    request: Request<Full<Bytes>>,
+    h2: bool,
+) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
+    let io = TokioIo::new(io);
+    if h2 {
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+        tokio::spawn(connection);
+        sender.send_request(request).await
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+        tokio::spawn(connection);
+        sender.send_request(request).await
+    }
+}
+
+async fn read_body(mut incoming: hyper::body::Incoming, keep: bool, attempt: &mut Attempt) -> Result<Vec<u8>, Failure> {
+    let mut kept = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|error| describe_hyper_error(&error, &format!("after {total} bytes of the body")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len() as u64;
+            if keep && kept.len() < MAX_KEPT_BODY {
+                let room = MAX_KEPT_BODY - kept.len();
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+    }
+    detail(attempt).body_bytes = Some(total);
+    Ok(kept)
+}
+
+fn describe_hyper_error(error: &hyper::Error, when: &str) -> Failure {
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        return Failure::new(ErrorKind::Http, format!("http: the server closed the connection {when}"));
+    }
+    let mut message = format!("http: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    Failure::new(ErrorKind::Http, format!("{message} ({when})"))
+}
+
+fn version_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn check_expectations(
+    spec: &HttpSpec,
+    response: &Response,
+    elapsed: Duration,
+    cert_expires_at: Option<Timestamp>,
+) -> Result<(), Failure> {
+    let code = response.status.as_u16();
+    if !spec.status.iter().any(|range| range.contains(&code)) {
+        let expected: Vec<String> = spec
+            .status
+            .iter()
+            .map(|range| {
+                if range.start() == range.end() {
+                    range.start().to_string()
+                } else {
+                    format!("{}-{}", range.start(), range.end())
+                }
+            })
+            .collect();
+        return Err(Failure::new(
+            ErrorKind::HttpStatus,
+            format!("http_status: got {}, expected {}", response.status, expected.join(", ")),
+        ));
+    }
+    for (name, regex) in &spec.header_regex {
+        let values: Vec<&str> = response.headers.get_all(name).iter().filter_map(|value| value.to_str().ok()).collect();
+        if values.is_empty() {
+            return Err(Failure::new(ErrorKind::Assertion, format!("assertion: response has no {name} header")));
+        }
+        if !values.iter().any(|value| regex.is_match(value)) {
+            return Err(Failure::new(
+                ErrorKind::Assertion,
+                format!("assertion: header {name}: {:?} does not match /{regex}/", values.join(", ")),
+            ));
+        }
+    }
+    if let Some(regex) = &spec.body_regex {
+        let body = String::from_utf8_lossy(&response.body);
+        if !regex.is_match(&body) {
+            let preview: String = body.chars().take(80).collect();
+            return Err(Failure::new(
+                ErrorKind::Assertion,
+                format!("assertion: body does not match /{regex}/ (it begins {preview:?})"),
+            ));
+        }
+    }
+    if let Some(limit) = spec.max_latency
+        && elapsed > limit
+    {
+        return Err(Failure::new(
+            ErrorKind::Slow,
+            format!("slow: took {} ms, above max_latency {}", elapsed.as_millis(), humantime::format_duration(limit)),
+        ));
+    }
+    if let (Some(min_days), Some(expires)) = (spec.cert_min_days, cert_expires_at) {
+        let seconds_left = expires.as_second() - Timestamp::now().as_second();
+        let days_left = seconds_left.div_euclid(86_400);
+        if days_left < i64::from(min_days) {
+            return Err(Failure::new(
+                ErrorKind::CertExpiry,
+                format!("cert_expiry: certificate expires at {expires} ({days_left} days left, fewer than {min_days})"),
+            ));
+        }
+    }
+    Ok(())
+}

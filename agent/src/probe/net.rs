@@ -1,0 +1,147 @@
+//! Name resolution and TCP connects for probes, both sent from the agent's `source_ip` when one is set.
+//!
+//! Resolution uses the system configuration (`/etc/resolv.conf`, `/etc/hosts`) with hickory's cache turned off,
+//! so every attempt really asks, as blackbox_exporter does. An IP literal needs no lookup and records no `dns`
+//! phase. Only the first address is tried: one attempt, no fallback.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
+
+use super::{Attempt, ErrorKind, Failure, add_phase};
+use crate::config::check::IpVersion;
+
+/// What every probe shares: the egress address and the resolvers.
+#[derive(Clone)]
+pub struct ProbeContext {
+    source_ip: Option<IpAddr>,
+    resolvers: Result<Resolvers, String>,
+}
+
+#[derive(Clone)]
+struct Resolvers {
+    any: TokioResolver,
+    v4: TokioResolver,
+    v6: TokioResolver,
+}
+
+impl ProbeContext {
+    /// Builds the context from the system resolver configuration. If that cannot be read, probes of IP
+    /// literals still work and probes of names fail with a `dns` error that says why.
+    pub fn new(source_ip: Option<IpAddr>) -> Self {
+        let system = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|error| format!("dns: the system resolver configuration is unusable: {error}"));
+        Self::from_config(source_ip, system)
+    }
+
+    /// Builds the context with `nameserver` (UDP) as the only resolver, e.g. a DNS server under test.
+    pub fn with_nameserver(source_ip: Option<IpAddr>, nameserver: SocketAddr) -> Self {
+        let mut server = NameServerConfig::udp(nameserver.ip());
+        for connection in &mut server.connections {
+            connection.port = nameserver.port();
+        }
+        Self::from_config(source_ip, Ok((ResolverConfig::from_name_servers(vec![server]), ResolverOpts::default())))
+    }
+
+    fn from_config(source_ip: Option<IpAddr>, config: Result<(ResolverConfig, ResolverOpts), String>) -> Self {
+        let resolvers = config.and_then(|(config, options)| {
+            let config = bind_name_servers(config, source_ip);
+            let build = |strategy| {
+                let mut options = options.clone();
+                options.cache_size = 0;
+                options.ip_strategy = strategy;
+                TokioResolver::builder_with_config(config.clone(), TokioRuntimeProvider::default())
+                    .with_options(options)
+                    .build()
+                    .map_err(|error| format!("dns: cannot set up the resolver: {error}"))
+            };
+            Ok(Resolvers {
+                any: build(LookupIpStrategy::Ipv4thenIpv6)?,
+                v4: build(LookupIpStrategy::Ipv4Only)?,
+                v6: build(LookupIpStrategy::Ipv6Only)?,
+            })
+        });
+        Self { source_ip, resolvers }
+    }
+
+    /// The local address probes are sent from, if pinned.
+    pub fn source_ip(&self) -> Option<IpAddr> {
+        self.source_ip
+    }
+
+    /// Resolves `host` (an IP literal is returned as is) and records the `dns` phase.
+    pub async fn resolve(&self, host: &str, version: IpVersion, attempt: &mut Attempt) -> Result<IpAddr, Failure> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return check_family(ip, version, host);
+        }
+        let resolvers = self.resolvers.as_ref().map_err(|error| Failure::new(ErrorKind::Dns, error.clone()))?;
+        let resolver = match version {
+            IpVersion::Any => &resolvers.any,
+            IpVersion::V4 => &resolvers.v4,
+            IpVersion::V6 => &resolvers.v6,
+        };
+        attempt.enter(format!("resolving {host}"));
+        let start = Instant::now();
+        let lookup = resolver.lookup_ip(host).await;
+        add_phase(&mut attempt.phases.dns, start);
+        let lookup =
+            lookup.map_err(|error| Failure::new(ErrorKind::Dns, format!("dns: cannot resolve {host}: {error}")))?;
+        lookup.iter().next().ok_or_else(|| Failure::new(ErrorKind::Dns, format!("dns: {host} has no address")))
+    }
+
+    /// Opens a TCP connection to `address` from `source_ip`, recording the `connect` phase.
+    pub async fn connect(&self, address: SocketAddr, attempt: &mut Attempt) -> Result<TcpStream, Failure> {
+        attempt.enter(format!("connecting to {address}"));
+        let start = Instant::now();
+        let stream = self.open(address).await;
+        add_phase(&mut attempt.phases.connect, start);
+        let stream = stream.map_err(|error| connect_failure(&error, address))?;
+        stream.set_nodelay(true).map_err(|error| connect_failure(&error, address))?;
+        Ok(stream)
+    }
+
+    async fn open(&self, address: SocketAddr) -> io::Result<TcpStream> {
+        let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        if let Some(ip) = self.source_ip {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        socket.connect(address).await
+    }
+}
+
+fn bind_name_servers(config: ResolverConfig, source_ip: Option<IpAddr>) -> ResolverConfig {
+    let Some(ip) = source_ip else { return config };
+    let (domain, search, mut servers) = config.into_parts();
+    for server in &mut servers {
+        for connection in &mut server.connections {
+            connection.bind_addr = Some(SocketAddr::new(ip, 0));
+        }
+    }
+    ResolverConfig::from_parts(domain, search, servers)
+}
+
+fn check_family(ip: IpAddr, version: IpVersion, host: &str) -> Result<IpAddr, Failure> {
+    match (version, ip) {
+        (IpVersion::V4, IpAddr::V6(_)) | (IpVersion::V6, IpAddr::V4(_)) => {
+            Err(Failure::new(ErrorKind::Connect, format!("connect: {host} does not match ip_version")))
+        }
+        _ => Ok(ip),
+    }
+}
+
+/// A `connect` failure naming the address and the cause in plain words.
+pub fn connect_failure(error: &io::Error, address: SocketAddr) -> Failure {
+    let cause = match error.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+        io::ErrorKind::ConnectionReset => "connection reset by peer".to_owned(),
+        io::ErrorKind::AddrNotAvailable => "source address not available on this host".to_owned(),
+        _ => error.to_string(),
+    };
+    Failure::new(ErrorKind::Connect, format!("connect: {cause} ({address})"))
+}

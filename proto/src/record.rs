@@ -1,0 +1,171 @@
+//! The result record: one probe attempt, as `DESIGN.md` section 3 fixes it.
+//!
+//! Optional fields are left out of the JSON when absent, so a line carries only what the probe measured. Field
+//! names and meanings are a public contract (the offline `report` and users' tooling read them): add fields,
+//! never rename them.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One probe attempt and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// The check this attempt belongs to.
+    pub check_id: String,
+    /// Region label of the agent that probed.
+    pub region: String,
+    /// The agent that probed; defaults to `region` on import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Per-agent sequence number, gap-free; assigned by the agent's spool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The slot the scheduler assigned to this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<Timestamp>,
+    /// When the attempt began (UTC wall clock).
+    pub started_at: Timestamp,
+    /// Total attempt time in milliseconds, measured with a monotonic clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// Whether the attempt passed every expectation.
+    pub ok: bool,
+    /// Machine-readable failure class (`timeout`, `dns`, `connect`, `tls`, `http_status`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// Human-readable cause of the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Phase timings in milliseconds; only the phases that ran are present.
+    #[serde(default, skip_serializing_if = "Phases::is_empty")]
+    pub phases_ms: Phases,
+    /// HTTP detail, for `kind: http` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpDetail>,
+    /// DNS detail, for `kind: dns` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsDetail>,
+    /// TCP detail, for `kind: tcp` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpDetail>,
+}
+
+/// Phase timings in milliseconds, as blackbox_exporter's `probe_http_duration_seconds` phases.
+///
+/// With redirects followed, each phase is the sum over every hop.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phases {
+    /// Name resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<f64>,
+    /// TCP connect (to the proxy, when one is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<f64>,
+    /// TLS handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<f64>,
+    /// From the request being sent to the response headers arriving (HTTP), or to the answer (DNS), or to the
+    /// first banner bytes (TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb: Option<f64>,
+    /// From the response headers to the end of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<f64>,
+}
+
+impl Phases {
+    /// True when no phase was measured.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What an HTTP(S) attempt saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpDetail {
+    /// Status code of the final response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// HTTP version of the final response (`HTTP/1.1`, `HTTP/2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Negotiated TLS version of the final hop (`TLSv1.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// Earliest `notAfter` in the certificate chain the server presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires_at: Option<Timestamp>,
+    /// URL of the final response, after redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
+    /// Redirects followed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redirects: u32,
+    /// Address connected to on the final hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+    /// Bytes of response body received on the final hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
+}
+
+/// What a DNS attempt saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DnsDetail {
+    /// Response code (`NOERROR`, `NXDOMAIN`, `SERVFAIL`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<String>,
+    /// Answer records in presentation form (`api.acme.example. 300 IN A 192.0.2.1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<String>,
+    /// The server queried (`ip:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Transport used (`udp` or `tcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// What a TCP attempt saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TcpDetail {
+    /// Address connected to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+    /// The first bytes the server sent (lossy UTF-8, at most 512 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
+    /// Negotiated TLS version, when `tls: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// Earliest `notAfter` in the certificate chain, when `tls: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires_at: Option<Timestamp>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_import_line_parses_and_round_trips() {
+        let line = r#"{"check_id":"acme-api","region":"eu-west","started_at":"2026-02-01T00:00:05Z","ok":false,"error_kind":"connect","error":"connect: connection refused"}"#;
+        let record: ResultRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(record.check_id, "acme-api");
+        assert_eq!(record.error_kind.as_deref(), Some("connect"));
+        assert!(record.phases_ms.is_empty());
+        assert_eq!(serde_json::to_string(&record).unwrap(), line);
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let error =
+            serde_json::from_str::<ResultRecord>(r#"{"check_id":"a","region":"r","ok":true}"#).unwrap_err().to_string();
+        assert!(error.contains("started_at"), "{error}");
+    }
+}

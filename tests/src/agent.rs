@@ -1,0 +1,138 @@
+//! Driving the agent: prepare checks from YAML, run one probe attempt in-process, or run the real
+//! `slaprobe-agent` binary as a child process and read what it wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use slaprobe_agent::config::{PreparedCheck, parse_checks};
+use slaprobe_agent::probe::{AttemptWindow, Identity, ProbeContext, run_check};
+use slaprobe_proto::ResultRecord;
+
+/// Validates one check written as YAML (a mapping), panicking with every problem if it is invalid.
+#[track_caller]
+pub fn prepare(yaml: &str) -> PreparedCheck {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("check YAML parses");
+    match parse_checks(serde_yaml_ng::Value::Sequence(vec![value]), "checks") {
+        Ok(mut checks) => checks.remove(0),
+        Err(problems) => panic!("check is invalid:\n{}", problems.join("\n")),
+    }
+}
+
+/// Runs one attempt of the check in `yaml` from this process, as the agent would.
+pub async fn probe(yaml: &str) -> ResultRecord {
+    probe_with(&ProbeContext::new(None), yaml).await
+}
+
+/// Like [`probe`], with a given probe context (e.g. resolving names through a test DNS server).
+pub async fn probe_with(context: &ProbeContext, yaml: &str) -> ResultRecord {
+    let check = prepare(yaml);
+    let identity = Identity { agent_id: "test-agent".to_owned(), region: "test".to_owned() };
+    let window = AttemptWindow { scheduled_at: None, started_at: Timestamp::now(), timeout: check.timeout };
+    run_check(context, &check, &identity, window, std::future::pending()).await
+}
+
+/// The `slaprobe-agent` binary built alongside this test.
+pub fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let binary = dir.join("slaprobe-agent");
+    assert!(binary.exists(), "{} is missing: build the workspace first (cargo build --workspace)", binary.display());
+    binary
+}
+
+/// A `slaprobe-agent` child process writing JSON lines to a file in its own temporary directory.
+pub struct AgentProcess {
+    child: Child,
+    /// The directory holding the config and the output.
+    pub dir: tempfile::TempDir,
+}
+
+impl AgentProcess {
+    /// Writes `config` to `agent.yaml` and starts the agent with `--output jsonl:results.jsonl`.
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("agent.yaml"), config).expect("write agent.yaml");
+        let child = Command::new(agent_binary())
+            .arg("--config")
+            .arg(dir.path().join("agent.yaml"))
+            .arg("--output")
+            .arg(format!("jsonl:{}", dir.path().join("results.jsonl").display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start slaprobe-agent");
+        Self { child, dir }
+    }
+
+    /// Path of `agent.yaml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("agent.yaml")
+    }
+
+    /// Sends `signal` to the agent.
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits"));
+        kill(pid, signal).expect("signal the agent");
+    }
+
+    /// Waits up to `limit` for the agent to exit; returns its status and what it logged.
+    pub fn wait(mut self, limit: Duration) -> (ExitStatus, String, Vec<ResultRecord>) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll agent") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("slaprobe-agent did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = stderr.read_to_string(&mut log);
+        }
+        let results = self.results();
+        (status, log, results)
+    }
+
+    /// Every result written so far.
+    pub fn results(&self) -> Vec<ResultRecord> {
+        read_results(&self.dir.path().join("results.jsonl"))
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses a JSON-lines results file; a missing file is empty, a malformed line fails the test.
+#[track_caller]
+pub fn read_results(path: &Path) -> Vec<ResultRecord> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("line {}: {error}: {line}", index + 1))
+        })
+        .collect()
+}
+
+/// Runs `slaprobe-agent` with `args` to completion; returns exit code, stdout and stderr.
+pub fn run_agent(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(agent_binary()).args(args).stdin(Stdio::null()).output().expect("run slaprobe-agent");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,168 @@
+//! An HTTP(S) server on loopback whose paths decide the response, for probe tests and benchmarks.
+//!
+//! | path | response |
+//! | --- | --- |
+//! | `/` | 200 `ok` |
+//! | `/status/{code}` | that status |
+//! | `/delay/{ms}` | 200 after sleeping; `x-processing-us` says how long the server really spent |
+//! | `/redirect/{n}` | 302 to `/redirect/{n-1}`, and 200 at 0 |
+//! | `/see-other` | 303 to `/method` |
+//! | `/method` | 200 with `METHOD body` |
+//! | `/body/{text}` | 200 with that text |
+//! | `/header/{name}/{value}` | 200 with that response header |
+//! | `/version` | 200 with the request's HTTP version |
+//!
+//! It counts accepted connections and requests, so tests can tell that every attempt used a fresh connection.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+/// A running test server; it stops when dropped.
+pub struct HttpServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    tls: bool,
+    counters: Arc<Counters>,
+    accept_loop: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    requests: AtomicU64,
+    last_delay_us: AtomicU64,
+}
+
+impl HttpServer {
+    /// Starts a plain HTTP server on `127.0.0.1:0`.
+    pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Starts an HTTPS server presenting `config`'s certificate.
+    pub async fn start_tls(config: Arc<ServerConfig>) -> Self {
+        Self::start_with(Some(config)).await
+    }
+
+    async fn start_with(tls: Option<Arc<ServerConfig>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP test server");
+        let addr = listener.local_addr().expect("local addr");
+        let counters = Arc::new(Counters::default());
+        let is_tls = tls.is_some();
+        let accept_loop = tokio::spawn(accept_loop(listener, tls.map(TlsAcceptor::from), counters.clone()));
+        Self { addr, tls: is_tls, counters, accept_loop }
+    }
+
+    /// `http://127.0.0.1:PORT{path}` (or `https://`).
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.counters.connections.load(Ordering::SeqCst)
+    }
+
+    /// How long, in microseconds, the server really held the last `/delay/{ms}` request before answering.
+    pub fn last_delay_us(&self) -> u64 {
+        self.counters.last_delay_us.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, counters: Arc<Counters>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        counters.connections.fetch_add(1, Ordering::SeqCst);
+        let counters = counters.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                counters.requests.fetch_add(1, Ordering::SeqCst);
+                respond(request, counters.clone())
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
+        });
+    }
+}
+
+async fn respond(request: Request<Incoming>, counters: Arc<Counters>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let received = Instant::now();
+    let method = request.method().clone();
+    let version = request.version();
+    let path = request.uri().path().to_owned();
+    let body = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut response = Response::builder();
+    let (status, text) = match segments.as_slice() {
+        ["status", code] => {
+            let status = code.parse::<u16>().ok().and_then(|code| StatusCode::from_u16(code).ok());
+            (status.unwrap_or(StatusCode::BAD_REQUEST), format!("status {code}"))
+        }
+        ["delay", millis] => {
+            tokio::time::sleep(Duration::from_millis(millis.parse().unwrap_or(0))).await;
+            let spent = u64::try_from(received.elapsed().as_micros()).unwrap_or(u64::MAX);
+            counters.last_delay_us.store(spent, Ordering::SeqCst);
+            response = response.header("x-processing-us", spent.to_string());
+            (StatusCode::OK, "delayed".to_owned())
+        }
+        ["redirect", hops] => match hops.parse::<u32>() {
+            Ok(0) => (StatusCode::OK, "redirected".to_owned()),
+            Ok(hops) => {
+                response = response.header("location", format!("/redirect/{}", hops - 1));
+                (StatusCode::FOUND, String::new())
+            }
+            Err(_) => (StatusCode::BAD_REQUEST, "bad hop count".to_owned()),
+        },
+        ["see-other"] => {
+            response = response.header("location", "/method");
+            (StatusCode::SEE_OTHER, String::new())
+        }
+        ["method"] => (StatusCode::OK, format!("{method} {}", String::from_utf8_lossy(&body))),
+        ["body", text] => (StatusCode::OK, (*text).to_owned()),
+        ["header", name, value] => {
+            response = response.header(*name, *value);
+            (StatusCode::OK, "with header".to_owned())
+        }
+        ["version"] => (StatusCode::OK, format!("{version:?}")),
+        _ => (StatusCode::OK, "ok".to_owned()),
+    };
+    Ok(response.status(status).body(Full::new(Bytes::from(text))).expect("valid response"))
+}

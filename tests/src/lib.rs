@@ -1,0 +1,18 @@
+//! Test support for slaprobe: real servers on loopback and helpers that run the real binaries.
+//!
+//! Every server binds `127.0.0.1:0` and reports the address it got; nothing here sends traffic anywhere but
+//! loopback.
+//!
+//! Layout:
+//! - [`certs`]: a throwaway CA and server certificates (rcgen), written to PEM files when a test needs them.
+//! - [`http_server`]: an HTTP(S) server whose paths choose status, delay, redirects, headers and bodies.
+//! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
+//! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
+//! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod certs;
+pub mod dns_server;
+pub mod http_server;
+pub mod tcp_server;

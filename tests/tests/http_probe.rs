@@ -1,0 +1,188 @@
+//! The HTTP(S) probe against real servers on loopback: every expectation, every error kind, phases and TLS.
+
+use hickory_proto::rr::RData;
+use hickory_proto::rr::rdata::A;
+use slaprobe_agent::probe::ProbeContext;
+use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::{probe, probe_with};
+use slaprobe_tests::certs::TestCa;
+use slaprobe_tests::dns_server::{DnsServer, Zone};
+use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::tcp_server::{TcpServer, closed_port};
+
+fn check(url: &str, http: &str) -> String {
+    let http = if http.is_empty() { String::new() } else { format!(", http: {{ {http} }}") };
+    format!("{{ id: web, kind: http, target: \"{url}\", interval: 10s, timeout: 3s{http} }}")
+}
+
+#[track_caller]
+fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
+    assert!(!result.ok, "expected a failure: {result:?}");
+    assert_eq!(result.error_kind.as_deref(), Some(kind), "{result:?}");
+    let message = result.error.as_deref().unwrap_or_default();
+    assert!(message.contains(message_part), "error {message:?} lacks {message_part:?}");
+}
+
+#[tokio::test]
+async fn success_records_status_version_and_phases() {
+    let server = HttpServer::start().await;
+    let result = probe(&check(&server.url("/"), "")).await;
+    assert!(result.ok, "{result:?}");
+    let http = result.http.expect("http detail");
+    assert_eq!(http.status, Some(200));
+    assert_eq!(http.version.as_deref(), Some("HTTP/1.1"));
+    assert_eq!(http.body_bytes, Some(2));
+    assert_eq!(http.remote_addr, Some(server.addr.to_string()));
+    assert_eq!(http.final_url, Some(server.url("/")));
+    let phases = result.phases_ms;
+    assert!(phases.dns.is_none(), "an IP literal needs no lookup");
+    assert!(phases.connect.is_some() && phases.ttfb.is_some() && phases.transfer.is_some());
+    assert!(phases.tls.is_none());
+    assert!(result.duration_ms.expect("duration") >= phases.ttfb.expect("ttfb"));
+}
+
+#[tokio::test]
+async fn ttfb_is_within_2ms_of_the_servers_delay() {
+    let server = HttpServer::start().await;
+    let result = probe(&check(&server.url("/delay/150"), "")).await;
+    assert!(result.ok, "{result:?}");
+    let ttfb = result.phases_ms.ttfb.expect("ttfb");
+    // The server reports how long it really held the request (its sleep may overshoot 150 ms by a timer tick).
+    let held_ms = server.last_delay_us() as f64 / 1000.0;
+    assert!(held_ms >= 150.0);
+    assert!(ttfb >= held_ms, "ttfb {ttfb} ms is shorter than the {held_ms} ms the server held the request");
+    assert!(ttfb - held_ms < 2.0, "ttfb {ttfb} ms is more than 2 ms above the server's {held_ms} ms");
+}
+
+#[tokio::test]
+async fn every_attempt_opens_a_fresh_connection() {
+    let server = HttpServer::start().await;
+    for _ in 0..3 {
+        assert!(probe(&check(&server.url("/"), "")).await.ok);
+    }
+    assert_eq!((server.connections(), server.requests()), (3, 3));
+}
+
+#[tokio::test]
+async fn status_expectations() {
+    let server = HttpServer::start().await;
+    let result = probe(&check(&server.url("/status/503"), "")).await;
+    assert_failed(&result, "http_status", "got 503 Service Unavailable, expected 200-299");
+    assert_eq!(result.http.and_then(|http| http.status), Some(503));
+    let accepted = probe(&check(&server.url("/status/404"), "expect: { status: [\"200-299\", 404] }")).await;
+    assert!(accepted.ok, "{accepted:?}");
+}
+
+#[tokio::test]
+async fn redirects_are_followed_on_fresh_connections_up_to_the_limit() {
+    let server = HttpServer::start().await;
+    let result = probe(&check(&server.url("/redirect/3"), "")).await;
+    assert!(result.ok, "{result:?}");
+    let http = result.http.expect("http detail");
+    assert_eq!((http.redirects, http.final_url), (3, Some(server.url("/redirect/0"))));
+    assert_eq!(server.connections(), 4);
+
+    let limited = probe(&check(&server.url("/redirect/3"), "max_redirects: 2")).await;
+    assert_failed(&limited, "http", "more than 2 redirects");
+
+    let unfollowed = probe(&check(&server.url("/redirect/1"), "follow_redirects: false")).await;
+    assert_failed(&unfollowed, "http_status", "got 302 Found");
+}
+
+#[tokio::test]
+async fn method_body_headers_and_see_other() {
+    let server = HttpServer::start().await;
+    let posted =
+        probe(&check(&server.url("/method"), "method: POST, body: hello, expect: { body_regex: \"^POST hello$\" }"))
+            .await;
+    assert!(posted.ok, "{posted:?}");
+    let see_other =
+        probe(&check(&server.url("/see-other"), "method: POST, body: hello, expect: { body_regex: \"^GET $\" }")).await;
+    assert!(see_other.ok, "a 303 turns POST into a body-less GET: {see_other:?}");
+}
+
+#[tokio::test]
+async fn header_and_body_assertions() {
+    let server = HttpServer::start().await;
+    let url = server.url("/header/x-env/prod");
+    assert!(probe(&check(&url, "expect: { header_regex: { x-env: \"^prod$\" } }")).await.ok);
+    let wrong = probe(&check(&url, "expect: { header_regex: { x-env: \"^dev$\" } }")).await;
+    assert_failed(&wrong, "assertion", "header x-env: \"prod\" does not match /^dev$/");
+    let missing = probe(&check(&url, "expect: { header_regex: { x-other: \".\" } }")).await;
+    assert_failed(&missing, "assertion", "no x-other header");
+    let body = probe(&check(&server.url("/body/degraded"), "expect: { body_regex: \"^healthy\" }")).await;
+    assert_failed(&body, "assertion", "body does not match /^healthy/ (it begins \"degraded\")");
+}
+
+#[tokio::test]
+async fn slow_and_timed_out_attempts() {
+    let server = HttpServer::start().await;
+    let slow = probe(&check(&server.url("/delay/200"), "expect: { max_latency: 50ms }")).await;
+    assert_failed(&slow, "slow", "above max_latency 50ms");
+    let yaml =
+        format!("{{ id: web, kind: http, target: \"{}\", interval: 10s, timeout: 300ms }}", server.url("/delay/3000"));
+    let timed_out = probe(&yaml).await;
+    assert_failed(&timed_out, "timeout", "no complete answer within 300ms (while waiting for the response from");
+    let duration = timed_out.duration_ms.expect("duration");
+    assert!((300.0..400.0).contains(&duration), "a timed-out attempt took {duration} ms");
+}
+
+#[tokio::test]
+async fn refused_and_dropped_connections() {
+    let refused = probe(&check(&format!("http://{}/", closed_port()), "")).await;
+    assert_failed(&refused, "connect", "connection refused");
+    let dropping = TcpServer::closing().await;
+    let dropped = probe(&check(&format!("http://{}/", dropping.addr), "")).await;
+    assert_failed(&dropped, "http", "the server closed the connection before sending a complete response");
+}
+
+#[tokio::test]
+async fn names_resolve_through_the_configured_resolver() {
+    let dns = DnsServer::start(Zone::new().with("api.test.", RData::A(A("127.0.0.1".parse().unwrap())))).await;
+    let server = HttpServer::start().await;
+    let context = ProbeContext::with_nameserver(None, dns.addr);
+    let result = probe_with(&context, &check(&format!("http://api.test:{}/", server.addr.port()), "")).await;
+    assert!(result.ok, "{result:?}");
+    assert!(result.phases_ms.dns.is_some(), "a name lookup records the dns phase");
+    let missing = probe_with(&context, &check(&format!("http://missing.test:{}/", server.addr.port()), "")).await;
+    assert_failed(&missing, "dns", "cannot resolve missing.test");
+}
+
+#[tokio::test]
+async fn https_with_a_trusted_ca_reports_tls_facts_and_uses_h2() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path());
+    let server = HttpServer::start_tls(ca.server_cert(-1, 90).server_config(&[b"h2", b"http/1.1"])).await;
+    let result = probe(&check(&server.url("/version"), &format!("ca_file: \"{}\"", ca_file.display()))).await;
+    assert!(result.ok, "{result:?}");
+    assert!(result.phases_ms.tls.is_some());
+    let http = result.http.expect("http detail");
+    assert_eq!(http.version.as_deref(), Some("HTTP/2"));
+    assert_eq!(http.tls_version.as_deref(), Some("TLSv1.3"));
+    let expires = http.cert_expires_at.expect("certificate expiry");
+    let days_left = (expires.as_second() - jiff::Timestamp::now().as_second()) / 86_400;
+    assert!((88..=90).contains(&days_left), "leaf expires in {days_left} days");
+}
+
+#[tokio::test]
+async fn certificate_problems() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = format!("ca_file: \"{}\"", ca.write_pem(dir.path()).display());
+    let server = HttpServer::start_tls(ca.server_cert(-1, 90).server_config(&[b"http/1.1"])).await;
+
+    let untrusted = probe(&check(&server.url("/"), "")).await;
+    assert_failed(&untrusted, "tls", "tls: certificate signed by an unknown authority");
+    let unverified = probe(&check(&server.url("/"), "tls_verify: false")).await;
+    assert!(unverified.ok, "{unverified:?}");
+
+    let expired_server = HttpServer::start_tls(ca.server_cert(-30, -3).server_config(&[b"http/1.1"])).await;
+    let expired = probe(&check(&expired_server.url("/"), &ca_file)).await;
+    assert_failed(&expired, "tls", "tls: certificate expired");
+
+    let expiring_server = HttpServer::start_tls(ca.server_cert(-1, 10).server_config(&[b"http/1.1"])).await;
+    let expiring =
+        probe(&check(&expiring_server.url("/"), &format!("{ca_file}, expect: {{ cert_min_days: 30 }}"))).await;
+    assert_failed(&expiring, "cert_expiry", "fewer than 30");
+}
