@@ -1,6 +1,7 @@
 //! `slaprobe-agent --config agent.yaml --output jsonl:PATH`: parses arguments, loads the config (exit status 64
 //! on any problem), wires signals and calls [`slaprobe_agent::run::run`].
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLAPROBE_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let config = match load_agent_config(&args.config) {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -35,13 +36,28 @@ pub async fn probe_with(context: &ProbeContext, yaml: &str) -> ResultRecord {
     run_check(context, &check, &identity, window, std::future::pending()).await
 }
 
-/// The `slaprobe-agent` binary built alongside this test.
+/// The `slaprobe-agent` binary, brought up to date once per test process.
+///
+/// `cargo test -p slaprobe-tests` does not rebuild another package's binary, so this runs `cargo build` for it
+/// (in the same profile) rather than test a stale one.
 pub fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
-    let binary = dir.join("slaprobe-agent");
-    assert!(binary.exists(), "{} is missing: build the workspace first (cargo build --workspace)", binary.display());
-    binary
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let dir = exe.parent().and_then(Path::parent).expect("target directory");
+            let release = dir.file_name().is_some_and(|name| name == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "slaprobe-agent", "--bin", "slaprobe-agent"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "cargo build -p slaprobe-agent failed");
+            dir.join("slaprobe-agent")
+        })
+        .clone()
 }
 
 /// A `slaprobe-agent` child process writing JSON lines to a file in its own temporary directory.

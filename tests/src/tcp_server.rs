@@ -56,6 +56,20 @@ impl TcpServer {
         Self { addr, accept_loop }
     }
 
+    /// Sends `banner` on every connection and closes it.
+    pub async fn banner_then_close(banner: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TCP test server");
+        let addr = listener.local_addr().expect("local addr");
+        let accept_loop = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { continue };
+                let _ = stream.write_all(banner.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        Self { addr, accept_loop }
+    }
+
     /// Accepts connections and closes each at once without reading or writing.
     pub async fn closing() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TCP test server");

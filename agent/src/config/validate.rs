@@ -165,7 +165,7 @@ impl Problems<'_> {
 
     fn regex(&mut self, field: &str, pattern: Option<&String>) -> Option<Regex> {
         let pattern = pattern?;
-        Regex::new(pattern).map_err(|error| self.add(field, format!("invalid regex: {error}"))).ok()
+        Regex::new(pattern).map_err(|error| self.add(field, format!("invalid regex: {}", regex_cause(&error)))).ok()
     }
 }
 
@@ -181,7 +181,7 @@ impl Preparer {
                 .add("interval", format!("{} is below the minimum of 1s", humantime::format_duration(check.interval)));
         }
         let timeout = check.timeout.unwrap_or_else(|| (check.interval / 2).min(Duration::from_secs(10)));
-        if timeout.is_zero() || timeout >= check.interval {
+        if check.interval >= Duration::from_secs(1) && (timeout.is_zero() || timeout >= check.interval) {
             problems.add(
                 "timeout",
                 format!(
@@ -382,6 +382,13 @@ impl Preparer {
             expect_regex,
         })
     }
+}
+
+/// The one-line cause of a regex error (the full message draws the pattern over several lines).
+fn regex_cause(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text.lines().last().unwrap_or_default();
+    last.trim_start_matches("error: ").to_owned()
 }
 
 fn http_headers(settings: &HttpSettings, problems: &mut Problems<'_>) -> Option<HeaderMap> {

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 
-use regex::Regex;
 use slaprobe_proto::TcpDetail;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -62,36 +61,13 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         })?;
     }
     let Some(regex) = &spec.expect_regex else { return Ok(()) };
-    attempt.enter(format!("waiting for {address} to send something matching /{regex}/"));
+    let waiting = format!("waiting for {address} to send something matching /{regex}/");
+    attempt.enter(waiting.clone());
     let start = Instant::now();
-    let banner = read_until_match(&mut stream, regex, attempt, start).await;
-    let text = String::from_utf8_lossy(&banner[..banner.len().min(MAX_BANNER_REPORTED)]).into_owned();
-    if let Some(detail) = attempt.tcp.as_mut() {
-        detail.banner = Some(text.clone());
-    }
-    if regex.is_match(&String::from_utf8_lossy(&banner)) {
-        Ok(())
-    } else if banner.is_empty() {
-        Err(Failure::new(
-            ErrorKind::Assertion,
-            format!("assertion: {address} closed the connection without sending anything"),
-        ))
-    } else {
-        Err(Failure::new(ErrorKind::Assertion, format!("assertion: banner {text:?} does not match /{regex}/")))
-    }
-}
-
-/// Reads until `regex` matches what arrived, the peer closes, or 4 KiB arrived; records `ttfb` at the first
-/// bytes. A read error ends the banner where it stands.
-async fn read_until_match<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    regex: &Regex,
-    attempt: &mut Attempt,
-    start: Instant,
-) -> Vec<u8> {
     let mut banner = Vec::new();
     let mut chunk = [0u8; 1024];
     while banner.len() < MAX_BANNER_READ {
+        // A read error ends the banner where it stands; the expectation below judges what arrived.
         let read = stream.read(&mut chunk).await.unwrap_or(0);
         if read == 0 {
             break;
@@ -100,9 +76,22 @@ async fn read_until_match<S: AsyncRead + Unpin>(
             add_phase(&mut attempt.phases.ttfb, start);
         }
         banner.extend_from_slice(&chunk[..read]);
+        let text = String::from_utf8_lossy(&banner[..banner.len().min(MAX_BANNER_REPORTED)]).into_owned();
+        attempt.enter(format!("{waiting}; received {text:?}"));
+        if let Some(detail) = attempt.tcp.as_mut() {
+            detail.banner = Some(text);
+        }
         if regex.is_match(&String::from_utf8_lossy(&banner)) {
-            break;
+            return Ok(());
         }
     }
-    banner
+    match attempt.tcp.as_ref().and_then(|detail| detail.banner.as_ref()) {
+        None => Err(Failure::new(
+            ErrorKind::Assertion,
+            format!("assertion: {address} closed the connection without sending anything"),
+        )),
+        Some(text) => {
+            Err(Failure::new(ErrorKind::Assertion, format!("assertion: banner {text:?} does not match /{regex}/")))
+        }
+    }
 }

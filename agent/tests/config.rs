@@ -1,0 +1,123 @@
+//! `agent.yaml` loading: the design's example parses, and every problem is reported at once with its path.
+
+use std::time::Duration;
+
+use slaprobe_agent::config::{ProbeSpec, parse_agent_config};
+
+fn env(name: &str) -> Option<String> {
+    (name == "ACME_TOKEN").then(|| "t0ken".to_owned())
+}
+
+const DESIGN_EXAMPLE: &str = r#"
+agent_id: agent-eu-1
+region: eu-west
+spool_dir: /var/lib/slaprobe-agent
+source_ip: null
+checks:
+  - id: acme-api
+    kind: http
+    target: https://api.acme.example/health
+    interval: 30s
+    timeout: 10s
+    regions: [eu-west, us-east]
+    http:
+      method: GET
+      headers: { Authorization: "Bearer ${ACME_TOKEN}" }
+      body: null
+      follow_redirects: true
+      tls_verify: true
+      ip_version: any
+      expect:
+        status: ["200-299"]
+        body_regex: null
+        header_regex: {}
+        max_latency: null
+        cert_min_days: null
+  - id: acme-dns
+    kind: dns
+    target: api.acme.example
+    interval: 30s
+    dns: { server: "192.0.2.53", record: A, protocol: udp, expect: { rcode: NOERROR, min_answers: 1, answer_regex: null } }
+  - id: acme-smtp
+    kind: tcp
+    target: mail.acme.example:25
+    interval: 1m
+    regions: [us-east]
+    tcp: { tls: false, send: null, expect_regex: "^220" }
+"#;
+
+#[test]
+fn design_example_parses_with_defaults_and_env_expansion() {
+    let config = parse_agent_config(DESIGN_EXAMPLE, "agent.yaml", &env).expect("valid");
+    assert_eq!(config.agent_id(), "agent-eu-1");
+    assert_eq!(config.checks.len(), 3);
+    let ProbeSpec::Http(http) = &config.checks[0].spec else { panic!("http spec") };
+    assert_eq!(http.headers["authorization"], "Bearer t0ken");
+    assert_eq!(http.status, vec![200..=299]);
+    assert_eq!(config.checks[1].timeout, Duration::from_secs(10), "default timeout: min(10s, interval/2)");
+    assert_eq!(config.checks[2].check.interval, Duration::from_secs(60));
+    let region_ids: Vec<&str> = config.checks_for_region().map(|check| check.check.id.as_str()).collect();
+    assert_eq!(region_ids, ["acme-api", "acme-dns"], "acme-smtp runs in us-east only");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let text = r#"
+region: EU West
+max_concurrent_probes: 0
+checks:
+  - { id: Bad_Id, kind: http, target: "ftp://x", interval: 500ms }
+  - { id: a, kind: http, target: "http://x/", interval: 10s, timeout: 10s, http: { method: "GE T", expect: { status: ["2xx", 99], body_regex: "(" } } }
+  - { id: a, kind: dns, target: x.example, interval: 5s, http: {}, dns: { server: "not-an-ip", record: PTR, expect: { rcode: NOPE } } }
+  - { id: c, kind: tcp, target: "host-without-port", interval: 5s, tcp: { expect_regex: "[" } }
+  - { id: d, kind: http, target: "http://x/", interval: 5s, http: { headers: { X-Token: "${UNSET_VAR}" } } }
+  - { id: e, kind: http, target: "http://x/", interval: 5s, colour: blue }
+"#;
+    let error = parse_agent_config(text, "agent.yaml", &env).expect_err("invalid");
+    let expected = [
+        "region: \"EU West\" must match",
+        "max_concurrent_probes: must be at least 1",
+        "checks[0].id: \"Bad_Id\" must match",
+        "checks[0].interval: 500ms is below the minimum of 1s",
+        "checks[0].target: \"ftp://x\" is not an http:// or https:// URL",
+        "checks[1].timeout: 10s must be above 0 and below the interval (10s)",
+        "checks[1].http.method: \"GE T\" is not an HTTP method",
+        "checks[1].http.expect.status[0]: \"2xx\" is not a status or a range",
+        "checks[1].http.expect.status[1]: 99 is not a status",
+        "checks[1].http.expect.body_regex: invalid regex: unclosed group",
+        "checks[2].id: duplicate id \"a\"",
+        "checks[2].http: not allowed on a `kind: dns` check",
+        "checks[2].dns.server: \"not-an-ip\" is not an IP address",
+        "checks[2].dns.record: \"PTR\" is not one of A, AAAA",
+        "checks[2].dns.expect.rcode: \"NOPE\" is not one of NOERROR",
+        "checks[3].target: \"host-without-port\" is not host:port",
+        "checks[3].tcp.expect_regex: invalid regex",
+        "checks[4].http.headers.X-Token: environment variable UNSET_VAR is not set",
+        "checks[5].colour: unknown field `colour`",
+    ];
+    for part in expected {
+        assert!(error.problems.iter().any(|problem| problem.contains(part)), "missing {part:?} in:\n{error}");
+    }
+    assert_eq!(error.problems.len(), expected.len(), "unexpected extra problems:\n{error}");
+}
+
+#[test]
+fn syntax_and_shape_errors_are_clear() {
+    let syntax = parse_agent_config("region: [unclosed", "agent.yaml", &env).expect_err("invalid");
+    assert!(syntax.to_string().contains("agent.yaml: 1 problem"), "{syntax}");
+    let missing = parse_agent_config("agent_id: x\n", "agent.yaml", &env).expect_err("invalid");
+    assert!(missing.problems[0].contains("missing field `region`"), "{missing}");
+    let not_a_map = parse_agent_config("- a\n", "agent.yaml", &env).expect_err("invalid");
+    assert!(not_a_map.problems[0].contains("expected a mapping"), "{not_a_map}");
+    let wrong_type = parse_agent_config("region: r\nchecks: { id: a }\n", "agent.yaml", &env).expect_err("invalid");
+    assert!(wrong_type.problems[0].starts_with("checks: expected a list"), "{wrong_type}");
+}
+
+#[test]
+fn deploy_example_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/agent.yaml");
+    let text = std::fs::read_to_string(path).expect("deploy/agent.yaml exists");
+    let config =
+        parse_agent_config(&text, path, &|_| Some("example".to_owned())).unwrap_or_else(|error| panic!("{error}"));
+    assert!(!config.checks.is_empty());
+}

@@ -1,0 +1,117 @@
+//! The real `slaprobe-agent` binary: configuration errors, standalone probing to JSON lines, SIGHUP reload and
+//! graceful SIGTERM shutdown.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use slaprobe_tests::agent::{AgentProcess, run_agent};
+use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::tcp_server::closed_port;
+
+/// Polls `condition` every 50 ms until it holds or `limit` passes.
+#[track_caller]
+fn wait_for(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn invalid_configuration_exits_64_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &path,
+        "region: r\nchecks:\n  - { id: a, kind: http, target: nope, interval: 10s }\n  - { id: b, kind: tcp, target: \"x:1\", interval: 0s }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_agent(&["--config", path.to_str().unwrap(), "--output", "jsonl:-"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("2 problems"), "{stderr}");
+    assert!(stderr.contains("checks[0].target: \"nope\" is not a URL"), "{stderr}");
+    assert!(stderr.contains("checks[1].interval: 0s is below the minimum of 1s"), "{stderr}");
+
+    let (code, _, stderr) = run_agent(&["--config", dir.path().join("missing.yaml").to_str().unwrap()]);
+    assert_eq!(code, Some(64));
+    assert!(stderr.contains("missing.yaml") && stderr.contains("cannot read"), "{stderr}");
+
+    std::fs::write(&path, "region: r\n").unwrap();
+    let (code, _, stderr) = run_agent(&["--config", path.to_str().unwrap()]);
+    assert_eq!(code, Some(64));
+    assert!(stderr.contains("--output jsonl:PATH"), "{stderr}");
+    let (code, _, stderr) = run_agent(&["--config", path.to_str().unwrap(), "--output", "csv:x"]);
+    assert_eq!(code, Some(2), "clap rejects a malformed --output: {stderr}");
+    assert!(stderr.contains("jsonl:PATH"), "{stderr}");
+}
+
+#[test]
+fn deploy_example_passes_check_config() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/agent.yaml");
+    let (code, stdout, stderr) = run_agent(&["--config", path, "--check-config"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("OK, 3 checks"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_standalone_and_flushes_on_sigterm() {
+    let server = HttpServer::start().await;
+    let refused = closed_port();
+    let agent = AgentProcess::start(&format!(
+        "agent_id: edge-1\nregion: eu-west\nchecks:\n\
+         - {{ id: web, kind: http, target: \"{}\", interval: 1s }}\n\
+         - {{ id: gone, kind: tcp, target: \"{refused}\", interval: 1s }}\n\
+         - {{ id: elsewhere, kind: tcp, target: \"{refused}\", interval: 1s, regions: [us-east] }}\n",
+        server.url("/")
+    ));
+    let deadline = Duration::from_secs(10);
+    tokio::task::block_in_place(|| {
+        wait_for(deadline, "two results per check", || {
+            let results = agent.results();
+            ["web", "gone"].iter().all(|id| results.iter().filter(|r| r.check_id == *id).count() >= 2)
+        })
+    });
+    agent.signal(Signal::SIGTERM);
+    let (status, log, results) = tokio::task::block_in_place(|| agent.wait(deadline));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("Stopped."), "{log}");
+    assert!(results.iter().all(|r| r.check_id != "elsewhere"), "a check for another region ran");
+    for record in &results {
+        assert_eq!((record.agent_id.as_deref(), record.region.as_str()), (Some("edge-1"), "eu-west"));
+        let scheduled = record.scheduled_at.expect("scheduled_at");
+        let lag = record.started_at.as_nanosecond() - scheduled.as_nanosecond();
+        assert!((0..500_000_000).contains(&lag), "started {lag} ns after its slot");
+        match record.check_id.as_str() {
+            "web" => assert!(record.ok, "{record:?}"),
+            _ => assert_eq!(record.error_kind.as_deref(), Some("connect")),
+        }
+    }
+    assert_eq!(server.connections() as usize, results.iter().filter(|r| r.check_id == "web").count());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_checks_and_keeps_running_on_a_bad_config() {
+    let server = HttpServer::start().await;
+    let check = |id: &str| format!("- {{ id: {id}, kind: http, target: \"{}\", interval: 1s }}\n", server.url("/"));
+    let agent = AgentProcess::start(&format!("region: r\nchecks:\n{}", check("first")));
+    let deadline = Duration::from_secs(10);
+    tokio::task::block_in_place(|| {
+        wait_for(deadline, "the first check", || agent.results().iter().any(|r| r.check_id == "first"));
+        std::fs::write(agent.config_path(), "region: r\nchecks: [ { id: broken } ]\n").unwrap();
+        agent.signal(Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(agent.config_path(), format!("region: r\nchecks:\n{}{}", check("first"), check("second")))
+            .unwrap();
+        agent.signal(Signal::SIGHUP);
+        wait_for(deadline, "the added check", || agent.results().iter().any(|r| r.check_id == "second"));
+    });
+    agent.signal(Signal::SIGINT);
+    let (status, log, _) = tokio::task::block_in_place(|| agent.wait(deadline));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("Kept the running configuration") && log.contains("checks[0]: missing field `kind`"), "{log}");
+    assert!(
+        log.contains("Reloaded the configuration.") && log.contains("added=1") && log.contains("unchanged=1"),
+        "{log}"
+    );
+}

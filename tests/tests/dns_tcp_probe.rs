@@ -1,0 +1,144 @@
+//! The DNS and TCP probes against real servers on loopback.
+
+use hickory_proto::rr::rdata::{A, AAAA, MX, TXT};
+use hickory_proto::rr::{Name, RData};
+use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::probe;
+use slaprobe_tests::certs::TestCa;
+use slaprobe_tests::dns_server::{DnsServer, Zone};
+use slaprobe_tests::tcp_server::{TcpServer, closed_port};
+
+#[track_caller]
+fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
+    assert!(!result.ok, "expected a failure: {result:?}");
+    assert_eq!(result.error_kind.as_deref(), Some(kind), "{result:?}");
+    let message = result.error.as_deref().unwrap_or_default();
+    assert!(message.contains(message_part), "error {message:?} lacks {message_part:?}");
+}
+
+async fn zone_server() -> DnsServer {
+    let zone = Zone::new()
+        .with("api.test.", RData::A(A("192.0.2.10".parse().unwrap())))
+        .with("api.test.", RData::A(A("192.0.2.11".parse().unwrap())))
+        .with("api.test.", RData::AAAA(AAAA("2001:db8::10".parse().unwrap())))
+        .with("api.test.", RData::MX(MX::new(10, Name::from_ascii("mail.test.").unwrap())))
+        .with("api.test.", RData::TXT(TXT::new(vec!["v=spf1 -all".to_owned()])));
+    DnsServer::start(zone).await
+}
+
+fn dns_check(server: &DnsServer, name: &str, dns: &str) -> String {
+    format!(
+        "{{ id: d, kind: dns, target: {name}, interval: 10s, timeout: 1s, dns: {{ server: \"{}\", {dns} }} }}",
+        server.addr
+    )
+}
+
+#[tokio::test]
+async fn answers_over_udp_and_tcp() {
+    let server = zone_server().await;
+    for protocol in ["udp", "tcp"] {
+        let result = probe(&dns_check(&server, "api.test", &format!("protocol: {protocol}, record: A"))).await;
+        assert!(result.ok, "{result:?}");
+        let dns = result.dns.expect("dns detail");
+        assert_eq!(dns.rcode.as_deref(), Some("NOERROR"));
+        assert_eq!(dns.answers.len(), 2);
+        assert!(dns.answers[0].contains("192.0.2.10"), "{:?}", dns.answers);
+        assert_eq!(dns.server, Some(server.addr.to_string()));
+        assert_eq!(dns.protocol.as_deref(), Some(protocol));
+        assert!(result.phases_ms.ttfb.is_some());
+        assert_eq!(result.phases_ms.connect.is_some(), protocol == "tcp");
+    }
+    assert_eq!(server.queries(), 2);
+}
+
+#[tokio::test]
+async fn record_types_and_answer_expectations() {
+    let server = zone_server().await;
+    for (record, pattern) in [("AAAA", "2001:db8::10"), ("MX", "10 mail.test."), ("TXT", "v=spf1")] {
+        let yaml =
+            dns_check(&server, "api.test", &format!("record: {record}, expect: {{ answer_regex: \"{pattern}\" }}"));
+        let result = probe(&yaml).await;
+        assert!(result.ok, "{record}: {result:?}");
+    }
+    let too_few = probe(&dns_check(&server, "api.test", "record: A, expect: { min_answers: 3 }")).await;
+    assert_failed(&too_few, "assertion", "2 A answers for api.test., expected at least 3");
+    let no_match = probe(&dns_check(&server, "api.test", "expect: { answer_regex: \"203\\\\.0\\\\.113\" }")).await;
+    assert_failed(&no_match, "assertion", "no answer matches");
+    let empty = probe(&dns_check(&server, "api.test", "record: CAA")).await;
+    assert_failed(&empty, "assertion", "0 CAA answers");
+}
+
+#[tokio::test]
+async fn response_codes_and_silence() {
+    let server = zone_server().await;
+    let nx = probe(&dns_check(&server, "missing.test", "")).await;
+    assert_failed(&nx, "dns_rcode", "answered NXDOMAIN for missing.test. A, expected NOERROR");
+    assert!(probe(&dns_check(&server, "missing.test", "expect: { rcode: NXDOMAIN }")).await.ok);
+    let servfail = probe(&dns_check(&server, "servfail.test", "")).await;
+    assert_failed(&servfail, "dns_rcode", "answered SERVFAIL");
+    assert_eq!(servfail.dns.and_then(|dns| dns.rcode).as_deref(), Some("SERVFAIL"));
+    let truncated = probe(&dns_check(&server, "truncated.test", "")).await;
+    assert_failed(&truncated, "dns", "truncated over UDP");
+    let silent = probe(&dns_check(&server, "silent.test", "")).await;
+    assert_failed(&silent, "timeout", "while waiting for the answer from");
+}
+
+fn tcp_check(target: &str, tcp: &str) -> String {
+    format!("{{ id: t, kind: tcp, target: \"{target}\", interval: 10s, timeout: 1s, tcp: {{ {tcp} }} }}")
+}
+
+#[tokio::test]
+async fn tcp_connect_banner_and_send() {
+    let server = TcpServer::banner("220 mail.test ESMTP ready\r\n").await;
+    let target = server.addr.to_string();
+    let connected = probe(&tcp_check(&target, "")).await;
+    assert!(connected.ok, "{connected:?}");
+    assert!(connected.phases_ms.connect.is_some());
+    assert_eq!(connected.tcp.and_then(|tcp| tcp.remote_addr), Some(target.clone()));
+
+    let greeted = probe(&tcp_check(&target, "expect_regex: \"^220 \"")).await;
+    assert!(greeted.ok, "{greeted:?}");
+    assert_eq!(greeted.tcp.and_then(|tcp| tcp.banner).as_deref(), Some("220 mail.test ESMTP ready\r\n"));
+    assert!(greeted.phases_ms.ttfb.is_some());
+
+    // The server waits for the client after its greeting, so a non-matching banner ends in a timeout that
+    // says what arrived.
+    let wrong = probe(&tcp_check(&target, "expect_regex: \"^554\"")).await;
+    assert_failed(&wrong, "timeout", "matching /^554/; received \"220 mail.test ESMTP ready\\r\\n\")");
+    assert!(wrong.tcp.and_then(|tcp| tcp.banner).is_some());
+    let closing_banner = TcpServer::banner_then_close("554 go away\r\n").await;
+    let refused = probe(&tcp_check(&closing_banner.addr.to_string(), "expect_regex: \"^220\"")).await;
+    assert_failed(&refused, "assertion", "banner \"554 go away\\r\\n\" does not match /^220/");
+
+    let echo = TcpServer::banner("").await;
+    let echoed = probe(&tcp_check(&echo.addr.to_string(), "send: \"PING\\n\", expect_regex: \"PING\"")).await;
+    assert!(echoed.ok, "{echoed:?}");
+}
+
+#[tokio::test]
+async fn tcp_failures() {
+    let refused = probe(&tcp_check(&closed_port().to_string(), "")).await;
+    assert_failed(&refused, "connect", "connection refused");
+    let closing = TcpServer::closing().await;
+    let silent = probe(&tcp_check(&closing.addr.to_string(), "expect_regex: \"^220\"")).await;
+    assert_failed(&silent, "assertion", "closed the connection without sending anything");
+}
+
+#[tokio::test]
+async fn tcp_over_tls() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path());
+    let server = TcpServer::tls_banner("* OK IMAP ready\r\n", ca.server_cert(-1, 40).server_config(&[])).await;
+    let target = server.addr.to_string();
+    let yaml =
+        tcp_check(&target, &format!("tls: true, ca_file: \"{}\", expect_regex: \"^\\\\* OK\"", ca_file.display()));
+    let result = probe(&yaml).await;
+    assert!(result.ok, "{result:?}");
+    assert!(result.phases_ms.tls.is_some());
+    let tcp = result.tcp.expect("tcp detail");
+    assert_eq!(tcp.tls_version.as_deref(), Some("TLSv1.3"));
+    assert!(tcp.cert_expires_at.is_some());
+    let untrusted = probe(&tcp_check(&target, "tls: true")).await;
+    assert_failed(&untrusted, "tls", "unknown authority");
+}
