@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
 use time::{Duration, OffsetDateTime};
 
 /// A CA that signs server certificates.
@@ -52,6 +53,39 @@ impl TestCa {
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
         ServerCert { chain: vec![cert.der().clone(), self.issuer.der().clone()], key: key.serialize_der() }
+    }
+}
+
+impl TestCa {
+    /// Writes a client certificate and key signed by this CA to `dir/client.pem` and `dir/client.key`.
+    pub fn write_client_identity(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let mut params = CertificateParams::new(vec!["slaprobe-agent".to_owned()]).expect("client params");
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
+        let key = KeyPair::generate().expect("client key");
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        let (cert_path, key_path) = (dir.join("client.pem"), dir.join("client.key"));
+        std::fs::write(&cert_path, cert.pem()).expect("write client cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write client key");
+        (cert_path, key_path)
+    }
+
+    /// A server configuration presenting `cert` that demands a client certificate signed by this CA.
+    pub fn server_config_requiring_clients(&self, cert: &ServerCert) -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(self.issuer.der().clone()).expect("CA as client root");
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .expect("client verifier");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone()));
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(cert.chain.clone(), key)
+            .expect("server config");
+        Arc::new(config)
     }
 }
 

@@ -8,6 +8,7 @@ use slaprobe_tests::agent::{probe, probe_with};
 use slaprobe_tests::certs::TestCa;
 use slaprobe_tests::dns_server::{DnsServer, Zone};
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::proxy::Proxy;
 use slaprobe_tests::tcp_server::{TcpServer, closed_port};
 
 fn check(url: &str, http: &str) -> String {
@@ -185,4 +186,50 @@ async fn certificate_problems() {
     let expiring =
         probe(&check(&expiring_server.url("/"), &format!("{ca_file}, expect: {{ cert_min_days: 30 }}"))).await;
     assert_failed(&expiring, "cert_expiry", "fewer than 30");
+}
+
+#[tokio::test]
+async fn through_a_proxy_for_http_and_https() {
+    let proxy = Proxy::start().await;
+    let plain = HttpServer::start().await;
+    let result = probe(&check(
+        &plain.url("/body/via-proxy"),
+        &format!("proxy: \"{}\", expect: {{ body_regex: via-proxy }}", proxy.url()),
+    ))
+    .await;
+    assert!(result.ok, "{result:?}");
+    assert_eq!(result.http.and_then(|http| http.remote_addr), Some(proxy.addr.to_string()));
+
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path());
+    let secure = HttpServer::start_tls(ca.server_cert(-1, 90).server_config(&[b"http/1.1"])).await;
+    let tunnelled =
+        probe(&check(&secure.url("/"), &format!("proxy: \"{}\", ca_file: \"{}\"", proxy.url(), ca_file.display())))
+            .await;
+    assert!(tunnelled.ok, "{tunnelled:?}");
+    assert!(tunnelled.phases_ms.tls.is_some());
+    assert_eq!(proxy.handled(), 2);
+
+    let refused = probe(&check(&plain.url("/"), &format!("proxy: \"http://{}\"", closed_port()))).await;
+    assert_failed(&refused, "connect", "connection refused");
+}
+
+#[tokio::test]
+async fn client_certificates_for_mutual_tls() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path());
+    let (cert, key) = ca.write_client_identity(dir.path());
+    let server = HttpServer::start_tls(ca.server_config_requiring_clients(&ca.server_cert(-1, 90))).await;
+    let with_identity = format!(
+        "ca_file: \"{}\", client_cert: \"{}\", client_key: \"{}\"",
+        ca_file.display(),
+        cert.display(),
+        key.display()
+    );
+    let result = probe(&check(&server.url("/"), &with_identity)).await;
+    assert!(result.ok, "{result:?}");
+    let anonymous = probe(&check(&server.url("/"), &format!("ca_file: \"{}\"", ca_file.display()))).await;
+    assert!(!anonymous.ok, "the server demands a client certificate: {anonymous:?}");
 }
