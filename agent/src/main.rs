@@ -75,7 +75,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(config.settings.worker_threads).enable_all().build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("slaprobe-agent: cannot start the runtime: {error}");

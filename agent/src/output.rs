@@ -1,14 +1,20 @@
 //! Result output as JSON lines (`--output jsonl:PATH`, `jsonl:-` for stdout), one record per line.
 //!
-//! A dedicated thread writes through a buffer and flushes whenever no further result is waiting, so lines reach
-//! the file promptly under light load and in large writes under heavy load. Files are opened for appending.
+//! A dedicated thread writes in batches: it takes every result waiting, writes them through a buffer, flushes,
+//! then pauses [`BATCH_PAUSE`] so that a busy agent makes a few large writes a second instead of one per
+//! result. A line reaches the file at most [`BATCH_PAUSE`] after its attempt ends. Files are opened for
+//! appending.
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use slaprobe_proto::ResultRecord;
 use tokio::sync::mpsc;
+
+/// Pause between batches.
+pub const BATCH_PAUSE: Duration = Duration::from_millis(100);
 
 /// Where results are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,15 +55,18 @@ impl OutputTarget {
 
 /// Writes every record from `results` to `sink` until the channel closes; returns how many were written.
 pub fn write_jsonl(sink: Box<dyn Write + Send>, mut results: mpsc::Receiver<ResultRecord>) -> io::Result<u64> {
-    let mut writer = BufWriter::with_capacity(64 * 1024, sink);
+    let mut writer = BufWriter::with_capacity(256 * 1024, sink);
     let mut written = 0;
-    while let Some(record) = results.blocking_recv() {
-        serde_json::to_writer(&mut writer, &record)?;
-        writer.write_all(b"\n")?;
-        written += 1;
-        if results.is_empty() {
-            writer.flush()?;
+    while let Some(first) = results.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(record) = next {
+            serde_json::to_writer(&mut writer, &record)?;
+            writer.write_all(b"\n")?;
+            written += 1;
+            next = results.try_recv().ok();
         }
+        writer.flush()?;
+        std::thread::sleep(BATCH_PAUSE);
     }
     writer.flush()?;
     Ok(written)

@@ -187,23 +187,39 @@ async fn check_loop<R: AttemptRunner>(
             () = tokio::time::sleep(until(shared.clock.now(), slot)) => {}
             () = stop.cancelled() => return,
         }
-        let permit = tokio::select! {
-            permit = shared.permits.acquire() => permit,
-            () = stop.cancelled() => return,
-        };
-        let Ok(_permit) = permit else { return };
-        let started_at = shared.clock.now();
-        let budget = until(started_at, slot + interval_signed).min(check.timeout);
-        if budget.is_zero() {
-            tracing::warn!(check_id = %check.check.id, %slot, "Skipped a slot: no probe capacity before it ended.");
-            continue;
-        }
-        let window = AttemptWindow { scheduled_at: Some(slot), started_at, timeout: budget };
-        let record = shared.runner.attempt(&check, window, shared.abort_in_flight.clone()).await;
-        if shared.results.send(record).await.is_err() {
+        // Boxed: a slot's state (permit wait, attempt, result hand-off) lives on the heap only while it runs,
+        // so an idle check task stays small (10,000 of them per agent are expected).
+        let keep_going = Box::pin(run_slot(&shared, &check, slot, interval_signed, &stop)).await;
+        if !keep_going {
             return;
         }
     }
+}
+
+/// Runs one slot: waits for a permit, probes within the slot's budget, hands the result on. Returns false when
+/// the check is stopping or nobody takes results any more.
+async fn run_slot<R: AttemptRunner>(
+    shared: &Shared<R>,
+    check: &PreparedCheck,
+    slot: Timestamp,
+    interval: SignedDuration,
+    stop: &CancellationToken,
+) -> bool {
+    let permit = tokio::select! {
+        permit = shared.permits.acquire() => permit,
+        () = stop.cancelled() => return false,
+    };
+    let Ok(permit) = permit else { return false };
+    let started_at = shared.clock.now();
+    let budget = until(started_at, slot + interval).min(check.timeout);
+    if budget.is_zero() {
+        tracing::warn!(check_id = %check.check.id, %slot, "Skipped a slot: no probe capacity before it ended.");
+        return true;
+    }
+    let window = AttemptWindow { scheduled_at: Some(slot), started_at, timeout: budget };
+    let record = shared.runner.attempt(check, window, shared.abort_in_flight.clone()).await;
+    drop(permit);
+    shared.results.send(record).await.is_ok()
 }
 
 #[cfg(test)]

@@ -45,7 +45,11 @@ pub fn agent_binary() -> PathBuf {
     BINARY
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test executable path");
-            let dir = exe.parent().and_then(Path::parent).expect("target directory");
+            // Test executables live in target/PROFILE/deps, binaries (the benchmarks) in target/PROFILE.
+            let mut dir = exe.parent().expect("executable directory");
+            if dir.ends_with("deps") {
+                dir = dir.parent().expect("target directory");
+            }
             let release = dir.file_name().is_some_and(|name| name == "release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut build = Command::new(cargo);

@@ -31,13 +31,13 @@ pub struct Check {
     pub regions: Option<Vec<String>>,
     /// HTTP settings (`kind: http` only).
     #[serde(default)]
-    pub http: Option<HttpSettings>,
+    pub http: Option<Box<HttpSettings>>,
     /// DNS settings (`kind: dns` only).
     #[serde(default)]
-    pub dns: Option<DnsSettings>,
+    pub dns: Option<Box<DnsSettings>>,
     /// TCP settings (`kind: tcp` only).
     #[serde(default)]
-    pub tcp: Option<TcpSettings>,
+    pub tcp: Option<Box<TcpSettings>>,
 }
 
 /// The three probe kinds.

@@ -69,6 +69,10 @@ pub struct AgentSettings {
     /// Probes in flight at most; further due probes wait for a free slot.
     #[serde(default = "default_max_concurrent_probes")]
     pub max_concurrent_probes: usize,
+    /// Threads that run probes. Probes mostly wait on the network, so one thread keeps CPU per probe lowest;
+    /// raise it for thousands of TLS checks or heavy body regexes.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
 }
 
 /// A string or a list of strings.
@@ -87,6 +91,10 @@ fn default_spool_dir() -> PathBuf {
 
 fn default_max_concurrent_probes() -> usize {
     1024
+}
+
+fn default_worker_threads() -> usize {
+    1
 }
 
 /// A loaded and validated `agent.yaml`.
@@ -197,6 +205,9 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     }
     if settings.max_concurrent_probes == 0 {
         problems.push("max_concurrent_probes: must be at least 1".to_owned());
+    }
+    if !(1..=256).contains(&settings.worker_threads) {
+        problems.push(format!("worker_threads: {} is not between 1 and 256", settings.worker_threads));
     }
     problems
 }

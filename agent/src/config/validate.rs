@@ -228,7 +228,7 @@ impl Preparer {
     }
 
     fn prepare_http(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<HttpSpec> {
-        let settings = check.http.clone().unwrap_or_default();
+        let settings = check.http.as_deref().cloned().unwrap_or_default();
         let url = match Url::parse(&check.target) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
             Ok(_) => {
@@ -297,7 +297,7 @@ impl Preparer {
     }
 
     fn prepare_dns(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<DnsSpec> {
-        let settings = check.dns.clone().unwrap_or_default();
+        let settings = check.dns.as_deref().cloned().unwrap_or_default();
         let name = Name::from_ascii(&check.target)
             .map(|mut name| {
                 name.set_fqdn(true);
@@ -354,7 +354,7 @@ impl Preparer {
     }
 
     fn prepare_tcp(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<TcpSpec> {
-        let settings: TcpSettings = check.tcp.clone().unwrap_or_default();
+        let settings: TcpSettings = check.tcp.as_deref().cloned().unwrap_or_default();
         let target = split_host_port(&check.target)
             .map_err(|error| problems.add("target", format!("{:?} {error}", check.target)))
             .ok();

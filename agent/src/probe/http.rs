@@ -5,7 +5,9 @@
 //! Expectations are checked in a fixed order (status, headers, body, latency, certificate) and the first that
 //! fails decides the result's `error_kind`.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Url;
 
+use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use crate::config::validate::HttpSpec;
@@ -116,11 +119,38 @@ async fn exchange(
         (Box::new(stream), false)
     };
     let request = build_request(spec, url, method, body, h2)?;
+    let io = TokioIo::new(io);
+    let handshake_failed = |error: hyper::Error| describe_hyper_error(&error, None, "during the HTTP handshake");
+    if h2 {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(handshake_failed)?;
+        receive(connection, sender.send_request(request), spec, address, attempt).await
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(handshake_failed)?;
+        receive(connection, sender.send_request(request), spec, address, attempt).await
+    }
+}
+
+/// Drives `connection` in this task while the request is answered and the body read, then drops it: the
+/// socket closes without a graceful shutdown, and no task is spawned per attempt.
+async fn receive<C, R>(
+    connection: C,
+    response: R,
+    spec: &HttpSpec,
+    address: SocketAddr,
+    attempt: &mut Attempt,
+) -> Result<Response, Failure>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+    R: Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>,
+{
+    let mut connection = ConnectionDriver { connection: pin!(connection), outcome: None };
     attempt.enter(format!("waiting for the response from {address}"));
     let sent = Instant::now();
-    let response = send(io, request, h2).await;
+    let response = connection.alongside(response).await;
     add_phase(&mut attempt.phases.ttfb, sent);
-    let response = response.map_err(|error| describe_hyper_error(&error, "before sending a complete response"))?;
+    let response = response
+        .map_err(|error| describe_hyper_error(&error, connection.error(), "before sending a complete response"))?;
     let status = response.status();
     let version = version_name(response.version());
     {
@@ -131,9 +161,40 @@ async fn exchange(
     let (parts, incoming) = response.into_parts();
     attempt.enter(format!("reading the response body from {address}"));
     let transfer_start = Instant::now();
-    let body = read_body(incoming, spec.body_regex.is_some(), attempt).await;
+    let body = connection.alongside(read_body(incoming, spec.body_regex.is_some())).await;
     add_phase(&mut attempt.phases.transfer, transfer_start);
-    Ok(Response { status, headers: parts.headers, body: body? })
+    let (body, received) = body.map_err(|(error, received)| {
+        describe_hyper_error(&error, connection.error(), &format!("after {received} bytes of the body"))
+    })?;
+    detail(attempt).body_bytes = Some(received);
+    Ok(Response { status, headers: parts.headers, body })
+}
+
+/// A hyper client connection polled alongside the work that needs it.
+struct ConnectionDriver<'a, C> {
+    connection: Pin<&'a mut C>,
+    /// How the connection ended, once it has.
+    outcome: Option<Result<(), hyper::Error>>,
+}
+
+impl<C: Future<Output = Result<(), hyper::Error>>> ConnectionDriver<'_, C> {
+    async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let mut work = pin!(work);
+        loop {
+            if self.outcome.is_some() {
+                return work.await;
+            }
+            tokio::select! {
+                biased;
+                output = &mut work => return output,
+                outcome = self.connection.as_mut() => self.outcome = Some(outcome),
+            }
+        }
+    }
+
+    fn error(&self) -> Option<&hyper::Error> {
+        self.outcome.as_ref().and_then(|outcome| outcome.as_ref().err())
+    }
 }
 
 async fn handshake(
@@ -143,6 +204,7 @@ async fn handshake(
     attempt: &mut Attempt,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
     let name = server_name(host).map_err(|error| Failure::new(ErrorKind::Tls, format!("tls: {error}")))?;
+    no_delay(&stream);
     attempt.enter(format!("in the TLS handshake with {host}"));
     let start = Instant::now();
     let result = tokio_rustls::TlsConnector::from(spec.tls.clone()).connect(name, stream).await;
@@ -215,28 +277,13 @@ fn build_request(
     builder.body(Full::new(body)).map_err(|_| invalid("URL"))
 }
 
-async fn send(
-    io: Box<dyn Io>,
-    request: Request<Full<Bytes>>,
-    h2: bool,
-) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
-    let io = TokioIo::new(io);
-    if h2 {
-        let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
-        tokio::spawn(connection);
-        sender.send_request(request).await
-    } else {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-        tokio::spawn(connection);
-        sender.send_request(request).await
-    }
-}
-
-async fn read_body(mut incoming: hyper::body::Incoming, keep: bool, attempt: &mut Attempt) -> Result<Vec<u8>, Failure> {
+/// Reads the body to its end, keeping up to [`MAX_KEPT_BODY`] bytes when `keep`; returns the kept bytes and the
+/// count received, or the error with the count received before it.
+async fn read_body(mut incoming: hyper::body::Incoming, keep: bool) -> Result<(Vec<u8>, u64), (hyper::Error, u64)> {
     let mut kept = Vec::new();
     let mut total: u64 = 0;
     while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|error| describe_hyper_error(&error, &format!("after {total} bytes of the body")))?;
+        let frame = frame.map_err(|error| (error, total))?;
         if let Ok(data) = frame.into_data() {
             total += data.len() as u64;
             if keep && kept.len() < MAX_KEPT_BODY {
@@ -245,11 +292,18 @@ async fn read_body(mut incoming: hyper::body::Incoming, keep: bool, attempt: &mu
             }
         }
     }
-    detail(attempt).body_bytes = Some(total);
-    Ok(kept)
+    Ok((kept, total))
 }
 
-fn describe_hyper_error(error: &hyper::Error, when: &str) -> Failure {
+/// A message for a failed exchange; the connection's own error, when it has one, says more than the request's.
+fn describe_hyper_error(error: &hyper::Error, connection_error: Option<&hyper::Error>, when: &str) -> Failure {
+    let error = connection_error.unwrap_or(error);
+    let io_kind = std::iter::successors(std::error::Error::source(error), |cause| cause.source())
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    if io_kind == Some(std::io::ErrorKind::ConnectionReset) {
+        return Failure::new(ErrorKind::Http, format!("http: the server reset the connection {when}"));
+    }
     if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
         return Failure::new(ErrorKind::Http, format!("http: the server closed the connection {when}"));
     }

@@ -96,14 +96,15 @@ impl ProbeContext {
     }
 
     /// Opens a TCP connection to `address` from `source_ip`, recording the `connect` phase.
+    ///
+    /// Nagle's algorithm stays on: a probe's first write is never delayed by it. TLS callers turn it off with
+    /// [`no_delay`], since the request follows the handshake's last flight before that is acknowledged.
     pub async fn connect(&self, address: SocketAddr, attempt: &mut Attempt) -> Result<TcpStream, Failure> {
         attempt.enter(format!("connecting to {address}"));
         let start = Instant::now();
         let stream = self.open(address).await;
         add_phase(&mut attempt.phases.connect, start);
-        let stream = stream.map_err(|error| connect_failure(&error, address))?;
-        stream.set_nodelay(true).map_err(|error| connect_failure(&error, address))?;
-        Ok(stream)
+        stream.map_err(|error| connect_failure(&error, address))
     }
 
     async fn open(&self, address: SocketAddr) -> io::Result<TcpStream> {
@@ -112,6 +113,13 @@ impl ProbeContext {
             socket.bind(SocketAddr::new(ip, 0))?;
         }
         socket.connect(address).await
+    }
+}
+
+/// Turns off Nagle's algorithm on `stream` (best effort: a failure only risks a delayed write).
+pub fn no_delay(stream: &TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "Could not set TCP_NODELAY.");
     }
 }
 

@@ -10,6 +10,7 @@ use slaprobe_proto::TcpDetail;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use crate::config::validate::TcpSpec;
@@ -34,6 +35,7 @@ pub async fn probe(context: &ProbeContext, spec: &TcpSpec, attempt: &mut Attempt
                 server_name(&spec.host).map_err(|error| Failure::new(ErrorKind::Tls, format!("tls: {error}")))?;
             attempt.enter(format!("in the TLS handshake with {address}"));
             let start = Instant::now();
+            no_delay(&stream);
             let tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, stream).await;
             add_phase(&mut attempt.phases.tls, start);
             let tls = tls.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
