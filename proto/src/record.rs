@@ -102,7 +102,7 @@ pub struct HttpDetail {
     /// Redirects followed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub redirects: u32,
-    /// Address connected to on the final hop.
+    /// Address connected to (or tried) on the final hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_addr: Option<String>,
     /// Bytes of response body received on the final hop.
@@ -130,7 +130,7 @@ pub struct DnsDetail {
 /// What a TCP attempt saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TcpDetail {
-    /// Address connected to.
+    /// Address connected to (or tried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_addr: Option<String>,
     /// The first bytes the server sent (lossy UTF-8, at most 512 bytes).

@@ -142,3 +142,41 @@ async fn tcp_over_tls() {
     let untrusted = probe(&tcp_check(&target, "tls: true")).await;
     assert_failed(&untrusted, "tls", "unknown authority");
 }
+
+#[tokio::test]
+async fn probes_leave_from_the_configured_source_ip() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let peer = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer.ip()) });
+    let context = slaprobe_agent::probe::ProbeContext::new(Some("127.0.0.2".parse().unwrap()));
+    let result = slaprobe_tests::agent::probe_with(&context, &tcp_check(&target, "")).await;
+    assert!(result.ok, "{result:?}");
+    assert_eq!(peer.await.unwrap().unwrap().to_string(), "127.0.0.2");
+
+    // An address this host does not have cannot be bound: no packet leaves, and the result says why.
+    let foreign = slaprobe_agent::probe::ProbeContext::new(Some("192.0.2.1".parse().unwrap()));
+    let result = slaprobe_tests::agent::probe_with(&foreign, &tcp_check(&target, "")).await;
+    assert_failed(&result, "connect", "source address not available on this host");
+}
+
+#[tokio::test]
+async fn ip_version_selects_the_address_family() {
+    let server = TcpServer::banner("").await;
+    let port = server.addr.port();
+    let v4_only = probe(&tcp_check(&format!("127.0.0.1:{port}"), "ip_version: \"6\"")).await;
+    assert_failed(&v4_only, "connect", "127.0.0.1 does not match ip_version");
+
+    let zone = Zone::new()
+        .with("dual.test.", RData::A(A("127.0.0.1".parse().unwrap())))
+        .with("dual.test.", RData::AAAA(AAAA("::1".parse().unwrap())));
+    let dns = DnsServer::start(zone).await;
+    let context = slaprobe_agent::probe::ProbeContext::with_nameserver(None, dns.addr);
+    let v4 = slaprobe_tests::agent::probe_with(&context, &tcp_check(&format!("dual.test:{port}"), "ip_version: \"4\""))
+        .await;
+    assert!(v4.ok, "{v4:?}");
+    assert_eq!(v4.tcp.and_then(|tcp| tcp.remote_addr), Some(format!("127.0.0.1:{port}")));
+    let v6 = slaprobe_tests::agent::probe_with(&context, &tcp_check(&format!("dual.test:{port}"), "ip_version: \"6\""))
+        .await;
+    // The server listens on IPv4 only, so the IPv6 attempt is refused: what matters is where it went.
+    assert_eq!(v6.tcp.and_then(|tcp| tcp.remote_addr), Some(format!("[::1]:{port}")));
+}

@@ -103,8 +103,8 @@ async fn exchange(
     };
     let ip = context.resolve(dial_host, spec.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, dial_port);
-    let mut stream = context.connect(address, attempt).await?;
     detail(attempt).remote_addr = Some(address.to_string());
+    let mut stream = context.connect(address, attempt).await?;
     if spec.proxy.is_some() && https {
         let start = Instant::now();
         let tunnel = open_tunnel(&mut stream, host, port, attempt).await;

@@ -25,10 +25,10 @@ pub async fn probe(context: &ProbeContext, spec: &TcpSpec, attempt: &mut Attempt
     attempt.tcp = Some(TcpDetail::default());
     let ip = context.resolve(&spec.host, spec.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, spec.port);
-    let stream = context.connect(address, attempt).await?;
     if let Some(detail) = attempt.tcp.as_mut() {
         detail.remote_addr = Some(address.to_string());
     }
+    let stream = context.connect(address, attempt).await?;
     match &spec.tls {
         Some(config) => {
             let name =
