@@ -36,6 +36,15 @@ pub async fn probe_with(context: &ProbeContext, yaml: &str) -> ResultRecord {
     run_check(context, &check, &identity, window, std::future::pending()).await
 }
 
+/// Asserts that `result` failed with `kind` and an error message containing `message_part`.
+#[track_caller]
+pub fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
+    assert!(!result.ok, "expected a failure: {result:?}");
+    assert_eq!(result.error_kind.as_deref(), Some(kind), "{result:?}");
+    let message = result.error.as_deref().unwrap_or_default();
+    assert!(message.contains(message_part), "error {message:?} lacks {message_part:?}");
+}
+
 /// The `slaprobe-agent` binary, brought up to date once per test process.
 ///
 /// `cargo test -p slaprobe-tests` does not rebuild another package's binary, so this runs `cargo build` for it

@@ -14,6 +14,32 @@ pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
+/// A CA with its certificate written to a PEM file in a temporary directory, for `ca_file:` settings.
+pub struct CaFile {
+    /// The CA.
+    pub ca: TestCa,
+    /// Its certificate, PEM.
+    pub path: PathBuf,
+    /// The directory holding `path` (and anything else the test writes); removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl CaFile {
+    /// A new CA written to `DIR/ca.pem`.
+    pub fn new() -> Self {
+        let ca = TestCa::new();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = ca.write_pem(dir.path());
+        Self { ca, path, dir }
+    }
+}
+
+impl Default for CaFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A server certificate with its key.
 pub struct ServerCert {
     /// Leaf then CA, DER.

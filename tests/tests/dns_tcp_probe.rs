@@ -2,19 +2,10 @@
 
 use hickory_proto::rr::rdata::{A, AAAA, MX, TXT};
 use hickory_proto::rr::{Name, RData};
-use slaprobe_proto::ResultRecord;
-use slaprobe_tests::agent::probe;
-use slaprobe_tests::certs::TestCa;
+use slaprobe_tests::agent::{assert_failed, probe};
+use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::dns_server::{DnsServer, Zone};
 use slaprobe_tests::tcp_server::{TcpServer, closed_port};
-
-#[track_caller]
-fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
-    assert!(!result.ok, "expected a failure: {result:?}");
-    assert_eq!(result.error_kind.as_deref(), Some(kind), "{result:?}");
-    let message = result.error.as_deref().unwrap_or_default();
-    assert!(message.contains(message_part), "error {message:?} lacks {message_part:?}");
-}
 
 async fn zone_server() -> DnsServer {
     let zone = Zone::new()
@@ -126,9 +117,7 @@ async fn tcp_failures() {
 
 #[tokio::test]
 async fn tcp_over_tls() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
+    let CaFile { ca, path: ca_file, dir: _dir } = CaFile::new();
     let server = TcpServer::tls_banner("* OK IMAP ready\r\n", ca.server_cert(-1, 40).server_config(&[])).await;
     let target = server.addr.to_string();
     let yaml =

@@ -3,9 +3,8 @@
 use hickory_proto::rr::RData;
 use hickory_proto::rr::rdata::A;
 use slaprobe_agent::probe::ProbeContext;
-use slaprobe_proto::ResultRecord;
-use slaprobe_tests::agent::{probe, probe_with};
-use slaprobe_tests::certs::TestCa;
+use slaprobe_tests::agent::{assert_failed, probe, probe_with};
+use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::dns_server::{DnsServer, Zone};
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::proxy::Proxy;
@@ -14,14 +13,6 @@ use slaprobe_tests::tcp_server::{TcpServer, closed_port};
 fn check(url: &str, http: &str) -> String {
     let http = if http.is_empty() { String::new() } else { format!(", http: {{ {http} }}") };
     format!("{{ id: web, kind: http, target: \"{url}\", interval: 10s, timeout: 3s{http} }}")
-}
-
-#[track_caller]
-fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
-    assert!(!result.ok, "expected a failure: {result:?}");
-    assert_eq!(result.error_kind.as_deref(), Some(kind), "{result:?}");
-    let message = result.error.as_deref().unwrap_or_default();
-    assert!(message.contains(message_part), "error {message:?} lacks {message_part:?}");
 }
 
 #[tokio::test]
@@ -152,9 +143,7 @@ async fn names_resolve_through_the_configured_resolver() {
 
 #[tokio::test]
 async fn https_with_a_trusted_ca_reports_tls_facts_and_uses_h2() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
+    let CaFile { ca, path: ca_file, dir: _dir } = CaFile::new();
     let server = HttpServer::start_tls(ca.server_cert(-1, 90).server_config(&[b"h2", b"http/1.1"])).await;
     let result = probe(&check(&server.url("/version"), &format!("ca_file: \"{}\"", ca_file.display()))).await;
     assert!(result.ok, "{result:?}");
@@ -169,9 +158,8 @@ async fn https_with_a_trusted_ca_reports_tls_facts_and_uses_h2() {
 
 #[tokio::test]
 async fn certificate_problems() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = format!("ca_file: \"{}\"", ca.write_pem(dir.path()).display());
+    let CaFile { ca, path, dir: _dir } = CaFile::new();
+    let ca_file = format!("ca_file: \"{}\"", path.display());
     let server = HttpServer::start_tls(ca.server_cert(-1, 90).server_config(&[b"http/1.1"])).await;
 
     let untrusted = probe(&check(&server.url("/"), "")).await;
@@ -201,9 +189,7 @@ async fn through_a_proxy_for_http_and_https() {
     assert!(result.ok, "{result:?}");
     assert_eq!(result.http.and_then(|http| http.remote_addr), Some(proxy.addr.to_string()));
 
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
+    let CaFile { ca, path: ca_file, dir: _dir } = CaFile::new();
     let secure = HttpServer::start_tls(ca.server_cert(-1, 90).server_config(&[b"http/1.1"])).await;
     let tunnelled =
         probe(&check(&secure.url("/"), &format!("proxy: \"{}\", ca_file: \"{}\"", proxy.url(), ca_file.display())))
@@ -218,9 +204,7 @@ async fn through_a_proxy_for_http_and_https() {
 
 #[tokio::test]
 async fn client_certificates_for_mutual_tls() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
+    let CaFile { ca, path: ca_file, dir } = CaFile::new();
     let (cert, key) = ca.write_client_identity(dir.path());
     let server = HttpServer::start_tls(ca.server_config_requiring_clients(&ca.server_cert(-1, 90))).await;
     let with_identity = format!(
