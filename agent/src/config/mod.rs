@@ -7,10 +7,12 @@
 //! Layout:
 //! - [`check`]: the YAML shape of a check.
 //! - [`env`]: `${VAR}` expansion.
-//! - [`validate`]: checks → [`PreparedCheck`]s (parsed URLs, compiled regexes, TLS settings).
+//! - [`validate`]: checks → [`PreparedCheck`]s, with every problem and its path.
+//! - [`spec`]: [`PreparedCheck`] and the per-kind specs the probes run (parsed URLs, compiled regexes, TLS).
 
 pub mod check;
 pub mod env;
+pub mod spec;
 pub mod validate;
 
 use std::collections::HashSet;
@@ -23,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
 pub use check::Check;
-pub use validate::{PreparedCheck, ProbeSpec};
+pub use spec::{PreparedCheck, ProbeSpec};
 
 /// A configuration that failed to load: every problem, each with its path.
 #[derive(Debug, thiserror::Error)]

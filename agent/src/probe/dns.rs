@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use crate::config::check::DnsProtocol;
-use crate::config::validate::{DnsSpec, rcode_name};
+use crate::config::spec::{DnsSpec, rcode_name};
 
 /// Largest UDP response read.
 const MAX_UDP_RESPONSE: usize = 4096;

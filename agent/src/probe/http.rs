@@ -24,7 +24,7 @@ use url::Url;
 use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
-use crate::config::validate::HttpSpec;
+use crate::config::spec::HttpSpec;
 use slaprobe_proto::HttpDetail;
 
 /// Body bytes kept for `body_regex`; the rest is counted, not kept.

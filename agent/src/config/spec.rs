@@ -1,0 +1,134 @@
+//! Prepared checks: what validation produces and probes consume. Everything here is parsed and compiled
+//! already (URLs, methods, headers, regexes, TLS configurations, the DNS server), so a probe does no parsing.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
+use http::{HeaderMap, HeaderName, Method};
+use regex::Regex;
+use rustls::ClientConfig;
+use url::Url;
+
+use super::check::{Check, DnsProtocol, IpVersion};
+
+/// A validated check with everything its probe needs.
+#[derive(Debug, Clone)]
+pub struct PreparedCheck {
+    /// The check as written (compared on reload).
+    pub check: Check,
+    /// Attempt deadline, below the interval.
+    pub timeout: Duration,
+    /// Kind-specific, ready-to-use settings.
+    pub spec: ProbeSpec,
+}
+
+/// Kind-specific probe settings.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    /// HTTP(S).
+    Http(Arc<HttpSpec>),
+    /// DNS.
+    Dns(Arc<DnsSpec>),
+    /// TCP.
+    Tcp(Arc<TcpSpec>),
+}
+
+/// A ready HTTP probe.
+#[derive(Debug)]
+pub struct HttpSpec {
+    /// Request URL.
+    pub url: Url,
+    /// Request method.
+    pub method: Method,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Option<String>,
+    /// Redirects followed at most; 0 when `follow_redirects` is off.
+    pub max_redirects: u32,
+    /// Whether redirects are followed at all.
+    pub follow_redirects: bool,
+    /// TLS client configuration for `https` URLs.
+    pub tls: Arc<ClientConfig>,
+    /// Proxy to send through.
+    pub proxy: Option<Url>,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// Accepted status ranges.
+    pub status: Vec<RangeInclusive<u16>>,
+    /// Body expectation.
+    pub body_regex: Option<Regex>,
+    /// Header expectations.
+    pub header_regex: Vec<(HeaderName, Regex)>,
+    /// Latency expectation.
+    pub max_latency: Option<Duration>,
+    /// Certificate expiry expectation, in days.
+    pub cert_min_days: Option<u32>,
+}
+
+/// A ready DNS probe.
+#[derive(Debug)]
+pub struct DnsSpec {
+    /// Name queried (fully qualified).
+    pub name: Name,
+    /// Record type queried.
+    pub record_type: RecordType,
+    /// Server queried.
+    pub server: SocketAddr,
+    /// Transport.
+    pub protocol: DnsProtocol,
+    /// Expected response code.
+    pub rcode: ResponseCode,
+    /// Minimum answers.
+    pub min_answers: u32,
+    /// At least one answer must match.
+    pub answer_regex: Option<Regex>,
+}
+
+/// A ready TCP probe.
+#[derive(Debug)]
+pub struct TcpSpec {
+    /// Host name or IP literal.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// TLS configuration when `tls: true`.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// Bytes sent after connecting.
+    pub send: Option<Vec<u8>>,
+    /// Banner expectation.
+    pub expect_regex: Option<Regex>,
+}
+
+/// Record types a DNS check may query.
+pub const DNS_RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA"];
+
+/// Response codes by their conventional names.
+pub const RCODES: [(&str, u16); 11] = [
+    ("NOERROR", 0),
+    ("FORMERR", 1),
+    ("SERVFAIL", 2),
+    ("NXDOMAIN", 3),
+    ("NOTIMP", 4),
+    ("REFUSED", 5),
+    ("YXDOMAIN", 6),
+    ("YXRRSET", 7),
+    ("NXRRSET", 8),
+    ("NOTAUTH", 9),
+    ("NOTZONE", 10),
+];
+
+/// The conventional name of a response code (`NXDOMAIN`), or its number.
+pub fn rcode_name(code: ResponseCode) -> String {
+    let value = u16::from(code);
+    RCODES
+        .iter()
+        .find(|(_, number)| *number == value)
+        .map_or_else(|| format!("RCODE{value}"), |(name, _)| (*name).to_owned())
+}
