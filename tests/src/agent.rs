@@ -46,31 +46,38 @@ pub fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
 }
 
 /// The `slaprobe-agent` binary, brought up to date once per test process.
-///
-/// `cargo test -p slaprobe-tests` does not rebuild another package's binary, so this runs `cargo build` for it
-/// (in the same profile) rather than test a stale one.
 pub fn agent_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable path");
-            // Test executables live in target/PROFILE/deps, binaries (the benchmarks) in target/PROFILE.
-            let mut dir = exe.parent().expect("executable directory");
-            if dir.ends_with("deps") {
-                dir = dir.parent().expect("target directory");
-            }
-            let release = dir.file_name().is_some_and(|name| name == "release");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "slaprobe-agent", "--bin", "slaprobe-agent"]);
-            if release {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "cargo build -p slaprobe-agent failed");
-            dir.join("slaprobe-agent")
-        })
-        .clone()
+    BINARY.get_or_init(|| built_binary("slaprobe-agent")).clone()
+}
+
+/// The `slaprobe-collector` binary, brought up to date once per test process.
+pub fn collector_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| built_binary("slaprobe-collector")).clone()
+}
+
+/// Builds binary `name` (of the package of the same name) in this test's profile and returns its path.
+///
+/// `cargo test -p slaprobe-tests` does not rebuild another package's binary, so this runs `cargo build` for it
+/// rather than test a stale one.
+fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // Test executables live in target/PROFILE/deps, binaries (the benchmarks) in target/PROFILE.
+    let mut dir = exe.parent().expect("executable directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target directory");
+    }
+    let release = dir.file_name().is_some_and(|profile| profile == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", name, "--bin", name]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p {name} failed");
+    dir.join(name)
 }
 
 /// A `slaprobe-agent` child process writing JSON lines to a file in its own temporary directory.

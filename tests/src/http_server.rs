@@ -2,7 +2,7 @@
 //!
 //! | path | response |
 //! | --- | --- |
-//! | `/` | 200 `ok` |
+//! | `/` | 200 `ok`, or the status set with [`HttpServer::fail_with`] |
 //! | `/status/{code}` | that status |
 //! | `/delay/{ms}` | 200 after sleeping; `x-processing-us` says how long the server really spent |
 //! | `/redirect/{n}` | 302 to `/redirect/{n-1}`, and 200 at 0 |
@@ -17,7 +17,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,6 +47,8 @@ struct Counters {
     connections: AtomicU64,
     requests: AtomicU64,
     last_delay_us: AtomicU64,
+    /// When not zero, `/` answers with this status.
+    forced_status: AtomicU16,
 }
 
 impl HttpServer {
@@ -83,6 +85,16 @@ impl HttpServer {
     /// How long, in microseconds, the server really held the last `/delay/{ms}` request before answering.
     pub fn last_delay_us(&self) -> u64 {
         self.counters.last_delay_us.load(Ordering::SeqCst)
+    }
+
+    /// Makes `/` answer `status` until [`HttpServer::recover`].
+    pub fn fail_with(&self, status: u16) {
+        self.counters.forced_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Makes `/` answer 200 again.
+    pub fn recover(&self) {
+        self.counters.forced_status.store(0, Ordering::SeqCst);
     }
 
     /// Requests answered so far.
@@ -162,7 +174,10 @@ async fn respond(request: Request<Incoming>, counters: Arc<Counters>) -> Result<
             (StatusCode::OK, "with header".to_owned())
         }
         ["version"] => (StatusCode::OK, format!("{version:?}")),
-        _ => (StatusCode::OK, "ok".to_owned()),
+        _ => match StatusCode::from_u16(counters.forced_status.load(Ordering::SeqCst)) {
+            Ok(status) => (status, "forced failure".to_owned()),
+            Err(_) => (StatusCode::OK, "ok".to_owned()),
+        },
     };
     Ok(response.status(status).body(Full::new(Bytes::from(text))).expect("valid response"))
 }

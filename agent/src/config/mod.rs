@@ -214,8 +214,8 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     problems
 }
 
-/// Deserialises `value`, turning a failure into `path.inner.path: message`.
-fn deserialize_at<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, String> {
+/// Deserialises `value`, turning a failure into `path.inner.path: message` (shared with the collector's config).
+pub fn deserialize_at<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let inner = error.path().to_string();
         let full = match (path.is_empty(), inner == ".") {

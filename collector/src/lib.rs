@@ -1,0 +1,14 @@
+//! slaprobe-collector: today, the SLA engine and offline claim reports. Ingest over gRPC, storage, the
+//! dashboard and alerts join it in their own work items.
+//!
+//! Layout:
+//! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
+//! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
+//! - [`results_file`]: reading JSON-lines results with line-numbered errors.
+//! - [`report_cmd`]: `slaprobe-collector report` (offline), JSON output.
+#![forbid(unsafe_code)]
+
+pub mod contract;
+pub mod report_cmd;
+pub mod results_file;
+pub mod sla;

@@ -1,0 +1,201 @@
+//! `slaprobe-collector report --contracts FILE --results FILE --period P`: the offline claim report, computed
+//! from an exported or agent-written results file, so a third party can reproduce it.
+//!
+//! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract) and
+//! `md` (a summary table and the incidents). The printable HTML claim document comes with the dashboard work.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_yaml_ng::Value;
+
+use crate::contract::{Contract, parse_contracts};
+use crate::results_file::read_results;
+use crate::sla::{Report, evaluate, parse_period};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per contract per line.
+    Json,
+    /// A header and one row per contract.
+    Csv,
+    /// Markdown tables.
+    Md,
+}
+
+/// Why a report could not be made; the binary maps these to exit statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The contracts file or the arguments are unusable (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// The results file has malformed lines (exit 65).
+    #[error("{0}")]
+    Data(String),
+}
+
+/// Reads and validates a contracts file (`contracts:` list at the top level).
+pub fn load_contracts(path: &Path) -> Result<Vec<Contract>, ReportError> {
+    let fail = |problems: Vec<String>| {
+        ReportError::Usage(format!(
+            "{}: {} problem(s):\n  - {}",
+            path.display(),
+            problems.len(),
+            problems.join("\n  - ")
+        ))
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| fail(vec![format!("cannot read: {error}")]))?;
+    let document: Value = serde_yaml_ng::from_str(&text).map_err(|error| fail(vec![error.to_string()]))?;
+    let Value::Mapping(mut top) = document else { return Err(fail(vec!["expected `contracts:` at the top".into()])) };
+    let contracts = top.remove("contracts").unwrap_or(Value::Null);
+    let mut problems: Vec<String> =
+        top.keys().map(|key| format!("{key:?}: unknown field, expected `contracts`")).collect();
+    match parse_contracts(contracts, "contracts") {
+        Ok(contracts) if problems.is_empty() => Ok(contracts),
+        Ok(_) => Err(fail(problems)),
+        Err(contract_problems) => {
+            problems.extend(contract_problems);
+            Err(fail(problems))
+        }
+    }
+}
+
+/// Computes the reports for `period` from a results file; `only` limits them to one contract.
+pub fn offline_reports(
+    contracts: &[Contract],
+    results_path: &Path,
+    period: &str,
+    only: Option<&str>,
+    skip_bad_lines: bool,
+) -> Result<(Vec<Report>, usize), ReportError> {
+    let selected: Vec<&Contract> =
+        contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
+    if selected.is_empty() {
+        return Err(ReportError::Usage(match only {
+            Some(id) => format!("--contract {id}: no such contract"),
+            None => "the contracts file lists no contract".to_owned(),
+        }));
+    }
+    let periods = selected
+        .iter()
+        .map(|contract| {
+            parse_period(period, contract.terms.period, &contract.tz)
+                .map_err(|error| ReportError::Usage(format!("--period {error} (contract {})", contract.terms.id)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let file = std::fs::File::open(results_path)
+        .map_err(|error| ReportError::Usage(format!("{}: cannot read: {error}", results_path.display())))?;
+    let results = read_results(std::io::BufReader::new(file))
+        .map_err(|error| ReportError::Data(format!("{}: {error}", results_path.display())))?;
+    if !results.bad_lines.is_empty() && !skip_bad_lines {
+        let shown: Vec<&String> = results.bad_lines.iter().take(20).collect();
+        let more = results.bad_lines.len().saturating_sub(shown.len());
+        let mut message = format!("{}: {} malformed line(s):", results_path.display(), results.bad_lines.len());
+        for line in shown {
+            let _ = write!(message, "\n  - {line}");
+        }
+        if more > 0 {
+            let _ = write!(message, "\n  - … and {more} more");
+        }
+        message.push_str("\n(pass --skip-bad-lines to report from the valid lines only)");
+        return Err(ReportError::Data(message));
+    }
+    let reports =
+        selected.iter().zip(&periods).map(|(contract, period)| evaluate(contract, period, &results.records)).collect();
+    Ok((reports, results.bad_lines.len()))
+}
+
+/// Renders `reports` in `format`.
+pub fn render(reports: &[Report], format: Format) -> String {
+    match format {
+        Format::Json => reports.iter().map(|report| serde_json::to_string(report).unwrap_or_default() + "\n").collect(),
+        Format::Csv => render_csv(reports),
+        Format::Md => render_markdown(reports),
+    }
+}
+
+fn uptime_text(report: &Report, digits: usize) -> String {
+    report.uptime_percent.map_or_else(String::new, |uptime| format!("{uptime:.digits$}"))
+}
+
+fn render_csv(reports: &[Report]) -> String {
+    let mut out = String::from(
+        "contract,vendor,service,period,timezone,total_slices,excluded_slices,unknown_slices,down_slices,\
+         eligible_slices,uptime_percent,objective,met,credit_percent,credit_amount,currency,claim_deadline,incidents\n",
+    );
+    for report in reports {
+        let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            quote(&report.contract),
+            quote(&report.vendor),
+            quote(&report.service),
+            report.period,
+            report.timezone,
+            report.total_slices,
+            report.excluded_slices,
+            report.unknown_slices,
+            report.down_slices,
+            report.eligible_slices,
+            uptime_text(report, 6),
+            report.objective,
+            report.met.map_or_else(String::new, |met| met.to_string()),
+            report.credit_percent,
+            report.credit_amount,
+            report.currency,
+            report.claim_deadline.map_or_else(String::new, |deadline| deadline.to_string()),
+            report.incidents.len(),
+        );
+    }
+    out
+}
+
+fn render_markdown(reports: &[Report]) -> String {
+    let mut out = String::from(
+        "| contract | vendor | service | period | uptime % | objective % | met | credit | claim by |\n\
+         | --- | --- | --- | --- | ---: | ---: | --- | ---: | --- |\n",
+    );
+    for report in reports {
+        let met = match report.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "no data",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {met} | {} {} ({} %) | {} |",
+            report.contract,
+            report.vendor,
+            report.service,
+            report.period,
+            uptime_text(report, 3),
+            report.objective,
+            report.credit_amount,
+            report.currency,
+            report.credit_percent,
+            report.claim_deadline.map_or_else(|| "—".to_owned(), |deadline| deadline.to_string()),
+        );
+    }
+    for report in reports.iter().filter(|report| !report.incidents.is_empty()) {
+        let _ = write!(
+            out,
+            "\n### Incidents: {} ({})\n\n| start | end | minutes | regions | checks | sample errors |\n| --- | --- | ---: | --- | --- | --- |\n",
+            report.contract, report.period
+        );
+        for incident in &report.incidents {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {} | {} | {} |",
+                incident.start,
+                incident.end,
+                incident.duration_seconds as f64 / 60.0,
+                incident.regions.join(", "),
+                incident.checks.join(", "),
+                incident.sample_errors.join("; ").replace('|', "\\|"),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! Rules 2–9 of `DESIGN.md` section 5, exactly as written: results → per (check, region, slice) state → region
+//! votes → slice states → maintenance → runs → uptime, credit and incidents. Pure: no clock, no I/O.
+
+use std::collections::BTreeSet;
+
+use jiff::{SignedDuration, Timestamp};
+use rust_decimal::Decimal;
+use slaprobe_proto::ResultRecord;
+
+use super::credit::{Uptime, credit_amount, credit_percent};
+use super::grid::Grid;
+use super::period::Period;
+use super::report::{Incident, Report};
+use crate::contract::{Combine, Contract, Maintenance, NoData};
+
+/// Failed results kept per slice as incident samples.
+const SAMPLES_PER_SLICE: usize = 3;
+
+/// A slice's state (rule 5), after runs are judged (rule 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceState {
+    /// Up.
+    Up,
+    /// Down.
+    Down,
+    /// Too few regions reported.
+    Unknown,
+    /// Starts inside a maintenance window.
+    Excluded,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    total: u32,
+    failed: u32,
+}
+
+/// A failed result kept for incident reports.
+struct Sample {
+    started_at: Timestamp,
+    check: usize,
+    error: String,
+}
+
+/// Results laid out on the grid: counts per (region, check, slice), and a few failure samples per slice.
+struct Observations {
+    regions: Vec<String>,
+    checks: usize,
+    slices: usize,
+    counts: Vec<Counts>,
+    samples: Vec<Vec<Sample>>,
+    used: u64,
+    ignored: u64,
+}
+
+impl Observations {
+    fn collect(contract: &Contract, grid: &Grid, results: &[ResultRecord]) -> Self {
+        let checks = &contract.terms.checks;
+        let slow_ms = contract.terms.slow_ms;
+        let regions: Vec<String> = results
+            .iter()
+            .filter(|result| checks.contains(&result.check_id) && grid.index_of(result.started_at).is_some())
+            .map(|result| result.region.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let slices = grid.slices();
+        let mut observations = Self {
+            counts: vec![Counts::default(); regions.len() * checks.len() * slices],
+            samples: (0..slices).map(|_| Vec::new()).collect(),
+            regions,
+            checks: checks.len(),
+            slices,
+            used: 0,
+            ignored: 0,
+        };
+        for result in results {
+            let Some(check) = checks.iter().position(|id| *id == result.check_id) else {
+                observations.ignored += 1;
+                continue;
+            };
+            let Some(slice) = grid.index_of(result.started_at) else { continue };
+            let region = observations.regions.binary_search(&result.region).unwrap_or_default();
+            let slow = matches!((slow_ms, result.duration_ms), (Some(limit), Some(took)) if took > limit);
+            let failed = !result.ok || slow;
+            let counts = &mut observations.counts[(region * observations.checks + check) * slices + slice];
+            counts.total += 1;
+            counts.failed += u32::from(failed);
+            observations.used += 1;
+            let samples = &mut observations.samples[slice];
+            if failed && samples.len() < SAMPLES_PER_SLICE {
+                let error = match (&result.error, &result.error_kind) {
+                    (Some(error), _) => error.clone(),
+                    (None, Some(kind)) => kind.clone(),
+                    (None, None) if slow => format!("slower than {} ms", slow_ms.unwrap_or_default()),
+                    (None, None) => "failed".to_owned(),
+                };
+                samples.push(Sample { started_at: result.started_at, check, error });
+            }
+        }
+        observations
+    }
+
+    /// Rule 3: `None` without data, else whether (check, region) is down in `slice`.
+    fn check_down(&self, contract: &Contract, region: usize, check: usize, slice: usize) -> Option<bool> {
+        let counts = self.counts[(region * self.checks + check) * self.slices + slice];
+        (counts.total > 0)
+            .then(|| Decimal::from(counts.failed) >= contract.terms.failed_ratio * Decimal::from(counts.total))
+    }
+
+    /// Rule 4: `None` if the region does not vote, else whether it votes down.
+    fn region_vote(&self, contract: &Contract, region: usize, slice: usize) -> Option<bool> {
+        let states: Vec<Option<bool>> =
+            (0..self.checks).map(|check| self.check_down(contract, region, check, slice)).collect();
+        let down = match contract.terms.combine {
+            Combine::Any => states.contains(&Some(true)),
+            Combine::All => states.iter().all(|state| *state == Some(true)),
+        };
+        if down {
+            Some(true)
+        } else if states.iter().any(Option::is_some) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// Computes the report of `contract` over `period` from `results` (any order; results off the period and its
+/// run margins are ignored).
+pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) -> Report {
+    let terms = &contract.terms;
+    let margin = usize::try_from(terms.min_down_run.saturating_sub(1)).unwrap_or(0);
+    let grid = Grid::new(period, terms.slice, margin);
+    let observations = Observations::collect(contract, &grid, results);
+    let windows = maintenance_windows(contract, &grid);
+    let mut states: Vec<SliceState> = (0..grid.slices())
+        .map(|slice| {
+            let start = grid.slice_start(slice);
+            if windows.iter().any(|(from, to)| *from <= start && start < *to) {
+                return SliceState::Excluded;
+            }
+            let votes: Vec<bool> = (0..observations.regions.len())
+                .filter_map(|region| observations.region_vote(contract, region, slice))
+                .collect();
+            let down = votes.iter().filter(|down| **down).count();
+            if down >= terms.min_regions_down as usize {
+                SliceState::Down
+            } else if votes.len() < contract.min_regions_reporting as usize {
+                SliceState::Unknown
+            } else {
+                SliceState::Up
+            }
+        })
+        .collect();
+    let runs = forgive_short_runs(&mut states, terms.min_down_run as usize);
+
+    let inside = grid.period();
+    let count = |wanted: SliceState| states[inside.clone()].iter().filter(|state| **state == wanted).count() as u64;
+    let (total, excluded, unknown, down) =
+        (inside.len() as u64, count(SliceState::Excluded), count(SliceState::Unknown), count(SliceState::Down));
+    let (eligible, counted_down) = match terms.no_data {
+        NoData::Exclude => (total - excluded - unknown, down),
+        NoData::Up => (total - excluded, down),
+        NoData::Down => (total - excluded, down + unknown),
+    };
+    let uptime = Uptime::new(eligible - counted_down, eligible);
+    let credit_percent = credit_percent(&terms.credits.tiers, terms.credits.cap, uptime);
+    let slice_seconds = grid.slice_seconds();
+    let objective = terms.objective;
+    let budget_fraction = f64::try_from((Decimal::ONE_HUNDRED - objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
+    Report {
+        contract: terms.id.clone(),
+        vendor: terms.vendor.clone(),
+        service: terms.service.clone(),
+        period: period.label.clone(),
+        timezone: terms.timezone.clone(),
+        period_start: period.start,
+        period_end: period.end,
+        slice_seconds,
+        total_slices: total,
+        excluded_slices: excluded,
+        unknown_slices: unknown,
+        down_slices: down,
+        eligible_slices: eligible,
+        uptime_percent: uptime.map(Uptime::percent),
+        objective,
+        met: uptime.map(|uptime| !uptime.is_below(objective)),
+        credit_percent,
+        credit_amount: credit_amount(terms.credits.fee, credit_percent, terms.credits.min_amount),
+        currency: terms.credits.currency.clone(),
+        claim_deadline: terms
+            .claim_window
+            .and_then(|window| SignedDuration::try_from(window).ok())
+            .and_then(|window| period.end.checked_add(window).ok()),
+        budget_seconds: eligible as f64 * slice_seconds as f64 * budget_fraction,
+        budget_used_seconds: counted_down as f64 * slice_seconds as f64,
+        incidents: runs
+            .into_iter()
+            .filter_map(|run| {
+                let clipped = run.start.max(inside.start)..run.end.min(inside.end);
+                (!clipped.is_empty()).then(|| incident(contract, &grid, &observations, clipped))
+            })
+            .collect(),
+        regions: observations.regions.clone(),
+        results_used: observations.used,
+        results_ignored: observations.ignored,
+    }
+}
+
+/// Rule 6: maximal runs of `Down` shorter than `min_down_run` become `Up`; returns the runs that count.
+pub fn forgive_short_runs(states: &mut [SliceState], min_down_run: usize) -> Vec<std::ops::Range<usize>> {
+    let mut counted = Vec::new();
+    let mut index = 0;
+    while index < states.len() {
+        if states[index] != SliceState::Down {
+            index += 1;
+            continue;
+        }
+        let start = index;
+        while index < states.len() && states[index] == SliceState::Down {
+            index += 1;
+        }
+        if index - start < min_down_run {
+            states[start..index].fill(SliceState::Up);
+        } else {
+            counted.push(start..index);
+        }
+    }
+    counted
+}
+
+/// Maintenance windows as `[start, end)` instants covering the grid; weekly ones are laid out in the contract's
+/// time zone, a week before the grid to its end.
+fn maintenance_windows(contract: &Contract, grid: &Grid) -> Vec<(Timestamp, Timestamp)> {
+    let (first, last) = (grid.slice_start(0), grid.slice_end(grid.slices().saturating_sub(1)));
+    let mut windows = Vec::new();
+    for window in &contract.maintenance {
+        match window {
+            Maintenance::Explicit { start, end } => windows.push((*start, *end)),
+            Maintenance::Weekly { day, at, duration } => {
+                let Ok(length) = SignedDuration::try_from(*duration) else { continue };
+                let mut date =
+                    first.to_zoned_datetime(contract.tz.clone()).date().saturating_sub(jiff::Span::new().days(7));
+                let end_date = last.to_zoned_datetime(contract.tz.clone()).date();
+                while date <= end_date {
+                    if date.weekday() == *day
+                        && let Ok(start) = date.to_datetime(*at).to_zoned_datetime(contract.tz.clone())
+                    {
+                        let start = start.timestamp();
+                        windows.push((start, start.saturating_add(length).unwrap_or(Timestamp::MAX)));
+                    }
+                    date = date.saturating_add(jiff::Span::new().days(1));
+                }
+            }
+        }
+    }
+    windows
+}
+
+/// Rule 9: the regions and checks that were down during `slices`, and up to three distinct sample errors.
+fn incident(contract: &Contract, grid: &Grid, observations: &Observations, slices: std::ops::Range<usize>) -> Incident {
+    let mut regions = BTreeSet::new();
+    let mut checks = BTreeSet::new();
+    let mut samples: Vec<&Sample> = Vec::new();
+    for slice in slices.clone() {
+        for (region, name) in observations.regions.iter().enumerate() {
+            if observations.region_vote(contract, region, slice) != Some(true) {
+                continue;
+            }
+            regions.insert(name.clone());
+            for (check, id) in contract.terms.checks.iter().enumerate() {
+                if observations.check_down(contract, region, check, slice) == Some(true) {
+                    checks.insert(id.clone());
+                }
+            }
+        }
+        samples.extend(observations.samples[slice].iter());
+    }
+    samples.sort_by_key(|sample| sample.started_at);
+    let mut sample_errors: Vec<String> = Vec::new();
+    for sample in samples {
+        let down_check = checks.contains(&contract.terms.checks[sample.check]);
+        if down_check && !sample_errors.contains(&sample.error) && sample_errors.len() < 3 {
+            sample_errors.push(sample.error.clone());
+        }
+    }
+    let (start, end) = (grid.slice_start(slices.start), grid.slice_end(slices.end - 1));
+    Incident {
+        start,
+        end,
+        duration_seconds: end.as_second() - start.as_second(),
+        regions: regions.into_iter().collect(),
+        checks: checks.into_iter().collect(),
+        sample_errors,
+    }
+}

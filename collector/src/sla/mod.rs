@@ -1,0 +1,22 @@
+//! The SLA engine: results + contract + period in, report out; no clock, no I/O. It implements rules 1–9 of
+//! `DESIGN.md` section 5 to the letter; everything that decides money lives here.
+//!
+//! Layout:
+//! - [`period`]: rule 1, calendar months and quarters in a time zone.
+//! - [`grid`]: rules 1–2, slices and the assignment of results to them.
+//! - [`engine`]: rules 3–7 and 9, from results to slice states, runs, uptime and incidents.
+//! - [`credit`]: rule 8, exact tier comparison and rounding.
+//! - [`report`]: the report's fields.
+
+pub mod credit;
+pub mod engine;
+pub mod grid;
+pub mod period;
+pub mod report;
+
+pub use engine::evaluate;
+pub use period::{Period, parse_period};
+pub use report::{Incident, Report};
+
+#[cfg(test)]
+mod tests;

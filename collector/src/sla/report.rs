@@ -1,0 +1,83 @@
+//! The report of one contract over one period: the JSON object of `DESIGN.md` section 7, field for field, plus
+//! a few fields that make the report reproducible (`vendor`, `service`, what input was used or ignored).
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// One contract over one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Contract id.
+    pub contract: String,
+    /// Vendor name.
+    pub vendor: String,
+    /// Service name.
+    pub service: String,
+    /// Period label (`2026-02`).
+    pub period: String,
+    /// IANA time zone the period is cut in.
+    pub timezone: String,
+    /// Period start.
+    pub period_start: Timestamp,
+    /// Period end (exclusive).
+    pub period_end: Timestamp,
+    /// Slice length.
+    pub slice_seconds: i64,
+    /// Slices in the period.
+    pub total_slices: u64,
+    /// Slices in maintenance.
+    pub excluded_slices: u64,
+    /// Slices without enough reporting regions.
+    pub unknown_slices: u64,
+    /// Slices down (after `min_down_run`).
+    pub down_slices: u64,
+    /// Slices that count: total − excluded − (unknown with `no_data: exclude`).
+    pub eligible_slices: u64,
+    /// Uptime percent, full precision; `null` when nothing is eligible.
+    pub uptime_percent: Option<f64>,
+    /// Objective, percent.
+    #[serde(with = "rust_decimal::serde::float")]
+    pub objective: Decimal,
+    /// Uptime ≥ objective; `null` when nothing is eligible.
+    pub met: Option<bool>,
+    /// Credit, percent of the fee.
+    #[serde(with = "rust_decimal::serde::float")]
+    pub credit_percent: Decimal,
+    /// Credit amount in `currency`, rounded to cents.
+    #[serde(with = "rust_decimal::serde::float")]
+    pub credit_amount: Decimal,
+    /// Currency of `credit_amount`.
+    pub currency: String,
+    /// Last day to claim: period end + `claim_window`.
+    pub claim_deadline: Option<Timestamp>,
+    /// Error budget: eligible time × (100 − objective) / 100.
+    pub budget_seconds: f64,
+    /// Budget used: counted down slices × slice length.
+    pub budget_used_seconds: f64,
+    /// Counted down runs.
+    pub incidents: Vec<Incident>,
+    /// Regions that reported results for the contract's checks.
+    pub regions: Vec<String>,
+    /// Results that fell on the period (or its run margins) and were used.
+    pub results_used: u64,
+    /// Results for checks outside the contract, ignored.
+    pub results_ignored: u64,
+}
+
+/// A counted run of down slices, clipped to the period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// Start of the first down slice.
+    pub start: Timestamp,
+    /// End of the last down slice.
+    pub end: Timestamp,
+    /// `end − start`.
+    pub duration_seconds: i64,
+    /// Regions that voted down during the run.
+    pub regions: Vec<String>,
+    /// Checks that were down in those regions.
+    pub checks: Vec<String>,
+    /// Up to three distinct errors seen, earliest first.
+    pub sample_errors: Vec<String>,
+}

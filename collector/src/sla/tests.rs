@@ -1,0 +1,285 @@
+//! The worked examples of `DESIGN.md` section 8, rule-by-rule cases, and property tests.
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use slaprobe_proto::ResultRecord;
+
+use super::engine::{SliceState, forgive_short_runs};
+use super::{Report, evaluate, parse_period};
+use crate::contract::{Contract, parse_contracts};
+
+const BASE: &str = "
+id: acme-api
+vendor: Acme Cloud
+service: Public API
+checks: [acme-api]
+objective: 99.9
+period: month
+timezone: UTC
+slice: 1m
+credits:
+  fee: 2000
+  currency: USD
+  tiers: [ { below: 99.9, credit: 10 }, { below: 99.0, credit: 25 }, { below: 95.0, credit: 100 } ]
+claim_window: 60d
+";
+
+/// The base contract with the fields in `overrides` (YAML) replaced or added.
+fn contract(overrides: &str) -> Contract {
+    let mut value: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(BASE).unwrap();
+    if !overrides.trim().is_empty() {
+        let overrides: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(overrides).unwrap();
+        value.extend(overrides);
+    }
+    let list = serde_yaml_ng::Value::Sequence(vec![serde_yaml_ng::Value::Mapping(value)]);
+    parse_contracts(list, "contracts").unwrap_or_else(|problems| panic!("{problems:?}")).remove(0)
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+/// One result per minute per region from `from` to `to`, 5 s into the minute; failed where `down(region, t)`.
+fn minutely(
+    check: &str,
+    regions: &[&str],
+    from: &str,
+    to: &str,
+    down: impl Fn(&str, Timestamp) -> bool,
+) -> Vec<ResultRecord> {
+    every(SignedDuration::from_mins(1), check, regions, from, to, down)
+}
+
+/// One result per `step` per region from `from` to `to`, 5 s into the step; failed where `down(region, t)`.
+fn every(
+    step: SignedDuration,
+    check: &str,
+    regions: &[&str],
+    from: &str,
+    to: &str,
+    down: impl Fn(&str, Timestamp) -> bool,
+) -> Vec<ResultRecord> {
+    let (mut minute, end) = (at(from), at(to));
+    let mut results = Vec::new();
+    while minute < end {
+        let started_at = minute + SignedDuration::from_secs(5);
+        for region in regions {
+            let failed = down(region, minute);
+            results.push(ResultRecord {
+                check_id: check.to_owned(),
+                region: (*region).to_owned(),
+                agent_id: None,
+                seq: None,
+                scheduled_at: None,
+                started_at,
+                duration_ms: Some(20.0),
+                ok: !failed,
+                error_kind: failed.then(|| "connect".to_owned()),
+                error: failed.then(|| "connect: connection refused".to_owned()),
+                phases_ms: Default::default(),
+                http: None,
+                dns: None,
+                tcp: None,
+            });
+        }
+        minute += step;
+    }
+    results
+}
+
+fn within(t: Timestamp, from: &str, to: &str) -> bool {
+    at(from) <= t && t < at(to)
+}
+
+fn report(contract: &Contract, period: &str, results: &[ResultRecord]) -> Report {
+    let period = parse_period(period, contract.terms.period, &contract.tz).unwrap();
+    evaluate(contract, &period, results)
+}
+
+#[test]
+fn example_a_one_outage_in_april() {
+    let contract = contract("");
+    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
+        within(t, "2026-04-10T12:00:00Z", "2026-04-10T13:40:00Z")
+    });
+    let report = report(&contract, "2026-04", &results);
+    assert_eq!((report.total_slices, report.down_slices, report.eligible_slices), (43_200, 100, 43_200));
+    let uptime = report.uptime_percent.unwrap();
+    assert!((uptime - 99.768_518_518_518_5).abs() < 1e-9, "{uptime}");
+    assert_eq!((report.credit_percent, report.credit_amount), (Decimal::from(10), Decimal::new(20000, 2)));
+    assert_eq!(report.met, Some(false));
+    assert_eq!(report.claim_deadline, Some(at("2026-06-30T00:00:00Z")));
+    assert_eq!((report.budget_seconds, report.budget_used_seconds), (2592.0, 6000.0));
+    let incident = &report.incidents[..];
+    assert_eq!(incident.len(), 1);
+    assert_eq!((incident[0].start, incident[0].end), (at("2026-04-10T12:00:00Z"), at("2026-04-10T13:40:00Z")));
+    assert_eq!(incident[0].duration_seconds, 6000);
+    assert_eq!(incident[0].regions, ["eu-west"]);
+    assert_eq!(incident[0].checks, ["acme-api"]);
+    assert_eq!(incident[0].sample_errors, ["connect: connection refused"]);
+}
+
+#[test]
+fn example_b_short_outages_are_forgiven() {
+    let contract = contract("min_down_run: 5\n");
+    let outages = [
+        ("2026-04-02T10:00:00Z", "2026-04-02T10:03:00Z"),
+        ("2026-04-03T10:00:00Z", "2026-04-03T10:06:00Z"),
+        ("2026-04-04T10:00:00Z", "2026-04-04T10:04:00Z"),
+        ("2026-04-05T10:00:00Z", "2026-04-05T10:10:00Z"),
+    ];
+    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
+        outages.iter().any(|(from, to)| within(t, from, to))
+    });
+    let report = report(&contract, "2026-04", &results);
+    assert_eq!((report.down_slices, report.incidents.len()), (16, 2));
+}
+
+#[test]
+fn example_c_quorum_of_two_regions() {
+    let contract = contract("min_regions_down: 2\n");
+    let results = minutely(
+        "acme-api",
+        &["eu-west", "us-east", "ap-south"],
+        "2026-04-01T00:00:00Z",
+        "2026-05-01T00:00:00Z",
+        |region, t| match region {
+            "eu-west" => within(t, "2026-04-07T08:00:00Z", "2026-04-07T08:40:00Z"),
+            "us-east" => within(t, "2026-04-07T08:10:00Z", "2026-04-07T08:25:00Z"),
+            _ => false,
+        },
+    );
+    let report = report(&contract, "2026-04", &results);
+    assert_eq!(report.down_slices, 15);
+    assert_eq!(report.incidents[0].regions, ["eu-west", "us-east"]);
+}
+
+#[test]
+fn example_d_maintenance_excludes_slices() {
+    let contract = contract("maintenance: [ { start: \"2026-04-15T01:00:00Z\", end: \"2026-04-15T02:00:00Z\" } ]\n");
+    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
+        within(t, "2026-04-15T01:30:00Z", "2026-04-15T02:30:00Z")
+    });
+    let report = report(&contract, "2026-04", &results);
+    assert_eq!((report.excluded_slices, report.down_slices, report.eligible_slices), (60, 30, 43_140));
+}
+
+#[test]
+fn runs_are_judged_across_the_period_boundary() {
+    // A 6-minute outage across midnight counts 3 + 3 with min_down_run 5.
+    let contract = contract("min_down_run: 5\n");
+    let results = minutely("acme-api", &["eu-west"], "2026-03-31T23:00:00Z", "2026-04-01T01:00:00Z", |_, t| {
+        within(t, "2026-03-31T23:57:00Z", "2026-04-01T00:03:00Z")
+    });
+    let april = report(&contract, "2026-04", &results);
+    let march = report(&contract, "2026-03", &results);
+    assert_eq!((march.down_slices, april.down_slices), (3, 3));
+    assert_eq!(april.incidents[0].start, at("2026-04-01T00:00:00Z"), "incidents are clipped to the period");
+}
+
+#[test]
+fn no_data_modes_and_weekly_maintenance() {
+    // Data only for the first day of April: the rest is unknown.
+    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z", |_, _| false);
+    let excluded = report(&contract(""), "2026-04", &results);
+    assert_eq!((excluded.unknown_slices, excluded.eligible_slices), (43_200 - 1440, 1440));
+    assert_eq!(excluded.uptime_percent, Some(100.0));
+    let as_down = report(&contract("no_data: down\n"), "2026-04", &results);
+    assert_eq!(as_down.eligible_slices, 43_200);
+    assert_eq!(as_down.credit_percent, Decimal::from(100));
+    let as_up = report(&contract("no_data: up\n"), "2026-04", &results);
+    assert_eq!(as_up.uptime_percent, Some(100.0));
+    let nothing = report(&contract(""), "2026-04", &[]);
+    assert_eq!((nothing.uptime_percent, nothing.met, nothing.credit_amount), (None, None, Decimal::ZERO));
+    // Sundays at 03:00 for 1 h: April 2026 has four Sundays (5, 12, 19, 26).
+    let weekly =
+        report(&contract("maintenance: [ { weekly: sun, at: \"03:00\", duration: 1h } ]\n"), "2026-04", &results);
+    assert_eq!(weekly.excluded_slices, 4 * 60);
+}
+
+#[test]
+fn failed_ratio_slow_ms_and_combine() {
+    // Two probes a minute per region; one fails in every minute of one hour.
+    let mut results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, _| false);
+    let failing = minutely("acme-api", &["eu-west"], "2026-04-03T00:00:00Z", "2026-04-03T01:00:00Z", |_, _| true);
+    results.extend(failing);
+    assert_eq!(report(&contract(""), "2026-04", &results).down_slices, 60, "1 of 2 failed >= 0.5");
+    assert_eq!(report(&contract("failed_ratio: 0.75\n"), "2026-04", &results).down_slices, 0);
+    // slow_ms: every probe took 20 ms.
+    assert_eq!(report(&contract("slow_ms: 10\n"), "2026-04", &results).down_slices, 43_200);
+    // Two checks: the DNS check is down for 10 minutes; `any` counts it, `all` does not.
+    let mut two = results.clone();
+    two.extend(minutely("acme-dns", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
+        within(t, "2026-04-20T00:00:00Z", "2026-04-20T00:10:00Z")
+    }));
+    assert_eq!(report(&contract("checks: [acme-api, acme-dns]\ncombine: any\n"), "2026-04", &two).down_slices, 70);
+    assert_eq!(report(&contract("checks: [acme-api, acme-dns]\ncombine: all\n"), "2026-04", &two).down_slices, 0);
+}
+
+#[test]
+fn results_for_other_checks_are_ignored_and_counted() {
+    let results = minutely("someone-else", &["eu-west"], "2026-04-01T00:00:00Z", "2026-04-01T01:00:00Z", |_, _| true);
+    let report = report(&contract(""), "2026-04", &results);
+    assert_eq!((report.results_ignored, report.results_used, report.down_slices), (60, 0, 0));
+}
+
+#[test]
+fn march_in_new_york_has_44580_slices() {
+    let report = report(&contract("timezone: America/New_York\n"), "2024-03", &[]);
+    assert_eq!(report.total_slices, 44_580);
+}
+
+fn state_strategy() -> impl Strategy<Value = Vec<SliceState>> {
+    prop::collection::vec(prop_oneof![Just(SliceState::Up), Just(SliceState::Down), Just(SliceState::Unknown)], 0..200)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn forgiving_leaves_only_long_runs(mut states in state_strategy(), min_run in 1usize..8) {
+        let before = states.clone();
+        let runs = forgive_short_runs(&mut states, min_run);
+        for run in &runs {
+            prop_assert!(run.len() >= min_run);
+            prop_assert!(states[run.clone()].iter().all(|state| *state == SliceState::Down));
+        }
+        let down_after = states.iter().filter(|state| **state == SliceState::Down).count();
+        prop_assert_eq!(down_after, runs.iter().map(|run| run.len()).sum::<usize>());
+        for (old, new) in before.iter().zip(&states) {
+            prop_assert!(old == new || (*old == SliceState::Down && *new == SliceState::Up));
+        }
+    }
+
+    #[test]
+    fn a_failed_result_never_raises_uptime(
+        outage_starts in prop::collection::vec(0u32..700, 0..6),
+        extra in 0u32..720,
+        min_down_run in 1u32..4,
+    ) {
+        let contract = contract(&format!("slice: 1h\nmin_down_run: {min_down_run}\n"));
+        let hour = |index: u32| at("2026-04-01T00:00:00Z") + SignedDuration::from_hours(i64::from(index));
+        let hourly = SignedDuration::from_hours(1);
+        let mut results = every(hourly, "acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
+            outage_starts.iter().any(|start| hour(*start) <= t && t < hour(*start + 3))
+        });
+        let before = report(&contract, "2026-04", &results);
+        let mut failed = results[0].clone();
+        failed.started_at = hour(extra) + SignedDuration::from_secs(30);
+        failed.ok = false;
+        results.push(failed);
+        let after = report(&contract, "2026-04", &results);
+        prop_assert!(after.uptime_percent <= before.uptime_percent);
+        prop_assert!(after.credit_amount >= before.credit_amount);
+    }
+
+    #[test]
+    fn credit_is_monotone_in_uptime(a in 0u64..=10_000, b in 0u64..=10_000) {
+        let contract = contract("");
+        let tiers = &contract.terms.credits.tiers;
+        let (low, high) = (a.min(b), a.max(b));
+        let credit = |up| super::credit::credit_percent(tiers, Decimal::ONE_HUNDRED, super::credit::Uptime::new(up, 10_000));
+        prop_assert!(credit(low) >= credit(high));
+    }
+}

@@ -1,0 +1,86 @@
+//! Report benchmark: one contract over one month, 3 regions probing every minute (about 130,000 results), with
+//! the real `slaprobe-collector report` binary, next to a baseline measured in the same run: reading and
+//! parsing the same JSON lines alone. Run it as `docs/benchmarks.md` says.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use jiff::{SignedDuration, Timestamp};
+use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::collector_binary;
+
+const CONTRACTS: &str = "contracts:
+  - id: acme-api
+    vendor: Acme Cloud
+    service: Public API
+    checks: [acme-api]
+    objective: 99.9
+    min_regions_down: 2
+    credits: { fee: 1000, currency: USD, tiers: [ { below: 99.9, credit: 10 }, { below: 99.0, credit: 25 } ] }
+";
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results_path = dir.path().join("results.jsonl");
+    let contracts_path = dir.path().join("contracts.yaml");
+    std::fs::write(&contracts_path, CONTRACTS).expect("write contracts");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&results_path).expect("create results"));
+    let start: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+    let mut written = 0;
+    for minute in 0..31 * 24 * 60 {
+        for (index, region) in ["eu-west", "us-east", "ap-south"].iter().enumerate() {
+            let started_at = start + SignedDuration::from_mins(minute) + SignedDuration::from_secs(index as i64 * 7);
+            let failed = minute % 997 < 3;
+            let record = ResultRecord {
+                check_id: "acme-api".to_owned(),
+                region: (*region).to_owned(),
+                agent_id: Some(format!("agent-{region}")),
+                seq: Some(minute as u64),
+                scheduled_at: Some(started_at),
+                started_at,
+                duration_ms: Some(41.25),
+                ok: !failed,
+                error_kind: failed.then(|| "http_status".to_owned()),
+                error: failed.then(|| "http_status: got 503 Service Unavailable, expected 200-299".to_owned()),
+                phases_ms: Default::default(),
+                http: None,
+                dns: None,
+                tcp: None,
+            };
+            serde_json::to_writer(&mut file, &record).unwrap();
+            file.write_all(b"\n").unwrap();
+            written += 1;
+        }
+    }
+    file.flush().unwrap();
+    drop(file);
+
+    let baseline_start = Instant::now();
+    let text = std::fs::read_to_string(&results_path).unwrap();
+    let parsed = text.lines().filter(|line| serde_json::from_str::<ResultRecord>(line).is_ok()).count();
+    let baseline = baseline_start.elapsed();
+    assert_eq!(parsed, written);
+
+    let binary = collector_binary();
+    let report_start = Instant::now();
+    let output = Command::new(binary)
+        .args(["report", "--contracts", contracts_path.to_str().unwrap(), "--results", results_path.to_str().unwrap()])
+        .args(["--period", "2026-03"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run slaprobe-collector");
+    let report = report_start.elapsed();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report JSON");
+
+    println!("input: 1 contract, March 2026, 3 regions, 1-minute probes: {written} results");
+    println!("  report (process, wall)         {:>8.3} s   (target < 1 s)", report.as_secs_f64());
+    println!("  baseline: parse the JSON lines {:>8.3} s   (in this benchmark's process)", baseline.as_secs_f64());
+    println!(
+        "  down slices {} · incidents {} · uptime {}",
+        json["down_slices"],
+        json["incidents"].as_array().map_or(0, Vec::len),
+        json["uptime_percent"]
+    );
+}

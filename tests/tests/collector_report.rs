@@ -1,0 +1,177 @@
+//! `slaprobe-collector report`, offline: from the real agent's output to a claim report, and its errors.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use slaprobe_tests::agent::{AgentProcess, collector_binary};
+use slaprobe_tests::http_server::HttpServer;
+
+fn run_report(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(collector_binary())
+        .arg("report")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run slaprobe-collector");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn contracts(dir: &std::path::Path, body: &str) -> String {
+    let path = dir.join("contracts.yaml");
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+const ONE_SECOND_CONTRACT: &str = "contracts:
+  - id: web
+    vendor: Loopback Inc.
+    service: Web
+    checks: [web]
+    objective: 99.9
+    slice: 1s
+    credits: { fee: 100, currency: EUR, tiers: [ { below: 99.9, credit: 10 } ] }
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
+    let server = HttpServer::start().await;
+    let agent = AgentProcess::start(&format!(
+        "region: local\nchecks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n",
+        server.url("/")
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outage_start = jiff::Timestamp::now();
+    server.fail_with(503);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.recover();
+    let outage_end = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    agent.signal(Signal::SIGTERM);
+    let (status, log, results) = tokio::task::block_in_place(|| agent_wait(agent));
+    assert!(status, "{log}");
+    let period = results[0].started_at.strftime("%Y-%m").to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let results_path = dir.path().join("results.jsonl");
+    let lines: String = results.iter().map(|record| serde_json::to_string(record).unwrap() + "\n").collect();
+    std::fs::write(&results_path, lines).unwrap();
+    let contracts = contracts(dir.path(), ONE_SECOND_CONTRACT);
+    let (code, stdout, stderr) =
+        run_report(&["--contracts", &contracts, "--results", results_path.to_str().unwrap(), "--period", &period]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let outage_seconds = (outage_end.as_second() - outage_start.as_second()) as i64;
+    let down = report["down_slices"].as_i64().unwrap();
+    assert!(
+        (outage_seconds - 2..=outage_seconds + 2).contains(&down),
+        "{down} down slices for a {outage_seconds} s outage"
+    );
+    let incidents = report["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{report}");
+    let start: jiff::Timestamp = incidents[0]["start"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (start.as_second() - outage_start.as_second()).abs() <= 1,
+        "incident starts at {start}, outage at {outage_start}"
+    );
+    assert_eq!(incidents[0]["sample_errors"][0], "http_status: got 503 Service Unavailable, expected 200-299");
+    assert_eq!(report["currency"], "EUR");
+    // With `no_data: exclude` only the seconds the agent probed are eligible, so the outage weighs heavily.
+    let eligible = report["eligible_slices"].as_u64().unwrap();
+    let probes = results.len() as u64;
+    assert!((probes - 1..=probes).contains(&eligible), "{eligible} eligible slices for {probes} probes at 1 s");
+    assert_eq!(report["credit_percent"].as_f64(), Some(10.0));
+    assert_eq!(report["credit_amount"].as_f64(), Some(10.0));
+
+    let (code, markdown, _) = run_report(&[
+        "--contracts",
+        &contracts,
+        "--results",
+        results_path.to_str().unwrap(),
+        "--period",
+        &period,
+        "--format",
+        "md",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(
+        markdown.contains("| web | Loopback Inc. | Web |") && markdown.contains("### Incidents: web"),
+        "{markdown}"
+    );
+    let (code, csv, _) = run_report(&[
+        "--contracts",
+        &contracts,
+        "--results",
+        results_path.to_str().unwrap(),
+        "--period",
+        &period,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+}
+
+fn agent_wait(agent: AgentProcess) -> (bool, String, Vec<slaprobe_proto::ResultRecord>) {
+    let (status, log, results) = agent.wait(Duration::from_secs(10));
+    (status.success(), log, results)
+}
+
+#[test]
+fn malformed_results_and_contracts_are_reported_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.jsonl");
+    std::fs::write(
+        &results,
+        "{\"check_id\":\"web\",\"region\":\"r\",\"started_at\":\"2026-02-01T00:00:00Z\",\"ok\":false}\n{oops\n",
+    )
+    .unwrap();
+    let results = results.to_str().unwrap();
+    let good = contracts(dir.path(), ONE_SECOND_CONTRACT);
+    let (code, _, stderr) = run_report(&["--contracts", &good, "--results", results, "--period", "2026-02"]);
+    assert_eq!(code, Some(65), "{stderr}");
+    assert!(stderr.contains("1 malformed line(s)") && stderr.contains("line 2: "), "{stderr}");
+    let (code, stdout, stderr) =
+        run_report(&["--contracts", &good, "--results", results, "--period", "2026-02", "--skip-bad-lines"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("skipped 1 malformed line(s)"), "{stderr}");
+    assert!(stdout.contains("\"down_slices\":1"), "{stdout}");
+
+    let (code, _, stderr) = run_report(&["--contracts", &good, "--results", results, "--period", "2026-Q1"]);
+    assert_eq!(code, Some(64));
+    assert!(stderr.contains("periods are months"), "{stderr}");
+
+    let bad = contracts(
+        dir.path(),
+        "contracts:\n  - { id: x, vendor: v, service: s, checks: [], objective: 120, timezone: Mars/Base, \
+         credits: { fee: 1, currency: usd, tiers: [ { below: 99, credit: 10 }, { below: 99.5, credit: 5 } ] } }\n",
+    );
+    let (code, _, stderr) = run_report(&["--contracts", &bad, "--results", results, "--period", "2026-02"]);
+    assert_eq!(code, Some(64));
+    for part in [
+        "contracts[0].checks: must name at least one check",
+        "contracts[0].objective: 120 is not in (0, 100]",
+        "contracts[0].timezone: \"Mars/Base\" is not an IANA time zone",
+        "contracts[0].credits.currency: \"usd\" is not an ISO 4217 code",
+        "contracts[0].credits.tiers[1].below: tiers must go down",
+        "contracts[0].credits.tiers[1].credit: a lower tier cannot earn less",
+    ] {
+        assert!(stderr.contains(part), "missing {part:?} in {stderr}");
+    }
+}
+
+#[test]
+fn deploy_example_contracts_are_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("empty.jsonl");
+    std::fs::write(&results, "").unwrap();
+    let (code, stdout, stderr) =
+        run_report(&["--contracts", path, "--results", results.to_str().unwrap(), "--period", "2026-02"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\"contract\":\"acme-api\"") && stdout.contains("\"uptime_percent\":null"), "{stdout}");
+}
