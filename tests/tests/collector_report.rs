@@ -65,7 +65,7 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
         run_report(&["--contracts", &contracts, "--results", results_path.to_str().unwrap(), "--period", &period]);
     assert_eq!(code, Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    let outage_seconds = (outage_end.as_second() - outage_start.as_second()) as i64;
+    let outage_seconds = outage_end.as_second() - outage_start.as_second();
     let down = report["down_slices"].as_i64().unwrap();
     assert!(
         (outage_seconds - 2..=outage_seconds + 2).contains(&down),
