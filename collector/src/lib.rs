@@ -5,10 +5,12 @@
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
-//! - [`report_cmd`]: `slaprobe-collector report` (offline), JSON output.
+//! - [`report_cmd`]: `slaprobe-collector report` (offline) in JSON, CSV and Markdown.
+//! - [`report_html`]: the printable HTML claim document.
 #![forbid(unsafe_code)]
 
 pub mod contract;
 pub mod report_cmd;
+pub mod report_html;
 pub mod results_file;
 pub mod sla;

@@ -31,7 +31,7 @@ enum Command {
         /// Only this contract.
         #[arg(long, value_name = "ID")]
         contract: Option<String>,
-        /// Output format.
+        /// Output format: json (one object per line), csv, md, or html (printable claim document).
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
         /// Report from the valid lines when some are malformed (they are counted on standard error).
@@ -42,22 +42,30 @@ enum Command {
 
 fn main() -> ExitCode {
     let Command::Report { contracts, results, period, contract, format, skip_bad_lines } = Args::parse().command;
-    let outcome = load_contracts(&contracts)
-        .and_then(|loaded| offline_reports(&loaded, &results, &period, contract.as_deref(), skip_bad_lines));
-    match outcome {
-        Ok((reports, skipped)) => {
-            if skipped > 0 {
-                eprintln!("slaprobe-collector: skipped {skipped} malformed line(s) in {}", results.display());
+    let loaded = match load_contracts(&contracts) {
+        Ok(loaded) => loaded,
+        Err(error) => return fail(error),
+    };
+    match offline_reports(&loaded, &results, &period, contract.as_deref(), skip_bad_lines) {
+        Ok(offline) => {
+            if offline.skipped_lines > 0 {
+                eprintln!(
+                    "slaprobe-collector: skipped {} malformed line(s) in {}",
+                    offline.skipped_lines,
+                    results.display()
+                );
             }
-            print!("{}", render(&reports, format));
+            print!("{}", render(&offline.reports, format));
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("slaprobe-collector: {error}");
-            ExitCode::from(match error {
-                ReportError::Usage(_) => 64,
-                ReportError::Data(_) => 65,
-            })
-        }
+        Err(error) => fail(error),
     }
+}
+
+fn fail(error: ReportError) -> ExitCode {
+    eprintln!("slaprobe-collector: {error}");
+    ExitCode::from(match error {
+        ReportError::Usage(_) => 64,
+        ReportError::Data(_) => 65,
+    })
 }

@@ -1,8 +1,8 @@
 //! `slaprobe-collector report --contracts FILE --results FILE --period P`: the offline claim report, computed
 //! from an exported or agent-written results file, so a third party can reproduce it.
 //!
-//! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract) and
-//! `md` (a summary table and the incidents). The printable HTML claim document comes with the dashboard work.
+//! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract), `md`
+//! (a summary table and the incidents) and `html` (the printable claim document, [`crate::report_html`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 use crate::contract::{Contract, parse_contracts};
+use crate::report_html::render_html;
 use crate::results_file::read_results;
 use crate::sla::{Report, evaluate, parse_period};
 
@@ -22,6 +23,8 @@ pub enum Format {
     Csv,
     /// Markdown tables.
     Md,
+    /// A self-contained, printable claim document.
+    Html,
 }
 
 /// Why a report could not be made; the binary maps these to exit statuses.
@@ -61,14 +64,24 @@ pub fn load_contracts(path: &Path) -> Result<Vec<Contract>, ReportError> {
     }
 }
 
-/// Computes the reports for `period` from a results file; `only` limits them to one contract.
-pub fn offline_reports(
-    contracts: &[Contract],
+/// Reports computed from a results file.
+#[derive(Debug)]
+pub struct OfflineReports<'a> {
+    /// Each report with its contract, in contract order.
+    pub reports: Vec<(&'a Contract, Report)>,
+    /// Malformed lines skipped (with `--skip-bad-lines`).
+    pub skipped_lines: usize,
+}
+
+/// Computes the reports for `period` from a results file, each with its contract; `only` limits them to one
+/// contract.
+pub fn offline_reports<'a>(
+    contracts: &'a [Contract],
     results_path: &Path,
     period: &str,
     only: Option<&str>,
     skip_bad_lines: bool,
-) -> Result<(Vec<Report>, usize), ReportError> {
+) -> Result<OfflineReports<'a>, ReportError> {
     let selected: Vec<&Contract> =
         contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
     if selected.is_empty() {
@@ -101,17 +114,25 @@ pub fn offline_reports(
         message.push_str("\n(pass --skip-bad-lines to report from the valid lines only)");
         return Err(ReportError::Data(message));
     }
-    let reports =
-        selected.iter().zip(&periods).map(|(contract, period)| evaluate(contract, period, &results.records)).collect();
-    Ok((reports, results.bad_lines.len()))
+    let reports = selected
+        .into_iter()
+        .zip(&periods)
+        .map(|(contract, period)| (contract, evaluate(contract, period, &results.records)))
+        .collect();
+    Ok(OfflineReports { reports, skipped_lines: results.bad_lines.len() })
 }
 
 /// Renders `reports` in `format`.
-pub fn render(reports: &[Report], format: Format) -> String {
+pub fn render(pairs: &[(&Contract, Report)], format: Format) -> String {
+    let reports: Vec<&Report> = pairs.iter().map(|(_, report)| report).collect();
     match format {
+        Format::Html => {
+            let pairs: Vec<(&Contract, &Report)> = pairs.iter().map(|(contract, report)| (*contract, report)).collect();
+            render_html(&pairs)
+        }
         Format::Json => reports.iter().map(|report| serde_json::to_string(report).unwrap_or_default() + "\n").collect(),
-        Format::Csv => render_csv(reports),
-        Format::Md => render_markdown(reports),
+        Format::Csv => render_csv(&reports),
+        Format::Md => render_markdown(&reports),
     }
 }
 
@@ -119,7 +140,7 @@ fn uptime_text(report: &Report, digits: usize) -> String {
     report.uptime_percent.map_or_else(String::new, |uptime| format!("{uptime:.digits$}"))
 }
 
-fn render_csv(reports: &[Report]) -> String {
+fn render_csv(reports: &[&Report]) -> String {
     let mut out = String::from(
         "contract,vendor,service,period,timezone,total_slices,excluded_slices,unknown_slices,down_slices,\
          eligible_slices,uptime_percent,objective,met,credit_percent,credit_amount,currency,claim_deadline,incidents\n",
@@ -152,7 +173,7 @@ fn render_csv(reports: &[Report]) -> String {
     out
 }
 
-fn render_markdown(reports: &[Report]) -> String {
+fn render_markdown(reports: &[&Report]) -> String {
     let mut out = String::from(
         "| contract | vendor | service | period | uptime % | objective % | met | credit | claim by |\n\
          | --- | --- | --- | --- | ---: | ---: | --- | ---: | --- |\n",

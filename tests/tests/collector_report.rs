@@ -114,6 +114,28 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
     ]);
     assert_eq!(code, Some(0));
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    let (code, html, _) = run_report(&[
+        "--contracts",
+        &contracts,
+        "--results",
+        results_path.to_str().unwrap(),
+        "--period",
+        &period,
+        "--format",
+        "html",
+    ]);
+    assert_eq!(code, Some(0));
+    for part in [
+        "<!DOCTYPE html>",
+        "Loopback Inc. — Web",
+        "Credit owed<b>10.00 EUR</b>",
+        "Incidents (1)",
+        "http_status: got 503 Service Unavailable, expected 200-299",
+        "How the figures were computed",
+    ] {
+        assert!(html.contains(part), "the HTML report lacks {part:?}");
+    }
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"), "self-contained");
 }
 
 fn agent_wait(agent: AgentProcess) -> (bool, String, Vec<slaprobe_proto::ResultRecord>) {

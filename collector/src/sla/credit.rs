@@ -42,9 +42,14 @@ pub fn credit_percent(tiers: &[Tier], cap: Decimal, uptime: Option<Uptime>) -> D
 /// The credit amount: `fee × percent / 100`, rounded half away from zero to cents; zero if at or below
 /// `min_amount`.
 pub fn credit_amount(fee: Decimal, percent: Decimal, min_amount: Decimal) -> Decimal {
-    let amount =
+    let mut amount =
         (fee * percent / Decimal::ONE_HUNDRED).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    if amount <= min_amount { Decimal::ZERO } else { amount }
+    if amount <= min_amount {
+        amount = Decimal::ZERO;
+    }
+    // Always two decimals, so the amount reads as money (`10.00`) wherever it is shown.
+    amount.rescale(2);
+    amount
 }
 
 #[cfg(test)]

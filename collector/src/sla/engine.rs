@@ -10,7 +10,7 @@ use slaprobe_proto::ResultRecord;
 use super::credit::{Uptime, credit_amount, credit_percent};
 use super::grid::Grid;
 use super::period::Period;
-use super::report::{Incident, Report};
+use super::report::{Day, Incident, Report};
 use crate::contract::{Combine, Contract, Maintenance, NoData};
 
 /// Failed results kept per slice as incident samples.
@@ -156,14 +156,8 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
     let runs = forgive_short_runs(&mut states, terms.min_down_run as usize);
 
     let inside = grid.period();
-    let count = |wanted: SliceState| states[inside.clone()].iter().filter(|state| **state == wanted).count() as u64;
-    let (total, excluded, unknown, down) =
-        (inside.len() as u64, count(SliceState::Excluded), count(SliceState::Unknown), count(SliceState::Down));
-    let (eligible, counted_down) = match terms.no_data {
-        NoData::Exclude => (total - excluded - unknown, down),
-        NoData::Up => (total - excluded, down),
-        NoData::Down => (total - excluded, down + unknown),
-    };
+    let tally = Tally::of(&states[inside.clone()]);
+    let (eligible, counted_down) = tally.eligible_and_down(terms.no_data);
     let uptime = Uptime::new(eligible - counted_down, eligible);
     let credit_percent = credit_percent(&terms.credits.tiers, terms.credits.cap, uptime);
     let slice_seconds = grid.slice_seconds();
@@ -178,10 +172,10 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
         period_start: period.start,
         period_end: period.end,
         slice_seconds,
-        total_slices: total,
-        excluded_slices: excluded,
-        unknown_slices: unknown,
-        down_slices: down,
+        total_slices: tally.total,
+        excluded_slices: tally.excluded,
+        unknown_slices: tally.unknown,
+        down_slices: tally.down,
         eligible_slices: eligible,
         uptime_percent: uptime.map(Uptime::percent),
         objective,
@@ -202,10 +196,70 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
                 (!clipped.is_empty()).then(|| incident(contract, &grid, &observations, clipped))
             })
             .collect(),
+        days: days(contract, &grid, &states),
         regions: observations.regions.clone(),
         results_used: observations.used,
         results_ignored: observations.ignored,
     }
+}
+
+/// Slice counts by state.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    total: u64,
+    excluded: u64,
+    unknown: u64,
+    down: u64,
+}
+
+impl Tally {
+    fn of(states: &[SliceState]) -> Self {
+        let mut tally = Self { total: states.len() as u64, ..Self::default() };
+        for state in states {
+            match state {
+                SliceState::Excluded => tally.excluded += 1,
+                SliceState::Unknown => tally.unknown += 1,
+                SliceState::Down => tally.down += 1,
+                SliceState::Up => {}
+            }
+        }
+        tally
+    }
+
+    /// Rule 7: eligible slices and the slices counted down, by the `no_data` rule.
+    fn eligible_and_down(self, no_data: NoData) -> (u64, u64) {
+        match no_data {
+            NoData::Exclude => (self.total - self.excluded - self.unknown, self.down),
+            NoData::Up => (self.total - self.excluded, self.down),
+            NoData::Down => (self.total - self.excluded, self.down + self.unknown),
+        }
+    }
+}
+
+/// The period's slices grouped by the local date of their start.
+fn days(contract: &Contract, grid: &Grid, states: &[SliceState]) -> Vec<Day> {
+    let mut days: Vec<Day> = Vec::new();
+    let mut first_slice = grid.period().start;
+    for slice in grid.period() {
+        let date = grid.slice_start(slice).to_zoned_datetime(contract.tz.clone()).date();
+        let next_date = (slice + 1 < grid.period().end)
+            .then(|| grid.slice_start(slice + 1).to_zoned_datetime(contract.tz.clone()).date());
+        if next_date == Some(date) {
+            continue;
+        }
+        let tally = Tally::of(&states[first_slice..=slice]);
+        let (eligible, down) = tally.eligible_and_down(contract.terms.no_data);
+        days.push(Day {
+            date,
+            total_slices: tally.total,
+            excluded_slices: tally.excluded,
+            unknown_slices: tally.unknown,
+            down_slices: tally.down,
+            uptime_percent: Uptime::new(eligible - down, eligible).map(Uptime::percent),
+        });
+        first_slice = slice + 1;
+    }
+    days
 }
 
 /// Rule 6: maximal runs of `Down` shorter than `min_down_run` become `Up`; returns the runs that count.

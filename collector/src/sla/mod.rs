@@ -16,7 +16,7 @@ pub mod report;
 
 pub use engine::evaluate;
 pub use period::{Period, parse_period};
-pub use report::{Incident, Report};
+pub use report::{Day, Incident, Report};
 
 #[cfg(test)]
 mod tests;

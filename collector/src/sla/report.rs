@@ -57,6 +57,8 @@ pub struct Report {
     pub budget_used_seconds: f64,
     /// Counted down runs.
     pub incidents: Vec<Incident>,
+    /// Day by day, in the contract's time zone.
+    pub days: Vec<Day>,
     /// Regions that reported results for the contract's checks.
     pub regions: Vec<String>,
     /// Results that fell on the period (or its run margins) and were used.
@@ -80,4 +82,21 @@ pub struct Incident {
     pub checks: Vec<String>,
     /// Up to three distinct errors seen, earliest first.
     pub sample_errors: Vec<String>,
+}
+
+/// One local day of the period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    /// Local date (`2026-02-10`).
+    pub date: jiff::civil::Date,
+    /// Slices starting that day.
+    pub total_slices: u64,
+    /// Of those, in maintenance.
+    pub excluded_slices: u64,
+    /// Of those, unknown.
+    pub unknown_slices: u64,
+    /// Of those, down.
+    pub down_slices: u64,
+    /// The day's uptime by the contract's rules; `null` when nothing that day is eligible.
+    pub uptime_percent: Option<f64>,
 }

@@ -118,6 +118,11 @@ fn example_a_one_outage_in_april() {
     assert_eq!(incident[0].regions, ["eu-west"]);
     assert_eq!(incident[0].checks, ["acme-api"]);
     assert_eq!(incident[0].sample_errors, ["connect: connection refused"]);
+    assert_eq!(report.days.len(), 30);
+    let tenth = &report.days[9];
+    assert_eq!((tenth.date.to_string().as_str(), tenth.total_slices, tenth.down_slices), ("2026-04-10", 1440, 100));
+    assert!((tenth.uptime_percent.unwrap() - 100.0 * 1340.0 / 1440.0).abs() < 1e-9);
+    assert_eq!(report.days[0].uptime_percent, Some(100.0));
 }
 
 #[test]
@@ -228,6 +233,8 @@ fn results_for_other_checks_are_ignored_and_counted() {
 fn march_in_new_york_has_44580_slices() {
     let report = report(&contract("timezone: America/New_York\n"), "2024-03", &[]);
     assert_eq!(report.total_slices, 44_580);
+    assert_eq!(report.days.len(), 31);
+    assert_eq!(report.days[9].total_slices, 23 * 60, "10 March 2024 is 23 hours long in New York");
 }
 
 fn state_strategy() -> impl Strategy<Value = Vec<SliceState>> {
