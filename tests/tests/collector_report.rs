@@ -87,44 +87,21 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
     assert_eq!(report["credit_percent"].as_f64(), Some(10.0));
     assert_eq!(report["credit_amount"].as_f64(), Some(10.0));
 
-    let (code, markdown, _) = run_report(&[
-        "--contracts",
-        &contracts,
-        "--results",
-        results_path.to_str().unwrap(),
-        "--period",
-        &period,
-        "--format",
-        "md",
-    ]);
-    assert_eq!(code, Some(0));
+    let results_arg = results_path.to_str().unwrap();
+    let in_format = |format: &str| {
+        let (code, output, stderr) =
+            run_report(&["--contracts", &contracts, "--results", results_arg, "--period", &period, "--format", format]);
+        assert_eq!(code, Some(0), "{format}: {stderr}");
+        output
+    };
+    let markdown = in_format("md");
     assert!(
         markdown.contains("| web | Loopback Inc. | Web |") && markdown.contains("### Incidents: web"),
         "{markdown}"
     );
-    let (code, csv, _) = run_report(&[
-        "--contracts",
-        &contracts,
-        "--results",
-        results_path.to_str().unwrap(),
-        "--period",
-        &period,
-        "--format",
-        "csv",
-    ]);
-    assert_eq!(code, Some(0));
+    let csv = in_format("csv");
     assert_eq!(csv.lines().count(), 2, "{csv}");
-    let (code, html, _) = run_report(&[
-        "--contracts",
-        &contracts,
-        "--results",
-        results_path.to_str().unwrap(),
-        "--period",
-        &period,
-        "--format",
-        "html",
-    ]);
-    assert_eq!(code, Some(0));
+    let html = in_format("html");
     for part in [
         "<!DOCTYPE html>",
         "Loopback Inc. — Web",

@@ -92,6 +92,11 @@ fn within(t: Timestamp, from: &str, to: &str) -> bool {
     at(from) <= t && t < at(to)
 }
 
+/// April 2026 from one region, probing every minute, failed where `down(t)`.
+fn april(down: impl Fn(Timestamp) -> bool) -> Vec<ResultRecord> {
+    minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| down(t))
+}
+
 fn report(contract: &Contract, period: &str, results: &[ResultRecord]) -> Report {
     let period = parse_period(period, contract.terms.period, &contract.tz).unwrap();
     evaluate(contract, &period, results)
@@ -100,9 +105,7 @@ fn report(contract: &Contract, period: &str, results: &[ResultRecord]) -> Report
 #[test]
 fn example_a_one_outage_in_april() {
     let contract = contract("");
-    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
-        within(t, "2026-04-10T12:00:00Z", "2026-04-10T13:40:00Z")
-    });
+    let results = april(|t| within(t, "2026-04-10T12:00:00Z", "2026-04-10T13:40:00Z"));
     let report = report(&contract, "2026-04", &results);
     assert_eq!((report.total_slices, report.down_slices, report.eligible_slices), (43_200, 100, 43_200));
     let uptime = report.uptime_percent.unwrap();
@@ -134,9 +137,7 @@ fn example_b_short_outages_are_forgiven() {
         ("2026-04-04T10:00:00Z", "2026-04-04T10:04:00Z"),
         ("2026-04-05T10:00:00Z", "2026-04-05T10:10:00Z"),
     ];
-    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
-        outages.iter().any(|(from, to)| within(t, from, to))
-    });
+    let results = april(|t| outages.iter().any(|(from, to)| within(t, from, to)));
     let report = report(&contract, "2026-04", &results);
     assert_eq!((report.down_slices, report.incidents.len()), (16, 2));
 }
@@ -163,9 +164,7 @@ fn example_c_quorum_of_two_regions() {
 #[test]
 fn example_d_maintenance_excludes_slices() {
     let contract = contract("maintenance: [ { start: \"2026-04-15T01:00:00Z\", end: \"2026-04-15T02:00:00Z\" } ]\n");
-    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
-        within(t, "2026-04-15T01:30:00Z", "2026-04-15T02:30:00Z")
-    });
+    let results = april(|t| within(t, "2026-04-15T01:30:00Z", "2026-04-15T02:30:00Z"));
     let report = report(&contract, "2026-04", &results);
     assert_eq!((report.excluded_slices, report.down_slices, report.eligible_slices), (60, 30, 43_140));
 }
@@ -206,7 +205,7 @@ fn no_data_modes_and_weekly_maintenance() {
 #[test]
 fn failed_ratio_slow_ms_and_combine() {
     // Two probes a minute per region; one fails in every minute of one hour.
-    let mut results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, _| false);
+    let mut results = april(|_| false);
     let failing = minutely("acme-api", &["eu-west"], "2026-04-03T00:00:00Z", "2026-04-03T01:00:00Z", |_, _| true);
     results.extend(failing);
     assert_eq!(report(&contract(""), "2026-04", &results).down_slices, 60, "1 of 2 failed >= 0.5");
