@@ -1,13 +1,20 @@
 //! slaprobe's wire formats, shared by the agent, the collector and users' tooling.
 //!
-//! Today this crate holds the result record of `DESIGN.md` section 3 in its JSON-lines form, the format of
-//! `slaprobe-agent --output jsonl:PATH`. The gRPC messages of section 4 (`proto/slaprobe/v1/*.proto`) and their
-//! conversions join it with the agent ⇄ collector pipeline.
-//!
 //! Layout:
-//! - [`record`]: [`ResultRecord`] and its kind-specific details, with serde (de)serialisation.
+//! - [`record`]: [`ResultRecord`], the result record of `DESIGN.md` section 3 in its JSON-lines form (agent
+//!   `--output`, collector `export`, offline `report`).
+//! - [`v1`]: the `slaprobe.v1` gRPC protocol (`proto/slaprobe/v1/collector.proto`), generated with protox and
+//!   tonic-prost-build; every message and field is documented in the `.proto` file.
+//! - [`convert`]: [`ResultRecord`] ⇄ [`v1::Result`], with errors that name the bad field.
 #![forbid(unsafe_code)]
 
+pub mod convert;
 pub mod record;
+
+/// The `slaprobe.v1` protocol, generated from `proto/slaprobe/v1/collector.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("slaprobe.v1");
+}
 
 pub use record::{DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};

@@ -1,0 +1,190 @@
+//! Conversions between the JSON-lines [`ResultRecord`] and the protobuf [`v1::Result`]. Timestamps travel as
+//! nanoseconds since the Unix epoch (every `int64` is a valid time, 1677–2262; whether it is plausible is the
+//! collector's judgement). A field that cannot convert is an error naming it, never a panic.
+
+use jiff::Timestamp;
+
+use crate::record::{DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
+use crate::v1;
+
+/// A protobuf result that cannot be a [`ResultRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("result field {field}: {problem}")]
+pub struct ConversionError {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn nanos(at: Timestamp) -> i64 {
+    i64::try_from(at.as_nanosecond()).unwrap_or(if at.as_nanosecond() < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn timestamp(field: &'static str, nanos: i64) -> Result<Timestamp, ConversionError> {
+    Timestamp::from_nanosecond(i128::from(nanos))
+        .map_err(|error| ConversionError { field, problem: format!("{nanos} is not a valid time: {error}") })
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+impl From<&ResultRecord> for v1::Result {
+    fn from(record: &ResultRecord) -> Self {
+        let phases = &record.phases_ms;
+        Self {
+            check_id: record.check_id.clone(),
+            region: record.region.clone(),
+            agent_id: record.agent_id.clone().unwrap_or_default(),
+            seq: record.seq.unwrap_or_default(),
+            scheduled_unix_nanos: record.scheduled_at.map(nanos),
+            started_unix_nanos: nanos(record.started_at),
+            duration_ms: record.duration_ms,
+            ok: record.ok,
+            error_kind: record.error_kind.clone().unwrap_or_default(),
+            error: record.error.clone().unwrap_or_default(),
+            phases_ms: (!phases.is_empty()).then_some(v1::Phases {
+                dns: phases.dns,
+                connect: phases.connect,
+                tls: phases.tls,
+                ttfb: phases.ttfb,
+                transfer: phases.transfer,
+            }),
+            http: record.http.as_ref().map(|http| v1::HttpDetail {
+                status: http.status.map(u32::from),
+                version: http.version.clone(),
+                tls_version: http.tls_version.clone(),
+                cert_expires_unix_nanos: http.cert_expires_at.map(nanos),
+                final_url: http.final_url.clone(),
+                redirects: http.redirects,
+                remote_addr: http.remote_addr.clone(),
+                body_bytes: http.body_bytes,
+            }),
+            dns: record.dns.as_ref().map(|dns| v1::DnsDetail {
+                rcode: dns.rcode.clone(),
+                answers: dns.answers.clone(),
+                server: dns.server.clone(),
+                protocol: dns.protocol.clone(),
+            }),
+            tcp: record.tcp.as_ref().map(|tcp| v1::TcpDetail {
+                remote_addr: tcp.remote_addr.clone(),
+                banner: tcp.banner.clone(),
+                tls_version: tcp.tls_version.clone(),
+                cert_expires_unix_nanos: tcp.cert_expires_at.map(nanos),
+            }),
+        }
+    }
+}
+
+impl TryFrom<v1::Result> for ResultRecord {
+    type Error = ConversionError;
+
+    fn try_from(result: v1::Result) -> Result<Self, Self::Error> {
+        if result.check_id.is_empty() {
+            return Err(ConversionError { field: "check_id", problem: "is empty".to_owned() });
+        }
+        let http = match result.http {
+            Some(http) => Some(HttpDetail {
+                status: http
+                    .status
+                    .map(|status| {
+                        u16::try_from(status).map_err(|_| ConversionError {
+                            field: "http.status",
+                            problem: format!("{status} is not an HTTP status"),
+                        })
+                    })
+                    .transpose()?,
+                version: http.version,
+                tls_version: http.tls_version,
+                cert_expires_at: http
+                    .cert_expires_unix_nanos
+                    .map(|at| timestamp("http.cert_expires_unix_nanos", at))
+                    .transpose()?,
+                final_url: http.final_url,
+                redirects: http.redirects,
+                remote_addr: http.remote_addr,
+                body_bytes: http.body_bytes,
+            }),
+            None => None,
+        };
+        let tcp = match result.tcp {
+            Some(tcp) => Some(TcpDetail {
+                remote_addr: tcp.remote_addr,
+                banner: tcp.banner,
+                tls_version: tcp.tls_version,
+                cert_expires_at: tcp
+                    .cert_expires_unix_nanos
+                    .map(|at| timestamp("tcp.cert_expires_unix_nanos", at))
+                    .transpose()?,
+            }),
+            None => None,
+        };
+        let phases = result.phases_ms.unwrap_or_default();
+        Ok(Self {
+            check_id: result.check_id,
+            region: result.region,
+            agent_id: non_empty(result.agent_id),
+            seq: Some(result.seq),
+            scheduled_at: result.scheduled_unix_nanos.map(|at| timestamp("scheduled_unix_nanos", at)).transpose()?,
+            started_at: timestamp("started_unix_nanos", result.started_unix_nanos)?,
+            duration_ms: result.duration_ms,
+            ok: result.ok,
+            error_kind: non_empty(result.error_kind),
+            error: non_empty(result.error),
+            phases_ms: Phases {
+                dns: phases.dns,
+                connect: phases.connect,
+                tls: phases.tls,
+                ttfb: phases.ttfb,
+                transfer: phases.transfer,
+            },
+            http,
+            dns: result.dns.map(|dns| DnsDetail {
+                rcode: dns.rcode,
+                answers: dns.answers,
+                server: dns.server,
+                protocol: dns.protocol,
+            }),
+            tcp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    fn full_record() -> ResultRecord {
+        serde_json::from_str(
+            r#"{"check_id":"acme-api","region":"eu-west","agent_id":"agent-eu-1","seq":42,
+            "scheduled_at":"2026-02-01T00:00:05Z","started_at":"2026-02-01T00:00:05.001234567Z","duration_ms":12.5,
+            "ok":false,"error_kind":"http_status","error":"http_status: got 503 Service Unavailable, expected 200-299",
+            "phases_ms":{"connect":0.3,"tls":4.1,"ttfb":7.9,"transfer":0.2},
+            "http":{"status":503,"version":"HTTP/2","tls_version":"TLSv1.3","cert_expires_at":"2026-05-01T00:00:00Z",
+            "final_url":"https://api.acme.example/health","redirects":1,"remote_addr":"192.0.2.1:443","body_bytes":19}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_record_survives_the_wire() {
+        let record = full_record();
+        let bytes = v1::Result::from(&record).encode_to_vec();
+        let decoded = v1::Result::decode(bytes.as_slice()).unwrap();
+        assert_eq!(ResultRecord::try_from(decoded).unwrap(), record);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let mut result = v1::Result::from(&full_record());
+        if let Some(http) = result.http.as_mut() {
+            http.status = Some(70_000);
+        }
+        assert_eq!(ResultRecord::try_from(result.clone()).unwrap_err().field, "http.status");
+        result.check_id.clear();
+        assert_eq!(ResultRecord::try_from(result).unwrap_err().to_string(), "result field check_id: is empty");
+    }
+}
