@@ -9,6 +9,7 @@
 //! - [`probe`]: the HTTP, DNS and TCP probes, their phases and failure classes.
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.
+//! - [`spool`]: the durable, checksummed, capped on-disk spool (used by the collector uplink, in progress).
 //! - [`clock`]: the wall clock behind a trait, for paused-time tests.
 //! - [`run`]: the standalone agent loop the binary calls.
 #![forbid(unsafe_code)]
@@ -19,3 +20,4 @@ pub mod output;
 pub mod probe;
 pub mod run;
 pub mod schedule;
+pub mod spool;

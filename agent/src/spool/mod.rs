@@ -1,0 +1,313 @@
+//! The durable spool: every result is written here, with its sequence number, before it counts as produced, and
+//! stays until the collector acknowledges it (`DESIGN.md` section 4, properties 1 and 2).
+//!
+//! On disk, a directory of append-only segment files `segment-<first seq>.log`, each a series of records
+//! `[payload length: u32 LE][CRC-32 of payload: u32 LE][payload]`, where the payload is `seq: u64 LE` followed by
+//! the protobuf `slaprobe.v1.Result`. A segment rolls over at an eighth of the cap, at most [`SEGMENT_BYTES`]. Alongside: `acked` (the highest
+//! acknowledged seq, replaced atomically) and `gaps` (dropped ranges not yet reported, one `first last` per line).
+//!
+//! - Sequence numbers are gap-free and survive restarts: the next one follows the last record on disk, or the
+//!   acknowledged one when everything was acknowledged.
+//! - [`Spool::sync`] makes appended records durable (fsync); the agent calls it at least every second. Only
+//!   durable records are handed out for sending, so a record the collector has seen can never be lost to a
+//!   crash and its seq reused.
+//! - Opening recovers from a crash: a torn or corrupt tail is cut off at the last intact record. A corrupt record
+//!   inside an older segment ends that segment; what follows is counted as lost and reported as a gap.
+//! - Over the size cap, whole oldest segments are dropped and their ranges recorded as gaps: never silently.
+//! - [`Spool::ack`] deletes segments wholly acknowledged and persists the acknowledgement.
+
+mod segment;
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use slaprobe_proto::{ResultRecord, v1};
+
+use segment::{SegmentReader, SegmentWriter, segment_path};
+
+/// Largest segment: a new one starts beyond this size (smaller caps get smaller segments, an eighth of the cap,
+/// so that dropping the oldest segment frees a fair share and no more).
+pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A range of sequence numbers dropped before they could be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// First dropped seq.
+    pub first: u64,
+    /// Last dropped seq (inclusive).
+    pub last: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SegmentInfo {
+    first_seq: u64,
+    last_seq: Option<u64>,
+    bytes: u64,
+}
+
+/// An open spool directory.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    cap_bytes: u64,
+    segment_bytes: u64,
+    segments: VecDeque<SegmentInfo>,
+    writer: Option<SegmentWriter>,
+    next_seq: u64,
+    durable_seq: u64,
+    acked: u64,
+    gaps: Vec<Gap>,
+    dropped_total: u64,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, holding at most about `cap_bytes` on disk.
+    pub fn open(dir: &Path, cap_bytes: u64) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let acked = read_number(&dir.join("acked"))?.unwrap_or(0);
+        let mut gaps = read_gaps(&dir.join("gaps"))?;
+        let mut first_seqs: Vec<u64> = fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                name.strip_prefix("segment-")?.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        first_seqs.sort_unstable();
+        let mut segments = VecDeque::new();
+        let last_index = first_seqs.len().checked_sub(1);
+        for (index, first_seq) in first_seqs.iter().enumerate() {
+            let path = segment_path(dir, *first_seq);
+            let scan = SegmentReader::scan(&path)?;
+            if scan.last_seq.is_none() {
+                // Created but never written (a crash right after a roll-over): nothing to keep.
+                fs::remove_file(&path)?;
+                continue;
+            }
+            if scan.valid_bytes < scan.file_bytes {
+                tracing::warn!(
+                    path = %path.display(), kept = scan.valid_bytes, file = scan.file_bytes,
+                    "Cut a torn or corrupt tail off a spool segment."
+                );
+                let file = fs::OpenOptions::new().write(true).open(&path)?;
+                file.set_len(scan.valid_bytes)?;
+                file.sync_all()?;
+                // Records lost inside an older segment are known only by the next segment's start.
+                if Some(index) != last_index {
+                    let next_first = first_seqs[index + 1];
+                    let lost_from = scan.last_seq.map_or(*first_seq, |last| last + 1);
+                    if lost_from < next_first {
+                        gaps.push(Gap { first: lost_from, last: next_first - 1 });
+                    }
+                }
+            }
+            segments.push_back(SegmentInfo { first_seq: *first_seq, last_seq: scan.last_seq, bytes: scan.valid_bytes });
+        }
+        let last_on_disk = segments.iter().rev().find_map(|segment| segment.last_seq);
+        let next_seq = last_on_disk.map_or(acked + 1, |last| last.max(acked) + 1);
+        gaps.retain(|gap| gap.last > acked);
+        let spool = Self {
+            dir: dir.to_owned(),
+            cap_bytes,
+            segment_bytes: (cap_bytes / 8).clamp(4096, SEGMENT_BYTES),
+            segments,
+            writer: None,
+            next_seq,
+            durable_seq: next_seq - 1,
+            acked,
+            gaps,
+            dropped_total: 0,
+        };
+        spool.write_gaps()?;
+        Ok(spool)
+    }
+
+    /// Appends `record` with the next sequence number (also set on the record) and returns that number. The
+    /// record is durable after the next [`Spool::sync`].
+    pub fn append(&mut self, record: &mut ResultRecord) -> io::Result<u64> {
+        let seq = self.next_seq;
+        record.seq = Some(seq);
+        let body = v1::Result::from(&*record).encode_to_vec();
+        let needs_new_segment = match (&self.writer, self.segments.back()) {
+            (Some(_), Some(last)) => last.bytes >= self.segment_bytes,
+            _ => true,
+        };
+        if needs_new_segment {
+            self.start_segment(seq)?;
+        }
+        let writer = self.writer.as_mut().ok_or_else(|| io::Error::other("spool writer missing"))?;
+        let written = writer.append(seq, &body)?;
+        if let Some(last) = self.segments.back_mut() {
+            last.bytes += written;
+            last.last_seq = Some(seq);
+        }
+        self.next_seq += 1;
+        self.enforce_cap()?;
+        Ok(seq)
+    }
+
+    fn start_segment(&mut self, first_seq: u64) -> io::Result<()> {
+        if let Some(mut writer) = self.writer.take() {
+            writer.sync()?;
+        }
+        self.writer = Some(SegmentWriter::create(&self.dir, first_seq)?);
+        self.segments.push_back(SegmentInfo { first_seq, last_seq: None, bytes: 0 });
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.sync()?;
+        }
+        self.durable_seq = self.next_seq - 1;
+        Ok(())
+    }
+
+    /// Durable, unacknowledged records with `seq > after`, in order, at most `limit`.
+    pub fn read_after(&self, after: u64, limit: usize) -> io::Result<Vec<v1::Result>> {
+        let from = after.max(self.acked);
+        let durable = self.durable_seq;
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            if segment.last_seq.is_none_or(|last| last <= from) {
+                continue;
+            }
+            for (seq, body) in SegmentReader::records(&segment_path(&self.dir, segment.first_seq))? {
+                if seq <= from {
+                    continue;
+                }
+                if seq > durable {
+                    return Ok(out);
+                }
+                match v1::Result::decode(body.as_slice()) {
+                    Ok(result) => out.push(result),
+                    Err(error) => tracing::error!(seq, %error, "Skipped an undecodable spool record."),
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that the collector durably stored everything up to `through`; deletes segments wholly covered.
+    pub fn ack(&mut self, through: u64) -> io::Result<()> {
+        if through <= self.acked {
+            return Ok(());
+        }
+        self.acked = through.min(self.next_seq.saturating_sub(1));
+        write_atomically(&self.dir.join("acked"), self.acked.to_string().as_bytes())?;
+        self.gaps.retain(|gap| gap.last > self.acked);
+        self.write_gaps()?;
+        while self.segments.len() > 1 && self.segments[0].last_seq.is_none_or(|last| last <= self.acked) {
+            if let Some(segment) = self.segments.pop_front() {
+                fs::remove_file(segment_path(&self.dir, segment.first_seq))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops whole oldest segments (never the one being written) while the spool is over its cap.
+    fn enforce_cap(&mut self) -> io::Result<()> {
+        while self.segments.len() > 1 && self.bytes() > self.cap_bytes {
+            let Some(segment) = self.segments.pop_front() else { break };
+            fs::remove_file(segment_path(&self.dir, segment.first_seq))?;
+            if let Some(last) = segment.last_seq {
+                let first = segment.first_seq.max(self.acked + 1);
+                if first <= last {
+                    let dropped = last - first + 1;
+                    self.dropped_total += dropped;
+                    tracing::warn!(first, last, dropped, "Spool over its cap: dropped the oldest results.");
+                    self.gaps.push(Gap { first, last });
+                }
+            }
+        }
+        self.write_gaps()
+    }
+
+    fn write_gaps(&self) -> io::Result<()> {
+        let text: String = self.gaps.iter().map(|gap| format!("{} {}\n", gap.first, gap.last)).collect();
+        write_atomically(&self.dir.join("gaps"), text.as_bytes())
+    }
+
+    /// Bytes on disk in segments.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|segment| segment.bytes).sum()
+    }
+
+    /// Results appended but not acknowledged (dropped ones excluded).
+    pub fn backlog(&self) -> u64 {
+        let pending = self.next_seq.saturating_sub(self.acked + 1);
+        let dropped: u64 = self.gaps.iter().map(|gap| gap.last - gap.first.max(self.acked + 1) + 1).sum();
+        pending.saturating_sub(dropped)
+    }
+
+    /// The sequence number the next result gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The highest acknowledged sequence number (0 before any).
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Dropped ranges not yet acknowledged; they must be reported to the collector.
+    pub fn gaps(&self) -> &[Gap] {
+        &self.gaps
+    }
+
+    /// Results dropped over the cap since this spool was opened.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+}
+
+fn read_number(path: &Path) -> io::Result<Option<u64>> {
+    match fs::read_to_string(path) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a number", path.display()))),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+fn read_gaps(path: &Path) -> io::Result<Vec<Gap>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let mut numbers = line.split_whitespace().map(str::parse::<u64>);
+            match (numbers.next(), numbers.next()) {
+                (Some(Ok(first)), Some(Ok(last))) if first <= last => Ok(Gap { first, last }),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: bad line {line:?}", path.display()))),
+            }
+        })
+        .collect()
+}
+
+/// Replaces `path` with `contents` atomically: write a temporary file, fsync it, rename it over.
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    {
+        let mut file = fs::File::create(&temporary)?;
+        io::Write::write_all(&mut file, contents)?;
+        file.sync_all()?;
+    }
+    fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests;

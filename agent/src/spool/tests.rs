@@ -1,0 +1,146 @@
+//! Spool tests on real files: replay after reopening, crash recovery, the size cap and acknowledgements.
+
+use std::fs;
+use std::io::Write;
+
+use slaprobe_proto::ResultRecord;
+
+use super::{Spool, segment::segment_path};
+
+fn record(index: u64) -> ResultRecord {
+    serde_json::from_value(serde_json::json!({
+        "check_id": "acme-api",
+        "region": "eu-west",
+        "agent_id": "agent-eu-1",
+        "started_at": format!("2026-02-01T00:{:02}:{:02}Z", index / 60 % 60, index % 60),
+        "ok": !index.is_multiple_of(7),
+        "error": if index.is_multiple_of(7) { Some("connect: connection refused") } else { None },
+        "duration_ms": 12.5,
+    }))
+    .unwrap()
+}
+
+fn fill(spool: &mut Spool, count: u64) -> Vec<ResultRecord> {
+    (0..count)
+        .map(|index| {
+            let mut record = record(index);
+            spool.append(&mut record).unwrap();
+            record
+        })
+        .collect()
+}
+
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn records_survive_reopening_with_gap_free_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    let written = fill(&mut spool, 10);
+    assert!(spool.read_after(0, 100).unwrap().is_empty(), "nothing is handed out before it is durable");
+    spool.sync().unwrap();
+    drop(spool);
+
+    let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!((spool.next_seq(), spool.backlog()), (11, 10));
+    let replayed: Vec<ResultRecord> =
+        spool.read_after(0, 100).unwrap().into_iter().map(|result| result.try_into().unwrap()).collect();
+    assert_eq!(replayed, written);
+    assert_eq!(replayed.iter().map(|record| record.seq.unwrap()).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    let more = fill(&mut spool, 1);
+    assert_eq!(more[0].seq, Some(11));
+    assert_eq!(spool.read_after(4, 3).unwrap().iter().map(|result| result.seq).collect::<Vec<_>>(), [5, 6, 7]);
+}
+
+#[test]
+fn acknowledged_segments_are_deleted_and_seqs_continue_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    fill(&mut spool, 300);
+    spool.sync().unwrap();
+    let before = segments(dir.path()).len();
+    assert!(before > 2, "small caps make small segments: {before}");
+    spool.ack(300).unwrap();
+    assert_eq!((segments(dir.path()).len(), spool.backlog()), (1, 0), "only the segment being written remains");
+    assert!(spool.read_after(0, 10).unwrap().is_empty());
+    drop(spool);
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    assert_eq!((spool.acked(), spool.next_seq()), (300, 301));
+    assert!(spool.read_after(0, 10).unwrap().is_empty(), "acknowledged results are not sent again");
+    fill(&mut spool, 1);
+    spool.sync().unwrap();
+    assert_eq!(spool.read_after(0, 10).unwrap()[0].seq, 301);
+}
+
+#[test]
+fn a_torn_tail_is_cut_at_the_last_intact_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    fill(&mut spool, 5);
+    spool.sync().unwrap();
+    drop(spool);
+    let path = segment_path(dir.path(), 1);
+    let length = fs::metadata(&path).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(length - 3).unwrap();
+    fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"\x05\x00").unwrap();
+
+    let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(spool.next_seq(), 5, "record 5 was torn");
+    assert_eq!(spool.read_after(0, 100).unwrap().len(), 4);
+    fill(&mut spool, 1);
+    spool.sync().unwrap();
+    let seqs: Vec<u64> = spool.read_after(0, 100).unwrap().iter().map(|result| result.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn corruption_inside_an_older_segment_becomes_a_reported_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    fill(&mut spool, 300);
+    spool.sync().unwrap();
+    drop(spool);
+    let first = &segments(dir.path())[0];
+    let mut bytes = fs::read(first).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(first, bytes).unwrap();
+
+    let spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    let gap = spool.gaps()[0];
+    assert!(gap.first > 1 && gap.first <= gap.last, "{gap:?}");
+    let seqs: Vec<u64> = spool.read_after(0, 1000).unwrap().iter().map(|result| result.seq).collect();
+    assert_eq!(seqs.len() as u64 + (gap.last - gap.first + 1), 300, "every seq is either readable or in the gap");
+    assert!(seqs.iter().all(|seq| *seq < gap.first || *seq > gap.last));
+}
+
+#[test]
+fn over_the_cap_the_oldest_are_dropped_counted_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 64 * 1024;
+    let mut spool = Spool::open(dir.path(), cap).unwrap();
+    fill(&mut spool, 3000);
+    spool.sync().unwrap();
+    assert!(spool.bytes() <= cap + cap / 8, "{} bytes on disk for a {cap}-byte cap", spool.bytes());
+    let dropped: u64 = spool.gaps().iter().map(|gap| gap.last - gap.first + 1).sum();
+    assert_eq!(dropped, spool.dropped_total());
+    assert_eq!(spool.gaps()[0].first, 1, "the oldest go first");
+    let kept = spool.read_after(0, 10_000).unwrap();
+    assert_eq!(kept.len() as u64 + dropped, 3000);
+    assert_eq!(spool.backlog(), kept.len() as u64);
+    let gaps = spool.gaps().to_vec();
+    drop(spool);
+    let spool = Spool::open(dir.path(), cap).unwrap();
+    assert_eq!(spool.gaps(), gaps.as_slice(), "unreported gaps survive a restart");
+    let mut spool = spool;
+    spool.ack(gaps.last().unwrap().last).unwrap();
+    assert!(spool.gaps().is_empty(), "acknowledged past the gaps: reported");
+}
