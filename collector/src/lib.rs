@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
+//! - [`store`]: result storage behind one interface (SQLite today); used by ingest and store-backed reports,
+//!   which are in progress.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
 //! - [`report_cmd`]: `slaprobe-collector report` (offline) in JSON, CSV and Markdown.
 //! - [`report_html`]: the printable HTML claim document.
@@ -14,3 +16,4 @@ pub mod report_cmd;
 pub mod report_html;
 pub mod results_file;
 pub mod sla;
+pub mod store;
