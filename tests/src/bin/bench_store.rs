@@ -21,7 +21,7 @@ fn record(agent: usize, seq: u64) -> ResultRecord {
     serde_json::from_value(serde_json::json!({
         "check_id": format!("check-{}", seq % 1000), "region": format!("region-{agent}"),
         "agent_id": format!("agent-{agent}"), "seq": seq, "scheduled_at": started_at.to_string(),
-        "started_at": started_at.to_string(), "duration_ms": 41.25, "ok": seq % 97 != 0,
+        "started_at": started_at.to_string(), "duration_ms": 41.25, "ok": !seq.is_multiple_of(97),
         "phases_ms": { "connect": 0.3, "ttfb": 38.1, "transfer": 0.4 },
         "http": { "status": 200, "version": "HTTP/1.1", "final_url": "https://api.example/health", "remote_addr": "192.0.2.1:443", "body_bytes": 2 },
     }))
