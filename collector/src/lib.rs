@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
+//! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit); the `serve` command
+//!   that runs it, config push and the agent uplink are in progress.
 //! - [`store`]: result storage behind one interface (SQLite today); used by ingest and store-backed reports,
 //!   which are in progress.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
@@ -12,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod contract;
+pub mod ingest;
 pub mod report_cmd;
 pub mod report_html;
 pub mod results_file;

@@ -1,0 +1,52 @@
+//! Agent tokens: the collector keeps only their SHA-256 (hex), each mapped to one agent id and region.
+
+use sha2::{Digest, Sha256};
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+/// One agent the collector admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity {
+    /// Agent id.
+    pub agent_id: String,
+    /// Region label.
+    pub region: String,
+    /// Lower-case hex SHA-256 of the agent's token.
+    pub token_sha256: String,
+}
+
+/// The admitted agents.
+#[derive(Debug, Clone, Default)]
+pub struct Agents {
+    identities: Vec<AgentIdentity>,
+}
+
+/// The lower-case hex SHA-256 of `token`, as stored in `collector.yaml`.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl Agents {
+    /// Admits `identities`.
+    pub fn new(identities: Vec<AgentIdentity>) -> Self {
+        Self { identities }
+    }
+
+    /// The identity whose token the request presents (`authorization: Bearer <token>`).
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<AgentIdentity, Status> {
+        let header = metadata
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("no agent token: send `authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("the authorization metadata is not `Bearer <token>`"))?;
+        let hash = token_hash(token.trim());
+        self.identities
+            .iter()
+            .find(|identity| identity.token_sha256.eq_ignore_ascii_case(&hash))
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("unknown agent token"))
+    }
+}
