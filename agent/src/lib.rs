@@ -9,7 +9,9 @@
 //! - [`probe`]: the HTTP, DNS and TCP probes, their phases and failure classes.
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.
-//! - [`spool`]: the durable, checksummed, capped on-disk spool (used by the collector uplink, in progress).
+//! - [`spool`]: the durable, checksummed, capped on-disk spool.
+//! - [`uplink`]: streams the spool to the collector over gRPC and applies its acknowledgements (the agent's
+//!   collector mode that feeds the spool and runs the uplink is in progress).
 //! - [`clock`]: the wall clock behind a trait, for paused-time tests.
 //! - [`run`]: the standalone agent loop the binary calls.
 #![forbid(unsafe_code)]
@@ -21,3 +23,4 @@ pub mod probe;
 pub mod run;
 pub mod schedule;
 pub mod spool;
+pub mod uplink;

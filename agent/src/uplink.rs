@@ -1,0 +1,182 @@
+//! The uplink: streams the spool to the collector and deletes what it acknowledges (`DESIGN.md` section 4).
+//!
+//! One session at a time. On (re)connect the agent sends Hello, then replays every durable, unacknowledged
+//! result from the spool in batches, keeping at most [`WINDOW`] results unacknowledged in flight; new results
+//! follow as the spool's writer signals them. Acknowledgements (`Ack { through_seq }`) delete spool segments.
+//! Gaps the spool recorded are reported at the start of each session until acknowledged past. Any error ends
+//! the session; the next attempt waits an exponential backoff with full jitter, from 200 ms up to 30 s, and
+//! resumes from the last acknowledgement (the collector ignores results it already has). Several collector URLs
+//! are tried in turn.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use slaprobe_proto::v1;
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Endpoint;
+
+use crate::spool::Spool;
+
+/// Results per batch.
+pub const BATCH: usize = 500;
+/// Results sent but not yet acknowledged, at most.
+pub const WINDOW: u64 = 5_000;
+/// Largest message accepted from the collector.
+const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct UplinkSettings {
+    /// Collector URLs, tried in turn.
+    pub collectors: Vec<String>,
+    /// The agent's token.
+    pub token: String,
+    /// Agent id.
+    pub agent_id: String,
+    /// Region label.
+    pub region: String,
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("collector refused or ended the session: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("spool: {0}")]
+    Spool(String),
+    #[error("the collector closed the session")]
+    Closed,
+}
+
+/// Streams `spool` to the collector until `shutdown`; `appended` is notified when new results are durable.
+pub async fn run(
+    settings: UplinkSettings,
+    spool: Arc<Mutex<Spool>>,
+    appended: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut failures: u32 = 0;
+    let mut attempt: usize = 0;
+    while !shutdown.is_cancelled() {
+        let url = &settings.collectors[attempt % settings.collectors.len().max(1)];
+        attempt += 1;
+        let outcome = tokio::select! {
+            outcome = session(&settings, url, &spool, &appended, &mut failures) => outcome,
+            () = shutdown.cancelled() => return,
+        };
+        if let Err(error) = outcome {
+            let delay = backoff(failures);
+            failures = failures.saturating_add(1);
+            tracing::warn!(collector = %url, %error, retry_in_ms = delay.as_millis() as u64, "Collector session ended.");
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Full-jitter exponential backoff: a random delay up to `min(30 s, 200 ms × 2^failures)`.
+pub fn backoff(failures: u32) -> Duration {
+    let ceiling = Duration::from_millis(200).saturating_mul(1u32 << failures.min(8)).min(Duration::from_secs(30));
+    ceiling.mul_f64(rand::random::<f64>()).max(Duration::from_millis(50))
+}
+
+async fn session(
+    settings: &UplinkSettings,
+    url: &str,
+    spool: &Arc<Mutex<Spool>>,
+    appended: &Notify,
+    failures: &mut u32,
+) -> Result<(), SessionError> {
+    let channel = Endpoint::from_shared(url.to_owned())
+        .map_err(|error| SessionError::Spool(format!("collector URL {url:?}: {error}")))?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .connect()
+        .await?;
+    let mut client = v1::collector_client::CollectorClient::new(channel)
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let (to_collector, outbound) = mpsc::channel::<v1::AgentMessage>(8);
+    let (acked, backlog, gaps) =
+        with_spool(spool, |spool| Ok((spool.acked(), spool.backlog(), spool.gaps().to_vec())))?;
+    let hello = v1::Hello {
+        agent_id: settings.agent_id.clone(),
+        region: settings.region.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        spool_backlog: backlog,
+        config_version: String::new(),
+    };
+    let send = |body| v1::AgentMessage { body: Some(body) };
+    to_collector.send(send(v1::agent_message::Body::Hello(hello))).await.map_err(|_| SessionError::Closed)?;
+    for gap in gaps {
+        let gap = v1::SpoolGap { first_seq: gap.first, last_seq: gap.last, reason: "spool_full".to_owned() };
+        to_collector.send(send(v1::agent_message::Body::Gap(gap))).await.map_err(|_| SessionError::Closed)?;
+    }
+    let mut request = tonic::Request::new(ReceiverStream::new(outbound));
+    let token = format!("Bearer {}", settings.token)
+        .parse()
+        .map_err(|_| SessionError::Spool("the token has characters not allowed in metadata".to_owned()))?;
+    request.metadata_mut().insert("authorization", token);
+    let mut inbound = client.session(request).await?.into_inner();
+    tracing::info!(collector = %url, backlog, "Connected to the collector.");
+
+    let mut sent_through = acked;
+    let mut acked_through = acked;
+    loop {
+        if sent_through.saturating_sub(acked_through) < WINDOW {
+            let batch =
+                with_spool(spool, |spool| spool.read_after(sent_through, BATCH).map_err(|error| error.to_string()))?;
+            if let Some(last) = batch.last().map(|result| result.seq) {
+                let body = v1::agent_message::Body::Batch(v1::ResultBatch { results: batch, ..Default::default() });
+                to_collector.send(send(body)).await.map_err(|_| SessionError::Closed)?;
+                sent_through = last;
+                continue;
+            }
+        }
+        tokio::select! {
+            message = inbound.message() => match message? {
+                Some(v1::CollectorMessage { body: Some(v1::collector_message::Body::Ack(ack)) }) => {
+                    acked_through = acked_through.max(ack.through_seq);
+                    with_spool(spool, |spool| spool.ack(ack.through_seq).map_err(|error| error.to_string()))?;
+                    *failures = 0;
+                }
+                Some(other) => tracing::debug!(?other, "Collector message not handled by this build."),
+                None => return Err(SessionError::Closed),
+            },
+            () = appended.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+fn with_spool<T>(spool: &Mutex<Spool>, work: impl FnOnce(&mut Spool) -> Result<T, String>) -> Result<T, SessionError> {
+    let mut spool = spool.lock().map_err(|_| SessionError::Spool("the spool lock is poisoned".to_owned()))?;
+    work(&mut spool).map_err(SessionError::Spool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_failures_and_stays_bounded() {
+        for failures in 0..40 {
+            let delay = backoff(failures);
+            assert!(delay >= Duration::from_millis(50) && delay <= Duration::from_secs(30), "{failures}: {delay:?}");
+        }
+        let early: Duration = (0..200).map(|_| backoff(0)).max().unwrap();
+        assert!(early <= Duration::from_millis(200), "the first retry comes within 200 ms: {early:?}");
+        let late: Duration = (0..200).map(|_| backoff(10)).max().unwrap();
+        assert!(late > Duration::from_secs(10), "jitter spreads late retries up to the 30 s ceiling: {late:?}");
+    }
+}

@@ -1,0 +1,123 @@
+//! The agent's uplink against the collector's real ingest service on loopback: the spool is delivered into the
+//! SQLite store exactly once, the spool empties as acknowledgements arrive, and a collector that is not there
+//! yet is retried until it is.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use slaprobe_agent::spool::Spool;
+use slaprobe_agent::uplink::{self, UplinkSettings};
+use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService};
+use slaprobe_collector::store::Store;
+use slaprobe_proto::ResultRecord;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+fn record(index: i64) -> ResultRecord {
+    serde_json::from_value(serde_json::json!({
+        "check_id": "acme-api", "region": "eu-west", "agent_id": "agent-eu-1",
+        "started_at": (Timestamp::now() - SignedDuration::from_secs(3600 - index)).to_string(),
+        "ok": index % 10 != 3, "duration_ms": 5.5,
+    }))
+    .unwrap()
+}
+
+fn spool_with(dir: &std::path::Path, count: i64) -> Arc<Mutex<Spool>> {
+    let mut spool = Spool::open(dir, 64 * 1024 * 1024).unwrap();
+    for index in 0..count {
+        spool.append(&mut record(index)).unwrap();
+    }
+    spool.sync().unwrap();
+    Arc::new(Mutex::new(spool))
+}
+
+async fn serve_on(listener: TcpListener, store: Store) {
+    let agents = Agents::new(vec![AgentIdentity {
+        agent_id: "agent-eu-1".to_owned(),
+        region: "eu-west".to_owned(),
+        token_sha256: token_hash("s3cret"),
+    }]);
+    let service = IngestService::new(store, agents).into_server();
+    tokio::spawn(
+        tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+}
+
+async fn stored(store: &Store) -> Vec<ResultRecord> {
+    let far = "2100-01-01T00:00:00Z".parse().unwrap();
+    store.results_between(&["acme-api".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap()
+}
+
+async fn wait_until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
+    let spool = spool_with(&dir.path().join("spool"), 2_000);
+    // Learn a free port, release it, and let the agent find nobody there at first.
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let settings = UplinkSettings {
+        collectors: vec![format!("http://{address}")],
+        token: "s3cret".to_owned(),
+        agent_id: "agent-eu-1".to_owned(),
+        region: "eu-west".to_owned(),
+    };
+    let appended = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
+    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), appended.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(stored(&store).await.is_empty());
+
+    serve_on(TcpListener::bind(address).await.unwrap(), store.clone()).await;
+    wait_until(Duration::from_secs(30), "the spool to be delivered", async || stored(&store).await.len() == 2_000)
+        .await;
+    wait_until(Duration::from_secs(10), "the acknowledgements", async || spool.lock().unwrap().acked() == 2_000).await;
+    assert_eq!(spool.lock().unwrap().backlog(), 0);
+
+    // Results appended while connected follow at once.
+    {
+        let mut spool = spool.lock().unwrap();
+        spool.append(&mut record(2_000)).unwrap();
+        spool.sync().unwrap();
+    }
+    appended.notify_one();
+    wait_until(Duration::from_secs(10), "the new result", async || stored(&store).await.len() == 2_001).await;
+    let seqs: Vec<u64> = stored(&store).await.iter().map(|record| record.seq.unwrap()).collect();
+    assert_eq!(seqs, (1..=2_001).collect::<Vec<u64>>(), "every seq exactly once, in order");
+    shutdown.cancel();
+    uplink.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_keeps_everything_in_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
+    let spool = spool_with(&dir.path().join("spool"), 10);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    serve_on(listener, store.clone()).await;
+    let settings = UplinkSettings {
+        collectors: vec![format!("http://{address}")],
+        token: "wrong".to_owned(),
+        agent_id: "agent-eu-1".to_owned(),
+        region: "eu-west".to_owned(),
+    };
+    let shutdown = CancellationToken::new();
+    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Arc::new(Notify::new()), shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    shutdown.cancel();
+    uplink.await.unwrap();
+    assert!(stored(&store).await.is_empty());
+    assert_eq!(spool.lock().unwrap().backlog(), 10, "nothing is deleted without an acknowledgement");
+}
