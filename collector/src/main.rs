@@ -1,11 +1,18 @@
-//! `slaprobe-collector`: parses arguments and runs a subcommand. Today: `report`, offline from a results file.
-//! Exit status 64 for unusable arguments or contracts, 65 for malformed results.
+//! `slaprobe-collector`: parses arguments and runs a subcommand (`serve`, `report`, `export`). Exit status 64
+//! for unusable arguments or configuration, 65 for malformed results, 1 for other failures.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use slaprobe_collector::report_cmd::{Format, ReportError, load_contracts, offline_reports, render};
+use slaprobe_collector::config::{CollectorConfig, load_collector_config};
+use slaprobe_collector::report_cmd::{
+    Format, ReportError, export, load_contracts, offline_reports, render, store_reports,
+};
+use slaprobe_collector::serve::{open_store, serve};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// slaprobe's collector.
 #[derive(Debug, Parser)]
@@ -17,14 +24,23 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Uptime, incidents and credits per contract for one period, from a results file (JSON lines).
+    /// Serve gRPC ingest from agents into the store.
+    Serve {
+        /// Collector configuration (YAML).
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Uptime, incidents and credits per contract for one period: from a results file, or from the store.
     Report {
-        /// Contracts file (YAML with a `contracts:` list).
-        #[arg(long, value_name = "PATH")]
-        contracts: PathBuf,
-        /// Results as JSON lines (agent `--output`, collector `export`).
-        #[arg(long, value_name = "PATH")]
-        results: PathBuf,
+        /// Contracts file (YAML with a `contracts:` list); with --results.
+        #[arg(long, value_name = "PATH", requires = "results", conflicts_with = "config")]
+        contracts: Option<PathBuf>,
+        /// Results as JSON lines (agent `--output`, collector `export`); with --contracts.
+        #[arg(long, value_name = "PATH", requires = "contracts")]
+        results: Option<PathBuf>,
+        /// Collector configuration: report from its store and contracts.
+        #[arg(long, value_name = "PATH", required_unless_present = "contracts")]
+        config: Option<PathBuf>,
         /// Period: 2026-02 (monthly contracts) or 2026-Q1 (quarterly).
         #[arg(long)]
         period: String,
@@ -38,27 +54,142 @@ enum Command {
         #[arg(long)]
         skip_bad_lines: bool,
     },
+    /// The results one contract's report is computed from, as JSON lines on standard output.
+    Export {
+        /// Collector configuration.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Contract id.
+        #[arg(long, value_name = "ID")]
+        contract: String,
+        /// Period: 2026-02 or 2026-Q1.
+        #[arg(long)]
+        period: String,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::Report { contracts, results, period, contract, format, skip_bad_lines } = Args::parse().command;
-    let loaded = match load_contracts(&contracts) {
-        Ok(loaded) => loaded,
-        Err(error) => return fail(error),
-    };
-    match offline_reports(&loaded, &results, &period, contract.as_deref(), skip_bad_lines) {
-        Ok(offline) => {
-            if offline.skipped_lines > 0 {
-                eprintln!(
-                    "slaprobe-collector: skipped {} malformed line(s) in {}",
-                    offline.skipped_lines,
-                    results.display()
-                );
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLAPROBE_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    match Args::parse().command {
+        Command::Serve { config } => run_serve(&config),
+        Command::Report {
+            contracts: Some(contracts),
+            results: Some(results),
+            period,
+            contract,
+            format,
+            skip_bad_lines,
+            ..
+        } => {
+            let loaded = match load_contracts(&contracts) {
+                Ok(loaded) => loaded,
+                Err(error) => return fail(error),
+            };
+            match offline_reports(&loaded, &results, &period, contract.as_deref(), skip_bad_lines) {
+                Ok(offline) => {
+                    if offline.skipped_lines > 0 {
+                        eprintln!(
+                            "slaprobe-collector: skipped {} malformed line(s) in {}",
+                            offline.skipped_lines,
+                            results.display()
+                        );
+                    }
+                    print!("{}", render(&offline.reports, format));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error),
             }
-            print!("{}", render(&offline.reports, format));
-            ExitCode::SUCCESS
         }
+        Command::Report { config: Some(config), period, contract, format, .. } => {
+            from_store(&config, async |config, store| {
+                let reports = store_reports(&config.contracts, &store, &period, contract.as_deref()).await?;
+                print!("{}", render(&reports, format));
+                Ok(())
+            })
+        }
+        Command::Report { .. } => fail(ReportError::Usage("give --config, or --contracts with --results".into())),
+        Command::Export { config, contract, period } => from_store(&config, async |config, store| {
+            let results = export(&config.contracts, &store, &contract, &period).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for result in results {
+                let line = serde_json::to_string(&result).map_err(|error| ReportError::Store(error.to_string()))?;
+                writeln!(out, "{line}").map_err(|error| ReportError::Store(format!("writing the export: {error}")))?;
+            }
+            out.flush().map_err(|error| ReportError::Store(format!("writing the export: {error}")))
+        }),
+    }
+}
+
+fn load_config(path: &Path) -> Result<CollectorConfig, ExitCode> {
+    load_collector_config(path).map_err(|error| {
+        eprint!("slaprobe-collector: invalid configuration: {error}");
+        ExitCode::from(64)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|error| {
+        eprintln!("slaprobe-collector: cannot start the runtime: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Loads the config, opens its store and runs `work`.
+fn from_store(
+    path: &Path,
+    work: impl AsyncFnOnce(CollectorConfig, slaprobe_collector::store::Store) -> Result<(), ReportError>,
+) -> ExitCode {
+    let (config, runtime) = match (load_config(path), runtime()) {
+        (Ok(config), Ok(runtime)) => (config, runtime),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let store = match open_store(&config) {
+        Ok(store) => store,
+        Err(error) => return fail(ReportError::Store(format!("{error:#}"))),
+    };
+    match runtime.block_on(work(config, store)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(error),
+    }
+}
+
+fn run_serve(path: &Path) -> ExitCode {
+    let (config, runtime) = match (load_config(path), runtime()) {
+        (Ok(config), Ok(runtime)) => (config, runtime),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    for section in &config.ignored_sections {
+        tracing::warn!(section, "This build does not act on `{section}` yet; it is accepted and ignored.");
+    }
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen.grpc)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen.grpc))?;
+        serve(config, listener, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("slaprobe-collector: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => tracing::error!("Cannot install signal handlers; stop with SIGKILL."),
     }
 }
 
@@ -67,5 +198,6 @@ fn fail(error: ReportError) -> ExitCode {
     ExitCode::from(match error {
         ReportError::Usage(_) => 64,
         ReportError::Data(_) => 65,
+        ReportError::Store(_) => 1,
     })
 }

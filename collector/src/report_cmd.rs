@@ -1,5 +1,8 @@
-//! `slaprobe-collector report --contracts FILE --results FILE --period P`: the offline claim report, computed
-//! from an exported or agent-written results file, so a third party can reproduce it.
+//! `slaprobe-collector report`: claim reports offline from a results file (`--contracts FILE --results FILE`), so
+//! a third party can reproduce them, or from the collector's store (`--config collector.yaml`); and
+//! `slaprobe-collector export`, the results behind one contract's report as JSON lines. A report computed from
+//! an export equals the report computed from the store: the export covers the same window (the period plus the
+//! slices runs across its boundaries are judged on).
 //!
 //! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract), `md`
 //! (a summary table and the incidents) and `html` (the printable claim document, [`crate::report_html`]).
@@ -7,12 +10,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_yaml_ng::Value;
+use slaprobe_proto::ResultRecord;
 
+use crate::config::read_list_file;
 use crate::contract::{Contract, parse_contracts};
 use crate::report_html::render_html;
 use crate::results_file::read_results;
-use crate::sla::{Report, evaluate, parse_period};
+use crate::sla::{Period, Report, evaluate, evaluation_window, parse_period};
+use crate::store::Store;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,6 +41,9 @@ pub enum ReportError {
     /// The results file has malformed lines (exit 65).
     #[error("{0}")]
     Data(String),
+    /// The store could not be read (exit 1).
+    #[error("{0}")]
+    Store(String),
 }
 
 /// Reads and validates a contracts file (`contracts:` list at the top level).
@@ -48,20 +56,8 @@ pub fn load_contracts(path: &Path) -> Result<Vec<Contract>, ReportError> {
             problems.join("\n  - ")
         ))
     };
-    let text = std::fs::read_to_string(path).map_err(|error| fail(vec![format!("cannot read: {error}")]))?;
-    let document: Value = serde_yaml_ng::from_str(&text).map_err(|error| fail(vec![error.to_string()]))?;
-    let Value::Mapping(mut top) = document else { return Err(fail(vec!["expected `contracts:` at the top".into()])) };
-    let contracts = top.remove("contracts").unwrap_or(Value::Null);
-    let mut problems: Vec<String> =
-        top.keys().map(|key| format!("{key:?}: unknown field, expected `contracts`")).collect();
-    match parse_contracts(contracts, "contracts") {
-        Ok(contracts) if problems.is_empty() => Ok(contracts),
-        Ok(_) => Err(fail(problems)),
-        Err(contract_problems) => {
-            problems.extend(contract_problems);
-            Err(fail(problems))
-        }
-    }
+    let value = read_list_file(path, "contracts").map_err(|problem| fail(vec![problem]))?;
+    parse_contracts(value, "contracts").map_err(fail)
 }
 
 /// Reports computed from a results file.
@@ -82,21 +78,7 @@ pub fn offline_reports<'a>(
     only: Option<&str>,
     skip_bad_lines: bool,
 ) -> Result<OfflineReports<'a>, ReportError> {
-    let selected: Vec<&Contract> =
-        contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
-    if selected.is_empty() {
-        return Err(ReportError::Usage(match only {
-            Some(id) => format!("--contract {id}: no such contract"),
-            None => "the contracts file lists no contract".to_owned(),
-        }));
-    }
-    let periods = selected
-        .iter()
-        .map(|contract| {
-            parse_period(period, contract.terms.period, &contract.tz)
-                .map_err(|error| ReportError::Usage(format!("--period {error} (contract {})", contract.terms.id)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let selected = select(contracts, period, only)?;
     let file = std::fs::File::open(results_path)
         .map_err(|error| ReportError::Usage(format!("{}: cannot read: {error}", results_path.display())))?;
     let results = read_results(std::io::BufReader::new(file))
@@ -116,10 +98,64 @@ pub fn offline_reports<'a>(
     }
     let reports = selected
         .into_iter()
-        .zip(&periods)
-        .map(|(contract, period)| (contract, evaluate(contract, period, &results.records)))
+        .map(|(contract, period)| (contract, evaluate(contract, &period, &results.records)))
         .collect();
     Ok(OfflineReports { reports, skipped_lines: results.bad_lines.len() })
+}
+
+/// The contracts to report on (all, or `only`), each with its period parsed.
+fn select<'a>(
+    contracts: &'a [Contract],
+    period: &str,
+    only: Option<&str>,
+) -> Result<Vec<(&'a Contract, Period)>, ReportError> {
+    let selected: Vec<&Contract> =
+        contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
+    if selected.is_empty() {
+        return Err(ReportError::Usage(match only {
+            Some(id) => format!("--contract {id}: no such contract"),
+            None => "no contract is configured".to_owned(),
+        }));
+    }
+    selected
+        .into_iter()
+        .map(|contract| {
+            parse_period(period, contract.terms.period, &contract.tz)
+                .map(|period| (contract, period))
+                .map_err(|error| ReportError::Usage(format!("--period {error} (contract {})", contract.terms.id)))
+        })
+        .collect()
+}
+
+/// Reports for `period` from the store, each with its contract; `only` limits them to one contract.
+pub async fn store_reports<'a>(
+    contracts: &'a [Contract],
+    store: &Store,
+    period: &str,
+    only: Option<&str>,
+) -> Result<Vec<(&'a Contract, Report)>, ReportError> {
+    let mut reports = Vec::new();
+    for (contract, period) in select(contracts, period, only)? {
+        let results = window_results(contract, &period, store).await?;
+        reports.push((contract, evaluate(contract, &period, &results)));
+    }
+    Ok(reports)
+}
+
+/// The results one contract's report for `period` is computed from, in time order.
+pub async fn export(
+    contracts: &[Contract],
+    store: &Store,
+    contract: &str,
+    period: &str,
+) -> Result<Vec<ResultRecord>, ReportError> {
+    let (contract, period) = select(contracts, period, Some(contract))?.remove(0);
+    window_results(contract, &period, store).await
+}
+
+async fn window_results(contract: &Contract, period: &Period, store: &Store) -> Result<Vec<ResultRecord>, ReportError> {
+    let (from, to) = evaluation_window(contract, period);
+    store.results_between(&contract.terms.checks, from, to).await.map_err(|error| ReportError::Store(error.to_string()))
 }
 
 /// Renders `reports` in `format`.

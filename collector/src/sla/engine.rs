@@ -126,6 +126,14 @@ impl Observations {
     }
 }
 
+/// The results that can matter to `contract` over `period`: those starting in `[from, to)`, the period widened
+/// by the slices that runs across its boundaries are judged on (rule 6).
+pub fn evaluation_window(contract: &Contract, period: &Period) -> (Timestamp, Timestamp) {
+    let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
+    let grid = Grid::new(period, contract.terms.slice, margin);
+    (grid.slice_start(0), grid.slice_end(grid.slices() - 1))
+}
+
 /// Computes the report of `contract` over `period` from `results` (any order; results off the period and its
 /// run margins are ignored).
 pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) -> Report {

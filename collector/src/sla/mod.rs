@@ -14,7 +14,7 @@ pub mod grid;
 pub mod period;
 pub mod report;
 
-pub use engine::evaluate;
+pub use engine::{evaluate, evaluation_window};
 pub use period::{Period, parse_period};
 pub use report::{Day, Incident, Report};
 

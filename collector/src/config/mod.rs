@@ -1,0 +1,219 @@
+//! `collector.yaml` (`DESIGN.md` section 6) and the checks and contracts files it names.
+//!
+//! `${VAR}` expands from the environment in every string value. Checks and contracts come inline (`checks:`,
+//! `contracts:`) or from files (`checks_file:`, `contracts_file:`, a YAML document with that one key); relative
+//! paths, the SQLite path included, are resolved against the config file's directory. Every problem is
+//! reported with its path, and the binary exits with status 64.
+//!
+//! `notify` and `alerts` are accepted in the design's shape but not acted on yet (a warning says so): alerting
+//! is its own work item.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+use slaprobe_agent::config::env::expand_document;
+use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
+
+use crate::contract::{Contract, parse_contracts};
+use crate::ingest::AgentIdentity;
+
+/// A configuration file that failed to load, with every problem.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The file.
+    pub source_name: String,
+    /// `path: what is wrong`, one per problem.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {} problem(s):", self.source_name, self.problems.len())?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `listen:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// gRPC ingest address.
+    pub grpc: SocketAddr,
+    /// HTTP address (API, dashboard, metrics; served with the HTTP work item).
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
+}
+
+/// The storage engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Path of the SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// `storage:` as written: exactly one of the keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageEntry {
+    #[serde(default)]
+    sqlite: Option<PathBuf>,
+    #[serde(default)]
+    postgres: Option<String>,
+}
+
+/// One `agents:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentEntry {
+    id: String,
+    region: String,
+    token_sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    listen: Listen,
+    storage: StorageEntry,
+    #[serde(default)]
+    agents: Vec<AgentEntry>,
+    #[serde(default)]
+    checks_file: Option<PathBuf>,
+    #[serde(default)]
+    contracts_file: Option<PathBuf>,
+    #[serde(default)]
+    notify: Option<Value>,
+    #[serde(default)]
+    alerts: Option<Value>,
+}
+
+/// A loaded and validated `collector.yaml`.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    /// Listen addresses.
+    pub listen: Listen,
+    /// Storage engine.
+    pub storage: Storage,
+    /// Admitted agents.
+    pub agents: Vec<AgentIdentity>,
+    /// The central check list.
+    pub checks: Vec<PreparedCheck>,
+    /// Contracts.
+    pub contracts: Vec<Contract>,
+    /// Sections present but not yet acted on (`notify`, `alerts`).
+    pub ignored_sections: Vec<&'static str>,
+}
+
+/// Reads `collector.yaml`.
+pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError> {
+    let source_name = path.display().to_string();
+    let fail = |problems: Vec<String>| ConfigError { source_name: source_name.clone(), problems };
+    let mut top = read_mapping(path).map_err(|problem| fail(vec![problem]))?;
+    let mut document = Value::Mapping(std::mem::take(&mut top));
+    let mut problems = expand_document(&mut document, &|name| std::env::var(name).ok());
+    let Value::Mapping(mut top) = document else { return Err(fail(problems)) };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let inline_checks = top.remove("checks");
+    let inline_contracts = top.remove("contracts");
+    let settings = deserialize_at::<Settings>(Value::Mapping(top), "").map_err(|problem| problems.push(problem)).ok();
+    let (checks_file, contracts_file) = settings
+        .as_ref()
+        .map_or((None, None), |settings| (settings.checks_file.as_deref(), settings.contracts_file.as_deref()));
+    let checks_value = list_source(base, inline_checks, checks_file, "checks", &mut problems);
+    let checks = parse_checks(checks_value, "checks").unwrap_or_else(|more| {
+        problems.extend(more);
+        Vec::new()
+    });
+    let contracts_value = list_source(base, inline_contracts, contracts_file, "contracts", &mut problems);
+    let contracts = parse_contracts(contracts_value, "contracts").unwrap_or_else(|more| {
+        problems.extend(more);
+        Vec::new()
+    });
+    let Some(settings) = settings else { return Err(fail(problems)) };
+    let mut agents = Vec::new();
+    for (index, entry) in settings.agents.into_iter().enumerate() {
+        let hash = entry.token_sha256.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(format!("agents[{index}].token_sha256: not a hex SHA-256 (64 hex digits)"));
+        }
+        if agents.iter().any(|other: &AgentIdentity| other.agent_id == entry.id) {
+            problems.push(format!("agents[{index}].id: duplicate id {:?}", entry.id));
+        }
+        agents.push(AgentIdentity { agent_id: entry.id, region: entry.region, token_sha256: hash });
+    }
+    let storage = match settings.storage {
+        StorageEntry { sqlite: Some(file), postgres: None } => Some(Storage::Sqlite(base.join(file))),
+        StorageEntry { sqlite: None, postgres: Some(_) } => {
+            problems
+                .push("storage.postgres: this build stores in SQLite only (PostgreSQL is its own work item)".into());
+            None
+        }
+        _ => {
+            problems.push("storage: give exactly one of `sqlite: PATH` or `postgres: URL`".into());
+            None
+        }
+    };
+    let mut ignored_sections = Vec::new();
+    if settings.notify.is_some() {
+        ignored_sections.push("notify");
+    }
+    if settings.alerts.is_some() {
+        ignored_sections.push("alerts");
+    }
+    match storage {
+        Some(storage) if problems.is_empty() => {
+            Ok(CollectorConfig { listen: settings.listen, storage, agents, checks, contracts, ignored_sections })
+        }
+        _ => Err(fail(problems)),
+    }
+}
+
+/// The list under `key`: inline, or from `file` (a document with that one key); both is a problem.
+fn list_source(
+    base: &Path,
+    inline: Option<Value>,
+    file: Option<&Path>,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Value {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            problems.push(format!("{key}: give either `{key}:` or `{key}_file:`, not both"));
+            Value::Null
+        }
+        (Some(inline), None) => inline,
+        (None, Some(file)) => read_list_file(&base.join(file), key).unwrap_or_else(|problem| {
+            problems.push(format!("{key}_file: {problem}"));
+            Value::Null
+        }),
+        (None, None) => Value::Null,
+    }
+}
+
+/// Reads a YAML file holding one key, `key`, and returns its value.
+pub fn read_list_file(path: &Path, key: &str) -> Result<Value, String> {
+    let mut top = read_mapping(path)?;
+    let value = top.remove(key).unwrap_or(Value::Null);
+    if let Some(other) = top.keys().next() {
+        return Err(format!("{}: unexpected key {other:?}, expected only `{key}`", path.display()));
+    }
+    Ok(value)
+}
+
+fn read_mapping(path: &Path) -> Result<Mapping, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("{}: cannot read: {error}", path.display()))?;
+    match serde_yaml_ng::from_str::<Value>(&text) {
+        Ok(Value::Mapping(mapping)) => Ok(mapping),
+        Ok(_) => Err(format!("{}: expected a mapping at the top", path.display())),
+        Err(error) => Err(format!("{}: {error}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

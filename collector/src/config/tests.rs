@@ -1,0 +1,56 @@
+//! `collector.yaml` loading.
+
+use std::fs;
+
+use super::{Storage, load_collector_config};
+
+#[test]
+fn design_example_loads_with_files_resolved_next_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("checks.yaml"),
+        "checks:\n  - { id: acme-api, kind: http, target: \"https://api.acme.example/health\", interval: 30s }\n",
+    )
+    .unwrap();
+    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml"), dir.path().join("contracts.yaml"))
+        .unwrap();
+    let hash = "a".repeat(64);
+    fs::write(
+        dir.path().join("collector.yaml"),
+        format!(
+            "listen: {{ grpc: 127.0.0.1:7070, http: 127.0.0.1:8080 }}\nstorage: {{ sqlite: ./data/slaprobe.db }}\n\
+             agents:\n  - {{ id: agent-eu-1, region: eu-west, token_sha256: \"{hash}\" }}\n\
+             checks_file: checks.yaml\ncontracts_file: contracts.yaml\n\
+             notify: {{ channels: [] }}\nalerts: []\n"
+        ),
+    )
+    .unwrap();
+    let config = load_collector_config(&dir.path().join("collector.yaml")).unwrap();
+    assert_eq!(config.storage, Storage::Sqlite(dir.path().join("./data/slaprobe.db")));
+    assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (1, 1, 1));
+    assert_eq!(config.ignored_sections, ["notify", "alerts"]);
+}
+
+#[test]
+fn every_problem_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { postgres: \"postgres://x\" }\n\
+         agents:\n  - { id: a, region: r, token_sha256: nothex }\n  - { id: a, region: r, token_sha256: nothex }\n\
+         checks: [ { id: c, kind: tcp, target: nope, interval: 5s } ]\ncontracts_file: missing.yaml\n",
+    )
+    .unwrap();
+    let error = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err();
+    let text = error.to_string();
+    for part in [
+        "checks[0].target: \"nope\" is not host:port",
+        "contracts_file: ",
+        "missing.yaml: cannot read",
+        "agents[0].token_sha256: not a hex SHA-256",
+        "agents[1].id: duplicate id \"a\"",
+        "storage.postgres: this build stores in SQLite only",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in {text}");
+    }
+}

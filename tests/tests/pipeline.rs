@@ -1,0 +1,153 @@
+//! The pipeline so far, with real processes: the agent's spool and uplink deliver into a real
+//! `slaprobe-collector serve` that is killed with SIGKILL mid-stream and restarted; afterwards every result is
+//! stored exactly once, and the report from the store equals the offline report of `export`'s output.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use slaprobe_agent::spool::Spool;
+use slaprobe_agent::uplink::{self, UplinkSettings};
+use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::collector_binary;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+const TOTAL: i64 = 20_000;
+
+const CONTRACTS: &str = "contracts:
+  - id: web
+    vendor: Loopback Inc.
+    service: Web
+    checks: [web]
+    objective: 99.9
+    credits: { fee: 500, currency: USD, tiers: [ { below: 99.9, credit: 10 }, { below: 99.0, credit: 30 } ] }
+";
+
+fn record(index: i64) -> ResultRecord {
+    let started: Timestamp =
+        "2026-02-01T00:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_secs(index * 60);
+    serde_json::from_value(serde_json::json!({
+        "check_id": "web", "region": "eu-west", "agent_id": "agent-eu-1", "started_at": started.to_string(),
+        "ok": !(5_000..5_090).contains(&index), "duration_ms": 5.5,
+        "error": if (5_000..5_090).contains(&index) { Some("connect: connection refused (127.0.0.1:8080)") } else { None },
+    }))
+    .unwrap()
+}
+
+/// Starts `serve` and waits for it to log that it serves.
+fn start_collector(config: &std::path::Path) -> Child {
+    let mut child = Command::new(collector_binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start slaprobe-collector");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("Serving gRPC ingest.") {
+            break;
+        }
+    }
+    // Keep draining the log so the collector never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn collector(args: &[&str]) -> String {
+    let output = Command::new(collector_binary()).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkilled_collector_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    std::fs::write(dir.path().join("contracts.yaml"), CONTRACTS).unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {{ grpc: \"{address}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\n\
+             agents:\n  - {{ id: agent-eu-1, region: eu-west, token_sha256: \"{}\" }}\ncontracts_file: contracts.yaml\n",
+            token_hash("s3cret")
+        ),
+    )
+    .unwrap();
+    let mut spool = Spool::open(&dir.path().join("spool"), 256 * 1024 * 1024).unwrap();
+    for index in 0..TOTAL {
+        spool.append(&mut record(index)).unwrap();
+    }
+    spool.sync().unwrap();
+    let spool = Arc::new(Mutex::new(spool));
+
+    let mut first = tokio::task::block_in_place(|| start_collector(&config));
+    let settings = UplinkSettings {
+        collectors: vec![format!("http://{address}")],
+        token: "s3cret".to_owned(),
+        agent_id: "agent-eu-1".to_owned(),
+        region: "eu-west".to_owned(),
+    };
+    let shutdown = CancellationToken::new();
+    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Arc::new(Notify::new()), shutdown.clone()));
+    let acked = || spool.lock().unwrap().acked();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acked() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no acknowledgement");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap(); // SIGKILL, mid-stream
+    first.wait().unwrap();
+    let acked_at_kill = acked();
+    assert!(acked_at_kill < TOTAL as u64, "the kill came after everything was delivered; make TOTAL larger");
+
+    let mut second = tokio::task::block_in_place(|| start_collector(&config));
+    while acked() < TOTAL as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "stuck at {} of {TOTAL}", acked());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    uplink.await.unwrap();
+
+    let config_arg = config.to_str().unwrap();
+    let exported = tokio::task::block_in_place(|| {
+        collector(&["export", "--config", config_arg, "--contract", "web", "--period", "2026-02"])
+    });
+    let seqs: Vec<u64> =
+        exported.lines().map(|line| serde_json::from_str::<ResultRecord>(line).unwrap().seq.unwrap()).collect();
+    let february = (0..TOTAL).filter(|index| *index < 28 * 24 * 60).count() as u64;
+    assert_eq!(
+        seqs,
+        (1..=february).collect::<Vec<u64>>(),
+        "every February result exactly once (killed at {acked_at_kill})"
+    );
+
+    let export_file = dir.path().join("export.jsonl");
+    std::fs::write(&export_file, &exported).unwrap();
+    let (from_store, from_export) = tokio::task::block_in_place(|| {
+        (
+            collector(&["report", "--config", config_arg, "--period", "2026-02"]),
+            collector(&[
+                "report",
+                "--contracts",
+                dir.path().join("contracts.yaml").to_str().unwrap(),
+                "--results",
+                export_file.to_str().unwrap(),
+                "--period",
+                "2026-02",
+            ]),
+        )
+    });
+    assert_eq!(from_store, from_export, "the report from the store equals the report from its export");
+    let report: serde_json::Value = serde_json::from_str(from_store.trim()).unwrap();
+    assert_eq!(report["down_slices"], 90);
+    assert_eq!(report["incidents"][0]["sample_errors"][0], "connect: connection refused (127.0.0.1:8080)");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
