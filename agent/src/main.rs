@@ -1,5 +1,6 @@
-//! `slaprobe-agent --config agent.yaml --output jsonl:PATH`: parses arguments, loads the config (exit status 64
-//! on any problem), wires signals and calls [`slaprobe_agent::run::run`].
+//! `slaprobe-agent --config agent.yaml [--output jsonl:PATH]`: parses arguments, loads the config (exit status
+//! 64 on any problem), wires signals and calls [`slaprobe_agent::run::run`]. With `collector` in the config,
+//! results go through the spool to the collector; without, to `--output`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use slaprobe_agent::config::load_agent_config;
 use slaprobe_agent::output::OutputTarget;
+use slaprobe_agent::run::Delivery;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,14 +46,6 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if config.settings.collector.is_some() {
-        eprintln!(
-            "slaprobe-agent: {}: collector: this build runs standalone only (the collector uplink is not built \
-             yet); remove `collector` and pass --output jsonl:PATH",
-            args.config.display()
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
     if args.check_config {
         println!(
             "{}: OK, {} checks ({} for region {})",
@@ -62,16 +56,24 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let Some(output) = args.output else {
-        eprintln!(
-            "slaprobe-agent: nothing to write results to: pass --output jsonl:PATH (jsonl:- for standard output)"
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    };
-    let sink = match output.open() {
-        Ok(sink) => sink,
-        Err(error) => {
-            eprintln!("slaprobe-agent: cannot open the output: {error}");
+    let delivery = match (args.output, config.settings.collector.is_some()) {
+        (Some(_), true) => {
+            eprintln!("slaprobe-agent: choose one: --output (standalone) or `collector` in the config");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        (None, true) => Delivery::Collector,
+        (Some(output), false) => match output.open() {
+            Ok(sink) => Delivery::Jsonl(sink),
+            Err(error) => {
+                eprintln!("slaprobe-agent: cannot open the output: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        (None, false) => {
+            eprintln!(
+                "slaprobe-agent: nothing to send results to: set `collector` in the config, or pass --output \
+                 jsonl:PATH (jsonl:- for standard output)"
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -88,7 +90,7 @@ fn main() -> ExitCode {
         let shutdown = CancellationToken::new();
         let (reload_tx, reloads) = mpsc::channel(1);
         tokio::spawn(watch_signals(shutdown.clone(), reload_tx));
-        slaprobe_agent::run::run(config, args.config, sink, reloads, shutdown).await
+        slaprobe_agent::run::run(config, args.config, delivery, reloads, shutdown).await
     });
     match result {
         Ok(_) => ExitCode::SUCCESS,

@@ -1,28 +1,36 @@
-//! The standalone agent: schedule the configured checks, write every result, reload on request, and drain on
-//! shutdown.
+//! The agent loop: schedule the checks, deliver every result (to JSON lines, or through the spool to the
+//! collector), reload on request, take the checks the collector pushes, and drain on shutdown.
 //!
-//! [`run`] takes the loaded config, an opened output and the reload and shutdown signals as plain values, so
+//! [`run`] takes the loaded config, where results go and the reload and shutdown signals as plain values, so
 //! tests drive the same code the binary runs.
+//!
+//! With a collector, the checks it pushes replace the local list; they are kept in `spool_dir` and used from
+//! there after a restart, so the agent keeps probing through collector outages.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use slaprobe_proto::ResultRecord;
-use tokio::sync::mpsc;
+use sha2::{Digest, Sha256};
+use slaprobe_proto::{ResultRecord, v1};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SystemClock;
-use crate::config::{AgentConfig, PreparedCheck, load_agent_config};
-use crate::output::write_jsonl;
+use crate::config::{AgentConfig, PreparedCheck, load_agent_config, parse_checks_document};
+use crate::output::{write_jsonl, write_spool};
 use crate::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use crate::schedule::{AttemptRunner, Scheduler};
+use crate::spool::Spool;
+use crate::uplink::{self, Links, UplinkSettings};
 
 /// How long attempts in flight may take to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Results buffered between the probes and the writer.
 const RESULT_QUEUE: usize = 4096;
+/// The pushed checks, kept in `spool_dir`.
+const PUSHED_CHECKS: &str = "pushed-checks.yaml";
 
 /// Probes for real.
 pub struct ProbeRunner {
@@ -36,10 +44,18 @@ impl AttemptRunner for ProbeRunner {
     }
 }
 
+/// Where results go.
+pub enum Delivery {
+    /// JSON lines to this writer (standalone).
+    Jsonl(Box<dyn Write + Send>),
+    /// The spool in `spool_dir`, streamed to the configured collector.
+    Collector,
+}
+
 /// What a finished run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunSummary {
-    /// Results written.
+    /// Results written (JSON lines) or spooled.
     pub results_written: u64,
 }
 
@@ -48,16 +64,48 @@ pub struct RunSummary {
 pub async fn run(
     config: AgentConfig,
     config_path: PathBuf,
-    sink: Box<dyn Write + Send>,
+    delivery: Delivery,
     mut reloads: mpsc::Receiver<()>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunSummary> {
     let identity = Identity { agent_id: config.agent_id().to_owned(), region: config.settings.region.clone() };
     let runner = ProbeRunner { context: ProbeContext::new(config.settings.source_ip), identity };
     let (results, queue) = mpsc::channel(RESULT_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || write_jsonl(sink, queue));
+    let (pushed_tx, mut pushed) = mpsc::channel::<v1::CheckConfig>(4);
+    let config_version = Arc::new(Mutex::new(String::new()));
+    let stop_uplink = CancellationToken::new();
+    let mut initial_checks: Vec<PreparedCheck> = config.checks_for_region().cloned().collect();
+    let (writer, uplink) = match delivery {
+        Delivery::Jsonl(sink) => (tokio::task::spawn_blocking(move || write_jsonl(sink, queue)), None),
+        Delivery::Collector => {
+            let dir = &config.settings.spool_dir;
+            if let Some((version, checks)) = load_pushed(dir, &config.settings.region) {
+                tracing::info!(checks = checks.len(), "Using the checks the collector pushed last.");
+                initial_checks = checks;
+                *config_version.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? = version;
+            }
+            let spool = Spool::open(&dir.join("results"), config.settings.spool_max_bytes)
+                .map_err(|error| anyhow::anyhow!("spool {}: {error}", dir.join("results").display()))?;
+            let spool = Arc::new(Mutex::new(spool));
+            let appended = Arc::new(Notify::new());
+            let settings = UplinkSettings {
+                collectors: config.collectors(),
+                token: config.settings.token.clone().unwrap_or_default(),
+                agent_id: config.agent_id().to_owned(),
+                region: config.settings.region.clone(),
+            };
+            let links = Links {
+                appended: appended.clone(),
+                configs: pushed_tx.clone(),
+                config_version: config_version.clone(),
+            };
+            let uplink = tokio::spawn(uplink::run(settings, spool.clone(), links, stop_uplink.clone()));
+            (tokio::task::spawn_blocking(move || write_spool(&spool, &appended, queue)), Some(uplink))
+        }
+    };
+    drop(pushed_tx);
     let mut scheduler = Scheduler::new(runner, config.settings.max_concurrent_probes, results, Arc::new(SystemClock));
-    let summary = scheduler.apply(config.checks_for_region().cloned());
+    let summary = scheduler.apply(initial_checks);
     tracing::info!(checks = summary.added, region = %config.settings.region, "Started probing.");
     let settings = config.settings;
     loop {
@@ -68,20 +116,80 @@ pub async fn run(
                     if new_config.settings != settings {
                         tracing::warn!("Settings other than `checks` changed; they take effect on restart.");
                     }
+                    if uplink.is_some() && !config_version.lock().map(|version| version.is_empty()).unwrap_or(true) {
+                        tracing::info!("Reloaded; the collector's pushed checks stay in force over the local ones.");
+                        continue;
+                    }
                     let summary = scheduler.apply(new_config.checks_for_region().cloned());
-                    tracing::info!(
-                        added = summary.added, changed = summary.changed,
-                        removed = summary.removed, unchanged = summary.unchanged,
-                        "Reloaded the configuration."
-                    );
+                    log_apply("Reloaded the configuration.", summary);
                 }
                 Err(error) => tracing::error!("Kept the running configuration; the new one is invalid: {error}"),
+            },
+            Some(config) = pushed.recv() => match parse_checks_document(&config.checks_yaml) {
+                Ok(checks) => {
+                    if let Err(error) = save_pushed(&settings.spool_dir, &config.checks_yaml) {
+                        tracing::error!(%error, "Could not keep the pushed checks on disk; they apply until restart.");
+                    }
+                    let region = settings.region.clone();
+                    let summary = scheduler.apply(checks.into_iter().filter(|check| runs_in(check, &region)));
+                    if let Ok(mut version) = config_version.lock() {
+                        *version = config.version;
+                    }
+                    log_apply("Applied the checks the collector pushed.", summary);
+                }
+                Err(problems) => tracing::error!(problems = %problems.join("; "), "Refused the pushed checks; kept the running ones."),
             },
         }
     }
     tracing::info!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "Shutting down; letting attempts in flight finish.");
     scheduler.shutdown(SHUTDOWN_GRACE).await;
     let results_written = writer.await??;
+    stop_uplink.cancel();
+    if let Some(uplink) = uplink {
+        let _ = uplink.await;
+    }
     tracing::info!(results_written, "Stopped.");
     Ok(RunSummary { results_written })
+}
+
+fn log_apply(message: &str, summary: crate::schedule::ApplySummary) {
+    tracing::info!(
+        added = summary.added,
+        changed = summary.changed,
+        removed = summary.removed,
+        unchanged = summary.unchanged,
+        "{message}"
+    );
+}
+
+fn runs_in(check: &PreparedCheck, region: &str) -> bool {
+    check.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|candidate| candidate == region))
+}
+
+/// The pushed checks kept in `dir`, with their version, if there are any and they are valid.
+fn load_pushed(dir: &Path, region: &str) -> Option<(String, Vec<PreparedCheck>)> {
+    let text = std::fs::read_to_string(dir.join(PUSHED_CHECKS)).ok()?;
+    match parse_checks_document(&text) {
+        Ok(checks) => Some((version_of(&text), checks.into_iter().filter(|check| runs_in(check, region)).collect())),
+        Err(problems) => {
+            tracing::warn!(problems = %problems.join("; "), "Ignored the kept pushed checks; using the local ones.");
+            None
+        }
+    }
+}
+
+fn save_pushed(dir: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!("{PUSHED_CHECKS}.tmp"));
+    {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(temporary, dir.join(PUSHED_CHECKS))
+}
+
+/// The version of a checks document: hex SHA-256 of its text, as the collector computes it.
+fn version_of(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -6,7 +6,7 @@
 //! Gaps the spool recorded are reported at the start of each session until acknowledged past. Any error ends
 //! the session; the next attempt waits an exponential backoff with full jitter, from 200 ms up to 30 s, and
 //! resumes from the last acknowledgement (the collector ignores results it already has). Several collector URLs
-//! are tried in turn.
+//! are tried in turn. Check configurations the collector pushes are handed to the agent through [`Links`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,6 +40,25 @@ pub struct UplinkSettings {
     pub region: String,
 }
 
+/// How the uplink talks with the rest of the agent.
+#[derive(Clone)]
+pub struct Links {
+    /// Notified when new results are durable in the spool.
+    pub appended: Arc<Notify>,
+    /// Where pushed check configurations go.
+    pub configs: mpsc::Sender<v1::CheckConfig>,
+    /// Version of the check configuration the agent runs (reported in Hello).
+    pub config_version: Arc<Mutex<String>>,
+}
+
+impl Links {
+    /// Links for an agent that does not take pushed checks (tests): configurations are dropped.
+    pub fn detached() -> Self {
+        let (configs, _) = mpsc::channel(1);
+        Self { appended: Arc::new(Notify::new()), configs, config_version: Arc::new(Mutex::new(String::new())) }
+    }
+}
+
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
 enum SessionError {
@@ -53,20 +72,15 @@ enum SessionError {
     Closed,
 }
 
-/// Streams `spool` to the collector until `shutdown`; `appended` is notified when new results are durable.
-pub async fn run(
-    settings: UplinkSettings,
-    spool: Arc<Mutex<Spool>>,
-    appended: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
+/// Streams `spool` to the collector until `shutdown`.
+pub async fn run(settings: UplinkSettings, spool: Arc<Mutex<Spool>>, links: Links, shutdown: CancellationToken) {
     let mut failures: u32 = 0;
     let mut attempt: usize = 0;
     while !shutdown.is_cancelled() {
         let url = &settings.collectors[attempt % settings.collectors.len().max(1)];
         attempt += 1;
         let outcome = tokio::select! {
-            outcome = session(&settings, url, &spool, &appended, &mut failures) => outcome,
+            outcome = session(&settings, url, &spool, &links, &mut failures) => outcome,
             () = shutdown.cancelled() => return,
         };
         if let Err(error) = outcome {
@@ -91,7 +105,7 @@ async fn session(
     settings: &UplinkSettings,
     url: &str,
     spool: &Arc<Mutex<Spool>>,
-    appended: &Notify,
+    links: &Links,
     failures: &mut u32,
 ) -> Result<(), SessionError> {
     let channel = Endpoint::from_shared(url.to_owned())
@@ -114,7 +128,7 @@ async fn session(
         region: settings.region.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         spool_backlog: backlog,
-        config_version: String::new(),
+        config_version: links.config_version.lock().map(|version| version.clone()).unwrap_or_default(),
     };
     let send = |body| v1::AgentMessage { body: Some(body) };
     to_collector.send(send(v1::agent_message::Body::Hello(hello))).await.map_err(|_| SessionError::Closed)?;
@@ -150,10 +164,14 @@ async fn session(
                     with_spool(spool, |spool| spool.ack(ack.through_seq).map_err(|error| error.to_string()))?;
                     *failures = 0;
                 }
+                Some(v1::CollectorMessage { body: Some(v1::collector_message::Body::Config(config)) }) => {
+                    // A detached agent has nobody listening; that is fine.
+                    let _ = links.configs.send(config).await;
+                }
                 Some(other) => tracing::debug!(?other, "Collector message not handled by this build."),
                 None => return Err(SessionError::Closed),
             },
-            () = appended.notified() => {}
+            () = links.appended.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }

@@ -121,3 +121,13 @@ fn deploy_example_is_valid() {
         parse_agent_config(&text, path, &|_| Some("example".to_owned())).unwrap_or_else(|error| panic!("{error}"));
     assert!(!config.checks.is_empty());
 }
+
+#[test]
+fn checks_round_trip_through_the_pushed_document() {
+    let config = parse_agent_config(DESIGN_EXAMPLE, "agent.yaml", &env).expect("valid");
+    let document = slaprobe_agent::config::checks_document(config.checks.iter().map(|prepared| &prepared.check));
+    let again = slaprobe_agent::config::parse_checks_document(&document).expect("the pushed document is valid");
+    let originals: Vec<_> = config.checks.iter().map(|prepared| prepared.check.clone()).collect();
+    let round_tripped: Vec<_> = again.into_iter().map(|prepared| prepared.check).collect();
+    assert_eq!(round_tripped, originals);
+}

@@ -33,7 +33,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    let ingest = IngestService::new(store, Agents::new(config.agents.clone())).into_server();
+    let mut ingest = IngestService::new(store, Agents::new(config.agents.clone()));
+    if !config.checks.is_empty() {
+        ingest = ingest.with_checks(config.checks.iter().map(|prepared| prepared.check.clone()).collect());
+    }
+    let ingest = ingest.into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
     tracing::info!(address = %grpc.local_addr()?, agents = config.agents.len(), "Serving gRPC ingest.");
     let stop = CancellationToken::new();

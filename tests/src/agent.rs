@@ -90,13 +90,22 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Writes `config` to `agent.yaml` and starts the agent with `--output jsonl:results.jsonl`.
     pub fn start(config: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), config, true)
+    }
+
+    /// Writes `config` (which names a collector) to `DIR/agent.yaml` and starts the agent without `--output`.
+    pub fn start_for_collector(dir: tempfile::TempDir, config: &str) -> Self {
+        Self::start_in(dir, config, false)
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: &str, jsonl: bool) -> Self {
         std::fs::write(dir.path().join("agent.yaml"), config).expect("write agent.yaml");
-        let child = Command::new(agent_binary())
-            .arg("--config")
-            .arg(dir.path().join("agent.yaml"))
-            .arg("--output")
-            .arg(format!("jsonl:{}", dir.path().join("results.jsonl").display()))
+        let mut command = Command::new(agent_binary());
+        command.arg("--config").arg(dir.path().join("agent.yaml"));
+        if jsonl {
+            command.arg("--output").arg(format!("jsonl:{}", dir.path().join("results.jsonl").display()));
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -10,10 +10,12 @@
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
+//! - [`collector`]: the `slaprobe-collector` binary as a process.
 #![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod certs;
+pub mod collector;
 pub mod dns_server;
 pub mod http_server;
 pub mod proxy;

@@ -2,18 +2,15 @@
 //! `slaprobe-collector serve` that is killed with SIGKILL mid-stream and restarted; afterwards every result is
 //! stored exactly once, and the report from the store equals the offline report of `export`'s output.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
-use slaprobe_agent::uplink::{self, UplinkSettings};
+use slaprobe_agent::uplink::{self, Links, UplinkSettings};
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_proto::ResultRecord;
-use slaprobe_tests::agent::collector_binary;
-use tokio::sync::Notify;
+use slaprobe_tests::collector::{run_collector, start_collector};
 use tokio_util::sync::CancellationToken;
 
 const TOTAL: i64 = 20_000;
@@ -36,33 +33,6 @@ fn record(index: i64) -> ResultRecord {
         "error": if (5_000..5_090).contains(&index) { Some("connect: connection refused (127.0.0.1:8080)") } else { None },
     }))
     .unwrap()
-}
-
-/// Starts `serve` and waits for it to log that it serves.
-fn start_collector(config: &std::path::Path) -> Child {
-    let mut child = Command::new(collector_binary())
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start slaprobe-collector");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("Serving gRPC ingest.") {
-            break;
-        }
-    }
-    // Keep draining the log so the collector never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
-fn collector(args: &[&str]) -> String {
-    let output = Command::new(collector_binary()).args(args).stdin(Stdio::null()).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,7 +65,7 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
         region: "eu-west".to_owned(),
     };
     let shutdown = CancellationToken::new();
-    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Arc::new(Notify::new()), shutdown.clone()));
+    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     let acked = || spool.lock().unwrap().acked();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while acked() == 0 {
@@ -117,7 +87,7 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
 
     let config_arg = config.to_str().unwrap();
     let exported = tokio::task::block_in_place(|| {
-        collector(&["export", "--config", config_arg, "--contract", "web", "--period", "2026-02"])
+        run_collector(&["export", "--config", config_arg, "--contract", "web", "--period", "2026-02"])
     });
     let seqs: Vec<u64> =
         exported.lines().map(|line| serde_json::from_str::<ResultRecord>(line).unwrap().seq.unwrap()).collect();
@@ -132,8 +102,8 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
     std::fs::write(&export_file, &exported).unwrap();
     let (from_store, from_export) = tokio::task::block_in_place(|| {
         (
-            collector(&["report", "--config", config_arg, "--period", "2026-02"]),
-            collector(&[
+            run_collector(&["report", "--config", config_arg, "--period", "2026-02"]),
+            run_collector(&[
                 "report",
                 "--contracts",
                 dir.path().join("contracts.yaml").to_str().unwrap(),

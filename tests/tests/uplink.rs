@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
-use slaprobe_agent::uplink::{self, UplinkSettings};
+use slaprobe_agent::uplink::{self, Links, UplinkSettings};
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService};
 use slaprobe_collector::store::Store;
@@ -75,7 +75,12 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
     };
     let appended = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
-    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), appended.clone(), shutdown.clone()));
+    let uplink = tokio::spawn(uplink::run(
+        settings,
+        spool.clone(),
+        Links { appended: appended.clone(), ..Links::detached() },
+        shutdown.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(stored(&store).await.is_empty());
 
@@ -114,7 +119,7 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
         region: "eu-west".to_owned(),
     };
     let shutdown = CancellationToken::new();
-    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Arc::new(Notify::new()), shutdown.clone()));
+    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     tokio::time::sleep(Duration::from_secs(1)).await;
     shutdown.cancel();
     uplink.await.unwrap();

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One check: what to probe, how often, and what counts as success.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     /// Unique id, `[a-z0-9._-]{1,64}`.
@@ -41,7 +41,7 @@ pub struct Check {
 }
 
 /// The three probe kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
     /// HTTP or HTTPS request.
@@ -64,7 +64,7 @@ impl CheckKind {
 }
 
 /// Address family preference for HTTP and TCP targets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum IpVersion {
     /// Whatever the resolver returns first (IPv4 first).
     #[default]
@@ -79,7 +79,7 @@ pub enum IpVersion {
 }
 
 /// `http:` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// Request method.
@@ -140,7 +140,7 @@ impl Default for HttpSettings {
 }
 
 /// `http.expect:` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpExpect {
     /// Accepted status codes: `"200"` or ranges `"200-299"`.
@@ -173,7 +173,7 @@ impl Default for HttpExpect {
 }
 
 /// A status entry as written: a number or a string (`"200"`, `"200-299"`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum StatusSpec {
     /// `200`
@@ -183,7 +183,7 @@ pub enum StatusSpec {
 }
 
 /// `dns:` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSettings {
     /// Server to query (`ip` or `ip:port`); absent means the first nameserver of the system configuration.
@@ -207,7 +207,7 @@ impl Default for DnsSettings {
 }
 
 /// DNS transport.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DnsProtocol {
     /// One UDP datagram each way.
@@ -218,7 +218,7 @@ pub enum DnsProtocol {
 }
 
 /// `dns.expect:` section.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsExpect {
     /// Expected response code; default `NOERROR`.
@@ -233,7 +233,7 @@ pub struct DnsExpect {
 }
 
 /// `tcp:` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSettings {
     /// Start TLS right after connecting.

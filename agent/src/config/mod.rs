@@ -68,6 +68,10 @@ pub struct AgentSettings {
     /// Local address every probe is sent from.
     #[serde(default)]
     pub source_ip: Option<IpAddr>,
+    /// Most bytes the spool may hold while the collector is away; beyond it the oldest results are dropped
+    /// and reported as a gap.
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: u64,
     /// Probes in flight at most; further due probes wait for a free slot.
     #[serde(default = "default_max_concurrent_probes")]
     pub max_concurrent_probes: usize,
@@ -95,6 +99,10 @@ fn default_max_concurrent_probes() -> usize {
     1024
 }
 
+fn default_spool_max_bytes() -> u64 {
+    1 << 30
+}
+
 fn default_worker_threads() -> usize {
     1
 }
@@ -109,6 +117,15 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
+    /// The collector URLs, in failover order (empty when standalone).
+    pub fn collectors(&self) -> Vec<String> {
+        match &self.settings.collector {
+            Some(OneOrMany::One(url)) => vec![url.clone()],
+            Some(OneOrMany::Many(urls)) => urls.clone(),
+            None => Vec::new(),
+        }
+    }
+
     /// The agent id: `agent_id`, or the region when unset.
     pub fn agent_id(&self) -> &str {
         self.settings.agent_id.as_deref().unwrap_or(&self.settings.region)
@@ -162,6 +179,22 @@ pub fn parse_agent_config(
     }
 }
 
+/// The checks as a YAML document (`checks: [...]`), the form the collector pushes to agents.
+pub fn checks_document<'a>(checks: impl IntoIterator<Item = &'a Check>) -> String {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        checks: Vec<&'a Check>,
+    }
+    serde_yaml_ng::to_string(&Document { checks: checks.into_iter().collect() }).unwrap_or_default()
+}
+
+/// Parses and validates a pushed checks document (`checks: [...]`).
+pub fn parse_checks_document(text: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
+    let document: Value = serde_yaml_ng::from_str(text).map_err(|error| vec![error.to_string()])?;
+    let Value::Mapping(mut top) = document else { return Err(vec!["expected `checks:` at the top".to_owned()]) };
+    parse_checks(top.remove("checks").unwrap_or(Value::Null), "checks")
+}
+
 /// Deserialises and validates a `checks:` list (shared with the collector's central config).
 ///
 /// `path` is the list's own path, used to prefix every problem (`checks[3].timeout: ...`).
@@ -207,6 +240,12 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     }
     if settings.max_concurrent_probes == 0 {
         problems.push("max_concurrent_probes: must be at least 1".to_owned());
+    }
+    if settings.collector.is_some() && settings.token.as_deref().is_none_or(str::is_empty) {
+        problems.push("token: required with `collector` (the collector admits agents by token)".to_owned());
+    }
+    if settings.spool_max_bytes < 1 << 20 {
+        problems.push(format!("spool_max_bytes: {} is below the minimum of 1 MiB", settings.spool_max_bytes));
     }
     if !(1..=256).contains(&settings.worker_threads) {
         problems.push(format!("worker_threads: {} is not between 1 and 256", settings.worker_threads));

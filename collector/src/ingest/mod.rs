@@ -4,7 +4,8 @@
 //! exactly one agent id and region, and the stream's Hello must claim those (else `PermissionDenied`). Results
 //! are checked, written to the store, and acknowledged cumulatively (`Ack { through_seq }`) only after the
 //! store reports them durably committed; the store ignores `(agent_id, seq)` it already has, so replays are
-//! harmless. A result that cannot be accepted (malformed, or stamped implausibly far in the future) is logged
+//! harmless. Right after Hello the collector pushes the agent's checks (those whose `regions` include the
+//! agent's region) unless the agent already runs that version. A result that cannot be accepted (malformed, or stamped implausibly far in the future) is logged
 //! with the reason and acknowledged without being stored, so one bad record cannot wedge an agent's spool.
 //!
 //! Layout:
@@ -22,6 +23,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use slaprobe_agent::config::{Check, checks_document};
+
 use crate::store::Store;
 pub use auth::{AgentIdentity, Agents};
 
@@ -37,12 +40,33 @@ pub const MAX_FUTURE: Duration = Duration::from_secs(600);
 pub struct IngestService {
     store: Store,
     agents: Arc<Agents>,
+    checks: Option<Arc<Vec<Check>>>,
 }
 
 impl IngestService {
-    /// A service writing to `store`, admitting `agents`.
+    /// A service writing to `store`, admitting `agents`, pushing no checks.
     pub fn new(store: Store, agents: Agents) -> Self {
-        Self { store, agents: Arc::new(agents) }
+        Self { store, agents: Arc::new(agents), checks: None }
+    }
+
+    /// Pushes `checks` (the central list) to agents, each getting those whose `regions` include its own.
+    pub fn with_checks(mut self, checks: Vec<Check>) -> Self {
+        self.checks = Some(Arc::new(checks));
+        self
+    }
+
+    /// The checks document and its version (hex SHA-256 of the document) for `region`, if checks are pushed.
+    pub fn pushed_config(&self, region: &str) -> Option<v1::CheckConfig> {
+        let checks = self.checks.as_ref()?;
+        let region = region.to_owned();
+        let chosen =
+            checks.iter().filter(|check| check.regions.as_ref().is_none_or(|regions| regions.contains(&region)));
+        let checks_yaml = checks_document(chosen);
+        Some(v1::CheckConfig {
+            version: auth::token_hash(&checks_yaml),
+            checks_yaml,
+            phase_offsets_ms: Default::default(),
+        })
     }
 
     /// The tonic server for this service, gzip enabled both ways.
@@ -75,6 +99,15 @@ impl v1::collector_server::Collector for IngestService {
         }
         tracing::info!(agent_id = %identity.agent_id, version = %hello.version, backlog = hello.spool_backlog, "Agent connected.");
         let (outbound, messages) = mpsc::channel(OUTBOUND_QUEUE);
+        if let Some(config) =
+            self.pushed_config(&identity.region).filter(|config| config.version != hello.config_version)
+        {
+            let body = v1::collector_message::Body::Config(config);
+            outbound
+                .send(Ok(v1::CollectorMessage { body: Some(body) }))
+                .await
+                .map_err(|_| Status::cancelled("closed"))?;
+        }
         tokio::spawn(session::run(self.store.clone(), identity, inbound, outbound));
         Ok(Response::new(ReceiverStream::new(messages)))
     }
