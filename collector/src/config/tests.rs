@@ -54,3 +54,10 @@ fn every_problem_is_reported() {
         assert!(text.contains(part), "missing {part:?} in {text}");
     }
 }
+
+#[test]
+fn deploy_example_is_valid() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/collector.yaml"));
+    let config = load_collector_config(path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (2, 2, 1));
+}
