@@ -106,7 +106,7 @@ fn main() -> ExitCode {
         }
         Command::Report { config: Some(config), period, contract, format, .. } => {
             from_store(&config, async |config, store| {
-                let reports = store_reports(&config.contracts, &store, &period, contract.as_deref()).await?;
+                let reports = store_reports(&config, &store, &period, contract.as_deref()).await?;
                 print!("{}", render(&reports, format));
                 Ok(())
             })

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use slaprobe_proto::ResultRecord;
 
-use crate::config::read_list_file;
+use crate::config::{CollectorConfig, read_list_file};
 use crate::contract::{Contract, parse_contracts};
 use crate::report_html::render_html;
 use crate::results_file::read_results;
@@ -127,19 +127,49 @@ fn select<'a>(
         .collect()
 }
 
-/// Reports for `period` from the store, each with its contract; `only` limits them to one contract.
+/// Reports for `period` from the store, each with its contract; `only` limits them to one contract. Unlike
+/// offline reports, these know which agents should have probed, and name the silent ones.
 pub async fn store_reports<'a>(
-    contracts: &'a [Contract],
+    config: &'a CollectorConfig,
     store: &Store,
     period: &str,
     only: Option<&str>,
 ) -> Result<Vec<(&'a Contract, Report)>, ReportError> {
     let mut reports = Vec::new();
-    for (contract, period) in select(contracts, period, only)? {
+    for (contract, period) in select(&config.contracts, period, only)? {
         let results = window_results(contract, &period, store).await?;
-        reports.push((contract, evaluate(contract, &period, &results)));
+        let mut report = evaluate(contract, &period, &results);
+        report.silent_agents = Some(silent_agents(config, contract, &period, &results));
+        reports.push((contract, report));
     }
     Ok(reports)
+}
+
+/// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for
+/// them during `period`.
+fn silent_agents(
+    config: &CollectorConfig,
+    contract: &Contract,
+    period: &Period,
+    results: &[ResultRecord],
+) -> Vec<String> {
+    let runs_there = |region: &str| {
+        config.checks.iter().any(|prepared| {
+            contract.terms.checks.contains(&prepared.check.id)
+                && prepared.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == region))
+        })
+    };
+    let reported: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter(|result| period.start <= result.started_at && result.started_at < period.end)
+        .filter_map(|result| result.agent_id.as_deref())
+        .collect();
+    config
+        .agents
+        .iter()
+        .filter(|agent| runs_there(&agent.region) && !reported.contains(agent.agent_id.as_str()))
+        .map(|agent| agent.agent_id.clone())
+        .collect()
 }
 
 /// The results one contract's report for `period` is computed from, in time order.

@@ -170,7 +170,8 @@ fn render_coverage(out: &mut String, report: &Report) {
          <tr><td>In maintenance (excluded)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Unknown (too few regions reported)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Eligible</td><td class=\"num\">{}</td></tr>\
-         <tr><td>Results used / ignored (other checks)</td><td class=\"num\">{} / {}</td></tr></table>\n",
+         <tr><td>Results used / ignored (other checks)</td><td class=\"num\">{} / {}</td></tr>\
+         <tr><td>Agents that sent nothing this period</td><td>{}</td></tr></table>\n",
         if report.regions.is_empty() { "none".to_owned() } else { escape(&report.regions.join(", ")) },
         report.total_slices,
         report.excluded_slices,
@@ -178,6 +179,11 @@ fn render_coverage(out: &mut String, report: &Report) {
         report.eligible_slices,
         report.results_used,
         report.results_ignored,
+        match &report.silent_agents {
+            None => "not known (report made from a results file)".to_owned(),
+            Some(agents) if agents.is_empty() => "none".to_owned(),
+            Some(agents) => format!("<b>{}</b>", escape(&agents.join(", "))),
+        },
     );
 }
 

@@ -11,7 +11,7 @@ use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;
-use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
 
 async fn stored(database: &Path) -> Vec<ResultRecord> {
@@ -39,9 +39,13 @@ async fn pushed_checks_and_sigkill_on_either_side() {
         format!(
             "listen: {{ grpc: \"{address}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\n\
              agents:\n  - {{ id: edge-1, region: local, token_sha256: \"{}\" }}\n\
+             \u{20} - {{ id: edge-2, region: local, token_sha256: \"{}\" }}\n\
              checks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n\
-             \u{20} - {{ id: elsewhere, kind: tcp, target: \"127.0.0.1:9\", interval: 1s, regions: [far-away] }}\n",
+             \u{20} - {{ id: elsewhere, kind: tcp, target: \"127.0.0.1:9\", interval: 1s, regions: [far-away] }}\n\
+             contracts:\n  - {{ id: web, vendor: Loopback, service: Web, checks: [web], objective: 99.9, \
+             credits: {{ fee: 1, currency: USD, tiers: [] }} }}\n",
             token_hash("s3cret"),
+            token_hash("never-used"),
             server.url("/")
         ),
     )
@@ -85,4 +89,11 @@ async fn pushed_checks_and_sigkill_on_either_side() {
     // Probing went on through the collector's 3 s outage (and the agent restart cost at most a slot).
     let starts: Vec<i64> = results.iter().map(|record| record.started_at.as_second()).collect();
     assert!(starts.windows(2).all(|pair| pair[1] - pair[0] <= 2), "a gap in probing: {starts:?}");
+
+    let period = results[0].started_at.strftime("%Y-%m").to_string();
+    let config = collector_config.to_str().unwrap();
+    let report = tokio::task::block_in_place(|| run_collector(&["report", "--config", config, "--period", &period]));
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["silent_agents"], serde_json::json!(["edge-2"]), "the agent that never connected stands out");
+    assert_eq!(report["down_slices"], 0);
 }

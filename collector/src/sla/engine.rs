@@ -208,6 +208,7 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
         regions: observations.regions.clone(),
         results_used: observations.used,
         results_ignored: observations.ignored,
+        silent_agents: None,
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Report {
     pub results_used: u64,
     /// Results for checks outside the contract, ignored.
     pub results_ignored: u64,
+    /// Agents expected to probe the contract's checks that sent nothing in the period; `null` when the report
+    /// was made from a file and the expected agents are unknown.
+    pub silent_agents: Option<Vec<String>>,
 }
 
 /// A counted run of down slices, clipped to the period.
