@@ -1,12 +1,14 @@
 //! Report benchmark: one contract over one month, 3 regions probing every minute (about 130,000 results), with
-//! the real `slaprobe-collector report` binary, next to a baseline measured in the same run: reading and
-//! parsing the same JSON lines alone. Run it as `docs/benchmarks.md` says.
+//! the real `slaprobe-collector report` binary, offline from a file and from a SQLite store holding the same
+//! results, next to a baseline measured in the same run: reading and parsing the same JSON lines alone. Run it
+//! as `docs/benchmarks.md` says.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
+use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
 
@@ -20,7 +22,8 @@ const CONTRACTS: &str = "contracts:
     credits: { fee: 1000, currency: USD, tiers: [ { below: 99.9, credit: 10 }, { below: 99.0, credit: 25 } ] }
 ";
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results_path = dir.path().join("results.jsonl");
     let contracts_path = dir.path().join("contracts.yaml");
@@ -28,6 +31,7 @@ fn main() {
     let mut file = std::io::BufWriter::new(std::fs::File::create(&results_path).expect("create results"));
     let start: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
     let mut written = 0;
+    let mut all = Vec::new();
     for minute in 0..31 * 24 * 60 {
         for (index, region) in ["eu-west", "us-east", "ap-south"].iter().enumerate() {
             let started_at = start + SignedDuration::from_mins(minute) + SignedDuration::from_secs(index as i64 * 7);
@@ -51,6 +55,7 @@ fn main() {
             serde_json::to_writer(&mut file, &record).unwrap();
             file.write_all(b"\n").unwrap();
             written += 1;
+            all.push(record);
         }
     }
     file.flush().unwrap();
@@ -74,8 +79,31 @@ fn main() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report JSON");
 
+    let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).expect("store");
+    for chunk in all.chunks(5_000) {
+        store.write_results(chunk.to_vec()).await.expect("store results");
+    }
+    drop(store);
+    let config_path = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config_path,
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: slaprobe.db }\ncontracts_file: contracts.yaml\n",
+    )
+    .unwrap();
+    let store_start = Instant::now();
+    let from_store = Command::new(collector_binary())
+        .args(["report", "--config", config_path.to_str().unwrap(), "--period", "2026-03"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run slaprobe-collector");
+    let store_report = store_start.elapsed();
+    assert!(from_store.status.success(), "{}", String::from_utf8_lossy(&from_store.stderr));
+    let stored: serde_json::Value = serde_json::from_slice(&from_store.stdout).expect("report JSON");
+    assert_eq!(stored["down_slices"], json["down_slices"], "the same figures from the store");
+
     println!("input: 1 contract, March 2026, 3 regions, 1-minute probes: {written} results");
     println!("  report (process, wall)         {:>8.3} s   (target < 1 s)", report.as_secs_f64());
+    println!("  report from the store (process) {:>7.3} s   (target < 2 s)", store_report.as_secs_f64());
     println!("  baseline: parse the JSON lines {:>8.3} s   (in this benchmark's process)", baseline.as_secs_f64());
     println!(
         "  down slices {} · incidents {} · uptime {}",
