@@ -8,36 +8,17 @@
 //! `notify` and `alerts` are accepted in the design's shape but not acted on yet (a warning says so): alerting
 //! is its own work item.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
+pub use slaprobe_agent::config::ConfigError;
 use slaprobe_agent::config::env::expand_document;
 use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
 
 use crate::contract::{Contract, parse_contracts};
 use crate::ingest::AgentIdentity;
-
-/// A configuration file that failed to load, with every problem.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    /// The file.
-    pub source_name: String,
-    /// `path: what is wrong`, one per problem.
-    pub problems: Vec<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: {} problem(s):", self.source_name, self.problems.len())?;
-        for problem in &self.problems {
-            writeln!(f, "  - {problem}")?;
-        }
-        Ok(())
-    }
-}
 
 /// `listen:`.
 #[derive(Debug, Clone, Deserialize)]
