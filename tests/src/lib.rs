@@ -7,6 +7,7 @@
 //! - [`certs`]: a throwaway CA and server certificates (rcgen), written to PEM files when a test needs them.
 //! - [`http_server`]: an HTTP(S) server whose paths choose status, delay, redirects, headers and bodies.
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
+//! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
@@ -18,5 +19,6 @@ pub mod certs;
 pub mod collector;
 pub mod dns_server;
 pub mod http_server;
+pub mod ingest_baseline;
 pub mod proxy;
 pub mod tcp_server;

@@ -7,14 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use prost::Message;
-use rusqlite::params;
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links, UplinkSettings};
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService};
 use slaprobe_collector::store::Store;
-use slaprobe_proto::{ResultRecord, v1};
+use slaprobe_tests::ingest_baseline::{bare_insert_rate, sample_result};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -22,27 +20,16 @@ use tokio_util::sync::CancellationToken;
 const AGENTS: usize = 4;
 const PER_AGENT: u64 = 100_000;
 
-fn record(agent: usize, index: u64) -> ResultRecord {
-    let started_at = Timestamp::now() - SignedDuration::from_secs(86_400) + SignedDuration::from_millis(index as i64);
-    serde_json::from_value(serde_json::json!({
-        "check_id": format!("check-{}", index % 1000), "region": format!("region-{agent}"),
-        "agent_id": format!("agent-{agent}"), "scheduled_at": started_at.to_string(),
-        "started_at": started_at.to_string(), "duration_ms": 41.25, "ok": !index.is_multiple_of(97),
-        "phases_ms": { "connect": 0.3, "ttfb": 38.1, "transfer": 0.4 },
-        "http": { "status": 200, "version": "HTTP/1.1", "final_url": "https://api.example/health", "remote_addr": "192.0.2.1:443", "body_bytes": 2 },
-    }))
-    .unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let start = Timestamp::now() - SignedDuration::from_secs(86_400);
     let mut spools = Vec::new();
     let mut rows = Vec::new();
     for agent in 0..AGENTS {
         let mut spool = Spool::open(&dir.path().join(format!("spool-{agent}")), 1 << 30).unwrap();
         for index in 0..PER_AGENT {
-            let mut result = record(agent, index);
+            let mut result = sample_result(agent, index, start);
             spool.append(&mut result).unwrap();
             rows.push(result);
         }
@@ -83,40 +70,7 @@ async fn main() {
     let ingest_rate = total as f64 / started.elapsed().as_secs_f64();
     shutdown.cancel();
 
-    let mut connection = rusqlite::Connection::open(dir.path().join("bare.db")).unwrap();
-    connection
-        .execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-             CREATE TABLE results (agent_id TEXT NOT NULL, seq INTEGER NOT NULL, check_id TEXT NOT NULL,
-                 region TEXT NOT NULL, started_at_ns INTEGER NOT NULL, ok INTEGER NOT NULL, record BLOB NOT NULL,
-                 PRIMARY KEY (agent_id, seq)) WITHOUT ROWID;
-             CREATE INDEX results_by_check_time ON results (check_id, started_at_ns);",
-        )
-        .unwrap();
-    let started = Instant::now();
-    for batch in rows.chunks(500) {
-        let transaction = connection.transaction().unwrap();
-        {
-            let mut insert = transaction
-                .prepare_cached("INSERT OR IGNORE INTO results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .unwrap();
-            for result in batch {
-                insert
-                    .execute(params![
-                        result.agent_id.as_deref().unwrap(),
-                        result.seq.unwrap() as i64,
-                        result.check_id,
-                        result.region,
-                        result.started_at.as_nanosecond() as i64,
-                        result.ok,
-                        v1::Result::from(result).encode_to_vec()
-                    ])
-                    .unwrap();
-            }
-        }
-        transaction.commit().unwrap();
-    }
-    let bare_rate = total as f64 / started.elapsed().as_secs_f64();
+    let bare_rate = bare_insert_rate(&dir.path().join("bare.db"), &rows);
 
     println!(
         "{total} results: {AGENTS} agents' spools × {PER_AGENT}, uplink → gRPC (loopback) → ingest → SQLite, until all acknowledged"

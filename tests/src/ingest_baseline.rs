@@ -1,0 +1,65 @@
+//! What the ingest benchmarks share: a realistic sample result, and the baseline they are measured against — a
+//! bare batched rusqlite insert of the same rows, one transaction per 500, same schema and pragmas as the store.
+
+use std::path::Path;
+use std::time::Instant;
+
+use jiff::{SignedDuration, Timestamp};
+use prost::Message;
+use rusqlite::params;
+use slaprobe_proto::{ResultRecord, v1};
+
+/// Rows per baseline transaction.
+pub const BASELINE_BATCH: usize = 500;
+
+/// A typical HTTP result of `agent` (region `region-N`), the `index`-th it produced, started at `start + index ms`.
+pub fn sample_result(agent: usize, index: u64, start: Timestamp) -> ResultRecord {
+    let started_at = start + SignedDuration::from_millis(index as i64);
+    serde_json::from_value(serde_json::json!({
+        "check_id": format!("check-{}", index % 1000), "region": format!("region-{agent}"),
+        "agent_id": format!("agent-{agent}"), "scheduled_at": started_at.to_string(),
+        "started_at": started_at.to_string(), "duration_ms": 41.25, "ok": !index.is_multiple_of(97),
+        "phases_ms": { "connect": 0.3, "ttfb": 38.1, "transfer": 0.4 },
+        "http": { "status": 200, "version": "HTTP/1.1", "final_url": "https://api.example/health",
+                  "remote_addr": "192.0.2.1:443", "body_bytes": 2 },
+    }))
+    .expect("sample result")
+}
+
+/// Inserts `rows` (each with `agent_id` and `seq`) into a fresh database at `path`; returns rows per second.
+pub fn bare_insert_rate(path: &Path, rows: &[ResultRecord]) -> f64 {
+    let mut connection = rusqlite::Connection::open(path).expect("open baseline database");
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE results (agent_id TEXT NOT NULL, seq INTEGER NOT NULL, check_id TEXT NOT NULL,
+                 region TEXT NOT NULL, started_at_ns INTEGER NOT NULL, ok INTEGER NOT NULL, record BLOB NOT NULL,
+                 PRIMARY KEY (agent_id, seq)) WITHOUT ROWID;
+             CREATE INDEX results_by_check_time ON results (check_id, started_at_ns);",
+        )
+        .expect("baseline schema");
+    let started = Instant::now();
+    for batch in rows.chunks(BASELINE_BATCH) {
+        let transaction = connection.transaction().expect("begin");
+        {
+            let mut insert = transaction
+                .prepare_cached("INSERT OR IGNORE INTO results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .expect("prepare");
+            for result in batch {
+                insert
+                    .execute(params![
+                        result.agent_id.as_deref().unwrap_or_default(),
+                        result.seq.unwrap_or_default() as i64,
+                        result.check_id,
+                        result.region,
+                        result.started_at.as_nanosecond() as i64,
+                        result.ok,
+                        v1::Result::from(result).encode_to_vec()
+                    ])
+                    .expect("insert");
+            }
+        }
+        transaction.commit().expect("commit");
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
