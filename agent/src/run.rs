@@ -93,6 +93,8 @@ pub async fn run(
                 token: config.settings.token.clone().unwrap_or_default(),
                 agent_id: config.agent_id().to_owned(),
                 region: config.settings.region.clone(),
+                tls: uplink::client_tls(config.settings.collector_tls.as_ref())
+                    .map_err(|error| anyhow::anyhow!(error))?,
             };
             let links = Links {
                 appended: appended.clone(),

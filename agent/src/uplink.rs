@@ -7,17 +7,22 @@
 //! the session; the next attempt waits an exponential backoff with full jitter, from 200 ms up to 30 s, and
 //! resumes from the last acknowledgement (the collector ignores results it already has). Several collector URLs
 //! are tried in turn. Check configurations the collector pushes are handed to the agent through [`Links`].
+//!
+//! `https://` URLs use TLS (rustls) with the system's roots plus `collector_tls.ca_file`, and present the
+//! client certificate of `collector_tls` when given. Every [`CLOCK_INTERVAL`] (and at the start of a session)
+//! the uplink measures its clock against the collector's, NTP-style, and reports the estimate.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use slaprobe_proto::v1;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
+use crate::config::CollectorTls;
 use crate::spool::Spool;
 
 /// Results per batch.
@@ -26,6 +31,8 @@ pub const BATCH: usize = 500;
 pub const WINDOW: u64 = 5_000;
 /// Largest message accepted from the collector.
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+/// How often the agent's clock is measured against the collector's.
+pub const CLOCK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
@@ -38,6 +45,25 @@ pub struct UplinkSettings {
     pub agent_id: String,
     /// Region label.
     pub region: String,
+    /// TLS for `https://` collectors.
+    pub tls: ClientTlsConfig,
+}
+
+/// The TLS settings for `https://` collectors: the system's roots, plus the CA and client identity of
+/// `collector_tls`. Fails naming the file that cannot be read.
+pub fn client_tls(settings: Option<&CollectorTls>) -> Result<ClientTlsConfig, String> {
+    let mut tls = ClientTlsConfig::new().with_native_roots();
+    let Some(settings) = settings else { return Ok(tls) };
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|error| format!("collector_tls.{key}: cannot read {}: {error}", path.display()))
+    };
+    if let Some(ca) = &settings.ca_file {
+        tls = tls.ca_certificate(Certificate::from_pem(read("ca_file", ca)?));
+    }
+    if let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) {
+        tls = tls.identity(Identity::from_pem(read("cert_file", cert)?, read("key_file", key)?));
+    }
+    Ok(tls)
 }
 
 /// How the uplink talks with the rest of the agent.
@@ -108,8 +134,12 @@ async fn session(
     links: &Links,
     failures: &mut u32,
 ) -> Result<(), SessionError> {
-    let channel = Endpoint::from_shared(url.to_owned())
-        .map_err(|error| SessionError::Spool(format!("collector URL {url:?}: {error}")))?
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|error| SessionError::Spool(format!("collector URL {url:?}: {error}")))?;
+    if url.starts_with("https://") {
+        endpoint = endpoint.tls_config(settings.tls.clone())?;
+    }
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(10))
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10))
@@ -146,6 +176,8 @@ async fn session(
 
     let mut sent_through = acked;
     let mut acked_through = acked;
+    let mut clock = tokio::time::interval(CLOCK_INTERVAL);
+    let mut clock_probe: Option<(i64, Instant)> = None;
     loop {
         if sent_through.saturating_sub(acked_through) < WINDOW {
             let batch =
@@ -168,13 +200,40 @@ async fn session(
                     // A detached agent has nobody listening; that is fine.
                     let _ = links.configs.send(config).await;
                 }
+                Some(v1::CollectorMessage { body: Some(v1::collector_message::Body::Clock(echo)) }) => {
+                    if let Some(estimate) = clock_probe.take().and_then(|probe| clock_estimate(probe, &echo)) {
+                        let body = v1::agent_message::Body::ClockEstimate(estimate);
+                        to_collector.send(send(body)).await.map_err(|_| SessionError::Closed)?;
+                    }
+                }
                 Some(other) => tracing::debug!(?other, "Collector message not handled by this build."),
                 None => return Err(SessionError::Closed),
             },
+            _ = clock.tick() => {
+                let sent_at = wall_clock_nanos();
+                clock_probe = Some((sent_at, Instant::now()));
+                let probe = v1::agent_message::Body::Clock(v1::ClockProbe { agent_unix_nanos: sent_at });
+                to_collector.send(send(probe)).await.map_err(|_| SessionError::Closed)?;
+            }
             () = links.appended.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
+}
+
+fn wall_clock_nanos() -> i64 {
+    i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+/// The clock estimate from the probe sent at `(agent time, instant)` and its echo; `None` for an echo of
+/// another probe. The round trip comes from the monotonic clock, so a wall-clock step mid-probe cannot skew it.
+fn clock_estimate((sent_at, sent): (i64, Instant), echo: &v1::ClockEcho) -> Option<v1::ClockEstimate> {
+    if echo.agent_unix_nanos != sent_at {
+        return None;
+    }
+    let round_trip_nanos = i64::try_from(sent.elapsed().as_nanos()).unwrap_or(i64::MAX);
+    let offset_nanos = echo.collector_unix_nanos.saturating_sub(sent_at.saturating_add(round_trip_nanos / 2));
+    Some(v1::ClockEstimate { offset_nanos, round_trip_nanos })
 }
 
 fn with_spool<T>(spool: &Mutex<Spool>, work: impl FnOnce(&mut Spool) -> Result<T, String>) -> Result<T, SessionError> {
@@ -196,5 +255,19 @@ mod tests {
         assert!(early <= Duration::from_millis(200), "the first retry comes within 200 ms: {early:?}");
         let late: Duration = (0..200).map(|_| backoff(10)).max().unwrap();
         assert!(late > Duration::from_secs(10), "jitter spreads late retries up to the 30 s ceiling: {late:?}");
+    }
+
+    #[test]
+    fn clock_estimate_takes_the_midpoint_of_the_round_trip() {
+        let sent = Instant::now() - Duration::from_millis(40);
+        let sent_at = 1_000_000_000_000;
+        // The collector's clock is 5 s ahead and read the probe 20 ms after it left.
+        let echo = v1::ClockEcho { agent_unix_nanos: sent_at, collector_unix_nanos: sent_at + 5_020_000_000 };
+        let estimate = clock_estimate((sent_at, sent), &echo).unwrap();
+        assert!((40_000_000..60_000_000).contains(&estimate.round_trip_nanos), "{estimate:?}");
+        let error = (estimate.offset_nanos - 5_000_000_000).abs();
+        assert!(error <= estimate.round_trip_nanos / 2, "offset within half the round trip: {estimate:?}");
+        let other = v1::ClockEcho { agent_unix_nanos: sent_at + 1, ..echo };
+        assert_eq!(clock_estimate((sent_at, sent), &other), None, "an echo of another probe is ignored");
     }
 }

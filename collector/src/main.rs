@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use slaprobe_collector::config::{CollectorConfig, load_collector_config};
+use slaprobe_collector::reload::Reload;
 use slaprobe_collector::report_cmd::{
     Format, ReportError, export, load_contracts, offline_reports, render, store_reports,
 };
@@ -169,13 +170,29 @@ fn run_serve(path: &Path) -> ExitCode {
         let listener = tokio::net::TcpListener::bind(config.listen.grpc)
             .await
             .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen.grpc))?;
-        serve(config, listener, shutdown_signal()).await
+        let (requests, reload_requests) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(forward_reload_signals(requests));
+        serve(config, listener, Reload { path: path.to_owned(), requests: reload_requests }, shutdown_signal()).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("slaprobe-collector: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends a reload request on every SIGHUP.
+async fn forward_reload_signals(requests: tokio::sync::mpsc::Sender<()>) {
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::error!("Cannot install the SIGHUP handler; configuration changes are still picked up from the files.");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the configuration.");
+        if requests.send(()).await.is_err() {
+            return;
         }
     }
 }

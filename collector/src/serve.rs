@@ -1,18 +1,26 @@
 //! `slaprobe-collector serve`: gRPC ingest (with `grpc.health.v1`) into the configured store, until shutdown.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind `127.0.0.1:0` and drive the
-//! real server. On shutdown, new sessions stop; open agent sessions get [`DRAIN`] to end before the server
-//! stops regardless (agents replay anything unacknowledged, so nothing is lost).
+//! real server. With `listen.tls` the listener speaks TLS (rustls), and with `client_ca_file` it demands a client
+//! certificate signed by that CA. The configuration is reloaded while serving ([`crate::reload`]). On
+//! shutdown, new sessions stop; open agent sessions get [`DRAIN`] to end before the server stops regardless
+//! (agents replay anything unacknowledged, so nothing is lost).
 
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::config::{CollectorConfig, Storage};
-use crate::ingest::{Agents, IngestService};
+use crate::config::{CollectorConfig, ListenTls, Storage};
+use crate::ingest::IngestService;
+use crate::reload::{self, Reload};
 use crate::store::Store;
 
 /// How long open sessions may take to end after a shutdown request.
@@ -25,24 +33,46 @@ pub fn open_store(config: &CollectorConfig) -> anyhow::Result<Store> {
     }
 }
 
-/// Serves gRPC ingest on `grpc` until `shutdown` completes.
+/// The rustls settings of `listen.tls`.
+pub fn tls_config(tls: &ListenTls) -> anyhow::Result<ServerTlsConfig> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("listen.tls: cannot read the {what} {}", path.display()))
+    };
+    let identity = Identity::from_pem(read(&tls.cert_file, "certificate")?, read(&tls.key_file, "key")?);
+    let mut config = ServerTlsConfig::new().identity(identity);
+    if let Some(client_ca) = &tls.client_ca_file {
+        config = config.client_ca_root(Certificate::from_pem(read(client_ca, "client CA")?));
+    }
+    Ok(config)
+}
+
+/// Serves gRPC ingest on `grpc` until `shutdown` completes, reloading the configuration as `reload` says.
 pub async fn serve(
     config: CollectorConfig,
     grpc: TcpListener,
+    reload: Reload,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let mut ingest = IngestService::new(store, Agents::new(config.agents.clone()));
-    if !config.checks.is_empty() {
-        ingest = ingest.with_checks(config.checks.iter().map(|prepared| prepared.check.clone()).collect());
+    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some(tls) = &config.listen.tls {
+        builder = builder.tls_config(tls_config(tls)?).with_context(|| {
+            format!("listen.tls: {} and {} do not make a TLS identity", tls.cert_file.display(), tls.key_file.display())
+        })?;
     }
-    let ingest = ingest.into_server();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let (settings, watched) = watch::channel(Arc::new(config.ingest_settings()));
+    let ingest = IngestService::reloading(store, watched).into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
-    tracing::info!(address = %grpc.local_addr()?, agents = config.agents.len(), "Serving gRPC ingest.");
+    tracing::info!(
+        address = %grpc.local_addr()?,
+        tls = config.listen.tls.is_some(),
+        agents = config.agents.len(),
+        "Serving gRPC ingest."
+    );
     let stop = CancellationToken::new();
-    let server = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+    tokio::spawn(reload::run(reload, config, settings, stop.clone()));
+    let server = builder
         .add_service(health_service)
         .add_service(ingest)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop.clone().cancelled_owned());

@@ -63,6 +63,7 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
         token: "s3cret".to_owned(),
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
+        tls: uplink::client_tls(None).unwrap(),
     };
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));

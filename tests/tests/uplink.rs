@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links, UplinkSettings};
 use slaprobe_collector::ingest::auth::token_hash;
-use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService};
+use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use tokio::net::TcpListener;
@@ -41,7 +41,7 @@ async fn serve_on(listener: TcpListener, store: Store) {
         region: "eu-west".to_owned(),
         token_sha256: token_hash("s3cret"),
     }]);
-    let service = IngestService::new(store, agents).into_server();
+    let service = IngestService::new(store, IngestSettings::admitting(agents)).into_server();
     tokio::spawn(
         tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
     );
@@ -72,6 +72,7 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
         token: "s3cret".to_owned(),
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
+        tls: uplink::client_tls(None).unwrap(),
     };
     let appended = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
@@ -117,6 +118,7 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
         token: "wrong".to_owned(),
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
+        tls: uplink::client_tls(None).unwrap(),
     };
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));

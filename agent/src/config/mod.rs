@@ -62,6 +62,9 @@ pub struct AgentSettings {
     /// Token presented to the collector.
     #[serde(default)]
     pub token: Option<String>,
+    /// TLS towards `https://` collectors: a CA to trust besides the system's, and a client certificate.
+    #[serde(default)]
+    pub collector_tls: Option<CollectorTls>,
     /// Directory for the spool and the last pushed config.
     #[serde(default = "default_spool_dir")]
     pub spool_dir: PathBuf,
@@ -79,6 +82,21 @@ pub struct AgentSettings {
     /// raise it for thousands of TLS checks or heavy body regexes.
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+}
+
+/// `collector_tls:` PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorTls {
+    /// A CA certificate to trust for the collector, besides the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate, for collectors that demand one (with `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// A string or a list of strings.
@@ -243,6 +261,31 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     }
     if settings.collector.is_some() && settings.token.as_deref().is_none_or(str::is_empty) {
         problems.push("token: required with `collector` (the collector admits agents by token)".to_owned());
+    }
+    let urls = match &settings.collector {
+        Some(OneOrMany::One(url)) => std::slice::from_ref(url),
+        Some(OneOrMany::Many(urls)) => urls.as_slice(),
+        None => &[],
+    };
+    for url in urls {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(format!("collector: {url:?} is not an http:// or https:// URL"));
+        }
+    }
+    if let Some(tls) = &settings.collector_tls {
+        if !urls.iter().any(|url| url.starts_with("https://")) {
+            problems.push("collector_tls: applies to https:// collector URLs, and none is given".to_owned());
+        }
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            problems.push("collector_tls: give both cert_file and key_file, or neither".to_owned());
+        }
+        for (key, file) in [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+            if let Some(file) = file
+                && !file.is_file()
+            {
+                problems.push(format!("collector_tls.{key}: {} is not a readable file", file.display()));
+            }
+        }
     }
     if settings.spool_max_bytes < 1 << 20 {
         problems.push(format!("spool_max_bytes: {} is below the minimum of 1 MiB", settings.spool_max_bytes));

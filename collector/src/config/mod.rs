@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
@@ -18,10 +19,11 @@ use slaprobe_agent::config::env::expand_document;
 use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
 
 use crate::contract::{Contract, parse_contracts};
-use crate::ingest::AgentIdentity;
+use crate::ingest::settings::DEFAULT_MAX_CLOCK_OFFSET;
+use crate::ingest::{AgentIdentity, Agents, IngestSettings};
 
 /// `listen:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
     /// gRPC ingest address.
@@ -29,6 +31,22 @@ pub struct Listen {
     /// HTTP address (API, dashboard, metrics; served with the HTTP work item).
     #[serde(default)]
     pub http: Option<SocketAddr>,
+    /// TLS for the gRPC listener; absent means plaintext (loopback or a trusted network only).
+    #[serde(default)]
+    pub tls: Option<ListenTls>,
+}
+
+/// `listen.tls:` PEM files, relative to the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenTls {
+    /// The collector's certificate chain.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// With it, agents must present a client certificate signed by this CA (besides their token).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// The storage engine.
@@ -68,10 +86,16 @@ struct Settings {
     checks_file: Option<PathBuf>,
     #[serde(default)]
     contracts_file: Option<PathBuf>,
+    #[serde(default = "default_max_clock_offset", with = "humantime_serde")]
+    max_clock_offset: Duration,
     #[serde(default)]
     notify: Option<Value>,
     #[serde(default)]
     alerts: Option<Value>,
+}
+
+fn default_max_clock_offset() -> Duration {
+    DEFAULT_MAX_CLOCK_OFFSET
 }
 
 /// A loaded and validated `collector.yaml`.
@@ -85,8 +109,12 @@ pub struct CollectorConfig {
     pub agents: Vec<AgentIdentity>,
     /// The central check list.
     pub checks: Vec<PreparedCheck>,
+    /// Agents whose clock is off by more than this get their results flagged.
+    pub max_clock_offset: Duration,
     /// Contracts.
     pub contracts: Vec<Contract>,
+    /// The files this configuration was read from (the config file, then any checks and contracts files).
+    pub sources: Vec<PathBuf>,
     /// Sections present but not yet acted on (`notify`, `alerts`).
     pub ignored_sections: Vec<&'static str>,
 }
@@ -106,6 +134,11 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
     let (checks_file, contracts_file) = settings
         .as_ref()
         .map_or((None, None), |settings| (settings.checks_file.as_deref(), settings.contracts_file.as_deref()));
+    let sources: Vec<PathBuf> = [Some(path.to_owned()), checks_file.map(|file| base.join(file))]
+        .into_iter()
+        .chain([contracts_file.map(|file| base.join(file))])
+        .flatten()
+        .collect();
     let checks_value = list_source(base, inline_checks, checks_file, "checks", &mut problems);
     let checks = parse_checks(checks_value, "checks").unwrap_or_else(|more| {
         problems.extend(more);
@@ -147,11 +180,42 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
     if settings.alerts.is_some() {
         ignored_sections.push("alerts");
     }
-    match storage {
-        Some(storage) if problems.is_empty() => {
-            Ok(CollectorConfig { listen: settings.listen, storage, agents, checks, contracts, ignored_sections })
+    let mut listen = settings.listen;
+    if let Some(tls) = &mut listen.tls {
+        tls.cert_file = base.join(&tls.cert_file);
+        tls.key_file = base.join(&tls.key_file);
+        tls.client_ca_file = tls.client_ca_file.as_ref().map(|file| base.join(file));
+        let files = [("cert_file", Some(&tls.cert_file)), ("key_file", Some(&tls.key_file))];
+        for (key, file) in files.into_iter().chain([("client_ca_file", tls.client_ca_file.as_ref())]) {
+            if let Some(file) = file
+                && !file.is_file()
+            {
+                problems.push(format!("listen.tls.{key}: {} is not a readable file", file.display()));
+            }
         }
+    }
+    match storage {
+        Some(storage) if problems.is_empty() => Ok(CollectorConfig {
+            listen,
+            storage,
+            agents,
+            checks,
+            max_clock_offset: settings.max_clock_offset,
+            contracts,
+            sources,
+            ignored_sections,
+        }),
         _ => Err(fail(problems)),
+    }
+}
+
+impl CollectorConfig {
+    /// What ingest takes from this configuration. An empty central check list pushes nothing: agents then run
+    /// the checks of their own `agent.yaml`.
+    pub fn ingest_settings(&self) -> IngestSettings {
+        let checks =
+            (!self.checks.is_empty()).then(|| self.checks.iter().map(|prepared| prepared.check.clone()).collect());
+        IngestSettings { agents: Agents::new(self.agents.clone()), checks, max_clock_offset: self.max_clock_offset }
     }
 }
 

@@ -32,6 +32,11 @@ impl Agents {
         Self { identities }
     }
 
+    /// Whether `identity` (agent, region and token) is still admitted.
+    pub fn admits(&self, identity: &AgentIdentity) -> bool {
+        self.identities.contains(identity)
+    }
+
     /// The identity whose token the request presents (`authorization: Bearer <token>`).
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<AgentIdentity, Status> {
         let header = metadata

@@ -8,28 +8,38 @@
 //! agent's region) unless the agent already runs that version. A result that cannot be accepted (malformed, or stamped implausibly far in the future) is logged
 //! with the reason and acknowledged without being stored, so one bad record cannot wedge an agent's spool.
 //!
+//! What ingest takes from `collector.yaml` (the admitted agents, the central checks, the clock bound) is one
+//! [`IngestSettings`] value behind a watch channel: a reload replaces it, open sessions push changed checks at
+//! once and end the sessions of agents whose token was removed.
+//!
 //! Layout:
 //! - [`auth`]: tokens to agent identities.
 //! - [`session`]: one agent's stream.
+//! - [`settings`]: what ingest takes from the configuration.
 
 pub mod auth;
 pub mod session;
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use slaprobe_proto::v1;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use slaprobe_agent::config::{Check, checks_document};
-
-use crate::store::Store;
+use crate::store::{AgentStatus, Store};
 pub use auth::{AgentIdentity, Agents};
+pub use settings::IngestSettings;
 
 /// Messages queued towards one agent at most.
 const OUTBOUND_QUEUE: usize = 64;
+
+/// Largest message an agent may send (a batch of 500 results is about 100 KiB); larger ones end the session
+/// with `ResourceExhausted`.
+pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
 /// How far in the future a result's `started_at` may lie before it is refused (agents' clocks drift; this
 /// catches the broken ones).
@@ -39,41 +49,27 @@ pub const MAX_FUTURE: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct IngestService {
     store: Store,
-    agents: Arc<Agents>,
-    checks: Option<Arc<Vec<Check>>>,
+    settings: watch::Receiver<Arc<IngestSettings>>,
 }
 
 impl IngestService {
-    /// A service writing to `store`, admitting `agents`, pushing no checks.
-    pub fn new(store: Store, agents: Agents) -> Self {
-        Self { store, agents: Arc::new(agents), checks: None }
+    /// A service writing to `store` with fixed `settings`.
+    pub fn new(store: Store, settings: IngestSettings) -> Self {
+        let (_, settings) = watch::channel(Arc::new(settings));
+        Self { store, settings }
     }
 
-    /// Pushes `checks` (the central list) to agents, each getting those whose `regions` include its own.
-    pub fn with_checks(mut self, checks: Vec<Check>) -> Self {
-        self.checks = Some(Arc::new(checks));
-        self
+    /// A service writing to `store` whose settings follow `settings` (reloads).
+    pub fn reloading(store: Store, settings: watch::Receiver<Arc<IngestSettings>>) -> Self {
+        Self { store, settings }
     }
 
-    /// The checks document and its version (hex SHA-256 of the document) for `region`, if checks are pushed.
-    pub fn pushed_config(&self, region: &str) -> Option<v1::CheckConfig> {
-        let checks = self.checks.as_ref()?;
-        let region = region.to_owned();
-        let chosen =
-            checks.iter().filter(|check| check.regions.as_ref().is_none_or(|regions| regions.contains(&region)));
-        let checks_yaml = checks_document(chosen);
-        Some(v1::CheckConfig {
-            version: auth::token_hash(&checks_yaml),
-            checks_yaml,
-            phase_offsets_ms: Default::default(),
-        })
-    }
-
-    /// The tonic server for this service, gzip enabled both ways.
+    /// The tonic server for this service, gzip enabled both ways, messages limited to [`MAX_MESSAGE`].
     pub fn into_server(self) -> v1::collector_server::CollectorServer<Self> {
         v1::collector_server::CollectorServer::new(self)
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
             .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE)
     }
 }
 
@@ -85,7 +81,8 @@ impl v1::collector_server::Collector for IngestService {
         &self,
         request: Request<Streaming<v1::AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let identity = self.agents.authenticate(request.metadata())?;
+        let settings = self.settings.borrow().clone();
+        let identity = settings.agents.authenticate(request.metadata())?;
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(v1::AgentMessage { body: Some(v1::agent_message::Body::Hello(hello)) }) => hello,
@@ -98,17 +95,20 @@ impl v1::collector_server::Collector for IngestService {
             )));
         }
         tracing::info!(agent_id = %identity.agent_id, version = %hello.version, backlog = hello.spool_backlog, "Agent connected.");
+        let status = AgentStatus {
+            agent_id: identity.agent_id.clone(),
+            region: identity.region.clone(),
+            version: hello.version.clone(),
+            connected_at: Timestamp::now(),
+            spool_backlog: hello.spool_backlog,
+        };
+        self.store
+            .record_agent(status)
+            .await
+            .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
         let (outbound, messages) = mpsc::channel(OUTBOUND_QUEUE);
-        if let Some(config) =
-            self.pushed_config(&identity.region).filter(|config| config.version != hello.config_version)
-        {
-            let body = v1::collector_message::Body::Config(config);
-            outbound
-                .send(Ok(v1::CollectorMessage { body: Some(body) }))
-                .await
-                .map_err(|_| Status::cancelled("closed"))?;
-        }
-        tokio::spawn(session::run(self.store.clone(), identity, inbound, outbound));
+        let session = session::Session::new(self.store.clone(), identity, self.settings.clone(), outbound);
+        tokio::spawn(session.run(hello.config_version, inbound));
         Ok(Response::new(ReceiverStream::new(messages)))
     }
 }

@@ -1,96 +1,223 @@
-//! One agent's session after Hello: batches are checked, stored and acknowledged; clock probes are echoed;
-//! spool gaps are logged (they become evidence-coverage records with the store's gap table).
+//! One agent's session after Hello: batches are checked, stored and acknowledged; clock probes are echoed and
+//! the agent's clock estimates recorded; spool gaps are recorded; check changes are pushed as they happen.
+//!
+//! Every result in a batch is either stored (with flags: `clock_suspect` while the agent's last clock estimate
+//! is beyond the bound, `unknown_check` when the central list lacks its check) or refused with the reason and
+//! kept in the refusals table; the batch is acknowledged through its highest `seq` in both cases, so one bad
+//! record cannot wedge an agent's spool.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use prost::Message;
 use slaprobe_proto::{ResultRecord, v1};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
 
-use super::{AgentIdentity, MAX_FUTURE};
-use crate::store::Store;
+use super::{AgentIdentity, IngestSettings, MAX_FUTURE};
+use crate::store::{ClockReading, GapReport, IngestBatch, Refusal, ResultFlags, Store};
 
 type Outbound = mpsc::Sender<Result<v1::CollectorMessage, Status>>;
+type Reply = Result<Option<v1::collector_message::Body>, Status>;
 
-/// Serves the session until the agent closes it, the connection drops, or the agent breaks the protocol.
-pub async fn run(store: Store, identity: AgentIdentity, mut inbound: Streaming<v1::AgentMessage>, outbound: Outbound) {
-    loop {
-        let message = match inbound.message().await {
-            Ok(Some(message)) => message,
-            Ok(None) => break,
-            Err(status) => {
-                tracing::info!(agent_id = %identity.agent_id, %status, "Agent session ended.");
-                return;
+/// One agent's open session.
+pub struct Session {
+    store: Store,
+    identity: AgentIdentity,
+    settings: watch::Receiver<Arc<IngestSettings>>,
+    outbound: Outbound,
+    known_checks: Option<HashSet<String>>,
+    clock_suspect: bool,
+    pushed_version: String,
+}
+
+impl Session {
+    /// A session of `identity` writing to `store` and answering on `outbound`.
+    pub fn new(
+        store: Store,
+        identity: AgentIdentity,
+        mut settings: watch::Receiver<Arc<IngestSettings>>,
+        outbound: Outbound,
+    ) -> Self {
+        let known_checks = settings.borrow_and_update().known_checks();
+        Self { store, identity, settings, outbound, known_checks, clock_suspect: false, pushed_version: String::new() }
+    }
+
+    /// Serves the session until the agent closes it, the connection drops, or the agent breaks the protocol.
+    /// `config_version` is the check configuration the agent says it runs.
+    pub async fn run(mut self, config_version: String, mut inbound: Streaming<v1::AgentMessage>) {
+        self.pushed_version = config_version;
+        let mut watching = true;
+        let mut reply = self.push_checks();
+        loop {
+            let sent = match reply {
+                Ok(Some(body)) => self.outbound.send(Ok(v1::CollectorMessage { body: Some(body) })).await,
+                Ok(None) => Ok(()),
+                Err(status) => {
+                    tracing::warn!(agent_id = %self.identity.agent_id, %status, "Closed an agent session.");
+                    let _ = self.outbound.send(Err(status)).await;
+                    return;
+                }
+            };
+            if sent.is_err() {
+                break;
             }
-        };
-        let reply = match message.body {
-            Some(v1::agent_message::Body::Batch(batch)) => handle_batch(&store, &identity, batch).await,
+            reply = tokio::select! {
+                message = inbound.message() => match message {
+                    Ok(Some(message)) => self.handle(message).await,
+                    Ok(None) => break,
+                    Err(status) => {
+                        // Undecodable or oversized messages land here; tell the agent why, if it still listens.
+                        tracing::info!(agent_id = %self.identity.agent_id, %status, "Agent session ended.");
+                        let _ = self.outbound.send(Err(status)).await;
+                        return;
+                    }
+                },
+                changed = self.settings.changed(), if watching => match changed {
+                    Ok(()) => self.settings_changed(),
+                    Err(_) => {
+                        watching = false;
+                        Ok(None)
+                    }
+                },
+            };
+        }
+        tracing::info!(agent_id = %self.identity.agent_id, "Agent disconnected.");
+    }
+
+    async fn handle(&mut self, message: v1::AgentMessage) -> Reply {
+        match message.body {
+            Some(v1::agent_message::Body::Batch(batch)) => self.store_batch(batch).await,
             Some(v1::agent_message::Body::Clock(probe)) => {
                 Ok(Some(v1::collector_message::Body::Clock(v1::ClockEcho {
                     agent_unix_nanos: probe.agent_unix_nanos,
                     collector_unix_nanos: i64::try_from(Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX),
                 })))
             }
-            Some(v1::agent_message::Body::Gap(gap)) => {
-                tracing::warn!(
-                    agent_id = %identity.agent_id, first = gap.first_seq, last = gap.last_seq, reason = %gap.reason,
-                    "Agent reports results its spool dropped."
-                );
-                Ok(None)
-            }
+            Some(v1::agent_message::Body::ClockEstimate(estimate)) => self.record_clock(estimate).await,
+            Some(v1::agent_message::Body::Gap(gap)) => self.record_gap(gap).await,
             Some(v1::agent_message::Body::Hello(_)) => Err(Status::invalid_argument("Hello may only open a session")),
             None => Err(Status::invalid_argument("empty agent message")),
-        };
-        let sent = match reply {
-            Ok(Some(body)) => outbound.send(Ok(v1::CollectorMessage { body: Some(body) })).await,
-            Ok(None) => Ok(()),
-            Err(status) => {
-                tracing::warn!(agent_id = %identity.agent_id, %status, "Closed an agent session.");
-                let _ = outbound.send(Err(status)).await;
-                return;
+        }
+    }
+
+    /// After a reload: ends the session if the agent's token is gone, else pushes its checks if they changed.
+    fn settings_changed(&mut self) -> Reply {
+        let settings = self.settings.borrow_and_update().clone();
+        if !settings.agents.admits(&self.identity) {
+            return Err(Status::unauthenticated("this agent's token was removed from the collector's configuration"));
+        }
+        self.known_checks = settings.known_checks();
+        self.push_checks()
+    }
+
+    /// The agent's checks, if they differ from what it runs.
+    fn push_checks(&mut self) -> Reply {
+        let config = self.settings.borrow().pushed_config(&self.identity.region);
+        let Some(config) = config.filter(|config| config.version != self.pushed_version) else { return Ok(None) };
+        tracing::info!(agent_id = %self.identity.agent_id, version = %config.version, "Pushing checks to the agent.");
+        self.pushed_version = config.version.clone();
+        Ok(Some(v1::collector_message::Body::Config(config)))
+    }
+
+    async fn record_clock(&mut self, estimate: v1::ClockEstimate) -> Reply {
+        let agent_id = &self.identity.agent_id;
+        if estimate.round_trip_nanos < 0 {
+            tracing::warn!(%agent_id, round_trip_nanos = estimate.round_trip_nanos, "Ignored a clock estimate with a negative round trip.");
+            return Ok(None);
+        }
+        let offset = SignedDuration::from_nanos(estimate.offset_nanos);
+        let bound = self.settings.borrow().max_clock_offset;
+        let suspect = offset.unsigned_abs() > bound;
+        if suspect != self.clock_suspect {
+            if suspect {
+                tracing::warn!(%agent_id, offset_ms = offset.as_millis(), bound_ms = bound.as_millis(), "Agent clock is off; its results are flagged clock_suspect.");
+            } else {
+                tracing::info!(%agent_id, offset_ms = offset.as_millis(), "Agent clock is back within the bound.");
             }
+        }
+        self.clock_suspect = suspect;
+        let reading = ClockReading {
+            offset_nanos: estimate.offset_nanos,
+            round_trip_nanos: estimate.round_trip_nanos,
+            measured_at: Timestamp::now(),
         };
-        if sent.is_err() {
-            return;
-        }
+        self.store.record_clock(agent_id, reading).await.map_err(unavailable)?;
+        Ok(None)
     }
-    tracing::info!(agent_id = %identity.agent_id, "Agent disconnected.");
+
+    async fn record_gap(&self, gap: v1::SpoolGap) -> Reply {
+        let agent_id = &self.identity.agent_id;
+        if gap.first_seq == 0 || gap.first_seq > gap.last_seq {
+            // Refusing the session would not help: the agent reports its gaps again on every session.
+            tracing::warn!(%agent_id, first = gap.first_seq, last = gap.last_seq, "Ignored a spool gap that is not a range of sequence numbers (they start at 1).");
+            return Ok(None);
+        }
+        tracing::warn!(%agent_id, first = gap.first_seq, last = gap.last_seq, reason = %gap.reason, "Agent reports results its spool dropped.");
+        let report = GapReport {
+            agent_id: agent_id.clone(),
+            first_seq: gap.first_seq,
+            last_seq: gap.last_seq,
+            reason: gap.reason,
+            reported_at: Timestamp::now(),
+        };
+        self.store.record_gap(report).await.map_err(unavailable)?;
+        Ok(None)
+    }
+
+    /// Checks, stores and acknowledges one batch.
+    async fn store_batch(&self, batch: v1::ResultBatch) -> Reply {
+        let Some(through_seq) = batch.results.iter().map(|result| result.seq).max() else { return Ok(None) };
+        let received_at = Timestamp::now();
+        let latest_allowed = received_at + SignedDuration::try_from(MAX_FUTURE).unwrap_or(SignedDuration::ZERO);
+        let identity = &self.identity;
+        let mut ingested =
+            IngestBatch { agent_id: identity.agent_id.clone(), received_at, results: Vec::new(), refused: Vec::new() };
+        for result in batch.results {
+            if result.agent_id != identity.agent_id || result.region != identity.region {
+                return Err(Status::permission_denied(format!(
+                    "result {} claims agent {:?} in region {:?}; this session is agent {:?} in region {:?}",
+                    result.seq, result.agent_id, result.region, identity.agent_id, identity.region
+                )));
+            }
+            match accept(&result, latest_allowed) {
+                Ok(record) => {
+                    let flags = self.flags_for(&record);
+                    ingested.results.push((record, flags));
+                }
+                Err(reason) => {
+                    tracing::warn!(agent_id = %identity.agent_id, seq = result.seq, %reason, "Refused a result.");
+                    ingested.refused.push(Refusal { seq: result.seq, reason, record: result.encode_to_vec() });
+                }
+            }
+        }
+        self.store.write_ingested(ingested).await.map_err(unavailable)?;
+        Ok(Some(v1::collector_message::Body::Ack(v1::Ack { through_seq })))
+    }
+
+    fn flags_for(&self, record: &ResultRecord) -> ResultFlags {
+        let mut flags = ResultFlags::NONE;
+        if self.clock_suspect {
+            flags = flags | ResultFlags::CLOCK_SUSPECT;
+        }
+        if self.known_checks.as_ref().is_some_and(|known| !known.contains(&record.check_id)) {
+            flags = flags | ResultFlags::UNKNOWN_CHECK;
+        }
+        flags
+    }
 }
 
-/// Checks, stores and acknowledges one batch.
-async fn handle_batch(
-    store: &Store,
-    identity: &AgentIdentity,
-    batch: v1::ResultBatch,
-) -> Result<Option<v1::collector_message::Body>, Status> {
-    let Some(through_seq) = batch.results.iter().map(|result| result.seq).max() else { return Ok(None) };
-    let latest_allowed = Timestamp::now() + SignedDuration::try_from(MAX_FUTURE).unwrap_or(SignedDuration::ZERO);
-    let mut accepted = Vec::with_capacity(batch.results.len());
-    for result in batch.results {
-        if result.agent_id != identity.agent_id || result.region != identity.region {
-            return Err(Status::permission_denied(format!(
-                "result {} claims agent {:?} in region {:?}; this session is agent {:?} in region {:?}",
-                result.seq, result.agent_id, result.region, identity.agent_id, identity.region
-            )));
-        }
-        let seq = result.seq;
-        match check(result, latest_allowed) {
-            Ok(record) => accepted.push(record),
-            Err(reason) => tracing::warn!(agent_id = %identity.agent_id, seq, %reason, "Refused a result."),
-        }
-    }
-    store
-        .write_results(accepted)
-        .await
-        .map_err(|error| Status::unavailable(format!("{error}; nothing acknowledged, send again")))?;
-    Ok(Some(v1::collector_message::Body::Ack(v1::Ack { through_seq })))
+fn unavailable(error: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("{error}; nothing acknowledged, send again"))
 }
 
-/// A result the store may take, or why not.
-fn check(result: v1::Result, latest_allowed: Timestamp) -> Result<ResultRecord, String> {
+/// The record the store may take, or why not.
+fn accept(result: &v1::Result, latest_allowed: Timestamp) -> Result<ResultRecord, String> {
     if result.seq == 0 {
         return Err("seq 0 is not a sequence number (they start at 1)".to_owned());
     }
-    let record = ResultRecord::try_from(result).map_err(|error| error.to_string())?;
+    let record = ResultRecord::try_from(result.clone()).map_err(|error| error.to_string())?;
     if record.started_at > latest_allowed {
         return Err(format!("started_at {} is more than {} s in the future", record.started_at, MAX_FUTURE.as_secs()));
     }

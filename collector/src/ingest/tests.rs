@@ -11,7 +11,8 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Code, Request, Status, Streaming};
 
 use super::auth::token_hash;
-use super::{AgentIdentity, Agents, IngestService};
+use super::{AgentIdentity, Agents, IngestService, IngestSettings};
+use crate::store::ResultFlags;
 use crate::store::Store;
 
 struct Fixture {
@@ -21,6 +22,10 @@ struct Fixture {
 }
 
 async fn serve() -> Fixture {
+    serve_with(|_| {}).await
+}
+
+async fn serve_with(adjust: impl FnOnce(&mut IngestSettings)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
     let agents = Agents::new(vec![AgentIdentity {
@@ -28,9 +33,11 @@ async fn serve() -> Fixture {
         region: "eu-west".to_owned(),
         token_sha256: token_hash("s3cret"),
     }]);
+    let mut settings = IngestSettings::admitting(agents);
+    adjust(&mut settings);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let service = IngestService::new(store.clone(), agents).into_server();
+    let service = IngestService::new(store.clone(), settings).into_server();
     tokio::spawn(
         tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
     );
@@ -49,6 +56,7 @@ async fn open(address: SocketAddr, token: Option<&str>, agent_id: &str, region: 
         agent_id: agent_id.to_owned(),
         region: region.to_owned(),
         version: "test".to_owned(),
+        spool_backlog: 7,
         ..Default::default()
     };
     to_collector.send(v1::AgentMessage { body: Some(v1::agent_message::Body::Hello(hello)) }).await.unwrap();
@@ -71,9 +79,12 @@ fn result(seq: u64, minutes_from_now: i64) -> v1::Result {
 }
 
 impl Session {
+    async fn send(&self, body: v1::agent_message::Body) {
+        self.to_collector.send(v1::AgentMessage { body: Some(body) }).await.unwrap();
+    }
+
     async fn send_batch(&self, results: Vec<v1::Result>) {
-        let batch = v1::ResultBatch { results, ..Default::default() };
-        self.to_collector.send(v1::AgentMessage { body: Some(v1::agent_message::Body::Batch(batch)) }).await.unwrap();
+        self.send(v1::agent_message::Body::Batch(v1::ResultBatch { results, ..Default::default() })).await;
     }
 
     async fn next(&mut self) -> Result<v1::collector_message::Body, Status> {
@@ -134,4 +145,140 @@ async fn bad_results_are_refused_with_a_reason_and_the_rest_stored() {
     assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 4 }));
     let seqs: Vec<u64> = stored(&fixture.store).await.iter().map(|record| record.seq.unwrap()).collect();
     assert_eq!(seqs, [1, 4], "an empty check id and a start an hour ahead are refused; the batch still counts");
+    let refused = fixture.store.refused().await.unwrap();
+    let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, 2);
+    assert!(reasons[0].1.contains("check_id"), "the reason names the field: {reasons:?}");
+    assert_eq!(reasons[1].0, 3);
+    assert!(reasons[1].1.contains("in the future"), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn the_registry_records_sessions_clocks_and_gaps_and_flags_suspect_results() {
+    let fixture = serve().await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    session.send_batch(vec![result(1, -1)]).await;
+    session.next().await.unwrap();
+    let agents = fixture.store.agents().await.unwrap();
+    assert_eq!(agents.len(), 1);
+    let agent = &agents[0];
+    assert_eq!(
+        (agent.agent_id.as_str(), agent.region.as_str(), agent.version.as_str()),
+        ("agent-eu-1", "eu-west", "test")
+    );
+    assert_eq!(agent.spool_backlog, 7);
+    assert!(agent.last_seen >= agent.connected_at && agent.clock.is_none());
+
+    // The agent's clock is 3 s behind the collector's: beyond the default 2 s bound.
+    let estimate = v1::ClockEstimate { offset_nanos: 3_000_000_000, round_trip_nanos: 800_000 };
+    session.send(v1::agent_message::Body::ClockEstimate(estimate)).await;
+    session
+        .send(v1::agent_message::Body::Gap(v1::SpoolGap { first_seq: 2, last_seq: 4, reason: "spool_full".into() }))
+        .await;
+    session
+        .send(v1::agent_message::Body::Gap(v1::SpoolGap { first_seq: 2, last_seq: 5, reason: "spool_full".into() }))
+        .await;
+    session
+        .send(v1::agent_message::Body::Gap(v1::SpoolGap { first_seq: 9, last_seq: 8, reason: "bogus".into() }))
+        .await;
+    session.send_batch(vec![result(6, -1)]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 6 }));
+    let clock = fixture.store.agents().await.unwrap()[0].clock.expect("a clock reading");
+    assert_eq!((clock.offset_nanos, clock.round_trip_nanos), (3_000_000_000, 800_000));
+    let gaps: Vec<(u64, u64)> =
+        fixture.store.gaps().await.unwrap().iter().map(|gap| (gap.first_seq, gap.last_seq)).collect();
+    assert_eq!(gaps, [(2, 5)], "a gap reported again merges; a reversed range is ignored");
+    let flagged = fixture.store.flagged_results("agent-eu-1").await.unwrap();
+    assert_eq!(flagged, [(6, ResultFlags::CLOCK_SUSPECT)], "only results after the estimate are flagged");
+
+    let estimate = v1::ClockEstimate { offset_nanos: -1_500_000_000, round_trip_nanos: 800_000 };
+    session.send(v1::agent_message::Body::ClockEstimate(estimate)).await;
+    session.send_batch(vec![result(7, -1)]).await;
+    session.next().await.unwrap();
+    let flagged = fixture.store.flagged_results("agent-eu-1").await.unwrap();
+    assert_eq!(flagged.len(), 1, "back within the bound, results are no longer flagged: {flagged:?}");
+}
+
+#[tokio::test]
+async fn results_of_checks_missing_from_the_central_list_are_stored_and_flagged() {
+    let checks = slaprobe_agent::config::parse_checks_document(
+        "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n",
+    )
+    .unwrap();
+    let fixture = serve_with(|settings| {
+        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+    })
+    .await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("checks pushed") };
+    assert!(config.checks_yaml.contains("acme-api"));
+    let mut stray = result(2, -1);
+    stray.check_id = "retired-check".to_owned();
+    session.send_batch(vec![result(1, -1), stray]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 2 }));
+    let flagged = fixture.store.flagged_results("agent-eu-1").await.unwrap();
+    assert_eq!(flagged, [(2, ResultFlags::UNKNOWN_CHECK)]);
+}
+
+#[tokio::test]
+async fn oversized_and_undecodable_messages_end_the_session_and_harm_nothing() {
+    let fixture = serve().await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    session.send_batch(vec![result(1, -1)]).await;
+    session.next().await.unwrap();
+    let mut huge = result(2, -1);
+    huge.error = "x".repeat(super::MAX_MESSAGE + 1);
+    session.send_batch(vec![huge]).await;
+    let refused = session.next().await.unwrap_err();
+    assert_eq!(refused.code(), Code::OutOfRange, "{refused}");
+
+    let status = send_undecodable(fixture.address).await;
+    assert_eq!(status.code(), Code::Internal, "{status}");
+    assert!(status.message().contains("decode"), "{status}");
+
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    session.send_batch(vec![result(3, -1)]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 3 }));
+    let seqs: Vec<u64> = stored(&fixture.store).await.iter().map(|record| record.seq.unwrap()).collect();
+    assert_eq!(seqs, [1, 3], "the store holds what was acknowledged, nothing else");
+}
+
+/// A message whose field 2 (the batch) is not a valid `ResultBatch` encoding.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Undecodable {
+    #[prost(message, optional, tag = "1")]
+    hello: Option<v1::Hello>,
+    #[prost(bytes = "vec", tag = "2")]
+    batch: Vec<u8>,
+}
+
+/// Opens a session with a valid Hello, then sends bytes that do not decode; returns how the stream ended.
+async fn send_undecodable(address: SocketAddr) -> Status {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let hello = v1::Hello { agent_id: "agent-eu-1".into(), region: "eu-west".into(), ..Default::default() };
+    let messages = vec![
+        Undecodable { hello: Some(hello), batch: Vec::new() },
+        Undecodable { hello: None, batch: vec![0xff, 0xff, 0xff, 0xff] },
+    ];
+    let mut request = Request::new(tokio_stream::iter(messages));
+    request.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/slaprobe.v1.Collector/Session");
+    let codec = tonic_prost::ProstCodec::<Undecodable, v1::CollectorMessage>::default();
+    match grpc.streaming(request, path, codec).await {
+        Ok(response) => {
+            let mut inbound = response.into_inner();
+            loop {
+                match inbound.message().await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("the collector ended the stream without an error"),
+                    Err(status) => return status,
+                }
+            }
+        }
+        Err(status) => status,
+    }
 }

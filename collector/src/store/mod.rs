@@ -4,15 +4,25 @@
 //! Writes are idempotent: a result is keyed by `(agent_id, seq)`, and storing it again changes nothing, so an
 //! agent may replay after a reconnect without creating duplicates. A write returns only once committed durably.
 //!
+//! Beside the results the store keeps the evidence about the evidence: each agent's registry entry (version,
+//! last seen, spool backlog, clock offset), the gaps agents report when their spool dropped results, the results
+//! the collector refused with the reason, and per-result flags (clock suspect, unknown check).
+//!
 //! Layout:
+//! - [`records`]: what the store keeps beside results.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 
+pub mod records;
 pub mod sqlite;
 
 use std::path::Path;
 
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
+
+pub use records::{
+    AgentRecord, AgentStatus, ClockReading, GapReport, IngestBatch, Refusal, RefusedResult, ResultFlags,
+};
 
 /// A store failure; the message names the file or operation.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +65,66 @@ impl Store {
         sqlite::SqliteStore::open(path).map(Self::Sqlite)
     }
 
-    /// Stores `results` (each with `agent_id` and `seq`), returning once they are durably committed.
+    /// Stores `results` (each with `agent_id` and `seq`), unflagged, returning once they are durably committed.
     pub async fn write_results(&self, results: Vec<ResultRecord>) -> Result<WriteOutcome, StoreError> {
+        let results = results.into_iter().map(|result| (result, ResultFlags::NONE)).collect();
+        self.write(records::Write::Results(results)).await
+    }
+
+    /// Stores one batch received from an agent: its accepted results with their flags, its refusals, and the
+    /// agent's last-seen time, all in one transaction.
+    pub async fn write_ingested(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError> {
+        self.write(records::Write::Ingested(batch)).await
+    }
+
+    /// Records an agent's session opening (version, backlog, connect time) in its registry entry.
+    pub async fn record_agent(&self, status: AgentStatus) -> Result<(), StoreError> {
+        self.write(records::Write::Agent(status)).await.map(drop)
+    }
+
+    /// Records `agent_id`'s latest clock estimate in its registry entry.
+    pub async fn record_clock(&self, agent_id: &str, reading: ClockReading) -> Result<(), StoreError> {
+        self.write(records::Write::Clock(agent_id.to_owned(), reading)).await.map(drop)
+    }
+
+    /// Records a range of results an agent's spool dropped (a repeated report of the same gap merges with it).
+    pub async fn record_gap(&self, gap: GapReport) -> Result<(), StoreError> {
+        self.write(records::Write::Gap(gap)).await.map(drop)
+    }
+
+    async fn write(&self, write: records::Write) -> Result<WriteOutcome, StoreError> {
+        write.check()?;
         match self {
-            Self::Sqlite(store) => store.write_results(results).await,
+            Self::Sqlite(store) => store.write(write).await,
+        }
+    }
+
+    /// Every agent that ever opened a session, by id.
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(sqlite::read::agents).await,
+        }
+    }
+
+    /// Every gap agents reported, by agent and first sequence number.
+    pub async fn gaps(&self) -> Result<Vec<GapReport>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(sqlite::read::gaps).await,
+        }
+    }
+
+    /// Every refused result, by agent and sequence number.
+    pub async fn refused(&self) -> Result<Vec<RefusedResult>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(sqlite::read::refused).await,
+        }
+    }
+
+    /// The sequence numbers and flags of `agent_id`'s stored results that carry any flag, in `seq` order.
+    pub async fn flagged_results(&self, agent_id: &str) -> Result<Vec<(u64, ResultFlags)>, StoreError> {
+        let agent_id = agent_id.to_owned();
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::read::flagged(connection, &agent_id)).await,
         }
     }
 
@@ -69,8 +135,11 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<ResultRecord>, StoreError> {
+        let checks = checks.to_vec();
         match self {
-            Self::Sqlite(store) => store.results_between(checks.to_vec(), from, to).await,
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::read::results_between(connection, &checks, from, to)).await
+            }
         }
     }
 }

@@ -5,21 +5,27 @@
 //! Each result is stored as its protobuf encoding (the exact record, for export and reports) plus the columns
 //! that queries filter on. Migrations are numbered and applied in order inside transactions; the schema version
 //! is SQLite's `user_version`.
+//!
+//! Layout:
+//! - [`write`]: what one transaction of the writer does for each kind of write.
+//! - [`read`]: the queries, each on a read-only connection.
+
+pub mod read;
+mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 
-use jiff::Timestamp;
-use prost::Message;
-use rusqlite::{Connection, OpenFlags, params};
-use slaprobe_proto::{ResultRecord, v1};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use super::records::Write;
 use super::{StoreError, WriteOutcome};
 
 /// Schema migrations, in order; entry `n` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE results (
         agent_id      TEXT    NOT NULL,
         seq           INTEGER NOT NULL,
@@ -31,12 +37,43 @@ const MIGRATIONS: &[&str] = &["
         PRIMARY KEY (agent_id, seq)
     ) WITHOUT ROWID;
     CREATE INDEX results_by_check_time ON results (check_id, started_at_ns);
-"];
+",
+    "
+    ALTER TABLE results ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE agents (
+        agent_id             TEXT    NOT NULL PRIMARY KEY,
+        region               TEXT    NOT NULL,
+        version              TEXT    NOT NULL,
+        connected_at_ns      INTEGER NOT NULL,
+        last_seen_ns         INTEGER NOT NULL,
+        spool_backlog        INTEGER NOT NULL,
+        clock_offset_ns      INTEGER,
+        clock_round_trip_ns  INTEGER,
+        clock_measured_at_ns INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE spool_gaps (
+        agent_id       TEXT    NOT NULL,
+        first_seq      INTEGER NOT NULL,
+        last_seq       INTEGER NOT NULL,
+        reason         TEXT    NOT NULL,
+        reported_at_ns INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, first_seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE refused_results (
+        agent_id       TEXT    NOT NULL,
+        seq            INTEGER NOT NULL,
+        reason         TEXT    NOT NULL,
+        received_at_ns INTEGER NOT NULL,
+        record         BLOB    NOT NULL,
+        PRIMARY KEY (agent_id, seq)
+    ) WITHOUT ROWID;
+",
+];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).
 const WRITE_QUEUE: usize = 1024;
 
-type WriteRequest = (Vec<ResultRecord>, oneshot::Sender<Result<WriteOutcome, StoreError>>);
+type WriteRequest = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
 
 /// A SQLite store; clones share the writer.
 #[derive(Clone)]
@@ -69,29 +106,27 @@ impl SqliteStore {
         Ok(Self { path: Arc::new(path.to_owned()), writes })
     }
 
-    /// Stores `results`; see [`super::Store::write_results`].
-    pub async fn write_results(&self, results: Vec<ResultRecord>) -> Result<WriteOutcome, StoreError> {
-        for (index, result) in results.iter().enumerate() {
-            if result.agent_id.is_none() || result.seq.is_none() {
-                return Err(StoreError::BadResult { index, problem: "agent_id and seq are required".to_owned() });
-            }
-        }
+    /// Performs `write` in the writer's next transaction, returning once it is durably committed.
+    pub(crate) async fn write(&self, write: Write) -> Result<WriteOutcome, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        self.writes.send((results, reply)).await.map_err(|_| StoreError::Closed)?;
+        self.writes.send((write, reply)).await.map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Results of `checks` in `[from, to)`; see [`super::Store::results_between`].
-    pub async fn results_between(
+    /// Runs `query` on a fresh read-only connection on the blocking pool.
+    pub async fn read<T: Send + 'static>(
         &self,
-        checks: Vec<String>,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<ResultRecord>, StoreError> {
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || read_between(&path, &checks, from, to))
-            .await
-            .map_err(|error| StoreError::Database(format!("read task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let connection = Connection::open_with_flags(path.as_path(), flags)?;
+            query(&connection)
+        })
+        .await
+        .map_err(|error| StoreError::Database(format!("read task failed: {error}")))?
+        .map_err(|error| database_error(&self.path, error))
     }
 }
 
@@ -126,7 +161,7 @@ fn run_writer(mut connection: Connection, mut queue: mpsc::Receiver<WriteRequest
         while let Ok(next) = queue.try_recv() {
             pending.push(next);
         }
-        match commit(&mut connection, &pending) {
+        match write::commit(&mut connection, pending.iter().map(|(write, _)| write)) {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in pending.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -140,78 +175,6 @@ fn run_writer(mut connection: Connection, mut queue: mpsc::Receiver<WriteRequest
             }
         }
     }
-}
-
-fn commit(connection: &mut Connection, batches: &[WriteRequest]) -> rusqlite::Result<Vec<WriteOutcome>> {
-    let transaction = connection.transaction()?;
-    let mut outcomes = Vec::with_capacity(batches.len());
-    {
-        let mut insert = transaction.prepare_cached(
-            "INSERT OR IGNORE INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for (results, _) in batches {
-            let mut outcome = WriteOutcome::default();
-            for result in results {
-                let record = v1::Result::from(result).encode_to_vec();
-                let seq = i64::try_from(result.seq.unwrap_or_default()).unwrap_or(i64::MAX);
-                let started = i64::try_from(result.started_at.as_nanosecond()).unwrap_or(i64::MAX);
-                let changed = insert.execute(params![
-                    result.agent_id.as_deref().unwrap_or_default(),
-                    seq,
-                    result.check_id,
-                    result.region,
-                    started,
-                    result.ok,
-                    record
-                ])?;
-                if changed == 1 {
-                    outcome.inserted += 1;
-                } else {
-                    outcome.duplicates += 1;
-                }
-            }
-            outcomes.push(outcome);
-        }
-    }
-    transaction.commit()?;
-    Ok(outcomes)
-}
-
-fn read_between(
-    path: &Path,
-    checks: &[String],
-    from: Timestamp,
-    to: Timestamp,
-) -> Result<Vec<ResultRecord>, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags).map_err(|error| database_error(path, error))?;
-    let mut query = connection
-        .prepare_cached(
-            "SELECT record FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3
-             ORDER BY started_at_ns",
-        )
-        .map_err(|error| database_error(path, error))?;
-    let bound = |at: Timestamp| {
-        i64::try_from(at.as_nanosecond()).unwrap_or(if at.as_nanosecond() < 0 { i64::MIN } else { i64::MAX })
-    };
-    let mut records = Vec::new();
-    for check in checks {
-        let rows = query
-            .query_map(params![check, bound(from), bound(to)], |row| row.get::<_, Vec<u8>>(0))
-            .map_err(|error| database_error(path, error))?;
-        for row in rows {
-            let bytes = row.map_err(|error| database_error(path, error))?;
-            let decoded = v1::Result::decode(bytes.as_slice())
-                .map_err(|error| database_error(path, format!("undecodable stored result: {error}")))?;
-            records.push(
-                ResultRecord::try_from(decoded)
-                    .map_err(|error| database_error(path, format!("stored result: {error}")))?,
-            );
-        }
-    }
-    records.sort_by_key(|record| record.started_at);
-    Ok(records)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links, UplinkSettings};
 use slaprobe_collector::ingest::auth::token_hash;
-use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService};
+use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_tests::ingest_baseline::{bare_insert_rate, sample_result};
 use tokio::net::TcpListener;
@@ -48,7 +48,7 @@ async fn main() {
         .collect();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let service = IngestService::new(store, Agents::new(identities)).into_server();
+    let service = IngestService::new(store, IngestSettings::admitting(Agents::new(identities))).into_server();
     tokio::spawn(
         tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
     );
@@ -61,6 +61,7 @@ async fn main() {
             token: format!("token-{agent}"),
             agent_id: format!("agent-{agent}"),
             region: format!("region-{agent}"),
+            tls: uplink::client_tls(None).unwrap(),
         };
         tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     }

@@ -97,3 +97,28 @@ fn a_newer_schema_is_refused_rather_than_touched() {
     let error = Store::open_sqlite(&path).err().expect("refused");
     assert!(error.to_string().contains("schema version 99 is newer"), "{error}");
 }
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_with_its_results_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let record = result("agent-1", 1, "acme-api", 3);
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch(super::MIGRATIONS[0]).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+        let encoded = prost::Message::encode_to_vec(&slaprobe_proto::v1::Result::from(&record));
+        connection
+            .execute(
+                "INSERT INTO results VALUES ('agent-1', 1, 'acme-api', 'eu-west', ?1, 1, ?2)",
+                rusqlite::params![i64::try_from(record.started_at.as_nanosecond()).unwrap(), encoded],
+            )
+            .unwrap();
+    }
+    let store = Store::open_sqlite(&path).unwrap();
+    let far: Timestamp = "2100-01-01T00:00:00Z".parse().unwrap();
+    let read = store.results_between(&["acme-api".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap();
+    assert_eq!(read, [record]);
+    assert!(store.flagged_results("agent-1").await.unwrap().is_empty(), "old results carry no flags");
+    assert!(store.agents().await.unwrap().is_empty() && store.gaps().await.unwrap().is_empty());
+}

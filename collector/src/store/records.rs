@@ -1,0 +1,183 @@
+//! What the store keeps beside the results themselves: result flags, refusals, spool gaps and the agent
+//! registry, as the ingest path hands them over and as reads return them.
+
+use std::ops::BitOr;
+
+use jiff::Timestamp;
+use slaprobe_proto::ResultRecord;
+
+use super::StoreError;
+
+/// Why a stored result deserves a second look; a set of flags, empty for most results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ResultFlags(u32);
+
+impl ResultFlags {
+    /// No flag.
+    pub const NONE: Self = Self(0);
+    /// The agent's clock was off by more than the configured bound when it sent the result.
+    pub const CLOCK_SUSPECT: Self = Self(1);
+    /// The result's check is not in the collector's central check list.
+    pub const UNKNOWN_CHECK: Self = Self(2);
+
+    /// The flags as stored.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The flags from their stored form (unknown bits are kept, so a newer collector's flags survive).
+    pub fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The names of the flags set, for logs and APIs.
+    pub fn names(self) -> Vec<&'static str> {
+        [(Self::CLOCK_SUSPECT, "clock_suspect"), (Self::UNKNOWN_CHECK, "unknown_check")]
+            .into_iter()
+            .filter(|(flag, _)| self.contains(*flag))
+            .map(|(_, name)| name)
+            .collect()
+    }
+}
+
+impl BitOr for ResultFlags {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+/// A result the collector would not store, kept with the reason so that the refusal itself is evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The result's sequence number.
+    pub seq: u64,
+    /// Why it was refused.
+    pub reason: String,
+    /// The result exactly as received (protobuf encoding).
+    pub record: Vec<u8>,
+}
+
+/// One batch from an agent's session, written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestBatch {
+    /// The sending agent (its registry entry's last-seen time is updated).
+    pub agent_id: String,
+    /// When the batch arrived.
+    pub received_at: Timestamp,
+    /// Accepted results and their flags.
+    pub results: Vec<(ResultRecord, ResultFlags)>,
+    /// Refused results.
+    pub refused: Vec<Refusal>,
+}
+
+/// An agent opening a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    /// Agent id.
+    pub agent_id: String,
+    /// Region label.
+    pub region: String,
+    /// Agent software version.
+    pub version: String,
+    /// When the session opened.
+    pub connected_at: Timestamp,
+    /// Results waiting in the agent's spool at that moment.
+    pub spool_backlog: u64,
+}
+
+/// An agent's clock against the collector's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockReading {
+    /// Collector clock minus agent clock, nanoseconds.
+    pub offset_nanos: i64,
+    /// Round trip of the measurement, nanoseconds (the offset is exact to half of it).
+    pub round_trip_nanos: i64,
+    /// When the collector received the estimate.
+    pub measured_at: Timestamp,
+}
+
+/// A range of an agent's results its spool dropped before they could be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapReport {
+    /// Agent id.
+    pub agent_id: String,
+    /// First dropped sequence number.
+    pub first_seq: u64,
+    /// Last dropped sequence number (inclusive).
+    pub last_seq: u64,
+    /// Why the results were dropped.
+    pub reason: String,
+    /// When the collector first heard of the gap.
+    pub reported_at: Timestamp,
+}
+
+/// A stored refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedResult {
+    /// Agent id.
+    pub agent_id: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// Why it was refused.
+    pub reason: String,
+    /// When it arrived.
+    pub received_at: Timestamp,
+}
+
+/// An agent's registry entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    /// Agent id.
+    pub agent_id: String,
+    /// Region label.
+    pub region: String,
+    /// Agent software version at its last session.
+    pub version: String,
+    /// When its last session opened.
+    pub connected_at: Timestamp,
+    /// When it last sent results.
+    pub last_seen: Timestamp,
+    /// Results waiting in its spool when its last session opened.
+    pub spool_backlog: u64,
+    /// Its latest clock estimate, if any.
+    pub clock: Option<ClockReading>,
+}
+
+/// One write the store's writer performs; every variant commits durably before it is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Write {
+    /// Results with flags, from any agents (tools and tests).
+    Results(Vec<(ResultRecord, ResultFlags)>),
+    /// One agent batch.
+    Ingested(IngestBatch),
+    /// A session opening.
+    Agent(AgentStatus),
+    /// A clock estimate for `agent_id`.
+    Clock(String, ClockReading),
+    /// A spool gap.
+    Gap(GapReport),
+}
+
+impl Write {
+    /// Refuses a write the store cannot key: every result needs its `agent_id` and `seq`.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        let results: Box<dyn Iterator<Item = &ResultRecord>> = match self {
+            Self::Results(results) => Box::new(results.iter().map(|(result, _)| result)),
+            Self::Ingested(batch) => Box::new(batch.results.iter().map(|(result, _)| result)),
+            Self::Agent(_) | Self::Clock(..) | Self::Gap(_) => return Ok(()),
+        };
+        for (index, result) in results.enumerate() {
+            if result.agent_id.is_none() || result.seq.is_none() {
+                return Err(StoreError::BadResult { index, problem: "agent_id and seq are required".to_owned() });
+            }
+        }
+        Ok(())
+    }
+}

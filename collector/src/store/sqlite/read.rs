@@ -1,0 +1,118 @@
+//! The store's queries, each given a read-only connection. A stored value that cannot be decoded fails the
+//! read with a conversion error naming the column; it never yields a made-up record.
+
+use jiff::Timestamp;
+use prost::Message;
+use rusqlite::types::Type;
+use rusqlite::{Connection, Row, params};
+use slaprobe_proto::{ResultRecord, v1};
+
+use super::write::nanos;
+use crate::store::records::{AgentRecord, ClockReading, GapReport, RefusedResult, ResultFlags};
+
+fn conversion_error(column: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error))
+}
+
+fn timestamp(row: &Row, column: usize) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_nanosecond(i128::from(row.get::<_, i64>(column)?)).map_err(|error| conversion_error(column, error))
+}
+
+fn unsigned(row: &Row, column: usize) -> rusqlite::Result<u64> {
+    u64::try_from(row.get::<_, i64>(column)?).map_err(|error| conversion_error(column, error))
+}
+
+/// Results of `checks` whose `started_at` lies in `[from, to)`, ordered by `started_at`.
+pub fn results_between(
+    connection: &Connection,
+    checks: &[String],
+    from: Timestamp,
+    to: Timestamp,
+) -> rusqlite::Result<Vec<ResultRecord>> {
+    let mut query = connection.prepare_cached(
+        "SELECT record FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3
+         ORDER BY started_at_ns",
+    )?;
+    let mut records = Vec::new();
+    for check in checks {
+        let rows = query.query_map(params![check, nanos(from), nanos(to)], |row| {
+            let bytes = row.get_ref(0)?.as_blob()?;
+            let decoded = v1::Result::decode(bytes).map_err(|error| conversion_error(0, error))?;
+            ResultRecord::try_from(decoded).map_err(|error| conversion_error(0, error))
+        })?;
+        for record in rows {
+            records.push(record?);
+        }
+    }
+    records.sort_by_key(|record| record.started_at);
+    Ok(records)
+}
+
+/// Every agent's registry entry, by id.
+pub fn agents(connection: &Connection) -> rusqlite::Result<Vec<AgentRecord>> {
+    let mut query = connection.prepare_cached(
+        "SELECT agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog,
+                clock_offset_ns, clock_round_trip_ns, clock_measured_at_ns
+         FROM agents ORDER BY agent_id",
+    )?;
+    query
+        .query_map([], |row| {
+            let clock = match row.get::<_, Option<i64>>(6)? {
+                Some(offset_nanos) => {
+                    Some(ClockReading { offset_nanos, round_trip_nanos: row.get(7)?, measured_at: timestamp(row, 8)? })
+                }
+                None => None,
+            };
+            Ok(AgentRecord {
+                agent_id: row.get(0)?,
+                region: row.get(1)?,
+                version: row.get(2)?,
+                connected_at: timestamp(row, 3)?,
+                last_seen: timestamp(row, 4)?,
+                spool_backlog: unsigned(row, 5)?,
+                clock,
+            })
+        })?
+        .collect()
+}
+
+/// Every reported spool gap, by agent and first sequence number.
+pub fn gaps(connection: &Connection) -> rusqlite::Result<Vec<GapReport>> {
+    let mut query = connection.prepare_cached(
+        "SELECT agent_id, first_seq, last_seq, reason, reported_at_ns FROM spool_gaps ORDER BY agent_id, first_seq",
+    )?;
+    query
+        .query_map([], |row| {
+            Ok(GapReport {
+                agent_id: row.get(0)?,
+                first_seq: unsigned(row, 1)?,
+                last_seq: unsigned(row, 2)?,
+                reason: row.get(3)?,
+                reported_at: timestamp(row, 4)?,
+            })
+        })?
+        .collect()
+}
+
+/// Every refused result, by agent and sequence number.
+pub fn refused(connection: &Connection) -> rusqlite::Result<Vec<RefusedResult>> {
+    let mut query = connection
+        .prepare_cached("SELECT agent_id, seq, reason, received_at_ns FROM refused_results ORDER BY agent_id, seq")?;
+    query
+        .query_map([], |row| {
+            Ok(RefusedResult {
+                agent_id: row.get(0)?,
+                seq: unsigned(row, 1)?,
+                reason: row.get(2)?,
+                received_at: timestamp(row, 3)?,
+            })
+        })?
+        .collect()
+}
+
+/// Sequence numbers and flags of `agent_id`'s flagged results, in `seq` order.
+pub fn flagged(connection: &Connection, agent_id: &str) -> rusqlite::Result<Vec<(u64, ResultFlags)>> {
+    let mut query =
+        connection.prepare_cached("SELECT seq, flags FROM results WHERE agent_id = ?1 AND flags != 0 ORDER BY seq")?;
+    query.query_map(params![agent_id], |row| Ok((unsigned(row, 0)?, ResultFlags::from_bits(row.get(1)?))))?.collect()
+}

@@ -1,0 +1,136 @@
+//! One transaction of the writer: every waiting write, applied in order, committed once.
+
+use jiff::Timestamp;
+use prost::Message;
+use rusqlite::{Connection, Transaction, params};
+use slaprobe_proto::{ResultRecord, v1};
+
+use crate::store::WriteOutcome;
+use crate::store::records::{AgentStatus, ClockReading, GapReport, IngestBatch, ResultFlags, Write};
+
+/// Applies `writes` in one transaction; one outcome per write, in order.
+pub fn commit<'a>(
+    connection: &mut Connection,
+    writes: impl Iterator<Item = &'a Write>,
+) -> rusqlite::Result<Vec<WriteOutcome>> {
+    let transaction = connection.transaction()?;
+    let mut outcomes = Vec::new();
+    for write in writes {
+        outcomes.push(match write {
+            Write::Results(results) => insert_results(&transaction, results)?,
+            Write::Ingested(batch) => ingest(&transaction, batch)?,
+            Write::Agent(status) => upsert_agent(&transaction, status).map(|()| WriteOutcome::default())?,
+            Write::Clock(agent_id, reading) => {
+                update_clock(&transaction, agent_id, reading).map(|()| WriteOutcome::default())?
+            }
+            Write::Gap(gap) => upsert_gap(&transaction, gap).map(|()| WriteOutcome::default())?,
+        });
+    }
+    transaction.commit()?;
+    Ok(outcomes)
+}
+
+/// Nanoseconds since the epoch, saturated to the column's range.
+pub fn nanos(at: Timestamp) -> i64 {
+    i64::try_from(at.as_nanosecond()).unwrap_or(if at.as_nanosecond() < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A sequence number in an INTEGER column (sequence numbers beyond `i64::MAX` do not occur; they saturate).
+pub fn seq_column(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn insert_results(
+    transaction: &Transaction,
+    results: &[(ResultRecord, ResultFlags)],
+) -> rusqlite::Result<WriteOutcome> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut outcome = WriteOutcome::default();
+    for (result, flags) in results {
+        let changed = insert.execute(params![
+            result.agent_id.as_deref().unwrap_or_default(),
+            seq_column(result.seq.unwrap_or_default()),
+            result.check_id,
+            result.region,
+            nanos(result.started_at),
+            result.ok,
+            v1::Result::from(result).encode_to_vec(),
+            flags.bits()
+        ])?;
+        if changed == 1 {
+            outcome.inserted += 1;
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+fn ingest(transaction: &Transaction, batch: &IngestBatch) -> rusqlite::Result<WriteOutcome> {
+    let outcome = insert_results(transaction, &batch.results)?;
+    let mut refuse = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO refused_results (agent_id, seq, reason, received_at_ns, record)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for refusal in &batch.refused {
+        refuse.execute(params![
+            batch.agent_id,
+            seq_column(refusal.seq),
+            refusal.reason,
+            nanos(batch.received_at),
+            refusal.record
+        ])?;
+    }
+    transaction
+        .prepare_cached("UPDATE agents SET last_seen_ns = max(last_seen_ns, ?2) WHERE agent_id = ?1")?
+        .execute(params![batch.agent_id, nanos(batch.received_at)])?;
+    Ok(outcome)
+}
+
+fn upsert_agent(transaction: &Transaction, status: &AgentStatus) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO agents (agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+             ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, version = excluded.version,
+                 connected_at_ns = excluded.connected_at_ns, last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
+                 spool_backlog = excluded.spool_backlog",
+        )?
+        .execute(params![
+            status.agent_id,
+            status.region,
+            status.version,
+            nanos(status.connected_at),
+            seq_column(status.spool_backlog)
+        ])?;
+    Ok(())
+}
+
+fn update_clock(transaction: &Transaction, agent_id: &str, reading: &ClockReading) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "UPDATE agents SET clock_offset_ns = ?2, clock_round_trip_ns = ?3, clock_measured_at_ns = ?4
+             WHERE agent_id = ?1",
+        )?
+        .execute(params![agent_id, reading.offset_nanos, reading.round_trip_nanos, nanos(reading.measured_at)])?;
+    Ok(())
+}
+
+fn upsert_gap(transaction: &Transaction, gap: &GapReport) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO spool_gaps (agent_id, first_seq, last_seq, reason, reported_at_ns) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (agent_id, first_seq) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+        )?
+        .execute(params![
+            gap.agent_id,
+            seq_column(gap.first_seq),
+            seq_column(gap.last_seq),
+            gap.reason,
+            nanos(gap.reported_at)
+        ])?;
+    Ok(())
+}
