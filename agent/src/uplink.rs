@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use slaprobe_proto::v1;
 use tokio::sync::{Notify, mpsc};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -161,12 +162,13 @@ async fn session(
         config_version: links.config_version.lock().map(|version| version.clone()).unwrap_or_default(),
     };
     let send = |body| v1::AgentMessage { body: Some(body) };
-    to_collector.send(send(v1::agent_message::Body::Hello(hello))).await.map_err(|_| SessionError::Closed)?;
-    for gap in gaps {
+    // Hello and the gaps open the stream whatever their number; the channel carries what follows.
+    let opening = std::iter::once(send(v1::agent_message::Body::Hello(hello))).chain(gaps.into_iter().map(|gap| {
         let gap = v1::SpoolGap { first_seq: gap.first, last_seq: gap.last, reason: "spool_full".to_owned() };
-        to_collector.send(send(v1::agent_message::Body::Gap(gap))).await.map_err(|_| SessionError::Closed)?;
-    }
-    let mut request = tonic::Request::new(ReceiverStream::new(outbound));
+        send(v1::agent_message::Body::Gap(gap))
+    }));
+    let messages = tokio_stream::iter(opening.collect::<Vec<_>>()).chain(ReceiverStream::new(outbound));
+    let mut request = tonic::Request::new(messages);
     let token = format!("Bearer {}", settings.token)
         .parse()
         .map_err(|_| SessionError::Spool("the token has characters not allowed in metadata".to_owned()))?;

@@ -83,6 +83,21 @@ impl TestCa {
 }
 
 impl TestCa {
+    /// Writes a server certificate for `127.0.0.1` and `localhost` (valid now) and its key to `dir/server.pem`
+    /// and `dir/server.key`.
+    pub fn write_server_identity(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
+        std::fs::write(&cert_path, cert.pem() + &self.pem()).expect("write server cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write server key");
+        (cert_path, key_path)
+    }
+
     /// Writes a client certificate and key signed by this CA to `dir/client.pem` and `dir/client.key`.
     pub fn write_client_identity(&self, dir: &Path) -> (PathBuf, PathBuf) {
         let mut params = CertificateParams::new(vec!["slaprobe-agent".to_owned()]).expect("client params");

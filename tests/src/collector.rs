@@ -3,12 +3,18 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use crate::agent::collector_binary;
 
 /// Starts `slaprobe-collector serve --config CONFIG` and returns once it logs that it serves; its log keeps
 /// being drained so it never blocks on a full pipe.
 pub fn start_collector(config: &Path) -> Child {
+    start_collector_logged(config).0
+}
+
+/// Like [`start_collector`], also returning the collector's log lines as they come.
+pub fn start_collector_logged(config: &Path) -> (Child, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(collector_binary())
         .args(["serve", "--config", config.to_str().expect("UTF-8 path")])
         .stdin(Stdio::null())
@@ -23,8 +29,14 @@ pub fn start_collector(config: &Path) -> Child {
             break;
         }
     }
-    std::thread::spawn(move || lines.for_each(drop));
-    child
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().expect("log lock").push(line);
+        }
+    });
+    (child, log)
 }
 
 /// Runs a one-shot `slaprobe-collector` command, asserting success; returns its standard output.

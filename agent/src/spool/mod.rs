@@ -223,7 +223,10 @@ impl Spool {
                     let dropped = last - first + 1;
                     self.dropped_total += dropped;
                     tracing::warn!(first, last, dropped, "Spool over its cap: dropped the oldest results.");
-                    self.gaps.push(Gap { first, last });
+                    match self.gaps.last_mut() {
+                        Some(previous) if previous.last + 1 == first => previous.last = last,
+                        _ => self.gaps.push(Gap { first, last }),
+                    }
                 }
             }
         }

@@ -133,6 +133,7 @@ fn over_the_cap_the_oldest_are_dropped_counted_and_reported() {
     let dropped: u64 = spool.gaps().iter().map(|gap| gap.last - gap.first + 1).sum();
     assert_eq!(dropped, spool.dropped_total());
     assert_eq!(spool.gaps()[0].first, 1, "the oldest go first");
+    assert_eq!(spool.gaps().len(), 1, "consecutive drops make one gap: {:?}", spool.gaps());
     let kept = spool.read_after(0, 10_000).unwrap();
     assert_eq!(kept.len() as u64 + dropped, 3000);
     assert_eq!(spool.backlog(), kept.len() as u64);
