@@ -31,7 +31,8 @@ pub fn bare_insert_rate(path: &Path, rows: &[ResultRecord]) -> f64 {
     let mut connection = rusqlite::Connection::open(path).expect("open baseline database");
     connection
         .execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;
+             PRAGMA mmap_size = 268435456;
              CREATE TABLE results (agent_id TEXT NOT NULL, seq INTEGER NOT NULL, check_id TEXT NOT NULL,
                  region TEXT NOT NULL, started_at_ns INTEGER NOT NULL, ok INTEGER NOT NULL, record BLOB NOT NULL,
                  PRIMARY KEY (agent_id, seq)) WITHOUT ROWID;

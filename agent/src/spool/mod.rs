@@ -41,6 +41,14 @@ pub struct Gap {
     pub last: u64,
 }
 
+/// Where the last read stopped: just past record `seq` of the segment starting at `segment`, at byte `offset`.
+#[derive(Debug, Clone, Copy)]
+struct ReadCursor {
+    segment: u64,
+    seq: u64,
+    offset: u64,
+}
+
 #[derive(Debug, Clone)]
 struct SegmentInfo {
     first_seq: u64,
@@ -61,6 +69,7 @@ pub struct Spool {
     acked: u64,
     gaps: Vec<Gap>,
     dropped_total: u64,
+    cursor: Option<ReadCursor>,
 }
 
 impl Spool {
@@ -120,6 +129,7 @@ impl Spool {
             acked,
             gaps,
             dropped_total: 0,
+            cursor: None,
         };
         spool.write_gaps()?;
         Ok(spool)
@@ -167,8 +177,9 @@ impl Spool {
         Ok(())
     }
 
-    /// Durable, unacknowledged records with `seq > after`, in order, at most `limit`.
-    pub fn read_after(&self, after: u64, limit: usize) -> io::Result<Vec<v1::Result>> {
+    /// Durable, unacknowledged records with `seq > after`, in order, at most `limit`. Reading on from where
+    /// the previous call stopped (the uplink's pattern) resumes at that byte offset instead of rescanning.
+    pub fn read_after(&mut self, after: u64, limit: usize) -> io::Result<Vec<v1::Result>> {
         let from = after.max(self.acked);
         let durable = self.durable_seq;
         let mut out = Vec::new();
@@ -176,20 +187,28 @@ impl Spool {
             if segment.last_seq.is_none_or(|last| last <= from) {
                 continue;
             }
-            for (seq, body) in SegmentReader::records(&segment_path(&self.dir, segment.first_seq))? {
-                if seq <= from {
-                    continue;
-                }
+            let offset = match self.cursor {
+                Some(cursor) if cursor.segment == segment.first_seq && cursor.seq <= from => cursor.offset,
+                _ => 0,
+            };
+            let mut wants_more = true;
+            SegmentReader::visit_from(&segment_path(&self.dir, segment.first_seq), offset, |seq, body, end| {
                 if seq > durable {
-                    return Ok(out);
+                    return false;
+                }
+                self.cursor = Some(ReadCursor { segment: segment.first_seq, seq, offset: end });
+                if seq <= from {
+                    return true;
                 }
                 match v1::Result::decode(body.as_slice()) {
                     Ok(result) => out.push(result),
                     Err(error) => tracing::error!(seq, %error, "Skipped an undecodable spool record."),
                 }
-                if out.len() >= limit {
-                    return Ok(out);
-                }
+                wants_more = out.len() < limit;
+                wants_more
+            })?;
+            if !wants_more || out.last().is_some_and(|result| result.seq >= durable) {
+                break;
             }
         }
         Ok(out)

@@ -2,7 +2,7 @@
 //! the first torn or corrupt record.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of framing before each payload: length and CRC-32.
@@ -77,14 +77,20 @@ impl SegmentReader {
         Ok(Scan { valid_bytes, file_bytes, last_seq })
     }
 
-    /// Every intact record, in order, up to the first torn or corrupt one.
-    pub fn records(path: &Path) -> io::Result<Vec<(u64, Vec<u8>)>> {
-        let mut reader = BufReader::new(File::open(path)?);
-        let mut records = Vec::new();
-        while let Some(record) = next_record(&mut reader)? {
-            records.push(record);
+    /// Hands each intact record from byte `offset` on to `visit`, with the offset just past it, until `visit`
+    /// returns false or a torn or corrupt record or the end is reached.
+    pub fn visit_from(path: &Path, offset: u64, mut visit: impl FnMut(u64, Vec<u8>, u64) -> bool) -> io::Result<()> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut position = offset;
+        while let Some((seq, body)) = next_record(&mut reader)? {
+            position += (HEADER + 8 + body.len()) as u64;
+            if !visit(seq, body, position) {
+                break;
+            }
         }
-        Ok(records)
+        Ok(())
     }
 }
 

@@ -114,7 +114,7 @@ fn corruption_inside_an_older_segment_becomes_a_reported_gap() {
     bytes[middle] ^= 0xff;
     fs::write(first, bytes).unwrap();
 
-    let spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
     let gap = spool.gaps()[0];
     assert!(gap.first > 1 && gap.first <= gap.last, "{gap:?}");
     let seqs: Vec<u64> = spool.read_after(0, 1000).unwrap().iter().map(|result| result.seq).collect();
@@ -144,4 +144,34 @@ fn over_the_cap_the_oldest_are_dropped_counted_and_reported() {
     let mut spool = spool;
     spool.ack(gaps.last().unwrap().last).unwrap();
     assert!(spool.gaps().is_empty(), "acknowledged past the gaps: reported");
+}
+
+#[test]
+fn batched_reads_resume_where_they_stopped_across_segments_appends_and_rewinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 512 * 1024).unwrap();
+    let mut sent_through = 0;
+    let mut seen = Vec::new();
+    for round in 0..20u64 {
+        fill(&mut spool, 97);
+        if round % 3 != 0 {
+            spool.sync().unwrap();
+        }
+        if round == 12 {
+            // A reconnect: the uplink starts over from the acknowledgement.
+            spool.ack(1000).unwrap();
+            sent_through = 1000;
+            seen.retain(|seq| *seq <= 1000);
+        }
+        loop {
+            let batch = spool.read_after(sent_through, 50).unwrap();
+            let Some(last) = batch.last() else { break };
+            sent_through = last.seq;
+            seen.extend(batch.iter().map(|result| result.seq));
+        }
+    }
+    assert!(segments(dir.path()).len() >= 2, "the reads crossed segment boundaries");
+    spool.sync().unwrap();
+    seen.extend(spool.read_after(sent_through, 10_000).unwrap().iter().map(|result| result.seq));
+    assert_eq!(seen, (1..=20 * 97).collect::<Vec<u64>>(), "every record once, in order");
 }

@@ -6,13 +6,14 @@
 //! kept in the refusals table; the batch is acknowledged through its highest `seq` in both cases, so one bad
 //! record cannot wedge an agent's spool.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use prost::Message;
 use slaprobe_proto::{ResultRecord, v1};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
 use super::{AgentIdentity, IngestSettings, MAX_FUTURE};
@@ -20,6 +21,19 @@ use crate::store::{ClockReading, GapReport, IngestBatch, Refusal, ResultFlags, S
 
 type Outbound = mpsc::Sender<Result<v1::CollectorMessage, Status>>;
 type Reply = Result<Option<v1::collector_message::Body>, Status>;
+
+/// Batches of one session being written at once, at most.
+const WRITES_IN_FLIGHT: usize = 4;
+
+/// What woke the session up.
+enum Event {
+    /// The oldest batch write finished.
+    Written(Result<Reply, tokio::task::JoinError>),
+    /// A message from the agent, the end of its stream, or a broken stream.
+    Message(Result<Option<v1::AgentMessage>, Status>),
+    /// The settings changed (false: they never will again).
+    SettingsChanged(bool),
+}
 
 /// One agent's open session.
 pub struct Session {
@@ -46,9 +60,14 @@ impl Session {
 
     /// Serves the session until the agent closes it, the connection drops, or the agent breaks the protocol.
     /// `config_version` is the check configuration the agent says it runs.
+    ///
+    /// Up to [`WRITES_IN_FLIGHT`] batches are written at once (the next is read while the store commits the
+    /// last); acknowledgements still go out in order, each only once its batch and all before it are committed.
     pub async fn run(mut self, config_version: String, mut inbound: Streaming<v1::AgentMessage>) {
         self.pushed_version = config_version;
         let mut watching = true;
+        let mut inbound_open = true;
+        let mut writes: VecDeque<JoinHandle<Reply>> = VecDeque::new();
         let mut reply = self.push_checks();
         loop {
             let sent = match reply {
@@ -60,35 +79,50 @@ impl Session {
                     return;
                 }
             };
-            if sent.is_err() {
+            if sent.is_err() || (!inbound_open && writes.is_empty()) {
                 break;
             }
-            reply = tokio::select! {
-                message = inbound.message() => match message {
-                    Ok(Some(message)) => self.handle(message).await,
-                    Ok(None) => break,
-                    Err(status) => {
-                        // Undecodable or oversized messages land here; tell the agent why, if it still listens.
-                        tracing::info!(agent_id = %self.identity.agent_id, %status, "Agent session ended.");
-                        let _ = self.outbound.send(Err(status)).await;
-                        return;
-                    }
-                },
-                changed = self.settings.changed(), if watching => match changed {
-                    Ok(()) => self.settings_changed(),
-                    Err(_) => {
-                        watching = false;
-                        Ok(None)
-                    }
-                },
+            let event = tokio::select! {
+                written = async { writes.front_mut().expect("guarded by is_empty").await }, if !writes.is_empty() => {
+                    Event::Written(written)
+                }
+                message = inbound.message(), if inbound_open && writes.len() < WRITES_IN_FLIGHT => {
+                    Event::Message(message)
+                }
+                changed = self.settings.changed(), if watching => Event::SettingsChanged(changed.is_ok()),
+            };
+            reply = match event {
+                Event::Written(written) => {
+                    writes.pop_front();
+                    written.unwrap_or_else(|error| Err(Status::internal(format!("store write task failed: {error}"))))
+                }
+                Event::Message(Ok(Some(message))) => self.handle(message, &mut writes).await,
+                Event::Message(Ok(None)) => {
+                    inbound_open = false; // acknowledge what is being written, then end
+                    Ok(None)
+                }
+                Event::Message(Err(status)) => {
+                    // Undecodable or oversized messages land here; tell the agent why, if it still listens.
+                    tracing::info!(agent_id = %self.identity.agent_id, %status, "Agent session ended.");
+                    let _ = self.outbound.send(Err(status)).await;
+                    return;
+                }
+                Event::SettingsChanged(true) => self.settings_changed(),
+                Event::SettingsChanged(false) => {
+                    watching = false;
+                    Ok(None)
+                }
             };
         }
         tracing::info!(agent_id = %self.identity.agent_id, "Agent disconnected.");
     }
 
-    async fn handle(&mut self, message: v1::AgentMessage) -> Reply {
+    async fn handle(&mut self, message: v1::AgentMessage, writes: &mut VecDeque<JoinHandle<Reply>>) -> Reply {
         match message.body {
-            Some(v1::agent_message::Body::Batch(batch)) => self.store_batch(batch).await,
+            Some(v1::agent_message::Body::Batch(batch)) => {
+                writes.extend(self.store_batch(batch)?);
+                Ok(None)
+            }
             Some(v1::agent_message::Body::Clock(probe)) => {
                 Ok(Some(v1::collector_message::Body::Clock(v1::ClockEcho {
                     agent_unix_nanos: probe.agent_unix_nanos,
@@ -166,8 +200,9 @@ impl Session {
         Ok(None)
     }
 
-    /// Checks, stores and acknowledges one batch.
-    async fn store_batch(&self, batch: v1::ResultBatch) -> Reply {
+    /// Checks one batch and starts writing it; the write answers with the batch's acknowledgement. `None` for
+    /// an empty batch.
+    fn store_batch(&self, batch: v1::ResultBatch) -> Result<Option<JoinHandle<Reply>>, Status> {
         let Some(through_seq) = batch.results.iter().map(|result| result.seq).max() else { return Ok(None) };
         let received_at = Timestamp::now();
         let latest_allowed = received_at + SignedDuration::try_from(MAX_FUTURE).unwrap_or(SignedDuration::ZERO);
@@ -192,8 +227,11 @@ impl Session {
                 }
             }
         }
-        self.store.write_ingested(ingested).await.map_err(unavailable)?;
-        Ok(Some(v1::collector_message::Body::Ack(v1::Ack { through_seq })))
+        let store = self.store.clone();
+        Ok(Some(tokio::spawn(async move {
+            store.write_ingested(ingested).await.map_err(unavailable)?;
+            Ok(Some(v1::collector_message::Body::Ack(v1::Ack { through_seq })))
+        })))
     }
 
     fn flags_for(&self, record: &ResultRecord) -> ResultFlags {

@@ -94,7 +94,10 @@ impl SqliteStore {
         }
         let mut connection = Connection::open(path).map_err(|error| database_error(path, error))?;
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;",
+            )
             .map_err(|error| database_error(path, error))?;
         migrate(&mut connection).map_err(|error| database_error(path, error))?;
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
