@@ -131,3 +131,23 @@ fn checks_round_trip_through_the_pushed_document() {
     let round_tripped: Vec<_> = again.into_iter().map(|prepared| prepared.check).collect();
     assert_eq!(round_tripped, originals);
 }
+
+#[test]
+fn collector_urls_and_tls_settings_are_checked() {
+    let text = r#"
+region: eu-west
+collector: ["http://127.0.0.1:7070", "grpc://collector.example"]
+token: t0ken
+collector_tls: { ca_file: /nonexistent/ca.pem, cert_file: /nonexistent/agent.pem }
+"#;
+    let error = parse_agent_config(text, "agent.yaml", &env).expect_err("invalid");
+    for part in [
+        "collector: \"grpc://collector.example\" is not an http:// or https:// URL",
+        "collector_tls: applies to https:// collector URLs, and none is given",
+        "collector_tls: give both cert_file and key_file, or neither",
+        "collector_tls.ca_file: /nonexistent/ca.pem is not a readable file",
+        "collector_tls.cert_file: /nonexistent/agent.pem is not a readable file",
+    ] {
+        assert!(error.problems.iter().any(|problem| problem.contains(part)), "missing {part:?} in:\n{error}");
+    }
+}

@@ -36,7 +36,8 @@ fn every_problem_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("collector.yaml"),
-        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { postgres: \"postgres://x\" }\n\
+        "listen: { grpc: 127.0.0.1:7070, tls: { cert_file: none.pem, key_file: none.key } }\n\
+         storage: { postgres: \"postgres://x\" }\n\
          agents:\n  - { id: a, region: r, token_sha256: nothex }\n  - { id: a, region: r, token_sha256: nothex }\n\
          checks: [ { id: c, kind: tcp, target: nope, interval: 5s } ]\ncontracts_file: missing.yaml\n",
     )
@@ -50,6 +51,9 @@ fn every_problem_is_reported() {
         "agents[0].token_sha256: not a hex SHA-256",
         "agents[1].id: duplicate id \"a\"",
         "storage.postgres: this build stores in SQLite only",
+        "listen.tls.cert_file: ",
+        "none.pem is not a readable file",
+        "listen.tls.key_file: ",
     ] {
         assert!(text.contains(part), "missing {part:?} in {text}");
     }
@@ -60,4 +64,16 @@ fn deploy_example_is_valid() {
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/collector.yaml"));
     let config = load_collector_config(path).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (2, 2, 1));
+}
+
+#[test]
+fn a_bad_clock_bound_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nmax_clock_offset: soon\n",
+    )
+    .unwrap();
+    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    assert!(text.contains("max_clock_offset: invalid value: string \"soon\", expected a duration"), "{text}");
 }
