@@ -1,6 +1,7 @@
 //! Driving the collector binary: `serve` as a child process, and one-shot commands.
 
 use std::io::{BufRead, BufReader};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -9,12 +10,36 @@ use crate::agent::collector_binary;
 
 /// Starts `slaprobe-collector serve --config CONFIG` and returns once it logs that it serves; its log keeps
 /// being drained so it never blocks on a full pipe.
-pub fn start_collector(config: &Path) -> Child {
+pub fn start_collector(config: &Path) -> CollectorProcess {
     start_collector_logged(config).0
 }
 
+/// A running collector; killed (SIGKILL) when dropped, so a failing test leaves no process behind.
+pub struct CollectorProcess(Child);
+
+impl Deref for CollectorProcess {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for CollectorProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Like [`start_collector`], also returning the collector's log lines as they come.
-pub fn start_collector_logged(config: &Path) -> (Child, Arc<Mutex<Vec<String>>>) {
+pub fn start_collector_logged(config: &Path) -> (CollectorProcess, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(collector_binary())
         .args(["serve", "--config", config.to_str().expect("UTF-8 path")])
         .stdin(Stdio::null())
@@ -36,7 +61,7 @@ pub fn start_collector_logged(config: &Path) -> (Child, Arc<Mutex<Vec<String>>>)
             kept.lock().expect("log lock").push(line);
         }
     });
-    (child, log)
+    (CollectorProcess(child), log)
 }
 
 /// Runs a one-shot `slaprobe-collector` command, asserting success; returns its standard output.
