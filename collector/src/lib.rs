@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
+//! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API.
 //! - [`serve`]: `slaprobe-collector serve`, gRPC ingest into the store (TLS optional).
 //! - [`reload`]: reloading the configuration on SIGHUP and on file changes.
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
@@ -17,6 +18,7 @@
 
 pub mod config;
 pub mod contract;
+pub mod http;
 pub mod ingest;
 pub mod reload;
 pub mod report_cmd;

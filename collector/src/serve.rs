@@ -1,4 +1,5 @@
-//! `slaprobe-collector serve`: gRPC ingest (with `grpc.health.v1`) into the configured store, until shutdown.
+//! `slaprobe-collector serve`: gRPC ingest (with `grpc.health.v1`) into the configured store, and the HTTP
+//! listener on `listen.http` ([`crate::http`]), until shutdown.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind `127.0.0.1:0` and drive the
 //! real server. With `listen.tls` the listener speaks TLS (rustls), and with `client_ca_file` it demands a client
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::config::{CollectorConfig, ListenTls, Storage};
+use crate::http::{HttpState, IngestMetrics, serve_http};
 use crate::ingest::IngestService;
 use crate::reload::{self, Reload};
 use crate::store::Store;
@@ -62,7 +64,21 @@ pub async fn serve(
     }
     let (health, health_service) = tonic_health::server::health_reporter();
     let (settings, watched) = watch::channel(Arc::new(config.ingest_settings()));
-    let ingest = IngestService::reloading(store, watched).into_server();
+    let metrics = Arc::new(IngestMetrics::default());
+    let stop = CancellationToken::new();
+    if let Some(address) = config.listen.http {
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;
+        let state = HttpState { store: store.clone(), metrics: metrics.clone(), settings: watched.clone() };
+        tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
+        let http_stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(error) = serve_http(listener, state, http_stop).await {
+                tracing::error!(%error, "The HTTP listener failed.");
+            }
+        });
+    }
+    let ingest = IngestService::reloading(store, watched).with_metrics(metrics).into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
     tracing::info!(
         address = %grpc.local_addr()?,
@@ -70,7 +86,6 @@ pub async fn serve(
         agents = config.agents.len(),
         "Serving gRPC ingest."
     );
-    let stop = CancellationToken::new();
     tokio::spawn(reload::run(reload, config, settings, stop.clone()));
     let server = builder
         .add_service(health_service)

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::http::IngestMetrics;
 use crate::store::{AgentStatus, Store};
 pub use auth::{AgentIdentity, Agents};
 pub use settings::IngestSettings;
@@ -50,18 +51,25 @@ pub const MAX_FUTURE: Duration = Duration::from_secs(600);
 pub struct IngestService {
     store: Store,
     settings: watch::Receiver<Arc<IngestSettings>>,
+    metrics: Arc<IngestMetrics>,
 }
 
 impl IngestService {
     /// A service writing to `store` with fixed `settings`.
     pub fn new(store: Store, settings: IngestSettings) -> Self {
         let (_, settings) = watch::channel(Arc::new(settings));
-        Self { store, settings }
+        Self { store, settings, metrics: Arc::default() }
     }
 
     /// A service writing to `store` whose settings follow `settings` (reloads).
     pub fn reloading(store: Store, settings: watch::Receiver<Arc<IngestSettings>>) -> Self {
-        Self { store, settings }
+        Self { store, settings, metrics: Arc::default() }
+    }
+
+    /// Counts into `metrics` (shared with the HTTP listener's `/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<IngestMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The tonic server for this service, gzip enabled both ways, messages limited to [`MAX_MESSAGE`].
@@ -107,7 +115,8 @@ impl v1::collector_server::Collector for IngestService {
             .await
             .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
         let (outbound, messages) = mpsc::channel(OUTBOUND_QUEUE);
-        let session = session::Session::new(self.store.clone(), identity, self.settings.clone(), outbound);
+        let session =
+            session::Session::new(self.store.clone(), identity, self.settings.clone(), outbound, self.metrics.clone());
         tokio::spawn(session.run(hello.config_version, inbound));
         Ok(Response::new(ReceiverStream::new(messages)))
     }

@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
 use super::{AgentIdentity, IngestSettings, MAX_FUTURE};
+use crate::http::IngestMetrics;
+use crate::http::metrics::AgentLabels;
 use crate::store::{ClockReading, GapReport, IngestBatch, Refusal, ResultFlags, Store};
 
 type Outbound = mpsc::Sender<Result<v1::CollectorMessage, Status>>;
@@ -44,6 +46,7 @@ pub struct Session {
     known_checks: Option<HashSet<String>>,
     clock_suspect: bool,
     pushed_version: String,
+    metrics: Arc<IngestMetrics>,
 }
 
 impl Session {
@@ -53,9 +56,19 @@ impl Session {
         identity: AgentIdentity,
         mut settings: watch::Receiver<Arc<IngestSettings>>,
         outbound: Outbound,
+        metrics: Arc<IngestMetrics>,
     ) -> Self {
         let known_checks = settings.borrow_and_update().known_checks();
-        Self { store, identity, settings, outbound, known_checks, clock_suspect: false, pushed_version: String::new() }
+        Self {
+            store,
+            identity,
+            settings,
+            outbound,
+            known_checks,
+            clock_suspect: false,
+            pushed_version: String::new(),
+            metrics,
+        }
     }
 
     /// Serves the session until the agent closes it, the connection drops, or the agent breaks the protocol.
@@ -65,6 +78,8 @@ impl Session {
     /// last); acknowledgements still go out in order, each only once its batch and all before it are committed.
     pub async fn run(mut self, config_version: String, mut inbound: Streaming<v1::AgentMessage>) {
         self.pushed_version = config_version;
+        let metrics = self.metrics.clone();
+        let _open = metrics.session_opened(&self.identity.agent_id);
         let mut watching = true;
         let mut inbound_open = true;
         let mut writes: VecDeque<JoinHandle<Reply>> = VecDeque::new();
@@ -172,6 +187,8 @@ impl Session {
             }
         }
         self.clock_suspect = suspect;
+        let labels = AgentLabels { agent_id: agent_id.clone() };
+        self.metrics.clock_offset_seconds.get_or_create(&labels).set(offset.as_secs_f64());
         let reading = ClockReading {
             offset_nanos: estimate.offset_nanos,
             round_trip_nanos: estimate.round_trip_nanos,
@@ -227,9 +244,16 @@ impl Session {
                 }
             }
         }
-        let store = self.store.clone();
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
         Ok(Some(tokio::spawn(async move {
-            store.write_ingested(ingested).await.map_err(unavailable)?;
+            let refused = ingested.refused.len() as u64;
+            let started = std::time::Instant::now();
+            let outcome = store.write_ingested(ingested).await.map_err(unavailable)?;
+            metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            metrics.batches.inc();
+            metrics.results_stored.inc_by(outcome.inserted);
+            metrics.results_duplicate.inc_by(outcome.duplicates);
+            metrics.results_refused.inc_by(refused);
             Ok(Some(v1::collector_message::Body::Ack(v1::Ack { through_seq })))
         })))
     }

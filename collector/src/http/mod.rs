@@ -1,0 +1,73 @@
+//! The collector's HTTP listener (`listen.http`): `/healthz` (the process answers), `/readyz` (the store
+//! answers), `/metrics` (Prometheus, OpenMetrics text) and the JSON API under `/api/v1`.
+//!
+//! Layout:
+//! - [`api`]: the JSON API.
+//! - [`metrics`]: ingest's Prometheus metrics.
+
+pub mod api;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::IngestSettings;
+use crate::store::Store;
+pub use metrics::IngestMetrics;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The store.
+    pub store: Store,
+    /// Ingest's metrics.
+    pub metrics: Arc<IngestMetrics>,
+    /// The running ingest settings (they follow reloads).
+    pub settings: watch::Receiver<Arc<IngestSettings>>,
+}
+
+/// The routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(prometheus))
+        .route("/api/v1/agents", get(api::agents))
+        .fallback(|| async { api::ApiError::not_found() })
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `stop`.
+pub async fn serve_http(listener: TcpListener, state: HttpState, stop: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(stop.cancelled_owned()).await
+}
+
+async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
+    match state.store.agents().await {
+        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")),
+    }
+}
+
+async fn prometheus(State(state): State<HttpState>) -> impl IntoResponse {
+    match state.metrics.encode() {
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        ),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("cannot encode metrics: {error}\n"),
+        ),
+    }
+}

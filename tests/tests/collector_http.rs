@@ -1,0 +1,112 @@
+//! The collector's HTTP listener against a real collector fed by a real agent: health, readiness, the agents
+//! API (equal to the store's registry) and `/metrics` (parsed with a Prometheus text-format parser, counters
+//! equal to what the store holds).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use nix::sys::signal::Signal;
+use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::store::Store;
+use slaprobe_tests::agent::AgentProcess;
+use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::http_server::HttpServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `GET path` over a fresh HTTP/1.1 connection: status code and body.
+async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a complete HTTP response");
+    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+    (status, body.to_owned())
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
+    let found = scrape.samples.iter().find(|sample| sample.metric == name).unwrap_or_else(|| panic!("no {name}"));
+    match found.value {
+        prometheus_parse::Value::Counter(value) | prometheus_parse::Value::Gauge(value) => value,
+        prometheus_parse::Value::Untyped(value) => value,
+        ref other => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_agents_api_and_metrics_agree_with_the_store() {
+    let server = HttpServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (grpc, http) = (free(), free());
+    let collector_config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &collector_config,
+        format!(
+            "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\n\
+             agents:\n  - {{ id: edge-1, region: local, token_sha256: \"{}\" }}\n\
+             checks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n",
+            token_hash("s3cret"),
+            server.url("/")
+        ),
+    )
+    .unwrap();
+    let _collector = tokio::task::block_in_place(|| start_collector(&collector_config));
+    assert_eq!(get(http, "/healthz").await, (200, "ok\n".to_owned()));
+    assert_eq!(get(http, "/readyz").await, (200, "ready\n".to_owned()));
+    let (status, body) = get(http, "/api/v1/nothing").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("\"error\""), "{body}");
+
+    let agent_config = format!(
+        "agent_id: edge-1\nregion: local\ncollector: \"http://{grpc}\"\ntoken: s3cret\nspool_dir: \"{}\"\n",
+        dir.path().join("spool").display()
+    );
+    let agent = AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &agent_config);
+    let store = Store::open_sqlite(&dir.path().join("data/slaprobe.db")).unwrap();
+    let stored = async || {
+        let far = "2100-01-01T00:00:00Z".parse().unwrap();
+        store.results_between(&["web".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap().len()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stored().await < 3 || store.agents().await.unwrap().first().is_none_or(|agent| agent.clock.is_none()) {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for results and a clock estimate");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (status, body) = get(http, "/api/v1/agents").await;
+    assert_eq!(status, 200, "{body}");
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let agents = api["agents"].as_array().expect("an agents list");
+    assert_eq!(agents.len(), 1, "{body}");
+    let registry = &store.agents().await.unwrap()[0];
+    assert_eq!(agents[0]["agent_id"], "edge-1");
+    assert_eq!(agents[0]["region"], "local");
+    assert_eq!(agents[0]["version"], registry.version.as_str());
+    assert_eq!(agents[0]["connected"], true);
+    assert_eq!(agents[0]["connected_at"], registry.connected_at.to_string());
+    assert_eq!(agents[0]["clock_within_bound"], true);
+    let offset_ms = agents[0]["clock_offset_ms"].as_f64().expect("a clock offset");
+    assert!((offset_ms - registry.clock.unwrap().offset_nanos as f64 / 1e6).abs() < 1e-6, "{body}");
+
+    agent.signal(Signal::SIGTERM);
+    let (status, log, _) = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(15)));
+    assert!(status.success(), "{log}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, text) = get(http, "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses");
+    assert_eq!(
+        sample(&scrape, "slaprobe_collector_results_stored_total") as usize,
+        stored().await,
+        "the counter equals the stored results once the agent is gone:\n{text}"
+    );
+    assert_eq!(sample(&scrape, "slaprobe_collector_results_refused_total"), 0.0);
+    assert!(sample(&scrape, "slaprobe_collector_batches_total") >= 1.0);
+    assert_eq!(sample(&scrape, "slaprobe_collector_agent_sessions"), 0.0, "the agent's session has ended");
+    assert!(scrape.samples.iter().any(|sample| sample.metric == "slaprobe_collector_store_commit_seconds_count"));
+    let (_, body) = get(http, "/api/v1/agents").await;
+    assert!(body.contains("\"connected\":false"), "{body}");
+}
