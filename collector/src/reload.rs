@@ -29,11 +29,12 @@ pub struct Reload {
     pub requests: mpsc::Receiver<()>,
 }
 
-/// Reloads until `stop`, publishing each good configuration's ingest settings on `settings`.
+/// Reloads until `stop`, publishing each good configuration on `config` and its ingest settings on `settings`.
 pub async fn run(
     mut reload: Reload,
     mut current: CollectorConfig,
     settings: watch::Sender<Arc<IngestSettings>>,
+    config: watch::Sender<Arc<CollectorConfig>>,
     stop: CancellationToken,
 ) {
     let mut loaded_from = fingerprint(&current.sources);
@@ -66,6 +67,7 @@ pub async fn run(
                 );
                 settings.send_replace(Arc::new(next));
                 loaded_from = fingerprint(&loaded.sources);
+                config.send_replace(Arc::new(loaded.clone()));
                 current = loaded;
             }
             Err(error) => tracing::error!("Reload failed; keeping the running configuration.\n{error}"),

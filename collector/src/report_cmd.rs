@@ -1,6 +1,7 @@
 //! `slaprobe-collector report`: claim reports offline from a results file (`--contracts FILE --results FILE`), so
 //! a third party can reproduce them, or from the collector's store (`--config collector.yaml`); and
-//! `slaprobe-collector export`, the results behind one contract's report as JSON lines. A report computed from
+//! `slaprobe-collector export`, the results behind one contract's report as JSON lines; and each contract's
+//! standing in its current period ([`store_status`]) for the API. A report computed from
 //! an export equals the report computed from the store: the export covers the same window (the period plus the
 //! slices runs across its boundaries are judged on).
 //!
@@ -10,17 +11,20 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
 use crate::config::{CollectorConfig, read_list_file};
 use crate::contract::{Contract, parse_contracts};
 use crate::report_html::render_html;
 use crate::results_file::read_results;
+use crate::sla::status::{ContractStatus, current_period, status};
 use crate::sla::{Period, Report, evaluate, evaluation_window, parse_period};
 use crate::store::Store;
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// One JSON object per contract per line.
     Json,
@@ -143,6 +147,31 @@ pub async fn store_reports<'a>(
         reports.push((contract, report));
     }
     Ok(reports)
+}
+
+/// Each contract's standing in its current period at `as_of`, from the store; `only` limits it to one contract.
+pub async fn store_status<'a>(
+    config: &'a CollectorConfig,
+    store: &Store,
+    as_of: Timestamp,
+    only: Option<&str>,
+) -> Result<Vec<(&'a Contract, ContractStatus)>, ReportError> {
+    let selected: Vec<&Contract> =
+        config.contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
+    if let (Some(id), true) = (only, selected.is_empty()) {
+        return Err(ReportError::Usage(format!("no contract {id:?}")));
+    }
+    let mut statuses = Vec::new();
+    for contract in selected {
+        let period = current_period(contract, as_of).map_err(ReportError::Usage)?;
+        let results = window_results(contract, &period, store).await?;
+        let mut standing = status(contract, &period, as_of, &results);
+        // Silent means nothing at all so far, the slice in progress included.
+        let so_far = Period { end: as_of, ..period };
+        standing.so_far.silent_agents = Some(silent_agents(config, contract, &so_far, &results));
+        statuses.push((contract, standing));
+    }
+    Ok(statuses)
 }
 
 /// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for

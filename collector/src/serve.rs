@@ -64,12 +64,13 @@ pub async fn serve(
     }
     let (health, health_service) = tonic_health::server::health_reporter();
     let (settings, watched) = watch::channel(Arc::new(config.ingest_settings()));
+    let (published, config_watch) = watch::channel(Arc::new(config.clone()));
     let metrics = Arc::new(IngestMetrics::default());
     let stop = CancellationToken::new();
     if let Some(address) = config.listen.http {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;
-        let state = HttpState { store: store.clone(), metrics: metrics.clone(), settings: watched.clone() };
+        let state = HttpState { store: store.clone(), metrics: metrics.clone(), config: config_watch };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         let http_stop = stop.clone();
         tokio::spawn(async move {
@@ -86,7 +87,7 @@ pub async fn serve(
         agents = config.agents.len(),
         "Serving gRPC ingest."
     );
-    tokio::spawn(reload::run(reload, config, settings, stop.clone()));
+    tokio::spawn(reload::run(reload, config, settings, published, stop.clone()));
     let server = builder
         .add_service(health_service)
         .add_service(ingest)

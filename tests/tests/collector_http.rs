@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_tests::agent::AgentProcess;
-use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,7 +47,9 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         format!(
             "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\n\
              agents:\n  - {{ id: edge-1, region: local, token_sha256: \"{}\" }}\n\
-             checks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n",
+             checks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n\
+             contracts:\n  - {{ id: web, vendor: Loopback, service: Web, checks: [web], objective: 99.9, \
+             credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n",
             token_hash("s3cret"),
             server.url("/")
         ),
@@ -109,4 +111,26 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert!(scrape.samples.iter().any(|sample| sample.metric == "slaprobe_collector_store_commit_seconds_count"));
     let (_, body) = get(http, "/api/v1/agents").await;
     assert!(body.contains("\"connected\":false"), "{body}");
+
+    let (status, body) = get(http, "/api/v1/contracts").await;
+    assert_eq!(status, 200, "{body}");
+    let contracts: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let web = &contracts["contracts"][0];
+    assert_eq!(web["so_far"]["contract"], "web");
+    assert_eq!(web["standing"], "ok", "{body}");
+    assert_eq!(web["credit_certain_amount"], 0.0);
+    assert_eq!(web["so_far"]["silent_agents"], serde_json::json!([]), "edge-1 reported this period");
+    assert!(web["budget_left_seconds"].as_f64().unwrap() > 0.0, "{body}");
+
+    let period = Timestamp::now().strftime("%Y-%m").to_string();
+    let (status, body) = get(http, &format!("/api/v1/contracts/web/report?period={period}")).await;
+    assert_eq!(status, 200, "{body}");
+    let config = collector_config.to_str().unwrap();
+    let command = tokio::task::block_in_place(|| run_collector(&["report", "--config", config, "--period", &period]));
+    assert_eq!(body, command, "the API's claim report is the report command's");
+    let (status, html) = get(http, &format!("/api/v1/contracts/web/report?period={period}&format=html")).await;
+    assert!(status == 200 && html.contains("<html"), "{status}");
+    assert_eq!(get(http, "/api/v1/contracts/nope/report?period=2026-01").await.0, 404);
+    let (status, body) = get(http, "/api/v1/contracts/web/report?period=2026-13").await;
+    assert!(status == 400 && body.contains("01 to 12"), "{status} {body}");
 }

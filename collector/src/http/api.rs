@@ -1,13 +1,14 @@
 //! The JSON API, version 1 (`/api/v1/...`). Errors are `{"error": "..."}` with a fitting status.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::HttpState;
+use crate::report_cmd::{Format, ReportError, render, store_reports, store_status};
 use crate::store::AgentRecord;
 
 /// An API failure.
@@ -23,6 +24,18 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(error: ReportError) -> Self {
+        let status = match &error {
+            ReportError::Usage(message) if message.starts_with("no contract") => StatusCode::NOT_FOUND,
+            ReportError::Usage(_) => StatusCode::BAD_REQUEST,
+            ReportError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ReportError::Data(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, error.to_string())
     }
 }
 
@@ -59,7 +72,7 @@ pub struct AgentView {
 
 /// `GET /api/v1/agents`: every agent that ever opened a session, by id.
 pub async fn agents(State(state): State<HttpState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let bound = state.settings.borrow().max_clock_offset;
+    let bound = state.config.borrow().max_clock_offset;
     let records = state.store.agents().await?;
     let views: Vec<AgentView> = records
         .into_iter()
@@ -81,4 +94,43 @@ pub async fn agents(State(state): State<HttpState>) -> Result<Json<serde_json::V
         })
         .collect();
     Ok(Json(serde_json::json!({ "agents": views })))
+}
+
+/// `GET /api/v1/contracts`: each contract's standing in its current period, now.
+pub async fn contracts(State(state): State<HttpState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let config = state.config.borrow().clone();
+    let as_of = Timestamp::now();
+    let statuses = store_status(&config, &state.store, as_of, None).await?;
+    let statuses: Vec<_> = statuses.into_iter().map(|(_, status)| status).collect();
+    Ok(Json(serde_json::json!({ "as_of": as_of, "contracts": statuses })))
+}
+
+/// What `GET /api/v1/contracts/{id}/report` takes.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReportQuery {
+    /// The period: `2026-02` or `2026-Q1`.
+    period: String,
+    /// `json` (default), `csv`, `md` or `html`.
+    format: Option<Format>,
+}
+
+/// `GET /api/v1/contracts/{id}/report?period=2026-02&format=html`: the claim report, as `report` makes it.
+pub async fn contract_report(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let config = state.config.borrow().clone();
+    if !config.contracts.iter().any(|contract| contract.terms.id == id) {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no contract {id:?}")));
+    }
+    let format = query.format.unwrap_or(Format::Json);
+    let reports = store_reports(&config, &state.store, &query.period, Some(&id)).await?;
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Md => "text/markdown; charset=utf-8",
+        Format::Html => "text/html; charset=utf-8",
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], render(&reports, format)).into_response())
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::IngestSettings;
+use crate::config::CollectorConfig;
 use crate::store::Store;
 pub use metrics::IngestMetrics;
 
@@ -30,8 +30,8 @@ pub struct HttpState {
     pub store: Store,
     /// Ingest's metrics.
     pub metrics: Arc<IngestMetrics>,
-    /// The running ingest settings (they follow reloads).
-    pub settings: watch::Receiver<Arc<IngestSettings>>,
+    /// The running configuration (it follows reloads).
+    pub config: watch::Receiver<Arc<CollectorConfig>>,
 }
 
 /// The routes.
@@ -41,6 +41,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(prometheus))
         .route("/api/v1/agents", get(api::agents))
+        .route("/api/v1/contracts", get(api::contracts))
+        .route("/api/v1/contracts/{id}/report", get(api::contract_report))
         .fallback(|| async { api::ApiError::not_found() })
         .with_state(state)
 }

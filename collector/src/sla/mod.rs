@@ -7,12 +7,14 @@
 //! - [`engine`]: rules 3–7 and 9, from results to slice states, runs, uptime and incidents.
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
 //! - [`report`]: the report's fields.
+//! - [`status`]: a contract's standing part way through its period (budget left, best case, certain credit).
 
 pub mod credit;
 pub mod engine;
 pub mod grid;
 pub mod period;
 pub mod report;
+pub mod status;
 
 pub use engine::{evaluate, evaluation_window};
 pub use period::{Period, parse_period};

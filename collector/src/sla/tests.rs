@@ -289,3 +289,49 @@ proptest! {
         prop_assert!(credit(low) >= credit(high));
     }
 }
+
+/// Example A's contract and data up to `as_of`, with an outage of `outage_minutes` from April 2, 10:00.
+fn status_of_example_a(outage_minutes: i64, as_of: &str) -> super::status::ContractStatus {
+    let contract = contract("");
+    let outage_start = at("2026-04-02T10:00:00Z");
+    let outage_end = outage_start + SignedDuration::from_mins(outage_minutes);
+    let results =
+        minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", as_of, |_, t| outage_start <= t && t < outage_end);
+    let period = super::status::current_period(&contract, at(as_of)).unwrap();
+    super::status::status(&contract, &period, at(as_of), &results)
+}
+
+#[test]
+fn status_part_way_through_a_period() {
+    use super::status::Standing;
+    // April 11, 00:00:30: 10 days = 14,400 slices so far, 28,800 to come; the budget is 43,200 min × 0.1 %.
+    let breached = status_of_example_a(100, "2026-04-11T00:00:30Z");
+    assert_eq!((breached.so_far.eligible_slices, breached.so_far.down_slices), (14_400, 100));
+    assert_eq!(breached.remaining_slices, 28_800);
+    assert_eq!(breached.budget_seconds, 2_592.0);
+    assert_eq!(breached.budget_left_seconds, 2_592.0 - 6_000.0);
+    assert_eq!(breached.standing, Standing::Breached, "100 minutes down breach 99.9 % whatever follows");
+    assert!((breached.best_case_uptime_percent.unwrap() - 99.768_518_518).abs() < 1e-6);
+    assert_eq!(breached.credit_certain_percent, Decimal::from(10));
+    assert_eq!(breached.credit_certain_amount, Decimal::new(20_000, 2));
+
+    let at_risk = status_of_example_a(30, "2026-04-11T00:00:30Z");
+    assert_eq!(at_risk.standing, Standing::AtRisk, "99.79 % so far; 99.93 % if the rest is up");
+    assert_eq!(at_risk.budget_left_seconds, 792.0);
+    assert_eq!(at_risk.credit_certain_percent, Decimal::ZERO);
+
+    let fine = status_of_example_a(0, "2026-04-11T00:00:30Z");
+    assert_eq!((fine.standing, fine.so_far.uptime_percent), (Standing::Ok, Some(100.0)));
+    assert_eq!(fine.budget_left_seconds, 2_592.0);
+}
+
+#[test]
+fn the_current_period_follows_the_contracts_kind_and_time_zone() {
+    let month = contract("");
+    assert_eq!(super::status::current_period(&month, at("2026-04-15T12:00:00Z")).unwrap().label, "2026-04");
+    let quarter = contract("period: quarter");
+    assert_eq!(super::status::current_period(&quarter, at("2026-05-15T12:00:00Z")).unwrap().label, "2026-Q2");
+    let new_york = contract("timezone: America/New_York");
+    let late_april = super::status::current_period(&new_york, at("2026-05-01T02:00:00Z")).unwrap();
+    assert_eq!(late_april.label, "2026-04", "still April 30 in New York");
+}
