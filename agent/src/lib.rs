@@ -1,8 +1,8 @@
 //! slaprobe-agent: probes HTTP(S), DNS and TCP endpoints on a wall-clock schedule, one attempt each on a fresh
 //! connection, with timing phases, and records every attempt as a result (`DESIGN.md` sections 2, 3 and 6).
 //!
-//! This build runs standalone: checks come from `agent.yaml` and results go to JSON lines. Streaming to the
-//! collector through a disk spool arrives with the pipeline work.
+//! Standalone, checks come from `agent.yaml` and results go to JSON lines; with a collector, results go through
+//! a durable disk spool and are streamed over gRPC, and the collector pushes the checks.
 //!
 //! Layout:
 //! - [`config`]: `agent.yaml` and the check format, validation with every error and its path.
@@ -10,14 +10,15 @@
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.
 //! - [`spool`]: the durable, checksummed, capped on-disk spool.
-//! - [`uplink`]: streams the spool to the collector over gRPC and applies its acknowledgements (the agent's
-//!   collector mode that feeds the spool and runs the uplink is in progress).
+//! - [`uplink`]: streams the spool to the collector over gRPC and applies its acknowledgements.
+//! - [`metrics`]: Prometheus metrics and the small listener serving them.
 //! - [`clock`]: the wall clock behind a trait, for paused-time tests.
-//! - [`run`]: the standalone agent loop the binary calls.
+//! - [`run`]: the agent loop the binary calls.
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod config;
+pub mod metrics;
 pub mod output;
 pub mod probe;
 pub mod run;

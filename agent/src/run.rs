@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SystemClock;
 use crate::config::{AgentConfig, PreparedCheck, load_agent_config, parse_checks_document};
+use crate::metrics::{AgentMetrics, serve_metrics};
 use crate::output::{write_jsonl, write_spool};
 use crate::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use crate::schedule::{AttemptRunner, Scheduler};
@@ -36,11 +37,14 @@ const PUSHED_CHECKS: &str = "pushed-checks.yaml";
 pub struct ProbeRunner {
     context: ProbeContext,
     identity: Identity,
+    metrics: Arc<AgentMetrics>,
 }
 
 impl AttemptRunner for ProbeRunner {
     async fn attempt(&self, check: &PreparedCheck, window: AttemptWindow, abort: CancellationToken) -> ResultRecord {
-        run_check(&self.context, check, &self.identity, window, abort.cancelled()).await
+        let result = run_check(&self.context, check, &self.identity, window, abort.cancelled()).await;
+        self.metrics.observe(check, &result);
+        result
     }
 }
 
@@ -69,12 +73,23 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunSummary> {
     let identity = Identity { agent_id: config.agent_id().to_owned(), region: config.settings.region.clone() };
-    let runner = ProbeRunner { context: ProbeContext::new(config.settings.source_ip), identity };
+    let metrics = Arc::new(AgentMetrics::default());
+    let metrics_listener = match config.settings.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|error| anyhow::anyhow!("metrics_listen: cannot listen on {address}: {error}"))?,
+        ),
+        None => None,
+    };
+    let runner =
+        ProbeRunner { context: ProbeContext::new(config.settings.source_ip), identity, metrics: metrics.clone() };
     let (results, queue) = mpsc::channel(RESULT_QUEUE);
     let (pushed_tx, mut pushed) = mpsc::channel::<v1::CheckConfig>(4);
     let config_version = Arc::new(Mutex::new(String::new()));
     let stop_uplink = CancellationToken::new();
     let mut initial_checks: Vec<PreparedCheck> = config.checks_for_region().cloned().collect();
+    let mut spooled = None;
     let (writer, uplink) = match delivery {
         Delivery::Jsonl(sink) => (tokio::task::spawn_blocking(move || write_jsonl(sink, queue)), None),
         Delivery::Collector => {
@@ -87,6 +102,7 @@ pub async fn run(
             let spool = Spool::open(&dir.join("results"), config.settings.spool_max_bytes)
                 .map_err(|error| anyhow::anyhow!("spool {}: {error}", dir.join("results").display()))?;
             let spool = Arc::new(Mutex::new(spool));
+            spooled = Some(spool.clone());
             let appended = Arc::new(Notify::new());
             let settings = UplinkSettings {
                 collectors: config.collectors(),
@@ -100,14 +116,24 @@ pub async fn run(
                 appended: appended.clone(),
                 configs: pushed_tx.clone(),
                 config_version: config_version.clone(),
+                connected: metrics.uplink_connected.clone(),
             };
             let uplink = tokio::spawn(uplink::run(settings, spool.clone(), links, stop_uplink.clone()));
             (tokio::task::spawn_blocking(move || write_spool(&spool, &appended, queue)), Some(uplink))
         }
     };
     drop(pushed_tx);
+    if let Some(listener) = metrics_listener {
+        let (metrics, stop) = (metrics.clone(), stop_uplink.clone());
+        tokio::spawn(async move {
+            if let Err(error) = serve_metrics(listener, metrics, spooled, stop).await {
+                tracing::error!(%error, "The metrics listener failed.");
+            }
+        });
+    }
     let mut scheduler = Scheduler::new(runner, config.settings.max_concurrent_probes, results, Arc::new(SystemClock));
     let summary = scheduler.apply(initial_checks);
+    metrics.checks.set(scheduled(summary));
     tracing::info!(checks = summary.added, region = %config.settings.region, "Started probing.");
     let settings = config.settings;
     loop {
@@ -123,6 +149,7 @@ pub async fn run(
                         continue;
                     }
                     let summary = scheduler.apply(new_config.checks_for_region().cloned());
+                    metrics.checks.set(scheduled(summary));
                     log_apply("Reloaded the configuration.", summary);
                 }
                 Err(error) => tracing::error!("Kept the running configuration; the new one is invalid: {error}"),
@@ -134,6 +161,7 @@ pub async fn run(
                     }
                     let region = settings.region.clone();
                     let summary = scheduler.apply(checks.into_iter().filter(|check| runs_in(check, &region)));
+                    metrics.checks.set(scheduled(summary));
                     if let Ok(mut version) = config_version.lock() {
                         *version = config.version;
                     }
@@ -162,6 +190,11 @@ fn log_apply(message: &str, summary: crate::schedule::ApplySummary) {
         unchanged = summary.unchanged,
         "{message}"
     );
+}
+
+/// Checks scheduled after an apply.
+fn scheduled(summary: crate::schedule::ApplySummary) -> i64 {
+    i64::try_from(summary.added + summary.changed + summary.unchanged).unwrap_or(i64::MAX)
 }
 
 fn runs_in(check: &PreparedCheck, region: &str) -> bool {

@@ -15,6 +15,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::gauge::Gauge;
 use slaprobe_proto::v1;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::StreamExt;
@@ -76,13 +77,20 @@ pub struct Links {
     pub configs: mpsc::Sender<v1::CheckConfig>,
     /// Version of the check configuration the agent runs (reported in Hello).
     pub config_version: Arc<Mutex<String>>,
+    /// Set to 1 while a session is open, 0 otherwise (the `uplink_connected` metric).
+    pub connected: Gauge,
 }
 
 impl Links {
     /// Links for an agent that does not take pushed checks (tests): configurations are dropped.
     pub fn detached() -> Self {
         let (configs, _) = mpsc::channel(1);
-        Self { appended: Arc::new(Notify::new()), configs, config_version: Arc::new(Mutex::new(String::new())) }
+        Self {
+            appended: Arc::new(Notify::new()),
+            configs,
+            config_version: Arc::new(Mutex::new(String::new())),
+            connected: Gauge::default(),
+        }
     }
 }
 
@@ -110,6 +118,7 @@ pub async fn run(settings: UplinkSettings, spool: Arc<Mutex<Spool>>, links: Link
             outcome = session(&settings, url, &spool, &links, &mut failures) => outcome,
             () = shutdown.cancelled() => return,
         };
+        links.connected.set(0);
         if let Err(error) = outcome {
             let delay = backoff(failures);
             failures = failures.saturating_add(1);
@@ -175,6 +184,7 @@ async fn session(
     request.metadata_mut().insert("authorization", token);
     let mut inbound = client.session(request).await?.into_inner();
     tracing::info!(collector = %url, backlog, "Connected to the collector.");
+    links.connected.set(1);
 
     let mut sent_through = acked;
     let mut acked_through = acked;

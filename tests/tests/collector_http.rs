@@ -1,6 +1,6 @@
 //! The collector's HTTP listener against a real collector fed by a real agent: health, readiness, the agents
-//! API (equal to the store's registry) and `/metrics` (parsed with a Prometheus text-format parser, counters
-//! equal to what the store holds).
+//! API (equal to the store's registry), the contracts API and claim reports, and `/metrics` of collector and
+//! agent (parsed with a Prometheus text-format parser; the collector's counters equal what the store holds).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,13 +26,17 @@ async fn get(address: SocketAddr, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
-fn sample(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
-    let found = scrape.samples.iter().find(|sample| sample.metric == name).unwrap_or_else(|| panic!("no {name}"));
-    match found.value {
-        prometheus_parse::Value::Counter(value) | prometheus_parse::Value::Gauge(value) => value,
-        prometheus_parse::Value::Untyped(value) => value,
-        ref other => panic!("{name}: unexpected {other:?}"),
+fn number(value: &prometheus_parse::Value) -> f64 {
+    match value {
+        prometheus_parse::Value::Counter(value)
+        | prometheus_parse::Value::Gauge(value)
+        | prometheus_parse::Value::Untyped(value) => *value,
+        other => panic!("not a single number: {other:?}"),
     }
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
+    number(&scrape.samples.iter().find(|sample| sample.metric == name).unwrap_or_else(|| panic!("no {name}")).value)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,7 +44,7 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     let server = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http, agent_metrics) = (free(), free(), free());
     let collector_config = dir.path().join("collector.yaml");
     std::fs::write(
         &collector_config,
@@ -63,7 +67,8 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert!(body.contains("\"error\""), "{body}");
 
     let agent_config = format!(
-        "agent_id: edge-1\nregion: local\ncollector: \"http://{grpc}\"\ntoken: s3cret\nspool_dir: \"{}\"\n",
+        "agent_id: edge-1\nregion: local\ncollector: \"http://{grpc}\"\ntoken: s3cret\nspool_dir: \"{}\"\n\
+         metrics_listen: \"{agent_metrics}\"\n",
         dir.path().join("spool").display()
     );
     let agent = AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &agent_config);
@@ -92,6 +97,24 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert_eq!(agents[0]["clock_within_bound"], true);
     let offset_ms = agents[0]["clock_offset_ms"].as_f64().expect("a clock offset");
     assert!((offset_ms - registry.clock.unwrap().offset_nanos as f64 / 1e6).abs() < 1e-6, "{body}");
+
+    let (status, text) = get(agent_metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses");
+    let ok_probes = scrape
+        .samples
+        .iter()
+        .find(|sample| {
+            sample.metric == "slaprobe_agent_probes_total"
+                && sample.labels.get("kind") == Some("http")
+                && sample.labels.get("outcome") == Some("ok")
+        })
+        .unwrap_or_else(|| panic!("no ok http probes in\n{text}"));
+    assert!(number(&ok_probes.value) >= 3.0, "{text}");
+    assert_eq!(sample(&scrape, "slaprobe_agent_checks"), 1.0, "the pushed check");
+    assert_eq!(sample(&scrape, "slaprobe_agent_uplink_connected"), 1.0);
+    assert_eq!(sample(&scrape, "slaprobe_agent_spool_dropped_results"), 0.0);
+    assert!(scrape.samples.iter().any(|sample| sample.metric == "slaprobe_agent_probe_duration_seconds_count"));
 
     agent.signal(Signal::SIGTERM);
     let (status, log, _) = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(15)));

@@ -78,6 +78,9 @@ pub struct AgentSettings {
     /// Probes in flight at most; further due probes wait for a free slot.
     #[serde(default = "default_max_concurrent_probes")]
     pub max_concurrent_probes: usize,
+    /// Address of the Prometheus metrics listener (`/metrics`, `/healthz`); absent means none.
+    #[serde(default)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Threads that run probes. Probes mostly wait on the network, so one thread keeps CPU per probe lowest;
     /// raise it for thousands of TLS checks or heavy body regexes.
     #[serde(default = "default_worker_threads")]
