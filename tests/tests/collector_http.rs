@@ -98,6 +98,17 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     let offset_ms = agents[0]["clock_offset_ms"].as_f64().expect("a clock offset");
     assert!((offset_ms - registry.clock.unwrap().offset_nanos as f64 / 1e6).abs() < 1e-6, "{body}");
 
+    let (status, body) = get(http, "/api/v1/checks").await;
+    assert_eq!(status, 200, "{body}");
+    let checks: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let web = &checks["checks"][0];
+    assert_eq!(
+        (web["id"].as_str(), web["kind"].as_str(), web["state"].as_str()),
+        (Some("web"), Some("http"), Some("up"))
+    );
+    assert_eq!(web["latest"][0]["region"], "local", "{body}");
+    assert_eq!(web["latest"][0]["ok"], true, "{body}");
+
     let (status, text) = get(agent_metrics, "/metrics").await;
     assert_eq!(status, 200);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses");

@@ -134,3 +134,68 @@ pub async fn contract_report(
     };
     Ok(([(header::CONTENT_TYPE, content_type)], render(&reports, format)).into_response())
 }
+
+/// How a check looks from its latest result in each region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    /// Every region's latest result succeeded.
+    Up,
+    /// Every region's latest result failed.
+    Down,
+    /// Some regions' latest results failed.
+    Partial,
+    /// No recent result from any region.
+    NoData,
+}
+
+/// `GET /api/v1/checks`: each central check with its latest result per region (within ten intervals, at least
+/// five minutes) and the state they add up to.
+pub async fn checks(State(state): State<HttpState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let config = state.config.borrow().clone();
+    let now = Timestamp::now();
+    let mut views = Vec::with_capacity(config.checks.len());
+    for prepared in &config.checks {
+        let check = &prepared.check;
+        let lookback = (check.interval * 10).max(std::time::Duration::from_secs(300));
+        let since = now - jiff::SignedDuration::try_from(lookback).unwrap_or(jiff::SignedDuration::from_hours(1));
+        let latest = state.store.latest_per_region(&check.id, since).await?;
+        let failed = latest.iter().filter(|result| !result.ok).count();
+        let check_state = match (latest.len(), failed) {
+            (0, _) => CheckState::NoData,
+            (_, 0) => CheckState::Up,
+            (all, failed) if failed == all => CheckState::Down,
+            _ => CheckState::Partial,
+        };
+        views.push(serde_json::json!({
+            "id": check.id,
+            "kind": check.kind,
+            "target": without_credentials(&check.target),
+            "interval_seconds": check.interval.as_secs_f64(),
+            "regions": check.regions,
+            "state": check_state,
+            "latest": latest,
+        }));
+    }
+    Ok(Json(serde_json::json!({ "as_of": now, "checks": views })))
+}
+
+/// `target` with any `user:password@` of a URL replaced, so the API never shows credentials.
+fn without_credentials(target: &str) -> String {
+    let Some((scheme, rest)) = target.split_once("://") else { return target.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => target.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_in_targets_are_hidden() {
+        assert_eq!(super::without_credentials("https://bob:s3cret@api.example/x@y"), "https://***@api.example/x@y");
+        assert_eq!(super::without_credentials("https://api.example/health"), "https://api.example/health");
+        assert_eq!(super::without_credentials("mail.example:25"), "mail.example:25");
+    }
+}

@@ -41,6 +41,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(prometheus))
         .route("/api/v1/agents", get(api::agents))
+        .route("/api/v1/checks", get(api::checks))
         .route("/api/v1/contracts", get(api::contracts))
         .route("/api/v1/contracts/{id}/report", get(api::contract_report))
         .fallback(|| async { api::ApiError::not_found() })

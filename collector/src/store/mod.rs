@@ -120,6 +120,16 @@ impl Store {
         }
     }
 
+    /// The latest result of `check` in each region among those started at or after `since`, by region.
+    pub async fn latest_per_region(&self, check: &str, since: Timestamp) -> Result<Vec<ResultRecord>, StoreError> {
+        let check = check.to_owned();
+        match self {
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::read::latest_per_region(connection, &check, since)).await
+            }
+        }
+    }
+
     /// The sequence numbers and flags of `agent_id`'s stored results that carry any flag, in `seq` order.
     pub async fn flagged_results(&self, agent_id: &str) -> Result<Vec<(u64, ResultFlags)>, StoreError> {
         let agent_id = agent_id.to_owned();

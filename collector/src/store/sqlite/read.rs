@@ -116,3 +116,28 @@ pub fn flagged(connection: &Connection, agent_id: &str) -> rusqlite::Result<Vec<
         connection.prepare_cached("SELECT seq, flags FROM results WHERE agent_id = ?1 AND flags != 0 ORDER BY seq")?;
     query.query_map(params![agent_id], |row| Ok((unsigned(row, 0)?, ResultFlags::from_bits(row.get(1)?))))?.collect()
 }
+
+/// The latest result of `check` per region among those started at or after `since`, by region.
+pub fn latest_per_region(
+    connection: &Connection,
+    check: &str,
+    since: Timestamp,
+) -> rusqlite::Result<Vec<ResultRecord>> {
+    let mut query = connection.prepare_cached(
+        "SELECT region, record FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 ORDER BY started_at_ns DESC",
+    )?;
+    let mut latest: std::collections::BTreeMap<String, ResultRecord> = std::collections::BTreeMap::new();
+    let rows = query.query_map(params![check, nanos(since)], |row| {
+        let region: String = row.get(0)?;
+        let bytes = row.get_ref(1)?.as_blob()?;
+        let decoded = v1::Result::decode(bytes).map_err(|error| conversion_error(1, error))?;
+        Ok((region, decoded))
+    })?;
+    for row in rows {
+        let (region, decoded) = row?;
+        if !latest.contains_key(&region) {
+            latest.insert(region, ResultRecord::try_from(decoded).map_err(|error| conversion_error(1, error))?);
+        }
+    }
+    Ok(latest.into_values().collect())
+}
