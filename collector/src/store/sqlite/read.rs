@@ -135,8 +135,8 @@ pub fn latest_per_region(
     })?;
     for row in rows {
         let (region, decoded) = row?;
-        if !latest.contains_key(&region) {
-            latest.insert(region, ResultRecord::try_from(decoded).map_err(|error| conversion_error(1, error))?);
+        if let std::collections::btree_map::Entry::Vacant(entry) = latest.entry(region) {
+            entry.insert(ResultRecord::try_from(decoded).map_err(|error| conversion_error(1, error))?);
         }
     }
     Ok(latest.into_values().collect())
