@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -140,17 +140,25 @@ pub async fn serve_metrics(
     axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await
 }
 
-async fn prometheus(State(state): State<ListenerState>) -> impl IntoResponse {
-    match state.metrics.encode(state.spool.as_deref()) {
+async fn prometheus(State(state): State<ListenerState>) -> Response {
+    openmetrics_response(state.metrics.encode(state.spool.as_deref()))
+}
+
+/// The HTTP response for encoded metrics (shared with the collector's `/metrics`): the OpenMetrics text, or a
+/// 500 saying why it could not be encoded.
+pub fn openmetrics_response(encoded: Result<String, std::fmt::Error>) -> Response {
+    match encoded {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
             text,
-        ),
+        )
+            .into_response(),
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("cannot encode metrics: {error}\n"),
-        ),
+        )
+            .into_response(),
     }
 }

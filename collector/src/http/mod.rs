@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use slaprobe_agent::metrics::openmetrics_response;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -60,17 +61,6 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-async fn prometheus(State(state): State<HttpState>) -> impl IntoResponse {
-    match state.metrics.encode() {
-        Ok(text) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-            text,
-        ),
-        Err(error) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("cannot encode metrics: {error}\n"),
-        ),
-    }
+async fn prometheus(State(state): State<HttpState>) -> Response {
+    openmetrics_response(state.metrics.encode())
 }
