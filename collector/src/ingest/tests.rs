@@ -282,3 +282,29 @@ async fn send_undecodable(address: SocketAddr) -> Status {
         Err(status) => status,
     }
 }
+
+#[tokio::test]
+async fn a_reload_that_removes_the_token_ends_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
+    let identity = AgentIdentity {
+        agent_id: "agent-eu-1".to_owned(),
+        region: "eu-west".to_owned(),
+        token_sha256: token_hash("s3cret"),
+    };
+    let (settings, watched) =
+        tokio::sync::watch::channel(std::sync::Arc::new(IngestSettings::admitting(Agents::new(vec![identity]))));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = IngestService::reloading(store, watched).into_server();
+    tokio::spawn(
+        tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    let mut session = open(address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    session.send_batch(vec![result(1, -1)]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 1 }));
+    settings.send_replace(std::sync::Arc::new(IngestSettings::default()));
+    let ended = session.next().await.unwrap_err();
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended}");
+    assert!(ended.message().contains("removed"), "{ended}");
+}
