@@ -143,6 +143,14 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert!(sample(&scrape, "slaprobe_collector_batches_total") >= 1.0);
     assert_eq!(sample(&scrape, "slaprobe_collector_agent_sessions"), 0.0, "the agent's session has ended");
     assert!(scrape.samples.iter().any(|sample| sample.metric == "slaprobe_collector_store_commit_seconds_count"));
+    let contract = |name: &str| {
+        let found =
+            scrape.samples.iter().find(|sample| sample.metric == name && sample.labels.get("contract") == Some("web"));
+        number(&found.unwrap_or_else(|| panic!("no {name}{{contract=\"web\"}} in\n{text}")).value)
+    };
+    assert_eq!(contract("slaprobe_collector_contract_standing"), 0.0);
+    assert!(contract("slaprobe_collector_contract_budget_left_seconds") > 0.0);
+    assert_eq!(contract("slaprobe_collector_contract_credit_certain"), 0.0);
     let (_, body) = get(http, "/api/v1/agents").await;
     assert!(body.contains("\"connected\":false"), "{body}");
 

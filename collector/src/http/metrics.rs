@@ -1,5 +1,6 @@
 //! The collector's Prometheus metrics (`/metrics`, OpenMetrics text): what ingest stored, refused and skipped
-//! as duplicates, how long store commits take, which agents hold a session, and each agent's clock offset.
+//! as duplicates, how long store commits take, which agents hold a session, each agent's clock offset, and
+//! each contract's standing in its current period (computed when scraped).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -10,6 +11,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::contract::Contract;
+use crate::sla::status::{ContractStatus, Standing};
+
 /// Labels naming one agent.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AgentLabels {
@@ -17,7 +21,16 @@ pub struct AgentLabels {
     pub agent_id: String,
 }
 
-/// Ingest's metrics; shared by every session and the HTTP listener.
+/// Labels naming one contract.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ContractLabels {
+    /// Contract id.
+    pub contract: String,
+}
+
+type ContractGauge = Family<ContractLabels, Gauge<f64, AtomicU64>>;
+
+/// Ingest's metrics and each contract's standing; shared by every session and the HTTP listener.
 #[derive(Debug)]
 pub struct IngestMetrics {
     registry: Registry,
@@ -35,6 +48,11 @@ pub struct IngestMetrics {
     pub sessions: Family<AgentLabels, Gauge>,
     /// Each agent's last clock estimate, collector minus agent, seconds.
     pub clock_offset_seconds: Family<AgentLabels, Gauge<f64, AtomicU64>>,
+    contract_uptime: ContractGauge,
+    contract_budget: ContractGauge,
+    contract_budget_left: ContractGauge,
+    contract_standing: ContractGauge,
+    contract_credit_certain: ContractGauge,
 }
 
 impl Default for IngestMetrics {
@@ -66,8 +84,39 @@ impl Default for IngestMetrics {
             "Each agent's last clock estimate, collector minus agent",
             clock_offset_seconds.clone(),
         );
+        let contract_uptime = ContractGauge::default();
+        registry.register(
+            "contract_uptime_percent",
+            "Uptime so far in the contract's current period (absent while nothing is eligible)",
+            contract_uptime.clone(),
+        );
+        let contract_budget = ContractGauge::default();
+        registry.register("contract_budget_seconds", "Error budget of the current period", contract_budget.clone());
+        let contract_budget_left = ContractGauge::default();
+        registry.register(
+            "contract_budget_left_seconds",
+            "Error budget left in the current period (negative once overspent)",
+            contract_budget_left.clone(),
+        );
+        let contract_standing = ContractGauge::default();
+        registry.register(
+            "contract_standing",
+            "0: meets the objective so far, 1: below it so far, 2: below it whatever follows",
+            contract_standing.clone(),
+        );
+        let contract_credit_certain = ContractGauge::default();
+        registry.register(
+            "contract_credit_certain",
+            "Credit already certain this period, in the contract's currency",
+            contract_credit_certain.clone(),
+        );
         Self {
             registry,
+            contract_uptime,
+            contract_budget,
+            contract_budget_left,
+            contract_standing,
+            contract_credit_certain,
             results_stored,
             results_duplicate,
             results_refused,
@@ -85,6 +134,36 @@ impl IngestMetrics {
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+
+    /// Sets the contract gauges to `statuses` (contracts no longer configured disappear).
+    pub fn set_contracts(&self, statuses: &[(&Contract, ContractStatus)]) {
+        let families = [
+            &self.contract_uptime,
+            &self.contract_budget,
+            &self.contract_budget_left,
+            &self.contract_standing,
+            &self.contract_credit_certain,
+        ];
+        for family in families {
+            family.clear();
+        }
+        for (contract, status) in statuses {
+            let labels = ContractLabels { contract: contract.terms.id.clone() };
+            if let Some(uptime) = status.so_far.uptime_percent {
+                self.contract_uptime.get_or_create(&labels).set(uptime);
+            }
+            self.contract_budget.get_or_create(&labels).set(status.budget_seconds);
+            self.contract_budget_left.get_or_create(&labels).set(status.budget_left_seconds);
+            let standing = match status.standing {
+                Standing::Ok => 0.0,
+                Standing::AtRisk => 1.0,
+                Standing::Breached => 2.0,
+            };
+            self.contract_standing.get_or_create(&labels).set(standing);
+            let credit = f64::try_from(status.credit_certain_amount).unwrap_or(f64::NAN);
+            self.contract_credit_certain.get_or_create(&labels).set(credit);
+        }
     }
 
     /// Whether `agent_id` holds a session now.

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
+use crate::report_cmd::store_status;
 use crate::store::Store;
 pub use metrics::IngestMetrics;
 
@@ -62,5 +63,10 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn prometheus(State(state): State<HttpState>) -> Response {
+    let config = state.config.borrow().clone();
+    match store_status(&config, &state.store, jiff::Timestamp::now(), None).await {
+        Ok(statuses) => state.metrics.set_contracts(&statuses),
+        Err(error) => tracing::warn!(%error, "Contract gauges not updated for this scrape."),
+    }
     openmetrics_response(state.metrics.encode())
 }
