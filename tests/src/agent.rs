@@ -11,6 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use slaprobe_agent::config::{PreparedCheck, parse_checks};
 use slaprobe_agent::probe::{AttemptWindow, Identity, ProbeContext, run_check};
+use slaprobe_agent::uplink::{UplinkSettings, client_tls};
 use slaprobe_proto::ResultRecord;
 
 /// Validates one check written as YAML (a mapping), panicking with every problem if it is invalid.
@@ -49,6 +50,17 @@ pub fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
 pub fn agent_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| built_binary("slaprobe-agent")).clone()
+}
+
+/// Uplink settings for a plaintext collector at `address`, as agent `agent_id` of `region` with `token`.
+pub fn plaintext_uplink(address: std::net::SocketAddr, token: &str, agent_id: &str, region: &str) -> UplinkSettings {
+    UplinkSettings {
+        collectors: vec![format!("http://{address}")],
+        token: token.to_owned(),
+        agent_id: agent_id.to_owned(),
+        region: region.to_owned(),
+        tls: client_tls(None).expect("TLS settings without files"),
+    }
 }
 
 /// The `slaprobe-collector` binary, brought up to date once per test process.

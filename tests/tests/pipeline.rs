@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
-use slaprobe_agent::uplink::{self, Links, UplinkSettings};
+use slaprobe_agent::uplink::{self, Links};
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::plaintext_uplink;
 use slaprobe_tests::collector::{run_collector, start_collector};
 use tokio_util::sync::CancellationToken;
 
@@ -58,13 +59,7 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
     let spool = Arc::new(Mutex::new(spool));
 
     let mut first = tokio::task::block_in_place(|| start_collector(&config));
-    let settings = UplinkSettings {
-        collectors: vec![format!("http://{address}")],
-        token: "s3cret".to_owned(),
-        agent_id: "agent-eu-1".to_owned(),
-        region: "eu-west".to_owned(),
-        tls: uplink::client_tls(None).unwrap(),
-    };
+    let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     let acked = || spool.lock().unwrap().acked();

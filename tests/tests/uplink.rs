@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
-use slaprobe_agent::uplink::{self, Links, UplinkSettings};
+use slaprobe_agent::uplink::{self, Links};
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::plaintext_uplink;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -67,13 +68,7 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
     let spool = spool_with(&dir.path().join("spool"), 2_000);
     // Learn a free port, release it, and let the agent find nobody there at first.
     let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let settings = UplinkSettings {
-        collectors: vec![format!("http://{address}")],
-        token: "s3cret".to_owned(),
-        agent_id: "agent-eu-1".to_owned(),
-        region: "eu-west".to_owned(),
-        tls: uplink::client_tls(None).unwrap(),
-    };
+    let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
     let appended = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(
@@ -113,13 +108,7 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     serve_on(listener, store.clone()).await;
-    let settings = UplinkSettings {
-        collectors: vec![format!("http://{address}")],
-        token: "wrong".to_owned(),
-        agent_id: "agent-eu-1".to_owned(),
-        region: "eu-west".to_owned(),
-        tls: uplink::client_tls(None).unwrap(),
-    };
+    let settings = plaintext_uplink(address, "wrong", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
-use slaprobe_agent::uplink::{self, Links, UplinkSettings};
+use slaprobe_agent::uplink::{self, Links};
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
+use slaprobe_tests::agent::plaintext_uplink;
 use slaprobe_tests::ingest_baseline::{bare_insert_rate, sample_result};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -56,13 +57,8 @@ async fn main() {
     let started = Instant::now();
     let shutdown = CancellationToken::new();
     for (agent, spool) in spools.iter().enumerate() {
-        let settings = UplinkSettings {
-            collectors: vec![format!("http://{address}")],
-            token: format!("token-{agent}"),
-            agent_id: format!("agent-{agent}"),
-            region: format!("region-{agent}"),
-            tls: uplink::client_tls(None).unwrap(),
-        };
+        let settings =
+            plaintext_uplink(address, &format!("token-{agent}"), &format!("agent-{agent}"), &format!("region-{agent}"));
         tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     }
     while spools.iter().map(|spool| spool.lock().unwrap().acked()).sum::<u64>() < total {
