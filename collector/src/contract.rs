@@ -27,7 +27,7 @@ pub enum Combine {
 }
 
 /// Calendar period of a contract.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PeriodKind {
     /// Calendar month.

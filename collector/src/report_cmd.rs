@@ -1,7 +1,7 @@
 //! `slaprobe-collector report`: claim reports offline from a results file (`--contracts FILE --results FILE`), so
 //! a third party can reproduce them, or from the collector's store (`--config collector.yaml`); and
 //! `slaprobe-collector export`, the results behind one contract's report as JSON lines; and each contract's
-//! standing in its current period ([`store_status`]) for the API. A report computed from
+//! standing in its current period ([`store_status`]) and one period's view ([`store_period_view`]) for the API. A report computed from
 //! an export equals the report computed from the store: the export covers the same window (the period plus the
 //! slices runs across its boundaries are judged on).
 //!
@@ -172,6 +172,52 @@ pub async fn store_status<'a>(
         statuses.push((contract, standing));
     }
     Ok(statuses)
+}
+
+/// One contract in one period with the results behind it: the current period part way (with its standing), or
+/// a past period whole.
+pub struct PeriodView<'a> {
+    /// The contract.
+    pub contract: &'a Contract,
+    /// The period as far as it is reported: up to `as_of` for the current period.
+    pub period: Period,
+    /// The standing, for the current period only.
+    pub status: Option<ContractStatus>,
+    /// The period's report (so far, for the current period).
+    pub report: Report,
+    /// The results the report is computed from (its evaluation window).
+    pub results: Vec<ResultRecord>,
+}
+
+/// Contract `id` in `period` (its current period when `None`), from the store, as of `as_of`.
+pub async fn store_period_view<'a>(
+    config: &'a CollectorConfig,
+    store: &Store,
+    id: &str,
+    period: Option<&str>,
+    as_of: Timestamp,
+) -> Result<PeriodView<'a>, ReportError> {
+    let contract = config
+        .contracts
+        .iter()
+        .find(|contract| contract.terms.id == id)
+        .ok_or_else(|| ReportError::Usage(format!("no contract {id:?}")))?;
+    let current = current_period(contract, as_of).map_err(ReportError::Usage)?;
+    let period = match period {
+        Some(label) if label != current.label => select(std::slice::from_ref(contract), label, None)?.remove(0).1,
+        _ => current,
+    };
+    let results = window_results(contract, &period, store).await?;
+    if period.end <= as_of {
+        let mut report = evaluate(contract, &period, &results);
+        report.silent_agents = Some(silent_agents(config, contract, &period, &results));
+        return Ok(PeriodView { contract, period, status: None, report, results });
+    }
+    let mut standing = status(contract, &period, as_of, &results);
+    let so_far = Period { end: as_of.max(period.start), ..period };
+    standing.so_far.silent_agents = Some(silent_agents(config, contract, &so_far, &results));
+    let report = standing.so_far.clone();
+    Ok(PeriodView { contract, period: so_far, status: Some(standing), report, results })
 }
 
 /// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for

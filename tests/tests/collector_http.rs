@@ -175,4 +175,47 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert_eq!(get(http, "/api/v1/contracts/nope/report?period=2026-01").await.0, 404);
     let (status, body) = get(http, "/api/v1/contracts/web/report?period=2026-13").await;
     assert!(status == 400 && body.contains("01 to 12"), "{status} {body}");
+
+    let (status, body) = get(http, "/api/v1/contracts/web").await;
+    assert_eq!(status, 200, "{body}");
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((detail["current"].as_bool(), detail["contract"]["currency"].as_str()), (Some(true), Some("USD")));
+    assert_eq!(detail["report"], detail["status"]["so_far"], "the report so far is the standing's");
+    assert_eq!(detail["regions"][0]["region"], "local", "{body}");
+    assert_eq!(detail["regions"][0]["failed"], 0, "{body}");
+    assert_eq!(detail["regions"][0]["results"].as_u64().unwrap() as usize, stored().await);
+    assert!(detail["latency"][0]["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{body}");
+    let (status, body) = get(http, "/api/v1/contracts/web/incidents").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, format!("{{\"contract\":\"web\",\"period\":\"{period}\",\"incidents\":[]}}"));
+    assert_eq!(get(http, "/api/v1/contracts/nope").await.0, 404);
+    assert_eq!(get(http, "/api/v1/contracts/web?period=2026-00").await.0, 400);
+
+    // Every stored result, two at a time, each once, in order.
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/results?check=web&from=2000-01-01T00:00:00Z&limit=2".to_owned();
+    loop {
+        let (status, body) = get(http, &path).await;
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        paged.extend(page["results"].as_array().unwrap().iter().map(|result| result["seq"].as_u64().unwrap()));
+        match page["next"].as_str() {
+            Some(cursor) => {
+                path = format!("/api/v1/results?check=web&from=2000-01-01T00:00:00Z&limit=2&after={cursor}")
+            }
+            None => break,
+        }
+    }
+    let far = "2100-01-01T00:00:00Z".parse().unwrap();
+    let all = store.results_between(&["web".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap();
+    assert_eq!(paged, all.iter().map(|result| result.seq.unwrap()).collect::<Vec<_>>());
+    for (bad, says) in [
+        ("/api/v1/results", "check=ID"),
+        ("/api/v1/results?check=web&limit=0", "limit"),
+        ("/api/v1/results?check=web&from=yesterday", "from"),
+        ("/api/v1/results?check=web&after=garbage", "after"),
+    ] {
+        let (status, body) = get(http, bad).await;
+        assert!(status == 400 && body.contains(says), "{bad}: {status} {body}");
+    }
 }

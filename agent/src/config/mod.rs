@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
-pub use check::Check;
+pub use check::{Check, CheckKind};
 pub use spec::{PreparedCheck, ProbeSpec};
 
 /// A configuration that failed to load: every problem, each with its path.

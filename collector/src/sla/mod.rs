@@ -7,8 +7,10 @@
 //! - [`engine`]: rules 3–7 and 9, from results to slice states, runs, uptime and incidents.
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
 //! - [`report`]: the report's fields.
+//! - [`breakdown`]: per-region uptime and daily latency percentiles, to explain a report.
 //! - [`status`]: a contract's standing part way through its period (budget left, best case, certain credit).
 
+pub mod breakdown;
 pub mod credit;
 pub mod engine;
 pub mod grid;

@@ -335,3 +335,54 @@ fn the_current_period_follows_the_contracts_kind_and_time_zone() {
     let late_april = super::status::current_period(&new_york, at("2026-05-01T02:00:00Z")).unwrap();
     assert_eq!(late_april.label, "2026-04", "still April 30 in New York");
 }
+
+#[test]
+fn percentiles_are_nearest_rank_of_measured_values() {
+    use super::breakdown::percentiles;
+    let mut hundred: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+    let figures = percentiles(&mut hundred).unwrap();
+    assert_eq!((figures.p50_ms, figures.p95_ms, figures.p99_ms), (50.0, 95.0, 99.0));
+    let single = percentiles(&mut [7.5]).unwrap();
+    assert_eq!((single.p50_ms, single.p95_ms, single.p99_ms), (7.5, 7.5, 7.5));
+    let ten = percentiles(&mut [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
+    assert_eq!((ten.p50_ms, ten.p95_ms, ten.p99_ms), (5.0, 10.0, 10.0));
+    assert_eq!(percentiles(&mut []), None);
+}
+
+proptest! {
+    #[test]
+    fn percentiles_are_ordered_members(mut values in prop::collection::vec(0.0f64..1e6, 1..200)) {
+        let original = values.clone();
+        let figures = super::breakdown::percentiles(&mut values).unwrap();
+        prop_assert!(figures.p50_ms <= figures.p95_ms && figures.p95_ms <= figures.p99_ms);
+        for figure in [figures.p50_ms, figures.p95_ms, figures.p99_ms] {
+            prop_assert!(original.contains(&figure));
+            let at_or_below = original.iter().filter(|value| **value <= figure).count();
+            prop_assert!(at_or_below * 100 >= original.len() * 50);
+        }
+    }
+}
+
+#[test]
+fn each_region_is_evaluated_from_its_own_results() {
+    // Example C's shape: eu-west down 10:00–10:30, us-east down 10:20–10:40 on April 10.
+    let contract = contract("min_regions_down: 2");
+    let results =
+        minutely("acme-api", &["eu-west", "us-east"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |region, t| {
+            match region {
+                "eu-west" => within(t, "2026-04-10T10:00:00Z", "2026-04-10T10:30:00Z"),
+                _ => within(t, "2026-04-10T10:20:00Z", "2026-04-10T10:40:00Z"),
+            }
+        });
+    let period = parse_period("2026-04", contract.terms.period, &contract.tz).unwrap();
+    let regions = super::breakdown::regions(&contract, &period, &results);
+    let summary: Vec<_> = regions.iter().map(|view| (view.region.as_str(), view.down_slices, view.failed)).collect();
+    assert_eq!(summary, [("eu-west", 30, 30), ("us-east", 20, 20)], "each region alone, despite the quorum");
+    assert_eq!(regions[0].results, 43_200);
+    assert_eq!(regions[0].latency.unwrap().p99_ms, 20.0);
+
+    let days = super::breakdown::daily_latency(&contract, &period, &results);
+    assert_eq!(days.len(), 30);
+    assert_eq!(days[9].date, jiff::civil::date(2026, 4, 10));
+    assert_eq!(days[9].samples, 2 * 1_440 - 50, "failed results carry no latency");
+}

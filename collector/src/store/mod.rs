@@ -22,6 +22,7 @@ use slaprobe_proto::ResultRecord;
 
 pub use records::{
     AgentRecord, AgentStatus, ClockReading, GapReport, IngestBatch, Refusal, RefusedResult, ResultFlags,
+    ResultPosition, ResultQuery, StoredResult,
 };
 
 /// A store failure; the message names the file or operation.
@@ -135,6 +136,13 @@ impl Store {
         let agent_id = agent_id.to_owned();
         match self {
             Self::Sqlite(store) => store.read(move |connection| sqlite::read::flagged(connection, &agent_id)).await,
+        }
+    }
+
+    /// One page of the results `query` selects, in `(started_at, agent_id, seq)` order, with their flags.
+    pub async fn results_page(&self, query: ResultQuery) -> Result<Vec<StoredResult>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::read::results_page(connection, &query)).await,
         }
     }
 

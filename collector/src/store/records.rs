@@ -181,3 +181,66 @@ impl Write {
         Ok(())
     }
 }
+
+/// Which results a page of [`crate::store::Store::results_page`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultQuery {
+    /// The check.
+    pub check_id: String,
+    /// Only this region, if given.
+    pub region: Option<String>,
+    /// `started_at` at or after this.
+    pub from: Timestamp,
+    /// `started_at` before this.
+    pub to: Timestamp,
+    /// Only results after this position (the previous page's last).
+    pub after: Option<ResultPosition>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A result's place in the order pages follow: `started_at`, then agent, then sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultPosition {
+    /// Its `started_at`, nanoseconds since the Unix epoch.
+    pub started_at_ns: i64,
+    /// Its agent.
+    pub agent_id: String,
+    /// Its sequence number.
+    pub seq: u64,
+}
+
+impl std::fmt::Display for ResultPosition {
+    /// The opaque cursor clients pass back: `<started_at_ns>.<seq>.<agent_id>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.started_at_ns, self.seq, self.agent_id)
+    }
+}
+
+impl std::str::FromStr for ResultPosition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("{text:?} is not a cursor this API returned");
+        let mut parts = text.splitn(3, '.');
+        let (Some(started), Some(seq), Some(agent_id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid());
+        };
+        Ok(Self {
+            started_at_ns: started.parse().map_err(|_| invalid())?,
+            seq: seq.parse().map_err(|_| invalid())?,
+            agent_id: agent_id.to_owned(),
+        })
+    }
+}
+
+/// A stored result with its flags and its place in the page order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResult {
+    /// The result.
+    pub record: ResultRecord,
+    /// Flags the collector set on it.
+    pub flags: ResultFlags,
+    /// Its position.
+    pub position: ResultPosition,
+}

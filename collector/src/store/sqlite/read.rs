@@ -8,7 +8,9 @@ use rusqlite::{Connection, Row, params};
 use slaprobe_proto::{ResultRecord, v1};
 
 use super::write::nanos;
-use crate::store::records::{AgentRecord, ClockReading, GapReport, RefusedResult, ResultFlags};
+use crate::store::records::{
+    AgentRecord, ClockReading, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery, StoredResult,
+};
 
 fn conversion_error(column: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error))
@@ -140,4 +142,37 @@ pub fn latest_per_region(
         }
     }
     Ok(latest.into_values().collect())
+}
+
+/// One page of results in `(started_at, agent_id, seq)` order.
+pub fn results_page(connection: &Connection, query: &ResultQuery) -> rusqlite::Result<Vec<StoredResult>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT agent_id, seq, started_at_ns, flags, record FROM results
+         WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3 AND (?4 IS NULL OR region = ?4)
+           AND (?5 IS NULL OR (started_at_ns, agent_id, seq) > (?5, ?6, ?7))
+         ORDER BY started_at_ns, agent_id, seq LIMIT ?8",
+    )?;
+    let after = query.after.as_ref();
+    let rows = statement.query_map(
+        params![
+            query.check_id,
+            nanos(query.from),
+            nanos(query.to),
+            query.region,
+            after.map(|position| position.started_at_ns),
+            after.map(|position| position.agent_id.as_str()),
+            after.map(|position| i64::try_from(position.seq).unwrap_or(i64::MAX)),
+            query.limit,
+        ],
+        |row| {
+            let bytes = row.get_ref(4)?.as_blob()?;
+            let decoded = v1::Result::decode(bytes).map_err(|error| conversion_error(4, error))?;
+            Ok(StoredResult {
+                record: ResultRecord::try_from(decoded).map_err(|error| conversion_error(4, error))?,
+                flags: ResultFlags::from_bits(u32::try_from(unsigned(row, 3)?).unwrap_or(u32::MAX)),
+                position: ResultPosition { agent_id: row.get(0)?, seq: unsigned(row, 1)?, started_at_ns: row.get(2)? },
+            })
+        },
+    )?;
+    rows.collect()
 }

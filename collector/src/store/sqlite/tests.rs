@@ -122,3 +122,43 @@ async fn a_version_1_database_is_migrated_with_its_results_intact() {
     assert!(store.flagged_results("agent-1").await.unwrap().is_empty(), "old results carry no flags");
     assert!(store.agents().await.unwrap().is_empty() && store.gaps().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn pages_follow_time_then_agent_then_seq_without_gaps_or_repeats() {
+    use crate::store::{ResultPosition, ResultQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
+    // Two agents probing at the same minutes, plus another check that must not show up.
+    let mut batch: Vec<ResultRecord> = Vec::new();
+    for minute in 0..25 {
+        batch.push(result("agent-a.1", minute as u64 + 1, "acme-api", minute));
+        batch.push(result("agent-b", minute as u64 + 1, "acme-api", minute));
+        batch.push(result("agent-b", minute as u64 + 1001, "other", minute));
+    }
+    store.write_results(batch.clone()).await.unwrap();
+    let mut query = ResultQuery {
+        check_id: "acme-api".to_owned(),
+        region: None,
+        from: "2026-02-01T00:00:00Z".parse().unwrap(),
+        to: "2026-02-01T00:20:00Z".parse().unwrap(),
+        after: None,
+        limit: 7,
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.results_page(query.clone()).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        query.after = Some(last.position.to_string().parse().unwrap());
+        seen.extend(page.into_iter().map(|stored| stored.record));
+    }
+    let expected: Vec<ResultRecord> =
+        batch.iter().filter(|record| record.check_id == "acme-api" && record.seq.unwrap() <= 20).cloned().collect();
+    assert_eq!(seen, expected, "40 results, a-then-b within each minute, each once");
+
+    query.region = Some("us-east".to_owned());
+    query.after = None;
+    assert!(store.results_page(query).await.unwrap().is_empty(), "region filter");
+    assert!("12.x.agent".parse::<ResultPosition>().is_err());
+    assert!("nonsense".parse::<ResultPosition>().is_err());
+}

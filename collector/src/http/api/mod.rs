@@ -1,0 +1,83 @@
+//! The JSON API, version 1 (`/api/v1/...`). Errors are `{"error": "..."}` with a fitting status. Each module
+//! builds its views as typed values, which the dashboard renders too, so both show the same numbers.
+//!
+//! Layout:
+//! - [`agents`]: the agent registry.
+//! - [`checks`]: central checks with their latest result per region.
+//! - [`contracts`]: standing, period views, incidents and claim reports.
+//! - [`results`]: raw results, paged.
+
+pub mod agents;
+pub mod checks;
+pub mod contracts;
+pub mod results;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::report_cmd::ReportError;
+
+/// An API failure: the status and what went wrong.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    /// No such route.
+    pub fn not_found() -> Self {
+        Self(StatusCode::NOT_FOUND, "no such endpoint; the API lives under /api/v1".to_owned())
+    }
+
+    /// A request parameter is unusable.
+    pub fn bad_request(message: String) -> Self {
+        Self(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(error: ReportError) -> Self {
+        let status = match &error {
+            ReportError::Usage(message)
+                if message.starts_with("no contract") || message.ends_with("no such contract") =>
+            {
+                StatusCode::NOT_FOUND
+            }
+            ReportError::Usage(_) => StatusCode::BAD_REQUEST,
+            ReportError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ReportError::Data(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, error.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
+}
+
+/// `target` with any `user:password@` of a URL replaced, so the API never shows credentials.
+pub fn without_credentials(target: &str) -> String {
+    let Some((scheme, rest)) = target.split_once("://") else { return target.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => target.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_in_targets_are_hidden() {
+        assert_eq!(super::without_credentials("https://bob:s3cret@api.example/x@y"), "https://***@api.example/x@y");
+        assert_eq!(super::without_credentials("https://api.example/health"), "https://api.example/health");
+        assert_eq!(super::without_credentials("mail.example:25"), "mail.example:25");
+    }
+}
