@@ -1,10 +1,11 @@
-//! slaprobe-collector: gRPC ingest from agents into the store, the SLA engine and claim reports. The dashboard
-//! and alerts join it in their own work items.
+//! slaprobe-collector: gRPC ingest from agents into the store, the SLA engine, claim reports, the JSON API and
+//! the web dashboard. Alerts join it in their own work item.
 //!
 //! Layout:
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
-//! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API.
+//! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
+//! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API, the dashboard, access tokens.
 //! - [`serve`]: `slaprobe-collector serve`, gRPC ingest into the store (TLS optional).
 //! - [`reload`]: reloading the configuration on SIGHUP and on file changes.
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod contract;
+pub mod display;
 pub mod http;
 pub mod ingest;
 pub mod reload;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use slaprobe_collector::config::{CollectorConfig, load_collector_config};
-use slaprobe_collector::reload::Reload;
+use slaprobe_collector::reload::{Reload, ReloadRequest};
 use slaprobe_collector::report_cmd::{
     Format, ReportError, export, load_contracts, offline_reports, render, store_reports,
 };
@@ -170,9 +170,9 @@ fn run_serve(path: &Path) -> ExitCode {
         let listener = tokio::net::TcpListener::bind(config.listen.grpc)
             .await
             .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen.grpc))?;
-        let (requests, reload_requests) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(forward_reload_signals(requests));
-        serve(config, listener, Reload { path: path.to_owned(), requests: reload_requests }, shutdown_signal()).await
+        let reload = Reload::new(path.to_owned());
+        tokio::spawn(forward_reload_signals(reload.sender.clone()));
+        serve(config, listener, reload, shutdown_signal()).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,14 +184,14 @@ fn run_serve(path: &Path) -> ExitCode {
 }
 
 /// Sends a reload request on every SIGHUP.
-async fn forward_reload_signals(requests: tokio::sync::mpsc::Sender<()>) {
+async fn forward_reload_signals(requests: tokio::sync::mpsc::Sender<ReloadRequest>) {
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::error!("Cannot install the SIGHUP handler; configuration changes are still picked up from the files.");
         return;
     };
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the configuration.");
-        if requests.send(()).await.is_err() {
+        if requests.send(ReloadRequest::default()).await.is_err() {
             return;
         }
     }

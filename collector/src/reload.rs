@@ -4,7 +4,8 @@
 //!
 //! A configuration that fails to load is reported with every problem and the running one is kept. A good one
 //! replaces ingest's settings (agents, central checks, clock bound), which open sessions act on at once;
-//! changes to `listen` or `storage` are reported as needing a restart.
+//! changes to `listen` or `storage` are reported as needing a restart. A request may carry a reply channel
+//! (the admin API's `POST /api/v1/reload`), which gets the outcome.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CollectorConfig, load_collector_config};
@@ -21,17 +22,34 @@ use crate::ingest::IngestSettings;
 /// How often the configuration files are compared with what was loaded.
 pub const POLL: Duration = Duration::from_secs(2);
 
+/// A request to reload now; with `reply`, the outcome is sent there (the problems, when it failed).
+#[derive(Debug, Default)]
+pub struct ReloadRequest {
+    /// Where the outcome goes.
+    pub reply: Option<oneshot::Sender<Result<(), String>>>,
+}
+
 /// Where the configuration comes from and who asks for a reload.
 pub struct Reload {
     /// `collector.yaml`.
     pub path: PathBuf,
-    /// One message per reload request (SIGHUP).
-    pub requests: mpsc::Receiver<()>,
+    /// One message per reload request (SIGHUP, the admin API).
+    pub requests: mpsc::Receiver<ReloadRequest>,
+    /// Hands out senders of requests (the HTTP listener takes one).
+    pub sender: mpsc::Sender<ReloadRequest>,
+}
+
+impl Reload {
+    /// Reloads `path` on requests sent through [`Reload::sender`].
+    pub fn new(path: PathBuf) -> Self {
+        let (sender, requests) = mpsc::channel(4);
+        Self { path, requests, sender }
+    }
 }
 
 /// Reloads until `stop`, publishing each good configuration on `config` and its ingest settings on `settings`.
 pub async fn run(
-    mut reload: Reload,
+    reload: Reload,
     mut current: CollectorConfig,
     settings: watch::Sender<Arc<IngestSettings>>,
     config: watch::Sender<Arc<CollectorConfig>>,
@@ -39,22 +57,25 @@ pub async fn run(
 ) {
     let mut loaded_from = fingerprint(&current.sources);
     let mut poll = tokio::time::interval(POLL);
+    let Reload { path, mut requests, sender } = reload;
+    drop(sender);
     let mut requests_open = true;
     loop {
-        let requested = tokio::select! {
+        let request = tokio::select! {
             () = stop.cancelled() => return,
-            request = reload.requests.recv(), if requests_open => {
+            request = requests.recv(), if requests_open => {
                 requests_open = request.is_some();
-                request.is_some()
+                request
             }
-            _ = poll.tick() => false,
+            _ = poll.tick() => None,
         };
         let now = fingerprint(&current.sources);
-        if !requested && now == loaded_from {
+        if request.is_none() && now == loaded_from {
             continue;
         }
         loaded_from = now;
-        match load_collector_config(&reload.path) {
+        let reply = request.and_then(|request| request.reply);
+        let outcome = match load_collector_config(&path) {
             Ok(loaded) => {
                 if loaded.listen != current.listen || loaded.storage != current.storage {
                     tracing::warn!("`listen` or `storage` changed; restart the collector to apply them.");
@@ -69,8 +90,15 @@ pub async fn run(
                 loaded_from = fingerprint(&loaded.sources);
                 config.send_replace(Arc::new(loaded.clone()));
                 current = loaded;
+                Ok(())
             }
-            Err(error) => tracing::error!("Reload failed; keeping the running configuration.\n{error}"),
+            Err(error) => {
+                tracing::error!("Reload failed; keeping the running configuration.\n{error}");
+                Err(error.to_string())
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::contract::{Combine, Contract, Maintenance, NoData};
+use crate::display::{day_class, percent};
 use crate::sla::Report;
 
 const STYLE: &str = "
@@ -29,10 +30,6 @@ tr, .figure { break-inside: avoid; }
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn percent(value: Option<f64>, digits: usize) -> String {
-    value.map_or_else(|| "no data".to_owned(), |value| format!("{value:.digits$} %"))
 }
 
 /// One HTML document holding a report per (contract, report) pair.
@@ -111,12 +108,7 @@ fn render_strip(out: &mut String, report: &Report) {
     // Colours are for reading only; the figures above come from exact arithmetic.
     let objective = f64::try_from(report.objective).unwrap_or(100.0);
     for day in &report.days {
-        let class = match day.uptime_percent {
-            None => "none",
-            Some(uptime) if uptime >= objective => "up",
-            Some(uptime) if uptime >= 99.0 => "low",
-            Some(_) => "bad",
-        };
+        let class = day_class(day.uptime_percent, objective);
         let _ = write!(
             out,
             "<div class=\"day {class}\" title=\"{}: {} ({} down, {} unknown, {} in maintenance of {} slices)\">{}</div>",

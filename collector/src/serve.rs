@@ -70,7 +70,12 @@ pub async fn serve(
     if let Some(address) = config.listen.http {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;
-        let state = HttpState { store: store.clone(), metrics: metrics.clone(), config: config_watch };
+        let state = HttpState {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            config: config_watch,
+            reload: reload.sender.clone(),
+        };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         let http_stop = stop.clone();
         tokio::spawn(async move {

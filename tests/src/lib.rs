@@ -5,6 +5,8 @@
 //!
 //! Layout:
 //! - [`certs`]: a throwaway CA and server certificates (rcgen), written to PEM files when a test needs them.
+//! - [`browser`]: headless Chromium loading a page: its DOM, console messages, requests and a screenshot.
+//! - [`http_client`]: one HTTP/1.1 request per connection, for the collector's HTTP listener.
 //! - [`http_server`]: an HTTP(S) server whose paths choose status, delay, redirects, headers and bodies.
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
@@ -15,9 +17,11 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod browser;
 pub mod certs;
 pub mod collector;
 pub mod dns_server;
+pub mod http_client;
 pub mod http_server;
 pub mod ingest_baseline;
 pub mod proxy;

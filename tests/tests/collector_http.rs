@@ -2,7 +2,6 @@
 //! API (equal to the store's registry), the contracts API and claim reports, and `/metrics` of collector and
 //! agent (parsed with a Prometheus text-format parser; the collector's counters equal what the store holds).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -11,20 +10,8 @@ use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{run_collector, start_collector};
+use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `GET path` over a fresh HTTP/1.1 connection: status code and body.
-async fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a complete HTTP response");
-    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-    (status, body.to_owned())
-}
 
 fn number(value: &prometheus_parse::Value) -> f64 {
     match value {

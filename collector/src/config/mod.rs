@@ -75,6 +75,28 @@ struct AgentEntry {
     token_sha256: String,
 }
 
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything: dashboard, API, metrics.
+    Viewer,
+    /// Also act: reload the configuration.
+    Admin,
+}
+
+/// One `api_tokens:` entry: who holds it, what it may do, and its SHA-256 (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds it (shown when signed in).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Lower-case hex SHA-256 of the token.
+    pub token_sha256: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
@@ -82,6 +104,8 @@ struct Settings {
     storage: StorageEntry,
     #[serde(default)]
     agents: Vec<AgentEntry>,
+    #[serde(default)]
+    api_tokens: Vec<ApiToken>,
     #[serde(default)]
     checks_file: Option<PathBuf>,
     #[serde(default)]
@@ -107,6 +131,8 @@ pub struct CollectorConfig {
     pub storage: Storage,
     /// Admitted agents.
     pub agents: Vec<AgentIdentity>,
+    /// Tokens of the HTTP API and dashboard; none means open access (loopback use).
+    pub api_tokens: Vec<ApiToken>,
     /// The central check list.
     pub checks: Vec<PreparedCheck>,
     /// Agents whose clock is off by more than this get their results flagged.
@@ -153,13 +179,24 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
     let mut agents = Vec::new();
     for (index, entry) in settings.agents.into_iter().enumerate() {
         let hash = entry.token_sha256.to_ascii_lowercase();
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256_hex(&hash) {
             problems.push(format!("agents[{index}].token_sha256: not a hex SHA-256 (64 hex digits)"));
         }
         if agents.iter().any(|other: &AgentIdentity| other.agent_id == entry.id) {
             problems.push(format!("agents[{index}].id: duplicate id {:?}", entry.id));
         }
         agents.push(AgentIdentity { agent_id: entry.id, region: entry.region, token_sha256: hash });
+    }
+    let mut api_tokens: Vec<ApiToken> = Vec::new();
+    for (index, mut entry) in settings.api_tokens.into_iter().enumerate() {
+        entry.token_sha256.make_ascii_lowercase();
+        if !is_sha256_hex(&entry.token_sha256) {
+            problems.push(format!("api_tokens[{index}].token_sha256: not a hex SHA-256 (64 hex digits)"));
+        }
+        if api_tokens.iter().any(|other| other.token_sha256 == entry.token_sha256) {
+            problems.push(format!("api_tokens[{index}]: the same token as an earlier entry"));
+        }
+        api_tokens.push(entry);
     }
     let storage = match settings.storage {
         StorageEntry { sqlite: Some(file), postgres: None } => Some(Storage::Sqlite(base.join(file))),
@@ -199,6 +236,7 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             listen,
             storage,
             agents,
+            api_tokens,
             checks,
             max_clock_offset: settings.max_clock_offset,
             contracts,
@@ -217,6 +255,10 @@ impl CollectorConfig {
             (!self.checks.is_empty()).then(|| self.checks.iter().map(|prepared| prepared.check.clone()).collect());
         IngestSettings { agents: Agents::new(self.agents.clone()), checks, max_clock_offset: self.max_clock_offset }
     }
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 /// The list under `key`: inline, or from `file` (a document with that one key); both is a problem.

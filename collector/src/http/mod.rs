@@ -1,11 +1,16 @@
 //! The collector's HTTP listener (`listen.http`): `/healthz` (the process answers), `/readyz` (the store
-//! answers), `/metrics` (Prometheus, OpenMetrics text) and the JSON API under `/api/v1`.
+//! answers), `/metrics` (Prometheus, OpenMetrics text), the JSON API under `/api/v1` and the web dashboard,
+//! behind API tokens when `api_tokens` are configured.
 //!
 //! Layout:
 //! - [`api`]: the JSON API.
+//! - [`auth`]: API tokens, roles and the dashboard's session cookie.
+//! - [`dashboard`]: the web pages.
 //! - [`metrics`]: ingest's Prometheus metrics.
 
 pub mod api;
+pub mod auth;
+pub mod dashboard;
 pub mod metrics;
 
 use std::sync::Arc;
@@ -14,13 +19,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use slaprobe_agent::metrics::openmetrics_response;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
+use crate::reload::ReloadRequest;
 use crate::report_cmd::store_status;
 use crate::store::Store;
 pub use metrics::IngestMetrics;
@@ -34,6 +40,8 @@ pub struct HttpState {
     pub metrics: Arc<IngestMetrics>,
     /// The running configuration (it follows reloads).
     pub config: watch::Receiver<Arc<CollectorConfig>>,
+    /// Asks for a configuration reload (`POST /api/v1/reload`).
+    pub reload: mpsc::Sender<ReloadRequest>,
 }
 
 /// The routes.
@@ -49,7 +57,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/contracts/{id}/incidents", get(api::contracts::incidents))
         .route("/api/v1/contracts/{id}/report", get(api::contracts::contract_report))
         .route("/api/v1/results", get(api::results::results))
+        .route("/api/v1/reload", post(reload))
+        .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .with_state(state)
 }
 
@@ -72,4 +83,20 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Err(error) => tracing::warn!(%error, "Contract gauges not updated for this scrape."),
     }
     openmetrics_response(state.metrics.encode())
+}
+
+/// `POST /api/v1/reload` (admin): reloads the configuration now and says how it went.
+async fn reload(State(state): State<HttpState>) -> Response {
+    let (reply, outcome) = oneshot::channel();
+    if state.reload.send(ReloadRequest { reply: Some(reply) }).await.is_err() {
+        return api::ApiError(StatusCode::SERVICE_UNAVAILABLE, "the collector is shutting down".to_owned())
+            .into_response();
+    }
+    match outcome.await {
+        Ok(Ok(())) => axum::Json(serde_json::json!({ "reloaded": true })).into_response(),
+        Ok(Err(problems)) => api::ApiError(StatusCode::UNPROCESSABLE_ENTITY, problems).into_response(),
+        Err(_) => {
+            api::ApiError(StatusCode::SERVICE_UNAVAILABLE, "the reload did not finish".to_owned()).into_response()
+        }
+    }
 }

@@ -67,7 +67,9 @@ fn parse(query: ResultsQuery, now: Timestamp) -> Result<ResultQuery, ApiError> {
         Some(text) => match text.parse::<u32>() {
             Ok(limit @ 1..=MAX_LIMIT) => limit,
             _ => {
-                return Err(ApiError::bad_request(format!("limit={text:?}: give a whole number from 1 to {MAX_LIMIT}")));
+                return Err(ApiError::bad_request(format!(
+                    "limit={text:?}: give a whole number from 1 to {MAX_LIMIT}"
+                )));
             }
         },
     };

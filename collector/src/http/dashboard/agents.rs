@@ -1,0 +1,87 @@
+//! The agents page (`/agents`): which regions report, and which agents have gone silent (nothing for
+//! [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out.
+
+use std::collections::BTreeMap;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use jiff::Timestamp;
+use maud::html;
+
+use super::{Nav, PageError, ago, as_of_note, layout};
+use crate::http::HttpState;
+use crate::http::api::agents::agent_views;
+use crate::http::auth::Caller;
+
+/// `GET /agents`.
+pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Caller>>) -> Result<Response, PageError> {
+    let now = Timestamp::now();
+    let views = agent_views(&state, now).await?;
+    let configured = state.config.borrow().agents.clone();
+    let never: Vec<_> =
+        configured.iter().filter(|agent| !views.iter().any(|view| view.agent_id == agent.agent_id)).collect();
+    let mut regions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for view in &views {
+        let entry = regions.entry(view.region.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(!view.silent);
+    }
+    for agent in &never {
+        regions.entry(agent.region.as_str()).or_default().0 += 1;
+    }
+    let silent = views.iter().filter(|view| view.silent).count() + never.len();
+    let body = html! {
+        h1 { "Agents" }
+        div.summary {
+            span data-field="silent" { (silent) " silent or never connected" }
+            @for (region, (all, reporting)) in &regions {
+                span data-region=(region) {
+                    span.badge.(if *reporting == 0 { "silent" } else if reporting < all { "partial" } else { "up" }) {
+                        (region)
+                    }
+                    " " (reporting) "/" (all) " reporting"
+                }
+            }
+        }
+        @if views.is_empty() && never.is_empty() {
+            p { "No agent is configured or has connected yet." }
+        } @else {
+            div.scroll { table {
+                thead { tr {
+                    th { "Agent" } th { "Region" } th { "Version" } th { "Session" } th { "Last results" }
+                    th.num { "Backlog" } th.num { "Clock offset" }
+                } }
+                tbody {
+                    @for view in &views {
+                        tr.silent[view.silent] data-agent=(view.agent_id) {
+                            td { strong { (view.agent_id) } @if view.silent { " " span.badge.silent { "silent" } } }
+                            td { (view.region) }
+                            td { (view.version) }
+                            td data-field="connected" { @if view.connected { "connected" } @else { "not connected" } }
+                            td { (ago(now, view.last_seen)) }
+                            td.num data-field="backlog" { (view.spool_backlog) }
+                            td.num {
+                                @if let Some(offset) = view.clock_offset_ms {
+                                    (format!("{offset:.1}")) " ms"
+                                    @if view.clock_within_bound == Some(false) {
+                                        " " span.badge.down { "beyond bound" }
+                                    }
+                                } @else { "–" }
+                            }
+                        }
+                    }
+                    @for agent in &never {
+                        tr.silent data-agent=(agent.agent_id) {
+                            td { strong { (agent.agent_id) } " " span.badge.silent { "never connected" } }
+                            td { (agent.region) }
+                            td colspan="5" { span.muted { "Configured in collector.yaml; no session yet." } }
+                        }
+                    }
+                }
+            } }
+        }
+        (as_of_note(now, true))
+    };
+    Ok(layout("Agents", Nav::Agents, caller.as_ref().map(|caller| &caller.0), true, body))
+}
