@@ -77,3 +77,32 @@ fn a_bad_clock_bound_is_named() {
     let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
     assert!(text.contains("max_clock_offset: invalid value: string \"soon\", expected a duration"), "{text}");
 }
+
+#[test]
+fn api_tokens_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = "ab".repeat(32);
+    fs::write(
+        dir.path().join("collector.yaml"),
+        format!(
+            "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\napi_tokens:\n\
+             \x20 - {{ name: finance, role: viewer, token_sha256: \"{hash}\" }}\n\
+             \x20 - {{ name: ops, role: admin, token_sha256: \"{}\" }}\n\
+             \x20 - {{ name: intern, role: viewer, token_sha256: short }}\n",
+            hash.to_uppercase()
+        ),
+    )
+    .unwrap();
+    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    assert!(text.contains("api_tokens[1]: the same token as an earlier entry"), "{text}");
+    assert!(text.contains("api_tokens[2].token_sha256: not a hex SHA-256"), "{text}");
+
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\n\
+         api_tokens: [ { name: boss, role: owner, token_sha256: x } ]\n",
+    )
+    .unwrap();
+    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    assert!(text.contains("api_tokens[0].role: unknown variant `owner`, expected `viewer` or `admin`"), "{text}");
+}
