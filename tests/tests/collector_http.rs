@@ -13,6 +13,34 @@ use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
 
+/// A validator for the JSON body of `method path` answering `status`, from the OpenAPI document `doc`
+/// (following a `$ref` to a shared response).
+fn response_validator(doc: &serde_json::Value, path: &str, method: &str, status: u16) -> jsonschema::Validator {
+    let escaped = path.replace('~', "~0").replace('/', "~1");
+    let mut pointer = format!("/paths/{escaped}/{method}/responses/{status}");
+    let response = doc.pointer(&pointer).unwrap_or_else(|| panic!("the OpenAPI document has no {pointer}"));
+    if let Some(shared) = response["$ref"].as_str() {
+        pointer = shared.trim_start_matches('#').to_owned();
+    }
+    let mut root = doc.clone();
+    root["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
+    // A URI fragment: the braces of path templates are percent-encoded.
+    let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+    root["$ref"] = format!("#{fragment}/content/application~1json/schema").into();
+    jsonschema::options().should_validate_formats(true).build(&root).expect("a valid schema")
+}
+
+/// Asserts that `GET path` answers `status` with a body `template`'s documented schema accepts.
+async fn conforms(http: std::net::SocketAddr, doc: &serde_json::Value, template: &str, path: &str, status: u16) {
+    let (got, body) = get(http, path).await;
+    assert_eq!(got, status, "{path}: {body}");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let validator = response_validator(doc, template, "get", status);
+    let errors: Vec<String> =
+        validator.iter_errors(&value).map(|error| format!("{error} at {}", error.instance_path())).collect();
+    assert!(errors.is_empty(), "{path} does not match the OpenAPI document:\n{}", errors.join("\n"));
+}
+
 fn number(value: &prometheus_parse::Value) -> f64 {
     match value {
         prometheus_parse::Value::Counter(value)
@@ -205,4 +233,45 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         let (status, body) = get(http, bad).await;
         assert!(status == 400 && body.contains(says), "{bad}: {status} {body}");
     }
+
+    // Every documented JSON GET answers as documented; the schemas forbid undocumented fields.
+    let (status, body) = get(http, "/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let past = (Timestamp::now() - jiff::SignedDuration::from_hours(24 * 40)).strftime("%Y-%m").to_string();
+    let checked = [
+        ("/api/v1/agents", "/api/v1/agents".to_owned(), 200),
+        ("/api/v1/checks", "/api/v1/checks".to_owned(), 200),
+        ("/api/v1/contracts", "/api/v1/contracts".to_owned(), 200),
+        ("/api/v1/contracts/{id}", "/api/v1/contracts/web".to_owned(), 200),
+        ("/api/v1/contracts/{id}", format!("/api/v1/contracts/web?period={past}"), 200),
+        ("/api/v1/contracts/{id}", "/api/v1/contracts/web?period=2026-00".to_owned(), 400),
+        ("/api/v1/contracts/{id}", "/api/v1/contracts/nope".to_owned(), 404),
+        ("/api/v1/contracts/{id}/incidents", "/api/v1/contracts/web/incidents".to_owned(), 200),
+        ("/api/v1/contracts/{id}/report", format!("/api/v1/contracts/web/report?period={period}"), 200),
+        ("/api/v1/contracts/{id}/report", "/api/v1/contracts/web/report".to_owned(), 400),
+        ("/api/v1/results", "/api/v1/results?check=web&from=2000-01-01T00:00:00Z&limit=3".to_owned(), 200),
+        ("/api/v1/results", "/api/v1/results?check=web&limit=5000".to_owned(), 400),
+        ("/api/v1/openapi.json", "/api/v1/openapi.json".to_owned(), 200),
+    ];
+    for (template, path, status) in &checked {
+        conforms(http, &doc, template, path, *status).await;
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let json_get = item.pointer("/get/responses/200/content/application~1json").is_some();
+        assert!(
+            !json_get || checked.iter().any(|(template, _, _)| template == path),
+            "{path} is documented but not checked"
+        );
+    }
+    // The check can fail: an undocumented field, or a missing one, is caught.
+    let (_, body) = get(http, "/api/v1/agents").await;
+    let mut agents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let validator = response_validator(&doc, "/api/v1/agents", "get", 200);
+    assert!(validator.is_valid(&agents));
+    agents["agents"][0]["token"] = "leaked".into();
+    assert!(!validator.is_valid(&agents), "an undocumented field passes");
+    agents["agents"][0].as_object_mut().unwrap().remove("token");
+    agents["agents"][0].as_object_mut().unwrap().remove("region");
+    assert!(!validator.is_valid(&agents), "a missing field passes");
 }

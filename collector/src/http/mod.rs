@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use slaprobe_agent::metrics::openmetrics_response;
@@ -30,6 +30,10 @@ use crate::reload::ReloadRequest;
 use crate::report_cmd::store_status;
 use crate::store::Store;
 pub use metrics::IngestMetrics;
+
+/// The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`; tests validate real responses
+/// against it, and its schemas forbid undocumented fields, so it cannot drift from the code.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -58,6 +62,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/contracts/{id}/report", get(api::contracts::contract_report))
         .route("/api/v1/results", get(api::results::results))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
