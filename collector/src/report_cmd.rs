@@ -179,7 +179,7 @@ pub async fn store_status<'a>(
 pub struct PeriodView<'a> {
     /// The contract.
     pub contract: &'a Contract,
-    /// The period as far as it is reported: up to `as_of` for the current period.
+    /// The period as far as it is reported: for the current period, up to the last whole slice before `as_of`.
     pub period: Period,
     /// The standing, for the current period only.
     pub status: Option<ContractStatus>,
@@ -214,10 +214,12 @@ pub async fn store_period_view<'a>(
         return Ok(PeriodView { contract, period, status: None, report, results });
     }
     let mut standing = status(contract, &period, as_of, &results);
-    let so_far = Period { end: as_of.max(period.start), ..period };
-    standing.so_far.silent_agents = Some(silent_agents(config, contract, &so_far, &results));
+    // Silent means nothing at all so far, the slice in progress included; the rest stops where the report does.
+    let until_now = Period { end: as_of.max(period.start), ..period.clone() };
+    standing.so_far.silent_agents = Some(silent_agents(config, contract, &until_now, &results));
     let report = standing.so_far.clone();
-    Ok(PeriodView { contract, period: so_far, status: Some(standing), report, results })
+    let reported = Period { end: report.period_end, ..period };
+    Ok(PeriodView { contract, period: reported, status: Some(standing), report, results })
 }
 
 /// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for

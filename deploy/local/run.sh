@@ -5,7 +5,7 @@
 #   ./deploy/local/run.sh
 #
 # Then, in another shell:
-#   curl -s http://127.0.0.1:8080/api/v1/contracts
+#   open http://127.0.0.1:8080/ (dashboard), or curl -s http://127.0.0.1:8080/api/v1/contracts
 #   target/release/slaprobe-collector report --config data/local/collector.yaml --period "$(date -u +%Y-%m)" --format md
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +21,7 @@ token_sha256=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
 
 if [ ! -f "$state/collector.yaml" ]; then
   cat > "$state/collector.yaml" <<YAML
-# Local collector: gRPC ingest on 127.0.0.1:7070, HTTP API and /metrics on 127.0.0.1:8080, results in
+# Local collector: gRPC ingest on 127.0.0.1:7070, dashboard, API and /metrics on 127.0.0.1:8080, results in
 # ./slaprobe.db (next to this file). Edits are picked up within 2 s (or on SIGHUP).
 listen: { grpc: 127.0.0.1:7070, http: 127.0.0.1:8080 }
 storage: { sqlite: slaprobe.db }
@@ -53,5 +53,5 @@ trap 'kill "$agent" "$collector" 2>/dev/null; wait' INT TERM EXIT
 sleep 1
 SLAPROBE_TOKEN="$token" target/release/slaprobe-agent --config "$state/agent.yaml" &
 agent=$!
-echo "slaprobe is running: collector (pid $collector) on 127.0.0.1:7070 (HTTP API http://127.0.0.1:8080/api/v1/contracts), agent (pid $agent). Ctrl-C stops both."
+echo "slaprobe is running: collector (pid $collector) on 127.0.0.1:7070, dashboard http://127.0.0.1:8080/, agent (pid $agent). Ctrl-C stops both."
 wait

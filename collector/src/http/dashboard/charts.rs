@@ -74,7 +74,9 @@ pub fn latency_chart(days: &[DayLatency]) -> Markup {
             polyline.p50 points=(line(|latency| latency.p50_ms)) {}
             @for (index, day) in &points {
                 @if let Some(latency) = day.latency {
-                    circle cx=(x(*index)) cy=(y(latency.p99_ms)) r="3" fill="transparent" {
+                    circle.p50 cx=(x(*index)) cy=(y(latency.p50_ms)) r="2.5" {}
+                    circle.p95 cx=(x(*index)) cy=(y(latency.p95_ms)) r="2.5" {}
+                    circle.p99 cx=(x(*index)) cy=(y(latency.p99_ms)) r="2.5" {
                         title {
                             (day.date) ": p50 " (latency.p50_ms) " ms, p95 " (latency.p95_ms) " ms, p99 "
                             (latency.p99_ms) " ms (" (day.samples) " probes)"
