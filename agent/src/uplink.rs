@@ -3,7 +3,9 @@
 //! One session at a time. On (re)connect the agent sends Hello, then replays every durable, unacknowledged
 //! result from the spool in batches, keeping at most [`WINDOW`] results unacknowledged in flight; new results
 //! follow as the spool's writer signals them. Acknowledgements (`Ack { through_seq }`) delete spool segments.
-//! Gaps the spool recorded are reported at the start of each session until acknowledged past. Any error ends
+//! Gaps the spool recorded are reported at the start of each session until acknowledged past, and as they
+//! appear during a session, always before any result past them (the collector records only the part of a gap
+//! it holds nothing of: results in flight when their segment was dropped may still arrive). Any error ends
 //! the session; the next attempt waits an exponential backoff with full jitter, from 200 ms up to 30 s, and
 //! resumes from the last acknowledgement (the collector ignores results it already has). Several collector URLs
 //! are tried in turn. Check configurations the collector pushes are handed to the agent through [`Links`].
@@ -25,7 +27,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::CollectorTls;
-use crate::spool::Spool;
+use crate::spool::{Gap, Spool};
 
 /// Results per batch.
 pub const BATCH: usize = 500;
@@ -171,11 +173,12 @@ async fn session(
         config_version: links.config_version.lock().map(|version| version.clone()).unwrap_or_default(),
     };
     let send = |body| v1::AgentMessage { body: Some(body) };
-    // Hello and the gaps open the stream whatever their number; the channel carries what follows.
-    let opening = std::iter::once(send(v1::agent_message::Body::Hello(hello))).chain(gaps.into_iter().map(|gap| {
+    let gap_message = |gap: &Gap| {
         let gap = v1::SpoolGap { first_seq: gap.first, last_seq: gap.last, reason: "spool_full".to_owned() };
         send(v1::agent_message::Body::Gap(gap))
-    }));
+    };
+    // Hello and the gaps open the stream whatever their number; the channel carries what follows.
+    let opening = std::iter::once(send(v1::agent_message::Body::Hello(hello))).chain(gaps.iter().map(gap_message));
     let messages = tokio_stream::iter(opening.collect::<Vec<_>>()).chain(ReceiverStream::new(outbound));
     let mut request = tonic::Request::new(messages);
     let token = format!("Bearer {}", settings.token)
@@ -190,10 +193,21 @@ async fn session(
     let mut acked_through = acked;
     let mut clock = tokio::time::interval(CLOCK_INTERVAL);
     let mut clock_probe: Option<(i64, Instant)> = None;
+    let mut reported = gaps;
     loop {
         if sent_through.saturating_sub(acked_through) < WINDOW {
-            let batch =
-                with_spool(spool, |spool| spool.read_after(sent_through, BATCH).map_err(|error| error.to_string()))?;
+            // The batch and the gaps come from one look at the spool, so a gap the batch skips over is known.
+            let (batch, gaps) = with_spool(spool, |spool| {
+                let batch = spool.read_after(sent_through, BATCH).map_err(|error| error.to_string())?;
+                Ok((batch, spool.gaps().to_vec()))
+            })?;
+            // Gaps that appeared during the session are reported before any result past them.
+            for gap in gaps {
+                if !reported.contains(&gap) {
+                    to_collector.send(gap_message(&gap)).await.map_err(|_| SessionError::Closed)?;
+                    reported.push(gap);
+                }
+            }
             if let Some(last) = batch.last().map(|result| result.seq) {
                 let body = v1::agent_message::Body::Batch(v1::ResultBatch { results: batch, ..Default::default() });
                 to_collector.send(send(body)).await.map_err(|_| SessionError::Closed)?;

@@ -145,7 +145,20 @@ impl Session {
                 })))
             }
             Some(v1::agent_message::Body::ClockEstimate(estimate)) => self.record_clock(estimate).await,
-            Some(v1::agent_message::Body::Gap(gap)) => self.record_gap(gap).await,
+            Some(v1::agent_message::Body::Gap(gap)) => {
+                // Results still being written may lie inside the gap: settle them first, so the gap records only
+                // what the store does not hold.
+                while let Some(write) = writes.pop_front() {
+                    let written = write
+                        .await
+                        .unwrap_or_else(|error| Err(Status::internal(format!("store write task failed: {error}"))));
+                    if let Some(body) = written? {
+                        let sent = self.outbound.send(Ok(v1::CollectorMessage { body: Some(body) })).await;
+                        sent.map_err(|_| Status::cancelled("the agent went away"))?;
+                    }
+                }
+                self.record_gap(gap).await
+            }
             Some(v1::agent_message::Body::Hello(_)) => Err(Status::invalid_argument("Hello may only open a session")),
             None => Err(Status::invalid_argument("empty agent message")),
         }

@@ -308,3 +308,21 @@ async fn a_reload_that_removes_the_token_ends_the_session() {
     assert_eq!(ended.code(), Code::Unauthenticated, "{ended}");
     assert!(ended.message().contains("removed"), "{ended}");
 }
+
+#[tokio::test]
+async fn a_gap_records_only_what_the_store_does_not_hold() {
+    // The agent's spool dropped 9–14 while 10–12 were on their way: those arrive, and are not "lost".
+    let fixture = serve().await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    session.send_batch(vec![result(10, -1), result(11, -1), result(12, -1)]).await;
+    let gap = v1::SpoolGap { first_seq: 9, last_seq: 14, reason: "spool_full".into() };
+    session.send(v1::agent_message::Body::Gap(gap)).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 12 }));
+    session.send_batch(vec![result(15, -1)]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 15 }));
+    let gaps: Vec<(u64, u64)> =
+        fixture.store.gaps().await.unwrap().iter().map(|gap| (gap.first_seq, gap.last_seq)).collect();
+    assert_eq!(gaps, [(9, 9), (13, 14)]);
+    let seqs: Vec<u64> = stored(&fixture.store).await.iter().filter_map(|record| record.seq).collect();
+    assert_eq!(seqs, [10, 11, 12, 15]);
+}

@@ -119,18 +119,33 @@ fn update_clock(transaction: &Transaction, agent_id: &str, reading: &ClockReadin
     Ok(())
 }
 
+/// Records the parts of `gap` the store holds nothing of: results the agent sent before its spool dropped them
+/// (stored, or refused with a reason) were delivered, not lost. A re-reported gap merges with its earlier record.
 fn upsert_gap(transaction: &Transaction, gap: &GapReport) -> rusqlite::Result<()> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO spool_gaps (agent_id, first_seq, last_seq, reason, reported_at_ns) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (agent_id, first_seq) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
-        )?
-        .execute(params![
-            gap.agent_id,
-            seq_column(gap.first_seq),
-            seq_column(gap.last_seq),
-            gap.reason,
-            nanos(gap.reported_at)
-        ])?;
+    let (first, last) = (seq_column(gap.first_seq), seq_column(gap.last_seq));
+    let mut received = transaction.prepare_cached(
+        "SELECT seq FROM results WHERE agent_id = ?1 AND seq BETWEEN ?2 AND ?3
+         UNION SELECT seq FROM refused_results WHERE agent_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+    )?;
+    let delivered = received.query_map(params![gap.agent_id, first, last], |row| row.get::<_, i64>(0))?;
+    let mut missing = Vec::new();
+    let mut next = first;
+    for seq in delivered {
+        let seq = seq?;
+        if seq > next {
+            missing.push((next, seq - 1));
+        }
+        next = seq.saturating_add(1);
+    }
+    if next <= last {
+        missing.push((next, last));
+    }
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO spool_gaps (agent_id, first_seq, last_seq, reason, reported_at_ns) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (agent_id, first_seq) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+    )?;
+    for (from, to) in missing {
+        insert.execute(params![gap.agent_id, from, to, gap.reason, nanos(gap.reported_at)])?;
+    }
     Ok(())
 }
