@@ -1,9 +1,9 @@
 //! `slaprobe-collector report`: claim reports offline from a results file (`--contracts FILE --results FILE`), so
 //! a third party can reproduce them, or from the collector's store (`--config collector.yaml`); and
-//! `slaprobe-collector export`, the results behind one contract's report as JSON lines; and each contract's
-//! standing in its current period ([`store_status`]) and one period's view ([`store_period_view`]) for the API. A report computed from
-//! an export equals the report computed from the store: the export covers the same window (the period plus the
-//! slices runs across its boundaries are judged on).
+//! `slaprobe-collector export`, the results behind one contract's report as JSON lines; and, for the API and
+//! the dashboard, each contract's standing in its current period ([`store_status`]) and one period's view
+//! ([`store_period_view`]). A report computed from an export equals the report computed from the store: the
+//! export covers the same window (the period plus the slices runs across its boundaries are judged on).
 //!
 //! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract), `md`
 //! (a summary table and the incidents) and `html` (the printable claim document, [`crate::report_html`]).
@@ -165,11 +165,7 @@ pub async fn store_status<'a>(
     for contract in selected {
         let period = current_period(contract, as_of).map_err(ReportError::Usage)?;
         let results = window_results(contract, &period, store).await?;
-        let mut standing = status(contract, &period, as_of, &results);
-        // Silent means nothing at all so far, the slice in progress included.
-        let so_far = Period { end: as_of, ..period };
-        standing.so_far.silent_agents = Some(silent_agents(config, contract, &so_far, &results));
-        statuses.push((contract, standing));
+        statuses.push((contract, standing_at(config, contract, &period, as_of, &results)));
     }
     Ok(statuses)
 }
@@ -213,13 +209,25 @@ pub async fn store_period_view<'a>(
         report.silent_agents = Some(silent_agents(config, contract, &period, &results));
         return Ok(PeriodView { contract, period, status: None, report, results });
     }
-    let mut standing = status(contract, &period, as_of, &results);
-    // Silent means nothing at all so far, the slice in progress included; the rest stops where the report does.
-    let until_now = Period { end: as_of.max(period.start), ..period.clone() };
-    standing.so_far.silent_agents = Some(silent_agents(config, contract, &until_now, &results));
+    let standing = standing_at(config, contract, &period, as_of, &results);
     let report = standing.so_far.clone();
     let reported = Period { end: report.period_end, ..period };
     Ok(PeriodView { contract, period: reported, status: Some(standing), report, results })
+}
+
+/// `contract`'s standing in `period` (its current one) at `as_of`, naming the silent agents: those with nothing
+/// at all so far, the slice in progress included.
+fn standing_at(
+    config: &CollectorConfig,
+    contract: &Contract,
+    period: &Period,
+    as_of: Timestamp,
+    results: &[ResultRecord],
+) -> ContractStatus {
+    let mut standing = status(contract, period, as_of, results);
+    let until_now = Period { end: as_of.max(period.start), ..period.clone() };
+    standing.so_far.silent_agents = Some(silent_agents(config, contract, &until_now, results));
+    standing
 }
 
 /// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for

@@ -290,7 +290,10 @@ async fn every_page_shows_the_apis_figures_without_errors() {
     // The current period of the failing contract.
     let failing = &loads["contract-failing"];
     let detail = api(http, "/api/v1/contracts/db").await;
-    assert_eq!(text(failing, "[data-field=\"standing\"]"), standing_label(&detail["status"]["standing"]));
+    // Downtime keeps accruing, so at risk may have become breached since the page loaded; never on track.
+    let shown = text(failing, "[data-field=\"standing\"]");
+    assert!(["at risk", "breached"].contains(&shown.as_str()), "{shown}");
+    assert!(["at risk", "breached"].contains(&standing_label(&detail["status"]["standing"])), "{detail}");
     assert_eq!(text(failing, "[data-field=\"period\"]"), this_month.strftime("%Y-%m").to_string());
     assert!(detail["report"]["down_slices"].as_u64().unwrap() >= 1, "{detail}");
 

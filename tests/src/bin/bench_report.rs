@@ -1,7 +1,8 @@
 //! Report benchmark: one contract over one month, 3 regions probing every minute (about 130,000 results), with
 //! the real `slaprobe-collector report` binary, offline from a file and from a SQLite store holding the same
-//! results, next to a baseline measured in the same run: reading and parsing the same JSON lines alone. Run it
-//! as `docs/benchmarks.md` says.
+//! results, and from a running collector's HTTP listener (the contract's API view and its dashboard page, which
+//! compute the period on each request), next to a baseline measured in the same run: reading and parsing the
+//! same JSON lines alone. Run it as `docs/benchmarks.md` says.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -11,6 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
+use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::http_client::send;
 
 const CONTRACTS: &str = "contracts:
   - id: acme-api
@@ -85,9 +88,14 @@ async fn main() {
     }
     drop(store);
     let config_path = dir.path().join("collector.yaml");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (grpc, http) = (free(), free());
     std::fs::write(
         &config_path,
-        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: slaprobe.db }\ncontracts_file: contracts.yaml\n",
+        format!(
+            "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
+             contracts_file: contracts.yaml\n"
+        ),
     )
     .unwrap();
     let store_start = Instant::now();
@@ -101,9 +109,19 @@ async fn main() {
     let stored: serde_json::Value = serde_json::from_slice(&from_store.stdout).expect("report JSON");
     assert_eq!(stored["down_slices"], json["down_slices"], "the same figures from the store");
 
+    let collector = start_collector(&config_path);
+    let api = median_response(http, "/api/v1/contracts/acme-api?period=2026-03").await;
+    let page = median_response(http, "/contracts/acme-api?period=2026-03").await;
+    drop(collector);
+
     println!("input: 1 contract, March 2026, 3 regions, 1-minute probes: {written} results");
     println!("  report (process, wall)         {:>8.3} s   (target < 1 s)", report.as_secs_f64());
     println!("  report from the store (process) {:>7.3} s   (target < 2 s)", store_report.as_secs_f64());
+    println!(
+        "  API contract view (median of 5) {:>7.3} s   (period, regions and latency per request)",
+        api.as_secs_f64()
+    );
+    println!("  dashboard contract page (median) {:>6.3} s", page.as_secs_f64());
     println!("  baseline: parse the JSON lines {:>8.3} s   (in this benchmark's process)", baseline.as_secs_f64());
     println!(
         "  down slices {} · incidents {} · uptime {}",
@@ -111,4 +129,17 @@ async fn main() {
         json["incidents"].as_array().map_or(0, Vec::len),
         json["uptime_percent"]
     );
+}
+
+/// The median time of five `GET path` requests that answer 200.
+async fn median_response(http: std::net::SocketAddr, path: &str) -> std::time::Duration {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = send(http, "GET", path, &[], "").await;
+        times.push(started.elapsed());
+        assert_eq!(response.status, 200, "{path}: {}", response.body);
+    }
+    times.sort();
+    times[2]
 }
