@@ -163,8 +163,12 @@ fn run_serve(path: &Path) -> ExitCode {
         (Ok(config), Ok(runtime)) => (config, runtime),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    for section in &config.ignored_sections {
-        tracing::warn!(section, "This build does not act on `{section}` yet; it is accepted and ignored.");
+    if !config.alerts.is_empty() || !config.notify.channels.is_empty() {
+        tracing::warn!(
+            alerts = config.alerts.len(),
+            channels = config.notify.channels.len(),
+            "`notify` and `alerts` are checked but this build sends no alerts yet."
+        );
     }
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen.grpc)

@@ -307,6 +307,7 @@ pub fn deserialize_at<T: DeserializeOwned>(value: Value, path: &str) -> Result<T
             (true, true) => "(document)".to_owned(),
             (true, false) => inner,
             (false, true) => path.to_owned(),
+            (false, false) if inner.starts_with('[') => format!("{path}{inner}"),
             (false, false) => format!("{path}.{inner}"),
         };
         format!("{full}: {}", error.into_inner())

@@ -5,8 +5,8 @@
 //! paths, the SQLite path included, are resolved against the config file's directory. Every problem is
 //! reported with its path, and the binary exits with status 64.
 //!
-//! `notify` and `alerts` are accepted in the design's shape but not acted on yet (a warning says so): alerting
-//! is its own work item.
+//! `notify` and `alerts` ([`alerting`]) are validated in the design's shape but not acted on yet (a warning says
+//! so): alerting is its own work item.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,9 +18,12 @@ pub use slaprobe_agent::config::ConfigError;
 use slaprobe_agent::config::env::expand_document;
 use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
 
+pub mod alerting;
+
 use crate::contract::{Contract, parse_contracts};
 use crate::ingest::settings::DEFAULT_MAX_CLOCK_OFFSET;
 use crate::ingest::{AgentIdentity, Agents, IngestSettings};
+use alerting::{AlertRule, Notify, parse_alerting};
 
 /// `listen:`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -141,8 +144,10 @@ pub struct CollectorConfig {
     pub contracts: Vec<Contract>,
     /// The files this configuration was read from (the config file, then any checks and contracts files).
     pub sources: Vec<PathBuf>,
-    /// Sections present but not yet acted on (`notify`, `alerts`).
-    pub ignored_sections: Vec<&'static str>,
+    /// Notification channels and escalation policies (validated; not acted on yet).
+    pub notify: Notify,
+    /// Alert rules (validated; not acted on yet).
+    pub alerts: Vec<AlertRule>,
 }
 
 /// Reads `collector.yaml`.
@@ -175,7 +180,8 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
         problems.extend(more);
         Vec::new()
     });
-    let Some(settings) = settings else { return Err(fail(problems)) };
+    let Some(mut settings) = settings else { return Err(fail(problems)) };
+    let (notify, alerts) = parse_alerting(settings.notify.take(), settings.alerts.take(), &contracts, &mut problems);
     let mut agents = Vec::new();
     for (index, entry) in settings.agents.into_iter().enumerate() {
         let hash = entry.token_sha256.to_ascii_lowercase();
@@ -210,13 +216,6 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             None
         }
     };
-    let mut ignored_sections = Vec::new();
-    if settings.notify.is_some() {
-        ignored_sections.push("notify");
-    }
-    if settings.alerts.is_some() {
-        ignored_sections.push("alerts");
-    }
     let mut listen = settings.listen;
     if let Some(tls) = &mut listen.tls {
         tls.cert_file = base.join(&tls.cert_file);
@@ -241,7 +240,8 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             max_clock_offset: settings.max_clock_offset,
             contracts,
             sources,
-            ignored_sections,
+            notify,
+            alerts,
         }),
         _ => Err(fail(problems)),
     }

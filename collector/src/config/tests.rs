@@ -28,7 +28,7 @@ fn design_example_loads_with_files_resolved_next_to_it() {
     let config = load_collector_config(&dir.path().join("collector.yaml")).unwrap();
     assert_eq!(config.storage, Storage::Sqlite(dir.path().join("./data/slaprobe.db")));
     assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (1, 1, 1));
-    assert_eq!(config.ignored_sections, ["notify", "alerts"]);
+    assert!(config.notify.channels.is_empty() && config.alerts.is_empty());
 }
 
 #[test]
@@ -105,4 +105,73 @@ fn api_tokens_are_validated() {
     .unwrap();
     let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
     assert!(text.contains("api_tokens[0].role: unknown variant `owner`, expected `viewer` or `admin`"), "{text}");
+}
+
+#[test]
+fn the_design_alerting_example_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml"), dir.path().join("contracts.yaml"))
+        .unwrap();
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n\
+         notify:\n  channels:\n\
+         \x20   - { id: ops-hook, webhook: { url: \"https://hooks.example/slaprobe\", secret: \"s3cret\" } }\n\
+         \x20   - { id: ops-chat, slack: { url: \"https://chat.example/hook\" } }\n\
+         \x20   - { id: oncall, pagerduty: { routing_key: \"R0UT1NG\" } }\n\
+         \x20   - { id: managers, email: { smtp: \"smtp://mail.example:587\", from: \"slaprobe@example.com\", \
+         to: [\"it@example.com\"] } }\n\
+         \x20 policies:\n    - id: default\n      levels:\n\
+         \x20       - { after: 0s, channels: [ops-hook, ops-chat] }\n\
+         \x20       - { after: 10m, channels: [oncall] }\n\
+         alerts:\n  - { contract: acme-api, kind: down, policy: default }\n",
+    )
+    .unwrap();
+    let config = load_collector_config(&dir.path().join("collector.yaml")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!((config.notify.channels.len(), config.notify.policies.len(), config.alerts.len()), (4, 1, 1));
+    assert_eq!(config.notify.policies[0].levels[1].after, std::time::Duration::from_secs(600));
+    assert_eq!(config.alerts[0].kind, super::alerting::AlertKind::Down);
+}
+
+#[test]
+fn alerting_mistakes_are_named_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml"), dir.path().join("contracts.yaml"))
+        .unwrap();
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n\
+         notify:\n  channels:\n\
+         \x20   - { id: hook, webhook: { url: \"ftp://x\" }, slack: { url: \"https://chat.example\" } }\n\
+         \x20   - { id: hook, email: { smtp: \"mail.example\", from: \"nobody\", to: [] } }\n\
+         \x20 policies:\n    - id: default\n      levels:\n\
+         \x20       - { after: 10m, channels: [hook, pager] }\n\
+         \x20       - { after: 5m, channels: [] }\n\
+         alerts:\n  - { contract: nope, kind: down, policy: missing }\n",
+    )
+    .unwrap();
+    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    for part in [
+        "notify.channels[0]: give exactly one of `webhook`, `slack`, `pagerduty`, `email`",
+        "notify.channels[0].webhook.url: \"ftp://x\" is not an http(s):// URL",
+        "notify.channels[1].id: duplicate id \"hook\"",
+        "notify.channels[1].email.smtp: \"mail.example\" is not an smtp:// or smtps:// URL",
+        "notify.channels[1].email.to: give at least one recipient",
+        "notify.channels[1].email.from: \"nobody\" is not an email address",
+        "notify.policies[0].levels[0].channels: no channel \"pager\" in notify.channels",
+        "notify.policies[0].levels[1].after: shorter than the level before it",
+        "notify.policies[0].levels[1].channels: name at least one channel",
+        "alerts[0].contract: no contract \"nope\"",
+        "alerts[0].policy: no policy \"missing\" in notify.policies",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in {text}");
+    }
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n\
+         alerts: [ { contract: acme-api, kind: outage, policy: default } ]\n",
+    )
+    .unwrap();
+    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    assert!(text.contains("alerts[0].kind: unknown variant `outage`"), "{text}");
 }
