@@ -11,6 +11,7 @@
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
 //! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit, config push, clock
 //!   offsets, refusals and spool gaps recorded).
+//! - [`notify`]: sending notifications to channels (webhook with HMAC signature, Slack), with retries.
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
 //! - [`report_cmd`]: `slaprobe-collector report` (offline) in JSON, CSV and Markdown.
@@ -22,6 +23,7 @@ pub mod contract;
 pub mod display;
 pub mod http;
 pub mod ingest;
+pub mod notify;
 pub mod reload;
 pub mod report_cmd;
 pub mod report_html;

@@ -22,6 +22,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use crate::config::{CollectorConfig, ListenTls, Storage};
 use crate::http::{HttpState, IngestMetrics, serve_http};
 use crate::ingest::IngestService;
+use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::store::Store;
 
@@ -75,6 +76,7 @@ pub async fn serve(
             metrics: metrics.clone(),
             config: config_watch,
             reload: reload.sender.clone(),
+            notifier: Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?,
         };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         let http_stop = stop.clone();

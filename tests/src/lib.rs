@@ -11,6 +11,7 @@
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
+//! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
 //! - [`collector`]: the `slaprobe-collector` binary as a process.
@@ -26,3 +27,4 @@ pub mod http_server;
 pub mod ingest_baseline;
 pub mod proxy;
 pub mod tcp_server;
+pub mod webhook_receiver;

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
+use crate::notify::Notifier;
 use crate::reload::ReloadRequest;
 use crate::report_cmd::store_status;
 use crate::store::Store;
@@ -46,6 +47,8 @@ pub struct HttpState {
     pub config: watch::Receiver<Arc<CollectorConfig>>,
     /// Asks for a configuration reload (`POST /api/v1/reload`).
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// Sends notifications.
+    pub notifier: Notifier,
 }
 
 /// The routes.
@@ -62,6 +65,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/contracts/{id}/report", get(api::contracts::contract_report))
         .route("/api/v1/results", get(api::results::results))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/channels/{id}/test", post(api::channels::test))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })

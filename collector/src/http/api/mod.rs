@@ -3,11 +3,13 @@
 //!
 //! Layout:
 //! - [`agents`]: the agent registry.
+//! - [`channels`]: test notifications to the configured channels.
 //! - [`checks`]: central checks with their latest result per region.
 //! - [`contracts`]: standing, period views, incidents and claim reports.
 //! - [`results`]: raw results, paged.
 
 pub mod agents;
+pub mod channels;
 pub mod checks;
 pub mod contracts;
 pub mod results;
