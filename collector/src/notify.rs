@@ -42,7 +42,7 @@ pub struct Notification {
 }
 
 /// One attempt's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Attempt {
     /// The HTTP status answered, if any.
     pub status: Option<u16>,

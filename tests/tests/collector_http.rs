@@ -254,6 +254,8 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         ("/api/v1/results", "/api/v1/results?check=web&from=2000-01-01T00:00:00Z&limit=3".to_owned(), 200),
         ("/api/v1/results", "/api/v1/results?check=web&limit=5000".to_owned(), 400),
         ("/api/v1/openapi.json", "/api/v1/openapi.json".to_owned(), 200),
+        ("/api/v1/deliveries", "/api/v1/deliveries".to_owned(), 200),
+        ("/api/v1/deliveries", "/api/v1/deliveries?limit=0".to_owned(), 400),
     ];
     for (template, path, status) in &checked {
         conforms(http, &doc, template, path, *status).await;

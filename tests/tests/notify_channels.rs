@@ -1,7 +1,7 @@
 //! Test notifications through a real collector to a real webhook receiver on loopback: the webhook gets the
 //! JSON of `DESIGN.md` section 6 with a valid HMAC signature and is retried after a 500; the Slack-compatible
 //! channel gets `{"text": ...}`; an unreachable channel reports each of its three attempts; channels this
-//! build does not send to, and unknown ones, say so.
+//! build does not send to, and unknown ones, say so; the delivery log has every one.
 
 use serde_json::Value;
 use slaprobe_collector::notify::signature;
@@ -80,4 +80,19 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
     assert!(delivery["attempts"][0]["error"].as_str().unwrap().contains("does not send to pagerduty"), "{delivery}");
     let (status, body) = test("nope").await;
     assert_eq!(status, 404, "{body}");
+
+    // The delivery log has each attempt made, newest first.
+    let log = send(http, "GET", "/api/v1/deliveries?limit=10", &[], "").await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let log: Value = serde_json::from_str(&log.body).unwrap();
+    let entries: Vec<(&str, bool, usize)> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let attempts = entry["attempts"].as_array().map_or(0, Vec::len);
+            (entry["channel"].as_str().unwrap(), entry["delivered"].as_bool().unwrap(), attempts)
+        })
+        .collect();
+    assert_eq!(entries, [("pager", false, 1), ("dead", false, 3), ("chat", true, 1), ("hook", true, 2)]);
 }

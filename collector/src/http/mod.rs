@@ -66,6 +66,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/results", get(api::results::results))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/channels/{id}/test", post(api::channels::test))
+        .route("/api/v1/deliveries", get(api::channels::deliveries))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })

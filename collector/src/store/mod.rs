@@ -6,7 +6,8 @@
 //!
 //! Beside the results the store keeps the evidence about the evidence: each agent's registry entry (version,
 //! last seen, spool backlog, clock offset), the gaps agents report when their spool dropped results, the results
-//! the collector refused with the reason, and per-result flags (clock suspect, unknown check).
+//! the collector refused with the reason, and per-result flags (clock suspect, unknown check); and the log of
+//! notification deliveries.
 //!
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
@@ -21,8 +22,8 @@ use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
 pub use records::{
-    AgentRecord, AgentStatus, ClockReading, GapReport, IngestBatch, Refusal, RefusedResult, ResultFlags,
-    ResultPosition, ResultQuery, StoredResult,
+    AgentRecord, AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
+    ResultFlags, ResultPosition, ResultQuery, StoredResult,
 };
 
 /// A store failure; the message names the file or operation.
@@ -97,6 +98,18 @@ impl Store {
         write.check()?;
         match self {
             Self::Sqlite(store) => store.write(write).await,
+        }
+    }
+
+    /// Logs a notification delivery.
+    pub async fn record_delivery(&self, delivery: DeliveryRecord) -> Result<(), StoreError> {
+        self.write(records::Write::Delivery(delivery)).await.map(drop)
+    }
+
+    /// The latest `limit` notification deliveries, newest first.
+    pub async fn deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::read::deliveries(connection, limit)).await,
         }
     }
 

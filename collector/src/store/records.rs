@@ -163,6 +163,8 @@ pub(crate) enum Write {
     Clock(String, ClockReading),
     /// A spool gap.
     Gap(GapReport),
+    /// A notification delivery, for the log.
+    Delivery(DeliveryRecord),
 }
 
 impl Write {
@@ -171,7 +173,7 @@ impl Write {
         let results: Box<dyn Iterator<Item = &ResultRecord>> = match self {
             Self::Results(results) => Box::new(results.iter().map(|(result, _)| result)),
             Self::Ingested(batch) => Box::new(batch.results.iter().map(|(result, _)| result)),
-            Self::Agent(_) | Self::Clock(..) | Self::Gap(_) => return Ok(()),
+            Self::Agent(_) | Self::Clock(..) | Self::Gap(_) | Self::Delivery(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {
@@ -180,6 +182,25 @@ impl Write {
         }
         Ok(())
     }
+}
+
+/// A notification the collector sent (or tried to), as the delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeliveryRecord {
+    /// When the first attempt was made.
+    pub sent_at: Timestamp,
+    /// The channel.
+    pub channel: String,
+    /// The notification's state (`firing`, `resolved`, `test`).
+    pub state: String,
+    /// The alert kind.
+    pub kind: String,
+    /// The contract (empty for a test).
+    pub contract: String,
+    /// Whether an attempt succeeded.
+    pub delivered: bool,
+    /// Every attempt, in order.
+    pub attempts: Vec<crate::notify::Attempt>,
 }
 
 /// Which results a page of [`crate::store::Store::results_page`] holds.

@@ -68,6 +68,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent_id, seq)
     ) WITHOUT ROWID;
 ",
+    "
+    CREATE TABLE deliveries (
+        id         INTEGER PRIMARY KEY,
+        sent_at_ns INTEGER NOT NULL,
+        channel    TEXT    NOT NULL,
+        state      TEXT    NOT NULL,
+        kind       TEXT    NOT NULL,
+        contract   TEXT    NOT NULL,
+        delivered  INTEGER NOT NULL,
+        attempts   TEXT    NOT NULL
+    );
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

@@ -1,8 +1,9 @@
 //! `POST /api/v1/channels/{id}/test` (admin): sends a test notification (`state: "test"`) to one channel of
 //! `notify.channels` and answers with every attempt: 200 when delivered, 502 when not, 404 for no such channel.
+//! `GET /api/v1/deliveries?limit=100`: the delivery log, newest first (at most 1000).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -10,6 +11,7 @@ use jiff::Timestamp;
 use super::ApiError;
 use crate::http::HttpState;
 use crate::notify::Notification;
+use crate::store::DeliveryRecord;
 
 /// `POST /api/v1/channels/{id}/test`.
 pub async fn test(State(state): State<HttpState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -26,6 +28,38 @@ pub async fn test(State(state): State<HttpState>, Path(id): Path<String>) -> Res
         summary: format!("Test notification from slaprobe to channel {id}."),
     };
     let delivery = state.notifier.deliver(&channel, &notification).await;
+    let record = DeliveryRecord {
+        sent_at: notification.started_at,
+        channel: delivery.channel.clone(),
+        state: notification.state,
+        kind: notification.kind,
+        contract: notification.contract,
+        delivered: delivery.delivered,
+        attempts: delivery.attempts.clone(),
+    };
+    if let Err(error) = state.store.record_delivery(record).await {
+        tracing::warn!(%error, channel = %id, "The delivery was not logged.");
+    }
     let status = if delivery.delivered { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
     Ok((status, Json(delivery)).into_response())
+}
+
+/// What `GET /api/v1/deliveries` takes.
+#[derive(Debug, serde::Deserialize)]
+pub struct DeliveriesQuery {
+    limit: Option<String>,
+}
+
+/// `GET /api/v1/deliveries`.
+pub async fn deliveries(
+    State(state): State<HttpState>,
+    Query(query): Query<DeliveriesQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
+        None => 100,
+        Some(Ok(limit @ 1..=1000)) => limit,
+        Some(_) => return Err(ApiError::bad_request("limit: give a whole number from 1 to 1000".to_owned())),
+    };
+    let deliveries = state.store.deliveries(limit).await?;
+    Ok(Json(serde_json::json!({ "deliveries": deliveries })))
 }

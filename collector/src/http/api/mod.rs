@@ -3,7 +3,7 @@
 //!
 //! Layout:
 //! - [`agents`]: the agent registry.
-//! - [`channels`]: test notifications to the configured channels.
+//! - [`channels`]: test notifications to the configured channels, and the delivery log.
 //! - [`checks`]: central checks with their latest result per region.
 //! - [`contracts`]: standing, period views, incidents and claim reports.
 //! - [`results`]: raw results, paged.

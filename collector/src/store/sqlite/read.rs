@@ -9,7 +9,8 @@ use slaprobe_proto::{ResultRecord, v1};
 
 use super::write::nanos;
 use crate::store::records::{
-    AgentRecord, ClockReading, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery, StoredResult,
+    AgentRecord, ClockReading, DeliveryRecord, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery,
+    StoredResult,
 };
 
 fn conversion_error(column: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
@@ -174,5 +175,26 @@ pub fn results_page(connection: &Connection, query: &ResultQuery) -> rusqlite::R
             })
         },
     )?;
+    rows.collect()
+}
+
+/// The latest `limit` deliveries, newest first.
+pub fn deliveries(connection: &Connection, limit: u32) -> rusqlite::Result<Vec<DeliveryRecord>> {
+    let mut query = connection.prepare_cached(
+        "SELECT sent_at_ns, channel, state, kind, contract, delivered, attempts FROM deliveries
+         ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = query.query_map(params![limit], |row| {
+        let attempts: String = row.get(6)?;
+        Ok(DeliveryRecord {
+            sent_at: timestamp(row, 0)?,
+            channel: row.get(1)?,
+            state: row.get(2)?,
+            kind: row.get(3)?,
+            contract: row.get(4)?,
+            delivered: row.get(5)?,
+            attempts: serde_json::from_str(&attempts).map_err(|error| conversion_error(6, error))?,
+        })
+    })?;
     rows.collect()
 }

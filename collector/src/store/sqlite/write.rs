@@ -6,7 +6,7 @@ use rusqlite::{Connection, Transaction, params};
 use slaprobe_proto::{ResultRecord, v1};
 
 use crate::store::WriteOutcome;
-use crate::store::records::{AgentStatus, ClockReading, GapReport, IngestBatch, ResultFlags, Write};
+use crate::store::records::{AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, ResultFlags, Write};
 
 /// Applies `writes` in one transaction; one outcome per write, in order.
 pub fn commit<'a>(
@@ -24,6 +24,7 @@ pub fn commit<'a>(
                 update_clock(&transaction, agent_id, reading).map(|()| WriteOutcome::default())?
             }
             Write::Gap(gap) => upsert_gap(&transaction, gap).map(|()| WriteOutcome::default())?,
+            Write::Delivery(delivery) => insert_delivery(&transaction, delivery).map(|()| WriteOutcome::default())?,
         });
     }
     transaction.commit()?;
@@ -147,5 +148,25 @@ fn upsert_gap(transaction: &Transaction, gap: &GapReport) -> rusqlite::Result<()
     for (from, to) in missing {
         insert.execute(params![gap.agent_id, from, to, gap.reason, nanos(gap.reported_at)])?;
     }
+    Ok(())
+}
+
+fn insert_delivery(transaction: &Transaction, delivery: &DeliveryRecord) -> rusqlite::Result<()> {
+    let attempts = serde_json::to_string(&delivery.attempts)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO deliveries (sent_at_ns, channel, state, kind, contract, delivered, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            nanos(delivery.sent_at),
+            delivery.channel,
+            delivery.state,
+            delivery.kind,
+            delivery.contract,
+            delivery.delivered,
+            attempts
+        ])?;
     Ok(())
 }
