@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::config::alerting::Channel;
+use crate::ingest::auth::hex;
 
 /// Attempts per delivery.
 pub const ATTEMPTS: u32 = 3;
@@ -92,7 +93,7 @@ fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoin
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);
-    mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&mac.finalize().into_bytes())
 }
 
 /// Sends notifications over HTTP.

@@ -107,14 +107,20 @@ fn api_tokens_are_validated() {
     assert!(text.contains("api_tokens[0].role: unknown variant `owner`, expected `viewer` or `admin`"), "{text}");
 }
 
-#[test]
-fn the_design_alerting_example_loads() {
+/// Loads a collector.yaml made of a minimal head (the deploy example's contracts) and `rest`.
+fn load_with_contracts(rest: &str) -> Result<super::CollectorConfig, super::ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml"), dir.path().join("contracts.yaml"))
         .unwrap();
-    fs::write(
-        dir.path().join("collector.yaml"),
-        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n\
+    let head = "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n";
+    fs::write(dir.path().join("collector.yaml"), format!("{head}{rest}")).unwrap();
+    load_collector_config(&dir.path().join("collector.yaml"))
+}
+
+#[test]
+fn the_design_alerting_example_loads() {
+    let config = load_with_contracts(
+        "\
          notify:\n  channels:\n\
          \x20   - { id: ops-hook, webhook: { url: \"https://hooks.example/slaprobe\", secret: \"s3cret\" } }\n\
          \x20   - { id: ops-chat, slack: { url: \"https://chat.example/hook\" } }\n\
@@ -126,8 +132,7 @@ fn the_design_alerting_example_loads() {
          \x20       - { after: 10m, channels: [oncall] }\n\
          alerts:\n  - { contract: acme-api, kind: down, policy: default }\n",
     )
-    .unwrap();
-    let config = load_collector_config(&dir.path().join("collector.yaml")).unwrap_or_else(|error| panic!("{error}"));
+    .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!((config.notify.channels.len(), config.notify.policies.len(), config.alerts.len()), (4, 1, 1));
     assert_eq!(config.notify.policies[0].levels[1].after, std::time::Duration::from_secs(600));
     assert_eq!(config.alerts[0].kind, super::alerting::AlertKind::Down);
@@ -135,12 +140,8 @@ fn the_design_alerting_example_loads() {
 
 #[test]
 fn alerting_mistakes_are_named_where_they_are() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml"), dir.path().join("contracts.yaml"))
-        .unwrap();
-    fs::write(
-        dir.path().join("collector.yaml"),
-        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n\
+    let text = load_with_contracts(
+        "\
          notify:\n  channels:\n\
          \x20   - { id: hook, webhook: { url: \"ftp://x\" }, slack: { url: \"https://chat.example\" } }\n\
          \x20   - { id: hook, email: { smtp: \"mail.example\", from: \"nobody\", to: [] } }\n\
@@ -149,8 +150,8 @@ fn alerting_mistakes_are_named_where_they_are() {
          \x20       - { after: 5m, channels: [] }\n\
          alerts:\n  - { contract: nope, kind: down, policy: missing }\n",
     )
-    .unwrap();
-    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    .unwrap_err()
+    .to_string();
     for part in [
         "notify.channels[0]: give exactly one of `webhook`, `slack`, `pagerduty`, `email`",
         "notify.channels[0].webhook.url: \"ftp://x\" is not an http(s):// URL",
@@ -166,12 +167,8 @@ fn alerting_mistakes_are_named_where_they_are() {
     ] {
         assert!(text.contains(part), "missing {part:?} in {text}");
     }
-    fs::write(
-        dir.path().join("collector.yaml"),
-        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\ncontracts_file: contracts.yaml\n\
-         alerts: [ { contract: acme-api, kind: outage, policy: default } ]\n",
-    )
-    .unwrap();
-    let text = load_collector_config(&dir.path().join("collector.yaml")).unwrap_err().to_string();
+    let text = load_with_contracts("alerts: [ { contract: acme-api, kind: outage, policy: default } ]\n")
+        .unwrap_err()
+        .to_string();
     assert!(text.contains("alerts[0].kind: unknown variant `outage`"), "{text}");
 }

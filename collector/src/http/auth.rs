@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::HttpState;
 use super::api::ApiError;
 use crate::config::{ApiToken, Role};
-use crate::ingest::auth::token_hash;
+use crate::ingest::auth::{hex, token_hash};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "slaprobe_session";
@@ -132,7 +132,7 @@ pub async fn login(State(state): State<HttpState>, Form(form): Form<LoginForm>) 
     }
     let cookie = format!(
         "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}",
-        to_hex(form.token.trim().as_bytes())
+        hex(form.token.trim().as_bytes())
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response()
 }
@@ -141,10 +141,6 @@ pub async fn login(State(state): State<HttpState>, Form(form): Form<LoginForm>) 
 pub async fn logout() -> Response {
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn from_hex(text: &str) -> Option<String> {
@@ -164,7 +160,7 @@ mod tests {
     fn tokens_travel_in_cookies_as_hex_and_come_back() {
         let token = "päss; word=1";
         let mut headers = HeaderMap::new();
-        let cookie = format!("theme=dark; {COOKIE}={}", to_hex(token.as_bytes()));
+        let cookie = format!("theme=dark; {COOKIE}={}", hex(token.as_bytes()));
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
         assert_eq!(presented_token(&headers).as_deref(), Some(token));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer other"));
