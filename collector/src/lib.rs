@@ -1,7 +1,8 @@
 //! slaprobe-collector: gRPC ingest from agents into the store, the SLA engine, claim reports, the JSON API and
-//! the web dashboard. Alerts join it in their own work item.
+//! the web dashboard, and alerts.
 //!
 //! Layout:
+//! - [`alerting`]: alert rules evaluated against the store, escalation, and the notifications they send.
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
@@ -11,13 +12,14 @@
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
 //! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit, config push, clock
 //!   offsets, refusals and spool gaps recorded).
-//! - [`notify`]: sending notifications to channels (webhook with HMAC signature, Slack), with retries.
+//! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
 //! - [`report_cmd`]: `slaprobe-collector report` (offline) in JSON, CSV and Markdown.
 //! - [`report_html`]: the printable HTML claim document.
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod config;
 pub mod contract;
 pub mod display;

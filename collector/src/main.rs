@@ -163,13 +163,6 @@ fn run_serve(path: &Path) -> ExitCode {
         (Ok(config), Ok(runtime)) => (config, runtime),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    if !config.alerts.is_empty() || !config.notify.channels.is_empty() {
-        tracing::warn!(
-            alerts = config.alerts.len(),
-            channels = config.notify.channels.len(),
-            "`notify` and `alerts` are checked but this build sends no alerts yet."
-        );
-    }
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen.grpc)
             .await

@@ -238,12 +238,6 @@ fn silent_agents(
     period: &Period,
     results: &[ResultRecord],
 ) -> Vec<String> {
-    let runs_there = |region: &str| {
-        config.checks.iter().any(|prepared| {
-            contract.terms.checks.contains(&prepared.check.id)
-                && prepared.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == region))
-        })
-    };
     let reported: std::collections::BTreeSet<&str> = results
         .iter()
         .filter(|result| period.start <= result.started_at && result.started_at < period.end)
@@ -252,7 +246,7 @@ fn silent_agents(
     config
         .agents
         .iter()
-        .filter(|agent| runs_there(&agent.region) && !reported.contains(agent.agent_id.as_str()))
+        .filter(|agent| config.serves_region(contract, &agent.region) && !reported.contains(agent.agent_id.as_str()))
         .map(|agent| agent.agent_id.clone())
         .collect()
 }

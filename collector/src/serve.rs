@@ -1,5 +1,5 @@
 //! `slaprobe-collector serve`: gRPC ingest (with `grpc.health.v1`) into the configured store, and the HTTP
-//! listener on `listen.http` ([`crate::http`]), until shutdown.
+//! listener on `listen.http` ([`crate::http`]), and alert evaluation ([`crate::alerting`]), until shutdown.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind `127.0.0.1:0` and drive the
 //! real server. With `listen.tls` the listener speaks TLS (rustls), and with `client_ca_file` it demands a client
@@ -19,6 +19,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use crate::alerting::evaluator::Evaluator;
 use crate::config::{CollectorConfig, ListenTls, Storage};
 use crate::http::{HttpState, IngestMetrics, serve_http};
 use crate::ingest::IngestService;
@@ -68,6 +69,9 @@ pub async fn serve(
     let (published, config_watch) = watch::channel(Arc::new(config.clone()));
     let metrics = Arc::new(IngestMetrics::default());
     let stop = CancellationToken::new();
+    let notifier = Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?;
+    let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone());
+    tokio::spawn(evaluator.run(stop.clone()));
     if let Some(address) = config.listen.http {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;
@@ -76,7 +80,7 @@ pub async fn serve(
             metrics: metrics.clone(),
             config: config_watch,
             reload: reload.sender.clone(),
-            notifier: Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?,
+            notifier,
         };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         let http_stop = stop.clone();

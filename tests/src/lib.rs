@@ -9,9 +9,11 @@
 //! - [`http_client`]: one HTTP/1.1 request per connection, for the collector's HTTP listener.
 //! - [`http_server`]: an HTTP(S) server whose paths choose status, delay, redirects, headers and bodies.
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
+//! - [`openapi`]: API answers checked against the collector's OpenAPI document.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
+//! - [`smtp_receiver`]: an SMTP server that keeps the messages it accepts.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
 //! - [`collector`]: the `slaprobe-collector` binary as a process.
@@ -25,6 +27,8 @@ pub mod dns_server;
 pub mod http_client;
 pub mod http_server;
 pub mod ingest_baseline;
+pub mod openapi;
 pub mod proxy;
+pub mod smtp_receiver;
 pub mod tcp_server;
 pub mod webhook_receiver;

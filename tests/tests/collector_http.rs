@@ -12,32 +12,14 @@ use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
-
-/// A validator for the JSON body of `method path` answering `status`, from the OpenAPI document `doc`
-/// (following a `$ref` to a shared response).
-fn response_validator(doc: &serde_json::Value, path: &str, method: &str, status: u16) -> jsonschema::Validator {
-    let escaped = path.replace('~', "~0").replace('/', "~1");
-    let mut pointer = format!("/paths/{escaped}/{method}/responses/{status}");
-    let response = doc.pointer(&pointer).unwrap_or_else(|| panic!("the OpenAPI document has no {pointer}"));
-    if let Some(shared) = response["$ref"].as_str() {
-        pointer = shared.trim_start_matches('#').to_owned();
-    }
-    let mut root = doc.clone();
-    root["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
-    // A URI fragment: the braces of path templates are percent-encoded.
-    let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
-    root["$ref"] = format!("#{fragment}/content/application~1json/schema").into();
-    jsonschema::options().should_validate_formats(true).build(&root).expect("a valid schema")
-}
+use slaprobe_tests::openapi::{response_validator, violations};
 
 /// Asserts that `GET path` answers `status` with a body `template`'s documented schema accepts.
 async fn conforms(http: std::net::SocketAddr, doc: &serde_json::Value, template: &str, path: &str, status: u16) {
     let (got, body) = get(http, path).await;
     assert_eq!(got, status, "{path}: {body}");
     let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|error| panic!("{path}: {error}"));
-    let validator = response_validator(doc, template, "get", status);
-    let errors: Vec<String> =
-        validator.iter_errors(&value).map(|error| format!("{error} at {}", error.instance_path())).collect();
+    let errors = violations(doc, template, "get", status, &value);
     assert!(errors.is_empty(), "{path} does not match the OpenAPI document:\n{}", errors.join("\n"));
 }
 
@@ -256,6 +238,9 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         ("/api/v1/openapi.json", "/api/v1/openapi.json".to_owned(), 200),
         ("/api/v1/deliveries", "/api/v1/deliveries".to_owned(), 200),
         ("/api/v1/deliveries", "/api/v1/deliveries?limit=0".to_owned(), 400),
+        ("/api/v1/alerts", "/api/v1/alerts?state=firing".to_owned(), 200),
+        ("/api/v1/alerts", "/api/v1/alerts?state=open".to_owned(), 400),
+        ("/api/v1/alerts/{id}", "/api/v1/alerts/web.down.1".to_owned(), 404),
     ];
     for (template, path, status) in &checked {
         conforms(http, &doc, template, path, *status).await;

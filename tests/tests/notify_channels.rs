@@ -1,17 +1,20 @@
 //! Test notifications through a real collector to a real webhook receiver on loopback: the webhook gets the
 //! JSON of `DESIGN.md` section 6 with a valid HMAC signature and is retried after a 500; the Slack-compatible
-//! channel gets `{"text": ...}`; an unreachable channel reports each of its three attempts; channels this
-//! build does not send to, and unknown ones, say so; the delivery log has every one.
+//! channel gets `{"text": ...}`; PagerDuty gets an Events API v2 event (at a loopback `events_url`); email
+//! reaches an SMTP server on loopback; an unreachable channel reports each of its three attempts; unknown
+//! channels are a 404; the delivery log has every one.
 
 use serde_json::Value;
 use slaprobe_collector::notify::signature;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::smtp_receiver::SmtpReceiver;
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn test_notifications_reach_their_channels_signed_and_retried() {
     let receiver = WebhookReceiver::start(&[500]).await;
+    let smtp = SmtpReceiver::start();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -25,9 +28,12 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
              \x20   - {{ id: hook, webhook: {{ url: \"{}\", secret: \"w3bh00k\" }} }}\n\
              \x20   - {{ id: chat, slack: {{ url: \"{}\" }} }}\n\
              \x20   - {{ id: dead, webhook: {{ url: \"http://{closed}/hook\" }} }}\n\
-             \x20   - {{ id: pager, pagerduty: {{ routing_key: \"R0UT1NG\" }} }}\n",
+             \x20   - {{ id: pager, pagerduty: {{ routing_key: \"R0UT1NG\", events_url: \"{}\" }} }}\n\
+             \x20   - {{ id: mail, email: {{ smtp: \"{}\", from: \"slaprobe@example.com\", to: [\"ops@example.com\"] }} }}\n",
             receiver.url("/hook"),
             receiver.url("/slack"),
+            receiver.url("/pd"),
+            smtp.url(),
         ),
     )
     .unwrap();
@@ -64,7 +70,7 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
     assert_eq!(slack.path, "/slack");
     assert!(slack.header("x-slaprobe-signature").is_none());
     let text: Value = serde_json::from_slice(&slack.body).unwrap();
-    assert_eq!(text["text"], "[test] Test notification from slaprobe to channel chat.");
+    assert_eq!(text["text"], "[TEST] test: Test notification from slaprobe to channel chat.");
 
     let (status, delivery) = test("dead").await;
     assert_eq!(status, 502, "{delivery}");
@@ -76,8 +82,31 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
     );
 
     let (status, delivery) = test("pager").await;
-    assert_eq!(status, 502);
-    assert!(delivery["attempts"][0]["error"].as_str().unwrap().contains("does not send to pagerduty"), "{delivery}");
+    assert_eq!(status, 200, "{delivery}");
+    let event = receiver.received().pop().unwrap();
+    assert_eq!(event.path, "/pd");
+    let event: Value = serde_json::from_slice(&event.body).unwrap();
+    assert_eq!((&event["routing_key"], &event["event_action"]), (&Value::from("R0UT1NG"), &Value::from("trigger")));
+    assert!(event["dedup_key"].as_str().is_some_and(|key| key.starts_with("slaprobe-test-")), "{event}");
+    assert_eq!(
+        (&event["payload"]["source"], &event["payload"]["severity"]),
+        (&Value::from("slaprobe"), &Value::from("info"))
+    );
+
+    let (status, delivery) = test("mail").await;
+    assert_eq!(status, 200, "{delivery}");
+    assert_eq!(delivery["attempts"][0]["status"], 250, "the SMTP server accepted it: {delivery}");
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        (mails[0].from.as_str(), mails[0].to.as_slice()),
+        ("slaprobe@example.com", &["ops@example.com".to_owned()][..])
+    );
+    assert!(
+        mails[0].data.contains("Subject: [TEST] test: Test notification from slaprobe to channel mail."),
+        "{}",
+        mails[0].data
+    );
     let (status, body) = test("nope").await;
     assert_eq!(status, 404, "{body}");
 
@@ -94,5 +123,8 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
             (entry["channel"].as_str().unwrap(), entry["delivered"].as_bool().unwrap(), attempts)
         })
         .collect();
-    assert_eq!(entries, [("pager", false, 1), ("dead", false, 3), ("chat", true, 1), ("hook", true, 2)]);
+    assert_eq!(
+        entries,
+        [("mail", true, 1), ("pager", true, 1), ("dead", false, 3), ("chat", true, 1), ("hook", true, 2)]
+    );
 }

@@ -1,8 +1,11 @@
 //! `notify:` and `alerts:` of `collector.yaml` (`DESIGN.md` section 6): notification channels, escalation
 //! policies, and alert rules per contract. Everything is validated when the configuration loads (ids, URLs,
 //! addresses, references between the three), so a typo fails at startup or reload rather than when an alert
-//! should have gone out. Evaluating the rules and sending is the alerting work item's; until then the
-//! collector says at startup that these sections are checked but not acted on.
+//! should have gone out. The rules are evaluated by [`crate::alerting`].
+//!
+//! Beyond DESIGN's `{ contract, kind, policy }` a rule may tune its kind (each option only with its kind):
+//! `down_slices`/`up_slices` (down), `windows` (burn_rate), `lookback` (breach_forecast), `after` (silent),
+//! `within` (cert_expiry); a policy may set `repeat`, how often an unacknowledged alert is sent again.
 
 use std::time::Duration;
 
@@ -70,13 +73,17 @@ pub struct Slack {
 pub struct PagerDuty {
     /// The service's integration (routing) key.
     pub routing_key: String,
+    /// The Events API v2 endpoint (default PagerDuty's; its EU one, or a proxy, otherwise).
+    #[serde(default)]
+    pub events_url: Option<String>,
 }
 
 /// `email:`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Email {
-    /// `smtp://host:port` (STARTTLS) or `smtps://host:port`.
+    /// `smtp://host:587` (STARTTLS required), `smtps://host:465`, `?tls=opportunistic` or `?tls=none`; see
+    /// [`crate::notify::email`].
     pub smtp: String,
     /// Sender address.
     pub from: String,
@@ -92,6 +99,9 @@ pub struct Policy {
     pub id: String,
     /// At least one; delays never decrease.
     pub levels: Vec<Level>,
+    /// Send a firing, unacknowledged alert again this often (to the levels told so far); never when absent.
+    #[serde(default, with = "humantime_serde")]
+    pub repeat: Option<Duration>,
 }
 
 /// One escalation level.
@@ -106,7 +116,7 @@ pub struct Level {
 }
 
 /// What an alert watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// The contract's service is down (its quorum rule holds).
@@ -131,6 +141,107 @@ pub struct AlertRule {
     pub kind: AlertKind,
     /// The escalation policy.
     pub policy: String,
+    /// down: consecutive down slices that fire the alert.
+    #[serde(default)]
+    pub down_slices: Option<u32>,
+    /// down: consecutive up slices that resolve it.
+    #[serde(default)]
+    pub up_slices: Option<u32>,
+    /// burn_rate: the (long, short, burn rate) window pairs, for a 30-day period.
+    #[serde(default)]
+    pub windows: Option<Vec<BurnWindow>>,
+    /// breach_forecast: the trailing window whose down rate is projected to the period's end.
+    #[serde(default, with = "humantime_serde")]
+    pub lookback: Option<Duration>,
+    /// silent: how long an agent may send nothing.
+    #[serde(default, with = "humantime_serde")]
+    pub after: Option<Duration>,
+    /// cert_expiry: how far ahead a certificate's expiry is reported.
+    #[serde(default, with = "humantime_serde")]
+    pub within: Option<Duration>,
+}
+
+/// One multi-window burn-rate condition (Google SRE workbook, chapter 5): the budget burns at least `burn` times
+/// the sustainable rate over both the `long` and the `short` window. Windows are given for a 30-day period and
+/// scaled to the contract's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurnWindow {
+    /// The long window.
+    #[serde(with = "humantime_serde")]
+    pub long: Duration,
+    /// The short window, which makes the alert resolve soon after the burning stops.
+    #[serde(with = "humantime_serde")]
+    pub short: Duration,
+    /// The burn rate: 1 spends exactly the period's budget by its end.
+    pub burn: rust_decimal::Decimal,
+}
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+
+impl AlertRule {
+    /// The rule's identity: one alert at a time per contract and kind.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.contract, self.kind.as_str())
+    }
+
+    /// down: consecutive down slices that fire (default 2).
+    pub fn down_slices(&self) -> u32 {
+        self.down_slices.unwrap_or(2)
+    }
+
+    /// down: consecutive up slices that resolve (default 2).
+    pub fn up_slices(&self) -> u32 {
+        self.up_slices.unwrap_or(2)
+    }
+
+    /// burn_rate: the configured windows, or the workbook's: 14.4× over 1 h and 5 m, 6× over 6 h and 30 m, 1×
+    /// over 3 d and 6 h.
+    pub fn windows(&self) -> Vec<BurnWindow> {
+        self.windows.clone().unwrap_or_else(Self::default_windows)
+    }
+
+    /// The workbook's windows.
+    pub fn default_windows() -> Vec<BurnWindow> {
+        [(HOUR, 5 * MINUTE, 144, 1), (6 * HOUR, 30 * MINUTE, 6, 0), (3 * DAY, 6 * HOUR, 1, 0)]
+            .into_iter()
+            .map(|(long, short, burn, scale)| BurnWindow {
+                long: Duration::from_secs(long),
+                short: Duration::from_secs(short),
+                burn: rust_decimal::Decimal::new(burn, scale),
+            })
+            .collect()
+    }
+
+    /// breach_forecast: the trailing window (default 24 h).
+    pub fn lookback(&self) -> Duration {
+        self.lookback.unwrap_or(Duration::from_secs(DAY))
+    }
+
+    /// silent: the allowed silence (default 5 min, as the dashboard marks agents silent).
+    pub fn after(&self) -> Duration {
+        self.after.unwrap_or(Duration::from_secs(5 * MINUTE))
+    }
+
+    /// cert_expiry: how far ahead (default 14 days).
+    pub fn within(&self) -> Duration {
+        self.within.unwrap_or(Duration::from_secs(14 * DAY))
+    }
+}
+
+impl AlertKind {
+    /// The name used in YAML, notifications and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Down => "down",
+            Self::BurnRate => "burn_rate",
+            Self::BreachForecast => "breach_forecast",
+            Self::Silent => "silent",
+            Self::CertExpiry => "cert_expiry",
+        }
+    }
 }
 
 /// Reads `notify` and `alerts`, adding every problem to `problems` with its path.
@@ -154,6 +265,9 @@ pub fn parse_alerting(
     for (index, policy) in notify.policies.iter().enumerate() {
         let at = format!("notify.policies[{index}]");
         check_id(&at, &policy.id, notify.policies[..index].iter().map(|other| &other.id), problems);
+        if policy.repeat.is_some_and(|repeat| repeat < Duration::from_secs(60)) {
+            problems.push(format!("{at}.repeat: at least 1m (or leave it out to send once)"));
+        }
         if policy.levels.is_empty() {
             problems.push(format!("{at}.levels: give at least one level"));
         }
@@ -179,8 +293,54 @@ pub fn parse_alerting(
         if !notify.policies.iter().any(|policy| policy.id == rule.policy) {
             problems.push(format!("alerts[{index}].policy: no policy {:?} in notify.policies", rule.policy));
         }
+        if alerts[..index].iter().any(|other| other.contract == rule.contract && other.kind == rule.kind) {
+            problems.push(format!(
+                "alerts[{index}]: a second {} alert for contract {:?} (one per contract and kind)",
+                rule.kind.as_str(),
+                rule.contract
+            ));
+        }
+        check_rule_options(&format!("alerts[{index}]"), rule, problems);
     }
     (notify, alerts)
+}
+
+/// Each tuning option only with its kind, and with a sensible value.
+fn check_rule_options(at: &str, rule: &AlertRule, problems: &mut Vec<String>) {
+    let options = [
+        ("down_slices", rule.down_slices.is_some(), AlertKind::Down),
+        ("up_slices", rule.up_slices.is_some(), AlertKind::Down),
+        ("windows", rule.windows.is_some(), AlertKind::BurnRate),
+        ("lookback", rule.lookback.is_some(), AlertKind::BreachForecast),
+        ("after", rule.after.is_some(), AlertKind::Silent),
+        ("within", rule.within.is_some(), AlertKind::CertExpiry),
+    ];
+    for (name, given, kind) in options {
+        if given && rule.kind != kind {
+            problems.push(format!("{at}.{name}: only for kind {}", kind.as_str()));
+        }
+    }
+    for (name, count) in [("down_slices", rule.down_slices), ("up_slices", rule.up_slices)] {
+        if count == Some(0) {
+            problems.push(format!("{at}.{name}: must be at least 1"));
+        }
+    }
+    for (name, duration) in [("lookback", rule.lookback), ("after", rule.after), ("within", rule.within)] {
+        if duration.is_some_and(|duration| duration.is_zero()) {
+            problems.push(format!("{at}.{name}: must be longer than 0s"));
+        }
+    }
+    if rule.windows.as_ref().is_some_and(Vec::is_empty) {
+        problems.push(format!("{at}.windows: give at least one window or leave it out for the defaults"));
+    }
+    for (index, window) in rule.windows.iter().flatten().enumerate() {
+        if window.short.is_zero() || window.short >= window.long {
+            problems.push(format!("{at}.windows[{index}].short: must be longer than 0s and shorter than `long`"));
+        }
+        if window.burn <= rust_decimal::Decimal::ZERO {
+            problems.push(format!("{at}.windows[{index}].burn: must be above 0"));
+        }
+    }
 }
 
 fn fail<T: Default>(problems: &mut Vec<String>, problem: String) -> T {
@@ -205,22 +365,25 @@ fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
     }
     let web_url = |key: &str, url: &str, problems: &mut Vec<String>| {
         if !url.starts_with("https://") && !url.starts_with("http://") {
-            problems.push(format!("{at}.{key}.url: {url:?} is not an http(s):// URL"));
+            problems.push(format!("{at}.{key}: {url:?} is not an http(s):// URL"));
         }
     };
     if let Some(webhook) = &channel.webhook {
-        web_url("webhook", &webhook.url, problems);
+        web_url("webhook.url", &webhook.url, problems);
         if webhook.secret.as_deref().is_some_and(str::is_empty) {
             problems.push(format!("{at}.webhook.secret: empty (leave it out to send unsigned)"));
         }
     }
     if let Some(slack) = &channel.slack {
-        web_url("slack", &slack.url, problems);
+        web_url("slack.url", &slack.url, problems);
     }
-    if let Some(pagerduty) = &channel.pagerduty
-        && pagerduty.routing_key.trim().is_empty()
-    {
-        problems.push(format!("{at}.pagerduty.routing_key: empty"));
+    if let Some(pagerduty) = &channel.pagerduty {
+        if pagerduty.routing_key.trim().is_empty() {
+            problems.push(format!("{at}.pagerduty.routing_key: empty"));
+        }
+        if let Some(url) = &pagerduty.events_url {
+            web_url("pagerduty.events_url", url, problems);
+        }
     }
     if let Some(email) = &channel.email {
         if !email.smtp.starts_with("smtp://") && !email.smtp.starts_with("smtps://") {

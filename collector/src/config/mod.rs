@@ -248,6 +248,14 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
 }
 
 impl CollectorConfig {
+    /// Whether any check of `contract` runs in `region` (checks without `regions` run everywhere).
+    pub fn serves_region(&self, contract: &Contract, region: &str) -> bool {
+        self.checks.iter().any(|prepared| {
+            contract.terms.checks.contains(&prepared.check.id)
+                && prepared.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == region))
+        })
+    }
+
     /// What ingest takes from this configuration. An empty central check list pushes nothing: agents then run
     /// the checks of their own `agent.yaml`.
     pub fn ingest_settings(&self) -> IngestSettings {

@@ -172,3 +172,32 @@ fn alerting_mistakes_are_named_where_they_are() {
         .to_string();
     assert!(text.contains("alerts[0].kind: unknown variant `outage`"), "{text}");
 }
+
+#[test]
+fn alert_tuning_options_belong_to_their_kind() {
+    let text = load_with_contracts(
+        "\
+         notify:\n  channels: [ { id: hook, webhook: { url: \"http://127.0.0.1:9/\" } },\n\
+         \x20   { id: pd, pagerduty: { routing_key: k, events_url: \"events.example\" } } ]\n\
+         \x20 policies: [ { id: default, repeat: 10s, levels: [ { after: 0s, channels: [hook] } ] } ]\n\
+         alerts:\n\
+         \x20 - { contract: acme-api, kind: down, policy: default, down_slices: 0, within: 3d }\n\
+         \x20 - { contract: acme-api, kind: down, policy: default }\n\
+         \x20 - { contract: acme-api, kind: burn_rate, policy: default, windows: [ { long: 5m, short: 1h, burn: 0 } ] }\n\
+         \x20 - { contract: acme-api, kind: silent, policy: default, after: 0s }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for part in [
+        "notify.channels[1].pagerduty.events_url: \"events.example\" is not an http(s):// URL",
+        "notify.policies[0].repeat: at least 1m",
+        "alerts[0].within: only for kind cert_expiry",
+        "alerts[0].down_slices: must be at least 1",
+        "alerts[1]: a second down alert for contract \"acme-api\"",
+        "alerts[2].windows[0].short: must be longer than 0s and shorter than `long`",
+        "alerts[2].windows[0].burn: must be above 0",
+        "alerts[3].after: must be longer than 0s",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in {text}");
+    }
+}

@@ -141,26 +141,7 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
     let margin = usize::try_from(terms.min_down_run.saturating_sub(1)).unwrap_or(0);
     let grid = Grid::new(period, terms.slice, margin);
     let observations = Observations::collect(contract, &grid, results);
-    let windows = maintenance_windows(contract, &grid);
-    let mut states: Vec<SliceState> = (0..grid.slices())
-        .map(|slice| {
-            let start = grid.slice_start(slice);
-            if windows.iter().any(|(from, to)| *from <= start && start < *to) {
-                return SliceState::Excluded;
-            }
-            let votes: Vec<bool> = (0..observations.regions.len())
-                .filter_map(|region| observations.region_vote(contract, region, slice))
-                .collect();
-            let down = votes.iter().filter(|down| **down).count();
-            if down >= terms.min_regions_down as usize {
-                SliceState::Down
-            } else if votes.len() < contract.min_regions_reporting as usize {
-                SliceState::Unknown
-            } else {
-                SliceState::Up
-            }
-        })
-        .collect();
+    let mut states = slice_states(contract, &grid, &observations);
     let runs = forgive_short_runs(&mut states, terms.min_down_run as usize);
 
     let inside = grid.period();
@@ -210,6 +191,86 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
         results_ignored: observations.ignored,
         silent_agents: None,
     }
+}
+
+/// Rules 4–5 and maintenance for every slice of `grid`, before short runs are forgiven (rule 6).
+fn slice_states(contract: &Contract, grid: &Grid, observations: &Observations) -> Vec<SliceState> {
+    let windows = maintenance_windows(contract, grid);
+    (0..grid.slices())
+        .map(|slice| {
+            let start = grid.slice_start(slice);
+            if windows.iter().any(|(from, to)| *from <= start && start < *to) {
+                return SliceState::Excluded;
+            }
+            let votes: Vec<bool> = (0..observations.regions.len())
+                .filter_map(|region| observations.region_vote(contract, region, slice))
+                .collect();
+            let down = votes.iter().filter(|down| **down).count();
+            if down >= contract.terms.min_regions_down as usize {
+                SliceState::Down
+            } else if votes.len() < contract.min_regions_reporting as usize {
+                SliceState::Unknown
+            } else {
+                SliceState::Up
+            }
+        })
+        .collect()
+}
+
+/// One slice as rules 2–5 and the maintenance windows judge it, before short runs are forgiven: what alerting
+/// watches, since it must decide while a run is still growing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceVote {
+    /// Slice start.
+    pub start: Timestamp,
+    /// Slice end (exclusive).
+    pub end: Timestamp,
+    /// Its state.
+    pub state: SliceState,
+    /// The regions voting down in it.
+    pub down_regions: Vec<String>,
+}
+
+/// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor` (the start of
+/// the contract's current period), oldest first.
+pub fn slice_votes(
+    contract: &Contract,
+    anchor: Timestamp,
+    from: Timestamp,
+    to: Timestamp,
+    results: &[ResultRecord],
+) -> Vec<SliceVote> {
+    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
+    let (anchor, from, to) = (anchor.as_nanosecond(), from.as_nanosecond(), to.as_nanosecond());
+    let first = anchor + (from - anchor + slice - 1).div_euclid(slice) * slice;
+    let end = anchor + (to - anchor).div_euclid(slice) * slice;
+    let (Ok(start), Ok(end)) = (Timestamp::from_nanosecond(first), Timestamp::from_nanosecond(end)) else {
+        return Vec::new();
+    };
+    if start >= end {
+        return Vec::new();
+    }
+    let grid = Grid::new(&Period { label: String::new(), start, end }, contract.terms.slice, 0);
+    let observations = Observations::collect(contract, &grid, results);
+    slice_states(contract, &grid, &observations)
+        .into_iter()
+        .enumerate()
+        .map(|(slice, state)| SliceVote {
+            start: grid.slice_start(slice),
+            end: grid.slice_end(slice),
+            state,
+            down_regions: (0..observations.regions.len())
+                .filter(|region| observations.region_vote(contract, *region, slice) == Some(true))
+                .map(|region| observations.regions[region].clone())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Whether `at` lies inside one of `contract`'s maintenance windows.
+pub fn in_maintenance(contract: &Contract, at: Timestamp) -> bool {
+    let grid = Grid::new(&Period { label: String::new(), start: at, end: at }, contract.terms.slice, 1);
+    maintenance_windows(contract, &grid).iter().any(|(from, to)| *from <= at && at < *to)
 }
 
 /// Slice counts by state.

@@ -23,4 +23,4 @@ pub use period::{Period, parse_period};
 pub use report::{Day, Incident, Report};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -26,7 +26,7 @@ claim_window: 60d
 ";
 
 /// The base contract with the fields in `overrides` (YAML) replaced or added.
-fn contract(overrides: &str) -> Contract {
+pub(crate) fn contract(overrides: &str) -> Contract {
     let mut value: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(BASE).unwrap();
     if !overrides.trim().is_empty() {
         let overrides: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(overrides).unwrap();
@@ -36,12 +36,12 @@ fn contract(overrides: &str) -> Contract {
     parse_contracts(list, "contracts").unwrap_or_else(|problems| panic!("{problems:?}")).remove(0)
 }
 
-fn at(text: &str) -> Timestamp {
+pub(crate) fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
 /// One result per minute per region from `from` to `to`, 5 s into the minute; failed where `down(region, t)`.
-fn minutely(
+pub(crate) fn minutely(
     check: &str,
     regions: &[&str],
     from: &str,

@@ -7,12 +7,15 @@
 //! Beside the results the store keeps the evidence about the evidence: each agent's registry entry (version,
 //! last seen, spool backlog, clock offset), the gaps agents report when their spool dropped results, the results
 //! the collector refused with the reason, and per-result flags (clock suspect, unknown check); and the log of
-//! notification deliveries.
+//! notification deliveries; and alerts with their escalation, plus the leases that make one collector of several
+//! evaluate them.
 //!
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
+//! - [`alerts`]: alerts, people's actions on them, and leases.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 
+pub mod alerts;
 pub mod records;
 pub mod sqlite;
 
@@ -21,6 +24,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
+pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 pub use records::{
     AgentRecord, AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
     ResultFlags, ResultPosition, ResultQuery, StoredResult,
@@ -52,6 +56,8 @@ pub struct WriteOutcome {
     pub inserted: u64,
     /// Results already present under the same `(agent_id, seq)`, left as they were.
     pub duplicates: u64,
+    /// Rows an alert or lease write changed (a lease claim: 1 when granted).
+    pub changed: u64,
 }
 
 /// The collector's storage.
@@ -106,10 +112,55 @@ impl Store {
         self.write(records::Write::Delivery(delivery)).await.map(drop)
     }
 
-    /// The latest `limit` notification deliveries, newest first.
-    pub async fn deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+    /// The latest `limit` notification deliveries (about `alert_id` only, when given), newest first.
+    pub async fn deliveries(&self, alert_id: Option<&str>, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let alert_id = alert_id.map(str::to_owned);
         match self {
-            Self::Sqlite(store) => store.read(move |connection| sqlite::read::deliveries(connection, limit)).await,
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::read::deliveries(connection, alert_id.as_deref(), limit)).await
+            }
+        }
+    }
+
+    /// Stores `alert` as the evaluator sees it; `false` when it was no longer firing (a person resolved it).
+    pub async fn record_alert(&self, alert: AlertRecord) -> Result<bool, StoreError> {
+        self.write(records::Write::Alert(alert)).await.map(|outcome| outcome.changed > 0)
+    }
+
+    /// Applies a person's action; `false` when the alert is not firing (or, to acknowledge, already was).
+    pub async fn change_alert(&self, change: AlertChange) -> Result<bool, StoreError> {
+        self.write(records::Write::AlertChange(change)).await.map(|outcome| outcome.changed > 0)
+    }
+
+    /// Notes that a resolved alert's condition has cleared, so its rule may fire again.
+    pub async fn rearm_alert(&self, id: &str) -> Result<(), StoreError> {
+        self.write(records::Write::Rearm(id.to_owned())).await.map(drop)
+    }
+
+    /// Claims a lease; `true` when this holder has it until `claim.until`.
+    pub async fn claim_lease(&self, claim: LeaseClaim) -> Result<bool, StoreError> {
+        self.write(records::Write::Lease(claim)).await.map(|outcome| outcome.changed > 0)
+    }
+
+    /// Alerts newest first (only those in `state`, when given), at most `limit`.
+    pub async fn alerts(&self, state: Option<AlertState>, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::alerts::alerts(connection, state, limit)).await,
+        }
+    }
+
+    /// The alert `id`, if any.
+    pub async fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let id = id.to_owned();
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::alerts::alert(connection, &id)).await,
+        }
+    }
+
+    /// Each rule's latest alert.
+    pub async fn latest_alerts(&self) -> Result<Vec<AlertRecord>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(sqlite::alerts::latest_per_rule).await,
         }
     }
 

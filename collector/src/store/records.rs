@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
 use super::StoreError;
+use super::alerts::{AlertChange, AlertRecord, LeaseClaim};
 
 /// Why a stored result deserves a second look; a set of flags, empty for most results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -165,6 +166,14 @@ pub(crate) enum Write {
     Gap(GapReport),
     /// A notification delivery, for the log.
     Delivery(DeliveryRecord),
+    /// An alert as the evaluator sees it (inserted, or updated while firing).
+    Alert(AlertRecord),
+    /// A person's acknowledgement or resolution.
+    AlertChange(AlertChange),
+    /// A resolved alert's condition has cleared.
+    Rearm(String),
+    /// A lease claim.
+    Lease(LeaseClaim),
 }
 
 impl Write {
@@ -173,7 +182,14 @@ impl Write {
         let results: Box<dyn Iterator<Item = &ResultRecord>> = match self {
             Self::Results(results) => Box::new(results.iter().map(|(result, _)| result)),
             Self::Ingested(batch) => Box::new(batch.results.iter().map(|(result, _)| result)),
-            Self::Agent(_) | Self::Clock(..) | Self::Gap(_) | Self::Delivery(_) => return Ok(()),
+            Self::Agent(_)
+            | Self::Clock(..)
+            | Self::Gap(_)
+            | Self::Delivery(_)
+            | Self::Alert(_)
+            | Self::AlertChange(_)
+            | Self::Rearm(_)
+            | Self::Lease(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {
@@ -201,6 +217,8 @@ pub struct DeliveryRecord {
     pub delivered: bool,
     /// Every attempt, in order.
     pub attempts: Vec<crate::notify::Attempt>,
+    /// The alert it was about (none for a test).
+    pub alert_id: Option<String>,
 }
 
 /// Which results a page of [`crate::store::Store::results_page`] holds.

@@ -9,7 +9,9 @@
 //! Layout:
 //! - [`write`]: what one transaction of the writer does for each kind of write.
 //! - [`read`]: the queries, each on a read-only connection.
+//! - [`alerts`]: alert rows and leases, written and read.
 
+pub mod alerts;
 pub mod read;
 mod write;
 
@@ -79,6 +81,35 @@ const MIGRATIONS: &[&str] = &[
         delivered  INTEGER NOT NULL,
         attempts   TEXT    NOT NULL
     );
+",
+    "
+    ALTER TABLE deliveries ADD COLUMN alert_id TEXT;
+    CREATE INDEX deliveries_by_alert ON deliveries (alert_id) WHERE alert_id IS NOT NULL;
+    CREATE TABLE alerts (
+        id                  TEXT    NOT NULL PRIMARY KEY,
+        contract            TEXT    NOT NULL,
+        kind                TEXT    NOT NULL,
+        policy              TEXT    NOT NULL,
+        state               TEXT    NOT NULL,
+        started_at_ns       INTEGER NOT NULL,
+        fired_at_ns         INTEGER NOT NULL,
+        resolved_at_ns      INTEGER,
+        resolved_by         TEXT,
+        acknowledged_at_ns  INTEGER,
+        acknowledged_by     TEXT,
+        levels_notified     INTEGER NOT NULL,
+        last_notified_at_ns INTEGER,
+        regions             TEXT    NOT NULL,
+        summary             TEXT    NOT NULL,
+        rearmed             INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX alerts_by_rule ON alerts (contract, kind, fired_at_ns);
+    CREATE INDEX alerts_by_time ON alerts (fired_at_ns);
+    CREATE TABLE leases (
+        name          TEXT    NOT NULL PRIMARY KEY,
+        holder        TEXT    NOT NULL,
+        expires_at_ns INTEGER NOT NULL
+    ) WITHOUT ROWID;
 ",
 ];
 

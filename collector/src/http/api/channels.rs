@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
 use super::ApiError;
+use crate::alerting;
 use crate::http::HttpState;
 use crate::notify::Notification;
-use crate::store::DeliveryRecord;
 
 /// `POST /api/v1/channels/{id}/test`.
 pub async fn test(State(state): State<HttpState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -26,20 +26,14 @@ pub async fn test(State(state): State<HttpState>, Path(id): Path<String>) -> Res
         started_at: Timestamp::now(),
         regions: Vec::new(),
         summary: format!("Test notification from slaprobe to channel {id}."),
+        alert_id: None,
+        level: None,
     };
-    let delivery = state.notifier.deliver(&channel, &notification).await;
-    let record = DeliveryRecord {
-        sent_at: notification.started_at,
-        channel: delivery.channel.clone(),
-        state: notification.state,
-        kind: notification.kind,
-        contract: notification.contract,
-        delivered: delivery.delivered,
-        attempts: delivery.attempts.clone(),
+    let channels = [channel];
+    let deliveries = alerting::send(&state.store, &state.notifier, &channels, &notification).await;
+    let Some(delivery) = deliveries.into_iter().next() else {
+        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "nothing was sent".to_owned()));
     };
-    if let Err(error) = state.store.record_delivery(record).await {
-        tracing::warn!(%error, channel = %id, "The delivery was not logged.");
-    }
     let status = if delivery.delivered { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
     Ok((status, Json(delivery)).into_response())
 }
@@ -60,6 +54,6 @@ pub async fn deliveries(
         Some(Ok(limit @ 1..=1000)) => limit,
         Some(_) => return Err(ApiError::bad_request("limit: give a whole number from 1 to 1000".to_owned())),
     };
-    let deliveries = state.store.deliveries(limit).await?;
+    let deliveries = state.store.deliveries(None, limit).await?;
     Ok(Json(serde_json::json!({ "deliveries": deliveries })))
 }

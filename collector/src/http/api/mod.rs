@@ -3,12 +3,14 @@
 //!
 //! Layout:
 //! - [`agents`]: the agent registry.
+//! - [`alerts`]: alerts, acknowledged and resolved by hand.
 //! - [`channels`]: test notifications to the configured channels, and the delivery log.
 //! - [`checks`]: central checks with their latest result per region.
 //! - [`contracts`]: standing, period views, incidents and claim reports.
 //! - [`results`]: raw results, paged.
 
 pub mod agents;
+pub mod alerts;
 pub mod channels;
 pub mod checks;
 pub mod contracts;

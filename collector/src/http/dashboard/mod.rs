@@ -3,15 +3,16 @@
 //! elsewhere; a Content-Security-Policy holds the pages to that. Every figure comes from the same view
 //! functions as the JSON API, so the two always agree.
 //!
-//! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`)
-//! and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
+//! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`),
+//! alerts (`/alerts`, with acknowledge and resolve buttons) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
 //! every [`REFRESH_SECONDS`].
 //!
 //! Layout:
-//! - [`overview`], [`contract`], [`checks`], [`agents`]: the pages.
+//! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`]: the pages.
 //! - [`charts`]: the SVG day strip, latency chart and phase bars.
 
 pub mod agents;
+pub mod alerts;
 pub mod charts;
 pub mod checks;
 pub mod contract;
@@ -50,6 +51,9 @@ pub fn routes() -> Router<HttpState> {
         .route("/contracts/{id}", get(contract::page))
         .route("/checks", get(checks::page))
         .route("/agents", get(agents::page))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/login", get(login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/static/dashboard.css", get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }))
@@ -69,6 +73,8 @@ pub enum Nav {
     Checks,
     /// `/agents`.
     Agents,
+    /// `/alerts`.
+    Alerts,
     /// A contract page (under the overview).
     Contract,
     /// The login form (no navigation).
@@ -95,6 +101,7 @@ pub fn layout(title: &str, here: Nav, caller: Option<&Caller>, refresh: bool, bo
                         a href="/" class=[nav_class(here, Nav::Overview)] { "Contracts" }
                         a href="/checks" class=[nav_class(here, Nav::Checks)] { "Checks" }
                         a href="/agents" class=[nav_class(here, Nav::Agents)] { "Agents" }
+                        a href="/alerts" class=[nav_class(here, Nav::Alerts)] { "Alerts" }
                     }
                     @if let Some(Caller { name: Some(name), role }) = caller {
                         span.who {

@@ -14,9 +14,11 @@ use rust_decimal::Decimal;
 use super::{Nav, PageError, as_of_note, layout};
 use crate::display::{duration, money, percent};
 use crate::http::HttpState;
+use crate::http::api::ApiError;
 use crate::http::api::contracts::contract_statuses;
 use crate::http::auth::Caller;
 use crate::sla::status::{ContractStatus, Standing};
+use crate::store::AlertState;
 
 /// The words for a standing.
 pub fn standing_label(standing: Standing) -> &'static str {
@@ -53,6 +55,7 @@ pub fn forecast(status: &ContractStatus) -> String {
 pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Caller>>) -> Result<Response, PageError> {
     let as_of = Timestamp::now();
     let statuses = contract_statuses(&state, as_of).await?;
+    let firing = state.store.alerts(Some(AlertState::Firing), 1000).await.map_err(ApiError::from)?;
     let meeting = statuses.iter().filter(|status| status.so_far.met != Some(false)).count();
     let mut owed: BTreeMap<&str, Decimal> = BTreeMap::new();
     for status in &statuses {
@@ -60,6 +63,12 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
     }
     let body = html! {
         h1 { "Contracts this period" }
+        @if !firing.is_empty() {
+            p.warning data-field="alerts-firing" {
+                a href="/alerts" { (firing.len()) " alert(s) firing" } ": "
+                (firing.iter().map(|alert| format!("{} {}", alert.contract, alert.kind)).collect::<Vec<_>>().join(", "))
+            }
+        }
         @if statuses.is_empty() {
             p { "No contracts are configured. Add them under " code { "contracts" } " in collector.yaml." }
         } @else {

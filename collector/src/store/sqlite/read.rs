@@ -13,11 +13,14 @@ use crate::store::records::{
     StoredResult,
 };
 
-fn conversion_error(column: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+pub(super) fn conversion_error(
+    column: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error))
 }
 
-fn timestamp(row: &Row, column: usize) -> rusqlite::Result<Timestamp> {
+pub(super) fn timestamp(row: &Row, column: usize) -> rusqlite::Result<Timestamp> {
     Timestamp::from_nanosecond(i128::from(row.get::<_, i64>(column)?)).map_err(|error| conversion_error(column, error))
 }
 
@@ -178,13 +181,17 @@ pub fn results_page(connection: &Connection, query: &ResultQuery) -> rusqlite::R
     rows.collect()
 }
 
-/// The latest `limit` deliveries, newest first.
-pub fn deliveries(connection: &Connection, limit: u32) -> rusqlite::Result<Vec<DeliveryRecord>> {
+/// The latest `limit` deliveries (of `alert_id` only, when given), newest first.
+pub fn deliveries(
+    connection: &Connection,
+    alert_id: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<DeliveryRecord>> {
     let mut query = connection.prepare_cached(
-        "SELECT sent_at_ns, channel, state, kind, contract, delivered, attempts FROM deliveries
-         ORDER BY id DESC LIMIT ?1",
+        "SELECT sent_at_ns, channel, state, kind, contract, delivered, attempts, alert_id FROM deliveries
+         WHERE ?2 IS NULL OR alert_id = ?2 ORDER BY id DESC LIMIT ?1",
     )?;
-    let rows = query.query_map(params![limit], |row| {
+    let rows = query.query_map(params![limit, alert_id], |row| {
         let attempts: String = row.get(6)?;
         Ok(DeliveryRecord {
             sent_at: timestamp(row, 0)?,
@@ -194,6 +201,7 @@ pub fn deliveries(connection: &Connection, limit: u32) -> rusqlite::Result<Vec<D
             contract: row.get(4)?,
             delivered: row.get(5)?,
             attempts: serde_json::from_str(&attempts).map_err(|error| conversion_error(6, error))?,
+            alert_id: row.get(7)?,
         })
     })?;
     rows.collect()

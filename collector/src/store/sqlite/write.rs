@@ -5,6 +5,7 @@ use prost::Message;
 use rusqlite::{Connection, Transaction, params};
 use slaprobe_proto::{ResultRecord, v1};
 
+use super::alerts;
 use crate::store::WriteOutcome;
 use crate::store::records::{AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, ResultFlags, Write};
 
@@ -25,10 +26,18 @@ pub fn commit<'a>(
             }
             Write::Gap(gap) => upsert_gap(&transaction, gap).map(|()| WriteOutcome::default())?,
             Write::Delivery(delivery) => insert_delivery(&transaction, delivery).map(|()| WriteOutcome::default())?,
+            Write::Alert(alert) => changed(alerts::upsert(&transaction, alert)?),
+            Write::AlertChange(change) => changed(alerts::change(&transaction, change)?),
+            Write::Rearm(id) => changed(alerts::rearm(&transaction, id)?),
+            Write::Lease(claim) => changed(alerts::claim_lease(&transaction, claim)?),
         });
     }
     transaction.commit()?;
     Ok(outcomes)
+}
+
+fn changed(rows: u64) -> WriteOutcome {
+    WriteOutcome { changed: rows, ..WriteOutcome::default() }
 }
 
 /// Nanoseconds since the epoch, saturated to the column's range.
@@ -156,8 +165,8 @@ fn insert_delivery(transaction: &Transaction, delivery: &DeliveryRecord) -> rusq
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
     transaction
         .prepare_cached(
-            "INSERT INTO deliveries (sent_at_ns, channel, state, kind, contract, delivered, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO deliveries (sent_at_ns, channel, state, kind, contract, delivered, attempts, alert_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             nanos(delivery.sent_at),
@@ -166,7 +175,8 @@ fn insert_delivery(transaction: &Transaction, delivery: &DeliveryRecord) -> rusq
             delivery.kind,
             delivery.contract,
             delivery.delivered,
-            attempts
+            attempts,
+            delivery.alert_id
         ])?;
     Ok(())
 }

@@ -1,14 +1,17 @@
 //! Sending notifications to the channels of `notify.channels` (`DESIGN.md` section 6), with retries, and saying
-//! how each attempt went. Alert evaluation (its own work item) will send through here; today an admin can send a
-//! test notification to any channel (`POST /api/v1/channels/{id}/test`) to check the wiring end to end.
+//! how each attempt went. Alerts ([`crate::alerting`]) send through here, and an admin can send a test
+//! notification to any channel (`POST /api/v1/channels/{id}/test`) to check the wiring end to end.
 //!
 //! - **webhook**: a JSON POST of the [`Notification`]; with a `secret`, an
 //!   `X-Slaprobe-Signature: sha256=<hex HMAC-SHA256 of the body>` header.
 //! - **slack**: a Slack-compatible incoming webhook, `{"text": ...}`.
-//! - **pagerduty** and **email** are validated but not sent by this build; sending to them says so.
+//! - **pagerduty**: an Events API v2 `trigger` (firing, test) or `resolve` event, deduplicated on the alert id.
+//! - **email**: a plain-text message over SMTP ([`email`]).
 //!
 //! A delivery is tried up to [`ATTEMPTS`] times, waiting 1 s, then 2 s, between attempts; an attempt succeeds on
-//! a 2xx answer within [`ATTEMPT_TIMEOUT`].
+//! a 2xx answer (or, by email, an accepted message) within [`ATTEMPT_TIMEOUT`].
+
+pub mod email;
 
 use std::time::Duration;
 
@@ -40,12 +43,26 @@ pub struct Notification {
     pub regions: Vec<String>,
     /// One line for people.
     pub summary: String,
+    /// The alert (none for a test): stable from firing to resolved, for deduplication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<String>,
+    /// The escalation level this firing notification is for (1 = the first), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+}
+
+impl Notification {
+    /// `[FIRING] down acme-api: <summary>`: a subject or chat line.
+    pub fn headline(&self) -> String {
+        let scope = if self.contract.is_empty() { String::new() } else { format!(" {}", self.contract) };
+        format!("[{}] {}{scope}: {}", self.state.to_uppercase(), self.kind, self.summary)
+    }
 }
 
 /// One attempt's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Attempt {
-    /// The HTTP status answered, if any.
+    /// The status answered, if any: HTTP, or the SMTP reply code.
     pub status: Option<u16>,
     /// What went wrong, if anything.
     pub error: Option<String>,
@@ -69,8 +86,12 @@ struct Outgoing {
     headers: Vec<(String, String)>,
 }
 
-/// The request a channel gets, or why this build cannot send to it.
+/// PagerDuty's Events API v2 endpoint, unless the channel names another.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// The HTTP request a webhook, Slack or PagerDuty channel gets.
 fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoing, String> {
+    let json = |value: &serde_json::Value| serde_json::to_vec(value).map_err(|error| error.to_string());
     if let Some(webhook) = &channel.webhook {
         let body = serde_json::to_vec(notification).map_err(|error| error.to_string())?;
         let headers = webhook
@@ -81,12 +102,33 @@ fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoin
         return Ok(Outgoing { url: webhook.url.clone(), body, headers });
     }
     if let Some(slack) = &channel.slack {
-        let text = format!("[{}] {}", notification.state, notification.summary);
-        let body = serde_json::to_vec(&serde_json::json!({ "text": text })).map_err(|error| error.to_string())?;
+        let body = json(&serde_json::json!({ "text": notification.headline() }))?;
         return Ok(Outgoing { url: slack.url.clone(), body, headers: Vec::new() });
     }
-    let kind = if channel.pagerduty.is_some() { "pagerduty" } else { "email" };
-    Err(format!("this build does not send to {kind} channels yet"))
+    if let Some(pagerduty) = &channel.pagerduty {
+        let action = if notification.state == "resolved" { "resolve" } else { "trigger" };
+        let dedup_key = notification
+            .alert_id
+            .clone()
+            .unwrap_or_else(|| format!("slaprobe-test-{}", notification.started_at.as_millisecond()));
+        let body = json(&serde_json::json!({
+            "routing_key": pagerduty.routing_key,
+            "event_action": action,
+            "dedup_key": dedup_key,
+            "payload": {
+                "summary": notification.headline(),
+                "source": "slaprobe",
+                "severity": if notification.state == "test" { "info" } else { "critical" },
+                "timestamp": notification.started_at,
+                "component": notification.contract,
+                "group": notification.kind,
+                "custom_details": notification,
+            },
+        }))?;
+        let url = pagerduty.events_url.clone().unwrap_or_else(|| PAGERDUTY_EVENTS_URL.to_owned());
+        return Ok(Outgoing { url, body, headers: Vec::new() });
+    }
+    Err("the channel has no kind".to_owned())
 }
 
 /// The lower-case hex HMAC-SHA256 of `body` under `secret`.
@@ -116,30 +158,16 @@ impl Notifier {
     /// Delivers `notification` to `channel`, retrying as the module notes say.
     pub async fn deliver(&self, channel: &Channel, notification: &Notification) -> Delivery {
         let mut delivery = Delivery { channel: channel.id.clone(), delivered: false, attempts: Vec::new() };
-        let Outgoing { url, body, headers } = match request_for(channel, notification) {
-            Ok(request) => request,
-            Err(problem) => {
-                delivery.attempts.push(Attempt { status: None, error: Some(problem) });
-                return delivery;
-            }
-        };
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
             }
-            let mut request = self.client.post(&url).header("Content-Type", "application/json").body(body.clone());
-            for (name, value) in &headers {
-                request = request.header(name, value);
-            }
-            let outcome = match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    Attempt { status: Some(response.status().as_u16()), error: None }
-                }
-                Ok(response) => Attempt {
-                    status: Some(response.status().as_u16()),
-                    error: Some(format!("answered {}", response.status())),
+            let outcome = match &channel.email {
+                Some(email) => email::send(email, notification, ATTEMPT_TIMEOUT).await,
+                None => match request_for(channel, notification) {
+                    Ok(outgoing) => self.post(outgoing).await,
+                    Err(problem) => Attempt { status: None, error: Some(problem) },
                 },
-                Err(error) => Attempt { status: None, error: Some(error_chain(&error)) },
             };
             let done = outcome.error.is_none();
             delivery.attempts.push(outcome);
@@ -151,10 +179,27 @@ impl Notifier {
         }
         delivery
     }
+
+    async fn post(&self, Outgoing { url, body, headers }: Outgoing) -> Attempt {
+        let mut request = self.client.post(&url).header("Content-Type", "application/json").body(body);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                Attempt { status: Some(response.status().as_u16()), error: None }
+            }
+            Ok(response) => Attempt {
+                status: Some(response.status().as_u16()),
+                error: Some(format!("answered {}", response.status())),
+            },
+            Err(error) => Attempt { status: None, error: Some(error_chain(&error)) },
+        }
+    }
 }
 
 /// `error` with its sources, so "connection refused" is not hidden behind "error sending request".
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

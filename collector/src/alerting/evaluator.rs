@@ -1,0 +1,427 @@
+//! The alert loop. Every [`TICK`] the collector holding the `alerting` lease in the store evaluates each rule of
+//! `alerts:` and acts on the rule's latest alert:
+//!
+//! - no open alert and the condition holds: the alert fires (stored first, then told), unless the contract is in
+//!   a maintenance window, or a person resolved the previous alert and its condition has not cleared since;
+//! - an open alert whose condition holds: levels whose delay has passed are told, then repeats are sent, both
+//!   only while unacknowledged and outside maintenance; the summary follows the latest evaluation;
+//! - an open alert whose condition cleared: resolved, and every level told so far hears it.
+//!
+//! Slices are judged once settled: the longest probe timeout of the contract's checks plus [`SETTLE_MARGIN`]
+//! after they end, so that a slow failing probe is not missed. Rules over slices are evaluated once per newly
+//! settled slice (and when the alert opens or closes); `silent` on every tick. Notifications are sent in the
+//! background after the alert's state is stored, so a dead channel delays no other rule; every delivery is
+//! logged with its attempts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::escalation::{channels_of, due_levels, repeat_due};
+use super::rules::{self, Finding, Watched};
+use crate::config::CollectorConfig;
+use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
+use crate::contract::Contract;
+use crate::notify::{Notification, Notifier};
+use crate::sla::engine::{in_maintenance, slice_votes};
+use crate::sla::evaluation_window;
+use crate::sla::status::{current_period, status};
+use crate::store::alerts::RESOLVED_BY_CONDITION;
+use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
+
+/// How often rules are evaluated.
+pub const TICK: Duration = Duration::from_secs(2);
+/// How long the lease lasts; it is renewed when half is left, and another collector takes over once it lapses.
+pub const LEASE: SignedDuration = SignedDuration::from_secs(20);
+/// Added to the longest probe timeout before a slice counts as settled.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
+/// The lease's name in the store.
+const LEASE_NAME: &str = "alerting";
+/// Slices looked at beyond `down_slices`/`up_slices`, to tell where a down run began.
+const DOWN_CONTEXT_SLICES: usize = 60;
+/// How old a result may be to speak for a certificate.
+const CERT_EVIDENCE: SignedDuration = SignedDuration::from_hours(48);
+/// `resolved_by` of an alert whose rule was removed from the configuration.
+const RULE_REMOVED: &str = "rule removed from the configuration";
+
+/// What a rule last found, and for which settled slice.
+struct Memo {
+    through: Timestamp,
+    firing: bool,
+    finding: Option<Finding>,
+}
+
+/// Evaluates the rules; see the module notes.
+pub struct Evaluator {
+    store: Store,
+    notifier: Notifier,
+    config: watch::Receiver<Arc<CollectorConfig>>,
+    holder: String,
+    held_until: Option<Timestamp>,
+    watching_since: Timestamp,
+    memo: HashMap<String, Memo>,
+}
+
+impl Evaluator {
+    /// An evaluator for the configuration `config` publishes (reloads included).
+    pub fn new(store: Store, notifier: Notifier, config: watch::Receiver<Arc<CollectorConfig>>) -> Self {
+        let watching_since = Timestamp::now();
+        Self {
+            store,
+            notifier,
+            config,
+            holder: format!("collector-{}-{}", std::process::id(), watching_since.as_nanosecond()),
+            held_until: None,
+            watching_since,
+            memo: HashMap::new(),
+        }
+    }
+
+    /// Evaluates every [`TICK`] until `stop`.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.tick(Timestamp::now()).await {
+                tracing::warn!(%error, "Alert evaluation failed; trying again next tick.");
+            }
+        }
+    }
+
+    /// One evaluation of every rule at `now`, if this collector holds the lease.
+    pub async fn tick(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let config = self.config.borrow().clone();
+        if config.alerts.is_empty() || !self.hold_lease(now).await? {
+            return Ok(());
+        }
+        let mut latest: HashMap<(String, String), AlertRecord> = self
+            .store
+            .latest_alerts()
+            .await?
+            .into_iter()
+            .map(|alert| ((alert.contract.clone(), alert.kind.clone()), alert))
+            .collect();
+        for rule in &config.alerts {
+            let contract = config.contracts.iter().find(|contract| contract.terms.id == rule.contract);
+            let policy = config.notify.policies.iter().find(|policy| policy.id == rule.policy);
+            let (Some(contract), Some(policy)) = (contract, policy) else { continue };
+            let last = latest.remove(&(rule.contract.clone(), rule.kind.as_str().to_owned()));
+            self.apply(&config, rule, contract, policy, last, now).await?;
+        }
+        for mut alert in latest.into_values().filter(|alert| alert.state == AlertState::Firing) {
+            alert.state = AlertState::Resolved;
+            alert.resolved_at = Some(now);
+            alert.resolved_by = Some(RULE_REMOVED.to_owned());
+            self.store.record_alert(alert).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims or renews the lease when less than half of it is left; whether this collector holds it.
+    async fn hold_lease(&mut self, now: Timestamp) -> Result<bool, StoreError> {
+        let half = LEASE / 2;
+        if self.held_until.is_some_and(|until| until.duration_since(now) > half) {
+            return Ok(true);
+        }
+        let until = now.saturating_add(LEASE).unwrap_or(now);
+        let claim = LeaseClaim { name: LEASE_NAME.to_owned(), holder: self.holder.clone(), now, until };
+        let held = self.store.claim_lease(claim).await?;
+        if held != self.held_until.is_some() {
+            tracing::info!(holder = %self.holder, held, "Alert evaluation lease changed hands.");
+        }
+        self.held_until = held.then_some(until);
+        if !held {
+            self.memo.clear();
+        }
+        Ok(held)
+    }
+
+    async fn apply(
+        &mut self,
+        config: &CollectorConfig,
+        rule: &AlertRule,
+        contract: &Contract,
+        policy: &Policy,
+        last: Option<AlertRecord>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let firing = last.as_ref().is_some_and(|alert| alert.state == AlertState::Firing);
+        let finding = self.condition(config, rule, contract, firing, now).await?;
+        let quiet = in_maintenance(contract, now);
+        match (last, finding) {
+            (Some(alert), None) if firing => self.resolve(config, policy, alert, now).await,
+            (Some(mut alert), Some(finding)) if firing => {
+                let changed = alert.summary != finding.summary || alert.regions != finding.regions;
+                alert.summary = finding.summary;
+                alert.regions = finding.regions;
+                self.escalate(config, policy, alert, changed, quiet, now).await
+            }
+            (last, Some(finding)) => {
+                let held_back = last.as_ref().is_some_and(|alert| !alert.rearmed && !resolved_by_condition(alert));
+                if quiet || held_back {
+                    return Ok(());
+                }
+                let alert = AlertRecord {
+                    id: format!("{}.{}", rule.key(), now.as_millisecond()),
+                    contract: rule.contract.clone(),
+                    kind: rule.kind.as_str().to_owned(),
+                    policy: policy.id.clone(),
+                    state: AlertState::Firing,
+                    started_at: finding.since.unwrap_or(now),
+                    fired_at: now,
+                    resolved_at: None,
+                    resolved_by: None,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                    levels_notified: 0,
+                    last_notified_at: None,
+                    regions: finding.regions,
+                    summary: finding.summary,
+                    rearmed: false,
+                };
+                tracing::info!(alert = %alert.id, summary = %alert.summary, "Alert firing.");
+                self.store.record_alert(alert.clone()).await?;
+                self.escalate(config, policy, alert, false, false, now).await
+            }
+            (Some(alert), None) if !alert.rearmed && !resolved_by_condition(&alert) => {
+                self.store.rearm_alert(&alert.id).await
+            }
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Tells the levels now due (or repeats to those told), storing the alert first.
+    async fn escalate(
+        &self,
+        config: &CollectorConfig,
+        policy: &Policy,
+        mut alert: AlertRecord,
+        changed: bool,
+        quiet: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let due = if quiet { 0..0 } else { due_levels(policy, &alert, now) };
+        let told = alert.levels_notified as usize;
+        let channels = if !due.is_empty() {
+            channels_of(policy, due.clone())
+        } else if !quiet && repeat_due(policy, &alert, now) {
+            channels_of(policy, 0..told)
+        } else {
+            Vec::new()
+        };
+        if channels.is_empty() && !changed {
+            return Ok(());
+        }
+        if !channels.is_empty() {
+            alert.levels_notified = due.end.max(told) as u32;
+            alert.last_notified_at = Some(now);
+        }
+        if !self.store.record_alert(alert.clone()).await? || channels.is_empty() {
+            return Ok(());
+        }
+        let notification = notification(&alert, "firing", Some(alert.levels_notified), alert.summary.clone());
+        self.dispatch(config, &channels, notification);
+        Ok(())
+    }
+
+    async fn resolve(
+        &self,
+        config: &CollectorConfig,
+        policy: &Policy,
+        mut alert: AlertRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        alert.state = AlertState::Resolved;
+        alert.resolved_at = Some(now);
+        alert.resolved_by = Some(RESOLVED_BY_CONDITION.to_owned());
+        tracing::info!(alert = %alert.id, "Alert resolved.");
+        if self.store.record_alert(alert.clone()).await? {
+            let channels = channels_of(policy, 0..alert.levels_notified as usize);
+            self.dispatch(config, &channels, resolved_notification(&alert, now));
+        }
+        Ok(())
+    }
+
+    /// Sends `notification` to `channels` in the background.
+    fn dispatch(&self, config: &CollectorConfig, channels: &[String], notification: Notification) {
+        let channels = resolve_channels(config, channels);
+        let (store, notifier) = (self.store.clone(), self.notifier.clone());
+        tokio::spawn(async move { super::send(&store, &notifier, &channels, &notification).await });
+    }
+
+    /// Whether the rule's condition holds at `now` (memoised per settled slice for the slice-based kinds).
+    async fn condition(
+        &mut self,
+        config: &CollectorConfig,
+        rule: &AlertRule,
+        contract: &Contract,
+        firing: bool,
+        now: Timestamp,
+    ) -> Result<Option<Finding>, StoreError> {
+        if rule.kind == AlertKind::Silent {
+            return self.silent(config, rule, contract, now).await;
+        }
+        let period = match current_period(contract, now) {
+            Ok(period) => period,
+            Err(problem) => {
+                tracing::warn!(contract = %contract.terms.id, %problem, "No current period; the rule is skipped.");
+                return Ok(None);
+            }
+        };
+        let settled = now.saturating_sub(settle_time(config, contract)).unwrap_or(now);
+        let through = slice_boundary(contract, period.start, settled);
+        if let Some(memo) = self.memo.get(&rule.key())
+            && memo.through == through
+            && memo.firing == firing
+        {
+            return Ok(memo.finding.clone());
+        }
+        let slice = SignedDuration::try_from(contract.terms.slice).unwrap_or(SignedDuration::from_secs(60));
+        let back = |slices: usize| {
+            through.saturating_sub(slice * i32::try_from(slices).unwrap_or(i32::MAX)).unwrap_or(through)
+        };
+        let checks = &contract.terms.checks;
+        let finding = match rule.kind {
+            AlertKind::Down => {
+                let from = back(rule.down_slices().max(rule.up_slices()) as usize + DOWN_CONTEXT_SLICES);
+                let results = self.store.results_between(checks, from, through).await?;
+                let votes = slice_votes(contract, period.start, from, through, &results);
+                rules::down(&votes, rule.down_slices(), rule.up_slices(), firing)
+            }
+            AlertKind::BurnRate => {
+                let length = Duration::from_secs(period.end.duration_since(period.start).as_secs().unsigned_abs());
+                let windows = rule.windows();
+                let longest = windows
+                    .iter()
+                    .map(|window| rules::scaled_slices(window.long, length, contract.terms.slice))
+                    .max()
+                    .unwrap_or(1);
+                let from = back(longest);
+                let results = self.store.results_between(checks, from, through).await?;
+                rules::burn_rate(
+                    contract,
+                    &windows,
+                    length,
+                    &slice_votes(contract, period.start, from, through, &results),
+                )
+            }
+            AlertKind::BreachForecast => {
+                let lookback = SignedDuration::try_from(rule.lookback()).unwrap_or(SignedDuration::from_hours(24));
+                let recent_from = through.saturating_sub(lookback).unwrap_or(through);
+                let (window_from, _) = evaluation_window(contract, &period);
+                let results = self.store.results_between(checks, window_from.min(recent_from), now).await?;
+                let standing = status(contract, &period, through, &results);
+                let recent = slice_votes(contract, period.start, recent_from, through, &results);
+                rules::breach_forecast(contract, &standing, &recent)
+            }
+            AlertKind::CertExpiry => {
+                let since = now.saturating_sub(CERT_EVIDENCE).unwrap_or(now);
+                let mut latest = Vec::new();
+                for check in checks {
+                    latest.extend(self.store.latest_per_region(check, since).await?);
+                }
+                rules::cert_expiry(&latest, now, rule.within())
+            }
+            AlertKind::Silent => None,
+        };
+        self.memo.insert(rule.key(), Memo { through, firing, finding: finding.clone() });
+        Ok(finding)
+    }
+
+    async fn silent(
+        &self,
+        config: &CollectorConfig,
+        rule: &AlertRule,
+        contract: &Contract,
+        now: Timestamp,
+    ) -> Result<Option<Finding>, StoreError> {
+        let registry = self.store.agents().await?;
+        let mut watched: Vec<Watched> = config
+            .agents
+            .iter()
+            .map(|agent| Watched {
+                agent_id: agent.agent_id.clone(),
+                region: agent.region.clone(),
+                last_seen: registry.iter().find(|entry| entry.agent_id == agent.agent_id).map(|entry| entry.last_seen),
+            })
+            .collect();
+        for entry in &registry {
+            if !watched.iter().any(|agent| agent.agent_id == entry.agent_id) {
+                watched.push(Watched {
+                    agent_id: entry.agent_id.clone(),
+                    region: entry.region.clone(),
+                    last_seen: Some(entry.last_seen),
+                });
+            }
+        }
+        watched.retain(|agent| config.serves_region(contract, &agent.region));
+        Ok(rules::silent(&watched, self.watching_since, now, rule.after()))
+    }
+}
+
+fn resolved_by_condition(alert: &AlertRecord) -> bool {
+    alert.resolved_by.as_deref() == Some(RESOLVED_BY_CONDITION)
+}
+
+/// The longest probe timeout of the contract's checks, plus [`SETTLE_MARGIN`].
+fn settle_time(config: &CollectorConfig, contract: &Contract) -> SignedDuration {
+    let longest = config
+        .checks
+        .iter()
+        .filter(|prepared| contract.terms.checks.contains(&prepared.check.id))
+        .map(|prepared| prepared.timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(10));
+    SignedDuration::try_from(longest + SETTLE_MARGIN).unwrap_or(SignedDuration::from_secs(13))
+}
+
+/// The last slice boundary at or before `at`, on the grid starting at `anchor`.
+fn slice_boundary(contract: &Contract, anchor: Timestamp, at: Timestamp) -> Timestamp {
+    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
+    let offset = (at.as_nanosecond() - anchor.as_nanosecond()).div_euclid(slice) * slice;
+    Timestamp::from_nanosecond(anchor.as_nanosecond() + offset).unwrap_or(at)
+}
+
+/// The channels named `ids`, as configured now.
+fn resolve_channels(config: &CollectorConfig, ids: &[String]) -> Vec<Channel> {
+    ids.iter().filter_map(|id| config.notify.channels.iter().find(|channel| &channel.id == id).cloned()).collect()
+}
+
+fn notification(alert: &AlertRecord, state: &str, level: Option<u32>, summary: String) -> Notification {
+    Notification {
+        state: state.to_owned(),
+        kind: alert.kind.clone(),
+        contract: alert.contract.clone(),
+        started_at: alert.started_at,
+        regions: alert.regions.clone(),
+        summary,
+        alert_id: Some(alert.id.clone()),
+        level,
+    }
+}
+
+fn resolved_notification(alert: &AlertRecord, now: Timestamp) -> Notification {
+    let lasted = Duration::from_secs(now.duration_since(alert.started_at).as_secs().unsigned_abs());
+    let by = match alert.resolved_by.as_deref() {
+        Some(RESOLVED_BY_CONDITION) | None => String::new(),
+        Some(person) => format!(" by {person}"),
+    };
+    let summary = format!("resolved{by} after {}: {}", humantime::format_duration(lasted), alert.summary);
+    notification(alert, "resolved", None, summary)
+}
+
+/// Tells the levels of `alert` told so far that a person resolved it (the API's resolve).
+pub async fn announce_resolved(store: &Store, notifier: &Notifier, config: &CollectorConfig, alert: &AlertRecord) {
+    let Some(policy) = config.notify.policies.iter().find(|policy| policy.id == alert.policy) else { return };
+    let channels = resolve_channels(config, &channels_of(policy, 0..alert.levels_notified as usize));
+    let now = alert.resolved_at.unwrap_or_else(Timestamp::now);
+    super::send(store, notifier, &channels, &resolved_notification(alert, now)).await;
+}

@@ -1,0 +1,53 @@
+//! Alerts (`DESIGN.md` section 6): the rules of `alerts:` evaluated against the stored results, escalated along
+//! their policy's levels, and sent through [`crate::notify`]. State lives in the store, so it survives restarts,
+//! and one collector at a time evaluates (a lease in the store), so replicas never send twice.
+//!
+//! Layout:
+//! - [`rules`]: the conditions, one pure function per kind.
+//! - [`escalation`]: which levels are due, pure.
+//! - [`evaluator`]: the loop: lease, evaluate, fire, escalate, repeat, resolve, in maintenance stay quiet.
+//! - [`send`]: one notification to a set of channels, each delivery logged.
+
+pub mod escalation;
+pub mod evaluator;
+pub mod rules;
+
+use crate::config::alerting::Channel;
+use crate::notify::{Delivery, Notification, Notifier};
+use crate::store::{DeliveryRecord, Store};
+
+/// Sends `notification` to each of `channels` at once, logs every delivery in the store, and returns them.
+pub async fn send(
+    store: &Store,
+    notifier: &Notifier,
+    channels: &[Channel],
+    notification: &Notification,
+) -> Vec<Delivery> {
+    let mut sending = tokio::task::JoinSet::new();
+    for (index, channel) in channels.iter().enumerate() {
+        let (notifier, channel, notification) = (notifier.clone(), channel.clone(), notification.clone());
+        sending.spawn(async move { (index, notifier.deliver(&channel, &notification).await) });
+    }
+    let mut deliveries: Vec<(usize, Delivery)> = sending.join_all().await;
+    deliveries.sort_by_key(|(index, _)| *index);
+    let deliveries: Vec<Delivery> = deliveries.into_iter().map(|(_, delivery)| delivery).collect();
+    for delivery in &deliveries {
+        let record = DeliveryRecord {
+            sent_at: jiff::Timestamp::now(),
+            channel: delivery.channel.clone(),
+            state: notification.state.clone(),
+            kind: notification.kind.clone(),
+            contract: notification.contract.clone(),
+            delivered: delivery.delivered,
+            attempts: delivery.attempts.clone(),
+            alert_id: notification.alert_id.clone(),
+        };
+        if let Err(error) = store.record_delivery(record).await {
+            tracing::warn!(%error, channel = %delivery.channel, "The delivery was not logged.");
+        }
+        if !delivery.delivered {
+            tracing::warn!(channel = %delivery.channel, state = %notification.state, "A notification was not delivered.");
+        }
+    }
+    deliveries
+}
