@@ -2,7 +2,7 @@
 //!
 //! | path | response |
 //! | --- | --- |
-//! | `/` | 200 `ok`, or the status set with [`HttpServer::fail_with`] |
+//! | `/` | 200 `ok`, or the status set with [`HttpServer::fail_with`] (for every client, or only for those sending from the addresses given to [`HttpServer::fail_from`]) |
 //! | `/status/{code}` | that status |
 //! | `/delay/{ms}` | 200 after sleeping; `x-processing-us` says how long the server really spent |
 //! | `/redirect/{n}` | 302 to `/redirect/{n-1}`, and 200 at 0 |
@@ -15,7 +15,7 @@
 //! It counts accepted connections and requests, so tests can tell that every attempt used a fresh connection.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
@@ -49,6 +49,8 @@ struct Counters {
     last_delay_us: AtomicU64,
     /// When not zero, `/` answers with this status.
     forced_status: AtomicU16,
+    /// When not empty, only requests from these addresses get `forced_status`.
+    failing_sources: std::sync::Mutex<Vec<IpAddr>>,
 }
 
 impl HttpServer {
@@ -92,9 +94,17 @@ impl HttpServer {
         self.counters.forced_status.store(status, Ordering::SeqCst);
     }
 
-    /// Makes `/` answer 200 again.
+    /// Makes `/` answer `status` to requests sent from `sources` only, until [`HttpServer::recover`]: one
+    /// target that is down from some regions (agents with their own `source_ip`) and up from others.
+    pub fn fail_from(&self, sources: &[IpAddr], status: u16) {
+        *self.counters.failing_sources.lock().expect("sources lock") = sources.to_vec();
+        self.counters.forced_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Makes `/` answer 200 again, to everyone.
     pub fn recover(&self) {
         self.counters.forced_status.store(0, Ordering::SeqCst);
+        self.counters.failing_sources.lock().expect("sources lock").clear();
     }
 
     /// Requests answered so far.
@@ -111,14 +121,14 @@ impl Drop for HttpServer {
 
 async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, counters: Arc<Counters>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, peer)) = listener.accept().await else { continue };
         counters.connections.fetch_add(1, Ordering::SeqCst);
         let counters = counters.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 counters.requests.fetch_add(1, Ordering::SeqCst);
-                respond(request, counters.clone())
+                respond(request, peer.ip(), counters.clone())
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             match tls {
@@ -135,7 +145,11 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, counters: 
     }
 }
 
-async fn respond(request: Request<Incoming>, counters: Arc<Counters>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    request: Request<Incoming>,
+    peer: IpAddr,
+    counters: Arc<Counters>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let received = Instant::now();
     let method = request.method().clone();
     let version = request.version();
@@ -174,10 +188,14 @@ async fn respond(request: Request<Incoming>, counters: Arc<Counters>) -> Result<
             (StatusCode::OK, "with header".to_owned())
         }
         ["version"] => (StatusCode::OK, format!("{version:?}")),
-        _ => match StatusCode::from_u16(counters.forced_status.load(Ordering::SeqCst)) {
-            Ok(status) => (status, "forced failure".to_owned()),
-            Err(_) => (StatusCode::OK, "ok".to_owned()),
-        },
+        _ => {
+            let sources = counters.failing_sources.lock().expect("sources lock").clone();
+            let forced = StatusCode::from_u16(counters.forced_status.load(Ordering::SeqCst));
+            match forced {
+                Ok(status) if sources.is_empty() || sources.contains(&peer) => (status, "forced failure".to_owned()),
+                _ => (StatusCode::OK, "ok".to_owned()),
+            }
+        }
     };
     Ok(response.status(status).body(Full::new(Bytes::from(text))).expect("valid response"))
 }

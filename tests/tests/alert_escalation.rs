@@ -107,16 +107,16 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     let mut first = Evaluator::new(store.clone(), notifier.clone(), watched.clone());
     let mut seq = 0;
 
-    // eu and us fail from 12:05 to 12:35 (quorum 2 of 3 holds); settled slices trail by timeout 1 s + 3 s.
+    // eu and us fail from 12:05 to 12:35 (quorum 2 of 3 holds); settled slices trail by timeout 1 s + 2 s.
     let outage = |region: &str, t: Timestamp| {
         region != "ap" && at("2026-04-10T12:05:00Z") <= t && t < at("2026-04-10T12:35:00Z")
     };
     store.write_results(results("2026-04-10T12:00:00Z", "2026-04-10T12:40:00Z", &mut seq, outage)).await.unwrap();
-    first.tick(at("2026-04-10T12:06:04Z")).await.unwrap();
+    first.tick(at("2026-04-10T12:06:03Z")).await.unwrap();
     assert!(store.alerts(None, 10).await.unwrap().is_empty(), "one down slice is not two");
+    first.tick(at("2026-04-10T12:07:02Z")).await.unwrap();
+    assert!(store.alerts(None, 10).await.unwrap().is_empty(), "12:06 is not settled until 12:07:03");
     first.tick(at("2026-04-10T12:07:03Z")).await.unwrap();
-    assert!(store.alerts(None, 10).await.unwrap().is_empty(), "12:06 is not settled until 12:07:04");
-    first.tick(at("2026-04-10T12:07:04Z")).await.unwrap();
     first.tick(at("2026-04-10T12:07:30Z")).await.unwrap();
     first.tick(at("2026-04-10T12:09:00Z")).await.unwrap();
     assert_eq!(notifications(&chat, 1).await, pairs(&[("firing", Some(1))]), "exactly one firing notification");
@@ -130,9 +130,9 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert!(oncall.received().is_empty(), "level 2 waits 10 minutes");
 
     // 10 minutes unacknowledged: level 2. A restarted collector (a second evaluator) waits for the lease.
-    first.tick(at("2026-04-10T12:17:03Z")).await.unwrap();
+    first.tick(at("2026-04-10T12:17:02Z")).await.unwrap();
     assert!(oncall.received().is_empty());
-    first.tick(at("2026-04-10T12:17:04Z")).await.unwrap();
+    first.tick(at("2026-04-10T12:17:03Z")).await.unwrap();
     assert_eq!(notifications(&oncall, 1).await, pairs(&[("firing", Some(2))]));
     let mut second = Evaluator::new(store.clone(), notifier.clone(), watched.clone());
     second.tick(at("2026-04-10T12:17:10Z")).await.unwrap();
@@ -142,16 +142,16 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert_eq!((chat.received().len(), oncall.received().len()), (1, 1), "nothing sent twice across the handover");
 
     // Still unacknowledged 15 minutes after the last notification: both levels told hear it again.
-    second.tick(at("2026-04-10T12:32:03Z")).await.unwrap();
+    second.tick(at("2026-04-10T12:32:02Z")).await.unwrap();
     assert_eq!(chat.received().len(), 1);
-    second.tick(at("2026-04-10T12:32:04Z")).await.unwrap();
+    second.tick(at("2026-04-10T12:32:03Z")).await.unwrap();
     assert_eq!(notifications(&chat, 2).await, pairs(&[("firing", Some(1)), ("firing", Some(2))]), "repeated");
     assert_eq!(notifications(&oncall, 2).await, pairs(&[("firing", Some(2)), ("firing", Some(2))]), "repeated");
 
-    // Recovery at 12:35: two up slices settle at 12:37:04; both levels hear it once.
-    second.tick(at("2026-04-10T12:36:04Z")).await.unwrap();
+    // Recovery at 12:35: two up slices settle at 12:37:03; both levels hear it once.
+    second.tick(at("2026-04-10T12:36:03Z")).await.unwrap();
     assert_eq!(store.alerts(Some(AlertState::Firing), 10).await.unwrap().len(), 1, "one up slice does not resolve");
-    second.tick(at("2026-04-10T12:37:04Z")).await.unwrap();
+    second.tick(at("2026-04-10T12:37:03Z")).await.unwrap();
     second.tick(at("2026-04-10T12:38:00Z")).await.unwrap();
     assert_eq!(notifications(&chat, 3).await[2], ("resolved".to_owned(), None));
     assert_eq!(notifications(&oncall, 3).await[2], ("resolved".to_owned(), None));
@@ -171,7 +171,7 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     // Acknowledged: no level 2, no repeat. Resolved by hand: held back while the condition lasts, then re-armed.
     let again = |region: &str, t: Timestamp| region != "ap" && t < at("2026-04-10T13:30:00Z");
     store.write_results(results("2026-04-10T13:00:00Z", "2026-04-10T13:45:00Z", &mut seq, again)).await.unwrap();
-    second.tick(at("2026-04-10T13:02:04Z")).await.unwrap();
+    second.tick(at("2026-04-10T13:02:03Z")).await.unwrap();
     let alert = store.alerts(Some(AlertState::Firing), 10).await.unwrap().remove(0);
     let acknowledge = AlertChange {
         id: alert.id.clone(),
@@ -210,7 +210,7 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
         second.tick(at(&format!("2026-04-10T14:{minute}:05Z"))).await.unwrap();
     }
     assert_eq!(store.alerts(None, 10).await.unwrap().len(), 2, "quiet in maintenance");
-    second.tick(at("2026-04-10T15:02:04Z")).await.unwrap();
+    second.tick(at("2026-04-10T15:02:03Z")).await.unwrap();
     let firing = store.alerts(Some(AlertState::Firing), 10).await.unwrap();
     assert_eq!(firing.len(), 1, "fires once the window ends and the outage goes on");
     assert_eq!(firing[0].started_at, at("2026-04-10T15:00:00Z"));

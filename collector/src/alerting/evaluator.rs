@@ -34,11 +34,11 @@ use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
 
 /// How often rules are evaluated.
-pub const TICK: Duration = Duration::from_secs(2);
+pub const TICK: Duration = Duration::from_secs(1);
 /// How long the lease lasts; it is renewed when half is left, and another collector takes over once it lapses.
-pub const LEASE: SignedDuration = SignedDuration::from_secs(20);
+pub const LEASE: SignedDuration = SignedDuration::from_secs(10);
 /// Added to the longest probe timeout before a slice counts as settled.
-pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 /// The lease's name in the store.
 const LEASE_NAME: &str = "alerting";
 /// Slices looked at beyond `down_slices`/`up_slices`, to tell where a down run began.
@@ -380,7 +380,7 @@ fn settle_time(config: &CollectorConfig, contract: &Contract) -> SignedDuration 
         .map(|prepared| prepared.timeout)
         .max()
         .unwrap_or(Duration::from_secs(10));
-    SignedDuration::try_from(longest + SETTLE_MARGIN).unwrap_or(SignedDuration::from_secs(13))
+    SignedDuration::try_from(longest + SETTLE_MARGIN).unwrap_or(SignedDuration::from_secs(12))
 }
 
 /// The last slice boundary at or before `at`, on the grid starting at `anchor`.

@@ -16,7 +16,8 @@ use crate::config::alerting::Channel;
 use crate::notify::{Delivery, Notification, Notifier};
 use crate::store::{DeliveryRecord, Store};
 
-/// Sends `notification` to each of `channels` at once, logs every delivery in the store, and returns them.
+/// Sends `notification` to each of `channels` at once, logs each delivery in the store as soon as it is over, and
+/// returns them in the order of `channels`.
 pub async fn send(
     store: &Store,
     notifier: &Notifier,
@@ -25,29 +26,35 @@ pub async fn send(
 ) -> Vec<Delivery> {
     let mut sending = tokio::task::JoinSet::new();
     for (index, channel) in channels.iter().enumerate() {
-        let (notifier, channel, notification) = (notifier.clone(), channel.clone(), notification.clone());
-        sending.spawn(async move { (index, notifier.deliver(&channel, &notification).await) });
+        let (store, notifier, channel, notification) =
+            (store.clone(), notifier.clone(), channel.clone(), notification.clone());
+        sending.spawn(async move {
+            let sent_at = jiff::Timestamp::now();
+            let delivery = notifier.deliver(&channel, &notification).await;
+            log(&store, sent_at, &notification, &delivery).await;
+            (index, delivery)
+        });
     }
     let mut deliveries: Vec<(usize, Delivery)> = sending.join_all().await;
     deliveries.sort_by_key(|(index, _)| *index);
-    let deliveries: Vec<Delivery> = deliveries.into_iter().map(|(_, delivery)| delivery).collect();
-    for delivery in &deliveries {
-        let record = DeliveryRecord {
-            sent_at: jiff::Timestamp::now(),
-            channel: delivery.channel.clone(),
-            state: notification.state.clone(),
-            kind: notification.kind.clone(),
-            contract: notification.contract.clone(),
-            delivered: delivery.delivered,
-            attempts: delivery.attempts.clone(),
-            alert_id: notification.alert_id.clone(),
-        };
-        if let Err(error) = store.record_delivery(record).await {
-            tracing::warn!(%error, channel = %delivery.channel, "The delivery was not logged.");
-        }
-        if !delivery.delivered {
-            tracing::warn!(channel = %delivery.channel, state = %notification.state, "A notification was not delivered.");
-        }
+    deliveries.into_iter().map(|(_, delivery)| delivery).collect()
+}
+
+async fn log(store: &Store, sent_at: jiff::Timestamp, notification: &Notification, delivery: &Delivery) {
+    let record = DeliveryRecord {
+        sent_at,
+        channel: delivery.channel.clone(),
+        state: notification.state.clone(),
+        kind: notification.kind.clone(),
+        contract: notification.contract.clone(),
+        delivered: delivery.delivered,
+        attempts: delivery.attempts.clone(),
+        alert_id: notification.alert_id.clone(),
+    };
+    if let Err(error) = store.record_delivery(record).await {
+        tracing::warn!(%error, channel = %delivery.channel, "The delivery was not logged.");
     }
-    deliveries
+    if !delivery.delivered {
+        tracing::warn!(channel = %delivery.channel, state = %notification.state, "A notification was not delivered.");
+    }
 }
