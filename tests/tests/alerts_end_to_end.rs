@@ -132,6 +132,15 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
     assert_eq!(firing["regions"], serde_json::json!(["eu", "us"]));
     let alert_id = firing["alert_id"].as_str().unwrap().to_owned();
 
+    let authorization = format!("Bearer {ADMIN}");
+    let metrics = send(http, "GET", "/metrics", &[("authorization", &authorization)], "").await.body;
+    for line in [
+        "slaprobe_collector_alerts_firing{contract=\"acme\",kind=\"down\"} 1",
+        "slaprobe_collector_alerts_unacknowledged{contract=\"acme\",kind=\"down\"} 1",
+    ] {
+        assert!(metrics.lines().any(|sample| sample == line), "no {line} in\n{metrics}");
+    }
+
     // Nobody acknowledges: level 2 after 6 s, by webhook and by email.
     assert_eq!(states(&oncall, 1, Duration::from_secs(12)).await, ["firing"]);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -200,7 +209,6 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
     assert_eq!((status, listed["alerts"].as_array().unwrap().len()), (200, 1));
     assert_eq!(violations(&doc, "/api/v1/alerts", "get", 200, &listed), Vec::<String>::new());
 
-    let authorization = format!("Bearer {ADMIN}");
     let page = send(http, "GET", "/alerts", &[("authorization", &authorization)], "").await;
     assert!(page.body.contains(&format!("action=\"/alerts/{second}/resolve\"")), "{}", page.body);
     let form = format!("/alerts/{second}/resolve");

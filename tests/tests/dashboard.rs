@@ -18,6 +18,7 @@ use slaprobe_tests::browser::{PageLoad, is_browser_service, is_local, load, scre
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::webhook_receiver::WebhookReceiver;
 
 /// What is wrong with a page load: console messages, requests off loopback or to anything but `base` (bar
 /// Chromium's own background checks), and requests to `base` that do not answer 200.
@@ -76,6 +77,13 @@ fn shows_duration(shown: &str, api: &Value) -> bool {
     let Ok(parsed) = humantime::parse_duration(text) else { return false };
     let seconds = parsed.as_secs_f64() * if negative { -1.0 } else { 1.0 };
     (seconds - api.as_f64().unwrap_or(f64::NAN).round()).abs() < 0.5
+}
+
+/// The state of the first notification `receiver` got.
+fn body_state(receiver: &WebhookReceiver) -> Option<String> {
+    let first = receiver.received().into_iter().next()?;
+    let body: serde_json::Value = serde_json::from_slice(&first.body).ok()?;
+    body["state"].as_str().map(str::to_owned)
 }
 
 /// Results of `check` from agent `agent` in eu-west, one per `step` from `start` to `end`, failed where `down`.
@@ -159,6 +167,8 @@ async fn every_page_shows_the_apis_figures_without_errors() {
     let hour = (midnight(this_month).max(now - SignedDuration::from_hours(1)), now - SignedDuration::from_mins(1));
     store.write_results(seeded("db", "history-2", hour, SignedDuration::from_secs(30), |_| true)).await.unwrap();
     drop(store);
+    // edge-2 never connects, so the `silent` alert fires and the alerts page has a row with its buttons.
+    let hooks = WebhookReceiver::start(&[]).await;
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,
@@ -171,10 +181,14 @@ async fn every_page_shows_the_apis_figures_without_errors() {
              contracts:\n  - {{ id: web, vendor: Loopback Cloud, service: Web API, checks: [web], objective: 99.9, \
              slice: 5m, credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n\
              \x20 - {{ id: db, vendor: Closed Port Inc, service: Database, checks: [db], objective: 99.5, \
-             credits: {{ fee: 250, currency: EUR, tiers: [ {{ below: 99.5, credit: 25 }} ] }} }}\n",
+             credits: {{ fee: 250, currency: EUR, tiers: [ {{ below: 99.5, credit: 25 }} ] }} }}\n\
+             notify:\n  channels: [ {{ id: hook, webhook: {{ url: \"{}\" }} }} ]\n\
+             \x20 policies: [ {{ id: default, levels: [ {{ after: 0s, channels: [hook] }} ] }} ]\n\
+             alerts: [ {{ contract: web, kind: silent, policy: default, after: 1s }} ]\n",
             token_hash("s3cret"),
             token_hash("other"),
-            server.url("/")
+            server.url("/"),
+            hooks.url("/hook"),
         ),
     )
     .unwrap();
@@ -195,6 +209,10 @@ async fn every_page_shows_the_apis_figures_without_errors() {
         assert!(tokio::time::Instant::now() < deadline, "no results from the agent: {checks}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    while api(http, "/api/v1/alerts?state=firing").await["alerts"].as_array().is_none_or(Vec::is_empty) {
+        assert!(tokio::time::Instant::now() < deadline, "the silent alert did not fire");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     let base = format!("http://{http}/");
     let shots = screenshots_dir();
@@ -206,6 +224,7 @@ async fn every_page_shows_the_apis_figures_without_errors() {
         ("contract-failing", "contracts/db".to_owned()),
         ("checks", "checks".to_owned()),
         ("agents", "agents".to_owned()),
+        ("alerts", "alerts".to_owned()),
     ];
     let mut loads = std::collections::BTreeMap::new();
     // Live figures may move while a page loads, so the page must match the API just before or just after.
@@ -312,5 +331,16 @@ async fn every_page_shows_the_apis_figures_without_errors() {
     assert_eq!(count(agents, "tr.silent[data-agent=\"edge-2\"]"), 1);
     assert_eq!(count(agents, "tr.silent[data-agent=\"edge-1\"]"), 0);
     assert_eq!(text(agents, "[data-field=\"silent\"]"), "1 silent or never connected");
+
+    // Alerts: the silent alert as the API has it, with its buttons; the overview points to it.
+    let alerts = &loads["alerts"];
+    let firing = api(http, "/api/v1/alerts?state=firing").await;
+    let id = firing["alerts"][0]["id"].as_str().expect("the silent alert fires").to_owned();
+    assert_eq!(text(alerts, "[data-field=\"firing\"]"), "1 firing");
+    assert_eq!(count(alerts, &format!("tr[data-alert=\"{id}\"] form[action=\"/alerts/{id}/acknowledge\"]")), 1);
+    assert_eq!(count(alerts, &format!("tr[data-alert=\"{id}\"] form[action=\"/alerts/{id}/resolve\"]")), 1);
+    assert!(text(alerts, &format!("tr[data-alert=\"{id}\"]")).contains("edge-2 (us-east, never connected)"));
+    assert!(text(overview, "[data-field=\"alerts-firing\"]").starts_with("1 alert(s) firing"));
+    assert_eq!(body_state(&hooks), Some("firing".to_owned()), "the webhook heard it");
     eprintln!("screenshots: {}", shots.display());
 }

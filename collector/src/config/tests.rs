@@ -64,6 +64,19 @@ fn deploy_example_is_valid() {
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/collector.yaml"));
     let config = load_collector_config(path).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (2, 2, 1));
+    // The commented alerting example is valid once uncommented (its secrets filled in, as the environment would).
+    let text = fs::read_to_string(path).unwrap();
+    let (head, alerting) = text.split_once("# Alerts").unwrap();
+    let uncommented: String =
+        alerting.lines().skip(1).map(|line| line.strip_prefix("# ").unwrap_or(line).to_owned() + "\n").collect();
+    let uncommented = ["HOOK_SECRET", "PD_KEY", "SMTP_PASSWORD"]
+        .iter()
+        .fold(uncommented, |text, name| text.replace(&format!("${{{name}}}"), "s3cret"));
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(path.with_file_name("contracts.yaml"), dir.path().join("contracts.yaml")).unwrap();
+    fs::write(dir.path().join("collector.yaml"), format!("{head}{uncommented}")).unwrap();
+    let config = load_collector_config(&dir.path().join("collector.yaml")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!((config.notify.channels.len(), config.notify.policies[0].levels.len(), config.alerts.len()), (3, 3, 5));
 }
 
 #[test]

@@ -11,8 +11,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::config::alerting::AlertRule;
 use crate::contract::Contract;
 use crate::sla::status::{ContractStatus, Standing};
+use crate::store::AlertRecord;
 
 /// Labels naming one agent.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,6 +31,15 @@ pub struct ContractLabels {
 }
 
 type ContractGauge = Family<ContractLabels, Gauge<f64, AtomicU64>>;
+
+/// Labels naming one alert rule.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// Contract id.
+    pub contract: String,
+    /// Alert kind.
+    pub kind: String,
+}
 
 /// Ingest's metrics and each contract's standing; shared by every session and the HTTP listener.
 #[derive(Debug)]
@@ -53,6 +64,8 @@ pub struct IngestMetrics {
     contract_budget_left: ContractGauge,
     contract_standing: ContractGauge,
     contract_credit_certain: ContractGauge,
+    alerts_firing: Family<AlertLabels, Gauge>,
+    alerts_unacknowledged: Family<AlertLabels, Gauge>,
 }
 
 impl Default for IngestMetrics {
@@ -110,8 +123,18 @@ impl Default for IngestMetrics {
             "Credit already certain this period, in the contract's currency",
             contract_credit_certain.clone(),
         );
+        let alerts_firing = Family::<AlertLabels, Gauge>::default();
+        registry.register("alerts_firing", "1 while the rule's alert fires", alerts_firing.clone());
+        let alerts_unacknowledged = Family::<AlertLabels, Gauge>::default();
+        registry.register(
+            "alerts_unacknowledged",
+            "1 while the rule's alert fires and nobody has acknowledged it",
+            alerts_unacknowledged.clone(),
+        );
         Self {
             registry,
+            alerts_firing,
+            alerts_unacknowledged,
             contract_uptime,
             contract_budget,
             contract_budget_left,
@@ -163,6 +186,19 @@ impl IngestMetrics {
             self.contract_standing.get_or_create(&labels).set(standing);
             let credit = f64::try_from(status.credit_certain_amount).unwrap_or(f64::NAN);
             self.contract_credit_certain.get_or_create(&labels).set(credit);
+        }
+    }
+
+    /// Sets the alert gauges: every configured rule at 0 or 1.
+    pub fn set_alerts(&self, rules: &[AlertRule], firing: &[AlertRecord]) {
+        self.alerts_firing.clear();
+        self.alerts_unacknowledged.clear();
+        for rule in rules {
+            let labels = AlertLabels { contract: rule.contract.clone(), kind: rule.kind.as_str().to_owned() };
+            let open = firing.iter().find(|alert| alert.contract == labels.contract && alert.kind == labels.kind);
+            self.alerts_firing.get_or_create(&labels).set(i64::from(open.is_some()));
+            let waiting = open.is_some_and(|alert| alert.acknowledged_at.is_none());
+            self.alerts_unacknowledged.get_or_create(&labels).set(i64::from(waiting));
         }
     }
 

@@ -96,6 +96,10 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(statuses) => state.metrics.set_contracts(&statuses),
         Err(error) => tracing::warn!(%error, "Contract gauges not updated for this scrape."),
     }
+    match state.store.alerts(Some(crate::store::AlertState::Firing), 10_000).await {
+        Ok(firing) => state.metrics.set_alerts(&config.alerts, &firing),
+        Err(error) => tracing::warn!(%error, "Alert gauges not updated for this scrape."),
+    }
     openmetrics_response(state.metrics.encode())
 }
 
