@@ -148,7 +148,7 @@ fn from_store(
         (Ok(config), Ok(runtime)) => (config, runtime),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    let store = match open_store(&config) {
+    let store = match runtime.block_on(open_store(&config)) {
         Ok(store) => store,
         Err(error) => return fail(ReportError::Store(format!("{error:#}"))),
     };

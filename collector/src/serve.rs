@@ -31,9 +31,10 @@ use crate::store::Store;
 pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// Opens the configured store.
-pub fn open_store(config: &CollectorConfig) -> anyhow::Result<Store> {
+pub async fn open_store(config: &CollectorConfig) -> anyhow::Result<Store> {
     match &config.storage {
         Storage::Sqlite(path) => Ok(Store::open_sqlite(path)?),
+        Storage::Postgres(url) => Ok(Store::open_postgres(url).await?),
     }
 }
 
@@ -57,7 +58,7 @@ pub async fn serve(
     reload: Reload,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
     if let Some(tls) = &config.listen.tls {
         builder = builder.tls_config(tls_config(tls)?).with_context(|| {

@@ -57,6 +57,8 @@ pub struct ListenTls {
 pub enum Storage {
     /// Path of the SQLite file.
     Sqlite(PathBuf),
+    /// A libpq URL of the PostgreSQL database (`postgres://user@host:5432/db`).
+    Postgres(String),
 }
 
 /// `storage:` as written: exactly one of the keys.
@@ -206,11 +208,13 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
     }
     let storage = match settings.storage {
         StorageEntry { sqlite: Some(file), postgres: None } => Some(Storage::Sqlite(base.join(file))),
-        StorageEntry { sqlite: None, postgres: Some(_) } => {
-            problems
-                .push("storage.postgres: this build stores in SQLite only (PostgreSQL is its own work item)".into());
-            None
-        }
+        StorageEntry { sqlite: None, postgres: Some(url) } => match url.parse::<tokio_postgres::Config>() {
+            Ok(_) => Some(Storage::Postgres(url)),
+            Err(error) => {
+                problems.push(format!("storage.postgres: not a PostgreSQL URL like postgres://user@host/db: {error}"));
+                None
+            }
+        },
         _ => {
             problems.push("storage: give exactly one of `sqlite: PATH` or `postgres: URL`".into());
             None

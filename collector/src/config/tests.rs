@@ -37,7 +37,7 @@ fn every_problem_is_reported() {
     fs::write(
         dir.path().join("collector.yaml"),
         "listen: { grpc: 127.0.0.1:7070, tls: { cert_file: none.pem, key_file: none.key } }\n\
-         storage: { postgres: \"postgres://x\" }\n\
+         storage: { postgres: \"postgres://x:port/db\" }\n\
          agents:\n  - { id: a, region: r, token_sha256: nothex }\n  - { id: a, region: r, token_sha256: nothex }\n\
          checks: [ { id: c, kind: tcp, target: nope, interval: 5s } ]\ncontracts_file: missing.yaml\n",
     )
@@ -50,7 +50,7 @@ fn every_problem_is_reported() {
         "missing.yaml: cannot read",
         "agents[0].token_sha256: not a hex SHA-256",
         "agents[1].id: duplicate id \"a\"",
-        "storage.postgres: this build stores in SQLite only",
+        "storage.postgres: not a PostgreSQL URL like postgres://user@host/db: ",
         "listen.tls.cert_file: ",
         "none.pem is not a readable file",
         "listen.tls.key_file: ",

@@ -1,5 +1,5 @@
 //! The store: where results live once the collector has them. Callers use [`Store`]; which engine is behind it
-//! (the embedded SQLite file today, PostgreSQL next) is the store's business.
+//! (the embedded SQLite file, or PostgreSQL for several collectors) is the store's business.
 //!
 //! Writes are idempotent: a result is keyed by `(agent_id, seq)`, and storing it again changes nothing, so an
 //! agent may replay after a reconnect without creating duplicates. A write returns only once committed durably.
@@ -14,8 +14,12 @@
 //! - [`records`]: what the store keeps beside results.
 //! - [`alerts`]: alerts, people's actions on them, and leases.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
+//! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
+//! - [`columns`]: how instants and sequence numbers are kept in columns.
 
 pub mod alerts;
+pub mod columns;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
@@ -65,12 +69,19 @@ pub struct WriteOutcome {
 pub enum Store {
     /// An embedded SQLite file.
     Sqlite(sqlite::SqliteStore),
+    /// A PostgreSQL database, possibly shared by several collectors.
+    Postgres(postgres::PostgresStore),
 }
 
 impl Store {
     /// Opens (creating and migrating as needed) the SQLite database at `path`.
     pub fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         sqlite::SqliteStore::open(path).map(Self::Sqlite)
+    }
+
+    /// Connects to the PostgreSQL database at `url` and migrates it as needed.
+    pub async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        postgres::PostgresStore::open(url).await.map(Self::Postgres)
     }
 
     /// Stores `results` (each with `agent_id` and `seq`), unflagged, returning once they are durably committed.
@@ -104,6 +115,7 @@ impl Store {
         write.check()?;
         match self {
             Self::Sqlite(store) => store.write(write).await,
+            Self::Postgres(store) => store.write(write).await,
         }
     }
 
@@ -119,6 +131,7 @@ impl Store {
             Self::Sqlite(store) => {
                 store.read(move |connection| sqlite::read::deliveries(connection, alert_id.as_deref(), limit)).await
             }
+            Self::Postgres(store) => store.deliveries(alert_id.as_deref(), limit).await,
         }
     }
 
@@ -146,6 +159,7 @@ impl Store {
     pub async fn alerts(&self, state: Option<AlertState>, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
         match self {
             Self::Sqlite(store) => store.read(move |connection| sqlite::alerts::alerts(connection, state, limit)).await,
+            Self::Postgres(store) => store.alerts(state, limit).await,
         }
     }
 
@@ -154,6 +168,7 @@ impl Store {
         let id = id.to_owned();
         match self {
             Self::Sqlite(store) => store.read(move |connection| sqlite::alerts::alert(connection, &id)).await,
+            Self::Postgres(store) => store.alert(&id).await,
         }
     }
 
@@ -161,6 +176,7 @@ impl Store {
     pub async fn latest_alerts(&self) -> Result<Vec<AlertRecord>, StoreError> {
         match self {
             Self::Sqlite(store) => store.read(sqlite::alerts::latest_per_rule).await,
+            Self::Postgres(store) => store.latest_alerts().await,
         }
     }
 
@@ -168,6 +184,7 @@ impl Store {
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         match self {
             Self::Sqlite(store) => store.read(sqlite::read::agents).await,
+            Self::Postgres(store) => store.agents().await,
         }
     }
 
@@ -175,6 +192,7 @@ impl Store {
     pub async fn gaps(&self) -> Result<Vec<GapReport>, StoreError> {
         match self {
             Self::Sqlite(store) => store.read(sqlite::read::gaps).await,
+            Self::Postgres(store) => store.gaps().await,
         }
     }
 
@@ -182,6 +200,7 @@ impl Store {
     pub async fn refused(&self) -> Result<Vec<RefusedResult>, StoreError> {
         match self {
             Self::Sqlite(store) => store.read(sqlite::read::refused).await,
+            Self::Postgres(store) => store.refused().await,
         }
     }
 
@@ -192,6 +211,7 @@ impl Store {
             Self::Sqlite(store) => {
                 store.read(move |connection| sqlite::read::latest_per_region(connection, &check, since)).await
             }
+            Self::Postgres(store) => store.latest_per_region(&check, since).await,
         }
     }
 
@@ -200,6 +220,7 @@ impl Store {
         let agent_id = agent_id.to_owned();
         match self {
             Self::Sqlite(store) => store.read(move |connection| sqlite::read::flagged(connection, &agent_id)).await,
+            Self::Postgres(store) => store.flagged(&agent_id).await,
         }
     }
 
@@ -207,6 +228,7 @@ impl Store {
     pub async fn results_page(&self, query: ResultQuery) -> Result<Vec<StoredResult>, StoreError> {
         match self {
             Self::Sqlite(store) => store.read(move |connection| sqlite::read::results_page(connection, &query)).await,
+            Self::Postgres(store) => store.results_page(&query).await,
         }
     }
 
@@ -222,6 +244,12 @@ impl Store {
             Self::Sqlite(store) => {
                 store.read(move |connection| sqlite::read::results_between(connection, &checks, from, to)).await
             }
+            Self::Postgres(store) => store.results_between(&checks, from, to).await,
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_engines;
+#[cfg(test)]
+mod tests;

@@ -224,4 +224,4 @@ fn run_writer(mut connection: Connection, mut queue: mpsc::Receiver<WriteRequest
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

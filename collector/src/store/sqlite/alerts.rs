@@ -6,8 +6,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::read::{conversion_error, timestamp};
-use super::write::nanos;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
+use crate::store::columns::nanos;
 
 const COLUMNS: &str = "id, contract, kind, policy, state, started_at_ns, fired_at_ns, resolved_at_ns, resolved_by,
     acknowledged_at_ns, acknowledged_by, levels_notified, last_notified_at_ns, regions, summary, rearmed";

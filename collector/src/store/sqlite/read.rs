@@ -7,7 +7,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
 use slaprobe_proto::{ResultRecord, v1};
 
-use super::write::nanos;
+use crate::store::columns::nanos;
 use crate::store::records::{
     AgentRecord, ClockReading, DeliveryRecord, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery,
     StoredResult,

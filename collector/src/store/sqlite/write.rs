@@ -1,12 +1,12 @@
 //! One transaction of the writer: every waiting write, applied in order, committed once.
 
-use jiff::Timestamp;
 use prost::Message;
 use rusqlite::{Connection, Transaction, params};
 use slaprobe_proto::{ResultRecord, v1};
 
 use super::alerts;
 use crate::store::WriteOutcome;
+use crate::store::columns::{nanos, seq_column};
 use crate::store::records::{AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, ResultFlags, Write};
 
 /// Applies `writes` in one transaction; one outcome per write, in order.
@@ -38,16 +38,6 @@ pub fn commit<'a>(
 
 fn changed(rows: u64) -> WriteOutcome {
     WriteOutcome { changed: rows, ..WriteOutcome::default() }
-}
-
-/// Nanoseconds since the epoch, saturated to the column's range.
-pub fn nanos(at: Timestamp) -> i64 {
-    i64::try_from(at.as_nanosecond()).unwrap_or(if at.as_nanosecond() < 0 { i64::MIN } else { i64::MAX })
-}
-
-/// A sequence number in an INTEGER column (sequence numbers beyond `i64::MAX` do not occur; they saturate).
-pub fn seq_column(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 fn insert_results(

@@ -1,0 +1,246 @@
+//! The PostgreSQL engine, for several collectors on one database: a connection pool (deadpool), numbered
+//! migrations applied under an advisory lock (so replicas starting together migrate once), and `results`
+//! partitioned by month (native range partitioning on `started_at_ns`, UTC months), each partition created the
+//! first time a result falls in it.
+//!
+//! A result is keyed by `(agent_id, seq, started_at_ns)`: PostgreSQL enforces uniqueness on a partitioned table
+//! only with the partition key in it. A replay is the same record, so it still lands on the same key and is a
+//! duplicate, on whichever replica it arrives. Every write is one transaction, committed before it returns.
+//!
+//! Layout:
+//! - [`write`]: each kind of write.
+//! - [`read`]: the queries.
+
+pub mod read;
+pub mod write;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use tokio_postgres::NoTls;
+
+use super::StoreError;
+
+/// Schema migrations, in order; entry `n` moves the schema from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE results (
+        agent_id      TEXT    NOT NULL,
+        seq           BIGINT  NOT NULL,
+        check_id      TEXT    NOT NULL,
+        region        TEXT    NOT NULL,
+        started_at_ns BIGINT  NOT NULL,
+        ok            BOOLEAN NOT NULL,
+        record        BYTEA   NOT NULL,
+        flags         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (agent_id, seq, started_at_ns)
+    ) PARTITION BY RANGE (started_at_ns);
+    CREATE INDEX results_by_check_time ON results (check_id, started_at_ns);
+    CREATE TABLE agents (
+        agent_id             TEXT   NOT NULL PRIMARY KEY,
+        region               TEXT   NOT NULL,
+        version              TEXT   NOT NULL,
+        connected_at_ns      BIGINT NOT NULL,
+        last_seen_ns         BIGINT NOT NULL,
+        spool_backlog        BIGINT NOT NULL,
+        clock_offset_ns      BIGINT,
+        clock_round_trip_ns  BIGINT,
+        clock_measured_at_ns BIGINT
+    );
+    CREATE TABLE spool_gaps (
+        agent_id       TEXT   NOT NULL,
+        first_seq      BIGINT NOT NULL,
+        last_seq       BIGINT NOT NULL,
+        reason         TEXT   NOT NULL,
+        reported_at_ns BIGINT NOT NULL,
+        PRIMARY KEY (agent_id, first_seq)
+    );
+    CREATE TABLE refused_results (
+        agent_id       TEXT   NOT NULL,
+        seq            BIGINT NOT NULL,
+        reason         TEXT   NOT NULL,
+        received_at_ns BIGINT NOT NULL,
+        record         BYTEA  NOT NULL,
+        PRIMARY KEY (agent_id, seq)
+    );
+    CREATE TABLE deliveries (
+        id         BIGSERIAL PRIMARY KEY,
+        sent_at_ns BIGINT  NOT NULL,
+        channel    TEXT    NOT NULL,
+        state      TEXT    NOT NULL,
+        kind       TEXT    NOT NULL,
+        contract   TEXT    NOT NULL,
+        delivered  BOOLEAN NOT NULL,
+        attempts   TEXT    NOT NULL,
+        alert_id   TEXT
+    );
+    CREATE INDEX deliveries_by_alert ON deliveries (alert_id) WHERE alert_id IS NOT NULL;
+    CREATE TABLE alerts (
+        id                  TEXT    NOT NULL PRIMARY KEY,
+        contract            TEXT    NOT NULL,
+        kind                TEXT    NOT NULL,
+        policy              TEXT    NOT NULL,
+        state               TEXT    NOT NULL,
+        started_at_ns       BIGINT  NOT NULL,
+        fired_at_ns         BIGINT  NOT NULL,
+        resolved_at_ns      BIGINT,
+        resolved_by         TEXT,
+        acknowledged_at_ns  BIGINT,
+        acknowledged_by     TEXT,
+        levels_notified     INTEGER NOT NULL,
+        last_notified_at_ns BIGINT,
+        regions             TEXT    NOT NULL,
+        summary             TEXT    NOT NULL,
+        rearmed             BOOLEAN NOT NULL
+    );
+    CREATE INDEX alerts_by_rule ON alerts (contract, kind, fired_at_ns);
+    CREATE INDEX alerts_by_time ON alerts (fired_at_ns);
+    CREATE TABLE leases (
+        name          TEXT   NOT NULL PRIMARY KEY,
+        holder        TEXT   NOT NULL,
+        expires_at_ns BIGINT NOT NULL
+    );
+"];
+
+/// Connections in the pool at most.
+const POOL_SIZE: usize = 16;
+/// The advisory lock migrations run under.
+const MIGRATION_LOCK: i64 = 0x736c_6170_726f_6265;
+
+/// A PostgreSQL store; clones share the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    partitions: Arc<Mutex<HashSet<(i16, i8)>>>,
+}
+
+fn database_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(format!("postgres: {error}"))
+}
+
+/// `error` with its sources (a pool error hides the server's message behind "backend error").
+fn chained(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a libpq URL; `?options=-csearch_path%3Dname` picks a schema) and migrates it to the
+    /// current schema.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|error| database_error(format!("not a usable URL: {error}")))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(database_error)?;
+        let store = Self { pool, partitions: Arc::default() };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|error| database_error(chained(&error)))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.connection().await?;
+        let error = |error: tokio_postgres::Error| database_error(chained(&error));
+        client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(error)?;
+        let outcome = async {
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (
+                         version    INTEGER PRIMARY KEY,
+                         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                )
+                .await
+                .map_err(error)?;
+            let applied: i32 = client
+                .query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[])
+                .await
+                .map_err(error)?
+                .get(0);
+            let applied = usize::try_from(applied).unwrap_or(0);
+            if applied > MIGRATIONS.len() {
+                return Err(database_error(format!(
+                    "schema version {applied} is newer than this collector knows ({}); upgrade slaprobe-collector",
+                    MIGRATIONS.len()
+                )));
+            }
+            for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+                let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+                let transaction = client.transaction().await.map_err(error)?;
+                transaction.batch_execute(migration).await.map_err(|problem| {
+                    database_error(format!("migration to schema version {version}: {}", chained(&problem)))
+                })?;
+                transaction
+                    .execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])
+                    .await
+                    .map_err(error)?;
+                transaction.commit().await.map_err(error)?;
+                tracing::info!(version, "Migrated the PostgreSQL schema.");
+            }
+            Ok(())
+        }
+        .await;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(error)?;
+        outcome
+    }
+
+    /// Creates the monthly partitions of `results` that `started_at_ns` values fall in, unless known to exist.
+    pub(crate) async fn ensure_partitions(&self, started: impl Iterator<Item = i64>) -> Result<(), StoreError> {
+        let months: HashSet<(i16, i8)> = started.filter_map(month_of).collect();
+        let missing: Vec<(i16, i8)> = {
+            let known = self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?;
+            months.into_iter().filter(|month| !known.contains(month)).collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let client = self.connection().await?;
+        for (year, month) in missing {
+            let (from, to) = month_bounds(year, month)?;
+            let sign = if year < 0 { "m" } else { "" };
+            let statement = format!(
+                "CREATE TABLE IF NOT EXISTS results_{sign}{:04}_{month:02} PARTITION OF results FOR VALUES FROM ({from}) TO ({to})",
+                year.unsigned_abs()
+            );
+            match client.batch_execute(&statement).await {
+                Ok(()) => {}
+                // Another replica created it at the same moment.
+                Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_TABLE) => {}
+                Err(error) => return Err(database_error(chained(&error))),
+            }
+            self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?.insert((year, month));
+        }
+        Ok(())
+    }
+}
+
+/// The UTC (year, month) of `nanos` since the epoch.
+fn month_of(nanos: i64) -> Option<(i16, i8)> {
+    let date = jiff::Timestamp::from_nanosecond(i128::from(nanos)).ok()?.to_zoned_datetime(TimeZone::UTC).date();
+    Some((date.year(), date.month()))
+}
+
+/// The first and the next month's first nanosecond of (year, month) in UTC, saturated to BIGINT.
+fn month_bounds(year: i16, month: i8) -> Result<(i64, i64), StoreError> {
+    let first = Date::new(year, month, 1).map_err(database_error)?;
+    let next = first.checked_add(jiff::Span::new().months(1)).map_err(database_error)?;
+    let nanos = |date: Date| -> Result<i64, StoreError> {
+        let at = date.to_zoned_datetime(TimeZone::UTC).map_err(database_error)?.timestamp().as_nanosecond();
+        Ok(i64::try_from(at).unwrap_or(if at < 0 { i64::MIN } else { i64::MAX }))
+    };
+    Ok((nanos(first)?, nanos(next)?))
+}

@@ -1,0 +1,299 @@
+//! The PostgreSQL queries, returning what the SQLite engine's return. A stored value that cannot be decoded
+//! fails the read with the column named; it never yields a made-up record.
+
+use jiff::Timestamp;
+use prost::Message;
+use slaprobe_proto::{ResultRecord, v1};
+use tokio_postgres::Row;
+
+use super::{PostgresStore, chained, database_error};
+use crate::store::StoreError;
+use crate::store::alerts::{AlertRecord, AlertState};
+use crate::store::columns::nanos;
+use crate::store::records::{
+    AgentRecord, ClockReading, DeliveryRecord, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery,
+    StoredResult,
+};
+
+fn failed(error: tokio_postgres::Error) -> StoreError {
+    database_error(chained(&error))
+}
+
+fn undecodable(column: &str, problem: impl std::fmt::Display) -> StoreError {
+    database_error(format!("column {column}: {problem}"))
+}
+
+fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
+    let nanos: i64 = row.try_get(column).map_err(failed)?;
+    Timestamp::from_nanosecond(i128::from(nanos)).map_err(|error| undecodable(column, error))
+}
+
+fn optional_timestamp(row: &Row, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    let nanos: Option<i64> = row.try_get(column).map_err(failed)?;
+    nanos
+        .map(|nanos| Timestamp::from_nanosecond(i128::from(nanos)).map_err(|error| undecodable(column, error)))
+        .transpose()
+}
+
+fn unsigned(row: &Row, column: &str) -> Result<u64, StoreError> {
+    let value: i64 = row.try_get(column).map_err(failed)?;
+    u64::try_from(value).map_err(|error| undecodable(column, error))
+}
+
+fn record(row: &Row) -> Result<ResultRecord, StoreError> {
+    let bytes: &[u8] = row.try_get("record").map_err(failed)?;
+    let decoded = v1::Result::decode(bytes).map_err(|error| undecodable("record", error))?;
+    ResultRecord::try_from(decoded).map_err(|error| undecodable("record", error))
+}
+
+fn flags(row: &Row) -> Result<ResultFlags, StoreError> {
+    let bits: i32 = row.try_get("flags").map_err(failed)?;
+    Ok(ResultFlags::from_bits(u32::try_from(bits).map_err(|error| undecodable("flags", error))?))
+}
+
+impl PostgresStore {
+    async fn rows(
+        &self,
+        query: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.connection().await?;
+        let statement = client.prepare_cached(query).await.map_err(failed)?;
+        client.query(&statement, params).await.map_err(failed)
+    }
+
+    /// See [`crate::store::Store::results_between`].
+    pub async fn results_between(
+        &self,
+        checks: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ResultRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT record FROM results WHERE check_id = ANY($1) AND started_at_ns >= $2 AND started_at_ns < $3
+                 ORDER BY started_at_ns",
+                &[&checks, &nanos(from), &nanos(to)],
+            )
+            .await?;
+        let mut records = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        records.sort_by_key(|record| record.started_at);
+        Ok(records)
+    }
+
+    /// See [`crate::store::Store::agents`].
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog,
+                        clock_offset_ns, clock_round_trip_ns, clock_measured_at_ns
+                 FROM agents ORDER BY agent_id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let offset: Option<i64> = row.try_get("clock_offset_ns").map_err(failed)?;
+                let clock = match offset {
+                    Some(offset_nanos) => Some(ClockReading {
+                        offset_nanos,
+                        round_trip_nanos: row.try_get("clock_round_trip_ns").map_err(failed)?,
+                        measured_at: timestamp(row, "clock_measured_at_ns")?,
+                    }),
+                    None => None,
+                };
+                Ok(AgentRecord {
+                    agent_id: row.try_get("agent_id").map_err(failed)?,
+                    region: row.try_get("region").map_err(failed)?,
+                    version: row.try_get("version").map_err(failed)?,
+                    connected_at: timestamp(row, "connected_at_ns")?,
+                    last_seen: timestamp(row, "last_seen_ns")?,
+                    spool_backlog: unsigned(row, "spool_backlog")?,
+                    clock,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::store::Store::gaps`].
+    pub async fn gaps(&self) -> Result<Vec<GapReport>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT agent_id, first_seq, last_seq, reason, reported_at_ns FROM spool_gaps ORDER BY agent_id, first_seq",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(GapReport {
+                    agent_id: row.try_get("agent_id").map_err(failed)?,
+                    first_seq: unsigned(row, "first_seq")?,
+                    last_seq: unsigned(row, "last_seq")?,
+                    reason: row.try_get("reason").map_err(failed)?,
+                    reported_at: timestamp(row, "reported_at_ns")?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::store::Store::refused`].
+    pub async fn refused(&self) -> Result<Vec<RefusedResult>, StoreError> {
+        let rows = self
+            .rows("SELECT agent_id, seq, reason, received_at_ns FROM refused_results ORDER BY agent_id, seq", &[])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RefusedResult {
+                    agent_id: row.try_get("agent_id").map_err(failed)?,
+                    seq: unsigned(row, "seq")?,
+                    reason: row.try_get("reason").map_err(failed)?,
+                    received_at: timestamp(row, "received_at_ns")?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::store::Store::flagged_results`].
+    pub async fn flagged(&self, agent_id: &str) -> Result<Vec<(u64, ResultFlags)>, StoreError> {
+        let rows = self
+            .rows("SELECT seq, flags FROM results WHERE agent_id = $1 AND flags != 0 ORDER BY seq", &[&agent_id])
+            .await?;
+        rows.iter().map(|row| Ok((unsigned(row, "seq")?, flags(row)?))).collect()
+    }
+
+    /// See [`crate::store::Store::latest_per_region`].
+    pub async fn latest_per_region(&self, check: &str, since: Timestamp) -> Result<Vec<ResultRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT DISTINCT ON (region) region, record FROM results
+                 WHERE check_id = $1 AND started_at_ns >= $2 ORDER BY region, started_at_ns DESC",
+                &[&check, &nanos(since)],
+            )
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// See [`crate::store::Store::results_page`].
+    pub async fn results_page(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError> {
+        let after = query.after.as_ref();
+        let limit = i64::from(query.limit);
+        let rows = self
+            .rows(
+                "SELECT agent_id, seq, started_at_ns, flags, record FROM results
+                 WHERE check_id = $1 AND started_at_ns >= $2 AND started_at_ns < $3
+                   AND ($4::text IS NULL OR region = $4)
+                   AND ($5::bigint IS NULL OR (started_at_ns, agent_id, seq) > ($5, $6, $7))
+                 ORDER BY started_at_ns, agent_id, seq LIMIT $8",
+                &[
+                    &query.check_id,
+                    &nanos(query.from),
+                    &nanos(query.to),
+                    &query.region,
+                    &after.map(|position| position.started_at_ns),
+                    &after.map(|position| position.agent_id.as_str()).unwrap_or_default(),
+                    &after.map(|position| i64::try_from(position.seq).unwrap_or(i64::MAX)).unwrap_or_default(),
+                    &limit,
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredResult {
+                    record: record(row)?,
+                    flags: flags(row)?,
+                    position: ResultPosition {
+                        agent_id: row.try_get("agent_id").map_err(failed)?,
+                        seq: unsigned(row, "seq")?,
+                        started_at_ns: row.try_get("started_at_ns").map_err(failed)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::store::Store::deliveries`].
+    pub async fn deliveries(&self, alert_id: Option<&str>, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT sent_at_ns, channel, state, kind, contract, delivered, attempts, alert_id FROM deliveries
+                 WHERE $2::text IS NULL OR alert_id = $2 ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit), &alert_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let attempts: &str = row.try_get("attempts").map_err(failed)?;
+                Ok(DeliveryRecord {
+                    sent_at: timestamp(row, "sent_at_ns")?,
+                    channel: row.try_get("channel").map_err(failed)?,
+                    state: row.try_get("state").map_err(failed)?,
+                    kind: row.try_get("kind").map_err(failed)?,
+                    contract: row.try_get("contract").map_err(failed)?,
+                    delivered: row.try_get("delivered").map_err(failed)?,
+                    attempts: serde_json::from_str(attempts).map_err(|error| undecodable("attempts", error))?,
+                    alert_id: row.try_get("alert_id").map_err(failed)?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::store::Store::alerts`].
+    pub async fn alerts(&self, state: Option<AlertState>, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = self
+            .rows(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE $1::text IS NULL OR state = $1 ORDER BY fired_at_ns DESC, id LIMIT $2"),
+                &[&state.map(AlertState::as_str), &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(alert_from).collect()
+    }
+
+    /// See [`crate::store::Store::alert`].
+    pub async fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let rows = self.rows(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"), &[&id]).await?;
+        rows.first().map(alert_from).transpose()
+    }
+
+    /// See [`crate::store::Store::latest_alerts`].
+    pub async fn latest_alerts(&self) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT DISTINCT ON (contract, kind) {ALERT_COLUMNS} FROM alerts
+                     ORDER BY contract, kind, fired_at_ns DESC"
+                ),
+                &[],
+            )
+            .await?;
+        rows.iter().map(alert_from).collect()
+    }
+}
+
+const ALERT_COLUMNS: &str =
+    "id, contract, kind, policy, state, started_at_ns, fired_at_ns, resolved_at_ns, resolved_by,
+    acknowledged_at_ns, acknowledged_by, levels_notified, last_notified_at_ns, regions, summary, rearmed";
+
+fn alert_from(row: &Row) -> Result<AlertRecord, StoreError> {
+    let state: &str = row.try_get("state").map_err(failed)?;
+    let regions: &str = row.try_get("regions").map_err(failed)?;
+    let levels: i32 = row.try_get("levels_notified").map_err(failed)?;
+    Ok(AlertRecord {
+        id: row.try_get("id").map_err(failed)?,
+        contract: row.try_get("contract").map_err(failed)?,
+        kind: row.try_get("kind").map_err(failed)?,
+        policy: row.try_get("policy").map_err(failed)?,
+        state: AlertState::parse(state)
+            .ok_or_else(|| undecodable("state", format!("unknown alert state {state:?}")))?,
+        started_at: timestamp(row, "started_at_ns")?,
+        fired_at: timestamp(row, "fired_at_ns")?,
+        resolved_at: optional_timestamp(row, "resolved_at_ns")?,
+        resolved_by: row.try_get("resolved_by").map_err(failed)?,
+        acknowledged_at: optional_timestamp(row, "acknowledged_at_ns")?,
+        acknowledged_by: row.try_get("acknowledged_by").map_err(failed)?,
+        levels_notified: u32::try_from(levels).map_err(|error| undecodable("levels_notified", error))?,
+        last_notified_at: optional_timestamp(row, "last_notified_at_ns")?,
+        regions: serde_json::from_str(regions).map_err(|error| undecodable("regions", error))?,
+        summary: row.try_get("summary").map_err(failed)?,
+        rearmed: row.try_get("rearmed").map_err(failed)?,
+    })
+}

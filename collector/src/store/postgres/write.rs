@@ -1,0 +1,285 @@
+//! Each kind of write as one PostgreSQL transaction, with the same effects as the SQLite engine's.
+
+use prost::Message;
+use slaprobe_proto::{ResultRecord, v1};
+use tokio_postgres::Transaction;
+
+use super::{PostgresStore, chained, database_error};
+use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
+use crate::store::columns::{nanos, seq_column};
+use crate::store::records::{AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, ResultFlags, Write};
+use crate::store::{StoreError, WriteOutcome};
+
+fn failed(error: tokio_postgres::Error) -> StoreError {
+    database_error(chained(&error))
+}
+
+impl PostgresStore {
+    /// Performs `write` in one transaction, returning once it is committed.
+    pub(crate) async fn write(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        let results: Vec<i64> = match &write {
+            Write::Results(results) => results.iter().map(|(result, _)| nanos(result.started_at)).collect(),
+            Write::Ingested(batch) => batch.results.iter().map(|(result, _)| nanos(result.started_at)).collect(),
+            _ => Vec::new(),
+        };
+        self.ensure_partitions(results.into_iter()).await?;
+        let mut client = self.connection().await?;
+        let transaction = client.transaction().await.map_err(failed)?;
+        let outcome = match &write {
+            Write::Results(results) => insert_results(&transaction, results).await,
+            Write::Ingested(batch) => ingest(&transaction, batch).await,
+            Write::Agent(status) => upsert_agent(&transaction, status).await,
+            Write::Clock(agent_id, reading) => update_clock(&transaction, agent_id, reading).await,
+            Write::Gap(gap) => upsert_gap(&transaction, gap).await,
+            Write::Delivery(delivery) => insert_delivery(&transaction, delivery).await,
+            Write::Alert(alert) => upsert_alert(&transaction, alert).await,
+            Write::AlertChange(change) => change_alert(&transaction, change).await,
+            Write::Rearm(id) => transaction
+                .execute("UPDATE alerts SET rearmed = TRUE WHERE id = $1 AND state = 'resolved'", &[id])
+                .await
+                .map(changed),
+            Write::Lease(claim) => claim_lease(&transaction, claim).await,
+        }
+        .map_err(failed)?;
+        transaction.commit().await.map_err(failed)?;
+        Ok(outcome)
+    }
+}
+
+fn changed(rows: u64) -> WriteOutcome {
+    WriteOutcome { changed: rows, ..WriteOutcome::default() }
+}
+
+async fn insert_results(
+    transaction: &Transaction<'_>,
+    results: &[(ResultRecord, ResultFlags)],
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    if results.is_empty() {
+        return Ok(WriteOutcome::default());
+    }
+    let mut agents = Vec::with_capacity(results.len());
+    let mut seqs = Vec::with_capacity(results.len());
+    let mut checks = Vec::with_capacity(results.len());
+    let mut regions = Vec::with_capacity(results.len());
+    let mut started = Vec::with_capacity(results.len());
+    let mut oks = Vec::with_capacity(results.len());
+    let mut records = Vec::with_capacity(results.len());
+    let mut flags = Vec::with_capacity(results.len());
+    for (result, flag) in results {
+        agents.push(result.agent_id.clone().unwrap_or_default());
+        seqs.push(seq_column(result.seq.unwrap_or_default()));
+        checks.push(result.check_id.clone());
+        regions.push(result.region.clone());
+        started.push(nanos(result.started_at));
+        oks.push(result.ok);
+        records.push(v1::Result::from(result).encode_to_vec());
+        flags.push(i32::try_from(flag.bits()).unwrap_or(i32::MAX));
+    }
+    let inserted = transaction
+        .execute(
+            "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::boolean[],
+                                  $7::bytea[], $8::integer[])
+             ON CONFLICT DO NOTHING",
+            &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags],
+        )
+        .await?;
+    Ok(WriteOutcome { inserted, duplicates: results.len() as u64 - inserted, changed: 0 })
+}
+
+async fn ingest(transaction: &Transaction<'_>, batch: &IngestBatch) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let outcome = insert_results(transaction, &batch.results).await?;
+    let refuse = transaction
+        .prepare(
+            "INSERT INTO refused_results (agent_id, seq, reason, received_at_ns, record) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    for refusal in &batch.refused {
+        transaction
+            .execute(
+                &refuse,
+                &[
+                    &batch.agent_id,
+                    &seq_column(refusal.seq),
+                    &refusal.reason,
+                    &nanos(batch.received_at),
+                    &refusal.record,
+                ],
+            )
+            .await?;
+    }
+    transaction
+        .execute(
+            "UPDATE agents SET last_seen_ns = GREATEST(last_seen_ns, $2) WHERE agent_id = $1",
+            &[&batch.agent_id, &nanos(batch.received_at)],
+        )
+        .await?;
+    Ok(outcome)
+}
+
+async fn upsert_agent(
+    transaction: &Transaction<'_>,
+    status: &AgentStatus,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    transaction
+        .execute(
+            "INSERT INTO agents (agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog)
+             VALUES ($1, $2, $3, $4, $4, $5)
+             ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, version = excluded.version,
+                 connected_at_ns = excluded.connected_at_ns,
+                 last_seen_ns = GREATEST(agents.last_seen_ns, excluded.last_seen_ns),
+                 spool_backlog = excluded.spool_backlog",
+            &[
+                &status.agent_id,
+                &status.region,
+                &status.version,
+                &nanos(status.connected_at),
+                &seq_column(status.spool_backlog),
+            ],
+        )
+        .await?;
+    Ok(WriteOutcome::default())
+}
+
+async fn update_clock(
+    transaction: &Transaction<'_>,
+    agent_id: &str,
+    reading: &ClockReading,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    transaction
+        .execute(
+            "UPDATE agents SET clock_offset_ns = $2, clock_round_trip_ns = $3, clock_measured_at_ns = $4
+             WHERE agent_id = $1",
+            &[&agent_id, &reading.offset_nanos, &reading.round_trip_nanos, &nanos(reading.measured_at)],
+        )
+        .await?;
+    Ok(WriteOutcome::default())
+}
+
+/// Records the parts of `gap` the store holds nothing of, as the SQLite engine does.
+async fn upsert_gap(transaction: &Transaction<'_>, gap: &GapReport) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let (first, last) = (seq_column(gap.first_seq), seq_column(gap.last_seq));
+    let delivered = transaction
+        .query(
+            "SELECT seq FROM results WHERE agent_id = $1 AND seq BETWEEN $2 AND $3
+             UNION SELECT seq FROM refused_results WHERE agent_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+            &[&gap.agent_id, &first, &last],
+        )
+        .await?;
+    let mut missing = Vec::new();
+    let mut next = first;
+    for row in delivered {
+        let seq: i64 = row.get(0);
+        if seq > next {
+            missing.push((next, seq - 1));
+        }
+        next = seq.saturating_add(1);
+    }
+    if next <= last {
+        missing.push((next, last));
+    }
+    for (from, to) in missing {
+        transaction
+            .execute(
+                "INSERT INTO spool_gaps (agent_id, first_seq, last_seq, reason, reported_at_ns) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (agent_id, first_seq) DO UPDATE SET last_seq = GREATEST(spool_gaps.last_seq, excluded.last_seq)",
+                &[&gap.agent_id, &from, &to, &gap.reason, &nanos(gap.reported_at)],
+            )
+            .await?;
+    }
+    Ok(WriteOutcome::default())
+}
+
+async fn insert_delivery(
+    transaction: &Transaction<'_>,
+    delivery: &DeliveryRecord,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let attempts = serde_json::to_string(&delivery.attempts).unwrap_or_else(|_| "[]".to_owned());
+    transaction
+        .execute(
+            "INSERT INTO deliveries (sent_at_ns, channel, state, kind, contract, delivered, attempts, alert_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &nanos(delivery.sent_at),
+                &delivery.channel,
+                &delivery.state,
+                &delivery.kind,
+                &delivery.contract,
+                &delivery.delivered,
+                &attempts,
+                &delivery.alert_id,
+            ],
+        )
+        .await?;
+    Ok(WriteOutcome::default())
+}
+
+async fn upsert_alert(
+    transaction: &Transaction<'_>,
+    alert: &AlertRecord,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let regions = serde_json::to_string(&alert.regions).unwrap_or_else(|_| "[]".to_owned());
+    let levels = i32::try_from(alert.levels_notified).unwrap_or(i32::MAX);
+    transaction
+        .execute(
+            "INSERT INTO alerts (id, contract, kind, policy, state, started_at_ns, fired_at_ns, resolved_at_ns,
+                 resolved_by, acknowledged_at_ns, acknowledged_by, levels_notified, last_notified_at_ns, regions,
+                 summary, rearmed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, resolved_at_ns = excluded.resolved_at_ns,
+                 resolved_by = excluded.resolved_by, levels_notified = excluded.levels_notified,
+                 last_notified_at_ns = excluded.last_notified_at_ns, regions = excluded.regions,
+                 summary = excluded.summary
+             WHERE alerts.state = 'firing'",
+            &[
+                &alert.id,
+                &alert.contract,
+                &alert.kind,
+                &alert.policy,
+                &alert.state.as_str(),
+                &nanos(alert.started_at),
+                &nanos(alert.fired_at),
+                &alert.resolved_at.map(nanos),
+                &alert.resolved_by,
+                &alert.acknowledged_at.map(nanos),
+                &alert.acknowledged_by,
+                &levels,
+                &alert.last_notified_at.map(nanos),
+                &regions,
+                &alert.summary,
+                &alert.rearmed,
+            ],
+        )
+        .await
+        .map(changed)
+}
+
+async fn change_alert(
+    transaction: &Transaction<'_>,
+    change: &AlertChange,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let statement = match change.action {
+        AlertAction::Acknowledge => {
+            "UPDATE alerts SET acknowledged_at_ns = $2, acknowledged_by = $3
+             WHERE id = $1 AND state = 'firing' AND acknowledged_at_ns IS NULL"
+        }
+        AlertAction::Resolve => {
+            "UPDATE alerts SET state = 'resolved', resolved_at_ns = $2, resolved_by = $3, rearmed = FALSE
+             WHERE id = $1 AND state = 'firing'"
+        }
+    };
+    transaction.execute(statement, &[&change.id, &nanos(change.at), &change.by]).await.map(changed)
+}
+
+async fn claim_lease(transaction: &Transaction<'_>, claim: &LeaseClaim) -> Result<WriteOutcome, tokio_postgres::Error> {
+    transaction
+        .execute(
+            "INSERT INTO leases (name, holder, expires_at_ns) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at_ns = excluded.expires_at_ns
+             WHERE leases.holder = excluded.holder OR leases.expires_at_ns <= $4",
+            &[&claim.name, &claim.holder, &nanos(claim.until), &nanos(claim.now)],
+        )
+        .await
+        .map(changed)
+}

@@ -1,0 +1,253 @@
+//! The store suite: every test runs on SQLite and on PostgreSQL (see [`super::test_engines`]), so both engines
+//! keep the same promises: idempotent writes, reads in order, refusals whole, gaps recorded for what is missing
+//! only, alerts updated only while firing, leases held by one holder at a time.
+
+use jiff::{SignedDuration, Timestamp};
+use slaprobe_proto::ResultRecord;
+
+use super::sqlite::tests::result;
+use super::test_engines::engines;
+use super::{
+    AgentStatus, AlertAction, AlertChange, AlertRecord, AlertState, GapReport, LeaseClaim, ResultPosition, ResultQuery,
+    StoreError, WriteOutcome,
+};
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn everything() -> (Timestamp, Timestamp) {
+    (Timestamp::UNIX_EPOCH, at("2100-01-01T00:00:00Z"))
+}
+
+#[tokio::test]
+async fn writes_are_idempotent_and_survive_reopening() {
+    for engine in engines().await {
+        let batch: Vec<ResultRecord> = (1..=100).map(|seq| result("agent-1", seq, "acme-api", seq as i64)).collect();
+        let store = &engine.store;
+        let outcome = store.write_results(batch.clone()).await.unwrap();
+        assert_eq!(outcome, WriteOutcome { inserted: 100, ..WriteOutcome::default() }, "{}", engine.name);
+        let again = store.write_results(batch[50..].to_vec()).await.unwrap();
+        assert_eq!(again, WriteOutcome { duplicates: 50, ..WriteOutcome::default() }, "{}", engine.name);
+        let reopened = engine.reopen().await;
+        let (from, to) = (at("2026-02-01T00:10:00Z"), at("2026-02-01T00:20:00Z"));
+        let read = reopened.results_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        assert_eq!(read, batch[9..19].to_vec(), "{}: exact records back, in time order, [from, to)", engine.name);
+        assert!(reopened.results_between(&["other".to_owned()], from, to).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn results_in_several_months_land_and_read_back() {
+    for engine in engines().await {
+        let mut batch = Vec::new();
+        for (index, month) in
+            ["2025-12-31T23:59:59Z", "2026-01-01T00:00:00Z", "2026-03-15T12:00:00Z"].iter().enumerate()
+        {
+            let mut record = result("agent-1", index as u64 + 1, "acme-api", 0);
+            record.started_at = at(month);
+            batch.push(record);
+        }
+        engine.store.write_results(batch.clone()).await.unwrap();
+        let (from, to) = everything();
+        let read = engine.store.results_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        assert_eq!(read, batch, "{}", engine.name);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_are_all_answered() {
+    for engine in engines().await {
+        let mut tasks = Vec::new();
+        for agent in 0..8 {
+            let store = engine.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut inserted = 0;
+                for chunk in 0..10u64 {
+                    let batch = (0..50)
+                        .map(|n| result(&format!("agent-{agent}"), chunk * 50 + n + 1, "acme-api", n as i64))
+                        .collect();
+                    inserted += store.write_results(batch).await.unwrap().inserted;
+                }
+                inserted
+            }));
+        }
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.unwrap();
+        }
+        assert_eq!(total, 8 * 500, "{}", engine.name);
+        let (from, to) = everything();
+        assert_eq!(engine.store.results_between(&["acme-api".to_owned()], from, to).await.unwrap().len(), 4000);
+    }
+}
+
+#[tokio::test]
+async fn results_without_identity_are_refused_whole() {
+    for engine in engines().await {
+        let mut anonymous = result("agent-1", 2, "acme-api", 1);
+        anonymous.seq = None;
+        let error = engine.store.write_results(vec![result("agent-1", 1, "acme-api", 0), anonymous]).await.unwrap_err();
+        assert!(matches!(error, StoreError::BadResult { index: 1, .. }), "{}: {error}", engine.name);
+        let (from, to) = everything();
+        let stored = engine.store.results_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        assert!(stored.is_empty(), "{}: nothing of a refused batch is stored", engine.name);
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_time_then_agent_then_seq_without_gaps_or_repeats() {
+    for engine in engines().await {
+        let mut batch: Vec<ResultRecord> = Vec::new();
+        for minute in 0..25 {
+            batch.push(result("agent-a.1", minute as u64 + 1, "acme-api", minute));
+            batch.push(result("agent-b", minute as u64 + 1, "acme-api", minute));
+            batch.push(result("agent-b", minute as u64 + 1001, "other", minute));
+        }
+        engine.store.write_results(batch.clone()).await.unwrap();
+        let mut query = ResultQuery {
+            check_id: "acme-api".to_owned(),
+            region: None,
+            from: at("2026-02-01T00:00:00Z"),
+            to: at("2026-02-01T00:20:00Z"),
+            after: None,
+            limit: 7,
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = engine.store.results_page(query.clone()).await.unwrap();
+            assert!(page.len() <= 7);
+            let Some(last) = page.last() else { break };
+            query.after = Some(last.position.to_string().parse::<ResultPosition>().unwrap());
+            seen.extend(page.into_iter().map(|stored| stored.record));
+        }
+        let expected: Vec<ResultRecord> =
+            batch.iter().filter(|record| record.check_id == "acme-api" && record.seq.unwrap() <= 20).cloned().collect();
+        assert_eq!(seen, expected, "{}: 40 results, a-then-b within each minute, each once", engine.name);
+        query.after = None;
+        query.region = Some("nowhere".to_owned());
+        assert!(engine.store.results_page(query).await.unwrap().is_empty());
+        let latest = engine.store.latest_per_region("acme-api", at("2026-02-01T00:00:00Z")).await.unwrap();
+        assert_eq!(latest.iter().map(|record| record.started_at).collect::<Vec<_>>(), [at("2026-02-01T00:24:00Z")]);
+    }
+}
+
+#[tokio::test]
+async fn registry_and_gaps_keep_only_what_is_missing() {
+    for engine in engines().await {
+        let store = &engine.store;
+        let connected_at = at("2026-02-01T00:00:00Z");
+        let status = AgentStatus {
+            agent_id: "agent-1".to_owned(),
+            region: "eu-west".to_owned(),
+            version: "1.2.3".to_owned(),
+            connected_at,
+            spool_backlog: 7,
+        };
+        store.record_agent(status).await.unwrap();
+        store
+            .write_results((1..=3).chain(8..=9).map(|seq| result("agent-1", seq, "acme-api", seq as i64)).collect())
+            .await
+            .unwrap();
+        let gap = |first, last| GapReport {
+            agent_id: "agent-1".to_owned(),
+            first_seq: first,
+            last_seq: last,
+            reason: "spool full".to_owned(),
+            reported_at: connected_at,
+        };
+        store.record_gap(gap(2, 10)).await.unwrap();
+        store.record_gap(gap(2, 10)).await.unwrap();
+        let gaps: Vec<(u64, u64)> =
+            store.gaps().await.unwrap().iter().map(|gap| (gap.first_seq, gap.last_seq)).collect();
+        assert_eq!(gaps, [(4, 7), (10, 10)], "{}: only what the store does not hold, once", engine.name);
+        let agents = store.agents().await.unwrap();
+        assert_eq!((agents[0].version.as_str(), agents[0].spool_backlog), ("1.2.3", 7), "{}", engine.name);
+    }
+}
+
+fn alert(id: &str, fired: &str) -> AlertRecord {
+    AlertRecord {
+        id: id.to_owned(),
+        contract: "acme".to_owned(),
+        kind: "down".to_owned(),
+        policy: "default".to_owned(),
+        state: AlertState::Firing,
+        started_at: at(fired),
+        fired_at: at(fired),
+        resolved_at: None,
+        resolved_by: None,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        levels_notified: 0,
+        last_notified_at: None,
+        regions: vec!["eu".to_owned()],
+        summary: "down in eu".to_owned(),
+        rearmed: false,
+    }
+}
+
+#[tokio::test]
+async fn alerts_change_only_while_firing_and_leases_have_one_holder() {
+    for engine in engines().await {
+        let store = &engine.store;
+        let first = alert("acme.down.1", "2026-02-01T00:00:00Z");
+        assert!(store.record_alert(first.clone()).await.unwrap());
+        let acknowledge = AlertChange {
+            id: first.id.clone(),
+            action: AlertAction::Acknowledge,
+            by: "alice".to_owned(),
+            at: at("2026-02-01T00:01:00Z"),
+        };
+        assert!(store.change_alert(acknowledge.clone()).await.unwrap());
+        assert!(!store.change_alert(acknowledge).await.unwrap(), "{}: acknowledged once", engine.name);
+        let resolve = AlertChange {
+            id: first.id.clone(),
+            action: AlertAction::Resolve,
+            by: "bob".to_owned(),
+            at: at("2026-02-01T00:02:00Z"),
+        };
+        assert!(store.change_alert(resolve).await.unwrap());
+        let mut stale = first.clone();
+        stale.levels_notified = 2;
+        assert!(!store.record_alert(stale).await.unwrap(), "{}: a resolved alert is not reopened", engine.name);
+        store.rearm_alert(&first.id).await.unwrap();
+        let stored = store.alert(&first.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                stored.state,
+                stored.resolved_by.as_deref(),
+                stored.acknowledged_by.as_deref(),
+                stored.levels_notified,
+                stored.rearmed
+            ),
+            (AlertState::Resolved, Some("bob"), Some("alice"), 0, true),
+            "{}",
+            engine.name
+        );
+        let second = alert("acme.down.2", "2026-02-01T01:00:00Z");
+        store.record_alert(second.clone()).await.unwrap();
+        let latest = store.latest_alerts().await.unwrap();
+        assert_eq!(
+            latest.iter().map(|alert| alert.id.as_str()).collect::<Vec<_>>(),
+            ["acme.down.2"],
+            "{}",
+            engine.name
+        );
+        let firing = store.alerts(Some(AlertState::Firing), 10).await.unwrap();
+        assert_eq!(firing, [second], "{}", engine.name);
+        assert_eq!(store.alerts(None, 10).await.unwrap().len(), 2);
+
+        let claim = |holder: &str, now: &str| LeaseClaim {
+            name: "alerting".to_owned(),
+            holder: holder.to_owned(),
+            now: at(now),
+            until: at(now) + SignedDuration::from_secs(10),
+        };
+        assert!(store.claim_lease(claim("a", "2026-02-01T00:00:00Z")).await.unwrap());
+        assert!(!store.claim_lease(claim("b", "2026-02-01T00:00:05Z")).await.unwrap(), "{}: held by a", engine.name);
+        assert!(store.claim_lease(claim("a", "2026-02-01T00:00:06Z")).await.unwrap(), "{}: renewed", engine.name);
+        assert!(!store.claim_lease(claim("b", "2026-02-01T00:00:15Z")).await.unwrap());
+        assert!(store.claim_lease(claim("b", "2026-02-01T00:00:16Z")).await.unwrap(), "{}: lapsed", engine.name);
+    }
+}
