@@ -48,10 +48,12 @@ pub fn start_collector_logged(config: &Path) -> (CollectorProcess, Arc<Mutex<Vec
         .expect("start slaprobe-collector");
     let stderr = child.stderr.take().expect("piped stderr");
     let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("collector log");
-        if line.contains("Serving gRPC ingest.") {
-            break;
+    let mut early = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("Serving gRPC ingest.") => break,
+            Some(Ok(line)) => early.push(line),
+            Some(Err(_)) | None => panic!("slaprobe-collector did not start serving:\n{}", early.join("\n")),
         }
     }
     let log = Arc::new(Mutex::new(Vec::new()));

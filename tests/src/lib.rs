@@ -11,6 +11,7 @@
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
 //! - [`openapi`]: API answers checked against the collector's OpenAPI document.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
+//! - [`postgres`]: a PostgreSQL schema of a test's own, dropped afterwards.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
 //! - [`smtp_receiver`]: an SMTP server that keeps the messages it accepts.
@@ -28,6 +29,7 @@ pub mod http_client;
 pub mod http_server;
 pub mod ingest_baseline;
 pub mod openapi;
+pub mod postgres;
 pub mod proxy;
 pub mod smtp_receiver;
 pub mod tcp_server;

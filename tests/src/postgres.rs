@@ -1,0 +1,63 @@
+//! A PostgreSQL schema of a test's own on the server named by `SLAPROBE_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), dropped when the test ends. Without a reachable server the test
+//! is skipped with a banner on stderr, unless `SLAPROBE_REQUIRE_POSTGRES` is set (as `.ci/run` does).
+
+use std::io::Write;
+
+use tokio_postgres::{Client, NoTls};
+
+/// Where the tests connect unless told otherwise.
+pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A schema that lives as long as the value.
+pub struct TestSchema {
+    server: String,
+    name: String,
+    /// A URL whose connections use the schema (for `storage: { postgres: ... }`).
+    pub url: String,
+    /// A connection to inspect it.
+    pub client: Client,
+}
+
+impl TestSchema {
+    /// Creates the schema, or says loudly why there is none (`None`: skip the test).
+    pub async fn create(test: &str) -> Option<Self> {
+        let server = std::env::var("SLAPROBE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_owned());
+        let connected = tokio_postgres::connect(&server, NoTls).await;
+        let (client, connection) = match connected {
+            Ok(pair) => pair,
+            Err(error) if std::env::var_os("SLAPROBE_REQUIRE_POSTGRES").is_some() => {
+                panic!("PostgreSQL at {server} is required (SLAPROBE_REQUIRE_POSTGRES) but: {error}")
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED {test}: no PostgreSQL at {server}: {error}\n*** Point it at one with \
+                     SLAPROBE_TEST_POSTGRES=postgres://user@host:port/db (see README, Tests).\n"
+                );
+                return None;
+            }
+        };
+        tokio::spawn(connection);
+        let name = format!("slaprobe_e2e_{}_{}", std::process::id(), jiff::Timestamp::now().as_millisecond());
+        client.batch_execute(&format!("CREATE SCHEMA {name}; SET search_path TO {name}")).await.expect("create schema");
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-csearch_path%3D{name}");
+        Some(Self { server, name, url, client })
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&server, NoTls).await.ok()?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}

@@ -1,0 +1,113 @@
+//! Two collectors on one PostgreSQL, agents split between them (each lists both, in a different order). One
+//! collector is killed with SIGKILL; its agent fails over to the other. Afterwards every result each agent sent
+//! is in the store exactly once, with no sequence number missing, and both collectors' configurations give the
+//! same claim report.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_tests::agent::AgentProcess;
+use slaprobe_tests::collector::{run_collector, start_collector};
+use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::postgres::TestSchema;
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// (agent, stored results, distinct sequence numbers, highest sequence number) per agent.
+async fn counts(schema: &TestSchema) -> Vec<(String, i64, i64, i64)> {
+    let rows = schema
+        .client
+        .query(
+            "SELECT agent_id, count(*), count(DISTINCT seq), max(seq) FROM results GROUP BY agent_id ORDER BY agent_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_fail_over_between_collectors_on_one_postgres_without_loss_or_duplicates() {
+    let Some(schema) = TestSchema::create("replicas").await else { return };
+    let target = HttpServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc_a, grpc_b, http_a, http_b) = (free_port(), free_port(), free_port(), free_port());
+    let write_config = |name: &str, grpc: SocketAddr, http: SocketAddr| {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ postgres: \"{}\" }}\n\
+                 agents:\n  - {{ id: agent-eu, region: eu, token_sha256: \"{}\" }}\n\
+                 \x20 - {{ id: agent-us, region: us, token_sha256: \"{}\" }}\n\
+                 checks:\n  - {{ id: api, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n\
+                 contracts:\n  - {{ id: acme, vendor: Acme, service: API, checks: [api], objective: 99.9, slice: 1m, \
+                 credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n",
+                schema.url,
+                token_hash("eu-token"),
+                token_hash("us-token"),
+                target.url("/"),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (config_a, config_b) = (write_config("a", grpc_a, http_a), write_config("b", grpc_b, http_b));
+    let collector_a = tokio::task::block_in_place(|| start_collector(&config_a));
+    let _collector_b = tokio::task::block_in_place(|| start_collector(&config_b));
+    let agent = |id: &str, token: &str, collectors: [SocketAddr; 2]| {
+        let spool = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "agent_id: agent-{id}\nregion: {id}\ncollector: [\"http://{}\", \"http://{}\"]\ntoken: {token}\n\
+             spool_dir: \"{}\"\n",
+            collectors[0],
+            collectors[1],
+            spool.path().join("spool").display()
+        );
+        AgentProcess::start_for_collector(spool, &yaml)
+    };
+    let agent_eu = agent("eu", "eu-token", [grpc_a, grpc_b]);
+    let agent_us = agent("us", "us-token", [grpc_b, grpc_a]);
+
+    // Both agents report (each through its first collector), then A dies and eu carries on through B.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counts(&schema).await.iter().filter(|(_, stored, ..)| *stored >= 5).count() < 2 {
+        assert!(Instant::now() < deadline, "not both agents reported: {:?}", counts(&schema).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(collector_a.id() as i32), Signal::SIGKILL).unwrap();
+    drop(collector_a);
+    let before = counts(&schema).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counts(&schema).await[0].1 < before[0].1 + 5 {
+        assert!(Instant::now() < deadline, "agent-eu did not carry on through B: {before:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Stop the agents (they flush what they can); everything sent is stored once, nothing is missing.
+    for agent in [&agent_eu, &agent_us] {
+        agent.signal(Signal::SIGTERM);
+    }
+    let (eu_log, us_log) = tokio::task::block_in_place(|| {
+        (agent_eu.wait(Duration::from_secs(20)).1, agent_us.wait(Duration::from_secs(20)).1)
+    });
+    for (agent, stored, distinct, highest) in counts(&schema).await {
+        assert_eq!(stored, distinct, "{agent}: a sequence number stored twice");
+        assert_eq!(stored, highest, "{agent}: a sequence number missing (1..={highest} expected)\n{eu_log}\n{us_log}");
+    }
+    let gaps: i64 = schema.client.query_one("SELECT count(*) FROM spool_gaps", &[]).await.unwrap().get(0);
+    assert_eq!(gaps, 0);
+
+    // Both collectors' configurations give the same claim report from the shared store.
+    let period = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let report = |config: &std::path::Path| {
+        run_collector(&["report", "--config", config.to_str().unwrap(), "--period", &period, "--format", "json"])
+    };
+    let (report_a, report_b) = tokio::task::block_in_place(|| (report(&config_a), report(&config_b)));
+    assert_eq!(report_a, report_b);
+    assert!(report_a.contains("\"contract\":\"acme\""), "{report_a}");
+}
