@@ -14,6 +14,7 @@
 //!   offsets, refusals and spool gaps recorded).
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
+//! - [`retention`]: deleting results past `retention.results`, by one collector at a time.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
 //! - [`report_cmd`]: `slaprobe-collector report` (offline) in JSON, CSV and Markdown.
 //! - [`report_html`]: the printable HTML claim document.
@@ -30,6 +31,7 @@ pub mod reload;
 pub mod report_cmd;
 pub mod report_html;
 pub mod results_file;
+pub mod retention;
 pub mod serve;
 pub mod sla;
 pub mod store;

@@ -25,6 +25,7 @@ use crate::http::{HttpState, IngestMetrics, serve_http};
 use crate::ingest::IngestService;
 use crate::notify::Notifier;
 use crate::reload::{self, Reload};
+use crate::retention;
 use crate::store::Store;
 
 /// How long open sessions may take to end after a shutdown request.
@@ -73,6 +74,7 @@ pub async fn serve(
     let notifier = Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?;
     let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone());
     tokio::spawn(evaluator.run(stop.clone()));
+    tokio::spawn(retention::run(store.clone(), config_watch.clone(), stop.clone()));
     if let Some(address) = config.listen.http {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;

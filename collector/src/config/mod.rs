@@ -121,10 +121,35 @@ struct Settings {
     notify: Option<Value>,
     #[serde(default)]
     alerts: Option<Value>,
+    #[serde(default)]
+    retention: Retention,
 }
 
 fn default_max_clock_offset() -> Duration {
     DEFAULT_MAX_CLOCK_OFFSET
+}
+
+/// `retention:`: how long raw results are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Results that started longer ago are deleted in the background (default 400 days: claims are disputed for
+    /// a year, and a year needs its previous month).
+    #[serde(default = "default_results_retention", with = "humantime_serde")]
+    pub results: Duration,
+}
+
+/// The shortest retention accepted: a claim needs at least its whole period and the claim window after it.
+pub const MIN_RESULTS_RETENTION: Duration = Duration::from_secs(35 * 24 * 3600);
+
+fn default_results_retention() -> Duration {
+    Duration::from_secs(400 * 24 * 3600)
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { results: default_results_retention() }
+    }
 }
 
 /// A loaded and validated `collector.yaml`.
@@ -146,10 +171,12 @@ pub struct CollectorConfig {
     pub contracts: Vec<Contract>,
     /// The files this configuration was read from (the config file, then any checks and contracts files).
     pub sources: Vec<PathBuf>,
-    /// Notification channels and escalation policies (validated; not acted on yet).
+    /// Notification channels and escalation policies.
     pub notify: Notify,
-    /// Alert rules (validated; not acted on yet).
+    /// Alert rules.
     pub alerts: Vec<AlertRule>,
+    /// How long results are kept.
+    pub retention: Retention,
 }
 
 /// Reads `collector.yaml`.
@@ -234,6 +261,12 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             }
         }
     }
+    if settings.retention.results < MIN_RESULTS_RETENTION {
+        problems.push(format!(
+            "retention.results: {} is shorter than the minimum of 35d (a month and its claim window)",
+            humantime::format_duration(settings.retention.results)
+        ));
+    }
     match storage {
         Some(storage) if problems.is_empty() => Ok(CollectorConfig {
             listen,
@@ -246,6 +279,7 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             sources,
             notify,
             alerts,
+            retention: settings.retention,
         }),
         _ => Err(fail(problems)),
     }

@@ -80,6 +80,19 @@ fn deploy_example_is_valid() {
 }
 
 #[test]
+fn retention_has_a_floor_and_a_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.yaml");
+    fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\n").unwrap();
+    let config = load_collector_config(&path).unwrap();
+    assert_eq!(config.retention.results, std::time::Duration::from_secs(400 * 86_400));
+    fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { results: 30d }\n")
+        .unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    assert!(text.contains("retention.results: 30days is shorter than the minimum of 35d"), "{text}");
+}
+
+#[test]
 fn a_bad_clock_bound_is_named() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(

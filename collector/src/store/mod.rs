@@ -155,6 +155,22 @@ impl Store {
         self.write(records::Write::Lease(claim)).await.map(|outcome| outcome.changed > 0)
     }
 
+    /// Deletes every result that started before `cutoff` (whole monthly partitions at once on PostgreSQL, then
+    /// the rest in batches); returns how many results went.
+    pub async fn prune_results(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let mut deleted = match self {
+            Self::Sqlite(_) => 0,
+            Self::Postgres(store) => store.drop_partitions_before(cutoff).await?,
+        };
+        loop {
+            let batch = self.write(records::Write::Prune(cutoff)).await?.changed;
+            deleted += batch;
+            if batch < records::PRUNE_BATCH {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Alerts newest first (only those in `state`, when given), at most `limit`.
     pub async fn alerts(&self, state: Option<AlertState>, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
         match self {

@@ -174,7 +174,12 @@ pub(crate) enum Write {
     Rearm(String),
     /// A lease claim.
     Lease(LeaseClaim),
+    /// Delete up to [`PRUNE_BATCH`] results that started before this.
+    Prune(Timestamp),
 }
+
+/// Results one prune write deletes at most, so the writer is never held long.
+pub const PRUNE_BATCH: u64 = 10_000;
 
 impl Write {
     /// Refuses a write the store cannot key: every result needs its `agent_id` and `seq`.
@@ -189,7 +194,8 @@ impl Write {
             | Self::Alert(_)
             | Self::AlertChange(_)
             | Self::Rearm(_)
-            | Self::Lease(_) => return Ok(()),
+            | Self::Lease(_)
+            | Self::Prune(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

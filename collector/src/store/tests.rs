@@ -251,3 +251,29 @@ async fn alerts_change_only_while_firing_and_leases_have_one_holder() {
         assert!(store.claim_lease(claim("b", "2026-02-01T00:00:16Z")).await.unwrap(), "{}: lapsed", engine.name);
     }
 }
+
+#[tokio::test]
+async fn results_past_retention_go_and_the_rest_stay() {
+    for engine in engines().await {
+        let starts = ["2025-01-10T00:00:00Z", "2026-02-01T00:00:00Z", "2026-02-20T00:00:00Z", "2026-03-01T00:00:00Z"];
+        let batch: Vec<ResultRecord> = starts
+            .iter()
+            .enumerate()
+            .map(|(index, start)| {
+                let mut record = result("agent-1", index as u64 + 1, "acme-api", 0);
+                record.started_at = at(start);
+                record
+            })
+            .collect();
+        engine.store.write_results(batch.clone()).await.unwrap();
+        let deleted = engine.store.prune_results(at("2026-02-15T00:00:00Z")).await.unwrap();
+        assert_eq!(deleted, 2, "{}: January 2025 whole, and the first half of February", engine.name);
+        let (from, to) = everything();
+        let kept = engine.store.results_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        assert_eq!(kept, batch[2..].to_vec(), "{}", engine.name);
+        assert_eq!(engine.store.prune_results(at("2026-02-15T00:00:00Z")).await.unwrap(), 0);
+        engine.store.write_results(batch[..1].to_vec()).await.unwrap();
+        let back = engine.store.results_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        assert_eq!(back.len(), 3, "{}: a dropped month takes results again", engine.name);
+    }
+}

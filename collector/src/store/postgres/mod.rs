@@ -228,6 +228,54 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Drops the monthly partitions that end at or before `cutoff`; returns the results they held.
+    pub(crate) async fn drop_partitions_before(&self, cutoff: jiff::Timestamp) -> Result<u64, StoreError> {
+        let client = self.connection().await?;
+        let error = |error: tokio_postgres::Error| database_error(chained(&error));
+        let rows = client
+            .query(
+                "SELECT child.relname FROM pg_inherits
+                 JOIN pg_class child ON child.oid = pg_inherits.inhrelid
+                 JOIN pg_class parent ON parent.oid = pg_inherits.inhparent
+                 JOIN pg_namespace ON pg_namespace.oid = parent.relnamespace
+                 WHERE parent.relname = 'results' AND pg_namespace.nspname = current_schema()",
+                &[],
+            )
+            .await
+            .map_err(error)?;
+        let cutoff = crate::store::columns::nanos(cutoff);
+        let mut deleted = 0;
+        for row in rows {
+            let name: String = row.get(0);
+            let Some((year, month)) = partition_month(&name) else { continue };
+            let (_, end) = month_bounds(year, month)?;
+            if end > cutoff {
+                continue;
+            }
+            let count: i64 =
+                client.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await.map_err(error)?.get(0);
+            client.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).await.map_err(error)?;
+            self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?.remove(&(year, month));
+            tracing::info!(partition = %name, results = count, "Dropped a partition past retention.");
+            deleted += u64::try_from(count).unwrap_or(0);
+        }
+        Ok(deleted)
+    }
+}
+
+/// The (year, month) of a partition named `results_2026_04` (`results_m0001_01` before year 0).
+fn partition_month(name: &str) -> Option<(i16, i8)> {
+    let rest = name.strip_prefix("results_")?;
+    let (negative, rest) = match rest.strip_prefix('m') {
+        Some(rest) => (true, rest),
+        None => (false, rest),
+    };
+    let (year, month) = rest.split_once('_')?;
+    let year: i16 = year.parse().ok()?;
+    Some((if negative { -year } else { year }, month.parse().ok()?))
+}
+
 /// The UTC (year, month) of `nanos` since the epoch.
 fn month_of(nanos: i64) -> Option<(i16, i8)> {
     let date = jiff::Timestamp::from_nanosecond(i128::from(nanos)).ok()?.to_zoned_datetime(TimeZone::UTC).date();

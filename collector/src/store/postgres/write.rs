@@ -7,7 +7,9 @@ use tokio_postgres::Transaction;
 use super::{PostgresStore, chained, database_error};
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
 use crate::store::columns::{nanos, seq_column};
-use crate::store::records::{AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, ResultFlags, Write};
+use crate::store::records::{
+    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, PRUNE_BATCH, ResultFlags, Write,
+};
 use crate::store::{StoreError, WriteOutcome};
 
 fn failed(error: tokio_postgres::Error) -> StoreError {
@@ -39,6 +41,14 @@ impl PostgresStore {
                 .await
                 .map(changed),
             Write::Lease(claim) => claim_lease(&transaction, claim).await,
+            Write::Prune(cutoff) => transaction
+                .execute(
+                    "DELETE FROM results WHERE (agent_id, seq, started_at_ns) IN
+                         (SELECT agent_id, seq, started_at_ns FROM results WHERE started_at_ns < $1 LIMIT $2)",
+                    &[&nanos(*cutoff), &i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX)],
+                )
+                .await
+                .map(changed),
         }
         .map_err(failed)?;
         transaction.commit().await.map_err(failed)?;

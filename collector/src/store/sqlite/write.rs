@@ -7,7 +7,9 @@ use slaprobe_proto::{ResultRecord, v1};
 use super::alerts;
 use crate::store::WriteOutcome;
 use crate::store::columns::{nanos, seq_column};
-use crate::store::records::{AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, ResultFlags, Write};
+use crate::store::records::{
+    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, PRUNE_BATCH, ResultFlags, Write,
+};
 
 /// Applies `writes` in one transaction; one outcome per write, in order.
 pub fn commit<'a>(
@@ -30,6 +32,7 @@ pub fn commit<'a>(
             Write::AlertChange(change) => changed(alerts::change(&transaction, change)?),
             Write::Rearm(id) => changed(alerts::rearm(&transaction, id)?),
             Write::Lease(claim) => changed(alerts::claim_lease(&transaction, claim)?),
+            Write::Prune(cutoff) => changed(prune(&transaction, *cutoff)?),
         });
     }
     transaction.commit()?;
@@ -38,6 +41,17 @@ pub fn commit<'a>(
 
 fn changed(rows: u64) -> WriteOutcome {
     WriteOutcome { changed: rows, ..WriteOutcome::default() }
+}
+
+/// Deletes up to [`PRUNE_BATCH`] results that started before `cutoff`.
+fn prune(transaction: &Transaction, cutoff: jiff::Timestamp) -> rusqlite::Result<u64> {
+    let deleted = transaction
+        .prepare_cached(
+            "DELETE FROM results WHERE (agent_id, seq) IN
+             (SELECT agent_id, seq FROM results WHERE started_at_ns < ?1 LIMIT ?2)",
+        )?
+        .execute(params![nanos(cutoff), i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX)])?;
+    Ok(deleted as u64)
 }
 
 fn insert_results(

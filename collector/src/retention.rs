@@ -1,0 +1,59 @@
+//! Retention: results older than `retention.results` (default 400 days) are deleted in the background, once
+//! an hour (the first time a minute after start). With several collectors on one store, one of them does it:
+//! the one holding the `retention` lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::CollectorConfig;
+use crate::store::{LeaseClaim, Store, StoreError};
+
+/// Time between runs.
+pub const EVERY: Duration = Duration::from_secs(3600);
+/// Wait after start before the first run.
+const FIRST_AFTER: Duration = Duration::from_secs(60);
+/// The lease outlives a run by far; a collector that dies holding it blocks retention for at most this long.
+const LEASE: SignedDuration = SignedDuration::from_mins(30);
+
+/// Deletes the results of `store` past the retention of the configuration `config` publishes, at `now`, if
+/// `holder` gets the lease; how many went (`None`: another collector holds the lease).
+pub async fn prune_once(
+    store: &Store,
+    config: &CollectorConfig,
+    holder: &str,
+    now: Timestamp,
+) -> Result<Option<u64>, StoreError> {
+    let until = now.saturating_add(LEASE).unwrap_or(now);
+    let claim = LeaseClaim { name: "retention".to_owned(), holder: holder.to_owned(), now, until };
+    if !store.claim_lease(claim).await? {
+        return Ok(None);
+    }
+    let keep = SignedDuration::try_from(config.retention.results).unwrap_or(SignedDuration::MAX);
+    let cutoff = now.saturating_sub(keep).unwrap_or(Timestamp::MIN);
+    let deleted = store.prune_results(cutoff).await?;
+    if deleted > 0 {
+        tracing::info!(deleted, %cutoff, "Deleted results past retention.");
+    }
+    Ok(Some(deleted))
+}
+
+/// Runs [`prune_once`] every [`EVERY`] until `stop`.
+pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
+    let holder = format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond());
+    let mut wait = FIRST_AFTER;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = EVERY;
+        let current = config.borrow().clone();
+        if let Err(error) = prune_once(&store, &current, &holder, Timestamp::now()).await {
+            tracing::warn!(%error, "Retention did not run; trying again in an hour.");
+        }
+    }
+}
