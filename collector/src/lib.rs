@@ -12,6 +12,7 @@
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
 //! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit, config push, clock
 //!   offsets, refusals and spool gaps recorded).
+//! - [`migrate`]: moving a SQLite store into PostgreSQL.
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`retention`]: deleting results past `retention.results`, by one collector at a time.
@@ -26,6 +27,7 @@ pub mod contract;
 pub mod display;
 pub mod http;
 pub mod ingest;
+pub mod migrate;
 pub mod notify;
 pub mod reload;
 pub mod report_cmd;

@@ -1,4 +1,4 @@
-//! `slaprobe-collector`: parses arguments and runs a subcommand (`serve`, `report`, `export`). Exit status 64
+//! `slaprobe-collector`: parses arguments and runs a subcommand (`serve`, `report`, `export`, `migrate`). Exit status 64
 //! for unusable arguments or configuration, 65 for malformed results, 1 for other failures.
 
 use std::io::IsTerminal;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use slaprobe_collector::config::{CollectorConfig, load_collector_config};
+use slaprobe_collector::migrate::migrate;
 use slaprobe_collector::reload::{Reload, ReloadRequest};
 use slaprobe_collector::report_cmd::{
     Format, ReportError, export, load_contracts, offline_reports, render, store_reports,
@@ -67,6 +68,15 @@ enum Command {
         #[arg(long)]
         period: String,
     },
+    /// Move a SQLite store into an empty PostgreSQL database, then check every table's row count.
+    Migrate {
+        /// `sqlite:PATH` of the store to move.
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
+        /// `postgres:URL` of the database to move it into.
+        #[arg(long, value_name = "postgres:URL")]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +87,7 @@ fn main() -> ExitCode {
         .init();
     match Args::parse().command {
         Command::Serve { config } => run_serve(&config),
+        Command::Migrate { from, to } => run_migrate(&from, &to),
         Command::Report {
             contracts: Some(contracts),
             results: Some(results),
@@ -122,6 +133,37 @@ fn main() -> ExitCode {
             }
             out.flush().map_err(|error| ReportError::Store(format!("writing the export: {error}")))
         }),
+    }
+}
+
+fn run_migrate(from: &str, to: &str) -> ExitCode {
+    let (Some(from), Some(to)) = (from.strip_prefix("sqlite:"), to.strip_prefix("postgres:")) else {
+        return fail(ReportError::Usage("give --from sqlite:PATH --to postgres:URL".into()));
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} results ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let outcome = runtime.block_on(migrate(Path::new(from), to, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }));
+    bar.finish_and_clear();
+    match outcome {
+        Ok(counts) => {
+            for (table, rows) in counts {
+                println!("{table}: {rows} rows, the same in both");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("slaprobe-collector: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

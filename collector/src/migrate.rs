@@ -1,0 +1,271 @@
+//! `slaprobe-collector migrate --from sqlite:PATH --to postgres:URL`: moves everything a SQLite store holds
+//! (results with their flags, the agent registry, spool gaps, refused results, the delivery log and alerts)
+//! into an empty PostgreSQL store, in batches, then checks that every table holds as many rows on both sides.
+//! Rows are copied as stored (the protobuf record bytes included), so reports from either store are equal.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio_postgres::types::ToSql;
+
+use crate::store::Store;
+use crate::store::postgres::PostgresStore;
+
+/// Results copied per batch.
+const BATCH: usize = 5_000;
+
+/// The tables moved, in order, with the rows each held.
+pub type Counts = Vec<(&'static str, u64)>;
+
+/// A migration failure, saying which side and what.
+#[derive(Debug, thiserror::Error)]
+#[error("migrate: {0}")]
+pub struct MigrateError(String);
+
+fn source_error(error: rusqlite::Error) -> MigrateError {
+    MigrateError(format!("reading the SQLite store: {error}"))
+}
+
+fn target_error(error: impl std::fmt::Display) -> MigrateError {
+    MigrateError(format!("writing to PostgreSQL: {error}"))
+}
+
+/// Moves the SQLite store at `from` into the PostgreSQL store at `to`, calling `progress(done, total)` as
+/// results go; returns the rows per table, equal on both sides.
+pub async fn migrate(from: &Path, to: &str, progress: impl Fn(u64, u64)) -> Result<Counts, MigrateError> {
+    if !from.is_file() {
+        return Err(MigrateError(format!("{} is not a file", from.display())));
+    }
+    drop(Store::open_sqlite(from).map_err(|error| MigrateError(error.to_string()))?);
+    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(source_error)?;
+    let target = PostgresStore::open(to).await.map_err(|error| MigrateError(error.to_string()))?;
+    let client = target.connection().await.map_err(target_error)?;
+    let present: i64 = client.query_one("SELECT count(*) FROM results", &[]).await.map_err(target_error)?.get(0);
+    if present > 0 {
+        return Err(MigrateError(format!(
+            "the target already holds {present} results; migrate into an empty database"
+        )));
+    }
+    drop(client);
+    let total: i64 = source.query_row("SELECT count(*) FROM results", [], |row| row.get(0)).map_err(source_error)?;
+    let total = u64::try_from(total).unwrap_or(0);
+    copy_results(&source, &target, total, &progress).await?;
+    for table in &TABLES {
+        copy_table(&source, &target, table).await?;
+    }
+    check_counts(&source, &target).await
+}
+
+/// One stored result, as its columns.
+struct ResultRow {
+    agent_id: String,
+    seq: i64,
+    check_id: String,
+    region: String,
+    started_at_ns: i64,
+    ok: bool,
+    record: Vec<u8>,
+    flags: i32,
+}
+
+async fn copy_results(
+    source: &Connection,
+    target: &PostgresStore,
+    total: u64,
+    progress: &impl Fn(u64, u64),
+) -> Result<(), MigrateError> {
+    let mut statement = source
+        .prepare(
+            "SELECT agent_id, seq, check_id, region, started_at_ns, ok, record, flags FROM results
+             WHERE (started_at_ns, agent_id, seq) > (?1, ?2, ?3) ORDER BY started_at_ns, agent_id, seq LIMIT ?4",
+        )
+        .map_err(source_error)?;
+    let mut after: (i64, String, i64) = (i64::MIN, String::new(), i64::MIN);
+    let mut done = 0;
+    loop {
+        let rows: Vec<ResultRow> = statement
+            .query_map(params![after.0, after.1, after.2, BATCH as i64], |row| {
+                Ok(ResultRow {
+                    agent_id: row.get(0)?,
+                    seq: row.get(1)?,
+                    check_id: row.get(2)?,
+                    region: row.get(3)?,
+                    started_at_ns: row.get(4)?,
+                    ok: row.get(5)?,
+                    record: row.get(6)?,
+                    flags: row.get(7)?,
+                })
+            })
+            .map_err(source_error)?
+            .collect::<Result<_, _>>()
+            .map_err(source_error)?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        after = (last.started_at_ns, last.agent_id.clone(), last.seq);
+        target.ensure_partitions(rows.iter().map(|row| row.started_at_ns)).await.map_err(target_error)?;
+        let agents: Vec<&str> = rows.iter().map(|row| row.agent_id.as_str()).collect();
+        let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
+        let checks: Vec<&str> = rows.iter().map(|row| row.check_id.as_str()).collect();
+        let regions: Vec<&str> = rows.iter().map(|row| row.region.as_str()).collect();
+        let started: Vec<i64> = rows.iter().map(|row| row.started_at_ns).collect();
+        let oks: Vec<bool> = rows.iter().map(|row| row.ok).collect();
+        let records: Vec<&[u8]> = rows.iter().map(|row| row.record.as_slice()).collect();
+        let flags: Vec<i32> = rows.iter().map(|row| row.flags).collect();
+        let client = target.connection().await.map_err(target_error)?;
+        client
+            .execute(
+                "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::boolean[],
+                                      $7::bytea[], $8::integer[])",
+                &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags],
+            )
+            .await
+            .map_err(target_error)?;
+        done += rows.len() as u64;
+        progress(done, total);
+    }
+}
+
+/// A table copied row by row: its name and columns, the same on both sides.
+struct Table {
+    name: &'static str,
+    columns: &'static [(&'static str, Kind)],
+}
+
+/// How a column travels: SQLite stores booleans as integers.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    OptionalText,
+    Int,
+    OptionalInt,
+    Bool,
+    Bytes,
+}
+
+const TABLES: [Table; 5] = [
+    Table {
+        name: "agents",
+        columns: &[
+            ("agent_id", Kind::Text),
+            ("region", Kind::Text),
+            ("version", Kind::Text),
+            ("connected_at_ns", Kind::Int),
+            ("last_seen_ns", Kind::Int),
+            ("spool_backlog", Kind::Int),
+            ("clock_offset_ns", Kind::OptionalInt),
+            ("clock_round_trip_ns", Kind::OptionalInt),
+            ("clock_measured_at_ns", Kind::OptionalInt),
+        ],
+    },
+    Table {
+        name: "spool_gaps",
+        columns: &[
+            ("agent_id", Kind::Text),
+            ("first_seq", Kind::Int),
+            ("last_seq", Kind::Int),
+            ("reason", Kind::Text),
+            ("reported_at_ns", Kind::Int),
+        ],
+    },
+    Table {
+        name: "refused_results",
+        columns: &[
+            ("agent_id", Kind::Text),
+            ("seq", Kind::Int),
+            ("reason", Kind::Text),
+            ("received_at_ns", Kind::Int),
+            ("record", Kind::Bytes),
+        ],
+    },
+    Table {
+        name: "deliveries",
+        columns: &[
+            ("sent_at_ns", Kind::Int),
+            ("channel", Kind::Text),
+            ("state", Kind::Text),
+            ("kind", Kind::Text),
+            ("contract", Kind::Text),
+            ("delivered", Kind::Bool),
+            ("attempts", Kind::Text),
+            ("alert_id", Kind::OptionalText),
+        ],
+    },
+    Table {
+        name: "alerts",
+        columns: &[
+            ("id", Kind::Text),
+            ("contract", Kind::Text),
+            ("kind", Kind::Text),
+            ("policy", Kind::Text),
+            ("state", Kind::Text),
+            ("started_at_ns", Kind::Int),
+            ("fired_at_ns", Kind::Int),
+            ("resolved_at_ns", Kind::OptionalInt),
+            ("resolved_by", Kind::OptionalText),
+            ("acknowledged_at_ns", Kind::OptionalInt),
+            ("acknowledged_by", Kind::OptionalText),
+            ("levels_notified", Kind::Int),
+            ("last_notified_at_ns", Kind::OptionalInt),
+            ("regions", Kind::Text),
+            ("summary", Kind::Text),
+            ("rearmed", Kind::Bool),
+        ],
+    },
+];
+
+async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) -> Result<(), MigrateError> {
+    let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+    let order = if table.name == "deliveries" { " ORDER BY id" } else { "" };
+    let mut statement =
+        source.prepare(&format!("SELECT {} FROM {}{order}", names.join(", "), table.name)).map_err(source_error)?;
+    let rows: Vec<Vec<Box<dyn ToSql + Sync + Send>>> = statement
+        .query_map([], |row| {
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(index, (_, kind))| -> rusqlite::Result<Box<dyn ToSql + Sync + Send>> {
+                    Ok(match kind {
+                        Kind::Text => Box::new(row.get::<_, String>(index)?),
+                        Kind::OptionalText => Box::new(row.get::<_, Option<String>>(index)?),
+                        Kind::Int if table.name == "alerts" => {
+                            Box::new(i32::try_from(row.get::<_, i64>(index)?).unwrap_or(i32::MAX))
+                        }
+                        Kind::Int => Box::new(row.get::<_, i64>(index)?),
+                        Kind::OptionalInt => Box::new(row.get::<_, Option<i64>>(index)?),
+                        Kind::Bool => Box::new(row.get::<_, bool>(index)?),
+                        Kind::Bytes => Box::new(row.get::<_, Vec<u8>>(index)?),
+                    })
+                })
+                .collect()
+        })
+        .map_err(source_error)?
+        .collect::<Result<_, _>>()
+        .map_err(source_error)?;
+    let placeholders: Vec<String> = (1..=names.len()).map(|index| format!("${index}")).collect();
+    let insert = format!("INSERT INTO {} ({}) VALUES ({})", table.name, names.join(", "), placeholders.join(", "));
+    let mut client = target.connection().await.map_err(target_error)?;
+    let transaction = client.transaction().await.map_err(target_error)?;
+    let statement = transaction.prepare(&insert).await.map_err(target_error)?;
+    for row in &rows {
+        let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(|value| value.as_ref() as &(dyn ToSql + Sync)).collect();
+        transaction.execute(&statement, &values).await.map_err(target_error)?;
+    }
+    transaction.commit().await.map_err(target_error)
+}
+
+async fn check_counts(source: &Connection, target: &PostgresStore) -> Result<Counts, MigrateError> {
+    let client = target.connection().await.map_err(target_error)?;
+    let mut counts = Vec::new();
+    for name in std::iter::once("results").chain(TABLES.iter().map(|table| table.name)) {
+        let from: i64 =
+            source.query_row(&format!("SELECT count(*) FROM {name}"), [], |row| row.get(0)).map_err(source_error)?;
+        let to: i64 =
+            client.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await.map_err(target_error)?.get(0);
+        if from != to {
+            return Err(MigrateError(format!("{name}: {from} rows in SQLite but {to} in PostgreSQL")));
+        }
+        counts.push((name, u64::try_from(from).unwrap_or(0)));
+    }
+    Ok(counts)
+}

@@ -1,0 +1,131 @@
+//! `slaprobe-collector migrate` from a SQLite store holding a little of everything (two months of results, one
+//! flagged, the registry with a clock reading, a spool gap, a refused result, a delivery, an alert) into an empty
+//! PostgreSQL schema: the command reports equal row counts, the same report comes out of either store, and a
+//! second run into the now non-empty database is refused.
+
+use jiff::{SignedDuration, Timestamp};
+use slaprobe_collector::store::{
+    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, ResultFlags, Store,
+};
+use slaprobe_proto::ResultRecord;
+use slaprobe_tests::agent::collector_binary;
+use slaprobe_tests::collector::run_collector;
+use slaprobe_tests::postgres::TestSchema;
+
+fn result(seq: u64, started_at: Timestamp, ok: bool) -> ResultRecord {
+    serde_json::from_value(serde_json::json!({
+        "check_id": "api", "region": "eu", "agent_id": "agent-eu", "seq": seq,
+        "started_at": started_at.to_string(), "ok": ok, "duration_ms": 12.5,
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sqlite_store_moves_into_postgres_whole() {
+    let Some(schema) = TestSchema::create("migrate").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("slaprobe.db");
+    let store = Store::open_sqlite(&database).unwrap();
+    let start: Timestamp = "2026-03-31T22:00:00Z".parse().unwrap();
+    store
+        .record_agent(AgentStatus {
+            agent_id: "agent-eu".to_owned(),
+            region: "eu".to_owned(),
+            version: "0.1.0".to_owned(),
+            connected_at: start,
+            spool_backlog: 3,
+        })
+        .await
+        .unwrap();
+    store
+        .record_clock("agent-eu", ClockReading { offset_nanos: 1_500, round_trip_nanos: 90_000, measured_at: start })
+        .await
+        .unwrap();
+    // Four hours across the month boundary, every minute; down for 20 minutes on April 1.
+    let results: Vec<(ResultRecord, ResultFlags)> = (0..240u64)
+        .map(|minute| {
+            let at = start + SignedDuration::from_mins(minute as i64);
+            let flags = if minute == 5 { ResultFlags::CLOCK_SUSPECT } else { ResultFlags::NONE };
+            (result(minute + 1, at, !(150..170).contains(&minute)), flags)
+        })
+        .collect();
+    let refused = vec![Refusal { seq: 500, reason: "started in the future".to_owned(), record: vec![1, 2, 3] }];
+    store
+        .write_ingested(IngestBatch { agent_id: "agent-eu".to_owned(), received_at: start, results, refused })
+        .await
+        .unwrap();
+    store
+        .record_gap(GapReport {
+            agent_id: "agent-eu".to_owned(),
+            first_seq: 600,
+            last_seq: 610,
+            reason: "spool_full".to_owned(),
+            reported_at: start,
+        })
+        .await
+        .unwrap();
+    store
+        .record_delivery(DeliveryRecord {
+            sent_at: start,
+            channel: "hook".to_owned(),
+            state: "test".to_owned(),
+            kind: "test".to_owned(),
+            contract: String::new(),
+            delivered: true,
+            attempts: Vec::new(),
+            alert_id: None,
+        })
+        .await
+        .unwrap();
+    drop(store);
+
+    let binary = collector_binary();
+    let migrate = |to: &str| {
+        std::process::Command::new(&binary)
+            .args(["migrate", "--from", &format!("sqlite:{}", database.display()), "--to", &format!("postgres:{to}")])
+            .output()
+            .unwrap()
+    };
+    let output = tokio::task::block_in_place(|| migrate(&schema.url));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "results: 240 rows, the same in both",
+        "agents: 1 rows",
+        "spool_gaps: 1 rows",
+        "refused_results: 1 rows",
+        "deliveries: 1 rows",
+        "alerts: 0 rows",
+    ] {
+        assert!(printed.contains(line), "no {line:?} in\n{printed}");
+    }
+
+    // The same claim report from either store.
+    let config = |storage: &str, name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "listen: {{ grpc: \"127.0.0.1:1\" }}\nstorage: {storage}\n\
+                 contracts:\n  - {{ id: acme, vendor: Acme, service: API, checks: [api], objective: 99.9, \
+                 credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let sqlite = config(&format!("{{ sqlite: \"{}\" }}", database.display()), "sqlite.yaml");
+    let postgres = config(&format!("{{ postgres: \"{}\" }}", schema.url), "postgres.yaml");
+    let report =
+        |path: &std::path::Path| run_collector(&["report", "--config", path.to_str().unwrap(), "--period", "2026-04"]);
+    let (from_sqlite, from_postgres) = tokio::task::block_in_place(|| (report(&sqlite), report(&postgres)));
+    assert_eq!(from_sqlite, from_postgres);
+    assert!(from_sqlite.contains("\"down_slices\":20"), "{from_sqlite}");
+    let flagged: i64 =
+        schema.client.query_one("SELECT count(*) FROM results WHERE flags != 0", &[]).await.unwrap().get(0);
+    assert_eq!(flagged, 1, "flags travel with the results");
+
+    let again = tokio::task::block_in_place(|| migrate(&schema.url));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 240 results"), "{again:?}");
+}
