@@ -198,6 +198,14 @@ impl PostgresStore {
         outcome
     }
 
+    /// Creates the monthly partitions `results` needs for results starting at `started` (loading tools).
+    pub async fn create_partitions_for(
+        &self,
+        started: impl Iterator<Item = jiff::Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.ensure_partitions(started.map(crate::store::columns::nanos)).await
+    }
+
     /// Creates the monthly partitions of `results` that `started_at_ns` values fall in, unless known to exist.
     pub(crate) async fn ensure_partitions(&self, started: impl Iterator<Item = i64>) -> Result<(), StoreError> {
         let months: HashSet<(i16, i8)> = started.filter_map(month_of).collect();

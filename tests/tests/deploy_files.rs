@@ -1,0 +1,88 @@
+//! The configurations inside `deploy/compose/` and `deploy/kubernetes/` load with the real configuration code
+//! (their `${VAR}`s filled in as the environment would), and the manifests are the YAML they claim to be.
+
+use std::path::{Path, PathBuf};
+
+use slaprobe_agent::config::load_agent_config;
+use slaprobe_collector::config::{Storage, load_collector_config};
+
+fn deploy(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(path)
+}
+
+/// `text` with each `${NAME}` of `values` filled in, written to `dir/name`.
+fn filled(dir: &Path, name: &str, text: &str, values: &[(&str, &str)]) -> PathBuf {
+    let text = values.iter().fold(text.to_owned(), |text, (key, value)| text.replace(&format!("${{{key}}}"), value));
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The documents of a multi-document YAML file.
+fn documents(path: &Path) -> Vec<serde_yaml_ng::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split("\n---\n")
+        .map(|document| serde_yaml_ng::from_str(document).unwrap_or_else(|error| panic!("{path:?}: {error}")))
+        .collect()
+}
+
+fn config_map<'a>(documents: &'a [serde_yaml_ng::Value], key: &str) -> &'a str {
+    documents
+        .iter()
+        .filter(|document| document["kind"] == "ConfigMap")
+        .find_map(|document| document["data"][key].as_str())
+        .unwrap_or_else(|| panic!("no ConfigMap with {key}"))
+}
+
+#[test]
+fn compose_configurations_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(deploy("contracts.yaml"), dir.path().join("contracts.yaml")).unwrap();
+    let text = std::fs::read_to_string(deploy("compose/collector.yaml")).unwrap();
+    let collector = filled(dir.path(), "collector.yaml", &text, &[("SLAPROBE_PG_PASSWORD", "s3cret")]);
+    let config = load_collector_config(&collector).unwrap_or_else(|error| panic!("{error}"));
+    assert!(matches!(config.storage, Storage::Postgres(_)));
+    assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (3, 2, 1));
+    for (file, first) in [("agent-a-first.yaml", "collector-a"), ("agent-b-first.yaml", "collector-b")] {
+        let text = std::fs::read_to_string(deploy(&format!("compose/{file}"))).unwrap();
+        let values = [("AGENT_ID", "agent-eu-1"), ("REGION", "eu-west"), ("SLAPROBE_TOKEN", "t0ken")];
+        let agent =
+            load_agent_config(&filled(dir.path(), file, &text, &values)).unwrap_or_else(|error| panic!("{error}"));
+        let collectors = agent.collectors();
+        assert_eq!(collectors.len(), 2, "{file}: fails over between both");
+        assert!(collectors[0].contains(first), "{file}: {collectors:?}");
+    }
+    let compose = documents(&deploy("compose/compose.yaml"));
+    let services = compose[0]["services"].as_mapping().unwrap();
+    for service in ["postgres", "collector-a", "collector-b", "agent-eu", "agent-us", "agent-ap"] {
+        assert!(services.contains_key(service), "compose.yaml has no {service}");
+    }
+}
+
+#[test]
+fn kubernetes_configurations_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = documents(&deploy("kubernetes/collector.yaml"));
+    let kinds: Vec<&str> = collector.iter().filter_map(|document| document["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Namespace", "Secret", "ConfigMap", "Deployment", "Service"]);
+    let url = "postgres://slaprobe:pw@postgres.example.internal:5432/slaprobe";
+    let path = filled(
+        dir.path(),
+        "collector.yaml",
+        config_map(&collector, "collector.yaml"),
+        &[("SLAPROBE_DATABASE_URL", url)],
+    );
+    let config = load_collector_config(&path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.storage, Storage::Postgres(url.to_owned()));
+    assert_eq!(config.contracts[0].terms.min_regions_down, 2);
+
+    let agent = documents(&deploy("kubernetes/agent.yaml"));
+    let kinds: Vec<&str> = agent.iter().filter_map(|document| document["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Secret", "ConfigMap", "DaemonSet"]);
+    let values = [("SLAPROBE_REGION", "eu-west"), ("SLAPROBE_TOKEN", "t0ken")];
+    let path = filled(dir.path(), "agent.yaml", config_map(&agent, "agent.yaml"), &values);
+    let loaded = load_agent_config(&path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!((loaded.agent_id(), loaded.settings.region.as_str()), ("agent-eu-west", "eu-west"));
+    let configured: Vec<String> = config.agents.iter().map(|agent| agent.agent_id.clone()).collect();
+    assert!(configured.contains(&loaded.agent_id().to_owned()), "the collector admits the agent's id");
+}
