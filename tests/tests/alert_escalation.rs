@@ -102,7 +102,7 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let config = Arc::new(config(dir.path(), &chat, &oncall));
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
-    let (_publish, watched) = watch::channel(config.clone());
+    let (publish, watched) = watch::channel(config.clone());
     let notifier = Notifier::new().unwrap();
     let mut first = Evaluator::new(store.clone(), notifier.clone(), watched.clone());
     let mut seq = 0;
@@ -216,6 +216,15 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert_eq!(firing[0].started_at, at("2026-04-10T15:00:00Z"));
     assert_eq!(notifications(&chat, 6).await.len(), 6);
     assert_eq!(oncall.received().len(), 3, "level 2 not yet");
+
+    // A rule removed from the configuration closes its open alert without telling anyone.
+    let mut without_rules = (*config).clone();
+    without_rules.alerts.clear();
+    publish.send(Arc::new(without_rules)).unwrap();
+    second.tick(at("2026-04-10T15:03:00Z")).await.unwrap();
+    let closed = store.alert(&firing[0].id).await.unwrap().unwrap();
+    assert_eq!(closed.resolved_by.as_deref(), Some("rule removed from the configuration"));
+    assert_eq!(notifications(&chat, 6).await.len(), 6, "nobody told");
 
     // The delivery log has each notification with its alert.
     let logged = store.deliveries(Some(&alert.id), 100).await.unwrap();

@@ -99,7 +99,11 @@ impl Evaluator {
     /// One evaluation of every rule at `now`, if this collector holds the lease.
     pub async fn tick(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let config = self.config.borrow().clone();
-        if config.alerts.is_empty() || !self.hold_lease(now).await? {
+        // With no rules there is nothing to do but close what removed rules left open.
+        if config.alerts.is_empty() && self.store.alerts(Some(AlertState::Firing), 1).await?.is_empty() {
+            return Ok(());
+        }
+        if !self.hold_lease(now).await? {
             return Ok(());
         }
         let mut latest: HashMap<(String, String), AlertRecord> = self
