@@ -1,5 +1,6 @@
 //! `slaprobe-collector migrate --from sqlite:PATH --to postgres:URL`: moves everything a SQLite store holds
-//! (results with their flags, the agent registry, spool gaps, refused results, the delivery log and alerts)
+//! (results with their flags, their per-minute rollups, the agent registry, spool gaps, refused results, the
+//! delivery log and alerts)
 //! into an empty PostgreSQL store, in batches, then checks that every table holds as many rows on both sides.
 //! Rows are copied as stored (the protobuf record bytes included), so reports from either store are equal.
 
@@ -142,7 +143,17 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 5] = [
+const TABLES: [Table; 6] = [
+    Table {
+        name: "result_rollups",
+        columns: &[
+            ("check_id", Kind::Text),
+            ("region", Kind::Text),
+            ("minute_ns", Kind::Int),
+            ("total", Kind::Int),
+            ("failed", Kind::Int),
+        ],
+    },
     Table {
         name: "agents",
         columns: &[

@@ -1,6 +1,8 @@
-//! Retention: results older than `retention.results` (default 400 days) are deleted in the background, once
-//! an hour (the first time a minute after start). With several collectors on one store, one of them does it:
-//! the one holding the `retention` lease.
+//! Retention: once an hour (the first time a minute after start), the collector holding the `retention` lease
+//! rolls up the results of the last [`ROLLUP_WINDOW`] into per-minute counts (again each time, so late results
+//! from a spool that was away are counted), deletes results older than `retention.results` (default 400 days),
+//! and rollups older than `retention.rollups` (default 5 years). Rollups cover the checks of the central list and
+//! of the contracts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,10 @@ const FIRST_AFTER: Duration = Duration::from_secs(60);
 /// The lease outlives a run by far; a collector that dies holding it blocks retention for at most this long.
 const LEASE: SignedDuration = SignedDuration::from_mins(30);
 
-/// Deletes the results of `store` past the retention of the configuration `config` publishes, at `now`, if
+/// How far back each run recomputes the rollups.
+pub const ROLLUP_WINDOW: SignedDuration = SignedDuration::from_hours(48);
+
+/// Rolls up and deletes the results of `store` past the retention of the configuration `config` publishes, at `now`, if
 /// `holder` gets the lease; how many went (`None`: another collector holds the lease).
 pub async fn prune_once(
     store: &Store,
@@ -32,12 +37,20 @@ pub async fn prune_once(
     if !store.claim_lease(claim).await? {
         return Ok(None);
     }
-    let keep = SignedDuration::try_from(config.retention.results).unwrap_or(SignedDuration::MAX);
-    let cutoff = now.saturating_sub(keep).unwrap_or(Timestamp::MIN);
+    let mut checks: Vec<String> = config.checks.iter().map(|prepared| prepared.check.id.clone()).collect();
+    checks.extend(config.contracts.iter().flat_map(|contract| contract.terms.checks.iter().cloned()));
+    checks.sort();
+    checks.dedup();
+    store.roll_up(checks, now.saturating_sub(ROLLUP_WINDOW).unwrap_or(now), now).await?;
+    let before = |keep: std::time::Duration| {
+        now.saturating_sub(SignedDuration::try_from(keep).unwrap_or(SignedDuration::MAX)).unwrap_or(Timestamp::MIN)
+    };
+    let cutoff = before(config.retention.results);
     let deleted = store.prune_results(cutoff).await?;
     if deleted > 0 {
         tracing::info!(deleted, %cutoff, "Deleted results past retention.");
     }
+    store.prune_rollups(before(config.retention.rollups)).await?;
     Ok(Some(deleted))
 }
 

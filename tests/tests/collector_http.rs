@@ -238,6 +238,12 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         ("/api/v1/openapi.json", "/api/v1/openapi.json".to_owned(), 200),
         ("/api/v1/deliveries", "/api/v1/deliveries".to_owned(), 200),
         ("/api/v1/deliveries", "/api/v1/deliveries?limit=0".to_owned(), 400),
+        ("/api/v1/rollups", "/api/v1/rollups?check=web".to_owned(), 200),
+        (
+            "/api/v1/rollups",
+            "/api/v1/rollups?check=web&from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z".to_owned(),
+            400,
+        ),
         ("/api/v1/alerts", "/api/v1/alerts?state=firing".to_owned(), 200),
         ("/api/v1/alerts", "/api/v1/alerts?state=open".to_owned(), 400),
         ("/api/v1/alerts/{id}", "/api/v1/alerts/web.down.1".to_owned(), 404),

@@ -1,7 +1,7 @@
 //! `slaprobe-collector migrate` from a SQLite store holding a little of everything (two months of results, one
-//! flagged, the registry with a clock reading, a spool gap, a refused result, a delivery, an alert) into an empty
-//! PostgreSQL schema: the command reports equal row counts, the same report comes out of either store, and a
-//! second run into the now non-empty database is refused.
+//! flagged, their rollups, the registry with a clock reading, a spool gap, a refused result, a delivery) into an
+//! empty PostgreSQL schema: the command reports equal row counts, the same report comes out of either store, and
+//! a second run into the now non-empty database is refused.
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::store::{
@@ -77,6 +77,8 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         })
         .await
         .unwrap();
+    let end = start + SignedDuration::from_hours(4);
+    assert_eq!(store.roll_up(vec!["api".to_owned()], start, end).await.unwrap(), 240);
     drop(store);
 
     let binary = collector_binary();
@@ -91,6 +93,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
     let printed = String::from_utf8(output.stdout).unwrap();
     for line in [
         "results: 240 rows, the same in both",
+        "result_rollups: 240 rows",
         "agents: 1 rows",
         "spool_gaps: 1 rows",
         "refused_results: 1 rows",

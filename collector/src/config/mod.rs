@@ -129,7 +129,7 @@ fn default_max_clock_offset() -> Duration {
     DEFAULT_MAX_CLOCK_OFFSET
 }
 
-/// `retention:`: how long raw results are kept.
+/// `retention:`: how long raw results, and their per-minute rollups, are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
@@ -137,6 +137,9 @@ pub struct Retention {
     /// a year, and a year needs its previous month).
     #[serde(default = "default_results_retention", with = "humantime_serde")]
     pub results: Duration,
+    /// Per-minute rollups (counts per check, region and minute) are kept this long (default 5 years).
+    #[serde(default = "default_rollups_retention", with = "humantime_serde")]
+    pub rollups: Duration,
 }
 
 /// The shortest retention accepted: a claim needs at least its whole period and the claim window after it.
@@ -146,9 +149,13 @@ fn default_results_retention() -> Duration {
     Duration::from_secs(400 * 24 * 3600)
 }
 
+fn default_rollups_retention() -> Duration {
+    Duration::from_secs(5 * 365 * 24 * 3600)
+}
+
 impl Default for Retention {
     fn default() -> Self {
-        Self { results: default_results_retention() }
+        Self { results: default_results_retention(), rollups: default_rollups_retention() }
     }
 }
 
@@ -260,6 +267,9 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
                 problems.push(format!("listen.tls.{key}: {} is not a readable file", file.display()));
             }
         }
+    }
+    if settings.retention.rollups < settings.retention.results {
+        problems.push("retention.rollups: shorter than retention.results (rollups outlive the results)".to_owned());
     }
     if settings.retention.results < MIN_RESULTS_RETENTION {
         problems.push(format!(

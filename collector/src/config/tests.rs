@@ -90,6 +90,10 @@ fn retention_has_a_floor_and_a_default() {
         .unwrap();
     let text = load_collector_config(&path).unwrap_err().to_string();
     assert!(text.contains("retention.results: 30days is shorter than the minimum of 35d"), "{text}");
+    fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { rollups: 90d }\n")
+        .unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    assert!(text.contains("retention.rollups: shorter than retention.results"), "{text}");
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/contracts/{id}/incidents", get(api::contracts::incidents))
         .route("/api/v1/contracts/{id}/report", get(api::contracts::contract_report))
         .route("/api/v1/results", get(api::results::results))
+        .route("/api/v1/rollups", get(api::rollups::rollups))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/channels/{id}/test", post(api::channels::test))
         .route("/api/v1/deliveries", get(api::channels::deliveries))

@@ -31,7 +31,7 @@ use slaprobe_proto::ResultRecord;
 pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 pub use records::{
     AgentRecord, AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
-    ResultFlags, ResultPosition, ResultQuery, StoredResult,
+    ResultFlags, ResultPosition, ResultQuery, Rollup, StoredResult,
 };
 
 /// A store failure; the message names the file or operation.
@@ -168,6 +168,36 @@ impl Store {
             if batch < records::PRUNE_BATCH {
                 return Ok(deleted);
             }
+        }
+    }
+
+    /// Recomputes the per-minute rollups of `checks` from the results that started in `[from, to)`.
+    pub async fn roll_up(&self, checks: Vec<String>, from: Timestamp, to: Timestamp) -> Result<u64, StoreError> {
+        let window = records::RollupWindow { checks, from, to };
+        Ok(self.write(records::Write::Rollup(window)).await?.changed)
+    }
+
+    /// Deletes the rollups of minutes before `cutoff`; how many went.
+    pub async fn prune_rollups(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.write(records::Write::PruneRollups(cutoff)).await?.changed)
+    }
+
+    /// The rollups of `check` for minutes in `[from, to)` (of `region` only, when given), by minute then region.
+    pub async fn rollups(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let (check, region) = (check.to_owned(), region.map(str::to_owned));
+        match self {
+            Self::Sqlite(store) => {
+                store
+                    .read(move |connection| sqlite::read::rollups(connection, &check, region.as_deref(), from, to))
+                    .await
+            }
+            Self::Postgres(store) => store.rollups(&check, region.as_deref(), from, to).await,
         }
     }
 

@@ -176,7 +176,38 @@ pub(crate) enum Write {
     Lease(LeaseClaim),
     /// Delete up to [`PRUNE_BATCH`] results that started before this.
     Prune(Timestamp),
+    /// Recompute the per-minute rollups of these checks from the results that started in `[from, to)`.
+    Rollup(RollupWindow),
+    /// Delete the rollups of minutes before this.
+    PruneRollups(Timestamp),
 }
+
+/// Which results a rollup write counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupWindow {
+    /// The checks.
+    pub checks: Vec<String>,
+    /// From (inclusive; rounded down to the minute).
+    pub from: Timestamp,
+    /// To (exclusive).
+    pub to: Timestamp,
+}
+
+/// One check's results from one region in one minute, as counts: what outlives the raw results.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rollup {
+    /// The region.
+    pub region: String,
+    /// The minute's start.
+    pub minute: Timestamp,
+    /// Results that started in it.
+    pub total: u64,
+    /// Of those, the ones that failed (as the agent judged them; contracts' `slow_ms` is not applied).
+    pub failed: u64,
+}
+
+/// Nanoseconds in a minute, the rollups' grain.
+pub const MINUTE_NANOS: i64 = 60_000_000_000;
 
 /// Results one prune write deletes at most, so the writer is never held long.
 pub const PRUNE_BATCH: u64 = 10_000;
@@ -195,7 +226,9 @@ impl Write {
             | Self::AlertChange(_)
             | Self::Rearm(_)
             | Self::Lease(_)
-            | Self::Prune(_) => return Ok(()),
+            | Self::Prune(_)
+            | Self::Rollup(_)
+            | Self::PruneRollups(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

@@ -111,6 +111,16 @@ const MIGRATIONS: &[&str] = &[
         expires_at_ns INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    CREATE TABLE result_rollups (
+        check_id  TEXT    NOT NULL,
+        region    TEXT    NOT NULL,
+        minute_ns INTEGER NOT NULL,
+        total     INTEGER NOT NULL,
+        failed    INTEGER NOT NULL,
+        PRIMARY KEY (check_id, minute_ns, region)
+    ) WITHOUT ROWID;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

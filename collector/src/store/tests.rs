@@ -277,3 +277,50 @@ async fn results_past_retention_go_and_the_rest_stay() {
         assert_eq!(back.len(), 3, "{}: a dropped month takes results again", engine.name);
     }
 }
+
+#[tokio::test]
+async fn rollups_count_per_minute_take_late_results_and_outlive_the_results() {
+    for engine in engines().await {
+        let store = &engine.store;
+        // Minutes 0-2, two regions; every fifth sequence number fails (the fixture's rule).
+        let mut batch = Vec::new();
+        for (seq, (minute, region)) in [(0, "eu"), (0, "us"), (1, "eu"), (1, "eu"), (2, "us")].iter().enumerate() {
+            let mut record = result("agent-1", seq as u64 + 1, "acme-api", *minute);
+            record.region = (*region).to_owned();
+            record.ok = seq != 2;
+            batch.push(record);
+        }
+        store.write_results(batch).await.unwrap();
+        let (from, to) = (at("2026-02-01T00:00:30Z"), at("2026-02-01T01:00:00Z"));
+        store.roll_up(vec!["acme-api".to_owned(), "other".to_owned()], from, to).await.unwrap();
+        let counts = |rollups: Vec<super::Rollup>| -> Vec<(String, String, u64, u64)> {
+            rollups
+                .into_iter()
+                .map(|rollup| (rollup.minute.to_string(), rollup.region, rollup.total, rollup.failed))
+                .collect()
+        };
+        let read = |region: Option<&'static str>| store.rollups("acme-api", region, at("2026-02-01T00:00:00Z"), to);
+        let expected = |late: u64| {
+            vec![
+                ("2026-02-01T00:00:00Z".to_owned(), "eu".to_owned(), 1, 0),
+                ("2026-02-01T00:00:00Z".to_owned(), "us".to_owned(), 1, 0),
+                ("2026-02-01T00:01:00Z".to_owned(), "eu".to_owned(), 2 + late, 1 + late),
+                ("2026-02-01T00:02:00Z".to_owned(), "us".to_owned(), 1, 0),
+            ]
+        };
+        assert_eq!(counts(read(None).await.unwrap()), expected(0), "{}: from rounds down to its minute", engine.name);
+        // A late result (a spool that was away) is counted when the window is rolled up again.
+        let mut late = result("agent-2", 1, "acme-api", 1);
+        late.region = "eu".to_owned();
+        late.ok = false;
+        store.write_results(vec![late]).await.unwrap();
+        store.roll_up(vec!["acme-api".to_owned()], from, to).await.unwrap();
+        assert_eq!(counts(read(None).await.unwrap()), expected(1), "{}", engine.name);
+        assert_eq!(read(Some("us")).await.unwrap().len(), 2);
+        // The results go; the rollups stay until their own cutoff.
+        store.prune_results(at("2026-03-01T00:00:00Z")).await.unwrap();
+        assert_eq!(counts(read(None).await.unwrap()), expected(1), "{}: rollups outlive results", engine.name);
+        assert_eq!(store.prune_rollups(at("2026-02-01T00:01:00Z")).await.unwrap(), 2);
+        assert_eq!(read(None).await.unwrap().len(), 2, "{}", engine.name);
+    }
+}

@@ -8,6 +8,7 @@
 //! - [`checks`]: central checks with their latest result per region.
 //! - [`contracts`]: standing, period views, incidents and claim reports.
 //! - [`results`]: raw results, paged.
+//! - [`rollups`]: per-minute counts, kept longer than raw results.
 
 pub mod agents;
 pub mod alerts;
@@ -15,6 +16,7 @@ pub mod channels;
 pub mod checks;
 pub mod contracts;
 pub mod results;
+pub mod rollups;
 
 use axum::Json;
 use axum::http::StatusCode;

@@ -49,7 +49,8 @@ pub struct ResultsPage {
     pub next: Option<String>,
 }
 
-fn timestamp(name: &str, text: &str) -> Result<Timestamp, ApiError> {
+/// `text` as the RFC 3339 timestamp of parameter `name`, or a 400 naming it.
+pub fn timestamp(name: &str, text: &str) -> Result<Timestamp, ApiError> {
     text.parse().map_err(|error| ApiError::bad_request(format!("{name}={text:?}: not an RFC 3339 timestamp ({error})")))
 }
 

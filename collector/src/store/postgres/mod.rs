@@ -25,7 +25,8 @@ use tokio_postgres::NoTls;
 use super::StoreError;
 
 /// Schema migrations, in order; entry `n` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE results (
         agent_id      TEXT    NOT NULL,
         seq           BIGINT  NOT NULL,
@@ -102,7 +103,18 @@ const MIGRATIONS: &[&str] = &["
         holder        TEXT   NOT NULL,
         expires_at_ns BIGINT NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE result_rollups (
+        check_id  TEXT   NOT NULL,
+        region    TEXT   NOT NULL,
+        minute_ns BIGINT NOT NULL,
+        total     BIGINT NOT NULL,
+        failed    BIGINT NOT NULL,
+        PRIMARY KEY (check_id, minute_ns, region)
+    );
+",
+];
 
 /// Connections in the pool at most.
 const POOL_SIZE: usize = 16;

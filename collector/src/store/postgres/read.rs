@@ -12,7 +12,7 @@ use crate::store::alerts::{AlertRecord, AlertState};
 use crate::store::columns::nanos;
 use crate::store::records::{
     AgentRecord, ClockReading, DeliveryRecord, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery,
-    StoredResult,
+    Rollup, StoredResult,
 };
 
 fn failed(error: tokio_postgres::Error) -> StoreError {
@@ -232,6 +232,34 @@ impl PostgresStore {
                     delivered: row.try_get("delivered").map_err(failed)?,
                     attempts: serde_json::from_str(attempts).map_err(|error| undecodable("attempts", error))?,
                     alert_id: row.try_get("alert_id").map_err(failed)?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::store::Store::rollups`].
+    pub async fn rollups(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT region, minute_ns, total, failed FROM result_rollups
+                 WHERE check_id = $1 AND minute_ns >= $2 AND minute_ns < $3 AND ($4::text IS NULL OR region = $4)
+                 ORDER BY minute_ns, region",
+                &[&check, &nanos(from), &nanos(to), &region],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Rollup {
+                    region: row.try_get("region").map_err(failed)?,
+                    minute: timestamp(row, "minute_ns")?,
+                    total: unsigned(row, "total")?,
+                    failed: unsigned(row, "failed")?,
                 })
             })
             .collect()

@@ -8,7 +8,8 @@ use super::{PostgresStore, chained, database_error};
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
 use crate::store::columns::{nanos, seq_column};
 use crate::store::records::{
-    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, PRUNE_BATCH, ResultFlags, Write,
+    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
+    RollupWindow, Write,
 };
 use crate::store::{StoreError, WriteOutcome};
 
@@ -41,6 +42,11 @@ impl PostgresStore {
                 .await
                 .map(changed),
             Write::Lease(claim) => claim_lease(&transaction, claim).await,
+            Write::Rollup(window) => rollup(&transaction, window).await,
+            Write::PruneRollups(cutoff) => transaction
+                .execute("DELETE FROM result_rollups WHERE minute_ns < $1", &[&nanos(*cutoff)])
+                .await
+                .map(changed),
             Write::Prune(cutoff) => transaction
                 .execute(
                     "DELETE FROM results WHERE (agent_id, seq, started_at_ns) IN
@@ -58,6 +64,20 @@ impl PostgresStore {
 
 fn changed(rows: u64) -> WriteOutcome {
     WriteOutcome { changed: rows, ..WriteOutcome::default() }
+}
+
+async fn rollup(transaction: &Transaction<'_>, window: &RollupWindow) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let from = nanos(window.from).div_euclid(MINUTE_NANOS) * MINUTE_NANOS;
+    let written = transaction
+        .execute(
+            "INSERT INTO result_rollups (check_id, region, minute_ns, total, failed)
+             SELECT check_id, region, (started_at_ns / $4) * $4, count(*), count(*) FILTER (WHERE NOT ok) FROM results
+             WHERE check_id = ANY($1) AND started_at_ns >= $2 AND started_at_ns < $3 GROUP BY 1, 2, 3
+             ON CONFLICT (check_id, minute_ns, region) DO UPDATE SET total = excluded.total, failed = excluded.failed",
+            &[&window.checks, &from, &nanos(window.to), &MINUTE_NANOS],
+        )
+        .await?;
+    Ok(changed(written))
 }
 
 async fn insert_results(

@@ -10,7 +10,7 @@ use slaprobe_proto::{ResultRecord, v1};
 use crate::store::columns::nanos;
 use crate::store::records::{
     AgentRecord, ClockReading, DeliveryRecord, GapReport, RefusedResult, ResultFlags, ResultPosition, ResultQuery,
-    StoredResult,
+    Rollup, StoredResult,
 };
 
 pub(super) fn conversion_error(
@@ -202,6 +202,30 @@ pub fn deliveries(
             delivered: row.get(5)?,
             attempts: serde_json::from_str(&attempts).map_err(|error| conversion_error(6, error))?,
             alert_id: row.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The rollups of `check` for minutes in `[from, to)` (of `region` only, when given), by minute then region.
+pub fn rollups(
+    connection: &Connection,
+    check: &str,
+    region: Option<&str>,
+    from: Timestamp,
+    to: Timestamp,
+) -> rusqlite::Result<Vec<Rollup>> {
+    let mut query = connection.prepare_cached(
+        "SELECT region, minute_ns, total, failed FROM result_rollups
+         WHERE check_id = ?1 AND minute_ns >= ?2 AND minute_ns < ?3 AND (?4 IS NULL OR region = ?4)
+         ORDER BY minute_ns, region",
+    )?;
+    let rows = query.query_map(params![check, nanos(from), nanos(to), region], |row| {
+        Ok(Rollup {
+            region: row.get(0)?,
+            minute: timestamp(row, 1)?,
+            total: unsigned(row, 2)?,
+            failed: unsigned(row, 3)?,
         })
     })?;
     rows.collect()

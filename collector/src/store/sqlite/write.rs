@@ -8,7 +8,8 @@ use super::alerts;
 use crate::store::WriteOutcome;
 use crate::store::columns::{nanos, seq_column};
 use crate::store::records::{
-    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, PRUNE_BATCH, ResultFlags, Write,
+    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
+    RollupWindow, Write,
 };
 
 /// Applies `writes` in one transaction; one outcome per write, in order.
@@ -33,6 +34,12 @@ pub fn commit<'a>(
             Write::Rearm(id) => changed(alerts::rearm(&transaction, id)?),
             Write::Lease(claim) => changed(alerts::claim_lease(&transaction, claim)?),
             Write::Prune(cutoff) => changed(prune(&transaction, *cutoff)?),
+            Write::Rollup(window) => changed(rollup(&transaction, window)?),
+            Write::PruneRollups(cutoff) => changed(
+                transaction
+                    .prepare_cached("DELETE FROM result_rollups WHERE minute_ns < ?1")?
+                    .execute(params![nanos(*cutoff)])? as u64,
+            ),
         });
     }
     transaction.commit()?;
@@ -52,6 +59,22 @@ fn prune(transaction: &Transaction, cutoff: jiff::Timestamp) -> rusqlite::Result
         )?
         .execute(params![nanos(cutoff), i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX)])?;
     Ok(deleted as u64)
+}
+
+/// Recomputes the rollups of the window's minutes from the results there (each check through its index).
+fn rollup(transaction: &Transaction, window: &RollupWindow) -> rusqlite::Result<u64> {
+    let from = nanos(window.from).div_euclid(MINUTE_NANOS) * MINUTE_NANOS;
+    let mut statement = transaction.prepare_cached(
+        "INSERT INTO result_rollups (check_id, region, minute_ns, total, failed)
+         SELECT check_id, region, (started_at_ns / ?4) * ?4, count(*), sum(1 - ok) FROM results
+         WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3 GROUP BY 1, 2, 3
+         ON CONFLICT (check_id, minute_ns, region) DO UPDATE SET total = excluded.total, failed = excluded.failed",
+    )?;
+    let mut written = 0;
+    for check in &window.checks {
+        written += statement.execute(params![check, from, nanos(window.to), MINUTE_NANOS])? as u64;
+    }
+    Ok(written)
 }
 
 fn insert_results(
