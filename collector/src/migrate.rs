@@ -137,7 +137,10 @@ struct Table {
 enum Kind {
     Text,
     OptionalText,
+    /// BIGINT in PostgreSQL.
     Int,
+    /// INTEGER in PostgreSQL.
+    Int32,
     OptionalInt,
     Bool,
     Bytes,
@@ -215,7 +218,7 @@ const TABLES: [Table; 6] = [
             ("resolved_by", Kind::OptionalText),
             ("acknowledged_at_ns", Kind::OptionalInt),
             ("acknowledged_by", Kind::OptionalText),
-            ("levels_notified", Kind::Int),
+            ("levels_notified", Kind::Int32),
             ("last_notified_at_ns", Kind::OptionalInt),
             ("regions", Kind::Text),
             ("summary", Kind::Text),
@@ -239,9 +242,7 @@ async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) 
                     Ok(match kind {
                         Kind::Text => Box::new(row.get::<_, String>(index)?),
                         Kind::OptionalText => Box::new(row.get::<_, Option<String>>(index)?),
-                        Kind::Int if table.name == "alerts" => {
-                            Box::new(i32::try_from(row.get::<_, i64>(index)?).unwrap_or(i32::MAX))
-                        }
+                        Kind::Int32 => Box::new(row.get::<_, i32>(index)?),
                         Kind::Int => Box::new(row.get::<_, i64>(index)?),
                         Kind::OptionalInt => Box::new(row.get::<_, Option<i64>>(index)?),
                         Kind::Bool => Box::new(row.get::<_, bool>(index)?),

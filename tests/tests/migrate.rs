@@ -1,11 +1,13 @@
 //! `slaprobe-collector migrate` from a SQLite store holding a little of everything (two months of results, one
-//! flagged, their rollups, the registry with a clock reading, a spool gap, a refused result, a delivery) into an
-//! empty PostgreSQL schema: the command reports equal row counts, the same report comes out of either store, and
-//! a second run into the now non-empty database is refused.
+//! flagged, their rollups, the registry with a clock reading, a spool gap, a refused result, a delivery, an
+//! acknowledged alert) into an empty PostgreSQL schema: the command reports equal row counts, the alert arrives
+//! field for field, the same report comes out of either store, and a second run into the now non-empty database
+//! is refused.
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::store::{
-    AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, ResultFlags, Store,
+    AgentStatus, AlertRecord, AlertState, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, ResultFlags,
+    Store,
 };
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
@@ -77,6 +79,25 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         })
         .await
         .unwrap();
+    let alert = AlertRecord {
+        id: "acme.down.1775000000000".to_owned(),
+        contract: "acme".to_owned(),
+        kind: "down".to_owned(),
+        policy: "default".to_owned(),
+        state: AlertState::Firing,
+        started_at: start + SignedDuration::from_mins(150),
+        fired_at: start + SignedDuration::from_mins(152),
+        resolved_at: None,
+        resolved_by: None,
+        acknowledged_at: Some(start + SignedDuration::from_mins(155)),
+        acknowledged_by: Some("alice".to_owned()),
+        levels_notified: 2,
+        last_notified_at: Some(start + SignedDuration::from_mins(162)),
+        regions: vec!["eu".to_owned()],
+        summary: "down in eu".to_owned(),
+        rearmed: false,
+    };
+    store.record_alert(alert.clone()).await.unwrap();
     let end = start + SignedDuration::from_hours(4);
     assert_eq!(store.roll_up(vec!["api".to_owned()], start, end).await.unwrap(), 240);
     drop(store);
@@ -98,7 +119,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         "spool_gaps: 1 rows",
         "refused_results: 1 rows",
         "deliveries: 1 rows",
-        "alerts: 0 rows",
+        "alerts: 1 rows",
     ] {
         assert!(printed.contains(line), "no {line:?} in\n{printed}");
     }
@@ -127,6 +148,9 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
     let flagged: i64 =
         schema.client.query_one("SELECT count(*) FROM results WHERE flags != 0", &[]).await.unwrap().get(0);
     assert_eq!(flagged, 1, "flags travel with the results");
+
+    let moved = Store::open_postgres(&schema.url).await.unwrap();
+    assert_eq!(moved.alert(&alert.id).await.unwrap(), Some(alert), "the alert arrives field for field");
 
     let again = tokio::task::block_in_place(|| migrate(&schema.url));
     assert!(!again.status.success());
