@@ -10,6 +10,7 @@
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.
 //! - [`spool`]: the durable, checksummed, capped on-disk spool.
+//! - [`private_files`]: files and directories only the agent's user may read (0600/0700).
 //! - [`uplink`]: streams the spool to the collector over gRPC and applies its acknowledgements.
 //! - [`metrics`]: Prometheus metrics and the small listener serving them.
 //! - [`clock`]: the wall clock behind a trait, for paused-time tests.
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod metrics;
 pub mod output;
+pub mod private_files;
 pub mod probe;
 pub mod run;
 pub mod schedule;

@@ -21,6 +21,7 @@ use crate::clock::SystemClock;
 use crate::config::{AgentConfig, PreparedCheck, load_agent_config, parse_checks_document};
 use crate::metrics::{AgentMetrics, serve_metrics};
 use crate::output::{write_jsonl, write_spool};
+use crate::private_files::{create_private_dir, write_private_atomically};
 use crate::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use crate::schedule::{AttemptRunner, Scheduler};
 use crate::spool::Spool;
@@ -155,6 +156,7 @@ pub async fn run(
                 Err(error) => tracing::error!("Kept the running configuration; the new one is invalid: {error}"),
             },
             Some(config) = pushed.recv() => match parse_checks_document(&config.checks_yaml) {
+                _ if config_refused(&config) => {}
                 Ok(checks) => {
                     if let Err(error) = save_pushed(&settings.spool_dir, &config.checks_yaml) {
                         tracing::error!(%error, "Could not keep the pushed checks on disk; they apply until restart.");
@@ -180,6 +182,15 @@ pub async fn run(
     }
     tracing::info!(results_written, "Stopped.");
     Ok(RunSummary { results_written })
+}
+
+/// Whether the collector said it could not push the checks (logged here; the running checks stay).
+fn config_refused(config: &v1::CheckConfig) -> bool {
+    if config.refused.is_empty() {
+        return false;
+    }
+    tracing::error!(reason = %config.refused, "The collector could not push the checks; kept the running ones.");
+    true
 }
 
 fn log_apply(message: &str, summary: crate::schedule::ApplySummary) {
@@ -214,14 +225,8 @@ fn load_pushed(dir: &Path, region: &str) -> Option<(String, Vec<PreparedCheck>)>
 }
 
 fn save_pushed(dir: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!("{PUSHED_CHECKS}.tmp"));
-    {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-    }
-    std::fs::rename(temporary, dir.join(PUSHED_CHECKS))
+    create_private_dir(dir)?;
+    write_private_atomically(&dir.join(PUSHED_CHECKS), text.as_bytes())
 }
 
 /// The version of a checks document: hex SHA-256 of its text, as the collector computes it.

@@ -1,7 +1,7 @@
 //! The uplink: streams the spool to the collector and deletes what it acknowledges (`DESIGN.md` section 4).
 //!
 //! One session at a time. On (re)connect the agent sends Hello, then replays every durable, unacknowledged
-//! result from the spool in batches, keeping at most [`WINDOW`] results unacknowledged in flight; new results
+//! result from the spool in batches sized below the collector's limits ([`slaprobe_proto::limits`]), keeping at most [`WINDOW`] results unacknowledged in flight; new results
 //! follow as the spool's writer signals them. Acknowledgements (`Ack { through_seq }`) delete spool segments.
 //! Gaps the spool recorded are reported at the start of each session until acknowledged past, and as they
 //! appear during a session, always before any result past them (the collector records only the part of a gap
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::gauge::Gauge;
-use slaprobe_proto::v1;
+use slaprobe_proto::{limits, v1};
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -29,12 +29,8 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use crate::config::CollectorTls;
 use crate::spool::{Gap, Spool};
 
-/// Results per batch.
-pub const BATCH: usize = 500;
 /// Results sent but not yet acknowledged, at most.
 pub const WINDOW: u64 = 5_000;
-/// Largest message accepted from the collector.
-const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// How often the agent's clock is measured against the collector's.
 pub const CLOCK_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -161,7 +157,8 @@ async fn session(
     let mut client = v1::collector_client::CollectorClient::new(channel)
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(limits::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(limits::MAX_MESSAGE_BYTES);
     let (to_collector, outbound) = mpsc::channel::<v1::AgentMessage>(8);
     let (acked, backlog, gaps) =
         with_spool(spool, |spool| Ok((spool.acked(), spool.backlog(), spool.gaps().to_vec())))?;
@@ -198,7 +195,9 @@ async fn session(
         if sent_through.saturating_sub(acked_through) < WINDOW {
             // The batch and the gaps come from one look at the spool, so a gap the batch skips over is known.
             let (batch, gaps) = with_spool(spool, |spool| {
-                let batch = spool.read_after(sent_through, BATCH).map_err(|error| error.to_string())?;
+                let batch = spool
+                    .read_after(sent_through, limits::BATCH_RESULTS, limits::BATCH_TARGET_BYTES)
+                    .map_err(|error| error.to_string())?;
                 Ok((batch, spool.gaps().to_vec()))
             })?;
             // Gaps that appeared during the session are reported before any result past them.

@@ -185,6 +185,20 @@ pub struct Contract {
     pub min_regions_reporting: u32,
     /// Maintenance windows, resolved.
     pub maintenance: Vec<Maintenance>,
+    /// The regions the contract's checks are assigned to (their `regions` in the collector's central list):
+    /// only results from those regions vote. A check not listed here runs in every region; an offline report
+    /// from a results file lists none.
+    pub placement: Placement,
+}
+
+/// Check id → the regions that check runs in, for checks assigned to some regions only.
+pub type Placement = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+impl Contract {
+    /// Whether a result of `check` from `region` may vote in this contract.
+    pub fn admits(&self, check: &str, region: &str) -> bool {
+        self.placement.get(check).is_none_or(|regions| regions.contains(region))
+    }
 }
 
 fn default_timezone() -> String {
@@ -322,7 +336,9 @@ pub fn validate(terms: ContractFile, path: &str) -> Result<Contract, Vec<String>
     }
     let min_regions_reporting = terms.min_regions_reporting.unwrap_or(terms.min_regions_down);
     match tz {
-        Some(tz) if problems.is_empty() => Ok(Contract { terms, tz, min_regions_reporting, maintenance }),
+        Some(tz) if problems.is_empty() => {
+            Ok(Contract { terms, tz, min_regions_reporting, maintenance, placement: Placement::new() })
+        }
         _ => Err(problems),
     }
 }

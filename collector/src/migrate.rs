@@ -67,6 +67,7 @@ struct ResultRow {
     ok: bool,
     record: Vec<u8>,
     flags: i32,
+    received_at_ns: Option<i64>,
 }
 
 async fn copy_results(
@@ -77,7 +78,7 @@ async fn copy_results(
 ) -> Result<(), MigrateError> {
     let mut statement = source
         .prepare(
-            "SELECT agent_id, seq, check_id, region, started_at_ns, ok, record, flags FROM results
+            "SELECT agent_id, seq, check_id, region, started_at_ns, ok, record, flags, received_at_ns FROM results
              WHERE (started_at_ns, agent_id, seq) > (?1, ?2, ?3) ORDER BY started_at_ns, agent_id, seq LIMIT ?4",
         )
         .map_err(source_error)?;
@@ -95,6 +96,7 @@ async fn copy_results(
                     ok: row.get(5)?,
                     record: row.get(6)?,
                     flags: row.get(7)?,
+                    received_at_ns: row.get(8)?,
                 })
             })
             .map_err(source_error)?
@@ -111,13 +113,14 @@ async fn copy_results(
         let oks: Vec<bool> = rows.iter().map(|row| row.ok).collect();
         let records: Vec<&[u8]> = rows.iter().map(|row| row.record.as_slice()).collect();
         let flags: Vec<i32> = rows.iter().map(|row| row.flags).collect();
+        let received: Vec<Option<i64>> = rows.iter().map(|row| row.received_at_ns).collect();
         let client = target.connection().await.map_err(target_error)?;
         client
             .execute(
-                "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags)
+                "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags, received_at_ns)
                  SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::boolean[],
-                                      $7::bytea[], $8::integer[])",
-                &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags],
+                                      $7::bytea[], $8::integer[], $9::bigint[])",
+                &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags, &received],
             )
             .await
             .map_err(target_error)?;

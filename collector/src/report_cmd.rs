@@ -8,6 +8,7 @@
 //! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract), `md`
 //! (a summary table and the incidents) and `html` (the printable claim document, [`crate::report_html`]).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -19,7 +20,7 @@ use crate::contract::{Contract, parse_contracts};
 use crate::report_html::render_html;
 use crate::results_file::read_results;
 use crate::sla::status::{ContractStatus, current_period, status};
-use crate::sla::{Period, Report, evaluate, evaluation_window, parse_period};
+use crate::sla::{LateResults, Period, Report, evaluate, evaluation_window, parse_period};
 use crate::store::Store;
 
 /// Output formats.
@@ -142,9 +143,7 @@ pub async fn store_reports<'a>(
     let mut reports = Vec::new();
     for (contract, period) in select(&config.contracts, period, only)? {
         let results = window_results(contract, &period, store).await?;
-        let mut report = evaluate(contract, &period, &results);
-        report.silent_agents = Some(silent_agents(config, contract, &period, &results));
-        reports.push((contract, report));
+        reports.push((contract, closed_report(config, contract, &period, store, &results).await?));
     }
     Ok(reports)
 }
@@ -205,8 +204,7 @@ pub async fn store_period_view<'a>(
     };
     let results = window_results(contract, &period, store).await?;
     if period.end <= as_of {
-        let mut report = evaluate(contract, &period, &results);
-        report.silent_agents = Some(silent_agents(config, contract, &period, &results));
+        let report = closed_report(config, contract, &period, store, &results).await?;
         return Ok(PeriodView { contract, period, status: None, report, results });
     }
     let standing = standing_at(config, contract, &period, as_of, &results);
@@ -262,6 +260,44 @@ pub async fn export(
     window_results(contract, &period, store).await
 }
 
+/// `contract`'s report for `period` from the store's `results`, naming the silent agents and, when results
+/// arrived after the period closed, what the report would say without them.
+async fn closed_report(
+    config: &CollectorConfig,
+    contract: &Contract,
+    period: &Period,
+    store: &Store,
+    results: &[ResultRecord],
+) -> Result<Report, ReportError> {
+    let mut report = evaluate(contract, period, results);
+    report.silent_agents = Some(silent_agents(config, contract, period, results));
+    let (from, to) = evaluation_window(contract, period);
+    let late: HashSet<(String, u64)> = store
+        .late_between(&contract.terms.checks, from, to)
+        .await
+        .map_err(|error| ReportError::Store(error.to_string()))?
+        .into_iter()
+        .collect();
+    if !late.is_empty() {
+        let on_time: Vec<ResultRecord> = results
+            .iter()
+            .filter(|result| {
+                let key = (result.agent_id.clone().unwrap_or_else(|| result.region.clone()), result.seq.unwrap_or(0));
+                !late.contains(&key)
+            })
+            .cloned()
+            .collect();
+        let without = evaluate(contract, period, &on_time);
+        report.late = Some(LateResults {
+            results: late.len() as u64,
+            down_slices_without: without.down_slices,
+            uptime_percent_without: without.uptime_percent,
+            credit_amount_without: without.credit_amount,
+        });
+    }
+    Ok(report)
+}
+
 async fn window_results(contract: &Contract, period: &Period, store: &Store) -> Result<Vec<ResultRecord>, ReportError> {
     let (from, to) = evaluation_window(contract, period);
     store.results_between(&contract.terms.checks, from, to).await.map_err(|error| ReportError::Store(error.to_string()))
@@ -288,13 +324,14 @@ fn uptime_text(report: &Report, digits: usize) -> String {
 fn render_csv(reports: &[&Report]) -> String {
     let mut out = String::from(
         "contract,vendor,service,period,timezone,total_slices,excluded_slices,unknown_slices,down_slices,\
-         eligible_slices,uptime_percent,objective,met,credit_percent,credit_amount,currency,claim_deadline,incidents\n",
+         eligible_slices,uptime_percent,objective,met,credit_percent,credit_amount,currency,claim_deadline,incidents,\
+         late_results\n",
     );
     for report in reports {
         let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             quote(&report.contract),
             quote(&report.vendor),
             quote(&report.service),
@@ -313,6 +350,7 @@ fn render_csv(reports: &[&Report]) -> String {
             report.currency,
             report.claim_deadline.map_or_else(String::new, |deadline| deadline.to_string()),
             report.incidents.len(),
+            report.late.as_ref().map_or(0, |late| late.results),
         );
     }
     out
@@ -343,6 +381,22 @@ fn render_markdown(reports: &[&Report]) -> String {
             report.credit_percent,
             report.claim_deadline.map_or_else(|| "—".to_owned(), |deadline| deadline.to_string()),
         );
+    }
+    for report in reports {
+        if let Some(late) = &report.late {
+            let _ = writeln!(
+                out,
+                "\n{} ({}): {} results arrived after the period closed; without them {} down slices, uptime {} %, \
+                 credit {} {}.",
+                report.contract,
+                report.period,
+                late.results,
+                late.down_slices_without,
+                late.uptime_percent_without.map_or_else(|| "none".to_owned(), |uptime| format!("{uptime:.3}")),
+                late.credit_amount_without,
+                report.currency,
+            );
+        }
     }
     for report in reports.iter().filter(|report| !report.incidents.is_empty()) {
         let _ = write!(

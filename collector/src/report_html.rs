@@ -162,8 +162,8 @@ fn render_coverage(out: &mut String, report: &Report) {
          <tr><td>In maintenance (excluded)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Unknown (too few regions reported)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Eligible</td><td class=\"num\">{}</td></tr>\
-         <tr><td>Results used / ignored (other checks)</td><td class=\"num\">{} / {}</td></tr>\
-         <tr><td>Agents that sent nothing this period</td><td>{}</td></tr></table>\n",
+         <tr><td>Results used / ignored (other checks or regions)</td><td class=\"num\">{} / {}</td></tr>\
+         <tr><td>Agents that sent nothing this period</td><td>{}</td></tr>{}</table>\n",
         if report.regions.is_empty() { "none".to_owned() } else { escape(&report.regions.join(", ")) },
         report.total_slices,
         report.excluded_slices,
@@ -176,7 +176,22 @@ fn render_coverage(out: &mut String, report: &Report) {
             Some(agents) if agents.is_empty() => "none".to_owned(),
             Some(agents) => format!("<b>{}</b>", escape(&agents.join(", "))),
         },
+        late_row(report),
     );
+}
+
+/// The coverage row for results that arrived after the period closed, if any did.
+fn late_row(report: &Report) -> String {
+    let Some(late) = &report.late else { return String::new() };
+    format!(
+        "<tr><td>Results that arrived after the period closed</td><td><b>{}</b>; without them: {} down slices, \
+         uptime {}, credit {} {}</td></tr>",
+        late.results,
+        late.down_slices_without,
+        late.uptime_percent_without.map_or_else(|| "none".to_owned(), |uptime| format!("{uptime:.4} %")),
+        late.credit_amount_without,
+        escape(&report.currency),
+    )
 }
 
 fn render_terms(out: &mut String, contract: &Contract) {

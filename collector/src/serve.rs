@@ -28,6 +28,9 @@ use crate::reload::{self, Reload};
 use crate::retention;
 use crate::store::Store;
 
+/// Streams one gRPC connection may hold open at once: an agent needs one session and a health check.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
+
 /// How long open sessions may take to end after a shutdown request.
 pub const DRAIN: Duration = Duration::from_secs(5);
 
@@ -60,7 +63,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .http2_max_header_list_size(Some(16 * 1024));
     if let Some(tls) = &config.listen.tls {
         builder = builder.tls_config(tls_config(tls)?).with_context(|| {
             format!("listen.tls: {} and {} do not make a TLS identity", tls.cert_file.display(), tls.key_file.display())
@@ -87,11 +94,7 @@ pub async fn serve(
         };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         let http_stop = stop.clone();
-        tokio::spawn(async move {
-            if let Err(error) = serve_http(listener, state, http_stop).await {
-                tracing::error!(%error, "The HTTP listener failed.");
-            }
-        });
+        tokio::spawn(serve_http(listener, state, http_stop));
     }
     let ingest = IngestService::reloading(store, watched).with_metrics(metrics).into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;

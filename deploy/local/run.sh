@@ -12,7 +12,10 @@ cd "$(dirname "$0")/../.."
 cargo build --release --locked -p slaprobe-agent -p slaprobe-collector
 
 state=data/local
+# The token, the database and the spool are for this user's eyes only.
+umask 077
 mkdir -p "$state"
+chmod 700 "$state"
 if [ ! -f "$state/agent.token" ]; then
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/agent.token"
 fi

@@ -6,10 +6,14 @@
 //! - [`v1`]: the `slaprobe.v1` gRPC protocol (`proto/slaprobe/v1/collector.proto`), generated with protox and
 //!   tonic-prost-build; every message and field is documented in the `.proto` file.
 //! - [`convert`]: [`ResultRecord`] ⇄ [`v1::Result`], with errors that name the bad field.
+//! - [`limits`]: message and batch sizes both ends of the stream keep.
+//! - [`redact`]: URLs without credentials or query values, as every part shows and stores them.
 #![forbid(unsafe_code)]
 
 pub mod convert;
+pub mod limits;
 pub mod record;
+pub mod redact;
 
 /// The `slaprobe.v1` protocol, generated from `proto/slaprobe/v1/collector.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

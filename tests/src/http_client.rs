@@ -23,10 +23,14 @@ impl Response {
     }
 }
 
-/// Sends `method path` with `headers` and `body` over a fresh connection to `address`.
+/// Sends `method path` with `headers` and `body` over a fresh connection to `address`; `Host` is `address`
+/// unless `headers` name another.
 pub async fn send(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
     let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect to the HTTP listener");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

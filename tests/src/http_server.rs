@@ -6,6 +6,7 @@
 //! | `/status/{code}` | that status |
 //! | `/delay/{ms}` | 200 after sleeping; `x-processing-us` says how long the server really spent |
 //! | `/redirect/{n}` | 302 to `/redirect/{n-1}`, and 200 at 0 |
+//! | `/redirect-to/{port}/{path…}` | 302 to `http://127.0.0.1:{port}/{path…}` (another origin) |
 //! | `/see-other` | 303 to `/method` |
 //! | `/method` | 200 with `METHOD body` |
 //! | `/body/{text}` | 200 with that text |
@@ -177,6 +178,10 @@ async fn respond(
             }
             Err(_) => (StatusCode::BAD_REQUEST, "bad hop count".to_owned()),
         },
+        ["redirect-to", port, rest @ ..] => {
+            response = response.header("location", format!("http://127.0.0.1:{port}/{}", rest.join("/")));
+            (StatusCode::FOUND, String::new())
+        }
         ["see-other"] => {
             response = response.header("location", "/method");
             (StatusCode::SEE_OTHER, String::new())

@@ -88,6 +88,10 @@ pub struct HttpSettings {
     /// Request headers; values may use `${VAR}`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Headers, besides `Authorization`, `Cookie` and `Proxy-Authorization`, that hold credentials: none of
+    /// them is sent again once a redirect leaves the target's origin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_headers: Vec<String>,
     /// Request body.
     #[serde(default)]
     pub body: Option<String>,
@@ -125,6 +129,7 @@ impl Default for HttpSettings {
         Self {
             method: default_method(),
             headers: BTreeMap::new(),
+            sensitive_headers: Vec::new(),
             body: None,
             follow_redirects: true,
             max_redirects: default_max_redirects(),

@@ -46,6 +46,8 @@ pub struct HttpSpec {
     pub method: Method,
     /// Request headers.
     pub headers: HeaderMap,
+    /// Headers besides the standard credential headers that are not sent past the target's origin.
+    pub sensitive_headers: Vec<HeaderName>,
     /// Request body.
     pub body: Option<String>,
     /// Redirects followed at most; 0 when `follow_redirects` is off.
@@ -68,6 +70,15 @@ pub struct HttpSpec {
     pub max_latency: Option<Duration>,
     /// Certificate expiry expectation, in days.
     pub cert_min_days: Option<u32>,
+}
+
+impl HttpSpec {
+    /// Whether `name` carries credentials: `Authorization`, `Cookie`, `Proxy-Authorization`, or one of the
+    /// check's `sensitive_headers`.
+    pub fn is_sensitive(&self, name: &HeaderName) -> bool {
+        [http::header::AUTHORIZATION, http::header::COOKIE, http::header::PROXY_AUTHORIZATION].contains(name)
+            || self.sensitive_headers.contains(name)
+    }
 }
 
 /// A ready DNS probe.

@@ -125,6 +125,15 @@ impl Preparer {
             .map_err(|_| problems.add("http.method", format!("{:?} is not an HTTP method", settings.method)))
             .ok();
         let headers = http_headers(&settings, problems);
+        let mut sensitive_headers = Vec::new();
+        for (index, name) in settings.sensitive_headers.iter().enumerate() {
+            match HeaderName::from_str(name) {
+                Ok(header) => sensitive_headers.push(header),
+                Err(_) => {
+                    problems.add(&format!("http.sensitive_headers[{index}]"), format!("{name:?} is not a header name"))
+                }
+            }
+        }
         let status = status_ranges(&settings.expect.status, problems);
         let body_regex = problems.regex("http.expect.body_regex", settings.expect.body_regex.as_ref());
         let mut header_regex = Vec::new();
@@ -163,6 +172,7 @@ impl Preparer {
             url: url?,
             method: method?,
             headers: headers?,
+            sensitive_headers,
             body: settings.body,
             max_redirects: settings.max_redirects,
             follow_redirects: settings.follow_redirects,

@@ -2,6 +2,10 @@
 //! `ttfb` (request sent → response headers) and `transfer` (headers → end of body), summed over redirect hops
 //! as blackbox_exporter does. Every hop opens a fresh connection; nothing is pooled or resumed.
 //!
+//! Redirects are followed on fresh connections too; once one leaves the configured origin (another host or
+//! port, or https → http), the sensitive headers are no longer sent. Every URL recorded or put in an error
+//! message is redacted ([`slaprobe_proto::redact`]).
+//!
 //! Expectations are checked in a fixed order (status, headers, body, latency, certificate) and the first that
 //! fails decides the result's `error_kind`.
 
@@ -26,6 +30,7 @@ use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use crate::config::spec::HttpSpec;
 use slaprobe_proto::HttpDetail;
+use slaprobe_proto::redact::redact;
 
 /// Body bytes kept for `body_regex`; the rest is counted, not kept.
 const MAX_KEPT_BODY: usize = 1 << 20;
@@ -50,24 +55,35 @@ pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attemp
     let mut method = spec.method.clone();
     let mut body = spec.body.clone();
     let mut redirects = 0;
+    let mut send_sensitive = true;
     let response = loop {
-        let response = exchange(context, spec, &url, &method, body.as_deref(), attempt).await?;
+        let request = Outgoing { url: &url, method: &method, body: body.as_deref(), send_sensitive };
+        let response = exchange(context, spec, request, attempt).await?;
         let location =
             response.headers.get(LOCATION).filter(|_| spec.follow_redirects && response.status.is_redirection());
         let Some(location) = location else { break response };
         let location = location.to_str().unwrap_or_default();
+        let next = url.join(location).map_err(|error| {
+            let shown = redact(&url);
+            Failure::new(ErrorKind::Http, format!("http: {shown} redirects to an invalid location: {error}"))
+        })?;
         if redirects >= spec.max_redirects {
             return Err(Failure::new(
                 ErrorKind::Http,
-                format!("http: more than {} redirects (the last one to {location:?})", spec.max_redirects),
+                format!("http: more than {} redirects (the last one to {})", spec.max_redirects, redact(&next)),
             ));
         }
-        url = url.join(location).map_err(|error| {
-            Failure::new(ErrorKind::Http, format!("http: redirect to an invalid location {location:?}: {error}"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Failure::new(ErrorKind::Http, format!("http: redirect to a non-HTTP location {url}")));
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(Failure::new(
+                ErrorKind::Http,
+                format!("http: redirect to a non-HTTP location {}", redact(&next)),
+            ));
         }
+        // As curl and browsers do: credentials go only where they were configured for.
+        if next.origin() != url.origin() {
+            send_sensitive = false;
+        }
+        url = next;
         if response.status == StatusCode::SEE_OTHER
             || (matches!(response.status.as_u16(), 301 | 302) && method == Method::POST)
         {
@@ -77,7 +93,7 @@ pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attemp
         redirects += 1;
         detail(attempt).redirects = redirects;
     };
-    detail(attempt).final_url = Some(url.to_string());
+    detail(attempt).final_url = Some(redact(&url));
     check_expectations(spec, &response, start.elapsed(), detail(attempt).cert_expires_at)
 }
 
@@ -85,16 +101,26 @@ fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
     attempt.http.get_or_insert_default()
 }
 
+/// One request of a redirect chain.
+struct Outgoing<'a> {
+    url: &'a Url,
+    method: &'a Method,
+    body: Option<&'a str>,
+    /// False once a redirect left the configured origin: `Authorization`, `Cookie`, `Proxy-Authorization` and
+    /// the check's `sensitive_headers` are then left out.
+    send_sensitive: bool,
+}
+
 /// One request on a fresh connection: resolve, connect (through the proxy), TLS, request, response, body.
 async fn exchange(
     context: &ProbeContext,
     spec: &HttpSpec,
-    url: &Url,
-    method: &Method,
-    body: Option<&str>,
+    outgoing: Outgoing<'_>,
     attempt: &mut Attempt,
 ) -> Result<Response, Failure> {
-    let host = url.host_str().ok_or_else(|| Failure::new(ErrorKind::Http, format!("http: {url} has no host")))?;
+    let url = outgoing.url;
+    let host =
+        url.host_str().ok_or_else(|| Failure::new(ErrorKind::Http, format!("http: {} has no host", redact(url))))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let https = url.scheme() == "https";
     let (dial_host, dial_port) = match &spec.proxy {
@@ -118,7 +144,7 @@ async fn exchange(
     } else {
         (Box::new(stream), false)
     };
-    let request = build_request(spec, url, method, body, h2)?;
+    let request = build_request(spec, &outgoing, h2)?;
     let io = TokioIo::new(io);
     let handshake_failed = |error: hyper::Error| describe_hyper_error(&error, None, "during the HTTP handshake");
     if h2 {
@@ -245,13 +271,8 @@ async fn open_tunnel(stream: &mut TcpStream, host: &str, port: u16, attempt: &mu
     }
 }
 
-fn build_request(
-    spec: &HttpSpec,
-    url: &Url,
-    method: &Method,
-    body: Option<&str>,
-    h2: bool,
-) -> Result<Request<Full<Bytes>>, Failure> {
+fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<Request<Full<Bytes>>, Failure> {
+    let Outgoing { url, method, body, send_sensitive } = *outgoing;
     let through_plain_proxy = spec.proxy.is_some() && url.scheme() == "http";
     let target = if h2 || through_plain_proxy {
         url.as_str().to_owned()
@@ -261,11 +282,13 @@ fn build_request(
             None => url.path().to_owned(),
         }
     };
-    let invalid =
-        |what: &str| Failure::new(ErrorKind::Http, format!("http: cannot build the request: invalid {what} in {url}"));
+    let invalid = |what: &str| {
+        Failure::new(ErrorKind::Http, format!("http: cannot build the request: invalid {what} in {}", redact(url)))
+    };
     let mut builder = Request::builder().method(method.clone()).uri(target);
     let headers = builder.headers_mut().ok_or_else(|| invalid("URL"))?;
-    headers.extend(spec.headers.clone());
+    let configured = spec.headers.iter().filter(|(name, _)| send_sensitive || !spec.is_sensitive(name));
+    headers.extend(configured.map(|(name, value)| (name.clone(), value.clone())));
     if !h2 && !headers.contains_key(HOST) {
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         headers.insert(HOST, HeaderValue::from_str(authority).map_err(|_| invalid("host"))?);

@@ -28,6 +28,8 @@ use slaprobe_proto::{ResultRecord, v1};
 
 use segment::{SegmentReader, SegmentWriter, segment_path};
 
+use crate::private_files::{create_private_dir, write_private_atomically};
+
 /// Largest segment: a new one starts beyond this size (smaller caps get smaller segments, an eighth of the cap,
 /// so that dropping the oldest segment frees a fair share and no more).
 pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -75,7 +77,7 @@ pub struct Spool {
 impl Spool {
     /// Opens (or creates) the spool in `dir`, holding at most about `cap_bytes` on disk.
     pub fn open(dir: &Path, cap_bytes: u64) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
         let acked = read_number(&dir.join("acked"))?.unwrap_or(0);
         let mut gaps = read_gaps(&dir.join("gaps"))?;
         let mut first_seqs: Vec<u64> = fs::read_dir(dir)?
@@ -177,12 +179,14 @@ impl Spool {
         Ok(())
     }
 
-    /// Durable, unacknowledged records with `seq > after`, in order, at most `limit`. Reading on from where
+    /// Durable, unacknowledged records with `seq > after`, in order: at most `limit` of them, and no more once
+    /// their encoded size reaches `max_bytes` (at least one is returned when any is there). Reading on from where
     /// the previous call stopped (the uplink's pattern) resumes at that byte offset instead of rescanning.
-    pub fn read_after(&mut self, after: u64, limit: usize) -> io::Result<Vec<v1::Result>> {
+    pub fn read_after(&mut self, after: u64, limit: usize, max_bytes: usize) -> io::Result<Vec<v1::Result>> {
         let from = after.max(self.acked);
         let durable = self.durable_seq;
         let mut out = Vec::new();
+        let mut bytes = 0;
         for segment in &self.segments {
             if segment.last_seq.is_none_or(|last| last <= from) {
                 continue;
@@ -204,7 +208,8 @@ impl Spool {
                     Ok(result) => out.push(result),
                     Err(error) => tracing::error!(seq, %error, "Skipped an undecodable spool record."),
                 }
-                wants_more = out.len() < limit;
+                bytes += body.len();
+                wants_more = out.len() < limit && bytes < max_bytes;
                 wants_more
             })?;
             if !wants_more || out.last().is_some_and(|result| result.seq >= durable) {
@@ -220,7 +225,7 @@ impl Spool {
             return Ok(());
         }
         self.acked = through.min(self.next_seq.saturating_sub(1));
-        write_atomically(&self.dir.join("acked"), self.acked.to_string().as_bytes())?;
+        write_private_atomically(&self.dir.join("acked"), self.acked.to_string().as_bytes())?;
         self.gaps.retain(|gap| gap.last > self.acked);
         self.write_gaps()?;
         while self.segments.len() > 1 && self.segments[0].last_seq.is_none_or(|last| last <= self.acked) {
@@ -254,7 +259,7 @@ impl Spool {
 
     fn write_gaps(&self) -> io::Result<()> {
         let text: String = self.gaps.iter().map(|gap| format!("{} {}\n", gap.first, gap.last)).collect();
-        write_atomically(&self.dir.join("gaps"), text.as_bytes())
+        write_private_atomically(&self.dir.join("gaps"), text.as_bytes())
     }
 
     /// Bytes on disk in segments.
@@ -318,17 +323,6 @@ fn read_gaps(path: &Path) -> io::Result<Vec<Gap>> {
             }
         })
         .collect()
-}
-
-/// Replaces `path` with `contents` atomically: write a temporary file, fsync it, rename it over.
-fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    {
-        let mut file = fs::File::create(&temporary)?;
-        io::Write::write_all(&mut file, contents)?;
-        file.sync_all()?;
-    }
-    fs::rename(&temporary, path)
 }
 
 #[cfg(test)]

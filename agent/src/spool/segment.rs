@@ -1,9 +1,11 @@
 //! One spool segment file: framed, checksummed records appended through a buffer, and a reader that stops at
 //! the first torn or corrupt record.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use crate::private_files::open_private_append;
 
 /// Bytes of framing before each payload: length and CRC-32.
 const HEADER: usize = 8;
@@ -24,7 +26,7 @@ pub struct SegmentWriter {
 impl SegmentWriter {
     /// Creates (or reopens for appending) the segment starting at `first_seq`.
     pub fn create(dir: &Path, first_seq: u64) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, first_seq))?;
+        let file = open_private_append(&segment_path(dir, first_seq))?;
         // Make the new directory entry durable too.
         File::open(dir)?.sync_all()?;
         Ok(Self { file: BufWriter::with_capacity(64 * 1024, file) })

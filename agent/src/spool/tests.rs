@@ -45,19 +45,22 @@ fn records_survive_reopening_with_gap_free_seqs() {
     let dir = tempfile::tempdir().unwrap();
     let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
     let written = fill(&mut spool, 10);
-    assert!(spool.read_after(0, 100).unwrap().is_empty(), "nothing is handed out before it is durable");
+    assert!(spool.read_after(0, 100, usize::MAX).unwrap().is_empty(), "nothing is handed out before it is durable");
     spool.sync().unwrap();
     drop(spool);
 
     let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
     assert_eq!((spool.next_seq(), spool.backlog()), (11, 10));
     let replayed: Vec<ResultRecord> =
-        spool.read_after(0, 100).unwrap().into_iter().map(|result| result.try_into().unwrap()).collect();
+        spool.read_after(0, 100, usize::MAX).unwrap().into_iter().map(|result| result.try_into().unwrap()).collect();
     assert_eq!(replayed, written);
     assert_eq!(replayed.iter().map(|record| record.seq.unwrap()).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
     let more = fill(&mut spool, 1);
     assert_eq!(more[0].seq, Some(11));
-    assert_eq!(spool.read_after(4, 3).unwrap().iter().map(|result| result.seq).collect::<Vec<_>>(), [5, 6, 7]);
+    assert_eq!(
+        spool.read_after(4, 3, usize::MAX).unwrap().iter().map(|result| result.seq).collect::<Vec<_>>(),
+        [5, 6, 7]
+    );
 }
 
 #[test]
@@ -70,14 +73,14 @@ fn acknowledged_segments_are_deleted_and_seqs_continue_after_restart() {
     assert!(before > 2, "small caps make small segments: {before}");
     spool.ack(300).unwrap();
     assert_eq!((segments(dir.path()).len(), spool.backlog()), (1, 0), "only the segment being written remains");
-    assert!(spool.read_after(0, 10).unwrap().is_empty());
+    assert!(spool.read_after(0, 10, usize::MAX).unwrap().is_empty());
     drop(spool);
     let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
     assert_eq!((spool.acked(), spool.next_seq()), (300, 301));
-    assert!(spool.read_after(0, 10).unwrap().is_empty(), "acknowledged results are not sent again");
+    assert!(spool.read_after(0, 10, usize::MAX).unwrap().is_empty(), "acknowledged results are not sent again");
     fill(&mut spool, 1);
     spool.sync().unwrap();
-    assert_eq!(spool.read_after(0, 10).unwrap()[0].seq, 301);
+    assert_eq!(spool.read_after(0, 10, usize::MAX).unwrap()[0].seq, 301);
 }
 
 #[test]
@@ -94,10 +97,10 @@ fn a_torn_tail_is_cut_at_the_last_intact_record() {
 
     let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(spool.next_seq(), 5, "record 5 was torn");
-    assert_eq!(spool.read_after(0, 100).unwrap().len(), 4);
+    assert_eq!(spool.read_after(0, 100, usize::MAX).unwrap().len(), 4);
     fill(&mut spool, 1);
     spool.sync().unwrap();
-    let seqs: Vec<u64> = spool.read_after(0, 100).unwrap().iter().map(|result| result.seq).collect();
+    let seqs: Vec<u64> = spool.read_after(0, 100, usize::MAX).unwrap().iter().map(|result| result.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
 }
 
@@ -117,7 +120,7 @@ fn corruption_inside_an_older_segment_becomes_a_reported_gap() {
     let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
     let gap = spool.gaps()[0];
     assert!(gap.first > 1 && gap.first <= gap.last, "{gap:?}");
-    let seqs: Vec<u64> = spool.read_after(0, 1000).unwrap().iter().map(|result| result.seq).collect();
+    let seqs: Vec<u64> = spool.read_after(0, 1000, usize::MAX).unwrap().iter().map(|result| result.seq).collect();
     assert_eq!(seqs.len() as u64 + (gap.last - gap.first + 1), 300, "every seq is either readable or in the gap");
     assert!(seqs.iter().all(|seq| *seq < gap.first || *seq > gap.last));
 }
@@ -134,7 +137,7 @@ fn over_the_cap_the_oldest_are_dropped_counted_and_reported() {
     assert_eq!(dropped, spool.dropped_total());
     assert_eq!(spool.gaps()[0].first, 1, "the oldest go first");
     assert_eq!(spool.gaps().len(), 1, "consecutive drops make one gap: {:?}", spool.gaps());
-    let kept = spool.read_after(0, 10_000).unwrap();
+    let kept = spool.read_after(0, 10_000, usize::MAX).unwrap();
     assert_eq!(kept.len() as u64 + dropped, 3000);
     assert_eq!(spool.backlog(), kept.len() as u64);
     let gaps = spool.gaps().to_vec();
@@ -164,7 +167,7 @@ fn batched_reads_resume_where_they_stopped_across_segments_appends_and_rewinds()
             seen.retain(|seq| *seq <= 1000);
         }
         loop {
-            let batch = spool.read_after(sent_through, 50).unwrap();
+            let batch = spool.read_after(sent_through, 50, usize::MAX).unwrap();
             let Some(last) = batch.last() else { break };
             sent_through = last.seq;
             seen.extend(batch.iter().map(|result| result.seq));
@@ -172,6 +175,22 @@ fn batched_reads_resume_where_they_stopped_across_segments_appends_and_rewinds()
     }
     assert!(segments(dir.path()).len() >= 2, "the reads crossed segment boundaries");
     spool.sync().unwrap();
-    seen.extend(spool.read_after(sent_through, 10_000).unwrap().iter().map(|result| result.seq));
+    seen.extend(spool.read_after(sent_through, 10_000, usize::MAX).unwrap().iter().map(|result| result.seq));
     assert_eq!(seen, (1..=20 * 97).collect::<Vec<u64>>(), "every record once, in order");
+}
+
+#[test]
+fn batches_stop_at_their_byte_budget_but_always_carry_one_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    for index in 0..10 {
+        let mut large = record(index);
+        large.error = Some("x".repeat(1_000));
+        spool.append(&mut large).unwrap();
+    }
+    spool.sync().unwrap();
+    let seqs = |batch: Vec<slaprobe_proto::v1::Result>| batch.iter().map(|result| result.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(spool.read_after(0, 100, 2_500).unwrap()), [1, 2, 3], "3 × ~1 KB reach 2,500 bytes");
+    assert_eq!(seqs(spool.read_after(3, 100, 10).unwrap()), [4], "one result even when it alone is larger");
+    assert_eq!(seqs(spool.read_after(4, 2, usize::MAX).unwrap()), [5, 6], "the count limit still holds");
 }

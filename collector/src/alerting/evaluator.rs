@@ -7,7 +7,7 @@
 //!   only while unacknowledged and outside maintenance; the summary follows the latest evaluation;
 //! - an open alert whose condition cleared: resolved, and every level told so far hears it.
 //!
-//! Slices are judged once settled: the longest probe timeout of the contract's checks plus [`SETTLE_MARGIN`]
+//! Slices are judged once settled: the longest probe timeout of the contract's checks plus a margin
 //! after they end, so that a slow failing probe is not missed. Rules over slices are evaluated once per newly
 //! settled slice (and when the alert opens or closes); `silent` on every tick. Notifications are sent in the
 //! background after the alert's state is stored, so a dead channel delays no other rule; every delivery is
@@ -37,8 +37,6 @@ use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
 pub const TICK: Duration = Duration::from_secs(1);
 /// How long the lease lasts; it is renewed when half is left, and another collector takes over once it lapses.
 pub const LEASE: SignedDuration = SignedDuration::from_secs(10);
-/// Added to the longest probe timeout before a slice counts as settled.
-pub const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 /// The lease's name in the store.
 const LEASE_NAME: &str = "alerting";
 /// Slices looked at beyond `down_slices`/`up_slices`, to tell where a down run began.
@@ -280,7 +278,7 @@ impl Evaluator {
                 return Ok(None);
             }
         };
-        let settled = now.saturating_sub(settle_time(config, contract)).unwrap_or(now);
+        let settled = now.saturating_sub(config.settle_time(contract)).unwrap_or(now);
         let through = slice_boundary(contract, period.start, settled);
         if let Some(memo) = self.memo.get(&rule.key())
             && memo.through == through
@@ -373,18 +371,6 @@ impl Evaluator {
 
 fn resolved_by_condition(alert: &AlertRecord) -> bool {
     alert.resolved_by.as_deref() == Some(RESOLVED_BY_CONDITION)
-}
-
-/// The longest probe timeout of the contract's checks, plus [`SETTLE_MARGIN`].
-fn settle_time(config: &CollectorConfig, contract: &Contract) -> SignedDuration {
-    let longest = config
-        .checks
-        .iter()
-        .filter(|prepared| contract.terms.checks.contains(&prepared.check.id))
-        .map(|prepared| prepared.timeout)
-        .max()
-        .unwrap_or(Duration::from_secs(10));
-    SignedDuration::try_from(longest + SETTLE_MARGIN).unwrap_or(SignedDuration::from_secs(12))
 }
 
 /// The last slice boundary at or before `at`, on the grid starting at `anchor`.

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::SignedDuration;
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 pub use slaprobe_agent::config::ConfigError;
@@ -21,7 +22,8 @@ use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
 pub mod alerting;
 
 use crate::contract::{Contract, parse_contracts};
-use crate::ingest::settings::DEFAULT_MAX_CLOCK_OFFSET;
+use crate::ingest::settings::PeriodClose;
+use crate::ingest::settings::{DEFAULT_MAX_CLOCK_OFFSET, DEFAULT_RESULTS_RETENTION};
 use crate::ingest::{AgentIdentity, Agents, IngestSettings};
 use alerting::{AlertRule, Notify, parse_alerting};
 
@@ -37,6 +39,20 @@ pub struct Listen {
     /// TLS for the gRPC listener; absent means plaintext (loopback or a trusted network only).
     #[serde(default)]
     pub tls: Option<ListenTls>,
+    /// HTTP connections open at once at most; more are closed at once (default 1,024).
+    #[serde(default = "default_http_max_connections")]
+    pub http_max_connections: usize,
+    /// How long one HTTP request may take before it is answered 503 (default 30 s).
+    #[serde(default = "default_http_request_timeout", with = "humantime_serde")]
+    pub http_request_timeout: Duration,
+}
+
+fn default_http_max_connections() -> usize {
+    1024
+}
+
+fn default_http_request_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `listen.tls:` PEM files, relative to the config file's directory.
@@ -112,6 +128,8 @@ struct Settings {
     #[serde(default)]
     api_tokens: Vec<ApiToken>,
     #[serde(default)]
+    allow_open_access: bool,
+    #[serde(default)]
     checks_file: Option<PathBuf>,
     #[serde(default)]
     contracts_file: Option<PathBuf>,
@@ -124,6 +142,9 @@ struct Settings {
     #[serde(default)]
     retention: Retention,
 }
+
+/// Added to the longest probe timeout to make the settle time.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 
 fn default_max_clock_offset() -> Duration {
     DEFAULT_MAX_CLOCK_OFFSET
@@ -146,7 +167,7 @@ pub struct Retention {
 pub const MIN_RESULTS_RETENTION: Duration = Duration::from_secs(35 * 24 * 3600);
 
 fn default_results_retention() -> Duration {
-    Duration::from_secs(400 * 24 * 3600)
+    DEFAULT_RESULTS_RETENTION
 }
 
 fn default_rollups_retention() -> Duration {
@@ -255,6 +276,23 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
         }
     };
     let mut listen = settings.listen;
+    if let Some(address) = listen.http
+        && !address.ip().is_loopback()
+        && api_tokens.is_empty()
+        && !settings.allow_open_access
+    {
+        problems.push(format!(
+            "listen.http: {address} is reachable from other machines, but no api_tokens are configured, so anyone \
+             there could read the API and change alerts; add api_tokens, or set `allow_open_access: true` to \
+             accept that"
+        ));
+    }
+    if listen.http_max_connections == 0 {
+        problems.push("listen.http_max_connections: must be at least 1".to_owned());
+    }
+    if listen.http_request_timeout < Duration::from_secs(1) {
+        problems.push("listen.http_request_timeout: must be at least 1s".to_owned());
+    }
     if let Some(tls) = &mut listen.tls {
         tls.cert_file = base.join(&tls.cert_file);
         tls.key_file = base.join(&tls.key_file);
@@ -277,6 +315,8 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             humantime::format_duration(settings.retention.results)
         ));
     }
+    let mut contracts = contracts;
+    place_contracts(&mut contracts, &checks);
     match storage {
         Some(storage) if problems.is_empty() => Ok(CollectorConfig {
             listen,
@@ -309,7 +349,46 @@ impl CollectorConfig {
     pub fn ingest_settings(&self) -> IngestSettings {
         let checks =
             (!self.checks.is_empty()).then(|| self.checks.iter().map(|prepared| prepared.check.clone()).collect());
-        IngestSettings { agents: Agents::new(self.agents.clone()), checks, max_clock_offset: self.max_clock_offset }
+        let closes = self
+            .contracts
+            .iter()
+            .map(|contract| PeriodClose { contract: contract.clone(), settle: self.settle_time(contract) })
+            .collect();
+        IngestSettings {
+            agents: Agents::new(self.agents.clone()),
+            checks,
+            max_clock_offset: self.max_clock_offset,
+            retention: self.retention.results,
+            closes,
+        }
+    }
+
+    /// How long after a slice ends its results are all in: the longest probe timeout of the contract's checks
+    /// (10 s for checks the collector does not know) plus [`SETTLE_MARGIN`]. Alerts judge slices this late, and
+    /// a result arriving later than this after its period's end is flagged `late`.
+    pub fn settle_time(&self, contract: &Contract) -> SignedDuration {
+        let longest = self
+            .checks
+            .iter()
+            .filter(|prepared| contract.terms.checks.contains(&prepared.check.id))
+            .map(|prepared| prepared.timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(10));
+        SignedDuration::try_from(longest + SETTLE_MARGIN).unwrap_or(SignedDuration::from_secs(12))
+    }
+}
+
+/// Fills each contract's [`Placement`](crate::contract::Placement) from the central checks' `regions`.
+fn place_contracts(contracts: &mut [Contract], checks: &[PreparedCheck]) {
+    for contract in contracts {
+        contract.placement = checks
+            .iter()
+            .filter(|prepared| contract.terms.checks.contains(&prepared.check.id))
+            .filter_map(|prepared| {
+                let regions = prepared.check.regions.as_ref()?;
+                Some((prepared.check.id.clone(), regions.iter().cloned().collect()))
+            })
+            .collect();
     }
 }
 

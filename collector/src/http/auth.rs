@@ -1,7 +1,9 @@
 //! Who may use the HTTP listener. With no `api_tokens` in `collector.yaml` everything is open (the loopback
 //! quick start). With tokens, every request but `/healthz`, `/readyz`, the login page and the stylesheet must
 //! present one: `Authorization: Bearer <token>` (API, Prometheus) or the session cookie the login form sets
-//! (the dashboard). A viewer reads everything; changes (any API method but GET) need an admin.
+//! (the dashboard). A viewer reads everything; changes (any API method but GET) need an admin. The API takes
+//! the cookie for reads only: automation that changes things presents the bearer token, so no page a signed-in
+//! browser visits can act through the API with the cookie.
 //!
 //! The collector keeps only tokens' SHA-256. The cookie holds the token hex-encoded (so any token fits a
 //! cookie), `HttpOnly` and `SameSite=Strict`; signing out clears it. Unauthenticated API calls get 401 with
@@ -43,14 +45,17 @@ fn is_machine_path(path: &str) -> bool {
     path.starts_with("/api/") || path == "/metrics"
 }
 
-/// The token the request presents: the bearer token, else the session cookie.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+/// The token the request presents: the bearer token, else (where `cookie_counts`) the session cookie.
+fn presented_token(headers: &HeaderMap, cookie_counts: bool) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(|token| token.trim().to_owned());
-    bearer.or_else(|| {
+    bearer.filter(|token| !token.is_empty()).or_else(|| {
+        if !cookie_counts {
+            return None;
+        }
         headers
             .get_all(header::COOKIE)
             .iter()
@@ -76,12 +81,14 @@ pub async fn require_token(State(state): State<HttpState>, mut request: Request,
     if is_public(path) {
         return next.run(request).await;
     }
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD);
     let caller = {
         let config = state.config.borrow();
         if config.api_tokens.is_empty() {
             Some(Caller { name: None, role: Role::Admin })
         } else {
-            presented_token(request.headers()).and_then(|token| caller_for(&config.api_tokens, &token))
+            let cookie_counts = !(changes && is_machine_path(path));
+            presented_token(request.headers(), cookie_counts).and_then(|token| caller_for(&config.api_tokens, &token))
         }
     };
     let Some(caller) = caller else {
@@ -98,7 +105,6 @@ pub async fn require_token(State(state): State<HttpState>, mut request: Request,
         let query = serde_urlencoded::to_string([("next", wanted)]).unwrap_or_default();
         return Redirect::to(&format!("/login?{query}")).into_response();
     };
-    let changes = !matches!(*request.method(), Method::GET | Method::HEAD);
     if changes && caller.role < Role::Admin {
         return ApiError(StatusCode::FORBIDDEN, "this needs an admin token".to_owned()).into_response();
     }
@@ -116,9 +122,16 @@ pub struct LoginForm {
     pub next: Option<String>,
 }
 
-/// Only paths on this site: `/x`, never `//host` or `https://host`.
+/// Only paths on this site: `/x…`, never `//host`, `/\\host` or `https://host`, and nothing with control
+/// characters (which browsers strip, turning `/\t/host` into `//host`).
 pub fn local_path(next: Option<&str>) -> &str {
-    next.filter(|path| path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')).unwrap_or("/")
+    next.filter(|path| {
+        path.starts_with('/')
+            && !path[1..].starts_with(['/', '\\'])
+            && !path.contains('\\')
+            && !path.chars().any(char::is_control)
+    })
+    .unwrap_or("/")
 }
 
 /// `POST /login`: a valid token sets the session cookie and returns to `next`; anything else shows the form
@@ -162,9 +175,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         let cookie = format!("theme=dark; {COOKIE}={}", hex(token.as_bytes()));
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
-        assert_eq!(presented_token(&headers).as_deref(), Some(token));
+        assert_eq!(presented_token(&headers, true).as_deref(), Some(token));
+        assert_eq!(presented_token(&headers, false), None, "API changes do not take the cookie");
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer other"));
-        assert_eq!(presented_token(&headers).as_deref(), Some("other"), "the bearer token wins");
+        assert_eq!(presented_token(&headers, true).as_deref(), Some("other"), "the bearer token wins");
         assert_eq!(from_hex("zz"), None);
         assert_eq!(from_hex("abc"), None);
     }
@@ -172,7 +186,8 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(local_path(Some("/contracts/acme?period=2026-02")), "/contracts/acme?period=2026-02");
-        for outside in ["//evil.example/", "https://evil.example/", "/\\evil.example", "checks"] {
+        let outside = ["//evil.example/", "https://evil.example/", "/\\evil.example", "checks", "/\t/evil.example"];
+        for outside in outside.into_iter().chain(["/\n/evil.example", "/a\\b", "/\u{7f}x"]) {
             assert_eq!(local_path(Some(outside)), "/", "{outside}");
         }
         assert_eq!(local_path(None), "/");

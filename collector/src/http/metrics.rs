@@ -59,6 +59,12 @@ pub struct IngestMetrics {
     pub sessions: Family<AgentLabels, Gauge>,
     /// Each agent's last clock estimate, collector minus agent, seconds.
     pub clock_offset_seconds: Family<AgentLabels, Gauge<f64, AtomicU64>>,
+    /// Check lists not pushed because they did not fit one message.
+    pub config_pushes_refused: Counter,
+    /// HTTP connections closed at once because the listener was at its connection cap.
+    pub http_connections_refused: Counter,
+    /// HTTP requests answered 503 because they took longer than `listen.http_request_timeout`.
+    pub http_requests_timed_out: Counter,
     contract_uptime: ContractGauge,
     contract_budget: ContractGauge,
     contract_budget_left: ContractGauge,
@@ -96,6 +102,24 @@ impl Default for IngestMetrics {
             "agent_clock_offset_seconds",
             "Each agent's last clock estimate, collector minus agent",
             clock_offset_seconds.clone(),
+        );
+        let config_pushes_refused = Counter::default();
+        registry.register(
+            "config_pushes_refused",
+            "Check lists not pushed to an agent because they did not fit one message",
+            config_pushes_refused.clone(),
+        );
+        let http_connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections closed at once because the listener was at its connection cap",
+            http_connections_refused.clone(),
+        );
+        let http_requests_timed_out = Counter::default();
+        registry.register(
+            "http_requests_timed_out",
+            "HTTP requests answered 503 because they took longer than the request time limit",
+            http_requests_timed_out.clone(),
         );
         let contract_uptime = ContractGauge::default();
         registry.register(
@@ -147,6 +171,9 @@ impl Default for IngestMetrics {
             commit_seconds,
             sessions,
             clock_offset_seconds,
+            config_pushes_refused,
+            http_connections_refused,
+            http_requests_timed_out,
         }
     }
 }

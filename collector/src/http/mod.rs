@@ -6,17 +6,21 @@
 //! - [`api`]: the JSON API.
 //! - [`auth`]: API tokens, roles and the dashboard's session cookie.
 //! - [`dashboard`]: the web pages.
+//! - [`guard`]: time limit, `Host` check and cross-site refusal, before any handler.
+//! - [`listener`]: the accept loop with its header timeout and connection cap.
 //! - [`metrics`]: ingest's Prometheus metrics.
 
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod guard;
+pub mod listener;
 pub mod metrics;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,7 +55,10 @@ pub struct HttpState {
     pub notifier: Notifier,
 }
 
-/// The routes.
+/// Largest request body accepted (forms and JSON are small).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The routes, behind the guards and the token check.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -76,18 +83,28 @@ pub fn router(state: HttpState) -> Router {
         .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn(guard::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::time_limit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `stop`.
-pub async fn serve_http(listener: TcpListener, state: HttpState, stop: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(stop.cancelled_owned()).await
+/// Serves the routes on `listener` until `stop`, with the listener's limits ([`listener`]).
+pub async fn serve_http(listener: TcpListener, state: HttpState, stop: CancellationToken) {
+    let max_connections = state.config.borrow().listen.http_max_connections;
+    let metrics = state.metrics.clone();
+    listener::accept_loop(listener, router(state), max_connections, metrics, stop).await;
 }
 
+/// `/readyz`: whether the store answers. The reason stays in the log: the body says what, not where.
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     match state.store.agents().await {
-        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")),
+        Ok(_) => (StatusCode::OK, "ready\n"),
+        Err(error) => {
+            tracing::warn!(%error, "Not ready: the store does not answer.");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the store does not answer\n")
+        }
     }
 }
 

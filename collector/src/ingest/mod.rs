@@ -5,8 +5,15 @@
 //! are checked, written to the store, and acknowledged cumulatively (`Ack { through_seq }`) only after the
 //! store reports them durably committed; the store ignores `(agent_id, seq)` it already has, so replays are
 //! harmless. Right after Hello the collector pushes the agent's checks (those whose `regions` include the
-//! agent's region) unless the agent already runs that version. A result that cannot be accepted (malformed, or stamped implausibly far in the future) is logged
-//! with the reason and acknowledged without being stored, so one bad record cannot wedge an agent's spool.
+//! agent's region) unless the agent already runs that version. A result that cannot be accepted (malformed,
+//! its check not assigned to the agent's region, stamped later than now plus the clock bound or earlier than
+//! the retention horizon) is kept among the refusals with the reason and acknowledged without being stored, so
+//! one bad record cannot wedge an agent's spool.
+//!
+//! Limits: a stream must send its Hello within [`HELLO_TIMEOUT`]; messages over [`MAX_MESSAGE`] and batches of
+//! more than [`limits::MAX_BATCH_RESULTS`] end the session; each agent has one live session, and a new Hello
+//! ends the older one (a reconnect after a half-open connection takes over at once, and two processes sharing
+//! a token cannot both stream).
 //!
 //! What ingest takes from `collector.yaml` (the admitted agents, the central checks, the clock bound) is one
 //! [`IngestSettings`] value behind a watch channel: a reload replaces it, open sessions push changed checks at
@@ -14,10 +21,12 @@
 //!
 //! Layout:
 //! - [`auth`]: tokens to agent identities.
+//! - [`live`]: one live session per agent; a newer one replaces the older.
 //! - [`session`]: one agent's stream.
 //! - [`settings`]: what ingest takes from the configuration.
 
 pub mod auth;
+pub mod live;
 pub mod session;
 pub mod settings;
 
@@ -25,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use slaprobe_proto::v1;
+use slaprobe_proto::{limits, v1};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -33,6 +42,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::http::IngestMetrics;
 use crate::store::{AgentStatus, Store};
 pub use auth::{AgentIdentity, Agents};
+use live::LiveSessions;
 pub use settings::IngestSettings;
 
 /// Messages queued towards one agent at most.
@@ -40,11 +50,10 @@ const OUTBOUND_QUEUE: usize = 64;
 
 /// Largest message an agent may send (a batch of 500 results is about 100 KiB); larger ones end the session
 /// with `ResourceExhausted`.
-pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+pub const MAX_MESSAGE: usize = limits::MAX_MESSAGE_BYTES;
 
-/// How far in the future a result's `started_at` may lie before it is refused (agents' clocks drift; this
-/// catches the broken ones).
-pub const MAX_FUTURE: Duration = Duration::from_secs(600);
+/// How long a new stream may take to send its Hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The ingest service.
 #[derive(Clone)]
@@ -52,18 +61,19 @@ pub struct IngestService {
     store: Store,
     settings: watch::Receiver<Arc<IngestSettings>>,
     metrics: Arc<IngestMetrics>,
+    live: LiveSessions,
 }
 
 impl IngestService {
     /// A service writing to `store` with fixed `settings`.
     pub fn new(store: Store, settings: IngestSettings) -> Self {
         let (_, settings) = watch::channel(Arc::new(settings));
-        Self { store, settings, metrics: Arc::default() }
+        Self { store, settings, metrics: Arc::default(), live: LiveSessions::default() }
     }
 
     /// A service writing to `store` whose settings follow `settings` (reloads).
     pub fn reloading(store: Store, settings: watch::Receiver<Arc<IngestSettings>>) -> Self {
-        Self { store, settings, metrics: Arc::default() }
+        Self { store, settings, metrics: Arc::default(), live: LiveSessions::default() }
     }
 
     /// Counts into `metrics` (shared with the HTTP listener's `/metrics`).
@@ -78,6 +88,7 @@ impl IngestService {
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
             .send_compressed(tonic::codec::CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
     }
 }
 
@@ -92,7 +103,10 @@ impl v1::collector_server::Collector for IngestService {
         let settings = self.settings.borrow().clone();
         let identity = settings.agents.authenticate(request.metadata())?;
         let mut inbound = request.into_inner();
-        let hello = match inbound.message().await? {
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await.map_err(|_| {
+            Status::deadline_exceeded(format!("no Hello within {} s of opening the stream", HELLO_TIMEOUT.as_secs()))
+        })?;
+        let hello = match first? {
             Some(v1::AgentMessage { body: Some(v1::agent_message::Body::Hello(hello)) }) => hello,
             _ => return Err(Status::invalid_argument("the first message of a session must be Hello")),
         };
@@ -115,9 +129,10 @@ impl v1::collector_server::Collector for IngestService {
             .await
             .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
         let (outbound, messages) = mpsc::channel(OUTBOUND_QUEUE);
+        let claim = self.live.claim(&identity.agent_id);
         let session =
             session::Session::new(self.store.clone(), identity, self.settings.clone(), outbound, self.metrics.clone());
-        tokio::spawn(session.run(hello.config_version, inbound));
+        tokio::spawn(session.run(hello.config_version, inbound, claim));
         Ok(Response::new(ReceiverStream::new(messages)))
     }
 }

@@ -1,9 +1,9 @@
 //! One agent's session after Hello: batches are checked, stored and acknowledged; clock probes are echoed and
 //! the agent's clock estimates recorded; spool gaps are recorded; check changes are pushed as they happen.
 //!
-//! Every result in a batch is either stored (with flags: `clock_suspect` while the agent's last clock estimate
-//! is beyond the bound, `unknown_check` when the central list lacks its check) or refused with the reason and
-//! kept in the refusals table; the batch is acknowledged through its highest `seq` in both cases, so one bad
+//! Every result in a batch is either stored (flagged `clock_suspect` while the agent's last clock estimate is
+//! beyond the bound) or refused with the reason and kept in the refusals table (malformed; its check not
+//! assigned to the agent's region, when there is a central list; stamped too far in the future); the batch is acknowledged through its highest `seq` in both cases, so one bad
 //! record cannot wedge an agent's spool.
 
 use std::collections::{HashSet, VecDeque};
@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use prost::Message;
-use slaprobe_proto::{ResultRecord, v1};
+use slaprobe_proto::redact::redacted_url;
+use slaprobe_proto::{ResultRecord, limits, v1};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
-use super::{AgentIdentity, IngestSettings, MAX_FUTURE};
+use super::live::Claim;
+use super::{AgentIdentity, IngestSettings};
 use crate::http::IngestMetrics;
 use crate::http::metrics::AgentLabels;
 use crate::store::{ClockReading, GapReport, IngestBatch, Refusal, ResultFlags, Store};
@@ -27,6 +29,9 @@ type Reply = Result<Option<v1::collector_message::Body>, Status>;
 /// Batches of one session being written at once, at most.
 const WRITES_IN_FLIGHT: usize = 4;
 
+/// Largest check list pushed in one message: the message limit less room for the envelope.
+const MAX_PUSHED_BYTES: usize = limits::MAX_MESSAGE_BYTES - 64 * 1024;
+
 /// What woke the session up.
 enum Event {
     /// The oldest batch write finished.
@@ -35,6 +40,8 @@ enum Event {
     Message(Result<Option<v1::AgentMessage>, Status>),
     /// The settings changed (false: they never will again).
     SettingsChanged(bool),
+    /// A newer session of the same agent took over.
+    Replaced,
 }
 
 /// One agent's open session.
@@ -43,7 +50,7 @@ pub struct Session {
     identity: AgentIdentity,
     settings: watch::Receiver<Arc<IngestSettings>>,
     outbound: Outbound,
-    known_checks: Option<HashSet<String>>,
+    assigned_checks: Option<HashSet<String>>,
     clock_suspect: bool,
     pushed_version: String,
     metrics: Arc<IngestMetrics>,
@@ -58,13 +65,13 @@ impl Session {
         outbound: Outbound,
         metrics: Arc<IngestMetrics>,
     ) -> Self {
-        let known_checks = settings.borrow_and_update().known_checks();
+        let assigned_checks = settings.borrow_and_update().assigned_checks(&identity.region);
         Self {
             store,
             identity,
             settings,
             outbound,
-            known_checks,
+            assigned_checks,
             clock_suspect: false,
             pushed_version: String::new(),
             metrics,
@@ -76,7 +83,8 @@ impl Session {
     ///
     /// Up to [`WRITES_IN_FLIGHT`] batches are written at once (the next is read while the store commits the
     /// last); acknowledgements still go out in order, each only once its batch and all before it are committed.
-    pub async fn run(mut self, config_version: String, mut inbound: Streaming<v1::AgentMessage>) {
+    /// Ends when `claim` is replaced by a newer session of the same agent.
+    pub async fn run(mut self, config_version: String, mut inbound: Streaming<v1::AgentMessage>, claim: Claim) {
         self.pushed_version = config_version;
         let metrics = self.metrics.clone();
         let _open = metrics.session_opened(&self.identity.agent_id);
@@ -105,6 +113,7 @@ impl Session {
                     Event::Message(message)
                 }
                 changed = self.settings.changed(), if watching => Event::SettingsChanged(changed.is_ok()),
+                () = claim.replaced.cancelled() => Event::Replaced,
             };
             reply = match event {
                 Event::Written(written) => {
@@ -127,6 +136,8 @@ impl Session {
                     watching = false;
                     Ok(None)
                 }
+                // Writes in flight still commit; their acknowledgements go to the newer session's replay.
+                Event::Replaced => Err(Status::aborted("replaced by a newer session of this agent")),
             };
         }
         tracing::info!(agent_id = %self.identity.agent_id, "Agent disconnected.");
@@ -170,16 +181,27 @@ impl Session {
         if !settings.agents.admits(&self.identity) {
             return Err(Status::unauthenticated("this agent's token was removed from the collector's configuration"));
         }
-        self.known_checks = settings.known_checks();
+        self.assigned_checks = settings.assigned_checks(&self.identity.region);
         self.push_checks()
     }
 
-    /// The agent's checks, if they differ from what it runs.
+    /// The agent's checks, if they differ from what it runs; a refusal instead when they do not fit a message.
     fn push_checks(&mut self) -> Reply {
         let config = self.settings.borrow().pushed_config(&self.identity.region);
         let Some(config) = config.filter(|config| config.version != self.pushed_version) else { return Ok(None) };
-        tracing::info!(agent_id = %self.identity.agent_id, version = %config.version, "Pushing checks to the agent.");
         self.pushed_version = config.version.clone();
+        let bytes = config.encoded_len();
+        if bytes > MAX_PUSHED_BYTES {
+            let refused = format!(
+                "the check list for region {} is {bytes} bytes, over the limit of {MAX_PUSHED_BYTES}; the agent \
+                 keeps the checks it runs",
+                self.identity.region
+            );
+            tracing::error!(agent_id = %self.identity.agent_id, bytes, limit = MAX_PUSHED_BYTES, "Could not push checks: the list is too large for one message; split the region or shorten the list.");
+            self.metrics.config_pushes_refused.inc();
+            return Ok(Some(v1::collector_message::Body::Config(v1::CheckConfig { refused, ..Default::default() })));
+        }
+        tracing::info!(agent_id = %self.identity.agent_id, version = %config.version, "Pushing checks to the agent.");
         Ok(Some(v1::collector_message::Body::Config(config)))
     }
 
@@ -233,9 +255,21 @@ impl Session {
     /// Checks one batch and starts writing it; the write answers with the batch's acknowledgement. `None` for
     /// an empty batch.
     fn store_batch(&self, batch: v1::ResultBatch) -> Result<Option<JoinHandle<Reply>>, Status> {
+        if batch.results.len() > limits::MAX_BATCH_RESULTS {
+            return Err(Status::resource_exhausted(format!(
+                "a batch of {} results; at most {} per batch",
+                batch.results.len(),
+                limits::MAX_BATCH_RESULTS
+            )));
+        }
         let Some(through_seq) = batch.results.iter().map(|result| result.seq).max() else { return Ok(None) };
         let received_at = Timestamp::now();
-        let latest_allowed = received_at + SignedDuration::try_from(MAX_FUTURE).unwrap_or(SignedDuration::ZERO);
+        let window = {
+            let settings = self.settings.borrow();
+            let offset = SignedDuration::try_from(settings.max_clock_offset).unwrap_or(SignedDuration::ZERO);
+            let retention = SignedDuration::try_from(settings.retention).unwrap_or(SignedDuration::MAX);
+            (received_at.saturating_sub(retention).unwrap_or(Timestamp::MIN), received_at + offset)
+        };
         let identity = &self.identity;
         let mut ingested =
             IngestBatch { agent_id: identity.agent_id.clone(), received_at, results: Vec::new(), refused: Vec::new() };
@@ -246,9 +280,9 @@ impl Session {
                     result.seq, result.agent_id, result.region, identity.agent_id, identity.region
                 )));
             }
-            match accept(&result, latest_allowed) {
+            match self.assigned(&result).and_then(|()| accept(&result, window)) {
                 Ok(record) => {
-                    let flags = self.flags_for(&record);
+                    let flags = self.flags(&record, received_at);
                     ingested.results.push((record, flags));
                 }
                 Err(reason) => {
@@ -271,13 +305,24 @@ impl Session {
         })))
     }
 
-    fn flags_for(&self, record: &ResultRecord) -> ResultFlags {
+    /// With a central check list, only results of checks assigned to the agent's region are taken: an agent
+    /// cannot vote for a check of another region.
+    fn assigned(&self, result: &v1::Result) -> Result<(), String> {
+        match &self.assigned_checks {
+            Some(assigned) if !assigned.contains(&result.check_id) => {
+                Err(format!("check {:?} is not assigned to region {}", result.check_id, self.identity.region))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn flags(&self, record: &ResultRecord, received_at: Timestamp) -> ResultFlags {
         let mut flags = ResultFlags::NONE;
         if self.clock_suspect {
             flags = flags | ResultFlags::CLOCK_SUSPECT;
         }
-        if self.known_checks.as_ref().is_some_and(|known| !known.contains(&record.check_id)) {
-            flags = flags | ResultFlags::UNKNOWN_CHECK;
+        if self.settings.borrow().is_late(&record.check_id, record.started_at, received_at) {
+            flags = flags | ResultFlags::LATE;
         }
         flags
     }
@@ -287,14 +332,28 @@ fn unavailable(error: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("{error}; nothing acknowledged, send again"))
 }
 
-/// The record the store may take, or why not.
-fn accept(result: &v1::Result, latest_allowed: Timestamp) -> Result<ResultRecord, String> {
+/// The record the store may take, or why not: `started_at` must lie in `(earliest, latest)` (the retention
+/// horizon, and now plus the clock bound).
+fn accept(result: &v1::Result, (earliest, latest): (Timestamp, Timestamp)) -> Result<ResultRecord, String> {
     if result.seq == 0 {
         return Err("seq 0 is not a sequence number (they start at 1)".to_owned());
     }
-    let record = ResultRecord::try_from(result.clone()).map_err(|error| error.to_string())?;
-    if record.started_at > latest_allowed {
-        return Err(format!("started_at {} is more than {} s in the future", record.started_at, MAX_FUTURE.as_secs()));
+    let mut record = ResultRecord::try_from(result.clone()).map_err(|error| error.to_string())?;
+    // Agents redact URLs themselves; older ones did not, and nothing stored may hold a credential.
+    if let Some(http) = &mut record.http {
+        http.final_url = http.final_url.as_deref().map(redacted_url);
+    }
+    if record.started_at > latest {
+        return Err(format!(
+            "started_at {} lies in the future (later than {latest}, now plus the clock bound)",
+            record.started_at
+        ));
+    }
+    if record.started_at < earliest {
+        return Err(format!(
+            "started_at {} is older than the retention horizon ({earliest}); it would be deleted",
+            record.started_at
+        ));
     }
     Ok(record)
 }

@@ -4,10 +4,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::config::{Check, checks_document};
 use slaprobe_proto::v1;
 
 use super::auth::{Agents, token_hash};
+use crate::contract::Contract;
+use crate::sla::status::current_period;
+
+/// How long results are kept when `collector.yaml` sets no `retention.results` (400 days: claims are disputed
+/// for a year, and a year needs its previous month).
+pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// The clock-offset bound when `collector.yaml` sets none.
 pub const DEFAULT_MAX_CLOCK_OFFSET: Duration = Duration::from_secs(2);
@@ -17,16 +24,37 @@ pub const DEFAULT_MAX_CLOCK_OFFSET: Duration = Duration::from_secs(2);
 pub struct IngestSettings {
     /// Agents admitted.
     pub agents: Agents,
-    /// The central check list, or `None` when agents run their own checks (nothing is pushed, no result is
-    /// flagged as an unknown check).
+    /// The central check list, or `None` when agents run their own checks (nothing is pushed, and results of
+    /// any check are taken).
     pub checks: Option<Vec<Check>>,
-    /// An agent whose clock is off by more than this gets its results flagged `clock_suspect`.
+    /// An agent whose clock is off by more than this gets its results flagged `clock_suspect`, and a result
+    /// stamped further than this in the future is refused.
     pub max_clock_offset: Duration,
+    /// Results that started longer ago than this (`retention.results`) are refused: they would be deleted.
+    pub retention: Duration,
+    /// When each contract's periods close, to flag late results.
+    pub closes: Vec<PeriodClose>,
+}
+
+/// A contract and its settle time: a result of one of its checks that arrives later than the end of its
+/// period plus the settle time is `late`.
+#[derive(Debug, Clone)]
+pub struct PeriodClose {
+    /// The contract.
+    pub contract: Contract,
+    /// How long after a slice ends its results are all in.
+    pub settle: SignedDuration,
 }
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { agents: Agents::default(), checks: None, max_clock_offset: DEFAULT_MAX_CLOCK_OFFSET }
+        Self {
+            agents: Agents::default(),
+            checks: None,
+            max_clock_offset: DEFAULT_MAX_CLOCK_OFFSET,
+            retention: DEFAULT_RESULTS_RETENTION,
+            closes: Vec::new(),
+        }
     }
 }
 
@@ -43,11 +71,25 @@ impl IngestSettings {
         let chosen =
             checks.iter().filter(|check| check.regions.as_ref().is_none_or(|regions| regions.contains(&region)));
         let checks_yaml = checks_document(chosen);
-        Some(v1::CheckConfig { version: token_hash(&checks_yaml), checks_yaml, phase_offsets_ms: Default::default() })
+        Some(v1::CheckConfig { version: token_hash(&checks_yaml), checks_yaml, ..Default::default() })
     }
 
-    /// The ids of the central checks, or `None` when there is no central list.
-    pub fn known_checks(&self) -> Option<HashSet<String>> {
-        self.checks.as_ref().map(|checks| checks.iter().map(|check| check.id.clone()).collect())
+    /// Whether a result of `check` that started at `started_at` and arrived at `received_at` is late for any
+    /// contract counting that check. Cheap for the usual result, which arrives within the settle time.
+    pub fn is_late(&self, check: &str, started_at: Timestamp, received_at: Timestamp) -> bool {
+        self.closes.iter().filter(|close| close.contract.terms.checks.iter().any(|id| id == check)).any(|close| {
+            received_at > started_at + close.settle
+                && current_period(&close.contract, started_at)
+                    .is_ok_and(|period| received_at > period.end + close.settle)
+        })
+    }
+
+    /// The ids of the central checks assigned to `region`, or `None` when there is no central list.
+    pub fn assigned_checks(&self, region: &str) -> Option<HashSet<String>> {
+        let checks = self.checks.as_ref()?;
+        let assigned = checks
+            .iter()
+            .filter(|check| check.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == region)));
+        Some(assigned.map(|check| check.id.clone()).collect())
     }
 }

@@ -201,9 +201,10 @@ async fn the_registry_records_sessions_clocks_and_gaps_and_flags_suspect_results
 }
 
 #[tokio::test]
-async fn results_of_checks_missing_from_the_central_list_are_stored_and_flagged() {
+async fn results_of_checks_not_assigned_to_the_region_are_refused_with_the_reason() {
     let checks = slaprobe_agent::config::parse_checks_document(
-        "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n",
+        "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n\
+         \x20 - { id: us-only, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, regions: [us-east] }\n",
     )
     .unwrap();
     let fixture = serve_with(|settings| {
@@ -212,13 +213,25 @@ async fn results_of_checks_missing_from_the_central_list_are_stored_and_flagged(
     .await;
     let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
     let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("checks pushed") };
-    assert!(config.checks_yaml.contains("acme-api"));
-    let mut stray = result(2, -1);
-    stray.check_id = "retired-check".to_owned();
-    session.send_batch(vec![result(1, -1), stray]).await;
-    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 2 }));
-    let flagged = fixture.store.flagged_results("agent-eu-1").await.unwrap();
-    assert_eq!(flagged, [(2, ResultFlags::UNKNOWN_CHECK)]);
+    assert!(config.checks_yaml.contains("acme-api") && !config.checks_yaml.contains("us-only"));
+    let mut retired = result(2, -1);
+    retired.check_id = "retired-check".to_owned();
+    let mut foreign = result(3, -1);
+    foreign.check_id = "us-only".to_owned();
+    session.send_batch(vec![result(1, -1), retired, foreign]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 3 }));
+    let seqs: Vec<u64> = stored(&fixture.store).await.iter().map(|record| record.seq.unwrap()).collect();
+    assert_eq!(seqs, [1]);
+    let refused = fixture.store.refused().await.unwrap();
+    let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [
+            (2, "check \"retired-check\" is not assigned to region eu-west"),
+            (3, "check \"us-only\" is not assigned to region eu-west")
+        ]
+    );
+    assert!(fixture.store.flagged_results("agent-eu-1").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -325,4 +338,65 @@ async fn a_gap_records_only_what_the_store_does_not_hold() {
     assert_eq!(gaps, [(9, 9), (13, 14)]);
     let seqs: Vec<u64> = stored(&fixture.store).await.iter().filter_map(|record| record.seq).collect();
     assert_eq!(seqs, [10, 11, 12, 15]);
+}
+
+#[tokio::test]
+async fn a_new_session_of_the_same_agent_replaces_the_older_one() {
+    let fixture = serve().await;
+    let mut older = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let mut newer = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let ended = older.next().await.unwrap_err();
+    assert_eq!(ended.code(), Code::Aborted, "{ended}");
+    assert!(ended.message().contains("replaced by a newer session"), "{ended}");
+    newer.send_batch(vec![result(1, -1)]).await;
+    assert_eq!(newer.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 1 }));
+}
+
+#[tokio::test]
+async fn a_stream_that_sends_no_hello_is_closed_after_ten_seconds() {
+    let fixture = serve().await;
+    let mut client =
+        v1::collector_client::CollectorClient::connect(format!("http://{}", fixture.address)).await.unwrap();
+    let (_silent, outbound) = mpsc::channel::<v1::AgentMessage>(1);
+    let mut request = Request::new(ReceiverStream::new(outbound));
+    request.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+    let started = std::time::Instant::now();
+    let refused = client.session(request).await.expect_err("closed without a Hello");
+    assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused}");
+    let waited = started.elapsed();
+    assert!(waited >= super::HELLO_TIMEOUT && waited < super::HELLO_TIMEOUT * 2, "closed after {waited:?}");
+}
+
+#[tokio::test]
+async fn a_batch_over_the_result_cap_ends_the_session_and_stores_nothing() {
+    let fixture = serve().await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let count = slaprobe_proto::limits::MAX_BATCH_RESULTS as u64 + 1;
+    session.send_batch((1..=count).map(|seq| result(seq, -1)).collect()).await;
+    let refused = session.next().await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused}");
+    assert!(refused.message().contains("at most 1000 per batch"), "{refused}");
+    assert!(stored(&fixture.store).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_check_list_too_large_for_one_message_is_refused_in_words() {
+    let mut yaml = String::from("checks:\n");
+    for index in 0..12_000 {
+        let path = "p".repeat(300);
+        yaml.push_str(&format!(
+            "  - {{ id: c{index}, kind: http, target: \"http://127.0.0.1:1/{path}\", interval: 60s }}\n"
+        ));
+    }
+    let checks = slaprobe_agent::config::parse_checks_document(&yaml).unwrap();
+    let fixture = serve_with(|settings| {
+        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+    })
+    .await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("a config") };
+    assert!(config.checks_yaml.is_empty(), "nothing pushed");
+    assert!(config.refused.contains("region eu-west") && config.refused.contains("over the limit"), "{config:?}");
+    session.send_batch(vec![result(1, -1)]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 1 }));
 }

@@ -10,6 +10,11 @@
 //!
 //! A delivery is tried up to [`ATTEMPTS`] times, waiting 1 s, then 2 s, between attempts; an attempt succeeds on
 //! a 2xx answer (or, by email, an accepted message) within [`ATTEMPT_TIMEOUT`].
+//!
+//! What an attempt records is shown to viewers and kept in the store, so it names the failure's kind and cause
+//! (`connect: Connection refused (os error 111)`), never the channel's URL: a Slack or webhook URL is itself the
+//! credential. As a second line of defence every string of the channel's configuration that could be secret
+//! (URL, its path and query, user and password, signing secret, routing key) is cut out of the text.
 
 pub mod email;
 
@@ -169,6 +174,7 @@ impl Notifier {
                     Err(problem) => Attempt { status: None, error: Some(problem) },
                 },
             };
+            let outcome = Attempt { error: outcome.error.map(|text| scrub(&text, &secrets_of(channel))), ..outcome };
             let done = outcome.error.is_none();
             delivery.attempts.push(outcome);
             if done {
@@ -193,9 +199,67 @@ impl Notifier {
                 status: Some(response.status().as_u16()),
                 error: Some(format!("answered {}", response.status())),
             },
-            Err(error) => Attempt { status: None, error: Some(error_chain(&error)) },
+            Err(error) => Attempt { status: None, error: Some(describe_send_error(&error)) },
         }
     }
+}
+
+/// Why a request failed, without its URL: the kind of failure and the innermost cause.
+fn describe_send_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if error.is_body() || error.is_decode() {
+        "response"
+    } else {
+        "request"
+    };
+    let root = std::iter::successors(std::error::Error::source(error), |cause| cause.source()).last();
+    match root {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_owned(),
+    }
+}
+
+/// Text shown for a secret that was cut out of a message.
+const REDACTED: &str = "[redacted]";
+
+/// The strings of `channel`'s configuration that no message may contain.
+fn secrets_of(channel: &Channel) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let mut add_url = |text: &str| {
+        secrets.push(text.to_owned());
+        if let Ok(url) = reqwest::Url::parse(text) {
+            secrets.extend(
+                [url.path(), url.query().unwrap_or_default(), url.password().unwrap_or_default()].map(str::to_owned),
+            );
+            secrets.push(url.username().to_owned());
+        }
+    };
+    if let Some(webhook) = &channel.webhook {
+        add_url(&webhook.url);
+    }
+    if let Some(slack) = &channel.slack {
+        add_url(&slack.url);
+    }
+    if let Some(pagerduty) = &channel.pagerduty {
+        pagerduty.events_url.as_deref().map(&mut add_url);
+    }
+    if let Some(email) = &channel.email {
+        add_url(&email.smtp);
+    }
+    secrets.extend(channel.webhook.as_ref().and_then(|webhook| webhook.secret.clone()));
+    secrets.extend(channel.pagerduty.as_ref().map(|pagerduty| pagerduty.routing_key.clone()));
+    // Short fragments ("/", "") would cut ordinary words; secrets are longer than this.
+    secrets.retain(|secret| secret.len() >= 4);
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets
+}
+
+/// `text` with every one of `secrets` replaced by [`REDACTED`], longest first.
+fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), REDACTED))
 }
 
 /// `error` with its sources, so "connection refused" is not hidden behind "error sending request".
@@ -212,6 +276,37 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::alerting::{Channel, Email, Slack};
+
+    #[test]
+    fn channel_secrets_are_cut_out_of_messages() {
+        let slack = Channel {
+            id: "chat".into(),
+            webhook: None,
+            slack: Some(Slack { url: "https://hooks.example/services/T000/B000/SECRET".into() }),
+            pagerduty: None,
+            email: None,
+        };
+        let text = "error sending request for url (https://hooks.example/services/T000/B000/SECRET): refused";
+        let scrubbed = super::scrub(text, &super::secrets_of(&slack));
+        assert_eq!(scrubbed, "error sending request for url ([redacted]): refused");
+        let partial = super::scrub("POST /services/T000/B000/SECRET answered 404", &super::secrets_of(&slack));
+        assert_eq!(partial, "POST [redacted] answered 404");
+        let email = Channel {
+            id: "mail".into(),
+            webhook: None,
+            slack: None,
+            pagerduty: None,
+            email: Some(Email {
+                smtp: "smtp://alice:hunter22@mail.example:587".into(),
+                from: "a@example.com".into(),
+                to: vec!["b@example.com".into()],
+            }),
+        };
+        let scrubbed = super::scrub("auth failed for alice with hunter22", &super::secrets_of(&email));
+        assert_eq!(scrubbed, "auth failed for [redacted] with [redacted]");
+    }
+
     #[test]
     fn signatures_are_hmac_sha256_in_hex() {
         // RFC 4231 test case 2.

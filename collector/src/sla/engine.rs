@@ -1,5 +1,8 @@
 //! Rules 2–9 of `DESIGN.md` section 5, exactly as written: results → per (check, region, slice) state → region
 //! votes → slice states → maintenance → runs → uptime, credit and incidents. Pure: no clock, no I/O.
+//!
+//! Only results from the regions a check is assigned to vote ([`Contract::placement`], from the collector's
+//! configuration): the set of regions is the configuration's, not whichever results arrived.
 
 use std::collections::BTreeSet;
 
@@ -60,6 +63,7 @@ impl Observations {
         let regions: Vec<String> = results
             .iter()
             .filter(|result| checks.contains(&result.check_id) && grid.index_of(result.started_at).is_some())
+            .filter(|result| contract.admits(&result.check_id, &result.region))
             .map(|result| result.region.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -79,6 +83,10 @@ impl Observations {
                 observations.ignored += 1;
                 continue;
             };
+            if !contract.admits(&result.check_id, &result.region) {
+                observations.ignored += 1;
+                continue;
+            }
             let Some(slice) = grid.index_of(result.started_at) else { continue };
             let region = observations.regions.binary_search(&result.region).unwrap_or_default();
             let slow = matches!((slow_ms, result.duration_ms), (Some(limit), Some(took)) if took > limit);
@@ -190,6 +198,7 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
         results_used: observations.used,
         results_ignored: observations.ignored,
         silent_agents: None,
+        late: None,
     }
 }
 

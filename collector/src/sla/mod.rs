@@ -20,7 +20,7 @@ pub mod status;
 
 pub use engine::{evaluate, evaluation_window};
 pub use period::{Period, parse_period};
-pub use report::{Day, Incident, Report};
+pub use report::{Day, Incident, LateResults, Report};
 
 #[cfg(test)]
 pub(crate) mod tests;

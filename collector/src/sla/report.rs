@@ -63,11 +63,29 @@ pub struct Report {
     pub regions: Vec<String>,
     /// Results that fell on the period (or its run margins) and were used.
     pub results_used: u64,
-    /// Results for checks outside the contract, ignored.
+    /// Results ignored: for checks outside the contract, or from regions a check is not assigned to.
     pub results_ignored: u64,
     /// Agents expected to probe the contract's checks that sent nothing in the period; `null` when the report
     /// was made from a file and the expected agents are unknown.
     pub silent_agents: Option<Vec<String>>,
+    /// Results that arrived after the period had closed, and what the report would say without them; `null`
+    /// when there were none or the report was made from a file (arrival times unknown).
+    pub late: Option<LateResults>,
+}
+
+/// Results that arrived after their period closed (flagged `late` at ingest). They vote like any other; this
+/// says how many there were and what the report would be without them, so a changed figure is explained.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LateResults {
+    /// How many of the results used arrived late.
+    pub results: u64,
+    /// Down slices without them.
+    pub down_slices_without: u64,
+    /// Uptime without them.
+    pub uptime_percent_without: Option<f64>,
+    /// Credit owed without them.
+    #[serde(with = "rust_decimal::serde::float")]
+    pub credit_amount_without: Decimal,
 }
 
 /// A counted run of down slices, clipped to the period.

@@ -18,8 +18,12 @@ impl ResultFlags {
     pub const NONE: Self = Self(0);
     /// The agent's clock was off by more than the configured bound when it sent the result.
     pub const CLOCK_SUSPECT: Self = Self(1);
-    /// The result's check is not in the collector's central check list.
+    /// The result's check was not in the collector's central check list (set by earlier collectors, which stored
+    /// such results; they are now refused).
     pub const UNKNOWN_CHECK: Self = Self(2);
+    /// The result arrived after the period it belongs to had closed (its end plus the settle time) for a
+    /// contract that counts its check: it votes, and that period's report says what the late results changed.
+    pub const LATE: Self = Self(4);
 
     /// The flags as stored.
     pub fn bits(self) -> u32 {
@@ -38,7 +42,7 @@ impl ResultFlags {
 
     /// The names of the flags set, for logs and APIs.
     pub fn names(self) -> Vec<&'static str> {
-        [(Self::CLOCK_SUSPECT, "clock_suspect"), (Self::UNKNOWN_CHECK, "unknown_check")]
+        [(Self::CLOCK_SUSPECT, "clock_suspect"), (Self::UNKNOWN_CHECK, "unknown_check"), (Self::LATE, "late")]
             .into_iter()
             .filter(|(flag, _)| self.contains(*flag))
             .map(|(_, name)| name)
@@ -319,6 +323,8 @@ pub struct StoredResult {
     pub record: ResultRecord,
     /// Flags the collector set on it.
     pub flags: ResultFlags,
+    /// When it arrived from the agent (unknown for results imported or stored by earlier collectors).
+    pub received_at: Option<Timestamp>,
     /// Its position.
     pub position: ResultPosition,
 }

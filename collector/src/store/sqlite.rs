@@ -121,6 +121,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (check_id, minute_ns, region)
     ) WITHOUT ROWID;
 ",
+    "
+    ALTER TABLE results ADD COLUMN received_at_ns INTEGER;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).
@@ -139,12 +142,21 @@ fn database_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
     StoreError::Database(format!("{}: {error}", path.display()))
 }
 
+/// Creates the database file 0600 (its directory 0700 when this creates it) before SQLite opens it, and
+/// tightens an existing file to 0600: it holds evidence. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+    }
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 impl SqliteStore {
     /// Opens or creates the database at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|error| database_error(parent, error))?;
-        }
+        create_private_file(path).map_err(|error| database_error(path, error))?;
         let mut connection = Connection::open(path).map_err(|error| database_error(path, error))?;
         connection
             .execute_batch(

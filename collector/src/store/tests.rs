@@ -324,3 +324,33 @@ async fn rollups_count_per_minute_take_late_results_and_outlive_the_results() {
         assert_eq!(read(None).await.unwrap().len(), 2, "{}", engine.name);
     }
 }
+
+#[tokio::test]
+async fn ingested_results_keep_their_arrival_and_late_ones_are_found() {
+    for engine in engines().await {
+        let received_at = at("2026-03-02T08:00:00Z");
+        let on_time = result("agent-1", 1, "acme-api", 0);
+        let late = result("agent-1", 2, "acme-api", 1);
+        let batch = super::IngestBatch {
+            agent_id: "agent-1".to_owned(),
+            received_at,
+            results: vec![(on_time, super::ResultFlags::NONE), (late, super::ResultFlags::LATE)],
+            refused: Vec::new(),
+        };
+        engine.store.write_ingested(batch).await.unwrap();
+        engine.store.write_results(vec![result("agent-1", 3, "acme-api", 2)]).await.unwrap();
+        let (from, to) = everything();
+        let late = engine.store.late_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        assert_eq!(late, [("agent-1".to_owned(), 2)], "{}", engine.name);
+        let query = ResultQuery { check_id: "acme-api".to_owned(), region: None, from, to, after: None, limit: 10 };
+        let page = engine.store.results_page(query).await.unwrap();
+        let arrivals: Vec<Option<Timestamp>> = page.iter().map(|stored| stored.received_at).collect();
+        assert_eq!(
+            arrivals,
+            [Some(received_at), Some(received_at), None],
+            "{}: imported results have none",
+            engine.name
+        );
+        assert_eq!(page[1].flags.names(), ["late"], "{}", engine.name);
+    }
+}

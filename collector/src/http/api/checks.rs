@@ -1,4 +1,4 @@
-//! `GET /api/v1/checks`: each central check (credentials in target URLs hidden) with its latest result per
+//! `GET /api/v1/checks`: each central check (target URLs without credentials or query values) with its latest result per
 //! region within ten intervals (at least five minutes), and the state those add up to.
 
 use axum::Json;
@@ -8,7 +8,9 @@ use serde::Serialize;
 use slaprobe_agent::config::CheckKind;
 use slaprobe_proto::ResultRecord;
 
-use super::{ApiError, without_credentials};
+use slaprobe_proto::redact::redacted_url;
+
+use super::ApiError;
 use crate::http::HttpState;
 
 /// How a check looks from its latest result in each region.
@@ -63,7 +65,7 @@ pub async fn check_views(state: &HttpState, now: Timestamp) -> Result<Vec<CheckV
         views.push(CheckView {
             id: check.id.clone(),
             kind: check.kind,
-            target: without_credentials(&check.target),
+            target: redacted_url(&check.target),
             interval_seconds: check.interval.as_secs_f64(),
             regions: check.regions.clone(),
             state: check_state,

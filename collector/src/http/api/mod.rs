@@ -55,8 +55,12 @@ impl From<ReportError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             ReportError::Usage(_) => StatusCode::BAD_REQUEST,
-            ReportError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ReportError::Data(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ReportError::Store(_) => return Self::store_failed(&error),
+            ReportError::Data(_) => {
+                tracing::error!(%error, "A stored result could not be used for an API answer.");
+                let message = "a stored result could not be read; the collector's log says which".to_owned();
+                return Self(StatusCode::INTERNAL_SERVER_ERROR, message);
+            }
         };
         Self(status, error.to_string())
     }
@@ -64,26 +68,15 @@ impl From<ReportError> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
-        Self(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+        Self::store_failed(&error)
     }
 }
 
-/// `target` with any `user:password@` of a URL replaced, so the API never shows credentials.
-pub fn without_credentials(target: &str) -> String {
-    let Some((scheme, rest)) = target.split_once("://") else { return target.to_owned() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => target.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_in_targets_are_hidden() {
-        assert_eq!(super::without_credentials("https://bob:s3cret@api.example/x@y"), "https://***@api.example/x@y");
-        assert_eq!(super::without_credentials("https://api.example/health"), "https://api.example/health");
-        assert_eq!(super::without_credentials("mail.example:25"), "mail.example:25");
+impl ApiError {
+    /// 503 for a store failure: the detail (file paths, hosts, users) goes to the log, not to the caller.
+    fn store_failed(error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(%error, "The store failed during an API request.");
+        let message = "the store did not answer; try again shortly (the collector's log says why)".to_owned();
+        Self(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 }

@@ -2,7 +2,8 @@
 //! in `(started_at, agent_id, seq)` order, a page at a time. `from` defaults to 24 hours before `to`, `to` to
 //! now; `limit` to 100 (at most 1000). A page that may have more ends with `next`, the cursor of the page after
 //! it; the last page has `next: null`. Each result is the JSON lines record of `DESIGN.md` section 3 plus
-//! `flags` (`clock_suspect`, `unknown_check`).
+//! `flags` (`clock_suspect`, `unknown_check`, `late`) and `received_at` (when it arrived; `null` for results
+//! imported or stored by earlier collectors).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -38,6 +39,8 @@ pub struct FlaggedResult {
     pub record: ResultRecord,
     /// Flags set by the collector.
     pub flags: Vec<&'static str>,
+    /// When the collector received it.
+    pub received_at: Option<Timestamp>,
 }
 
 /// A page.
@@ -92,7 +95,13 @@ pub async fn results(
     let limit = query.limit as usize;
     let page = state.store.results_page(query).await?;
     let next = (page.len() == limit).then(|| page.last().map(|stored| stored.position.to_string())).flatten();
-    let results =
-        page.into_iter().map(|stored| FlaggedResult { record: stored.record, flags: stored.flags.names() }).collect();
+    let results = page
+        .into_iter()
+        .map(|stored| FlaggedResult {
+            record: stored.record,
+            flags: stored.flags.names(),
+            received_at: stored.received_at,
+        })
+        .collect();
     Ok(Json(ResultsPage { results, next }))
 }

@@ -1,11 +1,10 @@
 //! The alerts page (`/alerts`): firing alerts first, with who was told and buttons to acknowledge (escalation
 //! stops) or resolve them, then the latest resolved ones. The buttons post plain forms to
 //! `/alerts/{id}/acknowledge` and `/alerts/{id}/resolve` (admin, like the API), which come back here. A post
-//! from another site's page is refused (its `Origin` differs from this host).
+//! from another site's page is refused before it gets here ([`crate::http::guard`]).
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
@@ -95,46 +94,23 @@ fn state_note(alert: &AlertRecord) -> Markup {
 }
 
 /// `POST /alerts/{id}/acknowledge`.
-pub async fn acknowledge(
-    state: State<HttpState>,
-    caller: Extension<Caller>,
-    headers: HeaderMap,
-    id: Path<String>,
-) -> Response {
-    act_from_form(state, caller, headers, id, AlertAction::Acknowledge).await
+pub async fn acknowledge(state: State<HttpState>, caller: Extension<Caller>, id: Path<String>) -> Response {
+    act_from_form(state, caller, id, AlertAction::Acknowledge).await
 }
 
 /// `POST /alerts/{id}/resolve`.
-pub async fn resolve(
-    state: State<HttpState>,
-    caller: Extension<Caller>,
-    headers: HeaderMap,
-    id: Path<String>,
-) -> Response {
-    act_from_form(state, caller, headers, id, AlertAction::Resolve).await
+pub async fn resolve(state: State<HttpState>, caller: Extension<Caller>, id: Path<String>) -> Response {
+    act_from_form(state, caller, id, AlertAction::Resolve).await
 }
 
 async fn act_from_form(
     State(state): State<HttpState>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     action: AlertAction,
 ) -> Response {
-    if !same_origin(&headers) {
-        let refused = ApiError(StatusCode::FORBIDDEN, "the form was posted from another site".to_owned());
-        return PageError::from(refused).into_response();
-    }
     match act(&state, &caller, &id, action).await {
         Ok(_) => Redirect::to("/alerts").into_response(),
         Err(error) => PageError::from(error).into_response(),
     }
-}
-
-/// Whether a form post comes from this site: no `Origin` (same-origin navigation in some browsers), or one whose
-/// host is this request's `Host`.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|origin| origin.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
-    origin.split_once("://").is_some_and(|(_, authority)| authority == host)
 }

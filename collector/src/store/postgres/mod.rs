@@ -114,6 +114,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (check_id, minute_ns, region)
     );
 ",
+    "
+    ALTER TABLE results ADD COLUMN received_at_ns BIGINT;
+",
 ];
 
 /// Connections in the pool at most.

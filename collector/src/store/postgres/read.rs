@@ -81,6 +81,23 @@ impl PostgresStore {
         Ok(records)
     }
 
+    /// See [`crate::store::Store::late_between`].
+    pub async fn late_between(
+        &self,
+        checks: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT agent_id, seq FROM results WHERE check_id = ANY($1) AND started_at_ns >= $2
+                   AND started_at_ns < $3 AND flags & $4 != 0",
+                &[&checks, &nanos(from), &nanos(to), &i32::try_from(ResultFlags::LATE.bits()).unwrap_or(0)],
+            )
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("agent_id").map_err(failed)?, unsigned(row, "seq")?))).collect()
+    }
+
     /// See [`crate::store::Store::agents`].
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         let rows = self
@@ -179,7 +196,7 @@ impl PostgresStore {
         let limit = i64::from(query.limit);
         let rows = self
             .rows(
-                "SELECT agent_id, seq, started_at_ns, flags, record FROM results
+                "SELECT agent_id, seq, started_at_ns, flags, record, received_at_ns FROM results
                  WHERE check_id = $1 AND started_at_ns >= $2 AND started_at_ns < $3
                    AND ($4::text IS NULL OR region = $4)
                    AND ($5::bigint IS NULL OR (started_at_ns, agent_id, seq) > ($5, $6, $7))
@@ -201,6 +218,7 @@ impl PostgresStore {
                 Ok(StoredResult {
                     record: record(row)?,
                     flags: flags(row)?,
+                    received_at: optional_timestamp(row, "received_at_ns")?,
                     position: ResultPosition {
                         agent_id: row.try_get("agent_id").map_err(failed)?,
                         seq: unsigned(row, "seq")?,

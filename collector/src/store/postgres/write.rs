@@ -29,7 +29,7 @@ impl PostgresStore {
         let mut client = self.connection().await?;
         let transaction = client.transaction().await.map_err(failed)?;
         let outcome = match &write {
-            Write::Results(results) => insert_results(&transaction, results).await,
+            Write::Results(results) => insert_results(&transaction, results, None).await,
             Write::Ingested(batch) => ingest(&transaction, batch).await,
             Write::Agent(status) => upsert_agent(&transaction, status).await,
             Write::Clock(agent_id, reading) => update_clock(&transaction, agent_id, reading).await,
@@ -80,9 +80,11 @@ async fn rollup(transaction: &Transaction<'_>, window: &RollupWindow) -> Result<
     Ok(changed(written))
 }
 
+/// Inserts `results` (received at `received_at`, when they came from an agent), ignoring those already stored.
 async fn insert_results(
     transaction: &Transaction<'_>,
     results: &[(ResultRecord, ResultFlags)],
+    received_at: Option<jiff::Timestamp>,
 ) -> Result<WriteOutcome, tokio_postgres::Error> {
     if results.is_empty() {
         return Ok(WriteOutcome::default());
@@ -107,18 +109,18 @@ async fn insert_results(
     }
     let inserted = transaction
         .execute(
-            "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags)
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::boolean[],
-                                  $7::bytea[], $8::integer[])
+            "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags, received_at_ns)
+             SELECT *, $9::bigint FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+                                  $6::boolean[], $7::bytea[], $8::integer[])
              ON CONFLICT DO NOTHING",
-            &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags],
+            &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags, &received_at.map(nanos)],
         )
         .await?;
     Ok(WriteOutcome { inserted, duplicates: results.len() as u64 - inserted, changed: 0 })
 }
 
 async fn ingest(transaction: &Transaction<'_>, batch: &IngestBatch) -> Result<WriteOutcome, tokio_postgres::Error> {
-    let outcome = insert_results(transaction, &batch.results).await?;
+    let outcome = insert_results(transaction, &batch.results, Some(batch.received_at)).await?;
     let refuse = transaction
         .prepare(
             "INSERT INTO refused_results (agent_id, seq, reason, received_at_ns, record) VALUES ($1, $2, $3, $4, $5)

@@ -2,10 +2,9 @@
 //! it is firing, so the evaluator cannot reopen an alert a person resolved meanwhile, and a person's action
 //! changes nothing once the alert is over.
 
-use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::read::{conversion_error, timestamp};
+use super::read::{conversion_error, optional_timestamp, timestamp};
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 use crate::store::columns::nanos;
 
@@ -84,13 +83,6 @@ pub fn claim_lease(transaction: &Transaction, claim: &LeaseClaim) -> rusqlite::R
         )?
         .execute(params![claim.name, claim.holder, nanos(claim.until), nanos(claim.now)])?;
     Ok(changed as u64)
-}
-
-fn optional_timestamp(row: &Row, column: usize) -> rusqlite::Result<Option<Timestamp>> {
-    match row.get::<_, Option<i64>>(column)? {
-        Some(_) => timestamp(row, column).map(Some),
-        None => Ok(None),
-    }
 }
 
 fn alert_from(row: &Row) -> rusqlite::Result<AlertRecord> {

@@ -24,6 +24,13 @@ pub(super) fn timestamp(row: &Row, column: usize) -> rusqlite::Result<Timestamp>
     Timestamp::from_nanosecond(i128::from(row.get::<_, i64>(column)?)).map_err(|error| conversion_error(column, error))
 }
 
+pub(super) fn optional_timestamp(row: &Row, column: usize) -> rusqlite::Result<Option<Timestamp>> {
+    match row.get::<_, Option<i64>>(column)? {
+        Some(_) => timestamp(row, column).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn unsigned(row: &Row, column: usize) -> rusqlite::Result<u64> {
     u64::try_from(row.get::<_, i64>(column)?).map_err(|error| conversion_error(column, error))
 }
@@ -52,6 +59,29 @@ pub fn results_between(
     }
     records.sort_by_key(|record| record.started_at);
     Ok(records)
+}
+
+/// `(agent_id, seq)` of the results of `checks` in `[from, to)` flagged `late`.
+pub fn late_between(
+    connection: &Connection,
+    checks: &[String],
+    from: Timestamp,
+    to: Timestamp,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut query = connection.prepare_cached(
+        "SELECT agent_id, seq FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3
+           AND flags & ?4 != 0",
+    )?;
+    let mut late = Vec::new();
+    for check in checks {
+        let rows = query.query_map(params![check, nanos(from), nanos(to), ResultFlags::LATE.bits()], |row| {
+            Ok((row.get(0)?, unsigned(row, 1)?))
+        })?;
+        for row in rows {
+            late.push(row?);
+        }
+    }
+    Ok(late)
 }
 
 /// Every agent's registry entry, by id.
@@ -151,7 +181,7 @@ pub fn latest_per_region(
 /// One page of results in `(started_at, agent_id, seq)` order.
 pub fn results_page(connection: &Connection, query: &ResultQuery) -> rusqlite::Result<Vec<StoredResult>> {
     let mut statement = connection.prepare_cached(
-        "SELECT agent_id, seq, started_at_ns, flags, record FROM results
+        "SELECT agent_id, seq, started_at_ns, flags, record, received_at_ns FROM results
          WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3 AND (?4 IS NULL OR region = ?4)
            AND (?5 IS NULL OR (started_at_ns, agent_id, seq) > (?5, ?6, ?7))
          ORDER BY started_at_ns, agent_id, seq LIMIT ?8",
@@ -174,6 +204,7 @@ pub fn results_page(connection: &Connection, query: &ResultQuery) -> rusqlite::R
             Ok(StoredResult {
                 record: ResultRecord::try_from(decoded).map_err(|error| conversion_error(4, error))?,
                 flags: ResultFlags::from_bits(u32::try_from(unsigned(row, 3)?).unwrap_or(u32::MAX)),
+                received_at: optional_timestamp(row, 5)?,
                 position: ResultPosition { agent_id: row.get(0)?, seq: unsigned(row, 1)?, started_at_ns: row.get(2)? },
             })
         },

@@ -21,7 +21,7 @@ pub fn commit<'a>(
     let mut outcomes = Vec::new();
     for write in writes {
         outcomes.push(match write {
-            Write::Results(results) => insert_results(&transaction, results)?,
+            Write::Results(results) => insert_results(&transaction, results, None)?,
             Write::Ingested(batch) => ingest(&transaction, batch)?,
             Write::Agent(status) => upsert_agent(&transaction, status).map(|()| WriteOutcome::default())?,
             Write::Clock(agent_id, reading) => {
@@ -77,13 +77,16 @@ fn rollup(transaction: &Transaction, window: &RollupWindow) -> rusqlite::Result<
     Ok(written)
 }
 
+/// Inserts `results` (received at `received_at`, when they came from an agent), ignoring those already stored.
 fn insert_results(
     transaction: &Transaction,
     results: &[(ResultRecord, ResultFlags)],
+    received_at: Option<jiff::Timestamp>,
 ) -> rusqlite::Result<WriteOutcome> {
     let mut insert = transaction.prepare_cached(
-        "INSERT OR IGNORE INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR IGNORE INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags,
+                                        received_at_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut outcome = WriteOutcome::default();
     for (result, flags) in results {
@@ -95,7 +98,8 @@ fn insert_results(
             nanos(result.started_at),
             result.ok,
             v1::Result::from(result).encode_to_vec(),
-            flags.bits()
+            flags.bits(),
+            received_at.map(nanos)
         ])?;
         if changed == 1 {
             outcome.inserted += 1;
@@ -107,7 +111,7 @@ fn insert_results(
 }
 
 fn ingest(transaction: &Transaction, batch: &IngestBatch) -> rusqlite::Result<WriteOutcome> {
-    let outcome = insert_results(transaction, &batch.results)?;
+    let outcome = insert_results(transaction, &batch.results, Some(batch.received_at))?;
     let mut refuse = transaction.prepare_cached(
         "INSERT OR IGNORE INTO refused_results (agent_id, seq, reason, received_at_ns, record)
          VALUES (?1, ?2, ?3, ?4, ?5)",
