@@ -1,9 +1,10 @@
 //! The uplink: streams the spool to the collector and deletes what it acknowledges (`DESIGN.md` section 4).
 //!
 //! One session at a time. On (re)connect the agent sends Hello, then replays every durable, unacknowledged
-//! result from the spool in batches sized below the collector's limits ([`slaprobe_proto::limits`]), keeping at most [`WINDOW`] results unacknowledged in flight; new results
-//! follow as the spool's writer signals them. Acknowledgements (`Ack { through_seq }`) delete spool segments.
-//! Gaps the spool recorded are reported at the start of each session until acknowledged past, and as they
+//! result from the spool in batches sized below the collector's limits ([`slaprobe_proto::limits`]), keeping
+//! at most [`WINDOW`] results unacknowledged in flight; new results follow as the spool's writer signals them.
+//! Acknowledgements (`Ack { through_seq }`) delete spool segments; one beyond what was sent ends the session
+//! and deletes nothing. Gaps the spool recorded are reported at the start of each session until acknowledged past, and as they
 //! appear during a session, always before any result past them (the collector records only the part of a gap
 //! it holds nothing of: results in flight when their segment was dropped may still arrive). Any error ends
 //! the session; the next attempt waits an exponential backoff with full jitter, from 200 ms up to 30 s, and
@@ -103,6 +104,8 @@ enum SessionError {
     Spool(String),
     #[error("the collector closed the session")]
     Closed,
+    #[error("the collector broke the protocol: {0}")]
+    Protocol(String),
 }
 
 /// Streams `spool` to the collector until `shutdown`.
@@ -217,6 +220,13 @@ async fn session(
         tokio::select! {
             message = inbound.message() => match message? {
                 Some(v1::CollectorMessage { body: Some(v1::collector_message::Body::Ack(ack)) }) => {
+                    // An acknowledgement of results never sent would delete them unsent: end the session instead.
+                    if ack.through_seq > sent_through {
+                        return Err(SessionError::Protocol(format!(
+                            "it acknowledged seq {} but only {sent_through} were sent; nothing deleted",
+                            ack.through_seq
+                        )));
+                    }
                     acked_through = acked_through.max(ack.through_seq);
                     with_spool(spool, |spool| spool.ack(ack.through_seq).map_err(|error| error.to_string()))?;
                     *failures = 0;

@@ -151,3 +151,23 @@ collector_tls: { ca_file: /nonexistent/ca.pem, cert_file: /nonexistent/agent.pem
         assert!(error.problems.iter().any(|problem| problem.contains(part)), "missing {part:?} in:\n{error}");
     }
 }
+
+#[test]
+fn plaintext_collectors_beyond_this_machine_must_be_asked_for() {
+    let config = |urls: &str, extra: &str| format!("region: eu-west\ncollector: {urls}\ntoken: t0ken\n{extra}");
+    let error = parse_agent_config(&config("[\"http://collector.example:7070\"]", ""), "agent.yaml", &env)
+        .expect_err("plaintext to another machine");
+    assert!(
+        error
+            .problems
+            .iter()
+            .any(|problem| problem.contains("in the clear") && problem.contains("collector_insecure: true")),
+        "{error}"
+    );
+    for local in ["[\"http://127.0.0.1:7070\"]", "[\"http://[::1]:7070\"]", "[\"http://localhost:7070\"]"] {
+        parse_agent_config(&config(local, ""), "agent.yaml", &env).unwrap_or_else(|error| panic!("{local}: {error}"));
+    }
+    parse_agent_config(&config("[\"http://10.0.0.5:7070\"]", "collector_insecure: true\n"), "agent.yaml", &env)
+        .expect("asked for explicitly");
+    parse_agent_config(&config("[\"https://collector.example:7070\"]", ""), "agent.yaml", &env).expect("TLS");
+}

@@ -117,3 +117,58 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
     assert!(stored(&store).await.is_empty());
     assert_eq!(spool.lock().unwrap().backlog(), 10, "nothing is deleted without an acknowledgement");
 }
+
+/// A collector that acknowledges far more than it was sent, counting the sessions opened with it.
+#[derive(Clone, Default)]
+struct OverAcknowledging {
+    sessions: Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[tonic::async_trait]
+impl slaprobe_proto::v1::collector_server::Collector for OverAcknowledging {
+    type SessionStream =
+        tokio_stream::wrappers::ReceiverStream<Result<slaprobe_proto::v1::CollectorMessage, tonic::Status>>;
+
+    async fn session(
+        &self,
+        request: tonic::Request<tonic::Streaming<slaprobe_proto::v1::AgentMessage>>,
+    ) -> Result<tonic::Response<Self::SessionStream>, tonic::Status> {
+        use slaprobe_proto::v1::{Ack, CollectorMessage, agent_message, collector_message};
+        self.sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut inbound = request.into_inner();
+        let (outbound, messages) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = inbound.message().await {
+                if let Some(agent_message::Body::Batch(_)) = message.body {
+                    let ack = collector_message::Body::Ack(Ack { through_seq: 1_000_000 });
+                    let _ = outbound.send(Ok(CollectorMessage { body: Some(ack) })).await;
+                }
+            }
+        });
+        Ok(tonic::Response::new(tokio_stream::wrappers::ReceiverStream::new(messages)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledgement_of_results_never_sent_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = spool_with(&dir.path().join("spool"), 10);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let rogue = OverAcknowledging::default();
+    let service = slaprobe_proto::v1::collector_server::CollectorServer::new(rogue.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    tokio::spawn(
+        tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
+    let shutdown = CancellationToken::new();
+    let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
+    let sessions = || rogue.sessions.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(Duration::from_secs(10), "a second session after the bad acknowledgement", async || sessions() >= 2)
+        .await;
+    shutdown.cancel();
+    uplink.await.unwrap();
+    let spool = spool.lock().unwrap();
+    assert_eq!((spool.acked(), spool.backlog()), (0, 10), "nothing acknowledged, nothing deleted");
+}

@@ -65,6 +65,10 @@ pub struct AgentSettings {
     /// TLS towards `https://` collectors: a CA to trust besides the system's, and a client certificate.
     #[serde(default)]
     pub collector_tls: Option<CollectorTls>,
+    /// Allow `http://` collector URLs to other machines: the token and the results then cross the network in
+    /// the clear (a trusted private network only).
+    #[serde(default)]
+    pub collector_insecure: bool,
     /// Directory for the spool and the last pushed config.
     #[serde(default = "default_spool_dir")]
     pub spool_dir: PathBuf,
@@ -249,6 +253,16 @@ pub fn parse_checks(value: Value, path: &str) -> Result<Vec<PreparedCheck>, Vec<
     if problems.is_empty() { Ok(checks) } else { Err(problems) }
 }
 
+/// Whether `url` names this machine: a loopback address or `localhost`.
+fn is_loopback_url(url: &str) -> bool {
+    match url::Url::parse(url).ok().and_then(|url| url.host().map(|host| host.to_owned())) {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     let mut problems = Vec::new();
     if !validate::is_valid_label(&settings.region) {
@@ -273,6 +287,11 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     for url in urls {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             problems.push(format!("collector: {url:?} is not an http:// or https:// URL"));
+        } else if url.starts_with("http://") && !settings.collector_insecure && !is_loopback_url(url) {
+            problems.push(format!(
+                "collector: {url:?} would send the token and every result in the clear to another machine; use \
+                 https://, or set `collector_insecure: true` to accept that (a trusted private network)"
+            ));
         }
     }
     if let Some(tls) = &settings.collector_tls {
