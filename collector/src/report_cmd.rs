@@ -49,6 +49,17 @@ pub enum ReportError {
     /// The store could not be read (exit 1).
     #[error("{0}")]
     Store(String),
+    /// No contract has this id (exit 64; 404 in the API).
+    #[error("--contract {0}: no such contract")]
+    NoContract(String),
+    /// The contract has no such period: malformed, or a month for a quarterly contract (exit 64; 404 in the API).
+    #[error("--period {problem} (contract {contract})")]
+    NoPeriod {
+        /// The contract.
+        contract: String,
+        /// What is wrong with the period.
+        problem: String,
+    },
 }
 
 /// Reads and validates a contracts file (`contracts:` list at the top level).
@@ -117,17 +128,17 @@ fn select<'a>(
     let selected: Vec<&Contract> =
         contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
     if selected.is_empty() {
-        return Err(ReportError::Usage(match only {
-            Some(id) => format!("--contract {id}: no such contract"),
-            None => "no contract is configured".to_owned(),
-        }));
+        return Err(match only {
+            Some(id) => ReportError::NoContract(id.to_owned()),
+            None => ReportError::Usage("no contract is configured".to_owned()),
+        });
     }
     selected
         .into_iter()
         .map(|contract| {
             parse_period(period, contract.terms.period, &contract.tz)
                 .map(|period| (contract, period))
-                .map_err(|error| ReportError::Usage(format!("--period {error} (contract {})", contract.terms.id)))
+                .map_err(|problem| ReportError::NoPeriod { contract: contract.terms.id.clone(), problem })
         })
         .collect()
 }
@@ -158,7 +169,7 @@ pub async fn store_status<'a>(
     let selected: Vec<&Contract> =
         config.contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
     if let (Some(id), true) = (only, selected.is_empty()) {
-        return Err(ReportError::Usage(format!("no contract {id:?}")));
+        return Err(ReportError::NoContract(id.to_owned()));
     }
     let mut statuses = Vec::new();
     for contract in selected {
@@ -196,7 +207,7 @@ pub async fn store_period_view<'a>(
         .contracts
         .iter()
         .find(|contract| contract.terms.id == id)
-        .ok_or_else(|| ReportError::Usage(format!("no contract {id:?}")))?;
+        .ok_or_else(|| ReportError::NoContract(id.to_owned()))?;
     let current = current_period(contract, as_of).map_err(ReportError::Usage)?;
     let period = match period {
         Some(label) if label != current.label => select(std::slice::from_ref(contract), label, None)?.remove(0).1,

@@ -308,6 +308,13 @@ impl std::str::FromStr for ResultPosition {
         let (Some(started), Some(seq), Some(agent_id)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(invalid());
         };
+        let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+        if !digits(started.strip_prefix('-').unwrap_or(started))
+            || !digits(seq)
+            || !slaprobe_agent::config::validate::is_valid_label(agent_id)
+        {
+            return Err(invalid());
+        }
         Ok(Self {
             started_at_ns: started.parse().map_err(|_| invalid())?,
             seq: seq.parse().map_err(|_| invalid())?,

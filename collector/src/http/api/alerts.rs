@@ -3,12 +3,12 @@
 //! `POST /api/v1/alerts/{id}/resolve` (closed now; every level told so far hears it; the rule fires again only
 //! after its condition has cleared). Acting on an alert that is not firing (or acknowledging twice) is a 409.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use jiff::Timestamp;
 
-use super::ApiError;
+use super::{ApiError, ApiQuery};
 use crate::alerting::evaluator::announce_resolved;
 use crate::http::HttpState;
 use crate::http::auth::Caller;
@@ -24,7 +24,7 @@ pub struct AlertsQuery {
 /// `GET /api/v1/alerts`.
 pub async fn alerts(
     State(state): State<HttpState>,
-    Query(query): Query<AlertsQuery>,
+    ApiQuery(query): ApiQuery<AlertsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let wanted = match query.state.as_deref() {
         None | Some("all") => None,

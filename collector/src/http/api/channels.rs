@@ -3,12 +3,12 @@
 //! `GET /api/v1/deliveries?limit=100`: the delivery log, newest first (at most 1000).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
-use super::ApiError;
+use super::{ApiError, ApiQuery};
 use crate::alerting;
 use crate::http::HttpState;
 use crate::notify::Notification;
@@ -47,7 +47,7 @@ pub struct DeliveriesQuery {
 /// `GET /api/v1/deliveries`.
 pub async fn deliveries(
     State(state): State<HttpState>,
-    Query(query): Query<DeliveriesQuery>,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = match query.limit.as_deref().map(str::parse::<u32>) {
         None => 100,

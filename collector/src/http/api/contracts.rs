@@ -4,14 +4,14 @@
 //! current one, which is reported up to now.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
+use super::{ApiError, ApiQuery};
 use crate::contract::{Contract, PeriodKind};
 use crate::http::HttpState;
 use crate::report_cmd::{Format, render, store_period_view, store_reports, store_status};
@@ -124,7 +124,7 @@ pub async fn contracts(State(state): State<HttpState>) -> Result<Json<serde_json
 pub async fn contract(
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    Query(query): Query<PeriodQuery>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
 ) -> Result<Json<ContractDetail>, ApiError> {
     Ok(Json(contract_detail(&state, &id, query.period.as_deref(), Timestamp::now()).await?))
 }
@@ -144,7 +144,7 @@ pub struct Incidents {
 pub async fn incidents(
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    Query(query): Query<PeriodQuery>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
 ) -> Result<Json<Incidents>, ApiError> {
     let config = state.config.borrow().clone();
     let view = store_period_view(&config, &state.store, &id, query.period.as_deref(), Timestamp::now()).await?;
@@ -156,7 +156,7 @@ pub async fn incidents(
 pub async fn contract_report(
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    Query(query): Query<PeriodQuery>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
 ) -> Result<Response, ApiError> {
     let config = state.config.borrow().clone();
     let Some(period) = query.period else {

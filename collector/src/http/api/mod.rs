@@ -19,8 +19,11 @@ pub mod results;
 pub mod rollups;
 
 use axum::Json;
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 
 use crate::report_cmd::ReportError;
 
@@ -40,6 +43,31 @@ impl ApiError {
     }
 }
 
+/// A query string deserialised into `T`; an unusable one (a repeated or malformed parameter) is a 400 in the
+/// API's JSON error shape, like every other bad parameter.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|error| ApiError::bad_request(format!("query string: {error}")))
+    }
+}
+
+/// `value` of query parameter `name` when it is an id or region label (`[a-z0-9._-]{1,64}`), else a 400.
+pub fn label(name: &str, value: String) -> Result<String, ApiError> {
+    if slaprobe_agent::config::validate::is_valid_label(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::bad_request(format!("{name}={value:?}: not an id like [a-z0-9._-]{{1,64}}")))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
@@ -48,21 +76,19 @@ impl IntoResponse for ApiError {
 
 impl From<ReportError> for ApiError {
     fn from(error: ReportError) -> Self {
-        let status = match &error {
-            ReportError::Usage(message)
-                if message.starts_with("no contract") || message.ends_with("no such contract") =>
-            {
-                StatusCode::NOT_FOUND
+        match error {
+            ReportError::NoContract(id) => Self(StatusCode::NOT_FOUND, format!("no contract {id:?}")),
+            ReportError::NoPeriod { contract, problem } => {
+                Self(StatusCode::NOT_FOUND, format!("contract {contract:?} has no period {problem}"))
             }
-            ReportError::Usage(_) => StatusCode::BAD_REQUEST,
-            ReportError::Store(_) => return Self::store_failed(&error),
+            ReportError::Usage(message) => Self(StatusCode::BAD_REQUEST, message),
+            ReportError::Store(_) => Self::store_failed(&error),
             ReportError::Data(_) => {
                 tracing::error!(%error, "A stored result could not be used for an API answer.");
                 let message = "a stored result could not be read; the collector's log says which".to_owned();
-                return Self(StatusCode::INTERNAL_SERVER_ERROR, message);
+                Self(StatusCode::INTERNAL_SERVER_ERROR, message)
             }
-        };
-        Self(status, error.to_string())
+        }
     }
 }
 

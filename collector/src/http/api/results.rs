@@ -6,12 +6,12 @@
 //! imported or stored by earlier collectors).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use slaprobe_proto::ResultRecord;
 
-use super::ApiError;
+use super::{ApiError, ApiQuery, label};
 use crate::http::HttpState;
 use crate::store::{ResultPosition, ResultQuery};
 
@@ -60,12 +60,13 @@ pub fn timestamp(name: &str, text: &str) -> Result<Timestamp, ApiError> {
 /// The store query `query` asks for, as of `now`.
 fn parse(query: ResultsQuery, now: Timestamp) -> Result<ResultQuery, ApiError> {
     let check_id = query.check.ok_or_else(|| ApiError::bad_request("give the check: ?check=ID".to_owned()))?;
+    let check_id = label("check", check_id)?;
+    let region = query.region.map(|region| label("region", region)).transpose()?;
     let to = query.to.map(|text| timestamp("to", &text)).transpose()?.unwrap_or(now);
     let from =
         query.from.map(|text| timestamp("from", &text)).transpose()?.unwrap_or(to - SignedDuration::from_hours(24));
-    if from > to {
-        return Err(ApiError::bad_request(format!("from={from} is after to={to}")));
-    }
+    // A `from` after `to` selects nothing, like any other empty span.
+    let from = from.min(to);
     let limit = match query.limit {
         None => DEFAULT_LIMIT,
         Some(text) => match text.parse::<u32>() {
@@ -83,13 +84,13 @@ fn parse(query: ResultsQuery, now: Timestamp) -> Result<ResultQuery, ApiError> {
             text.parse::<ResultPosition>().map_err(|problem| ApiError::bad_request(format!("after: {problem}")))
         })
         .transpose()?;
-    Ok(ResultQuery { check_id, region: query.region, from, to, after, limit })
+    Ok(ResultQuery { check_id, region, from, to, after, limit })
 }
 
 /// `GET /api/v1/results`.
 pub async fn results(
     State(state): State<HttpState>,
-    Query(query): Query<ResultsQuery>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> Result<Json<ResultsPage>, ApiError> {
     let query = parse(query, Timestamp::now())?;
     let limit = query.limit as usize;

@@ -1,15 +1,16 @@
 //! `GET /api/v1/rollups?check=ID[&region=R][&from=T][&to=T]`: one check's results per region and minute as counts
 //! (`total`, `failed`), kept longer than the raw results (`retention.rollups`). `from` defaults to 24 hours
-//! before `to`, `to` to now; at most 31 days at a time. Minutes are rolled up hourly, so the last hour may not be
+//! before `to`, `to` to now; at most 31 days at a time (a longer span is answered for its last 31 days, and the
+//! answer's `from` and `to` say which span it covers; an inverted one selects nothing). Minutes are rolled up hourly, so the last hour may not be
 //! there yet: raw results (`/api/v1/results`) have it.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
 use super::results::timestamp;
+use super::{ApiError, ApiQuery, label};
 use crate::http::HttpState;
 use crate::store::Rollup;
 
@@ -30,6 +31,10 @@ pub struct RollupsQuery {
 pub struct RollupsView {
     /// The check.
     pub check: String,
+    /// The start of the span answered.
+    pub from: Timestamp,
+    /// Its end.
+    pub to: Timestamp,
     /// Per minute and region, oldest first.
     pub rollups: Vec<Rollup>,
 }
@@ -37,15 +42,16 @@ pub struct RollupsView {
 /// `GET /api/v1/rollups`.
 pub async fn rollups(
     State(state): State<HttpState>,
-    Query(query): Query<RollupsQuery>,
+    ApiQuery(query): ApiQuery<RollupsQuery>,
 ) -> Result<Json<RollupsView>, ApiError> {
     let check = query.check.ok_or_else(|| ApiError::bad_request("give the check: ?check=ID".to_owned()))?;
+    let check = label("check", check)?;
+    let region = query.region.map(|region| label("region", region)).transpose()?;
     let to = query.to.map(|text| timestamp("to", &text)).transpose()?.unwrap_or_else(Timestamp::now);
     let from =
         query.from.map(|text| timestamp("from", &text)).transpose()?.unwrap_or(to - SignedDuration::from_hours(24));
-    if from > to || to.duration_since(from) > MAX_SPAN {
-        return Err(ApiError::bad_request(format!("from={from} to={to}: give a span of 0 to 31 days")));
-    }
-    let rollups = state.store.rollups(&check, query.region.as_deref(), from, to).await?;
-    Ok(Json(RollupsView { check, rollups }))
+    // An inverted span selects nothing; a longer one is answered for its last 31 days, and `from` says so.
+    let from = from.min(to).max(to - MAX_SPAN);
+    let rollups = state.store.rollups(&check, region.as_deref(), from, to).await?;
+    Ok(Json(RollupsView { check, from, to, rollups }))
 }
