@@ -1,6 +1,7 @@
 //! The agent's Prometheus metrics and the small listener that serves them (`metrics_listen` in `agent.yaml`):
 //! probes by kind and outcome, probe durations, the checks scheduled, the spool's size and backlog, and
-//! whether the uplink holds a session. `/metrics` (OpenMetrics text) and `/healthz`.
+//! whether the uplink holds a session, and whether spool writes fail. `/metrics` (OpenMetrics text) and
+//! `/healthz` (503 while spool writes fail).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,12 @@ pub struct AgentMetrics {
     spool_bytes: Gauge,
     spool_backlog: Gauge,
     spool_dropped: Gauge<u64, AtomicU64>,
+    /// 1 while results cannot be written to the spool (they wait in memory); `/healthz` answers 503 then.
+    pub spool_write_failing: Gauge,
+    /// Failed attempts to write results to the spool.
+    pub spool_write_errors: Counter,
+    /// Results lost because the spool could not be written and the memory queue was full.
+    pub results_lost: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -86,7 +93,37 @@ impl Default for AgentMetrics {
             "Results dropped over the spool's cap since the agent started (reported to the collector as gaps)",
             spool_dropped.clone(),
         );
-        Self { registry, probes, probe_seconds, checks, uplink_connected, spool_bytes, spool_backlog, spool_dropped }
+        let spool_write_failing = Gauge::default();
+        registry.register(
+            "spool_write_failing",
+            "1 while results cannot be written to the spool (they wait in memory)",
+            spool_write_failing.clone(),
+        );
+        let spool_write_errors = Counter::default();
+        registry.register(
+            "spool_write_errors",
+            "Failed attempts to write results to the spool",
+            spool_write_errors.clone(),
+        );
+        let results_lost = Counter::default();
+        registry.register(
+            "results_lost",
+            "Results lost because the spool could not be written and the memory queue was full",
+            results_lost.clone(),
+        );
+        Self {
+            registry,
+            probes,
+            probe_seconds,
+            checks,
+            uplink_connected,
+            spool_bytes,
+            spool_backlog,
+            spool_dropped,
+            spool_write_failing,
+            spool_write_errors,
+            results_lost,
+        }
     }
 }
 
@@ -134,10 +171,20 @@ pub async fn serve_metrics(
     let address = listener.local_addr()?;
     let router = Router::new()
         .route("/metrics", get(prometheus))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .with_state(ListenerState { metrics, spool });
     tracing::info!(%address, "Serving /metrics.");
     axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await
+}
+
+/// `/healthz`: 503 while results cannot be written to the spool, so an orchestrator or a monitor notices.
+async fn health(State(state): State<ListenerState>) -> Response {
+    if state.metrics.spool_write_failing.get() == 0 {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "spool writes are failing; results wait in memory (see the log)\n")
+            .into_response()
+    }
 }
 
 async fn prometheus(State(state): State<ListenerState>) -> Response {

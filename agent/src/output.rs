@@ -1,5 +1,5 @@
-//! Where results go: JSON lines (`--output jsonl:PATH`, `jsonl:-` for stdout), one record per line, or the
-//! durable spool that the uplink streams to the collector.
+//! Results as JSON lines (`--output jsonl:PATH`, `jsonl:-` for stdout), one record per line. (With a collector
+//! they go to the spool instead: [`crate::spool::writer`].)
 //!
 //! A dedicated thread writes in batches: it takes every result waiting, writes them through a buffer, flushes,
 //! then pauses [`BATCH_PAUSE`] so that a busy agent makes a few large writes a second instead of one per
@@ -11,12 +11,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use std::sync::{Arc, Mutex};
-
 use slaprobe_proto::ResultRecord;
-use tokio::sync::{Notify, mpsc};
-
-use crate::spool::Spool;
+use tokio::sync::mpsc;
 
 /// Pause between batches.
 pub const BATCH_PAUSE: Duration = Duration::from_millis(100);
@@ -74,30 +70,5 @@ pub fn write_jsonl(sink: Box<dyn Write + Send>, mut results: mpsc::Receiver<Resu
         std::thread::sleep(BATCH_PAUSE);
     }
     writer.flush()?;
-    Ok(written)
-}
-
-/// Appends every record from `results` to `spool`, syncing each batch (durable within [`BATCH_PAUSE`] of its
-/// attempt's end) and notifying `appended`; returns how many were spooled.
-pub fn write_spool(
-    spool: &Mutex<Spool>,
-    appended: &Arc<Notify>,
-    mut results: mpsc::Receiver<ResultRecord>,
-) -> io::Result<u64> {
-    let mut written = 0;
-    while let Some(first) = results.blocking_recv() {
-        {
-            let mut spool = spool.lock().map_err(|_| io::Error::other("the spool lock is poisoned"))?;
-            let mut next = Some(first);
-            while let Some(mut record) = next {
-                spool.append(&mut record)?;
-                written += 1;
-                next = results.try_recv().ok();
-            }
-            spool.sync()?;
-        }
-        appended.notify_one();
-        std::thread::sleep(BATCH_PAUSE);
-    }
     Ok(written)
 }

@@ -20,11 +20,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SystemClock;
 use crate::config::{AgentConfig, PreparedCheck, load_agent_config, parse_checks_document};
 use crate::metrics::{AgentMetrics, serve_metrics};
-use crate::output::{write_jsonl, write_spool};
+use crate::output::write_jsonl;
 use crate::private_files::{create_private_dir, write_private_atomically};
 use crate::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use crate::schedule::{AttemptRunner, Scheduler};
 use crate::spool::Spool;
+use crate::spool::writer::write_spool;
 use crate::uplink::{self, Links, UplinkSettings};
 
 /// How long attempts in flight may take to finish after a shutdown request.
@@ -120,7 +121,9 @@ pub async fn run(
                 connected: metrics.uplink_connected.clone(),
             };
             let uplink = tokio::spawn(uplink::run(settings, spool.clone(), links, stop_uplink.clone()));
-            (tokio::task::spawn_blocking(move || write_spool(&spool, &appended, queue)), Some(uplink))
+            let writer_metrics = metrics.clone();
+            let writer = tokio::task::spawn_blocking(move || write_spool(&spool, &appended, queue, &writer_metrics));
+            (writer, Some(uplink))
         }
     };
     drop(pushed_tx);

@@ -15,8 +15,10 @@
 //!   inside an older segment ends that segment; what follows is counted as lost and reported as a gap.
 //! - Over the size cap, whole oldest segments are dropped and their ranges recorded as gaps: never silently.
 //! - [`Spool::ack`] deletes segments wholly acknowledged and persists the acknowledgement.
+//! - [`writer`]: the thread that writes results in, and carries on (results held in memory) while the disk fails.
 
 mod segment;
+pub mod writer;
 
 use std::collections::VecDeque;
 use std::fs;
@@ -135,6 +137,22 @@ impl Spool {
         };
         spool.write_gaps()?;
         Ok(spool)
+    }
+
+    /// The highest sequence number that is durable on disk.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    /// Opens the directory again after a failed write, as after a crash: torn or corrupt tails are cut off and
+    /// the next sequence number follows the last intact record. The drop count carries over.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        let dropped_total = self.dropped_total;
+        // The old writer's unflushed buffer is dropped with it; whatever it left half-written is cut off below.
+        self.writer = None;
+        *self = Self::open(&self.dir, self.cap_bytes)?;
+        self.dropped_total = dropped_total;
+        Ok(())
     }
 
     /// Appends `record` with the next sequence number (also set on the record) and returns that number. The
