@@ -17,7 +17,7 @@ use slaprobe_proto::{ResultRecord, v1};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::SystemClock;
+use crate::clock::{SystemClock, watch_steps};
 use crate::config::{AgentConfig, PreparedCheck, load_agent_config, parse_checks_document};
 use crate::metrics::{AgentMetrics, serve_metrics};
 use crate::output::write_jsonl;
@@ -135,7 +135,9 @@ pub async fn run(
             }
         });
     }
-    let mut scheduler = Scheduler::new(runner, config.settings.max_concurrent_probes, results, Arc::new(SystemClock));
+    let clock: Arc<dyn crate::clock::WallClock> = Arc::new(SystemClock);
+    tokio::spawn(watch_steps(clock.clone(), stop_uplink.clone()));
+    let mut scheduler = Scheduler::new(runner, config.settings.max_concurrent_probes, results, clock);
     let summary = scheduler.apply(initial_checks);
     metrics.checks.set(scheduled(summary));
     tracing::info!(checks = summary.added, region = %config.settings.region, "Started probing.");

@@ -4,6 +4,9 @@
 //! check id. So slots are predictable (`scheduled_at` can be computed by anyone), stable across restarts and
 //! reloads, and spread across the interval: 10,000 checks at 60 s start about 170 per second, not all at once.
 //!
+//! A wall-clock step forward skips to the slots of the new time; a step back makes the next slot follow the new
+//! time instead of waiting out the step (the clock watcher logs each step once).
+//!
 //! Each check has its own task that sleeps until the next slot, takes a permit (bounded concurrency), and runs
 //! one attempt with a deadline of `min(timeout, slot + interval − now)`, so an attempt never outlives its slot.
 //! A slot that cannot start before its end is skipped and logged. A check's attempts never overlap: the task is
@@ -179,14 +182,30 @@ async fn check_loop<R: AttemptRunner>(
     let interval = check.check.interval;
     let offset = slot_offset(&check.check.id, interval);
     let interval_signed = SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX);
-    let mut not_before = shared.clock.now();
+    let mut last_slot: Option<Timestamp> = None;
     loop {
+        let now = shared.clock.now();
+        let not_before = match last_slot {
+            // After a step back by more than an interval, follow the clock rather than wait out the step.
+            Some(last) if last <= now + interval_signed => last + SignedDuration::from_nanos(1),
+            _ => now,
+        };
         let slot = next_slot(not_before, interval, offset);
-        not_before = slot + SignedDuration::from_nanos(1);
         tokio::select! {
-            () = tokio::time::sleep(until(shared.clock.now(), slot)) => {}
+            () = tokio::time::sleep(until(now, slot)) => {}
             () = stop.cancelled() => return,
         }
+        // The timer runs on the monotonic clock: a wall-clock step during the sleep shows here. Forward past the
+        // whole slot, or back by more than an interval: start again from the new time (the watcher logs it).
+        let now = shared.clock.now();
+        if now >= slot + interval_signed || slot > now + interval_signed {
+            last_slot = None;
+            continue;
+        }
+        if now < slot {
+            continue; // stepped back a little: sleep to the same slot again
+        }
+        last_slot = Some(slot);
         // Boxed: a slot's state (permit wait, attempt, result hand-off) lives on the heap only while it runs,
         // so an idle check task stays small (10,000 of them per agent are expected).
         let keep_going = Box::pin(run_slot(&shared, &check, slot, interval_signed, &stop)).await;

@@ -16,15 +16,18 @@ use crate::clock::WallClock;
 use crate::config::{PreparedCheck, parse_checks};
 use crate::probe::AttemptWindow;
 
-/// Wall time that advances with tokio's (paused) clock from a fixed start.
+/// Wall time that advances with tokio's (paused) clock from a fixed start, and can be stepped like a real clock
+/// corrected by NTP.
 struct PausedClock {
     base: Timestamp,
     start: Instant,
+    step: Mutex<SignedDuration>,
 }
 
 impl WallClock for PausedClock {
     fn now(&self) -> Timestamp {
-        self.base + SignedDuration::try_from(self.start.elapsed()).expect("elapsed fits")
+        let step = *self.step.lock().unwrap();
+        self.base + SignedDuration::try_from(self.start.elapsed()).expect("elapsed fits") + step
     }
 }
 
@@ -64,14 +67,20 @@ struct Fixture {
     scheduler: Scheduler<TimedRunner>,
     results: mpsc::Receiver<ResultRecord>,
     windows: Arc<Mutex<Vec<(String, AttemptWindow)>>>,
+    clock: Arc<PausedClock>,
 }
 
 fn fixture(busy: Duration, max_concurrent: usize) -> Fixture {
     let windows = Arc::new(Mutex::new(Vec::new()));
     let (sender, results) = mpsc::channel(100_000);
-    let clock = Arc::new(PausedClock { base: "2026-03-01T00:00:00Z".parse().unwrap(), start: Instant::now() });
+    let clock = Arc::new(PausedClock {
+        base: "2026-03-01T00:00:00Z".parse().unwrap(),
+        start: Instant::now(),
+        step: Mutex::new(SignedDuration::ZERO),
+    });
     let runner = TimedRunner { busy, windows: windows.clone() };
-    Fixture { scheduler: Scheduler::new(runner, max_concurrent, sender, clock), results, windows }
+    let scheduler = Scheduler::new(runner, max_concurrent, sender, clock.clone());
+    Fixture { scheduler, results, windows, clock }
 }
 
 fn checks(yaml: &str) -> Vec<PreparedCheck> {
@@ -206,4 +215,41 @@ async fn shutdown_lets_attempts_finish_then_cancels_after_grace() {
     let records = drain(&mut slow.results);
     let last = records["slow"].last().unwrap();
     assert_eq!(last.error_kind.as_deref(), Some("cancelled"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn wall_clock_steps_neither_pause_probing_nor_flood_it() {
+    let mut fixture = fixture(Duration::from_millis(100), 100);
+    fixture.scheduler.apply(checks(&tcp_check("a", "10s")));
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let before = drain(&mut fixture.results).remove("a").unwrap_or_default().len();
+    assert!((3..=4).contains(&before), "{before} attempts in 35 s");
+
+    // NTP steps the clock back an hour: probing goes on at the usual pace instead of pausing for an hour.
+    *fixture.clock.step.lock().unwrap() = SignedDuration::from_hours(-1);
+    let stepped_back = fixture.clock.now();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let after_back = drain(&mut fixture.results).remove("a").unwrap_or_default();
+    assert!((3..=4).contains(&after_back.len()), "{} attempts in the 35 s after a step back", after_back.len());
+    assert!(after_back.iter().all(|record| record.scheduled_at.unwrap() >= stepped_back), "slots follow the clock");
+    assert_on_slots(&after_back, "a", Duration::from_secs(10));
+
+    // A step forward of two hours skips to the new time's slots: no burst of skipped slots, no late attempts.
+    fixture.windows.lock().unwrap().clear();
+    *fixture.clock.step.lock().unwrap() = SignedDuration::from_hours(1);
+    let stepped_forward = fixture.clock.now();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let after_forward = drain(&mut fixture.results).remove("a").unwrap_or_default();
+    assert!(
+        (3..=4).contains(&after_forward.len()),
+        "{} attempts in the 35 s after a step forward",
+        after_forward.len()
+    );
+    assert!(
+        after_forward
+            .iter()
+            .all(|record| record.scheduled_at.unwrap() >= stepped_forward - SignedDuration::from_secs(10))
+    );
+    assert_on_slots(&after_forward, "a", Duration::from_secs(10));
+    assert_eq!(fixture.windows.lock().unwrap().len(), after_forward.len(), "every slot tried was run, none skipped");
 }
