@@ -185,12 +185,11 @@ fn late_row(report: &Report) -> String {
     let Some(late) = &report.late else { return String::new() };
     format!(
         "<tr><td>Results that arrived after the period closed</td><td><b>{}</b>; without them: {} down slices, \
-         uptime {}, credit {} {}</td></tr>",
+         uptime {}, credit {}</td></tr>",
         late.results,
         late.down_slices_without,
-        late.uptime_percent_without.map_or_else(|| "none".to_owned(), |uptime| format!("{uptime:.4} %")),
-        late.credit_amount_without,
-        escape(&report.currency),
+        crate::display::percent(late.uptime_percent_without, 4),
+        escape(&crate::display::money(late.credit_amount_without, &report.currency)),
     )
 }
 

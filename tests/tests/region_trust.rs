@@ -129,6 +129,14 @@ async fn agents_vote_only_for_their_regions_and_late_results_are_accounted_for()
         "results": 1, "down_slices_without": 0, "uptime_percent_without": null, "credit_amount_without": 0.0
     });
     assert_eq!(closed["late"], expected, "the report says what the late result changed: {closed}");
+    for format in ["html", "md"] {
+        let config = config.to_str().unwrap();
+        let args = ["report", "--config", config, "--period", &period, "--contract", "everywhere", "--format", format];
+        let text = tokio::task::block_in_place(|| run_collector(&args));
+        assert!(text.contains("arrived after the period closed"), "{format}: {text}");
+    }
+    let page = send(http, "GET", &format!("/contracts/everywhere?period={period}"), &[], "").await;
+    assert!(page.body.contains("1 results arrived after the period closed"), "{}", page.body);
 
     // A us-east result of the eu-west check that reached the store without ingest does not vote.
     let stray: ResultRecord = result(6, "web-eu", a_minute_ago, false).try_into().unwrap();

@@ -212,6 +212,14 @@ fn coverage(report: &Report) -> Markup {
         @if let Some(silent) = report.silent_agents.as_ref().filter(|silent| !silent.is_empty()) {
             p.warning { "Agents expected to probe these checks that sent nothing: " (silent.join(", ")) }
         }
+        @if let Some(late) = &report.late {
+            p.warning {
+                (late.results) " results arrived after the period closed. Without them: "
+                (late.down_slices_without) " down slices, uptime "
+                (crate::display::percent(late.uptime_percent_without, 3)) ", credit "
+                (crate::display::money(late.credit_amount_without, &report.currency)) "."
+            }
+        }
     }
 }
 
