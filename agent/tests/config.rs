@@ -72,6 +72,7 @@ checks:
   - { id: c, kind: tcp, target: "host-without-port", interval: 5s, tcp: { expect_regex: "[" } }
   - { id: d, kind: http, target: "http://x/", interval: 5s, http: { headers: { X-Token: "${UNSET_VAR}" } } }
   - { id: e, kind: http, target: "http://x/", interval: 5s, colour: blue }
+  - { id: f, kind: http, target: "ftp://alice:pw5ecret@x/?key=K3Y", interval: 5s }
 "#;
     let error = parse_agent_config(text, "agent.yaml", &env).expect_err("invalid");
     let expected = [
@@ -79,7 +80,7 @@ checks:
         "max_concurrent_probes: must be at least 1",
         "checks[0].id: \"Bad_Id\" must match",
         "checks[0].interval: 500ms is below the minimum of 1s",
-        "checks[0].target: \"ftp://x\" is not an http:// or https:// URL",
+        "checks[0].target: \"ftp://x/\" is not an http:// or https:// URL",
         "checks[1].timeout: 10s must be above 0 and below the interval (10s)",
         "checks[1].http.method: \"GE T\" is not an HTTP method",
         "checks[1].http.expect.status[0]: \"2xx\" is not a status or a range",
@@ -94,10 +95,13 @@ checks:
         "checks[3].tcp.expect_regex: invalid regex",
         "checks[4].http.headers.X-Token: environment variable UNSET_VAR is not set",
         "checks[5].colour: unknown field `colour`",
+        "checks[6].target: \"ftp://x/?key=…\" is not an http:// or https:// URL",
     ];
     for part in expected {
         assert!(error.problems.iter().any(|problem| problem.contains(part)), "missing {part:?} in:\n{error}");
     }
+    let shown = error.to_string();
+    assert!(!shown.contains("pw5ecret") && !shown.contains("K3Y"), "credentials in a target are never shown:\n{shown}");
     assert_eq!(error.problems.len(), expected.len(), "unexpected extra problems:\n{error}");
 }
 

@@ -112,8 +112,14 @@ impl Preparer {
         let settings = check.http.as_deref().cloned().unwrap_or_default();
         let url = match Url::parse(&check.target) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
-            Ok(_) => {
-                problems.add("target", format!("{:?} is not an http:// or https:// URL with a host", check.target));
+            // Shown redacted: a target may carry a password or an API key in its query.
+            Ok(url) => {
+                let shown = slaprobe_proto::redact::redact(&url);
+                problems.add("target", format!("{shown:?} is not an http:// or https:// URL with a host"));
+                None
+            }
+            Err(error) if check.target.contains(['@', '?']) => {
+                problems.add("target", format!("not a URL ({error}); not shown, it may hold credentials"));
                 None
             }
             Err(error) => {
