@@ -18,6 +18,7 @@
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
 //! - [`collector`]: the `slaprobe-collector` binary as a process.
+//! - [`wait`]: polling a condition until it holds, with a deadline that names what was awaited.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -33,4 +34,5 @@ pub mod postgres;
 pub mod proxy;
 pub mod smtp_receiver;
 pub mod tcp_server;
+pub mod wait;
 pub mod webhook_receiver;

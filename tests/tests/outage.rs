@@ -16,6 +16,7 @@ use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::tcp_server::closed_port;
+use slaprobe_tests::wait;
 
 /// Checks run by the agent whose spool overflows: enough that a minute of results exceeds its 1 MiB cap.
 const FLOOD_CHECKS: usize = 200;
@@ -25,14 +26,6 @@ async fn results_of(store: &Store, agent: &str, checks: &[String]) -> Vec<Result
     let far = "2100-01-01T00:00:00Z".parse().unwrap();
     let all = store.results_between(checks, Timestamp::UNIX_EPOCH, far).await.unwrap();
     all.into_iter().filter(|record| record.agent_id.as_deref() == Some(agent)).collect()
-}
-
-async fn wait_until<F: AsyncFn() -> bool>(what: &str, limit: Duration, condition: F) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// The sequence numbers still in the agent's spool after it exited: `(acknowledged through, last written)`.
@@ -90,7 +83,7 @@ async fn a_minute_without_collector_and_a_spool_past_its_cap() {
         tempfile::tempdir().unwrap(),
         &agent_config("edge-us", "us-east", "us-token"),
     );
-    wait_until("both regions' first results", Duration::from_secs(30), async || {
+    wait::until(Duration::from_secs(30), "both regions' first results", async || {
         results_of(&store, "edge-eu", &web).await.len() >= 2
             && results_of(&store, "edge-us", &flood_ids).await.len() >= FLOOD_CHECKS
     })
@@ -104,7 +97,7 @@ async fn a_minute_without_collector_and_a_spool_past_its_cap() {
     // The uplink replays in seq order and the collector stores batches in order, so a result stamped after the
     // restart means everything before it has been delivered.
     let caught_up = restarted_at + SignedDuration::from_secs(2);
-    wait_until("both agents to catch up", Duration::from_secs(60), async || {
+    wait::until(Duration::from_secs(60), "both agents to catch up", async || {
         let eu_latest = results_of(&store, "edge-eu", &web).await.last().map(|record| record.started_at);
         let us_latest = results_of(&store, "edge-us", &flood_ids).await.last().map(|record| record.started_at);
         eu_latest.is_some_and(|at| at > caught_up) && us_latest.is_some_and(|at| at > caught_up)

@@ -17,6 +17,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::get;
+use slaprobe_tests::wait;
 
 /// Checks probed every second: enough results that the spool needs new pages of the full tmpfs within seconds.
 const CHECKS: usize = 8;
@@ -63,14 +64,6 @@ async fn stored(database: &Path) -> Vec<ResultRecord> {
     store.results_between(&checks, Timestamp::UNIX_EPOCH, far).await.unwrap()
 }
 
-async fn wait_until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_holds_results_in_memory_and_the_agent_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,7 +94,7 @@ async fn a_full_disk_holds_results_in_memory_and_the_agent_recovers_by_itself() 
     );
     let agent = AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &agent_config);
     let database = dir.path().join("slaprobe.db");
-    wait_until(Duration::from_secs(20), "the first results", async || stored(&database).await.len() >= 3).await;
+    wait::until(Duration::from_secs(20), "the first results", async || stored(&database).await.len() >= 3).await;
     let failing = async || {
         let (status, _) = get(agent_metrics, "/healthz").await;
         let (_, metrics) = get(agent_metrics, "/metrics").await;
@@ -110,14 +103,14 @@ async fn a_full_disk_holds_results_in_memory_and_the_agent_recovers_by_itself() 
     assert_eq!(failing().await, (200, false));
 
     let filler = fill(&spool_dir);
-    wait_until(Duration::from_secs(20), "the agent to notice the full disk", async || failing().await == (503, true))
+    wait::until(Duration::from_secs(20), "the agent to notice the full disk", async || failing().await == (503, true))
         .await;
     let before_recovery = stored(&database).await.len();
     tokio::time::sleep(Duration::from_secs(4)).await; // probing goes on into memory
     std::fs::remove_file(&filler).unwrap();
-    wait_until(Duration::from_secs(10), "the agent to recover by itself", async || failing().await == (200, false))
+    wait::until(Duration::from_secs(10), "the agent to recover by itself", async || failing().await == (200, false))
         .await;
-    wait_until(Duration::from_secs(20), "the held results to arrive", async || {
+    wait::until(Duration::from_secs(20), "the held results to arrive", async || {
         stored(&database).await.len() >= before_recovery + 6 * CHECKS
     })
     .await;

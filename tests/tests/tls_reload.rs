@@ -14,18 +14,11 @@ use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::certs::TestCa;
 use slaprobe_tests::collector::start_collector_logged;
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::wait;
 
 async fn count(store: &Store, check: &str) -> usize {
     let far = "2100-01-01T00:00:00Z".parse().unwrap();
     store.results_between(&[check.to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap().len()
-}
-
-async fn wait_until<F: AsyncFn() -> bool>(what: &str, condition: F) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn logged(log: &Arc<Mutex<Vec<String>>>, text: &str) -> bool {
@@ -91,8 +84,8 @@ async fn tls_with_client_certificates_registry_and_live_reload() {
         &agent_config("edge-2", "other", &without_certificate),
     );
 
-    wait_until("results over TLS", async || count(&store, "web").await >= 2).await;
-    wait_until("edge-1's clock estimate", async || {
+    wait::until(Duration::from_secs(30), "results over TLS", async || count(&store, "web").await >= 2).await;
+    wait::until(Duration::from_secs(30), "edge-1's clock estimate", async || {
         store.agents().await.unwrap().iter().any(|agent| agent.clock.is_some())
     })
     .await;
@@ -107,13 +100,16 @@ async fn tls_with_client_certificates_registry_and_live_reload() {
 
     // A changed checks file is picked up without a signal and pushed to the connected agent.
     write_checks(&checks_file, &[("web", server.url("/")), ("web-2", server.url("/status/204"))]);
-    wait_until("results of the check added to the file", async || count(&store, "web-2").await >= 2).await;
+    wait::until(Duration::from_secs(30), "results of the check added to the file", async || {
+        count(&store, "web-2").await >= 2
+    })
+    .await;
 
     // SIGHUP reloads too; here it drops `web`.
     write_checks(&checks_file, &[("web-2", server.url("/status/204"))]);
     kill(Pid::from_raw(i32::try_from(collector.id()).unwrap()), Signal::SIGHUP).unwrap();
-    wait_until("the SIGHUP reload", async || logged(&log, "SIGHUP: reloading")).await;
-    wait_until("the agent to drop `web`", async || {
+    wait::until(Duration::from_secs(30), "the SIGHUP reload", async || logged(&log, "SIGHUP: reloading")).await;
+    wait::until(Duration::from_secs(30), "the agent to drop `web`", async || {
         let before = count(&store, "web").await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         count(&store, "web").await == before
@@ -122,10 +118,13 @@ async fn tls_with_client_certificates_registry_and_live_reload() {
 
     // A broken file is refused with its problem; the running checks go on.
     std::fs::write(&checks_file, "checks:\n  - { id: web-3, kind: http, target: \"x\", interval: banana }\n").unwrap();
-    wait_until("the refused reload", async || logged(&log, "Reload failed")).await;
+    wait::until(Duration::from_secs(30), "the refused reload", async || logged(&log, "Reload failed")).await;
     assert!(logged(&log, "checks[0].interval"), "the problem is named with its path");
     let before = count(&store, "web-2").await;
-    wait_until("results after the refused reload", async || count(&store, "web-2").await >= before + 2).await;
+    wait::until(Duration::from_secs(30), "results after the refused reload", async || {
+        count(&store, "web-2").await >= before + 2
+    })
+    .await;
 
     trusted.signal(Signal::SIGTERM);
     let (status, agent_log, _) = tokio::task::block_in_place(|| trusted.wait(Duration::from_secs(15)));

@@ -13,6 +13,7 @@ use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSet
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
+use slaprobe_tests::wait;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -53,14 +54,6 @@ async fn stored(store: &Store) -> Vec<ResultRecord> {
     store.results_between(&["acme-api".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap()
 }
 
-async fn wait_until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,9 +74,9 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
     assert!(stored(&store).await.is_empty());
 
     serve_on(TcpListener::bind(address).await.unwrap(), store.clone()).await;
-    wait_until(Duration::from_secs(30), "the spool to be delivered", async || stored(&store).await.len() == 2_000)
+    wait::until(Duration::from_secs(30), "the spool to be delivered", async || stored(&store).await.len() == 2_000)
         .await;
-    wait_until(Duration::from_secs(10), "the acknowledgements", async || spool.lock().unwrap().acked() == 2_000).await;
+    wait::until(Duration::from_secs(10), "the acknowledgements", async || spool.lock().unwrap().acked() == 2_000).await;
     assert_eq!(spool.lock().unwrap().backlog(), 0);
 
     // Results appended while connected follow at once.
@@ -93,7 +86,7 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
         spool.sync().unwrap();
     }
     appended.notify_one();
-    wait_until(Duration::from_secs(10), "the new result", async || stored(&store).await.len() == 2_001).await;
+    wait::until(Duration::from_secs(10), "the new result", async || stored(&store).await.len() == 2_001).await;
     let seqs: Vec<u64> = stored(&store).await.iter().map(|record| record.seq.unwrap()).collect();
     assert_eq!(seqs, (1..=2_001).collect::<Vec<u64>>(), "every seq exactly once, in order");
     shutdown.cancel();
@@ -165,7 +158,7 @@ async fn an_acknowledgement_of_results_never_sent_deletes_nothing() {
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     let sessions = || rogue.sessions.load(std::sync::atomic::Ordering::SeqCst);
-    wait_until(Duration::from_secs(10), "a second session after the bad acknowledgement", async || sessions() >= 2)
+    wait::until(Duration::from_secs(10), "a second session after the bad acknowledgement", async || sessions() >= 2)
         .await;
     shutdown.cancel();
     uplink.await.unwrap();
