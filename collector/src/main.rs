@@ -252,7 +252,10 @@ async fn shutdown_signal() {
 fn fail(error: ReportError) -> ExitCode {
     eprintln!("slaprobe-collector: {error}");
     ExitCode::from(match error {
-        ReportError::Usage(_) | ReportError::NoContract(_) | ReportError::NoPeriod { .. } => 64,
+        ReportError::Usage(_)
+        | ReportError::NoContract(_)
+        | ReportError::BadPeriod { .. }
+        | ReportError::NoPeriod { .. } => 64,
         ReportError::Data(_) => 65,
         ReportError::Store(_) => 1,
     })

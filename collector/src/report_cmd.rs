@@ -52,7 +52,16 @@ pub enum ReportError {
     /// No contract has this id (exit 64; 404 in the API).
     #[error("--contract {0}: no such contract")]
     NoContract(String),
-    /// The contract has no such period: malformed, or a month for a quarterly contract (exit 64; 404 in the API).
+    /// The period is malformed (exit 64; 400 in the API).
+    #[error("--period {problem} (contract {contract})")]
+    BadPeriod {
+        /// The contract.
+        contract: String,
+        /// What is wrong with the period.
+        problem: String,
+    },
+    /// A well-formed period the contract does not have: a month of a quarterly contract or the other way
+    /// round (exit 64; 404 in the API).
     #[error("--period {problem} (contract {contract})")]
     NoPeriod {
         /// The contract.
@@ -136,11 +145,32 @@ fn select<'a>(
     selected
         .into_iter()
         .map(|contract| {
-            parse_period(period, contract.terms.period, &contract.tz)
-                .map(|period| (contract, period))
-                .map_err(|problem| ReportError::NoPeriod { contract: contract.terms.id.clone(), problem })
+            parse_period(period, contract.terms.period, &contract.tz).map(|period| (contract, period)).map_err(
+                |problem| {
+                    let contract = contract.terms.id.clone();
+                    if is_period_label(period) {
+                        ReportError::NoPeriod { contract, problem }
+                    } else {
+                        ReportError::BadPeriod { contract, problem }
+                    }
+                },
+            )
         })
         .collect()
+}
+
+/// Whether `label` has the form of a period, `YYYY-MM` or `YYYY-Qn` (whichever kind the contract has).
+fn is_period_label(label: &str) -> bool {
+    let Some((year, rest)) = label.split_once('-') else { return false };
+    let month_or_quarter = match rest.strip_prefix('Q') {
+        Some(quarter) => matches!(quarter, "1" | "2" | "3" | "4"),
+        None => {
+            rest.len() == 2
+                && rest.bytes().all(|byte| byte.is_ascii_digit())
+                && rest.parse::<u8>().is_ok_and(|month| (1..=12).contains(&month))
+        }
+    };
+    year.len() == 4 && year.bytes().all(|byte| byte.is_ascii_digit()) && month_or_quarter
 }
 
 /// Reports for `period` from the store, each with its contract; `only` limits them to one contract. Unlike
@@ -429,4 +459,17 @@ fn render_markdown(reports: &[&Report]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn period_labels_are_months_or_quarters() {
+        for label in ["2026-02", "2026-12", "2026-Q1", "0000-01"] {
+            assert!(super::is_period_label(label), "{label}");
+        }
+        for label in ["2026-13", "2026-00", "2026-2", "2026-Q5", "26-02", "2026_02", "", "2026-+1"] {
+            assert!(!super::is_period_label(label), "{label}");
+        }
+    }
 }

@@ -242,12 +242,16 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         (
             "/api/v1/rollups",
             "/api/v1/rollups?check=web&from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z".to_owned(),
-            400,
+            200,
         ),
+        ("/api/v1/rollups", "/api/v1/rollups?check=Not%20an%20id".to_owned(), 400),
         ("/api/v1/alerts", "/api/v1/alerts?state=firing".to_owned(), 200),
         ("/api/v1/alerts", "/api/v1/alerts?state=open".to_owned(), 400),
         ("/api/v1/alerts/{id}", "/api/v1/alerts/web.down.1".to_owned(), 404),
     ];
+    let (_, clamped) = get(http, "/api/v1/rollups?check=web&from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z").await;
+    let clamped: serde_json::Value = serde_json::from_str(&clamped).unwrap();
+    assert_eq!(clamped["from"], "2026-05-01T00:00:00Z", "a span over 31 days is answered for its last 31 days");
     for (template, path, status) in &checked {
         conforms(http, &doc, template, path, *status).await;
     }

@@ -81,6 +81,9 @@ impl From<ReportError> for ApiError {
             ReportError::NoPeriod { contract, problem } => {
                 Self(StatusCode::NOT_FOUND, format!("contract {contract:?} has no period {problem}"))
             }
+            ReportError::BadPeriod { contract, problem } => {
+                Self(StatusCode::BAD_REQUEST, format!("period {problem} (contract {contract:?})"))
+            }
             ReportError::Usage(message) => Self(StatusCode::BAD_REQUEST, message),
             ReportError::Store(_) => Self::store_failed(&error),
             ReportError::Data(_) => {
