@@ -42,10 +42,12 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
     let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     std::fs::write(dir.path().join("contracts.yaml"), CONTRACTS).unwrap();
     let config = dir.path().join("collector.yaml");
+    // The results are February 2026's: a long retention keeps them inside the horizon ingest accepts.
     std::fs::write(
         &config,
         format!(
             "listen: {{ grpc: \"{address}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\n\
+             retention: {{ results: 36500d, rollups: 36500d }}\n\
              agents:\n  - {{ id: agent-eu-1, region: eu-west, token_sha256: \"{}\" }}\ncontracts_file: contracts.yaml\n",
             token_hash("s3cret")
         ),
