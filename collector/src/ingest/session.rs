@@ -287,7 +287,12 @@ impl Session {
                 }
                 Err(reason) => {
                     tracing::warn!(agent_id = %identity.agent_id, seq = result.seq, %reason, "Refused a result.");
-                    ingested.refused.push(Refusal { seq: result.seq, reason, record: result.encode_to_vec() });
+                    // Kept as received, but a URL with credentials (from an older agent) is stored redacted.
+                    let mut kept = result;
+                    if let Some(url) = kept.http.as_mut().and_then(|http| http.final_url.as_mut()) {
+                        *url = redacted_url(url);
+                    }
+                    ingested.refused.push(Refusal { seq: kept.seq, reason, record: kept.encode_to_vec() });
                 }
             }
         }
