@@ -92,7 +92,8 @@ fn built_binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A `slaprobe-agent` child process writing JSON lines to a file in its own temporary directory.
+/// A `slaprobe-agent` child process writing JSON lines to a file in its own temporary directory, and its log to
+/// `agent.log` beside it.
 pub struct AgentProcess {
     child: Child,
     /// The directory holding the config and the output.
@@ -117,12 +118,9 @@ impl AgentProcess {
         if jsonl {
             command.arg("--output").arg(format!("jsonl:{}", dir.path().join("results.jsonl").display()));
         }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start slaprobe-agent");
+        let log = std::fs::File::create(dir.path().join("agent.log")).expect("create agent.log");
+        let child =
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().expect("start slaprobe-agent");
         Self { child, dir }
     }
 
@@ -150,13 +148,12 @@ impl AgentProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut log = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            use std::io::Read;
-            let _ = stderr.read_to_string(&mut log);
-        }
-        let results = self.results();
-        (status, log, results)
+        (status, self.log(), self.results())
+    }
+
+    /// What the agent has logged so far (its stderr, kept in `agent.log`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
     }
 
     /// Every result written so far.

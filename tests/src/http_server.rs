@@ -60,6 +60,20 @@ impl HttpServer {
         Self::start_with(None).await
     }
 
+    /// Starts a plain HTTP server on a thread and runtime of its own, so that what it does never delays the
+    /// caller's tasks (and the other way round): for tests that time a probe against it.
+    pub fn start_on_own_thread() -> Self {
+        let (started, server) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("server runtime");
+            runtime.block_on(async {
+                let _ = started.send(Self::start().await);
+                std::future::pending::<()>().await;
+            });
+        });
+        server.recv().expect("the server thread started")
+    }
+
     /// Starts an HTTPS server presenting `config`'s certificate.
     pub async fn start_tls(config: Arc<ServerConfig>) -> Self {
         Self::start_with(Some(config)).await

@@ -15,9 +15,11 @@
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
 //! - [`smtp_receiver`]: an SMTP server that keeps the messages it accepts.
+//! - [`tcp_relay`]: a TCP relay in front of a real server, cut and restored by the test.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
 //! - [`collector`]: the `slaprobe-collector` binary as a process.
+//! - [`log_capture`]: the log of the code under test, kept in memory for assertions.
 //! - [`wait`]: polling a condition until it holds, with a deadline that names what was awaited.
 #![forbid(unsafe_code)]
 
@@ -29,10 +31,12 @@ pub mod dns_server;
 pub mod http_client;
 pub mod http_server;
 pub mod ingest_baseline;
+pub mod log_capture;
 pub mod openapi;
 pub mod postgres;
 pub mod proxy;
 pub mod smtp_receiver;
+pub mod tcp_relay;
 pub mod tcp_server;
 pub mod wait;
 pub mod webhook_receiver;

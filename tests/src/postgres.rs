@@ -3,11 +3,15 @@
 //! is skipped with a banner on stderr, unless `SLAPROBE_REQUIRE_POSTGRES` is set (as `.ci/run` does).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio_postgres::{Client, NoTls};
 
 /// Where the tests connect unless told otherwise.
 pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Tests skipped in this test binary for want of PostgreSQL.
+static SKIPPED: AtomicU32 = AtomicU32::new(0);
 
 /// A schema that lives as long as the value.
 pub struct TestSchema {
@@ -20,8 +24,8 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    /// Creates the schema, or says loudly why there is none (`None`: skip the test).
-    pub async fn create(test: &str) -> Option<Self> {
+    /// Creates the schema, or says loudly why there is none, naming the test (`None`: skip the test).
+    pub async fn create() -> Option<Self> {
         let server = std::env::var("SLAPROBE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_owned());
         let connected = tokio_postgres::connect(&server, NoTls).await;
         let (client, connection) = match connected {
@@ -30,10 +34,17 @@ impl TestSchema {
                 panic!("PostgreSQL at {server} is required (SLAPROBE_REQUIRE_POSTGRES) but: {error}")
             }
             Err(error) => {
+                let skipped = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
+                // The test harness names each test's thread after the test; a benchmark runs on `main`.
+                let test = match std::thread::current().name() {
+                    Some(name) if name != "main" => name.to_owned(),
+                    _ => std::env::args().next().unwrap_or_default(),
+                };
                 let _ = writeln!(
                     std::io::stderr(),
-                    "\n*** SKIPPED {test}: no PostgreSQL at {server}: {error}\n*** Point it at one with \
-                     SLAPROBE_TEST_POSTGRES=postgres://user@host:port/db (see README, Tests).\n"
+                    "\n*** SKIPPED {test} ({skipped} skipped in this binary so far): no PostgreSQL at {server}: \
+                     {error}\n*** Point it at one with SLAPROBE_TEST_POSTGRES=postgres://user@host:port/db, and set \
+                     SLAPROBE_REQUIRE_POSTGRES=1 to fail instead of skipping (see README, Tests).\n"
                 );
                 return None;
             }

@@ -15,3 +15,14 @@ pub fn until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) -
         }
     }
 }
+
+/// Like [`until`], for a test thread that blocks (polls every 50 ms; call it inside `block_in_place` from an
+/// async test).
+#[track_caller]
+pub fn blocking(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

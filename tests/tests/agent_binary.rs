@@ -1,5 +1,5 @@
 //! The real `slaprobe-agent` binary: configuration errors, standalone probing to JSON lines, SIGHUP reload and
-//! graceful SIGTERM shutdown.
+//! graceful SIGTERM shutdown, including a probe still waiting for its answer when the grace runs out.
 
 use std::time::{Duration, Instant};
 
@@ -7,16 +7,7 @@ use nix::sys::signal::Signal;
 use slaprobe_tests::agent::{AgentProcess, run_agent};
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::tcp_server::closed_port;
-
-/// Polls `condition` every 50 ms until it holds or `limit` passes.
-#[track_caller]
-fn wait_for(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use slaprobe_tests::wait;
 
 #[test]
 fn invalid_configuration_exits_64_listing_every_problem() {
@@ -67,7 +58,7 @@ async fn probes_standalone_and_flushes_on_sigterm() {
     ));
     let deadline = Duration::from_secs(10);
     tokio::task::block_in_place(|| {
-        wait_for(deadline, "two results per check", || {
+        wait::blocking(deadline, "two results per check", || {
             let results = agent.results();
             ["web", "gone"].iter().all(|id| results.iter().filter(|r| r.check_id == *id).count() >= 2)
         })
@@ -97,14 +88,16 @@ async fn sighup_reloads_checks_and_keeps_running_on_a_bad_config() {
     let agent = AgentProcess::start(&format!("region: r\nchecks:\n{}", check("first")));
     let deadline = Duration::from_secs(10);
     tokio::task::block_in_place(|| {
-        wait_for(deadline, "the first check", || agent.results().iter().any(|r| r.check_id == "first"));
+        wait::blocking(deadline, "the first check", || agent.results().iter().any(|r| r.check_id == "first"));
         std::fs::write(agent.config_path(), "region: r\nchecks: [ { id: broken } ]\n").unwrap();
         agent.signal(Signal::SIGHUP);
-        std::thread::sleep(Duration::from_millis(300));
+        wait::blocking(deadline, "the bad configuration to be refused", || {
+            agent.log().contains("Kept the running configuration")
+        });
         std::fs::write(agent.config_path(), format!("region: r\nchecks:\n{}{}", check("first"), check("second")))
             .unwrap();
         agent.signal(Signal::SIGHUP);
-        wait_for(deadline, "the added check", || agent.results().iter().any(|r| r.check_id == "second"));
+        wait::blocking(deadline, "the added check", || agent.results().iter().any(|r| r.check_id == "second"));
     });
     agent.signal(Signal::SIGINT);
     let (status, log, _) = tokio::task::block_in_place(|| agent.wait(deadline));
@@ -114,4 +107,28 @@ async fn sighup_reloads_checks_and_keeps_running_on_a_bad_config() {
         log.contains("Reloaded the configuration.") && log.contains("added=1") && log.contains("unchanged=1"),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_cancels_a_probe_still_waiting_after_the_grace_and_writes_it() {
+    let server = HttpServer::start().await;
+    // The server holds the request for a minute; the probe would time out after 9 s.
+    let agent = AgentProcess::start(&format!(
+        "region: r\nchecks:\n  - {{ id: held, kind: http, target: \"{}\", interval: 10s, timeout: 9s }}\n",
+        server.url("/delay/60000")
+    ));
+    let deadline = Duration::from_secs(20);
+    tokio::task::block_in_place(|| wait::blocking(deadline, "the probe's request", || server.requests() >= 1));
+    let signalled = Instant::now();
+    agent.signal(Signal::SIGTERM);
+    let (status, log, results) = tokio::task::block_in_place(|| agent.wait(deadline));
+    let took = signalled.elapsed();
+    assert!(status.success(), "{log}");
+    assert!(took >= Duration::from_secs(5), "the attempt in flight gets the 5 s grace: exited after {took:?}");
+    assert!(log.contains("letting attempts in flight finish") && log.contains("Stopped."), "{log}");
+    assert_eq!(results.len(), 1, "the cancelled attempt is written before the agent exits: {results:?}");
+    let cancelled = &results[0];
+    assert!(!cancelled.ok);
+    assert_eq!(cancelled.error_kind.as_deref(), Some("cancelled"), "{cancelled:?}");
+    assert!(cancelled.error.as_deref().is_some_and(|error| error.contains("shut down")), "{cancelled:?}");
 }

@@ -1,11 +1,12 @@
 //! The real agent in collector mode against the real collector: checks are pushed to the agent, results flow
-//! through the agent's spool into the store, and SIGKILL on either side loses and duplicates nothing.
+//! through the agent's spool into the store, and SIGKILL on either side loses and duplicates nothing; an agent
+//! restarted while the collector is away probes with the checks pushed to it before, kept on disk.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use nix::sys::signal::Signal;
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::store::Store;
@@ -13,6 +14,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::wait;
 
 async fn stored(database: &Path) -> Vec<ResultRecord> {
     let store = Store::open_sqlite(database).unwrap();
@@ -20,12 +22,15 @@ async fn stored(database: &Path) -> Vec<ResultRecord> {
     store.results_between(&["web".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap()
 }
 
+/// SIGKILLs `agent` and starts another with the same configuration (and so the same spool).
+fn restart(agent: AgentProcess, config: &str) -> AgentProcess {
+    agent.signal(Signal::SIGKILL);
+    let _ = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(5)));
+    AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), config)
+}
+
 async fn wait_for_count(database: &Path, count: usize, what: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while stored(database).await.len() < count {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait::until(Duration::from_secs(30), what, async || stored(database).await.len() >= count).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -60,16 +65,35 @@ async fn pushed_checks_and_sigkill_on_either_side() {
     let agent = AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &agent_config);
     wait_for_count(&database, 3, "the pushed check's first results").await;
 
-    agent.signal(Signal::SIGKILL);
-    let _ = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(5)));
-    let agent = AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &agent_config);
+    // Slots may be missed only while an agent is down (killed until its successor probes again).
+    let mut agent_down = Vec::new();
+    let killed = Timestamp::now();
+    let agent = restart(agent, &agent_config);
+    agent_down.push((killed, Timestamp::now()));
     let before_outage = stored(&database).await.len();
     wait_for_count(&database, before_outage + 2, "results after the agent's restart").await;
 
-    collector.kill().unwrap(); // SIGKILL: the agent spools meanwhile
+    // The collector goes away (SIGKILL); meanwhile the agent is killed and restarted too, and probes with the
+    // checks the collector pushed before, kept on disk.
+    collector.kill().unwrap();
     collector.wait().unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outage_began = Timestamp::now();
+    let probed = server.requests();
+    tokio::task::block_in_place(|| {
+        wait::blocking(Duration::from_secs(10), "probing during the outage", || server.requests() >= probed + 2)
+    });
+    let killed = Timestamp::now();
+    let agent = restart(agent, &agent_config);
+    agent_down.push((killed, Timestamp::now()));
+    tokio::task::block_in_place(|| {
+        wait::blocking(Duration::from_secs(10), "the kept pushed checks", || {
+            agent.log().contains("Using the checks the collector pushed last.")
+        });
+        let probed = server.requests();
+        wait::blocking(Duration::from_secs(10), "the restarted agent to probe", || server.requests() >= probed + 2);
+    });
     let mut collector = tokio::task::block_in_place(|| start_collector(&collector_config));
+    let outage_ended = Timestamp::now();
     let after_outage = stored(&database).await.len();
     wait_for_count(&database, after_outage + 4, "the results spooled during the outage").await;
 
@@ -84,11 +108,24 @@ async fn pushed_checks_and_sigkill_on_either_side() {
     let distinct: BTreeSet<u64> = seqs.iter().copied().collect();
     assert_eq!(distinct.len(), seqs.len(), "no duplicates");
     let highest = *distinct.last().unwrap();
-    assert_eq!(distinct, (1..=highest).collect(), "per-agent seq is gap-free across both kills");
+    assert_eq!(distinct, (1..=highest).collect(), "per-agent seq is gap-free across every kill");
     assert!(results.iter().all(|record| record.ok && record.agent_id.as_deref() == Some("edge-1")));
-    // Probing went on through the collector's 3 s outage (and the agent restart cost at most a slot).
-    let starts: Vec<i64> = results.iter().map(|record| record.started_at.as_second()).collect();
-    assert!(starts.windows(2).all(|pair| pair[1] - pair[0] <= 2), "a gap in probing: {starts:?}");
+    let (_, restarted_at) = agent_down[1];
+    assert!(
+        results.iter().any(|record| (restarted_at..outage_ended).contains(&record.started_at)),
+        "the agent restarted during the outage ({outage_began} to {outage_ended}) probed its kept checks"
+    );
+    // Every 1 s slot was probed while an agent ran, through the collector's outage.
+    let slots: Vec<Timestamp> = results.iter().map(|record| record.scheduled_at.unwrap()).collect();
+    for pair in slots.windows(2) {
+        let restarting = agent_down.iter().any(|(killed, back)| pair[0] <= *back && pair[1] >= *killed);
+        assert!(
+            restarting || pair[1].duration_since(pair[0]) == SignedDuration::from_secs(1),
+            "slot {} follows {} with no agent restart between",
+            pair[1],
+            pair[0]
+        );
+    }
 
     let period = results[0].started_at.strftime("%Y-%m").to_string();
     let config = collector_config.to_str().unwrap();

@@ -4,7 +4,9 @@
 //! level 2 after 10 unacknowledged minutes, resolved to every level told, quorum 2 of 3 respected, an
 //! acknowledged alert escalating no further, a hand-resolved alert held back until its condition clears, silence
 //! in maintenance windows, and a second evaluator (a restart, or a replica) taking over only when the lease lapses,
-//! with nothing sent twice.
+//! with nothing sent twice, even when two race for the lease while a repeat is due. What was told is read from the
+//! alert's stored record (written before anything is sent) and counted from the delivery log (written when a
+//! delivery is over), so a notification still on its way can neither pass for "not sent" nor be missed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,7 @@ use slaprobe_collector::config::{CollectorConfig, load_collector_config};
 use slaprobe_collector::notify::{Notifier, signature};
 use slaprobe_collector::store::{AlertAction, AlertChange, AlertState, Store};
 use slaprobe_proto::ResultRecord;
+use slaprobe_tests::wait;
 use slaprobe_tests::webhook_receiver::{Received, WebhookReceiver};
 use tokio::sync::watch;
 
@@ -72,20 +75,25 @@ fn config(dir: &std::path::Path, chat: &WebhookReceiver, oncall: &WebhookReceive
     load_collector_config(&path).unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// The notifications `receiver` got, as (state, level) pairs, waiting up to 5 s for `count` of them.
-async fn notifications(receiver: &WebhookReceiver, count: usize) -> Vec<(String, Option<u64>)> {
-    for _ in 0..100 {
-        if receiver.received().len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+/// The notifications `receiver` got, as (state, level) pairs, once the store's delivery log holds `count`
+/// deliveries in all: a delivery is logged when it is over, so nothing counted here is still on its way.
+async fn notifications(store: &Store, receiver: &WebhookReceiver, count: usize) -> Vec<(String, Option<u64>)> {
+    wait::until(Duration::from_secs(10), &format!("{count} logged deliveries"), async || {
+        store.deliveries(None, 1_000).await.unwrap().len() >= count
+    })
+    .await;
     receiver
         .received()
         .iter()
         .map(|received| (payload(received)["state"].as_str().unwrap().to_owned(), payload(received)["level"].as_u64()))
         .collect()
+}
+
+/// What the store says was told of the one firing alert: the levels told and when last.
+async fn told(store: &Store) -> (u32, Option<Timestamp>) {
+    let firing = store.alerts(Some(AlertState::Firing), 10).await.unwrap();
+    assert_eq!(firing.len(), 1, "one firing alert");
+    (firing[0].levels_notified, firing[0].last_notified_at)
 }
 
 fn payload(received: &Received) -> Value {
@@ -119,7 +127,8 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     first.tick(at("2026-04-10T12:07:03Z")).await.unwrap();
     first.tick(at("2026-04-10T12:07:30Z")).await.unwrap();
     first.tick(at("2026-04-10T12:09:00Z")).await.unwrap();
-    assert_eq!(notifications(&chat, 1).await, pairs(&[("firing", Some(1))]), "exactly one firing notification");
+    assert_eq!(told(&store).await, (1, Some(at("2026-04-10T12:07:03Z"))), "level 1 told when it fired");
+    assert_eq!(notifications(&store, &chat, 1).await, pairs(&[("firing", Some(1))]), "one firing notification");
     let firing = &chat.received()[0];
     let expected = format!("sha256={}", signature("s3cret", &firing.body));
     assert_eq!(firing.header("x-slaprobe-signature"), Some(expected.as_str()));
@@ -127,34 +136,49 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert_eq!((body["kind"].as_str(), body["contract"].as_str()), (Some("down"), Some("acme")));
     assert_eq!(body["started_at"], "2026-04-10T12:05:00Z", "the first down slice");
     assert_eq!(body["regions"], serde_json::json!(["eu", "us"]));
-    assert!(oncall.received().is_empty(), "level 2 waits 10 minutes");
 
-    // 10 minutes unacknowledged: level 2. A restarted collector (a second evaluator) waits for the lease.
+    // 10 minutes unacknowledged: level 2, not a second sooner.
     first.tick(at("2026-04-10T12:17:02Z")).await.unwrap();
-    assert!(oncall.received().is_empty());
-    first.tick(at("2026-04-10T12:17:03Z")).await.unwrap();
-    assert_eq!(notifications(&oncall, 1).await, pairs(&[("firing", Some(2))]));
+    assert_eq!(told(&store).await, (1, Some(at("2026-04-10T12:07:03Z"))), "level 2 waits 10 minutes");
+    // A second evaluator (a restarted collector, or a replica) while level 2 is due and the first holds the
+    // lease: it tells nobody, and the holder does.
     let mut second = Evaluator::new(store.clone(), notifier.clone(), watched.clone());
-    second.tick(at("2026-04-10T12:17:10Z")).await.unwrap();
-    drop(first);
-    second.tick(at("2026-04-10T12:17:20Z")).await.unwrap();
-    second.tick(at("2026-04-10T12:17:30Z")).await.unwrap();
-    assert_eq!((chat.received().len(), oncall.received().len()), (1, 1), "nothing sent twice across the handover");
+    second.tick(at("2026-04-10T12:17:03Z")).await.unwrap();
+    assert_eq!(told(&store).await.0, 1, "only the lease holder tells");
+    first.tick(at("2026-04-10T12:17:03Z")).await.unwrap();
+    assert_eq!(told(&store).await, (2, Some(at("2026-04-10T12:17:03Z"))));
+    assert_eq!(notifications(&store, &oncall, 2).await, pairs(&[("firing", Some(2))]));
 
-    // Still unacknowledged 15 minutes after the last notification: both levels told hear it again.
-    second.tick(at("2026-04-10T12:32:02Z")).await.unwrap();
-    assert_eq!(chat.received().len(), 1);
-    second.tick(at("2026-04-10T12:32:03Z")).await.unwrap();
-    assert_eq!(notifications(&chat, 2).await, pairs(&[("firing", Some(1)), ("firing", Some(2))]), "repeated");
-    assert_eq!(notifications(&oncall, 2).await, pairs(&[("firing", Some(2)), ("firing", Some(2))]), "repeated");
+    // The first stops; the second takes over once the lease lapses (12:17:12), and both restarted evaluators
+    // race for it the moment the repeat is due: one wins, the repeat goes out once.
+    drop(first);
+    second.tick(at("2026-04-10T12:17:10Z")).await.unwrap();
+    second.tick(at("2026-04-10T12:17:20Z")).await.unwrap();
+    assert_eq!(told(&store).await, (2, Some(at("2026-04-10T12:17:03Z"))), "nothing told twice across the handover");
+    drop(second);
+    let mut racers = [
+        Evaluator::new(store.clone(), notifier.clone(), watched.clone()),
+        Evaluator::new(store.clone(), notifier.clone(), watched.clone()),
+    ];
+    let [one, other] = &mut racers;
+    let now = at("2026-04-10T12:32:03Z");
+    let (left, right) = tokio::join!(one.tick(now), other.tick(now));
+    left.unwrap();
+    right.unwrap();
+    let mut second = racers.into_iter().next().unwrap();
+    // Still unacknowledged 15 minutes after the last notification: both levels told hear it again, once.
+    assert_eq!(told(&store).await, (2, Some(now)), "repeated");
+    assert_eq!(notifications(&store, &chat, 4).await, pairs(&[("firing", Some(1)), ("firing", Some(2))]));
+    assert_eq!(oncall.received().len(), 2, "repeated once to level 2");
 
     // Recovery at 12:35: two up slices settle at 12:37:03; both levels hear it once.
     second.tick(at("2026-04-10T12:36:03Z")).await.unwrap();
     assert_eq!(store.alerts(Some(AlertState::Firing), 10).await.unwrap().len(), 1, "one up slice does not resolve");
     second.tick(at("2026-04-10T12:37:03Z")).await.unwrap();
     second.tick(at("2026-04-10T12:38:00Z")).await.unwrap();
-    assert_eq!(notifications(&chat, 3).await[2], ("resolved".to_owned(), None));
-    assert_eq!(notifications(&oncall, 3).await[2], ("resolved".to_owned(), None));
+    assert_eq!(notifications(&store, &chat, 6).await[2], ("resolved".to_owned(), None));
+    assert_eq!(oncall.received().len(), 3);
+    assert_eq!(payload(&oncall.received()[2])["state"], "resolved");
     let resolved = store.alerts(None, 10).await.unwrap();
     assert_eq!(resolved.len(), 1);
     assert_eq!((resolved[0].state, resolved[0].resolved_by.as_deref()), (AlertState::Resolved, Some("condition")));
@@ -183,8 +207,8 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert!(!store.change_alert(acknowledge).await.unwrap(), "acknowledging twice changes nothing");
     second.tick(at("2026-04-10T13:13:00Z")).await.unwrap();
     second.tick(at("2026-04-10T13:20:00Z")).await.unwrap();
-    assert_eq!(notifications(&chat, 5).await.len(), 4, "the firing only: no repeat once acknowledged");
-    assert_eq!(oncall.received().len(), 3, "no level 2 once acknowledged");
+    assert_eq!(told(&store).await, (1, Some(at("2026-04-10T13:02:03Z"))), "no level 2, no repeat once acknowledged");
+    assert_eq!(notifications(&store, &chat, 7).await.len(), 4, "the firing only");
     let resolve = AlertChange {
         id: alert.id.clone(),
         action: AlertAction::Resolve,
@@ -194,7 +218,7 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert!(store.change_alert(resolve).await.unwrap());
     let resolved_by_hand = store.alert(&alert.id).await.unwrap().unwrap();
     announce_resolved(&store, &notifier, &config, &resolved_by_hand).await;
-    let chat_says = notifications(&chat, 5).await;
+    let chat_says = notifications(&store, &chat, 8).await;
     assert_eq!(chat_says.last().unwrap().0, "resolved");
     let summary = payload(&chat.received()[4])["summary"].as_str().unwrap().to_owned();
     assert!(summary.starts_with("resolved by alice after 21m: down in eu, us"), "{summary}");
@@ -214,8 +238,8 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     let firing = store.alerts(Some(AlertState::Firing), 10).await.unwrap();
     assert_eq!(firing.len(), 1, "fires once the window ends and the outage goes on");
     assert_eq!(firing[0].started_at, at("2026-04-10T15:00:00Z"));
-    assert_eq!(notifications(&chat, 6).await.len(), 6);
-    assert_eq!(oncall.received().len(), 3, "level 2 not yet");
+    assert_eq!(told(&store).await, (1, Some(at("2026-04-10T15:02:03Z"))), "level 2 not yet");
+    assert_eq!(notifications(&store, &chat, 9).await.len(), 6);
 
     // A rule removed from the configuration closes its open alert without telling anyone.
     let mut without_rules = (*config).clone();
@@ -224,7 +248,10 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     second.tick(at("2026-04-10T15:03:00Z")).await.unwrap();
     let closed = store.alert(&firing[0].id).await.unwrap().unwrap();
     assert_eq!(closed.resolved_by.as_deref(), Some("rule removed from the configuration"));
-    assert_eq!(notifications(&chat, 6).await.len(), 6, "nobody told");
+    assert_eq!(notifications(&store, &chat, 9).await.len(), 6, "nobody told");
+
+    assert_eq!(store.deliveries(None, 1_000).await.unwrap().len(), 9, "nothing sent twice, nothing more");
+    assert_eq!((chat.received().len(), oncall.received().len()), (6, 3));
 
     // The delivery log has each notification with its alert.
     let logged = store.deliveries(Some(&alert.id), 100).await.unwrap();

@@ -13,6 +13,7 @@ use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::openapi::{response_validator, violations};
+use slaprobe_tests::wait;
 
 /// Asserts that `GET path` answers `status` with a body `template`'s documented schema accepts.
 async fn conforms(http: std::net::SocketAddr, doc: &serde_json::Value, template: &str, path: &str, status: u16) {
@@ -127,10 +128,23 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     agent.signal(Signal::SIGTERM);
     let (status, log, _) = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(15)));
     assert!(status.success(), "{log}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, text) = get(http, "/metrics").await;
-    assert_eq!(status, 200);
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses");
+    // Once the collector has closed the agent's session, every batch of it has been handled.
+    let scrape_collector = async || {
+        let (status, text) = get(http, "/metrics").await;
+        assert_eq!(status, 200);
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses");
+        (scrape, text)
+    };
+    wait::until(Duration::from_secs(10), "the agent's session to close", async || {
+        let (scrape, _) = scrape_collector().await;
+        scrape
+            .samples
+            .iter()
+            .filter(|sample| sample.metric == "slaprobe_collector_agent_sessions")
+            .all(|sample| number(&sample.value) == 0.0)
+    })
+    .await;
+    let (scrape, text) = scrape_collector().await;
     assert_eq!(
         sample(&scrape, "slaprobe_collector_results_stored_total") as usize,
         stored().await,

@@ -24,7 +24,7 @@ fn result(seq: u64, started_at: Timestamp, ok: bool) -> ResultRecord {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sqlite_store_moves_into_postgres_whole() {
-    let Some(schema) = TestSchema::create("migrate").await else { return };
+    let Some(schema) = TestSchema::create().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("slaprobe.db");
     let store = Store::open_sqlite(&database).unwrap();

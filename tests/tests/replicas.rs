@@ -1,7 +1,7 @@
 //! Two collectors on one PostgreSQL, agents split between them (each lists both, in a different order). One
 //! collector is killed with SIGKILL; its agent fails over to the other. Afterwards every result each agent sent
 //! is in the store exactly once, with no sequence number missing, and both collectors' configurations give the
-//! same claim report.
+//! same claim report. Two collectors started at the same instant on a fresh database migrate it once.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ async fn counts(schema: &TestSchema) -> Vec<(String, i64, i64, i64)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_fail_over_between_collectors_on_one_postgres_without_loss_or_duplicates() {
-    let Some(schema) = TestSchema::create("replicas").await else { return };
+    let Some(schema) = TestSchema::create().await else { return };
     let target = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (grpc_a, grpc_b, http_a, http_b) = (free_port(), free_port(), free_port(), free_port());
@@ -110,4 +110,48 @@ async fn agents_fail_over_between_collectors_on_one_postgres_without_loss_or_dup
     let (report_a, report_b) = tokio::task::block_in_place(|| (report(&config_a), report(&config_b)));
     assert_eq!(report_a, report_b);
     assert!(report_a.contains("\"contract\":\"acme\""), "{report_a}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_collectors_started_at_the_same_instant_migrate_a_fresh_database_once() {
+    let Some(schema) = TestSchema::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let configs: Vec<std::path::PathBuf> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let path = dir.path().join(format!("{name}.yaml"));
+            let config =
+                format!("listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{}\" }}\n", free_port(), schema.url);
+            std::fs::write(&path, config).unwrap();
+            path
+        })
+        .collect();
+    // Both processes are spawned the moment both threads are ready; each must come up serving.
+    let start = std::sync::Barrier::new(2);
+    let collectors = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let started: Vec<_> = configs
+                .iter()
+                .map(|config| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        start_collector(config)
+                    })
+                })
+                .collect();
+            started.into_iter().map(|thread| thread.join().expect("a collector started")).collect::<Vec<_>>()
+        })
+    });
+    assert_eq!(collectors.len(), 2);
+    let versions: Vec<i32> = schema
+        .client
+        .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let latest = *versions.last().expect("migrations applied");
+    assert_eq!(versions, (1..=latest).collect::<Vec<i32>>(), "every migration applied once, in order");
 }

@@ -13,7 +13,7 @@ use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSet
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
-use slaprobe_tests::wait;
+use slaprobe_tests::{log_capture, wait};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -56,6 +56,7 @@ async fn stored(store: &Store) -> Vec<ResultRecord> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
+    log_capture::start();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
     let spool = spool_with(&dir.path().join("spool"), 2_000);
@@ -70,8 +71,12 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
         Links { appended: appended.clone(), ..Links::detached() },
         shutdown.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(stored(&store).await.is_empty());
+    // It tries, fails to connect, and keeps trying.
+    wait::until(Duration::from_secs(10), "two failed connection attempts", async || {
+        log_capture::lines_with(&["Collector session ended", &address.to_string(), "cannot connect"]).len() >= 2
+    })
+    .await;
+    assert_eq!(spool.lock().unwrap().backlog(), 2_000, "nothing leaves the spool unacknowledged");
 
     serve_on(TcpListener::bind(address).await.unwrap(), store.clone()).await;
     wait::until(Duration::from_secs(30), "the spool to be delivered", async || stored(&store).await.len() == 2_000)
@@ -95,6 +100,7 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_token_keeps_everything_in_the_spool() {
+    log_capture::start();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
     let spool = spool_with(&dir.path().join("spool"), 10);
@@ -104,10 +110,22 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
     let settings = plaintext_uplink(address, "wrong", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The collector refuses the session itself (not a connection failure), again on every retry.
+    wait::until(Duration::from_secs(10), "two refused sessions", async || {
+        log_capture::lines_with(&[
+            "Collector session ended",
+            &address.to_string(),
+            "valid authentication credentials",
+            "unknown agent token",
+        ])
+        .len()
+            >= 2
+    })
+    .await;
     shutdown.cancel();
     uplink.await.unwrap();
     assert!(stored(&store).await.is_empty());
+    assert!(store.agents().await.unwrap().is_empty(), "no session was recorded for the agent");
     assert_eq!(spool.lock().unwrap().backlog(), 10, "nothing is deleted without an acknowledgement");
 }
 

@@ -221,13 +221,33 @@ fn migrate(connection: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
+/// The file `path` names now: (device, inode), or `None` when there is none.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|metadata| (metadata.dev(), metadata.ino()))
+}
+
 /// The writer loop: takes every batch waiting, commits them in one transaction, answers each.
+///
+/// A database file removed or replaced under the collector would take every later commit with it while the
+/// writer's open handle still accepts them, and agents delete what is acknowledged. So each transaction first
+/// checks that `path` still names the file the writer holds, and refuses the batch when it does not (agents keep
+/// those results in their spools); writes resume once the file is back in place.
 fn run_writer(mut connection: Connection, mut queue: mpsc::Receiver<WriteRequest>, path: &Path) {
+    let held = file_identity(path);
     let mut pending: Vec<WriteRequest> = Vec::new();
     while let Some(first) = queue.blocking_recv() {
         pending.push(first);
         while let Ok(next) = queue.try_recv() {
             pending.push(next);
+        }
+        if file_identity(path) != held {
+            tracing::error!(path = %path.display(), "The database file was removed or replaced; writes are refused until it is back.");
+            for (_, reply) in pending.drain(..) {
+                let problem = "the database file was removed or replaced; nothing was written";
+                let _ = reply.send(Err(database_error(path, problem)));
+            }
+            continue;
         }
         match write::commit(&mut connection, pending.iter().map(|(write, _)| write)) {
             Ok(outcomes) => {

@@ -14,6 +14,8 @@ use super::Store;
 pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 static SCHEMAS: AtomicU32 = AtomicU32::new(0);
+/// PostgreSQL halves skipped in this test binary.
+static SKIPPED: AtomicU32 = AtomicU32::new(0);
 
 /// One engine under test.
 pub struct Engine {
@@ -71,11 +73,15 @@ pub async fn engines() -> Vec<Engine> {
             panic!("PostgreSQL at {server} is required (SLAPROBE_REQUIRE_POSTGRES) but: {error}")
         }
         Err(error) => {
-            // Straight to the process's stderr, past the test harness's capture: a skip must be seen.
+            // Straight to the process's stderr, past the test harness's capture: a skip must be seen. The test
+            // harness names each test's thread after the test.
+            let skipped = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
+            let test = std::thread::current().name().unwrap_or("a store test").to_owned();
             let _ = writeln!(
                 std::io::stderr(),
-                "\n*** SKIPPED the PostgreSQL half of the store tests: {server}: {error}\n*** Point them at one with \
-                 SLAPROBE_TEST_POSTGRES=postgres://user@host:port/db (see README, Tests).\n"
+                "\n*** SKIPPED the PostgreSQL half of {test} ({skipped} skipped in this binary so far): {server}: \
+                 {error}\n*** Point the tests at one with SLAPROBE_TEST_POSTGRES=postgres://user@host:port/db, and \
+                 set SLAPROBE_REQUIRE_POSTGRES=1 to fail instead of skipping (see README, Tests).\n"
             );
         }
     }

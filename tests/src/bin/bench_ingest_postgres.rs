@@ -121,10 +121,10 @@ async fn main() {
     let total = AGENTS as u64 * PER_AGENT;
     let mut rates = Vec::new();
     for collectors in [1, 2] {
-        let Some(schema) = TestSchema::create("bench_ingest_postgres").await else { return };
+        let Some(schema) = TestSchema::create().await else { return };
         rates.push(ingest_rate(&schema.url, collectors, &dir.path().join(format!("run-{collectors}")), start).await);
     }
-    let Some(schema) = TestSchema::create("bench_ingest_postgres").await else { return };
+    let Some(schema) = TestSchema::create().await else { return };
     let (_, rows) = spools(&dir.path().join("baseline"), start);
     let baseline = copy_rate(&schema.url, &rows).await;
     println!("{total} results: {AGENTS} agents' spools × {PER_AGENT}, uplink → gRPC (loopback) → ingest → PostgreSQL");

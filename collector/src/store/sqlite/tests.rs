@@ -59,3 +59,30 @@ async fn a_version_1_database_is_migrated_with_its_results_intact() {
     assert!(store.flagged_results("agent-1").await.unwrap().is_empty(), "old results carry no flags");
     assert!(store.agents().await.unwrap().is_empty() && store.gaps().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn writes_are_refused_while_the_database_file_is_gone_and_resume_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slaprobe.db");
+    let store = Store::open_sqlite(&path).unwrap();
+    store.write_results(vec![result("a", 1, "api", 0)]).await.unwrap();
+
+    // Removed (here: moved away): the open handle would still take writes, into a file nobody will read again.
+    let away = dir.path().join("moved.db");
+    std::fs::rename(&path, &away).unwrap();
+    let error = store.write_results(vec![result("a", 2, "api", 1)]).await.expect_err("refused");
+    assert!(error.to_string().contains("removed or replaced; nothing was written"), "{error}");
+    assert!(store.agents().await.is_err(), "reads fail too: there is no database at the path");
+
+    // Replaced by another file: refused as well.
+    std::fs::write(&path, b"").unwrap();
+    assert!(store.write_results(vec![result("a", 2, "api", 1)]).await.is_err());
+    std::fs::remove_file(&path).unwrap();
+
+    // Back in place: writes resume, and nothing refused was written.
+    std::fs::rename(&away, &path).unwrap();
+    store.write_results(vec![result("a", 3, "api", 2)]).await.unwrap();
+    let far = "2100-01-01T00:00:00Z".parse().unwrap();
+    let stored = store.results_between(&["api".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap();
+    assert_eq!(stored.iter().map(|record| record.seq.unwrap()).collect::<Vec<_>>(), [1, 3]);
+}
