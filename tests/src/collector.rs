@@ -40,8 +40,17 @@ impl Drop for CollectorProcess {
 
 /// Like [`start_collector`], also returning the collector's log lines as they come.
 pub fn start_collector_logged(config: &Path) -> (CollectorProcess, Arc<Mutex<Vec<String>>>) {
+    start_collector_with_env(config, &[])
+}
+
+/// Like [`start_collector_logged`], with `environment` variables set for the collector (`SSL_CERT_FILE`, say).
+pub fn start_collector_with_env(
+    config: &Path,
+    environment: &[(&str, &str)],
+) -> (CollectorProcess, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(collector_binary())
         .args(["serve", "--config", config.to_str().expect("UTF-8 path")])
+        .envs(environment.iter().copied())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
