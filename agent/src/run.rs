@@ -84,8 +84,11 @@ pub async fn run(
         ),
         None => None,
     };
-    let runner =
-        ProbeRunner { context: ProbeContext::new(config.settings.source_ip), identity, metrics: metrics.clone() };
+    let runner = ProbeRunner {
+        context: ProbeContext::new(config.settings.source_ip, &config.settings.resolv_conf),
+        identity,
+        metrics: metrics.clone(),
+    };
     let (results, queue) = mpsc::channel(RESULT_QUEUE);
     let (pushed_tx, mut pushed) = mpsc::channel::<v1::CheckConfig>(4);
     let config_version = Arc::new(Mutex::new(String::new()));

@@ -26,7 +26,7 @@ pub fn prepare(yaml: &str) -> PreparedCheck {
 
 /// Runs one attempt of the check in `yaml` from this process, as the agent would.
 pub async fn probe(yaml: &str) -> ResultRecord {
-    probe_with(&ProbeContext::new(None), yaml).await
+    probe_with(&ProbeContext::new(None, std::path::Path::new("/etc/resolv.conf")), yaml).await
 }
 
 /// Like [`probe`], with a given probe context (e.g. resolving names through a test DNS server).

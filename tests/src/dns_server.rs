@@ -10,10 +10,10 @@
 //! | anything else | NXDOMAIN |
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -46,6 +46,7 @@ pub struct DnsServer {
     /// UDP and TCP address (the same port for both).
     pub addr: SocketAddr,
     queries: Arc<AtomicU64>,
+    sources: Arc<Mutex<Vec<IpAddr>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -53,19 +54,41 @@ impl DnsServer {
     /// Starts serving `zone` on `127.0.0.1`, on one port for UDP and TCP.
     pub async fn start(zone: Zone) -> Self {
         let (udp, tcp) = bind_same_port().await;
+        Self::serve(zone, udp, tcp)
+    }
+
+    /// Starts serving `zone` on port 53 of the loopback address `ip` (UDP and TCP), where a resolv.conf, which
+    /// cannot name a port, can point. Binding port 53 takes root (or `CAP_NET_BIND_SERVICE`).
+    pub async fn start_on_port_53(zone: Zone, ip: IpAddr) -> Self {
+        let addr = SocketAddr::new(ip, 53);
+        let needs = |error: std::io::Error| -> ! {
+            panic!("bind {addr}: {error} (port 53 takes root or CAP_NET_BIND_SERVICE)")
+        };
+        let udp = UdpSocket::bind(addr).await.unwrap_or_else(|error| needs(error));
+        let tcp = TcpListener::bind(addr).await.unwrap_or_else(|error| needs(error));
+        Self::serve(zone, udp, tcp)
+    }
+
+    fn serve(zone: Zone, udp: UdpSocket, tcp: TcpListener) -> Self {
         let addr = udp.local_addr().expect("local addr");
         let zone = Arc::new(zone);
-        let queries = Arc::new(AtomicU64::new(0));
+        let (queries, sources) = (Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(Vec::new())));
+        let counted = Counted { queries: queries.clone(), sources: sources.clone() };
         let tasks = vec![
-            tokio::spawn(serve_udp(udp, zone.clone(), queries.clone())),
-            tokio::spawn(serve_tcp(tcp, zone, queries.clone())),
+            tokio::spawn(serve_udp(udp, zone.clone(), counted.clone())),
+            tokio::spawn(serve_tcp(tcp, zone, counted)),
         ];
-        Self { addr, queries, tasks }
+        Self { addr, queries, sources, tasks }
     }
 
     /// Queries received so far over both transports.
     pub fn queries(&self) -> u64 {
         self.queries.load(Ordering::SeqCst)
+    }
+
+    /// The address each query came from, in order.
+    pub fn sources(&self) -> Vec<IpAddr> {
+        self.sources.lock().expect("sources lock").clone()
     }
 }
 
@@ -89,22 +112,36 @@ async fn bind_same_port() -> (UdpSocket, TcpListener) {
     panic!("no loopback port free for both UDP and TCP");
 }
 
-async fn serve_udp(socket: UdpSocket, zone: Arc<Zone>, queries: Arc<AtomicU64>) {
+/// What the server counts of each query.
+#[derive(Clone)]
+struct Counted {
+    queries: Arc<AtomicU64>,
+    sources: Arc<Mutex<Vec<IpAddr>>>,
+}
+
+impl Counted {
+    fn query_from(&self, peer: IpAddr) {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        self.sources.lock().expect("sources lock").push(peer);
+    }
+}
+
+async fn serve_udp(socket: UdpSocket, zone: Arc<Zone>, counted: Counted) {
     let mut buffer = vec![0u8; 4096];
     loop {
         let Ok((length, peer)) = socket.recv_from(&mut buffer).await else { continue };
-        queries.fetch_add(1, Ordering::SeqCst);
+        counted.query_from(peer.ip());
         if let Some(answer) = answer(&zone, &buffer[..length], true) {
             let _ = socket.send_to(&answer, peer).await;
         }
     }
 }
 
-async fn serve_tcp(listener: TcpListener, zone: Arc<Zone>, queries: Arc<AtomicU64>) {
+async fn serve_tcp(listener: TcpListener, zone: Arc<Zone>, counted: Counted) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, peer)) = listener.accept().await else { continue };
         let zone = zone.clone();
-        let queries = queries.clone();
+        let counted = counted.clone();
         tokio::spawn(async move {
             let mut prefix = [0u8; 2];
             while stream.read_exact(&mut prefix).await.is_ok() {
@@ -112,7 +149,7 @@ async fn serve_tcp(listener: TcpListener, zone: Arc<Zone>, queries: Arc<AtomicU6
                 if stream.read_exact(&mut query).await.is_err() {
                     return;
                 }
-                queries.fetch_add(1, Ordering::SeqCst);
+                counted.query_from(peer.ip());
                 let Some(answer) = answer(&zone, &query, false) else { return };
                 let length = u16::try_from(answer.len()).expect("answer fits TCP framing").to_be_bytes();
                 if stream.write_all(&length).await.is_err() || stream.write_all(&answer).await.is_err() {

@@ -137,13 +137,13 @@ async fn probes_leave_from_the_configured_source_ip() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = listener.local_addr().unwrap().to_string();
     let peer = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer.ip()) });
-    let context = slaprobe_agent::probe::ProbeContext::new(Some("127.0.0.2".parse().unwrap()));
+    let context = slaprobe_agent::probe::ProbeContext::new(Some("127.0.0.2".parse().unwrap()), &system_resolver());
     let result = slaprobe_tests::agent::probe_with(&context, &tcp_check(&target, "")).await;
     assert!(result.ok, "{result:?}");
     assert_eq!(peer.await.unwrap().unwrap().to_string(), "127.0.0.2");
 
     // An address this host does not have cannot be bound: no packet leaves, and the result says why.
-    let foreign = slaprobe_agent::probe::ProbeContext::new(Some("192.0.2.1".parse().unwrap()));
+    let foreign = slaprobe_agent::probe::ProbeContext::new(Some("192.0.2.1".parse().unwrap()), &system_resolver());
     let result = slaprobe_tests::agent::probe_with(&foreign, &tcp_check(&target, "")).await;
     assert_failed(&result, "connect", "source address not available on this host");
 }
@@ -168,4 +168,49 @@ async fn ip_version_selects_the_address_family() {
         .await;
     // The server listens on IPv4 only, so the IPv6 attempt is refused: what matters is where it went.
     assert_eq!(v6.tcp.and_then(|tcp| tcp.remote_addr), Some(format!("[::1]:{port}")));
+}
+
+fn system_resolver() -> std::path::PathBuf {
+    std::path::PathBuf::from("/etc/resolv.conf")
+}
+
+/// `resolv_conf` names the resolver configuration: a file of the test's own pointing at the loopback DNS server
+/// (port 53 of an address of its own, since resolv.conf cannot name a port). Names resolve through it, a DNS check
+/// without `dns.server` asks its nameserver, and with `source_ip` both the lookups and the probes leave from there.
+#[tokio::test]
+async fn the_resolver_configuration_file_is_the_agents_own_and_lookups_leave_from_source_ip() {
+    let http = slaprobe_tests::http_server::HttpServer::start().await;
+    let zone = Zone::new().with("vendor.test.", RData::A(A("127.0.0.1".parse().unwrap())));
+    let nameserver: std::net::IpAddr = "127.77.0.53".parse().unwrap();
+    let dns = DnsServer::start_on_port_53(zone, nameserver).await;
+    let dir = tempfile::tempdir().unwrap();
+    let resolv_conf = dir.path().join("resolv.conf");
+    std::fs::write(&resolv_conf, format!("# the test's own\nnameserver {nameserver}\noptions timeout:2\n")).unwrap();
+    let source: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let context = slaprobe_agent::probe::ProbeContext::new(Some(source), &resolv_conf);
+
+    // The HTTP server answers 503 to this source only, so the status shows where the probe came from.
+    http.fail_from(&[source], 503);
+    let url = format!("http://vendor.test:{}/", http.addr.port());
+    let yaml = format!("{{ id: web, kind: http, target: \"{url}\", interval: 10s, timeout: 5s }}");
+    let result = slaprobe_tests::agent::probe_with(&context, &yaml).await;
+    assert_eq!(result.http.as_ref().and_then(|http| http.status), Some(503), "{result:?}");
+    assert!(result.phases_ms.dns.is_some(), "the name was looked up");
+
+    let check = "{ id: lookup, kind: dns, target: vendor.test, interval: 10s, timeout: 5s }";
+    let lookup = slaprobe_tests::agent::probe_with(&context, check).await;
+    assert!(lookup.ok, "{lookup:?}");
+    let detail = lookup.dns.expect("dns detail");
+    assert_eq!(detail.server.as_deref(), Some("127.77.0.53:53"), "the configuration's nameserver");
+    assert_eq!(detail.answers.len(), 1, "{detail:?}");
+    let sources = dns.sources();
+    assert!(sources.len() >= 2 && sources.iter().all(|ip| *ip == source), "queries came from {sources:?}");
+
+    // A configuration that cannot be read fails name lookups with a reason naming the file; IP literals still work.
+    let missing = dir.path().join("missing.conf");
+    let broken = slaprobe_agent::probe::ProbeContext::new(None, &missing);
+    let result = slaprobe_tests::agent::probe_with(&broken, &yaml).await;
+    assert_failed(&result, "dns", "missing.conf is unusable");
+    let lookup = slaprobe_tests::agent::probe_with(&broken, check).await;
+    assert_failed(&lookup, "dns", "missing.conf is unusable");
 }

@@ -75,6 +75,10 @@ pub struct AgentSettings {
     /// Local address every probe is sent from.
     #[serde(default)]
     pub source_ip: Option<IpAddr>,
+    /// The resolver configuration probes use (resolv.conf syntax): its nameservers resolve the targets' names,
+    /// and the first is what DNS checks without `dns.server` query.
+    #[serde(default = "default_resolv_conf")]
+    pub resolv_conf: PathBuf,
     /// Most bytes the spool may hold while the collector is away; beyond it the oldest results are dropped
     /// and reported as a gap.
     #[serde(default = "default_spool_max_bytes")]
@@ -114,6 +118,10 @@ pub enum OneOrMany {
     One(String),
     /// Several values.
     Many(Vec<String>),
+}
+
+fn default_resolv_conf() -> PathBuf {
+    PathBuf::from("/etc/resolv.conf")
 }
 
 fn default_spool_dir() -> PathBuf {

@@ -88,8 +88,8 @@ pub struct DnsSpec {
     pub name: Name,
     /// Record type queried.
     pub record_type: RecordType,
-    /// Server queried.
-    pub server: SocketAddr,
+    /// Server queried; `None`: the first nameserver of the agent's resolver configuration (`resolv_conf`).
+    pub server: Option<SocketAddr>,
     /// Transport.
     pub protocol: DnsProtocol,
     /// Expected response code.

@@ -30,7 +30,6 @@ pub fn is_valid_label(text: &str) -> bool {
 #[derive(Default)]
 pub struct Preparer {
     tls_configs: HashMap<TlsOptions, Arc<ClientConfig>>,
-    system_nameserver: Option<Result<SocketAddr, String>>,
 }
 
 /// Collects problems for one check.
@@ -210,8 +209,8 @@ impl Preparer {
             None
         };
         let server = match &settings.server {
-            Some(text) => parse_server(text).map_err(|error| problems.add("dns.server", error)).ok(),
-            None => self.system_nameserver().map_err(|error| problems.add("dns.server", error)).ok(),
+            Some(text) => parse_server(text).map(Some).map_err(|error| problems.add("dns.server", error)).ok(),
+            None => Some(None),
         };
         let rcode_text = settings.expect.rcode.as_deref().unwrap_or("NOERROR").to_ascii_uppercase();
         let rcode = match RCODES.iter().find(|(name, _)| *name == rcode_text) {
@@ -233,21 +232,6 @@ impl Preparer {
             min_answers,
             answer_regex,
         })
-    }
-
-    fn system_nameserver(&mut self) -> Result<SocketAddr, String> {
-        self.system_nameserver
-            .get_or_insert_with(|| {
-                let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|error| {
-                    format!("not given, and the system resolver configuration is unusable: {error}")
-                })?;
-                config
-                    .name_servers()
-                    .first()
-                    .map(|server| SocketAddr::new(server.ip, 53))
-                    .ok_or_else(|| "not given, and the system resolver configuration names no nameserver".to_owned())
-            })
-            .clone()
     }
 
     fn prepare_tcp(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<TcpSpec> {

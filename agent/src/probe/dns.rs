@@ -27,8 +27,9 @@ pub async fn probe(context: &ProbeContext, spec: &DnsSpec, attempt: &mut Attempt
         DnsProtocol::Udp => "udp",
         DnsProtocol::Tcp => "tcp",
     };
+    let server = spec.server.map_or_else(|| context.nameserver(), Ok)?;
     attempt.dns = Some(DnsDetail {
-        server: Some(spec.server.to_string()),
+        server: Some(server.to_string()),
         protocol: Some(protocol.to_owned()),
         ..DnsDetail::default()
     });
@@ -39,14 +40,13 @@ pub async fn probe(context: &ProbeContext, spec: &DnsSpec, attempt: &mut Attempt
         .to_vec()
         .map_err(|error| Failure::new(ErrorKind::Dns, format!("dns: cannot encode the query: {error}")))?;
     let raw = match spec.protocol {
-        DnsProtocol::Udp => exchange_udp(context, spec.server, &bytes, query.metadata.id, attempt).await?,
-        DnsProtocol::Tcp => exchange_tcp(context, spec.server, &bytes, attempt).await?,
+        DnsProtocol::Udp => exchange_udp(context, server, &bytes, query.metadata.id, attempt).await?,
+        DnsProtocol::Tcp => exchange_tcp(context, server, &bytes, attempt).await?,
     };
-    let response = Message::from_vec(&raw).map_err(|error| {
-        Failure::new(ErrorKind::Dns, format!("dns: malformed response from {}: {error}", spec.server))
-    })?;
+    let response = Message::from_vec(&raw)
+        .map_err(|error| Failure::new(ErrorKind::Dns, format!("dns: malformed response from {server}: {error}")))?;
     if response.metadata.id != query.metadata.id {
-        return Err(Failure::new(ErrorKind::Dns, format!("dns: response from {} answers another query", spec.server)));
+        return Err(Failure::new(ErrorKind::Dns, format!("dns: response from {server} answers another query")));
     }
     let rcode = response.metadata.response_code;
     let answers: Vec<String> = response.answers.iter().map(ToString::to_string).collect();
@@ -66,7 +66,7 @@ pub async fn probe(context: &ProbeContext, spec: &DnsSpec, attempt: &mut Attempt
             ErrorKind::DnsRcode,
             format!(
                 "dns_rcode: {} answered {} for {} {}, expected {}",
-                spec.server,
+                server,
                 rcode_name(rcode),
                 spec.name,
                 spec.record_type,

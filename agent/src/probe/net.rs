@@ -1,11 +1,13 @@
 //! Name resolution and TCP connects for probes, both sent from the agent's `source_ip` when one is set.
 //!
-//! Resolution uses the system configuration (`/etc/resolv.conf`, `/etc/hosts`) with hickory's cache turned off,
-//! so every attempt really asks, as blackbox_exporter does. An IP literal needs no lookup and records no `dns`
+//! Resolution uses the agent's resolver configuration (`resolv_conf`, by default `/etc/resolv.conf`) with
+//! hickory's cache turned off, so every attempt really asks, as blackbox_exporter does; its first nameserver
+//! is also what DNS checks without `dns.server` query. An IP literal needs no lookup and records no `dns`
 //! phase. Only the first address is tried: one attempt, no fallback.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
@@ -21,6 +23,7 @@ use crate::config::check::IpVersion;
 pub struct ProbeContext {
     source_ip: Option<IpAddr>,
     resolvers: Result<Resolvers, String>,
+    nameserver: Result<SocketAddr, String>,
 }
 
 #[derive(Clone)]
@@ -31,12 +34,16 @@ struct Resolvers {
 }
 
 impl ProbeContext {
-    /// Builds the context from the system resolver configuration. If that cannot be read, probes of IP
-    /// literals still work and probes of names fail with a `dns` error that says why.
-    pub fn new(source_ip: Option<IpAddr>) -> Self {
-        let system = hickory_resolver::system_conf::read_system_conf()
-            .map_err(|error| format!("dns: the system resolver configuration is unusable: {error}"));
-        Self::from_config(source_ip, system)
+    /// Builds the context from the resolver configuration in `resolv_conf` (resolv.conf syntax). If that cannot
+    /// be read, probes of IP literals still work and probes of names fail with a `dns` error that says why.
+    pub fn new(source_ip: Option<IpAddr>, resolv_conf: &Path) -> Self {
+        let unusable = |error: &dyn std::fmt::Display| {
+            format!("dns: the resolver configuration {} is unusable: {error}", resolv_conf.display())
+        };
+        let config = std::fs::read(resolv_conf)
+            .map_err(|error| unusable(&error))
+            .and_then(|text| hickory_resolver::system_conf::parse_resolv_conf(text).map_err(|error| unusable(&error)));
+        Self::from_config(source_ip, config)
     }
 
     /// Builds the context with `nameserver` (UDP) as the only resolver, e.g. a DNS server under test.
@@ -49,6 +56,16 @@ impl ProbeContext {
     }
 
     fn from_config(source_ip: Option<IpAddr>, config: Result<(ResolverConfig, ResolverOpts), String>) -> Self {
+        let nameserver = match &config {
+            Ok((config, _)) => config
+                .name_servers()
+                .first()
+                .map(|server| {
+                    SocketAddr::new(server.ip, server.connections.first().map_or(53, |connection| connection.port))
+                })
+                .ok_or_else(|| "dns: the resolver configuration names no nameserver".to_owned()),
+            Err(error) => Err(error.clone()),
+        };
         let resolvers = config.and_then(|(config, options)| {
             let config = bind_name_servers(config, source_ip);
             let build = |strategy| {
@@ -66,7 +83,12 @@ impl ProbeContext {
                 v6: build(LookupIpStrategy::Ipv6Only)?,
             })
         });
-        Self { source_ip, resolvers }
+        Self { source_ip, resolvers, nameserver }
+    }
+
+    /// The nameserver DNS checks without `dns.server` query: the resolver configuration's first.
+    pub fn nameserver(&self) -> Result<SocketAddr, Failure> {
+        self.nameserver.clone().map_err(|error| Failure::new(ErrorKind::Dns, error))
     }
 
     /// The local address probes are sent from, if pinned.
