@@ -1,5 +1,7 @@
-//! What the ingest benchmarks share: a realistic sample result, and the baseline they are measured against — a
-//! bare batched rusqlite insert of the same rows, one transaction per 500, same schema and pragmas as the store.
+//! What the ingest benchmarks share: a realistic sample result, and the baselines they are measured against — a
+//! bare rusqlite insert of the same rows by one writer, same schema and pragmas as the store (`synchronous =
+//! FULL`), one transaction per agent batch (500 rows) and, the strongest fair baseline, one per 10,000 rows (what
+//! the store's group commit gathers at best).
 
 use std::path::Path;
 use std::time::Instant;
@@ -9,8 +11,10 @@ use prost::Message;
 use rusqlite::params;
 use slaprobe_proto::{ResultRecord, v1};
 
-/// Rows per baseline transaction.
+/// Rows per transaction of the batch baseline: an agent's batch.
 pub const BASELINE_BATCH: usize = 500;
+/// Rows per transaction of the group-commit baseline.
+pub const BASELINE_GROUP: usize = 10_000;
 
 /// A typical HTTP result of `agent` (region `region-N`), the `index`-th it produced, started at `start + index ms`.
 pub fn sample_result(agent: usize, index: u64, start: Timestamp) -> ResultRecord {
@@ -26,8 +30,9 @@ pub fn sample_result(agent: usize, index: u64, start: Timestamp) -> ResultRecord
     .expect("sample result")
 }
 
-/// Inserts `rows` (each with `agent_id` and `seq`) into a fresh database at `path`; returns rows per second.
-pub fn bare_insert_rate(path: &Path, rows: &[ResultRecord]) -> f64 {
+/// Inserts `rows` (each with `agent_id` and `seq`) into a fresh database at `path`, `per_transaction` rows per
+/// transaction; returns rows per second.
+pub fn bare_insert_rate(path: &Path, rows: &[ResultRecord], per_transaction: usize) -> f64 {
     let mut connection = rusqlite::Connection::open(path).expect("open baseline database");
     connection
         .execute_batch(
@@ -40,7 +45,7 @@ pub fn bare_insert_rate(path: &Path, rows: &[ResultRecord]) -> f64 {
         )
         .expect("baseline schema");
     let started = Instant::now();
-    for batch in rows.chunks(BASELINE_BATCH) {
+    for batch in rows.chunks(per_transaction) {
         let transaction = connection.transaction().expect("begin");
         {
             let mut insert = transaction

@@ -10,6 +10,8 @@ use tokio_postgres::{Client, NoTls};
 /// Where the tests connect unless told otherwise.
 pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
+/// Schemas created by this test binary so far.
+static SCHEMAS: AtomicU32 = AtomicU32::new(0);
 /// Tests skipped in this test binary for want of PostgreSQL.
 static SKIPPED: AtomicU32 = AtomicU32::new(0);
 
@@ -50,7 +52,13 @@ impl TestSchema {
             }
         };
         tokio::spawn(connection);
-        let name = format!("slaprobe_e2e_{}_{}", std::process::id(), jiff::Timestamp::now().as_millisecond());
+        // Unique across the tests of this process (which may start in the same millisecond) and across runs.
+        let name = format!(
+            "slaprobe_e2e_{}_{}_{}",
+            std::process::id(),
+            SCHEMAS.fetch_add(1, Ordering::SeqCst),
+            jiff::Timestamp::now().as_millisecond()
+        );
         client.batch_execute(&format!("CREATE SCHEMA {name}; SET search_path TO {name}")).await.expect("create schema");
         let separator = if server.contains('?') { '&' } else { '?' };
         let url = format!("{server}{separator}options=-csearch_path%3D{name}");
