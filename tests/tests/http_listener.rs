@@ -72,8 +72,9 @@ async fn slow_and_idle_clients_are_cut_off_and_the_cap_holds() {
     assert!(half_closed >= Duration::from_secs(9), "closed after {half_closed:?}, before the header timeout");
     let idle_closed = closed_within(&mut idle, Duration::from_secs(3)).await;
     assert!(idle_closed.is_some(), "an idle keep-alive connection is cut off like a slow head");
-    drop(third);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The third ends its request stream; once the listener has closed it, its slot is free for the next request.
+    third.shutdown().await.unwrap();
+    closed_within(&mut third, Duration::from_secs(5)).await.expect("the listener closes a connection the client ended");
 
     let metrics = send(http, "GET", "/metrics", &[], "").await;
     assert!(

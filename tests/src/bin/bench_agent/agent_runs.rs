@@ -61,21 +61,21 @@ impl Figures {
     }
 }
 
-/// What the checks probe: a URL, and the check's `http:` settings (`{}` for none).
+/// What the checks probe: a URL, and the check's `http:` settings, if any.
 pub struct Target {
     pub url: String,
-    pub http: String,
+    pub http: Option<String>,
 }
 
 /// `count` HTTP checks of `target`, one YAML list item per line, indented by `indent`.
 fn checks_yaml(count: usize, target: &Target, interval: &str, indent: &str) -> String {
     let timeout = if interval == "1s" { "800ms" } else { "10s" };
+    let http = target.http.as_ref().map(|http| format!(", http: {http}")).unwrap_or_default();
     (0..count)
         .map(|index| {
             format!(
-                "{indent}- {{ id: web-{index}, kind: http, target: \"{}\", interval: {interval}, timeout: {timeout}, \
-                 http: {} }}\n",
-                target.url, target.http
+                "{indent}- {{ id: web-{index}, kind: http, target: \"{}\", interval: {interval}, timeout: {timeout}{http} }}\n",
+                target.url
             )
         })
         .collect()

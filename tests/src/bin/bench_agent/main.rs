@@ -87,10 +87,10 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (checks, seconds) = (options.checks, options.seconds);
     let server = HttpServer::start().await;
-    let http = Target { url: server.url("/"), http: "{}".to_owned() };
+    let http = Target { url: server.url("/"), http: None };
     let ca = CaFile::new();
     let tls_server = HttpServer::start_tls(ca.ca.server_cert(-1, 90).server_config(&[b"http/1.1"])).await;
-    let https = Target { url: tls_server.url("/"), http: format!("{{ ca_file: \"{}\" }}", ca.path.display()) };
+    let https = Target { url: tls_server.url("/"), http: Some(format!("{{ ca_file: \"{}\" }}", ca.path.display())) };
     println!(
         "targets: in-process HTTP server at {} and HTTPS server at {} (fresh connection per probe)",
         http.url, https.url

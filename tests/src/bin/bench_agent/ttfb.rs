@@ -11,7 +11,7 @@ use crate::process::percentile;
 pub async fn overhead(count: usize) -> (f64, f64, f64) {
     let server = HttpServer::start_on_own_thread();
     let check =
-        format!("{{ id: ttfb, kind: http, target: \"{}\", interval: 1s, timeout: 1s }}", server.url("/delay/20"));
+        format!("{{ id: ttfb, kind: http, target: \"{}\", interval: 2s, timeout: 1s }}", server.url("/delay/20"));
     let mut overheads = Vec::with_capacity(count);
     for _ in 0..count {
         let result = probe(&check).await;
