@@ -202,6 +202,11 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(smtp.mails()[1].data.contains("Subject: [RESOLVED] down acme"), "{}", smtp.mails()[1].data);
+    // A delivery is logged once it is over (the mail server's 250 may arrive before the log entry is written).
+    let logged = async || {
+        api(http, "GET", &format!("/api/v1/alerts/{alert_id}")).await.1["deliveries"].as_array().map_or(0, Vec::len)
+    };
+    wait::until(PATIENCE, "the six deliveries to be logged", async || logged().await >= 6).await;
     let (status, detail) = api(http, "GET", &format!("/api/v1/alerts/{alert_id}")).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(
