@@ -8,6 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links};
+use slaprobe_collector::http::IngestMetrics;
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
@@ -37,16 +38,19 @@ fn spool_with(dir: &std::path::Path, count: i64) -> Arc<Mutex<Spool>> {
     Arc::new(Mutex::new(spool))
 }
 
-async fn serve_on(listener: TcpListener, store: Store) {
+async fn serve_on(listener: TcpListener, store: Store) -> Arc<IngestMetrics> {
     let agents = Agents::new(vec![AgentIdentity {
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
         token_sha256: token_hash("s3cret"),
     }]);
-    let service = IngestService::new(store, IngestSettings::admitting(agents)).into_server();
+    let metrics = Arc::new(IngestMetrics::default());
+    let service =
+        IngestService::new(store, IngestSettings::admitting(agents)).with_metrics(metrics.clone()).into_server();
     tokio::spawn(
         tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
     );
+    metrics
 }
 
 async fn stored(store: &Store) -> Vec<ResultRecord> {
@@ -106,7 +110,7 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
     let spool = spool_with(&dir.path().join("spool"), 10);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    serve_on(listener, store.clone()).await;
+    let metrics = serve_on(listener, store.clone()).await;
     let settings = plaintext_uplink(address, "wrong", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
@@ -127,6 +131,18 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
     assert!(stored(&store).await.is_empty());
     assert!(store.agents().await.unwrap().is_empty(), "no session was recorded for the agent");
     assert_eq!(spool.lock().unwrap().backlog(), 10, "nothing is deleted without an acknowledgement");
+
+    // The collector counted every refusal and said so once, naming where the sessions came from.
+    let text = metrics.encode().unwrap();
+    let counted = text
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("slaprobe_collector_agent_sessions_refused_total{reason=\"unknown_token\"} ")
+        })
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(counted.is_some_and(|count| count >= 2), "{text}");
+    let said = log_capture::lines_with(&["Refused an agent session.", "remote=127.0.0.1", "reason=\"unknown_token\""]);
+    assert_eq!(said.len(), 1, "logged once a minute at most: {said:?}");
 }
 
 /// A collector that acknowledges far more than it was sent, counting the sessions opened with it.

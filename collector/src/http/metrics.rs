@@ -23,6 +23,13 @@ pub struct AgentLabels {
     pub agent_id: String,
 }
 
+/// Labels naming why an agent session was refused.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `no_token`, `malformed_authorization`, `unknown_token` or `identity_mismatch`.
+    pub reason: &'static str,
+}
+
 /// Labels naming one contract.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ContractLabels {
@@ -57,6 +64,8 @@ pub struct IngestMetrics {
     pub commit_seconds: Histogram,
     /// Agent sessions open.
     pub sessions: Family<AgentLabels, Gauge>,
+    /// Agent sessions refused, by reason.
+    sessions_refused: Family<RefusalLabels, Counter>,
     /// Each agent's last clock estimate, collector minus agent, seconds.
     pub clock_offset_seconds: Family<AgentLabels, Gauge<f64, AtomicU64>>,
     /// Check lists not pushed because they did not fit one message.
@@ -97,6 +106,12 @@ impl Default for IngestMetrics {
         );
         let sessions = Family::default();
         registry.register("agent_sessions", "Agent sessions open", sessions.clone());
+        let sessions_refused = Family::default();
+        registry.register(
+            "agent_sessions_refused",
+            "Agent sessions refused: no or malformed token, unknown token, or a Hello claiming another agent",
+            sessions_refused.clone(),
+        );
         let clock_offset_seconds = Family::default();
         registry.register(
             "agent_clock_offset_seconds",
@@ -170,6 +185,7 @@ impl Default for IngestMetrics {
             batches,
             commit_seconds,
             sessions,
+            sessions_refused,
             clock_offset_seconds,
             config_pushes_refused,
             http_connections_refused,
@@ -179,6 +195,11 @@ impl Default for IngestMetrics {
 }
 
 impl IngestMetrics {
+    /// Counts an agent session refused for `reason` (a [`crate::ingest::refusals::Refusal`] label).
+    pub fn count_refused_session(&self, reason: &'static str) {
+        self.sessions_refused.get_or_create(&RefusalLabels { reason }).inc();
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();

@@ -4,6 +4,8 @@ use sha2::{Digest, Sha256};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+use super::refusals::Refusal;
+
 /// One agent the collector admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentIdentity {
@@ -42,21 +44,21 @@ impl Agents {
         self.identities.contains(identity)
     }
 
-    /// The identity whose token the request presents (`authorization: Bearer <token>`).
-    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<AgentIdentity, Status> {
-        let header = metadata
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("no agent token: send `authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("the authorization metadata is not `Bearer <token>`"))?;
+    /// The identity whose token the request presents (`authorization: Bearer <token>`), or why there is none
+    /// with the status to answer.
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<AgentIdentity, (Refusal, Status)> {
+        let header = metadata.get("authorization").ok_or_else(|| {
+            (Refusal::NoToken, Status::unauthenticated("no agent token: send `authorization: Bearer <token>`"))
+        })?;
+        let token = header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).ok_or_else(|| {
+            let status = Status::unauthenticated("the authorization metadata is not `Bearer <token>`");
+            (Refusal::MalformedAuthorization, status)
+        })?;
         let hash = token_hash(token.trim());
         self.identities
             .iter()
             .find(|identity| identity.token_sha256.eq_ignore_ascii_case(&hash))
             .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown agent token"))
+            .ok_or_else(|| (Refusal::UnknownToken, Status::unauthenticated("unknown agent token")))
     }
 }

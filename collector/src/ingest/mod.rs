@@ -22,11 +22,13 @@
 //! Layout:
 //! - [`auth`]: tokens to agent identities.
 //! - [`live`]: one live session per agent; a newer one replaces the older.
+//! - [`refusals`]: refused sessions, counted and logged (rate-limited).
 //! - [`session`]: one agent's stream.
 //! - [`settings`]: what ingest takes from the configuration.
 
 pub mod auth;
 pub mod live;
+pub mod refusals;
 pub mod session;
 pub mod settings;
 
@@ -43,6 +45,7 @@ use crate::http::IngestMetrics;
 use crate::store::{AgentStatus, Store};
 pub use auth::{AgentIdentity, Agents};
 use live::LiveSessions;
+use refusals::{Refusal, Refusals};
 pub use settings::IngestSettings;
 
 /// Messages queued towards one agent at most.
@@ -62,18 +65,20 @@ pub struct IngestService {
     settings: watch::Receiver<Arc<IngestSettings>>,
     metrics: Arc<IngestMetrics>,
     live: LiveSessions,
+    refusals: Arc<Refusals>,
 }
 
 impl IngestService {
     /// A service writing to `store` with fixed `settings`.
     pub fn new(store: Store, settings: IngestSettings) -> Self {
         let (_, settings) = watch::channel(Arc::new(settings));
-        Self { store, settings, metrics: Arc::default(), live: LiveSessions::default() }
+        Self::reloading(store, settings)
     }
 
     /// A service writing to `store` whose settings follow `settings` (reloads).
     pub fn reloading(store: Store, settings: watch::Receiver<Arc<IngestSettings>>) -> Self {
-        Self { store, settings, metrics: Arc::default(), live: LiveSessions::default() }
+        let (metrics, live, refusals) = (Arc::default(), LiveSessions::default(), Arc::default());
+        Self { store, settings, metrics, live, refusals }
     }
 
     /// Counts into `metrics` (shared with the HTTP listener's `/metrics`).
@@ -101,7 +106,11 @@ impl v1::collector_server::Collector for IngestService {
         request: Request<Streaming<v1::AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let settings = self.settings.borrow().clone();
-        let identity = settings.agents.authenticate(request.metadata())?;
+        let remote = request.remote_addr().map(|address| address.ip());
+        let identity = settings.agents.authenticate(request.metadata()).map_err(|(reason, status)| {
+            self.refusals.refused(&self.metrics, remote, None, reason);
+            status
+        })?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await.map_err(|_| {
             Status::deadline_exceeded(format!("no Hello within {} s of opening the stream", HELLO_TIMEOUT.as_secs()))
@@ -111,6 +120,7 @@ impl v1::collector_server::Collector for IngestService {
             _ => return Err(Status::invalid_argument("the first message of a session must be Hello")),
         };
         if hello.agent_id != identity.agent_id || hello.region != identity.region {
+            self.refusals.refused(&self.metrics, remote, Some(&hello.agent_id), Refusal::IdentityMismatch);
             return Err(Status::permission_denied(format!(
                 "this token belongs to agent {:?} in region {:?}; the stream claims agent {:?} in region {:?}",
                 identity.agent_id, identity.region, hello.agent_id, hello.region
