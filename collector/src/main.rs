@@ -1,5 +1,6 @@
-//! `slaprobe-collector`: parses arguments and runs a subcommand (`serve`, `report`, `export`, `migrate`). Exit status 64
-//! for unusable arguments or configuration, 65 for malformed results, 1 for other failures.
+//! `slaprobe-collector`: parses arguments and runs a subcommand (`serve`, `check-config`, `report`, `export`,
+//! `migrate`). Exit status 64 for unusable arguments or configuration, 65 for malformed results, 1 for other
+//! failures.
 
 use std::io::IsTerminal;
 use std::io::Write;
@@ -28,6 +29,13 @@ struct Args {
 enum Command {
     /// Serve gRPC ingest from agents into the store.
     Serve {
+        /// Collector configuration (YAML).
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Validate a collector configuration as `serve` would (its contracts and checks files, the files it names)
+    /// without starting anything; exit status 64 listing every problem.
+    CheckConfig {
         /// Collector configuration (YAML).
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
@@ -87,6 +95,19 @@ fn main() -> ExitCode {
         .init();
     match Args::parse().command {
         Command::Serve { config } => run_serve(&config),
+        Command::CheckConfig { config } => match load_config(&config) {
+            Ok(config) => {
+                println!(
+                    "OK: {} checks, {} contracts, {} agents, {} alert rules",
+                    config.checks.len(),
+                    config.contracts.len(),
+                    config.agents.len(),
+                    config.alerts.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Command::Migrate { from, to } => run_migrate(&from, &to),
         Command::Report {
             contracts: Some(contracts),
