@@ -11,6 +11,7 @@
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
 //! - [`openapi`]: API answers checked against the collector's OpenAPI document.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
+//! - [`process_stats`]: CPU time and peak memory of a process, from `/proc` (for the benchmarks).
 //! - [`postgres`]: a PostgreSQL schema of a test's own, dropped afterwards.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
@@ -34,6 +35,7 @@ pub mod ingest_baseline;
 pub mod log_capture;
 pub mod openapi;
 pub mod postgres;
+pub mod process_stats;
 pub mod proxy;
 pub mod smtp_receiver;
 pub mod tcp_relay;

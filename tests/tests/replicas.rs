@@ -128,7 +128,7 @@ async fn two_collectors_started_at_the_same_instant_migrate_a_fresh_database_onc
         .collect();
     // Both processes are spawned the moment both threads are ready; each must come up serving.
     let start = std::sync::Barrier::new(2);
-    let collectors = tokio::task::block_in_place(|| {
+    let _collectors = tokio::task::block_in_place(|| {
         std::thread::scope(|scope| {
             let started: Vec<_> = configs
                 .iter()
@@ -143,7 +143,6 @@ async fn two_collectors_started_at_the_same_instant_migrate_a_fresh_database_onc
             started.into_iter().map(|thread| thread.join().expect("a collector started")).collect::<Vec<_>>()
         })
     });
-    assert_eq!(collectors.len(), 2);
     let versions: Vec<i32> = schema
         .client
         .query("SELECT version FROM schema_migrations ORDER BY version", &[])

@@ -12,6 +12,8 @@ use crate::http::IngestMetrics;
 
 /// Log lines per remote address and reason, at most one per this.
 const LOG_EVERY: Duration = Duration::from_secs(60);
+/// Characters of a claimed agent id logged, at most (agent ids are at most 64).
+const CLAIM_SHOWN: usize = 64;
 /// Addresses and reasons remembered for rate limiting, at most.
 const REMEMBERED: usize = 1024;
 
@@ -73,9 +75,12 @@ impl Refusals {
         let since = std::mem::take(&mut entry.1);
         entry.0 = now;
         let remote = remote.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+        // The claim comes from an unauthenticated peer: cut to a label's length and quoted, so it can neither
+        // flood the log nor forge a line.
+        let claimed: Option<String> = claimed.map(|id| id.chars().take(CLAIM_SHOWN).collect());
         tracing::warn!(
             %remote,
-            claimed_agent = claimed.unwrap_or("(not said)"),
+            claimed_agent = ?claimed,
             reason = reason.label(),
             refused_since_last_logged = since,
             "Refused an agent session."

@@ -13,24 +13,18 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, SysconfVar, sysconf};
+use nix::unistd::Pid;
 use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_tests::agent::agent_binary;
 use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ingest_baseline::{BASELINE_GROUP, bare_insert_rate, sample_result};
+use slaprobe_tests::process_stats::cpu_seconds;
 
 const AGENTS: usize = 4;
 const CHECKS: usize = 500;
 const FILL_SECONDS: u64 = 30;
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat format") + 2..].split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64
-}
 
 fn checks_yaml(url: &str) -> String {
     (0..CHECKS)

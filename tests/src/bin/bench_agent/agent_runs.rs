@@ -14,7 +14,9 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::agent_binary;
 use slaprobe_tests::collector::start_collector;
 
-use crate::process::{cpu_seconds, peak_rss_mb, percentile, stop};
+use slaprobe_tests::process_stats::{cpu_seconds, peak_rss_mb};
+
+use crate::process::{percentile, stop};
 
 /// What one measured window of probing showed.
 pub struct Figures {

@@ -12,7 +12,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::process::{cpu_seconds, stop};
+use slaprobe_tests::process_stats::cpu_seconds;
+
+use crate::process::stop;
 
 const BINARY: &str = "/usr/bin/prometheus-blackbox-exporter";
 const CONNECTIONS: usize = 16;

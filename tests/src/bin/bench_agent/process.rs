@@ -1,25 +1,8 @@
-//! What the benchmark reads about a process from `/proc`, and the percentiles it prints.
+//! Stopping the processes the benchmark starts, and the percentiles it prints; CPU and memory come from
+//! [`slaprobe_tests::process_stats`].
 
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, SysconfVar, sysconf};
-
-/// CPU seconds (user + system) a process has used so far.
-pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
-    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let per_second = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
-    ticks as f64 / per_second
-}
-
-/// Peak resident set size in MB (`VmHWM`).
-pub fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).expect("VmHWM");
-    let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb / 1024.0
-}
+use nix::unistd::Pid;
 
 /// Asks a child to stop (SIGTERM) and waits for it.
 pub fn stop(child: &mut std::process::Child) {
