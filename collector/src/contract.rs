@@ -38,7 +38,7 @@ pub enum PeriodKind {
 }
 
 /// How `unknown` slices count (rule 7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoData {
     /// Left out of the eligible time.
@@ -102,6 +102,9 @@ pub struct ContractFile {
     /// Claim deadline after the period end.
     #[serde(default, with = "humantime_serde")]
     pub claim_window: Option<Duration>,
+    /// Percent of the measurable time that must have been measured; below it a report warns in its headline.
+    #[serde(default = "default_min_coverage")]
+    pub min_coverage: f64,
 }
 
 /// A maintenance window: explicit (`start`, `end`) or weekly (`weekly`, `at`, `duration`).
@@ -189,6 +192,9 @@ pub struct Contract {
     /// only results from those regions vote. A check not listed here runs in every region; an offline report
     /// from a results file lists none.
     pub placement: Placement,
+    /// Checks declared agent-local (`{ id: ..., local: true }` in `checks`): defined in the agents' own
+    /// `agent.yaml`, so the collector's check list need not name them.
+    pub local_checks: std::collections::BTreeSet<String>,
 }
 
 /// Check id → the regions that check runs in, for checks assigned to some regions only.
@@ -217,6 +223,10 @@ fn default_one() -> u32 {
     1
 }
 
+fn default_min_coverage() -> f64 {
+    90.0
+}
+
 fn default_cap() -> Decimal {
     Decimal::ONE_HUNDRED
 }
@@ -230,13 +240,21 @@ pub fn parse_contracts(value: Value, path: &str) -> Result<Vec<Contract>, Vec<St
     };
     let mut problems = Vec::new();
     let mut contracts: Vec<Contract> = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
+    for (index, mut item) in items.into_iter().enumerate() {
         let item_path = format!("{path}[{index}]");
+        let local_checks = match take_local_checks(&mut item, &item_path) {
+            Ok(local) => local,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
         match deserialize_at::<ContractFile>(item, &item_path)
             .map_err(|problem| vec![problem])
             .and_then(|terms| validate(terms, &item_path))
         {
-            Ok(contract) => {
+            Ok(mut contract) => {
+                contract.local_checks = local_checks;
                 if contracts.iter().any(|other| other.terms.id == contract.terms.id) {
                     problems.push(format!("{item_path}.id: duplicate id {:?}", contract.terms.id));
                 }
@@ -246,6 +264,32 @@ pub fn parse_contracts(value: Value, path: &str) -> Result<Vec<Contract>, Vec<St
         }
     }
     if problems.is_empty() { Ok(contracts) } else { Err(problems) }
+}
+
+/// One `checks` entry written as a mapping: `{ id: acme-internal, local: true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckEntry {
+    id: String,
+    #[serde(default)]
+    local: bool,
+}
+
+/// Replaces each mapping entry of a contract's `checks` with its id; returns the ids declared `local: true`.
+fn take_local_checks(item: &mut Value, path: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    let mut local = std::collections::BTreeSet::new();
+    let Some(Value::Sequence(checks)) = item.get_mut("checks") else { return Ok(local) };
+    for (index, entry) in checks.iter_mut().enumerate() {
+        if let Value::Mapping(mapping) = entry {
+            let parsed: CheckEntry =
+                deserialize_at(Value::Mapping(mapping.clone()), &format!("{path}.checks[{index}]"))?;
+            if parsed.local {
+                local.insert(parsed.id.clone());
+            }
+            *entry = Value::String(parsed.id);
+        }
+    }
+    Ok(local)
 }
 
 /// Validates one contract.
@@ -287,6 +331,9 @@ pub fn validate(terms: ContractFile, path: &str) -> Result<Contract, Vec<String>
     }
     if terms.min_regions_reporting == Some(0) {
         problem("min_regions_reporting", "must be at least 1".to_owned());
+    }
+    if !(0.0..=100.0).contains(&terms.min_coverage) {
+        problem("min_coverage", format!("{} is not in [0, 100]", terms.min_coverage));
     }
     if terms.min_down_run == 0 {
         problem("min_down_run", "must be at least 1".to_owned());
@@ -336,9 +383,14 @@ pub fn validate(terms: ContractFile, path: &str) -> Result<Contract, Vec<String>
     }
     let min_regions_reporting = terms.min_regions_reporting.unwrap_or(terms.min_regions_down);
     match tz {
-        Some(tz) if problems.is_empty() => {
-            Ok(Contract { terms, tz, min_regions_reporting, maintenance, placement: Placement::new() })
-        }
+        Some(tz) if problems.is_empty() => Ok(Contract {
+            terms,
+            tz,
+            min_regions_reporting,
+            maintenance,
+            placement: Placement::new(),
+            local_checks: std::collections::BTreeSet::new(),
+        }),
         _ => Err(problems),
     }
 }

@@ -1,9 +1,13 @@
 //! How figures read for people (dashboard and claim document); the exact values stay in JSON and CSV.
 //!
 //! Percentages are cut, not rounded, to the digits shown: 99.89996 % shows as 99.899 %, never as a 99.900 % that
-//! seems to meet a 99.9 % objective it misses. Durations read like `1h 40m 5s`; money has two decimals.
+//! seems to meet a 99.9 % objective it misses. Durations read like `1 h 40 min 5 s`; money has two decimals. A
+//! report's standing (complete or in progress, coverage, monitored span) reads the same in every format.
 
 use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::contract::NoData;
+use crate::sla::{PeriodStatus, Report};
 
 /// `value` cut to `digits` decimals with a percent sign, or `no data`.
 pub fn percent(value: Option<f64>, digits: usize) -> String {
@@ -19,11 +23,71 @@ pub fn money(amount: Decimal, currency: &str) -> String {
     format!("{:.2} {currency}", amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
 }
 
-/// Whole seconds as `1h 40m 5s` (`0s` for none); negative as `-1h 40m`.
+/// Whole seconds as `1 h 40 min 5 s` (`0 s` for none, hours never folded into days); negative as `-1 h 40 min`.
 pub fn duration(seconds: f64) -> String {
     let whole = seconds.round();
-    let text = humantime::format_duration(std::time::Duration::from_secs(whole.abs() as u64)).to_string();
+    let total = whole.abs() as u64;
+    let mut parts = Vec::new();
+    for (amount, unit) in [(total / 3600, "h"), (total / 60 % 60, "min"), (total % 60, "s")] {
+        if amount > 0 {
+            parts.push(format!("{amount} {unit}"));
+        }
+    }
+    if parts.is_empty() {
+        return "0 s".to_owned();
+    }
+    let text = parts.join(" ");
     if whole < 0.0 { format!("-{text}") } else { text }
+}
+
+/// Where a report's period stands: `complete`, `complete, 3 late results after close`, or `in progress until
+/// 2026-05-01 00:00 UTC`.
+pub fn period_status(report: &Report) -> String {
+    match (report.period_status, &report.late) {
+        (PeriodStatus::InProgress, _) => {
+            format!("in progress until {}", report.period_end.strftime("%Y-%m-%d %H:%M UTC"))
+        }
+        (PeriodStatus::Complete, Some(late)) => format!("complete, {} late results after close", late.results),
+        (PeriodStatus::Complete, None) => "complete".to_owned(),
+    }
+}
+
+/// The coverage line of a report's headline: `98.2 % of the measurable time measured`, with a warning when it
+/// is below the contract's `min_coverage`.
+pub fn coverage(report: &Report) -> String {
+    let coverage = &report.coverage;
+    let Some(measured) = coverage.percent else { return "nothing measurable yet".to_owned() };
+    let text = format!("{} of the measurable time measured", percent(Some(measured), 1));
+    if coverage.low {
+        format!(
+            "Warning: only {text}, below the contract's {} %; these figures may not hold",
+            coverage.warn_below_percent
+        )
+    } else {
+        text
+    }
+}
+
+/// The time span monitoring covered in the period, `2026-04-15 00:00 to 2026-04-30 23:59 UTC`, or `no results`.
+pub fn monitored_span(report: &Report) -> String {
+    match (report.monitored_from, report.monitored_until) {
+        (Some(from), Some(until)) => {
+            format!("{} to {}", from.strftime("%Y-%m-%d %H:%M"), until.strftime("%Y-%m-%d %H:%M UTC"))
+        }
+        _ => "no results in the period".to_owned(),
+    }
+}
+
+/// One line on which time the error budget is for, by the contract's `no_data` rule.
+pub fn budget_rule(no_data: NoData) -> &'static str {
+    match no_data {
+        NoData::Exclude => {
+            "no_data: exclude: time without enough reports is left out, so the budget is a share of the monitored \
+             time only"
+        }
+        NoData::Up => "no_data: up: time without enough reports counts as up and into the budget's base",
+        NoData::Down => "no_data: down: time without enough reports counts as down and spends the budget",
+    }
 }
 
 /// How a day with `uptime` reads against `objective` in the availability strips: `up` (met), `low` (missed,
@@ -52,9 +116,11 @@ mod tests {
 
     #[test]
     fn durations_and_money_read_plainly() {
-        assert_eq!(duration(6_000.0), "1h 40m");
-        assert_eq!(duration(-75.4), "-1m 15s");
-        assert_eq!(duration(0.0), "0s");
+        assert_eq!(duration(6_000.0), "1 h 40 min");
+        assert_eq!(duration(-75.4), "-1 min 15 s");
+        assert_eq!(duration(0.0), "0 s");
+        assert_eq!(duration(1_296.0), "21 min 36 s");
+        assert_eq!(duration(90_061.0), "25 h 1 min 1 s");
         assert_eq!(money(Decimal::new(20_000, 2), "USD"), "200.00 USD");
         assert_eq!(money(Decimal::new(12_345, 3), "EUR"), "12.35 EUR");
     }

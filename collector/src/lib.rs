@@ -17,8 +17,9 @@
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`retention`]: deleting results past `retention.results`, by one collector at a time.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
-//! - [`report_cmd`]: `slaprobe-collector report` (offline) in JSON, CSV and Markdown.
+//! - [`report_cmd`]: `slaprobe-collector report` (offline or from the store) and `export`; JSON and CSV.
 //! - [`report_html`]: the printable HTML claim document.
+//! - [`report_markdown`]: the claim report as Markdown.
 #![forbid(unsafe_code)]
 
 pub mod alerting;
@@ -32,6 +33,7 @@ pub mod notify;
 pub mod reload;
 pub mod report_cmd;
 pub mod report_html;
+pub mod report_markdown;
 pub mod results_file;
 pub mod retention;
 pub mod serve;

@@ -63,6 +63,10 @@ enum Command {
         /// Report from the valid lines when some are malformed (they are counted on standard error).
         #[arg(long)]
         skip_bad_lines: bool,
+        /// Make the report as known at this instant (RFC 3339, like a report's `generated_at`): slices ending
+        /// after it are still to come. Default: now. Reproduces an earlier report exactly.
+        #[arg(long, value_name = "TIMESTAMP")]
+        as_of: Option<jiff::Timestamp>,
     },
     /// The results one contract's report is computed from, as JSON lines on standard output.
     Export {
@@ -116,13 +120,21 @@ fn main() -> ExitCode {
             contract,
             format,
             skip_bad_lines,
+            as_of,
             ..
         } => {
             let loaded = match load_contracts(&contracts) {
                 Ok(loaded) => loaded,
                 Err(error) => return fail(error),
             };
-            match offline_reports(&loaded, &results, &period, contract.as_deref(), skip_bad_lines) {
+            match offline_reports(
+                &loaded,
+                &results,
+                &period,
+                contract.as_deref(),
+                skip_bad_lines,
+                as_of.unwrap_or_else(jiff::Timestamp::now),
+            ) {
                 Ok(offline) => {
                     if offline.skipped_lines > 0 {
                         eprintln!(
@@ -137,9 +149,10 @@ fn main() -> ExitCode {
                 Err(error) => fail(error),
             }
         }
-        Command::Report { config: Some(config), period, contract, format, .. } => {
+        Command::Report { config: Some(config), period, contract, format, as_of, .. } => {
             from_store(&config, async |config, store| {
-                let reports = store_reports(&config, &store, &period, contract.as_deref()).await?;
+                let as_of = as_of.unwrap_or_else(jiff::Timestamp::now);
+                let reports = store_reports(&config, &store, &period, contract.as_deref(), as_of).await?;
                 print!("{}", render(&reports, format));
                 Ok(())
             })

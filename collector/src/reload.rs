@@ -5,7 +5,8 @@
 //! A configuration that fails to load is reported with every problem and the running one is kept. A good one
 //! replaces ingest's settings (agents, central checks, clock bound), which open sessions act on at once;
 //! changes to `listen` or `storage` are reported as needing a restart. A request may carry a reply channel
-//! (the admin API's `POST /api/v1/reload`), which gets the outcome.
+//! (the admin API's `POST /api/v1/reload`), which gets the outcome. Whether the latest reload failed is
+//! published as a [`ReloadStatus`]: a banner on every dashboard page, gauges in `/metrics`, a line of `/readyz`.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +31,25 @@ pub struct ReloadRequest {
     pub reply: Option<oneshot::Sender<Result<(), String>>>,
 }
 
+/// How reloading stands: when the running configuration was loaded, and whether the latest attempt since failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// When the running configuration was loaded (at start or by the latest good reload).
+    pub loaded_at: Timestamp,
+    /// The latest reload, when it failed and no good one came after it.
+    pub failed: Option<ReloadFailure>,
+}
+
+/// A reload that failed. Only the number of problems: their text goes to the log and to the admin who asked,
+/// since a problem may quote a configured value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadFailure {
+    /// When it failed.
+    pub at: Timestamp,
+    /// How many problems the configuration had.
+    pub problems: usize,
+}
+
 /// Where the configuration comes from and who asks for a reload.
 pub struct Reload {
     /// `collector.yaml`.
@@ -37,13 +58,21 @@ pub struct Reload {
     pub requests: mpsc::Receiver<ReloadRequest>,
     /// Hands out senders of requests (the HTTP listener takes one).
     pub sender: mpsc::Sender<ReloadRequest>,
+    /// How reloading stands; [`Reload::status`] watches it.
+    status: watch::Sender<ReloadStatus>,
 }
 
 impl Reload {
     /// Reloads `path` on requests sent through [`Reload::sender`].
     pub fn new(path: PathBuf) -> Self {
         let (sender, requests) = mpsc::channel(4);
-        Self { path, requests, sender }
+        let (status, _) = watch::channel(ReloadStatus { loaded_at: Timestamp::now(), failed: None });
+        Self { path, requests, sender, status }
+    }
+
+    /// Follows how reloading stands.
+    pub fn status(&self) -> watch::Receiver<ReloadStatus> {
+        self.status.subscribe()
     }
 }
 
@@ -57,7 +86,7 @@ pub async fn run(
 ) {
     let mut loaded_from = fingerprint(&current.sources);
     let mut poll = tokio::time::interval(POLL);
-    let Reload { path, mut requests, sender } = reload;
+    let Reload { path, mut requests, sender, status } = reload;
     drop(sender);
     let mut requests_open = true;
     loop {
@@ -90,10 +119,13 @@ pub async fn run(
                 loaded_from = fingerprint(&loaded.sources);
                 config.send_replace(Arc::new(loaded.clone()));
                 current = loaded;
+                status.send_replace(ReloadStatus { loaded_at: Timestamp::now(), failed: None });
                 Ok(())
             }
             Err(error) => {
                 tracing::error!("Reload failed; keeping the running configuration.\n{error}");
+                let failure = ReloadFailure { at: Timestamp::now(), problems: error.problems.len() };
+                status.send_modify(|status| status.failed = Some(failure));
                 Err(error.to_string())
             }
         };

@@ -18,9 +18,10 @@ use slaprobe_proto::ResultRecord;
 use crate::config::{CollectorConfig, read_list_file};
 use crate::contract::{Contract, parse_contracts};
 use crate::report_html::render_html;
+use crate::report_markdown::render_markdown;
 use crate::results_file::read_results;
 use crate::sla::status::{ContractStatus, current_period, status};
-use crate::sla::{LateResults, Period, Report, evaluate, evaluation_window, parse_period};
+use crate::sla::{Horizon, LateResults, Period, Report, evaluate, evaluation_window, parse_period};
 use crate::store::Store;
 
 /// Output formats.
@@ -94,14 +95,15 @@ pub struct OfflineReports<'a> {
     pub skipped_lines: usize,
 }
 
-/// Computes the reports for `period` from a results file, each with its contract; `only` limits them to one
-/// contract.
+/// Computes the reports for `period` from a results file as known at `now`, each with its contract; `only`
+/// limits them to one contract.
 pub fn offline_reports<'a>(
     contracts: &'a [Contract],
     results_path: &Path,
     period: &str,
     only: Option<&str>,
     skip_bad_lines: bool,
+    now: Timestamp,
 ) -> Result<OfflineReports<'a>, ReportError> {
     let selected = select(contracts, period, only)?;
     let file = std::fs::File::open(results_path)
@@ -123,7 +125,10 @@ pub fn offline_reports<'a>(
     }
     let reports = selected
         .into_iter()
-        .map(|(contract, period)| (contract, evaluate(contract, &period, &results.records)))
+        .map(|(contract, period)| {
+            let horizon = Horizon::from_results(contract, &results.records, now);
+            (contract, evaluate(contract, &period, &results.records, &horizon))
+        })
         .collect();
     Ok(OfflineReports { reports, skipped_lines: results.bad_lines.len() })
 }
@@ -173,20 +178,33 @@ fn is_period_label(label: &str) -> bool {
     year.len() == 4 && year.bytes().all(|byte| byte.is_ascii_digit()) && month_or_quarter
 }
 
-/// Reports for `period` from the store, each with its contract; `only` limits them to one contract. Unlike
-/// offline reports, these know which agents should have probed, and name the silent ones.
+/// Reports for `period` from the store as known at `now`, each with its contract; `only` limits them to one
+/// contract. Unlike offline reports, these know which agents should have probed, and name the silent ones.
 pub async fn store_reports<'a>(
     config: &'a CollectorConfig,
     store: &Store,
     period: &str,
     only: Option<&str>,
+    now: Timestamp,
 ) -> Result<Vec<(&'a Contract, Report)>, ReportError> {
     let mut reports = Vec::new();
     for (contract, period) in select(&config.contracts, period, only)? {
         let results = window_results(contract, &period, store).await?;
-        reports.push((contract, closed_report(config, contract, &period, store, &results).await?));
+        let horizon = store_horizon(contract, store, now).await?;
+        reports.push((contract, closed_report(config, contract, &period, store, &results, &horizon).await?));
     }
     Ok(reports)
+}
+
+/// The horizon of a report made from the store at `now`: monitoring began with the contract's first stored
+/// result.
+async fn store_horizon(contract: &Contract, store: &Store, now: Timestamp) -> Result<Horizon, ReportError> {
+    let monitored_from = store.first_result_at(&contract.terms.checks).await.map_err(store_error)?;
+    Ok(Horizon { monitored_from, now })
+}
+
+fn store_error(error: crate::store::StoreError) -> ReportError {
+    ReportError::Store(error.to_string())
 }
 
 /// Each contract's standing in its current period at `as_of`, from the store; `only` limits it to one contract.
@@ -205,7 +223,8 @@ pub async fn store_status<'a>(
     for contract in selected {
         let period = current_period(contract, as_of).map_err(ReportError::Usage)?;
         let results = window_results(contract, &period, store).await?;
-        statuses.push((contract, standing_at(config, contract, &period, as_of, &results)));
+        let horizon = store_horizon(contract, store, as_of).await?;
+        statuses.push((contract, standing_at(config, contract, &period, &horizon, &results)));
     }
     Ok(statuses)
 }
@@ -215,7 +234,7 @@ pub async fn store_status<'a>(
 pub struct PeriodView<'a> {
     /// The contract.
     pub contract: &'a Contract,
-    /// The period as far as it is reported: for the current period, up to the last whole slice before `as_of`.
+    /// The period as far as it has elapsed: for the current period, up to the last whole slice before `as_of`.
     pub period: Period,
     /// The standing, for the current period only.
     pub status: Option<ContractStatus>,
@@ -223,6 +242,8 @@ pub struct PeriodView<'a> {
     pub report: Report,
     /// The results the report is computed from (its evaluation window).
     pub results: Vec<ResultRecord>,
+    /// When monitoring began and the moment of the view.
+    pub horizon: Horizon,
 }
 
 /// Contract `id` in `period` (its current period when `None`), from the store, as of `as_of`.
@@ -244,14 +265,16 @@ pub async fn store_period_view<'a>(
         _ => current,
     };
     let results = window_results(contract, &period, store).await?;
+    let horizon = store_horizon(contract, store, as_of).await?;
     if period.end <= as_of {
-        let report = closed_report(config, contract, &period, store, &results).await?;
-        return Ok(PeriodView { contract, period, status: None, report, results });
+        let report = closed_report(config, contract, &period, store, &results, &horizon).await?;
+        return Ok(PeriodView { contract, period, status: None, report, results, horizon });
     }
-    let standing = standing_at(config, contract, &period, as_of, &results);
+    let standing = standing_at(config, contract, &period, &horizon, &results);
     let report = standing.so_far.clone();
-    let reported = Period { end: report.period_end, ..period };
-    Ok(PeriodView { contract, period: reported, status: Some(standing), report, results })
+    let elapsed = (report.total_slices - report.future_slices) as i64 * report.slice_seconds;
+    let end = period.start.checked_add(jiff::SignedDuration::from_secs(elapsed)).unwrap_or(period.end).min(period.end);
+    Ok(PeriodView { contract, period: Period { end, ..period }, status: Some(standing), report, results, horizon })
 }
 
 /// `contract`'s standing in `period` (its current one) at `as_of`, naming the silent agents: those with nothing
@@ -260,11 +283,11 @@ fn standing_at(
     config: &CollectorConfig,
     contract: &Contract,
     period: &Period,
-    as_of: Timestamp,
+    horizon: &Horizon,
     results: &[ResultRecord],
 ) -> ContractStatus {
-    let mut standing = status(contract, period, as_of, results);
-    let until_now = Period { end: as_of.max(period.start), ..period.clone() };
+    let mut standing = status(contract, period, horizon, results);
+    let until_now = Period { end: horizon.now.clamp(period.start, period.end), ..period.clone() };
     standing.so_far.silent_agents = Some(silent_agents(config, contract, &until_now, results));
     standing
 }
@@ -290,7 +313,9 @@ fn silent_agents(
         .collect()
 }
 
-/// The results one contract's report for `period` is computed from, in time order.
+/// The results one contract's report for `period` is computed from, in time order. When monitoring of the
+/// contract began before that window, the contract's first stored result comes first, so that a report made
+/// from the export knows when monitoring began, as the store does, and says the same.
 pub async fn export(
     contracts: &[Contract],
     store: &Store,
@@ -298,7 +323,16 @@ pub async fn export(
     period: &str,
 ) -> Result<Vec<ResultRecord>, ReportError> {
     let (contract, period) = select(contracts, period, Some(contract))?.remove(0);
-    window_results(contract, &period, store).await
+    let mut results = window_results(contract, &period, store).await?;
+    let (from, _) = evaluation_window(contract, &period);
+    if let Some(first) = store.first_result_at(&contract.terms.checks).await.map_err(store_error)?
+        && first < from
+    {
+        let just_after = first.checked_add(jiff::SignedDuration::from_nanos(1)).unwrap_or(first);
+        let earliest = store.results_between(&contract.terms.checks, first, just_after).await.map_err(store_error)?;
+        results.splice(0..0, earliest.into_iter().take(1));
+    }
+    Ok(results)
 }
 
 /// `contract`'s report for `period` from the store's `results`, naming the silent agents and, when results
@@ -309,16 +343,13 @@ async fn closed_report(
     period: &Period,
     store: &Store,
     results: &[ResultRecord],
+    horizon: &Horizon,
 ) -> Result<Report, ReportError> {
-    let mut report = evaluate(contract, period, results);
+    let mut report = evaluate(contract, period, results, horizon);
     report.silent_agents = Some(silent_agents(config, contract, period, results));
     let (from, to) = evaluation_window(contract, period);
-    let late: HashSet<(String, u64)> = store
-        .late_between(&contract.terms.checks, from, to)
-        .await
-        .map_err(|error| ReportError::Store(error.to_string()))?
-        .into_iter()
-        .collect();
+    let late: HashSet<(String, u64)> =
+        store.late_between(&contract.terms.checks, from, to).await.map_err(store_error)?.into_iter().collect();
     if !late.is_empty() {
         let on_time: Vec<ResultRecord> = results
             .iter()
@@ -328,7 +359,7 @@ async fn closed_report(
             })
             .cloned()
             .collect();
-        let without = evaluate(contract, period, &on_time);
+        let without = evaluate(contract, period, &on_time, horizon);
         report.late = Some(LateResults {
             results: late.len() as u64,
             down_slices_without: without.down_slices,
@@ -341,122 +372,69 @@ async fn closed_report(
 
 async fn window_results(contract: &Contract, period: &Period, store: &Store) -> Result<Vec<ResultRecord>, ReportError> {
     let (from, to) = evaluation_window(contract, period);
-    store.results_between(&contract.terms.checks, from, to).await.map_err(|error| ReportError::Store(error.to_string()))
+    store.results_between(&contract.terms.checks, from, to).await.map_err(store_error)
 }
 
 /// Renders `reports` in `format`.
 pub fn render(pairs: &[(&Contract, Report)], format: Format) -> String {
-    let reports: Vec<&Report> = pairs.iter().map(|(_, report)| report).collect();
+    let pairs: Vec<(&Contract, &Report)> = pairs.iter().map(|(contract, report)| (*contract, report)).collect();
     match format {
-        Format::Html => {
-            let pairs: Vec<(&Contract, &Report)> = pairs.iter().map(|(contract, report)| (*contract, report)).collect();
-            render_html(&pairs)
+        Format::Html => render_html(&pairs),
+        Format::Json => {
+            pairs.iter().map(|(_, report)| serde_json::to_string(report).unwrap_or_default() + "\n").collect()
         }
-        Format::Json => reports.iter().map(|report| serde_json::to_string(report).unwrap_or_default() + "\n").collect(),
-        Format::Csv => render_csv(&reports),
-        Format::Md => render_markdown(&reports),
+        Format::Csv => render_csv(&pairs),
+        Format::Md => render_markdown(&pairs),
     }
 }
 
-fn uptime_text(report: &Report, digits: usize) -> String {
-    report.uptime_percent.map_or_else(String::new, |uptime| format!("{uptime:.digits$}"))
-}
-
-fn render_csv(reports: &[&Report]) -> String {
+/// CSV keeps exact values: uptime and coverage at full precision, instants in RFC 3339.
+fn render_csv(pairs: &[(&Contract, &Report)]) -> String {
     let mut out = String::from(
-        "contract,vendor,service,period,timezone,total_slices,excluded_slices,unknown_slices,down_slices,\
-         eligible_slices,uptime_percent,objective,met,credit_percent,credit_amount,currency,claim_deadline,incidents,\
-         late_results\n",
+        "contract,vendor,service,period,timezone,period_status,generated_at,total_slices,excluded_slices,\
+         unknown_slices,down_slices,not_monitored_slices,future_slices,eligible_slices,monitored_from,\
+         monitored_until,coverage_percent,coverage_low,uptime_percent,objective,met,credit_percent,credit_amount,\
+         credit_certain_amount,currency,claim_deadline,budget_seconds,budget_period_seconds,budget_used_seconds,\
+         incidents,late_results\n",
     );
-    for report in reports {
+    let optional = |value: Option<String>| value.unwrap_or_default();
+    for (_, report) in pairs {
         let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        let fields = [
             quote(&report.contract),
             quote(&report.vendor),
             quote(&report.service),
-            report.period,
-            report.timezone,
-            report.total_slices,
-            report.excluded_slices,
-            report.unknown_slices,
-            report.down_slices,
-            report.eligible_slices,
-            uptime_text(report, 6),
-            report.objective,
-            report.met.map_or_else(String::new, |met| met.to_string()),
-            report.credit_percent,
-            report.credit_amount,
-            report.currency,
-            report.claim_deadline.map_or_else(String::new, |deadline| deadline.to_string()),
-            report.incidents.len(),
-            report.late.as_ref().map_or(0, |late| late.results),
-        );
-    }
-    out
-}
-
-fn render_markdown(reports: &[&Report]) -> String {
-    let mut out = String::from(
-        "| contract | vendor | service | period | uptime % | objective % | met | credit | claim by |\n\
-         | --- | --- | --- | --- | ---: | ---: | --- | ---: | --- |\n",
-    );
-    for report in reports {
-        let met = match report.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "no data",
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {met} | {} {} ({} %) | {} |",
-            report.contract,
-            report.vendor,
-            report.service,
-            report.period,
-            uptime_text(report, 3),
-            report.objective,
-            report.credit_amount,
-            report.currency,
-            report.credit_percent,
-            report.claim_deadline.map_or_else(|| "—".to_owned(), |deadline| deadline.to_string()),
-        );
-    }
-    for report in reports {
-        if let Some(late) = &report.late {
-            let _ = writeln!(
-                out,
-                "\n{} ({}): {} results arrived after the period closed; without them {} down slices, uptime {} %, \
-                 credit {} {}.",
-                report.contract,
-                report.period,
-                late.results,
-                late.down_slices_without,
-                late.uptime_percent_without.map_or_else(|| "none".to_owned(), |uptime| format!("{uptime:.3}")),
-                late.credit_amount_without,
-                report.currency,
-            );
-        }
-    }
-    for report in reports.iter().filter(|report| !report.incidents.is_empty()) {
-        let _ = write!(
-            out,
-            "\n### Incidents: {} ({})\n\n| start | end | minutes | regions | checks | sample errors |\n| --- | --- | ---: | --- | --- | --- |\n",
-            report.contract, report.period
-        );
-        for incident in &report.incidents {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {:.1} | {} | {} | {} |",
-                incident.start,
-                incident.end,
-                incident.duration_seconds as f64 / 60.0,
-                incident.regions.join(", "),
-                incident.checks.join(", "),
-                incident.sample_errors.join("; ").replace('|', "\\|"),
-            );
-        }
+            report.period.clone(),
+            report.timezone.clone(),
+            if report.preliminary { "in_progress" } else { "complete" }.to_owned(),
+            report.generated_at.to_string(),
+            report.total_slices.to_string(),
+            report.excluded_slices.to_string(),
+            report.unknown_slices.to_string(),
+            report.down_slices.to_string(),
+            report.not_monitored_slices.to_string(),
+            report.future_slices.to_string(),
+            report.eligible_slices.to_string(),
+            optional(report.monitored_from.map(|at| at.to_string())),
+            optional(report.monitored_until.map(|at| at.to_string())),
+            optional(report.coverage.percent.map(|percent| percent.to_string())),
+            report.coverage.low.to_string(),
+            optional(report.uptime_percent.map(|uptime| uptime.to_string())),
+            report.objective.to_string(),
+            optional(report.met.map(|met| met.to_string())),
+            report.credit_percent.to_string(),
+            report.credit_amount.to_string(),
+            report.credit_certain_amount.to_string(),
+            report.currency.clone(),
+            optional(report.claim_deadline.map(|deadline| deadline.to_string())),
+            report.budget_seconds.to_string(),
+            report.budget_period_seconds.to_string(),
+            report.budget_used_seconds.to_string(),
+            report.incidents.len().to_string(),
+            report.late.as_ref().map_or(0, |late| late.results).to_string(),
+        ];
+        out.push_str(&fields.join(","));
+        out.push('\n');
     }
     out
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::contract::{Combine, Contract, Maintenance, NoData};
-use crate::display::{day_class, percent};
+use crate::display::{budget_rule, coverage, day_class, duration, money, monitored_span, percent, period_status};
 use crate::sla::Report;
 
 const STYLE: &str = "
@@ -24,6 +24,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .day.up { background: #2e9d4f; } .day.low { background: #e0a100; } .day.bad { background: #c62828; } .day.none { background: #9e9e9e; }
 .legend span { display: inline-block; width: 3mm; height: 3mm; border-radius: 0.5mm; margin: 0 1mm 0 3mm; vertical-align: middle; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 code { font-size: 9pt; } .note { color: #555; font-size: 9pt; }
+.warn { border-left: 1.5mm solid #b00020; padding: 1mm 3mm; background: #fdecee; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 tr, .figure { break-inside: avoid; }
 ";
 
@@ -59,7 +60,9 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
     let terms = &contract.terms;
     let _ = write!(
         out,
-        "<h1>{} — {}</h1>\n<p class=\"sub\">Contract <code>{}</code> · period {} ({} to {}, {}) · measured independently by slaprobe</p>\n",
+        "<h1>{}{} — {}</h1>\n<p class=\"sub\">Contract <code>{}</code> · period {} ({} to {}, {}): <b>{}</b> · \
+         generated {} · measured independently by slaprobe</p>\n",
+        if report.preliminary { "Preliminary: " } else { "" },
         escape(&report.vendor),
         escape(&report.service),
         escape(&report.contract),
@@ -67,34 +70,67 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
         report.period_start,
         report.period_end,
         escape(&report.timezone),
+        escape(&period_status(report)),
+        report.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    if report.preliminary {
+        out.push_str(
+            "<p class=\"warn\">This period is not over: every figure is <b>so far</b> and may change until it \
+             ends. The credit that no remaining time can undo is shown as <b>certain</b>.</p>\n",
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"{}\">Coverage: {} · monitored {}</p>",
+        if report.coverage.low { "warn" } else { "sub" },
+        escape(&coverage(report)),
+        escape(&monitored_span(report)),
     );
     let outcome_class = match report.met {
         Some(true) => "metok",
         Some(false) => "missed",
         None => "",
     };
-    let verdict = match report.met {
-        Some(true) => "met",
-        Some(false) => "missed",
-        None => "no eligible data",
+    let verdict = match (report.met, report.preliminary) {
+        (Some(true), false) => "met",
+        (Some(false), false) => "missed",
+        (Some(true), true) => "met so far",
+        (Some(false), true) => "missed so far",
+        (None, _) => "no eligible data",
+    };
+    let credit = if report.preliminary {
+        format!(
+            "Credit so far<b>{}</b>{} % of the {} {} fee; certain: {}",
+            escape(&money(report.credit_amount, &report.currency)),
+            report.credit_percent,
+            terms.credits.fee,
+            escape(&terms.credits.currency),
+            escape(&money(report.credit_certain_amount, &report.currency)),
+        )
+    } else {
+        format!(
+            "Credit owed<b>{}</b>{} % of the {} {} fee",
+            escape(&money(report.credit_amount, &report.currency)),
+            report.credit_percent,
+            terms.credits.fee,
+            escape(&terms.credits.currency),
+        )
     };
     let _ = writeln!(
         out,
         "<div class=\"outcome\">\
          <div class=\"figure {outcome_class}\">Uptime<b>{}</b>objective {} % · {verdict}</div>\
-         <div class=\"figure\">Credit owed<b>{} {}</b>{} % of the {} {} fee</div>\
+         <div class=\"figure\">{credit}</div>\
          <div class=\"figure\">Claim by<b>{}</b>period end + claim window</div>\
-         <div class=\"figure\">Downtime counted<b>{:.0} min</b>budget {:.1} min</div></div>",
+         <div class=\"figure\">Downtime counted<b>{}</b>budget {} for the monitored time, {} for the whole period</div></div>\
+         <p class=\"note\">{}.</p>",
         percent(report.uptime_percent, 4),
         report.objective,
-        report.credit_amount,
-        escape(&report.currency),
-        report.credit_percent,
-        terms.credits.fee,
-        escape(&terms.credits.currency),
         report.claim_deadline.map_or_else(|| "—".to_owned(), |deadline| deadline.strftime("%Y-%m-%d").to_string()),
-        report.budget_used_seconds / 60.0,
-        report.budget_seconds / 60.0,
+        duration(report.budget_used_seconds),
+        duration(report.budget_seconds),
+        duration(report.budget_period_seconds),
+        escape(budget_rule(terms.no_data)),
     );
     render_strip(out, report);
     render_incidents(out, report);
@@ -111,12 +147,15 @@ fn render_strip(out: &mut String, report: &Report) {
         let class = day_class(day.uptime_percent, objective);
         let _ = write!(
             out,
-            "<div class=\"day {class}\" title=\"{}: {} ({} down, {} unknown, {} in maintenance of {} slices)\">{}</div>",
+            "<div class=\"day {class}\" title=\"{}: {} ({} down, {} unknown, {} in maintenance, {} not monitored, {} \
+             to come of {} slices)\">{}</div>",
             day.date,
             percent(day.uptime_percent, 3),
             day.down_slices,
             day.unknown_slices,
             day.excluded_slices,
+            day.not_monitored_slices,
+            day.future_slices,
             day.total_slices,
             day.date.day(),
         );
@@ -135,16 +174,16 @@ fn render_incidents(out: &mut String, report: &Report) {
         return;
     }
     out.push_str(
-        "<table><tr><th>Start (UTC)</th><th>End (UTC)</th><th class=\"num\">Minutes</th><th>Regions</th><th>Checks</th><th>Sample errors</th></tr>\n",
+        "<table><tr><th>Start (UTC)</th><th>End (UTC)</th><th class=\"num\">Duration</th><th>Regions</th><th>Checks</th><th>Sample errors</th></tr>\n",
     );
     for incident in &report.incidents {
         let errors: Vec<String> = incident.sample_errors.iter().map(|error| escape(error)).collect();
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             incident.start.strftime("%Y-%m-%d %H:%M:%S"),
             incident.end.strftime("%Y-%m-%d %H:%M:%S"),
-            incident.duration_seconds as f64 / 60.0,
+            duration(incident.duration_seconds as f64),
             escape(&incident.regions.join(", ")),
             escape(&incident.checks.join(", ")),
             errors.join("<br>"),
@@ -154,18 +193,34 @@ fn render_incidents(out: &mut String, report: &Report) {
 }
 
 fn render_coverage(out: &mut String, report: &Report) {
+    let regions: Vec<String> = report
+        .coverage
+        .regions
+        .iter()
+        .map(|region| format!("{} {}", escape(&region.region), percent(region.percent, 1)))
+        .collect();
     let _ = write!(
         out,
         "<h2>Data coverage</h2>\n<table>\
-         <tr><td>Regions reporting</td><td>{}</td></tr>\
+         <tr><td>Coverage (slices enough regions reported in / ended slices outside maintenance)</td><td class=\"num\">{} / {} = {}</td></tr>\
+         <tr><td>Each region's share of that time</td><td>{}</td></tr>\
+         <tr><td>Monitored span (first to last slice with results)</td><td>{}</td></tr>\
          <tr><td>Slices in the period</td><td class=\"num\">{}</td></tr>\
+         <tr><td>Not monitored (before the contract's first result)</td><td class=\"num\">{}</td></tr>\
+         <tr><td>Still to come (not ended when generated)</td><td class=\"num\">{}</td></tr>\
          <tr><td>In maintenance (excluded)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Unknown (too few regions reported)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Eligible</td><td class=\"num\">{}</td></tr>\
          <tr><td>Results used / ignored (other checks or regions)</td><td class=\"num\">{} / {}</td></tr>\
          <tr><td>Agents that sent nothing this period</td><td>{}</td></tr>{}</table>\n",
-        if report.regions.is_empty() { "none".to_owned() } else { escape(&report.regions.join(", ")) },
+        report.coverage.reported_slices,
+        report.coverage.measurable_slices,
+        percent(report.coverage.percent, 2),
+        if regions.is_empty() { "none".to_owned() } else { regions.join(", ") },
+        escape(&monitored_span(report)),
         report.total_slices,
+        report.not_monitored_slices,
+        report.future_slices,
         report.excluded_slices,
         report.unknown_slices,
         report.eligible_slices,
@@ -194,6 +249,15 @@ fn late_row(report: &Report) -> String {
 }
 
 fn render_terms(out: &mut String, contract: &Contract) {
+    out.push_str("<h2>Contract terms applied</h2>\n<table>");
+    for (name, value) in terms_rows(contract) {
+        let _ = write!(out, "<tr><td>{name}</td><td>{}</td></tr>", escape(&value));
+    }
+    out.push_str("</table>\n");
+}
+
+/// The contract terms a report applies, as (name, value) rows in plain text.
+pub fn terms_rows(contract: &Contract) -> Vec<(&'static str, String)> {
     let terms = &contract.terms;
     let tiers: Vec<String> =
         terms.credits.tiers.iter().map(|tier| format!("below {} % → {} %", tier.below, tier.credit)).collect();
@@ -207,7 +271,7 @@ fn render_terms(out: &mut String, contract: &Contract) {
             }
         })
         .collect();
-    let rows = [
+    vec![
         (
             "Checks",
             format!(
@@ -236,7 +300,7 @@ fn render_terms(out: &mut String, contract: &Contract) {
         (
             "Unknown slices",
             match terms.no_data {
-                NoData::Exclude => "excluded from eligible time",
+                NoData::Exclude => "excluded from eligible time (and from the error budget's base)",
                 NoData::Up => "counted as up",
                 NoData::Down => "counted as down",
             }
@@ -252,12 +316,8 @@ fn render_terms(out: &mut String, contract: &Contract) {
                 terms.credits.cap, terms.credits.min_amount, terms.credits.currency
             ),
         ),
-    ];
-    out.push_str("<h2>Contract terms applied</h2>\n<table>");
-    for (name, value) in rows {
-        let _ = write!(out, "<tr><td>{name}</td><td>{}</td></tr>", escape(&value));
-    }
-    out.push_str("</table>\n");
+        ("Coverage warning below", format!("{} % of the measurable time", terms.min_coverage)),
+    ]
 }
 
 fn render_method(out: &mut String, contract: &Contract, report: &Report) {
@@ -268,9 +328,10 @@ fn render_method(out: &mut String, contract: &Contract, report: &Report) {
          <li>The period runs from local midnight {} to {} in {}; cut into {}-second slices from its start: {} slices.</li>\
          <li>Every probe result belongs to the slice containing its start time. Per check, region and slice, the check is down when its failed share reaches {}.</li>\
          <li>A slice is down when at least {} region(s) are down; unknown when fewer than {} region(s) reported; excluded when it starts in maintenance ({} slices). Runs of fewer than {} down slices count as up.</li>\
-         <li>Eligible = {} total − {} excluded{} = {} slices; counted down = {} slices.</li>\
+         <li>Slices that ended before the contract's first result ({} not monitored) or had not ended when the report was generated ({} still to come) count neither way.</li>\
+         <li>Eligible = {} total − {} not monitored − {} still to come − {} excluded{} = {} slices; counted down = {} slices.</li>\
          <li>Uptime = 100 × (eligible − down) / eligible = {uptime}.</li>\
-         <li>Credit = the largest tier credit whose threshold is above the uptime, capped at {} %: {} %; amount = fee × credit / 100, rounded half away from zero to cents = {} {}.</li>\
+         <li>Credit = the largest tier credit whose threshold is above the uptime, capped at {} %: {} %; amount = fee × credit / 100, rounded half away from zero to cents = {}.</li>\
          </ol>\n<p class=\"note\">Reproduce it: <code>slaprobe-collector report --contracts … --results … --period {} --contract {}</code> on the same results file gives the same figures.</p>\n",
         report.period_start,
         report.period_end,
@@ -282,7 +343,11 @@ fn render_method(out: &mut String, contract: &Contract, report: &Report) {
         contract.min_regions_reporting,
         report.excluded_slices,
         contract.terms.min_down_run,
+        report.not_monitored_slices,
+        report.future_slices,
         report.total_slices,
+        report.not_monitored_slices,
+        report.future_slices,
         report.excluded_slices,
         if contract.terms.no_data == NoData::Exclude {
             format!(" − {} unknown", report.unknown_slices)
@@ -293,8 +358,7 @@ fn render_method(out: &mut String, contract: &Contract, report: &Report) {
         report.budget_used_seconds as i64 / report.slice_seconds.max(1),
         contract.terms.credits.cap,
         report.credit_percent,
-        report.credit_amount,
-        escape(&report.currency),
+        escape(&money(report.credit_amount, &report.currency)),
         escape(&report.period),
         escape(&report.contract),
     );

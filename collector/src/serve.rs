@@ -23,6 +23,7 @@ use crate::alerting::evaluator::Evaluator;
 use crate::config::{CollectorConfig, ListenTls, Storage};
 use crate::http::{HttpState, IngestMetrics, serve_http};
 use crate::ingest::IngestService;
+use crate::ingest::refusals::Refusals;
 use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
@@ -77,6 +78,7 @@ pub async fn serve(
     let (settings, watched) = watch::channel(Arc::new(config.ingest_settings()));
     let (published, config_watch) = watch::channel(Arc::new(config.clone()));
     let metrics = Arc::new(IngestMetrics::default());
+    let refusals = Arc::new(Refusals::default());
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?;
     let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone());
@@ -91,12 +93,14 @@ pub async fn serve(
             config: config_watch,
             reload: reload.sender.clone(),
             notifier,
+            reload_status: reload.status(),
+            refusals: refusals.clone(),
         };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         let http_stop = stop.clone();
         tokio::spawn(serve_http(listener, state, http_stop));
     }
-    let ingest = IngestService::reloading(store, watched).with_metrics(metrics).into_server();
+    let ingest = IngestService::reloading(store, watched).with_metrics(metrics).with_refusals(refusals).into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
     tracing::info!(
         address = %grpc.local_addr()?,

@@ -57,6 +57,7 @@ fn config(dir: &std::path::Path, chat: &WebhookReceiver, oncall: &WebhookReceive
         &path,
         format!(
             "listen: {{ grpc: \"127.0.0.1:1\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
+             public_url: \"https://slaprobe.example.com/\"\n\
              checks:\n  - {{ id: api, kind: http, target: \"http://127.0.0.1:9/\", interval: 1m, timeout: 1s }}\n\
              contracts:\n  - {{ id: acme, vendor: Acme, service: API, checks: [api], objective: 99.9, slice: 1m, \
              min_regions_down: 2, maintenance: [ {{ start: \"2026-04-10T14:00:00Z\", end: \"2026-04-10T15:00:00Z\" }} ], \
@@ -136,6 +137,13 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     assert_eq!((body["kind"].as_str(), body["contract"].as_str()), (Some("down"), Some("acme")));
     assert_eq!(body["started_at"], "2026-04-10T12:05:00Z", "the first down slice");
     assert_eq!(body["regions"], serde_json::json!(["eu", "us"]));
+    // It names the vendor and service, says how long in time and what failed, and links the contract page.
+    assert_eq!((body["vendor"].as_str(), body["service"].as_str()), (Some("Acme"), Some("API")));
+    assert_eq!(body["url"], "https://slaprobe.example.com/contracts/acme");
+    assert_eq!(
+        body["summary"],
+        "down in eu, us for 2 min (2 slice(s)) since 2026-04-10 12:05:00 UTC; latest error: connect: connection refused"
+    );
 
     // 10 minutes unacknowledged: level 2, not a second sooner.
     first.tick(at("2026-04-10T12:17:02Z")).await.unwrap();
@@ -221,7 +229,7 @@ async fn alerts_fire_escalate_resolve_and_hold_their_state_in_the_store() {
     let chat_says = notifications(&store, &chat, 8).await;
     assert_eq!(chat_says.last().unwrap().0, "resolved");
     let summary = payload(&chat.received()[4])["summary"].as_str().unwrap().to_owned();
-    assert!(summary.starts_with("resolved by alice after 21m: down in eu, us"), "{summary}");
+    assert!(summary.starts_with("resolved by alice after 21 min: down in eu, us for "), "{summary}");
     second.tick(at("2026-04-10T13:22:00Z")).await.unwrap();
     assert_eq!(store.alerts(None, 10).await.unwrap().len(), 2, "held back: the condition never cleared");
     second.tick(at("2026-04-10T13:35:00Z")).await.unwrap();

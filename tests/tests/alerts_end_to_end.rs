@@ -161,7 +161,7 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
     }
     let mail = smtp.mails().first().cloned().expect("the managers' email");
     assert_eq!(mail.to, ["it@example.com"]);
-    assert!(mail.data.contains("Subject: [FIRING] down acme: down in eu, us"), "{}", mail.data);
+    assert!(mail.data.contains("Subject: [FIRING] down acme (Acme, API): down in eu, us for "), "{}", mail.data);
 
     // SIGKILL while firing (once the deliveries are logged), restart: the stored state means nothing is sent again.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -59,7 +59,8 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     .unwrap();
     let _collector = tokio::task::block_in_place(|| start_collector(&collector_config));
     assert_eq!(get(http, "/healthz").await, (200, "ok\n".to_owned()));
-    assert_eq!(get(http, "/readyz").await, (200, "ready\n".to_owned()));
+    let (status, ready) = get(http, "/readyz").await;
+    assert!(status == 200 && ready.starts_with("ready\nconfig: loaded "), "{status} {ready}");
     let (status, body) = get(http, "/api/v1/nothing").await;
     assert_eq!(status, 404);
     assert!(body.contains("\"error\""), "{body}");
@@ -179,8 +180,11 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     let (status, body) = get(http, &format!("/api/v1/contracts/web/report?period={period}")).await;
     assert_eq!(status, 200, "{body}");
     let config = collector_config.to_str().unwrap();
-    let command = tokio::task::block_in_place(|| run_collector(&["report", "--config", config, "--period", &period]));
-    assert_eq!(body, command, "the API's claim report is the report command's");
+    let api_report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let as_of = api_report["generated_at"].as_str().unwrap().to_owned();
+    let args = ["report", "--config", config, "--period", &period, "--as-of", &as_of];
+    let command = tokio::task::block_in_place(|| run_collector(&args));
+    assert_eq!(body, command, "the API's claim report is the report command's made at the same instant");
     let (status, html) = get(http, &format!("/api/v1/contracts/web/report?period={period}&format=html")).await;
     assert!(status == 200 && html.contains("<html"), "{status}");
     assert_eq!(get(http, "/api/v1/contracts/nope/report?period=2026-01").await.0, 404);

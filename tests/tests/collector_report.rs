@@ -86,6 +86,29 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
     assert!((probes - 1..=probes).contains(&eligible), "{eligible} eligible slices for {probes} probes at 1 s");
     assert_eq!(report["credit_percent"].as_f64(), Some(10.0));
     assert_eq!(report["credit_amount"].as_f64(), Some(10.0));
+    // The month is in progress and was monitored only for these seconds: the time before the first result is
+    // `not monitored`, the time after now `future`; neither is unknown, and the report says it is preliminary.
+    assert_eq!((report["preliminary"].as_bool(), report["period_status"].as_str()), (Some(true), Some("in_progress")));
+    let generated: jiff::Timestamp = report["generated_at"].as_str().unwrap().parse().unwrap();
+    assert!(generated >= outage_end, "{report}");
+    let slices = |field: &str| report[field].as_u64().unwrap();
+    let until: jiff::Timestamp = report["monitored_until"].as_str().unwrap().parse().unwrap();
+    let since_last = (generated.as_second() - until.as_second()) as u64;
+    assert!(
+        slices("unknown_slices") <= since_last + 2,
+        "only the time after the agent stopped and gaps between probes can be unknown: {report}"
+    );
+    assert_eq!(
+        slices("not_monitored_slices") + slices("future_slices") + slices("eligible_slices") + slices("unknown_slices"),
+        slices("total_slices"),
+        "{report}"
+    );
+    assert_eq!(
+        report["monitored_from"].as_str().map(|at| at.parse::<jiff::Timestamp>().unwrap().as_second()),
+        Some(results[0].started_at.as_second())
+    );
+    let coverage = report["coverage"]["percent"].as_f64().unwrap();
+    assert!(coverage < 1.0 && report["coverage"]["low"] == true, "seconds of a month: {report}");
 
     let results_arg = results_path.to_str().unwrap();
     let in_format = |format: &str| {
@@ -95,17 +118,41 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
         output
     };
     let markdown = in_format("md");
-    assert!(
-        markdown.contains("| web | Loopback Inc. | Web |") && markdown.contains("### Incidents: web"),
-        "{markdown}"
-    );
+    for part in [
+        "| web | Loopback Inc. | Web |",
+        "**preliminary**",
+        "## Preliminary: Loopback Inc. — Web",
+        &format!(
+            "in progress until {}",
+            report["period_end"].as_str().unwrap().replace('T', " ").replace(":00Z", " UTC")
+        ),
+        "Generated ",
+        "> **Warning: only 0.",
+        "### Coverage",
+        "### Contract terms applied",
+        "### Incidents: web",
+        "10.00 EUR so far",
+    ] {
+        assert!(markdown.contains(part), "the Markdown report lacks {part:?}:\n{markdown}");
+    }
     let csv = in_format("csv");
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    let (header, row) = (csv.lines().next().unwrap(), csv.lines().nth(1).unwrap());
+    let column = |name: &str| {
+        let index = header.split(',').position(|column| column == name).unwrap_or_else(|| panic!("{name}: {header}"));
+        row.split(',').nth(index).unwrap().to_owned()
+    };
+    assert_eq!(column("period_status"), "in_progress");
+    assert_eq!(column("coverage_low"), "true");
+    assert_eq!(column("uptime_percent"), report["uptime_percent"].as_f64().unwrap().to_string(), "full precision");
     let html = in_format("html");
     for part in [
         "<!DOCTYPE html>",
-        "Loopback Inc. — Web",
-        "Credit owed<b>10.00 EUR</b>",
+        "Preliminary: Loopback Inc. — Web",
+        "Credit so far<b>10.00 EUR</b>",
+        "generated ",
+        "Warning: only 0.",
+        "Not monitored (before the contract's first result)",
         "Incidents (1)",
         "http_status: got 503 Service Unavailable, expected 200-299",
         "How the figures were computed",

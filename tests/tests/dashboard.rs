@@ -71,10 +71,10 @@ fn shows_money(shown: &str, api: &Value, currency: &str) -> bool {
     (amount - api.as_f64().unwrap_or(f64::NAN)).abs() < 0.005 && words.next() == Some(currency)
 }
 
-/// A shown duration (`1h 40m`, `-5m`) equals `api` seconds, rounded.
+/// A shown duration (`1 h 40 min`, `-5 min`) equals `api` seconds, rounded.
 fn shows_duration(shown: &str, api: &Value) -> bool {
     let (negative, text) = shown.strip_prefix('-').map_or((false, shown), |rest| (true, rest));
-    let Ok(parsed) = humantime::parse_duration(text) else { return false };
+    let Ok(parsed) = humantime::parse_duration(&text.replace(' ', "")) else { return false };
     let seconds = parsed.as_secs_f64() * if negative { -1.0 } else { 1.0 };
     (seconds - api.as_f64().unwrap_or(f64::NAN).round()).abs() < 0.5
 }

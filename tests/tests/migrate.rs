@@ -140,8 +140,10 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
     };
     let sqlite = config(&format!("{{ sqlite: \"{}\" }}", database.display()), "sqlite.yaml");
     let postgres = config(&format!("{{ postgres: \"{}\" }}", schema.url), "postgres.yaml");
-    let report =
-        |path: &std::path::Path| run_collector(&["report", "--config", path.to_str().unwrap(), "--period", "2026-04"]);
+    let report = |path: &std::path::Path| {
+        let (config, as_of) = (path.to_str().unwrap(), "2026-05-02T00:00:00Z");
+        run_collector(&["report", "--config", config, "--period", "2026-04", "--as-of", as_of])
+    };
     let (from_sqlite, from_postgres) = tokio::task::block_in_place(|| (report(&sqlite), report(&postgres)));
     assert_eq!(from_sqlite, from_postgres);
     assert!(from_sqlite.contains("\"down_slices\":20"), "{from_sqlite}");

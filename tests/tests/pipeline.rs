@@ -96,11 +96,13 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
         "every February result exactly once (killed at {acked_at_kill})"
     );
 
+    // One instant for both reports, so that `generated_at` is the same.
+    const AS_OF: &str = "2026-03-15T12:00:00Z";
     let export_file = dir.path().join("export.jsonl");
     std::fs::write(&export_file, &exported).unwrap();
     let (from_store, from_export) = tokio::task::block_in_place(|| {
         (
-            run_collector(&["report", "--config", config_arg, "--period", "2026-02"]),
+            run_collector(&["report", "--config", config_arg, "--period", "2026-02", "--as-of", AS_OF]),
             run_collector(&[
                 "report",
                 "--contracts",
@@ -109,6 +111,8 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
                 export_file.to_str().unwrap(),
                 "--period",
                 "2026-02",
+                "--as-of",
+                AS_OF,
             ]),
         )
     });

@@ -103,9 +103,11 @@ async fn agents_fail_over_between_collectors_on_one_postgres_without_loss_or_dup
     assert_eq!(gaps, 0);
 
     // Both collectors' configurations give the same claim report from the shared store.
-    let period = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let now = jiff::Timestamp::now();
+    let (period, as_of) = (now.strftime("%Y-%m").to_string(), now.to_string());
     let report = |config: &std::path::Path| {
-        run_collector(&["report", "--config", config.to_str().unwrap(), "--period", &period, "--format", "json"])
+        let config = config.to_str().unwrap();
+        run_collector(&["report", "--config", config, "--period", &period, "--format", "json", "--as-of", &as_of])
     };
     let (report_a, report_b) = tokio::task::block_in_place(|| (report(&config_a), report(&config_b)));
     assert_eq!(report_a, report_b);

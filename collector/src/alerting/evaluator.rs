@@ -28,8 +28,8 @@ use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
 use crate::contract::Contract;
 use crate::notify::{Notification, Notifier};
 use crate::sla::engine::{in_maintenance, slice_votes};
-use crate::sla::evaluation_window;
 use crate::sla::status::{current_period, status};
+use crate::sla::{Horizon, evaluation_window};
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
 
@@ -229,7 +229,7 @@ impl Evaluator {
         if !self.store.record_alert(alert.clone()).await? || channels.is_empty() {
             return Ok(());
         }
-        let notification = notification(&alert, "firing", Some(alert.levels_notified), alert.summary.clone());
+        let notification = notification(config, &alert, "firing", Some(alert.levels_notified), alert.summary.clone());
         self.dispatch(config, &channels, notification);
         Ok(())
     }
@@ -247,7 +247,7 @@ impl Evaluator {
         tracing::info!(alert = %alert.id, "Alert resolved.");
         if self.store.record_alert(alert.clone()).await? {
             let channels = channels_of(policy, 0..alert.levels_notified as usize);
-            self.dispatch(config, &channels, resolved_notification(&alert, now));
+            self.dispatch(config, &channels, resolved_notification(config, &alert, now));
         }
         Ok(())
     }
@@ -296,7 +296,12 @@ impl Evaluator {
                 let from = back(rule.down_slices().max(rule.up_slices()) as usize + DOWN_CONTEXT_SLICES);
                 let results = self.store.results_between(checks, from, through).await?;
                 let votes = slice_votes(contract, period.start, from, through, &results);
-                rules::down(&votes, rule.down_slices(), rule.up_slices(), firing)
+                rules::down(&votes, rule.down_slices(), rule.up_slices(), firing).map(|mut finding| {
+                    if let Some(error) = latest_error(&results, &finding.regions) {
+                        finding.summary.push_str(&format!("; latest error: {error}"));
+                    }
+                    finding
+                })
             }
             AlertKind::BurnRate => {
                 let length = Duration::from_secs(period.end.duration_since(period.start).as_secs().unsigned_abs());
@@ -320,7 +325,8 @@ impl Evaluator {
                 let recent_from = through.saturating_sub(lookback).unwrap_or(through);
                 let (window_from, _) = evaluation_window(contract, &period);
                 let results = self.store.results_between(checks, window_from.min(recent_from), now).await?;
-                let standing = status(contract, &period, through, &results);
+                let monitored_from = self.store.first_result_at(checks).await?;
+                let standing = status(contract, &period, &Horizon { monitored_from, now: through }, &results);
                 let recent = slice_votes(contract, period.start, recent_from, through, &results);
                 rules::breach_forecast(contract, &standing, &recent)
             }
@@ -380,16 +386,37 @@ fn slice_boundary(contract: &Contract, anchor: Timestamp, at: Timestamp) -> Time
     Timestamp::from_nanosecond(anchor.as_nanosecond() + offset).unwrap_or(at)
 }
 
+/// The error of the latest failed result from one of `regions`, for a down alert's summary.
+fn latest_error<'a>(results: &'a [slaprobe_proto::ResultRecord], regions: &[String]) -> Option<&'a str> {
+    results
+        .iter()
+        .rev()
+        .filter(|result| !result.ok && regions.contains(&result.region))
+        .find_map(|result| result.error.as_deref().or(result.error_kind.as_deref()))
+}
+
 /// The channels named `ids`, as configured now.
 fn resolve_channels(config: &CollectorConfig, ids: &[String]) -> Vec<Channel> {
     ids.iter().filter_map(|id| config.notify.channels.iter().find(|channel| &channel.id == id).cloned()).collect()
 }
 
-fn notification(alert: &AlertRecord, state: &str, level: Option<u32>, summary: String) -> Notification {
+/// The notification of `alert`, naming the contract's vendor and service and linking its page when the
+/// collector has a `public_url`.
+fn notification(
+    config: &CollectorConfig,
+    alert: &AlertRecord,
+    state: &str,
+    level: Option<u32>,
+    summary: String,
+) -> Notification {
+    let terms = config.contracts.iter().find(|contract| contract.terms.id == alert.contract).map(|c| &c.terms);
     Notification {
         state: state.to_owned(),
         kind: alert.kind.clone(),
         contract: alert.contract.clone(),
+        vendor: terms.map(|terms| terms.vendor.clone()).unwrap_or_default(),
+        service: terms.map(|terms| terms.service.clone()).unwrap_or_default(),
+        url: config.contract_url(&alert.contract),
         started_at: alert.started_at,
         regions: alert.regions.clone(),
         summary,
@@ -398,14 +425,14 @@ fn notification(alert: &AlertRecord, state: &str, level: Option<u32>, summary: S
     }
 }
 
-fn resolved_notification(alert: &AlertRecord, now: Timestamp) -> Notification {
-    let lasted = Duration::from_secs(now.duration_since(alert.started_at).as_secs().unsigned_abs());
+fn resolved_notification(config: &CollectorConfig, alert: &AlertRecord, now: Timestamp) -> Notification {
+    let lasted = now.duration_since(alert.started_at).as_secs_f64();
     let by = match alert.resolved_by.as_deref() {
         Some(RESOLVED_BY_CONDITION) | None => String::new(),
         Some(person) => format!(" by {person}"),
     };
-    let summary = format!("resolved{by} after {}: {}", humantime::format_duration(lasted), alert.summary);
-    notification(alert, "resolved", None, summary)
+    let summary = format!("resolved{by} after {}: {}", crate::display::duration(lasted), alert.summary);
+    notification(config, alert, "resolved", None, summary)
 }
 
 /// Tells the levels of `alert` told so far that a person resolved it (the API's resolve).
@@ -413,5 +440,5 @@ pub async fn announce_resolved(store: &Store, notifier: &Notifier, config: &Coll
     let Some(policy) = config.notify.policies.iter().find(|policy| policy.id == alert.policy) else { return };
     let channels = resolve_channels(config, &channels_of(policy, 0..alert.levels_notified as usize));
     let now = alert.resolved_at.unwrap_or_else(Timestamp::now);
-    super::send(store, notifier, &channels, &resolved_notification(alert, now)).await;
+    super::send(store, notifier, &channels, &resolved_notification(config, alert, now)).await;
 }

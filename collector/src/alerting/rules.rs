@@ -66,8 +66,18 @@ pub fn down(votes: &[SliceVote], down_slices: u32, up_slices: u32, firing: bool)
     let down = run.iter().filter(|vote| vote.state == SliceState::Down).count();
     let since = run.iter().find(|vote| vote.state == SliceState::Down).map(|vote| vote.start);
     let names: Vec<&str> = regions.iter().map(|region| region.as_str()).collect();
+    let seconds: i64 = run
+        .iter()
+        .filter(|vote| vote.state == SliceState::Down)
+        .map(|vote| vote.end.as_second() - vote.start.as_second())
+        .sum();
     let summary = match since {
-        Some(start) => format!("down in {} for {down} slice(s) since {start}", names.join(", ")),
+        Some(start) => format!(
+            "down in {} for {} ({down} slice(s)) since {}",
+            names.join(", "),
+            display::duration(seconds as f64),
+            start.strftime("%Y-%m-%d %H:%M:%S UTC")
+        ),
         None => "down".to_owned(),
     };
     Some(Finding { since, regions: regions.into_iter().cloned().collect(), summary })

@@ -244,11 +244,12 @@ impl AlertKind {
     }
 }
 
-/// Reads `notify` and `alerts`, adding every problem to `problems` with its path.
+/// Reads `notify` and `alerts`, adding every problem to `problems` with its path. `contracts` is `None` when
+/// they could not be read: the rules' contract names are then not checked, so one mistake is not reported twice.
 pub fn parse_alerting(
     notify: Option<Value>,
     alerts: Option<Value>,
-    contracts: &[Contract],
+    contracts: Option<&[Contract]>,
     problems: &mut Vec<String>,
 ) -> (Notify, Vec<AlertRule>) {
     let notify: Notify = notify
@@ -287,7 +288,7 @@ pub fn parse_alerting(
         }
     }
     for (index, rule) in alerts.iter().enumerate() {
-        if !contracts.iter().any(|contract| contract.terms.id == rule.contract) {
+        if contracts.is_some_and(|contracts| !contracts.iter().any(|contract| contract.terms.id == rule.contract)) {
             problems.push(format!("alerts[{index}].contract: no contract {:?}", rule.contract));
         }
         if !notify.policies.iter().any(|policy| policy.id == rule.policy) {

@@ -141,6 +141,8 @@ struct Settings {
     alerts: Option<Value>,
     #[serde(default)]
     retention: Retention,
+    #[serde(default)]
+    public_url: Option<String>,
 }
 
 /// Added to the longest probe timeout to make the settle time.
@@ -205,6 +207,9 @@ pub struct CollectorConfig {
     pub alerts: Vec<AlertRule>,
     /// How long results are kept.
     pub retention: Retention,
+    /// The address people reach the dashboard at (`https://slaprobe.example.com`), for links in notifications;
+    /// without a trailing slash.
+    pub public_url: Option<String>,
 }
 
 /// Reads `collector.yaml`.
@@ -227,18 +232,27 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
         .chain([contracts_file.map(|file| base.join(file))])
         .flatten()
         .collect();
+    let checks_problems_before = problems.len();
     let checks_value = list_source(base, inline_checks, checks_file, "checks", &mut problems);
     let checks = parse_checks(checks_value, "checks").unwrap_or_else(|more| {
-        problems.extend(more);
+        problems.extend(more.into_iter().map(|problem| in_file(checks_file, problem)));
         Vec::new()
     });
+    let checks_read = problems.len() == checks_problems_before;
+    let contracts_problems_before = problems.len();
     let contracts_value = list_source(base, inline_contracts, contracts_file, "contracts", &mut problems);
     let contracts = parse_contracts(contracts_value, "contracts").unwrap_or_else(|more| {
-        problems.extend(more);
+        problems.extend(more.into_iter().map(|problem| in_file(contracts_file, problem)));
         Vec::new()
     });
+    let contracts_read = problems.len() == contracts_problems_before;
+    if checks_read && contracts_read {
+        check_references(&contracts, &checks, contracts_file, &mut problems);
+    }
     let Some(mut settings) = settings else { return Err(fail(problems)) };
-    let (notify, alerts) = parse_alerting(settings.notify.take(), settings.alerts.take(), &contracts, &mut problems);
+    let known_contracts = contracts_read.then_some(contracts.as_slice());
+    let (notify, alerts) =
+        parse_alerting(settings.notify.take(), settings.alerts.take(), known_contracts, &mut problems);
     let mut agents = Vec::new();
     for (index, entry) in settings.agents.into_iter().enumerate() {
         let hash = entry.token_sha256.to_ascii_lowercase();
@@ -315,6 +329,12 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             humantime::format_duration(settings.retention.results)
         ));
     }
+    let public_url = settings.public_url.as_deref().map(|url| url.trim_end_matches('/').to_owned());
+    if let Some(url) = &public_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        problems.push(format!("public_url: {url:?} is not an http(s):// URL"));
+    }
     let mut contracts = contracts;
     place_contracts(&mut contracts, &checks);
     match storage {
@@ -330,6 +350,7 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
             notify,
             alerts,
             retention: settings.retention,
+            public_url,
         }),
         _ => Err(fail(problems)),
     }
@@ -342,6 +363,11 @@ impl CollectorConfig {
             contract.terms.checks.contains(&prepared.check.id)
                 && prepared.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == region))
         })
+    }
+
+    /// The dashboard page of contract `id` under `public_url`, when that is set.
+    pub fn contract_url(&self, id: &str) -> Option<String> {
+        self.public_url.as_ref().map(|base| format!("{base}/contracts/{id}"))
     }
 
     /// What ingest takes from this configuration. An empty central check list pushes nothing: agents then run
@@ -389,6 +415,47 @@ fn place_contracts(contracts: &mut [Contract], checks: &[PreparedCheck]) {
                 Some((prepared.check.id.clone(), regions.iter().cloned().collect()))
             })
             .collect();
+    }
+}
+
+/// A problem of a list read from `file` (`checks_file`, `contracts_file`), prefixed with that file's name so the
+/// user edits the right file; inline lists' problems stay as they are.
+fn in_file(file: Option<&Path>, problem: String) -> String {
+    match file {
+        Some(file) => format!("{} ({}): {problem}", file.display(), file_key(&problem)),
+        None => problem,
+    }
+}
+
+/// `checks_file` or `contracts_file`, by the path a problem starts with.
+fn file_key(problem: &str) -> &'static str {
+    if problem.starts_with("checks") { "checks_file" } else { "contracts_file" }
+}
+
+/// Every check a contract names must be in the central check list, or be declared agent-local. With no central
+/// list at all, agents run their own checks and every name is taken as local.
+fn check_references(
+    contracts: &[Contract],
+    checks: &[PreparedCheck],
+    contracts_file: Option<&Path>,
+    problems: &mut Vec<String>,
+) {
+    if checks.is_empty() {
+        return;
+    }
+    for (index, contract) in contracts.iter().enumerate() {
+        for (position, id) in contract.terms.checks.iter().enumerate() {
+            if contract.local_checks.contains(id) || checks.iter().any(|prepared| &prepared.check.id == id) {
+                continue;
+            }
+            problems.push(in_file(
+                contracts_file,
+                format!(
+                    "contracts[{index}].checks[{position}]: no check {id:?} in the collector's check list; fix the \
+                     name, or write `{{ id: {id}, local: true }}` if agents define it in their own agent.yaml"
+                ),
+            ));
+        }
     }
 }
 

@@ -9,7 +9,8 @@ fn design_example_loads_with_files_resolved_next_to_it() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("checks.yaml"),
-        "checks:\n  - { id: acme-api, kind: http, target: \"https://api.acme.example/health\", interval: 30s }\n",
+        "checks:\n  - { id: acme-api, kind: http, target: \"https://api.acme.example/health\", interval: 30s }\n  \
+         - { id: acme-dns, kind: dns, target: api.acme.example, interval: 30s }\n",
     )
     .unwrap();
     fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/contracts.yaml"), dir.path().join("contracts.yaml"))
@@ -27,7 +28,7 @@ fn design_example_loads_with_files_resolved_next_to_it() {
     .unwrap();
     let config = load_collector_config(&dir.path().join("collector.yaml")).unwrap();
     assert_eq!(config.storage, Storage::Sqlite(dir.path().join("./data/slaprobe.db")));
-    assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (1, 1, 1));
+    assert_eq!((config.agents.len(), config.checks.len(), config.contracts.len()), (1, 2, 1));
     assert!(config.notify.channels.is_empty() && config.alerts.is_empty());
 }
 
@@ -230,4 +231,55 @@ fn alert_tuning_options_belong_to_their_kind() {
     ] {
         assert!(text.contains(part), "missing {part:?} in {text}");
     }
+}
+
+/// Writes `collector.yaml` (a central list with check `acme-api`, `contracts_file: contracts.yaml`, a down
+/// alert on contract `acme`) and `contracts.yaml` with `contracts`, and loads it.
+fn load_contracts_file(contracts: &str) -> Result<super::CollectorConfig, super::ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("contracts.yaml"), contracts).unwrap();
+    fs::write(
+        dir.path().join("collector.yaml"),
+        "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: ./slaprobe.db }\n\
+         checks: [ { id: acme-api, kind: tcp, target: \"127.0.0.1:9\", interval: 30s } ]\n\
+         contracts_file: contracts.yaml\n\
+         notify: { channels: [ { id: hook, webhook: { url: \"http://127.0.0.1:9/\" } } ], \
+                   policies: [ { id: default, levels: [ { after: 0s, channels: [hook] } ] } ] }\n\
+         alerts: [ { contract: acme, kind: down, policy: default } ]\n",
+    )
+    .unwrap();
+    load_collector_config(&dir.path().join("collector.yaml"))
+}
+
+const ACME: &str = "contracts:\n  - id: acme\n    vendor: Acme\n    service: API\n    objective: 99.9\n    \
+                    credits: { fee: 100, currency: USD, tiers: [] }\n    checks: ";
+
+#[test]
+fn a_contract_naming_an_unknown_check_is_an_error_of_the_contracts_file() {
+    let error = load_contracts_file(&format!("{ACME}[acme-api, acme-helth]\n")).unwrap_err().to_string();
+    assert!(
+        error.contains("contracts.yaml (contracts_file): contracts[0].checks[1]: no check \"acme-helth\" in the collector's check list"),
+        "{error}"
+    );
+    assert_eq!(error.matches("\n  - ").count(), 1, "one problem, no follow-on: {error}");
+}
+
+#[test]
+fn a_check_declared_local_needs_no_central_entry() {
+    let config = load_contracts_file(&format!("{ACME}[acme-api, {{ id: acme-internal, local: true }}]\n")).unwrap();
+    let contract = &config.contracts[0];
+    assert_eq!(contract.terms.checks, ["acme-api", "acme-internal"]);
+    assert!(contract.local_checks.contains("acme-internal") && !contract.local_checks.contains("acme-api"));
+    let error = load_contracts_file(&format!("{ACME}[{{ id: acme-api, locale: true }}]\n")).unwrap_err().to_string();
+    assert!(error.contains("contracts[0].checks[0].locale: unknown field `locale`"), "{error}");
+}
+
+#[test]
+fn a_broken_contracts_file_is_named_with_its_line_and_causes_no_follow_on_errors() {
+    let error = load_contracts_file(&format!("{ACME}[acme-api\n  - id: [\n")).unwrap_err().to_string();
+    assert!(error.contains("contracts_file: ") && error.contains("contracts.yaml: "), "{error}");
+    assert!(error.contains("line "), "the parser's line and column: {error}");
+    assert!(!error.contains("alerts[0]"), "the alert on the unreadable contract is not a second problem: {error}");
+    let error = load_contracts_file(&format!("{ACME}[acme-api]\n    objective: 200\n")).unwrap_err().to_string();
+    assert!(!error.contains("alerts[0]"), "{error}");
 }

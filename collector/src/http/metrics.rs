@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::config::alerting::AlertRule;
 use crate::contract::Contract;
+use crate::reload::ReloadStatus;
 use crate::sla::status::{ContractStatus, Standing};
 use crate::store::AlertRecord;
 
@@ -81,6 +82,9 @@ pub struct IngestMetrics {
     contract_credit_certain: ContractGauge,
     alerts_firing: Family<AlertLabels, Gauge>,
     alerts_unacknowledged: Family<AlertLabels, Gauge>,
+    config_reload_failed: Gauge,
+    config_loaded_at: Gauge,
+    config_reload_failed_at: Gauge,
 }
 
 impl Default for IngestMetrics {
@@ -170,8 +174,29 @@ impl Default for IngestMetrics {
             "1 while the rule's alert fires and nobody has acknowledged it",
             alerts_unacknowledged.clone(),
         );
+        let config_reload_failed = Gauge::default();
+        registry.register(
+            "config_reload_failed",
+            "1 while the latest configuration reload failed (the running configuration is the last good one)",
+            config_reload_failed.clone(),
+        );
+        let config_loaded_at = Gauge::default();
+        registry.register(
+            "config_loaded_timestamp_seconds",
+            "When the running configuration was loaded, Unix seconds",
+            config_loaded_at.clone(),
+        );
+        let config_reload_failed_at = Gauge::default();
+        registry.register(
+            "config_reload_failed_timestamp_seconds",
+            "When the latest failed reload happened, Unix seconds (0 while the latest reload succeeded)",
+            config_reload_failed_at.clone(),
+        );
         Self {
             registry,
+            config_reload_failed,
+            config_loaded_at,
+            config_reload_failed_at,
             alerts_firing,
             alerts_unacknowledged,
             contract_uptime,
@@ -250,6 +275,13 @@ impl IngestMetrics {
         }
     }
 
+    /// Sets the configuration gauges from how reloading stands.
+    pub fn set_reload(&self, status: &ReloadStatus) {
+        self.config_reload_failed.set(i64::from(status.failed.is_some()));
+        self.config_loaded_at.set(status.loaded_at.as_second());
+        self.config_reload_failed_at.set(status.failed.map_or(0, |failure| failure.at.as_second()));
+    }
+
     /// Whether `agent_id` holds a session now.
     pub fn is_connected(&self, agent_id: &str) -> bool {
         self.sessions.get_or_create(&AgentLabels { agent_id: agent_id.to_owned() }).get() > 0
@@ -295,7 +327,8 @@ mod tests {
             crate::contract::parse_contracts(serde_yaml_ng::from_str(contract_yaml).unwrap(), "contracts").unwrap();
         let now: jiff::Timestamp = "2026-04-11T00:00:00Z".parse().unwrap();
         let period = crate::sla::status::current_period(&contracts[0], now).unwrap();
-        let status = crate::sla::status::status(&contracts[0], &period, now, &[]);
+        let horizon = crate::sla::Horizon { monitored_from: Some(period.start), now };
+        let status = crate::sla::status::status(&contracts[0], &period, &horizon, &[]);
         ingest.set_contracts(&[(&contracts[0], status)]);
         let agent = AgentMetrics::default();
         let checks = slaprobe_agent::config::parse_checks_document(

@@ -30,8 +30,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
+use crate::ingest::refusals::Refusals;
 use crate::notify::Notifier;
-use crate::reload::ReloadRequest;
+use crate::reload::{ReloadRequest, ReloadStatus};
 use crate::report_cmd::store_status;
 use crate::store::Store;
 pub use metrics::IngestMetrics;
@@ -53,6 +54,10 @@ pub struct HttpState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Sends notifications.
     pub notifier: Notifier,
+    /// How configuration reloads stand (a failed one is a banner on every page).
+    pub reload_status: watch::Receiver<ReloadStatus>,
+    /// Agent sessions refused by ingest, for the agents page.
+    pub refusals: Arc<Refusals>,
 }
 
 /// Largest request body accepted (forms and JSON are small).
@@ -98,13 +103,30 @@ pub async fn serve_http(listener: TcpListener, state: HttpState, stop: Cancellat
 }
 
 /// `/readyz`: whether the store answers. The reason stays in the log: the body says what, not where.
+/// `/readyz`: ready once the store answers; a second line says how the configuration stands (a failed reload
+/// leaves the collector ready: it keeps serving the configuration that loaded).
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
+    let config = config_line(&state.reload_status.borrow());
     match state.store.agents().await {
-        Ok(_) => (StatusCode::OK, "ready\n"),
+        Ok(_) => (StatusCode::OK, format!("ready\n{config}\n")),
         Err(error) => {
             tracing::warn!(%error, "Not ready: the store does not answer.");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the store does not answer\n")
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: the store does not answer\n{config}\n"))
         }
+    }
+}
+
+/// `config: loaded 2026-11-30T13:00:00Z`, or `config: reload failed at … (2 problems); running the one loaded
+/// at …`.
+fn config_line(status: &ReloadStatus) -> String {
+    let loaded = status.loaded_at.round(jiff::Unit::Second).unwrap_or(status.loaded_at);
+    match status.failed {
+        None => format!("config: loaded {loaded}"),
+        Some(failure) => format!(
+            "config: reload failed at {} ({} problem(s), see the log); running the configuration loaded {loaded}",
+            failure.at.round(jiff::Unit::Second).unwrap_or(failure.at),
+            failure.problems
+        ),
     }
 }
 
@@ -114,6 +136,7 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(statuses) => state.metrics.set_contracts(&statuses),
         Err(error) => tracing::warn!(%error, "Contract gauges not updated for this scrape."),
     }
+    state.metrics.set_reload(&state.reload_status.borrow());
     match state.store.alerts(Some(crate::store::AlertState::Firing), 10_000).await {
         Ok(firing) => state.metrics.set_alerts(&config.alerts, &firing),
         Err(error) => tracing::warn!(%error, "Alert gauges not updated for this scrape."),

@@ -87,6 +87,12 @@ impl IngestService {
         self
     }
 
+    /// Records refused sessions into `refusals` (shared with the HTTP listener's agents page).
+    pub fn with_refusals(mut self, refusals: Arc<Refusals>) -> Self {
+        self.refusals = refusals;
+        self
+    }
+
     /// The tonic server for this service, gzip enabled both ways, messages limited to [`MAX_MESSAGE`].
     pub fn into_server(self) -> v1::collector_server::CollectorServer<Self> {
         v1::collector_server::CollectorServer::new(self)

@@ -1,7 +1,9 @@
 //! Agent sessions the collector refused (no token, a malformed `authorization`, an unknown token, a Hello claiming
 //! another agent than the token's): counted by reason in `/metrics` and logged with the remote address, at most
 //! once a minute per address and reason (with how many more were refused meanwhile), so that an agent retrying
-//! forever with a wrong token is visible instead of silent, and cannot flood the log.
+//! forever with a wrong token is visible instead of silent, and cannot flood the log. The agents page lists each
+//! address and reason refused since this collector started ([`Refusals::sources`]): how often, when first and
+//! last, and the agent id it claimed.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -40,6 +42,16 @@ impl Refusal {
             Self::IdentityMismatch => "identity_mismatch",
         }
     }
+
+    /// The reason in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoToken => "no token",
+            Self::MalformedAuthorization => "malformed authorization header",
+            Self::UnknownToken => "unknown agent token",
+            Self::IdentityMismatch => "claimed another agent or region than its token's",
+        }
+    }
 }
 
 /// Where a refused session came from, and why it was refused.
@@ -48,10 +60,30 @@ type Source = (Option<IpAddr>, Refusal);
 /// When a source was last logged, and how many refusals from it since.
 type Logged = (Instant, u64);
 
-/// Refusals logged recently, per source.
+/// One address and reason refused, as the agents page and `/api/v1/agents` list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedSource {
+    /// The remote address, when known.
+    pub remote: Option<IpAddr>,
+    /// Why (the `reason` label of `/metrics`).
+    pub reason: &'static str,
+    /// Why, in words.
+    pub why: &'static str,
+    /// The agent id the last refused stream claimed, cut to 64 characters, when it got as far as saying.
+    pub claimed_agent: Option<String>,
+    /// Sessions refused.
+    pub attempts: u64,
+    /// The first refusal.
+    pub first_at: jiff::Timestamp,
+    /// The latest refusal.
+    pub last_at: jiff::Timestamp,
+}
+
+/// Refused sessions: the log's rate limit per source, and what the agents page lists.
 #[derive(Debug, Default)]
 pub struct Refusals {
     logged: Mutex<HashMap<Source, Logged>>,
+    seen: Mutex<HashMap<Source, RefusedSource>>,
 }
 
 impl Refusals {
@@ -59,6 +91,9 @@ impl Refusals {
     /// `claimed` is the agent id the stream claimed, when it got as far as saying.
     pub fn refused(&self, metrics: &IngestMetrics, remote: Option<IpAddr>, claimed: Option<&str>, reason: Refusal) {
         metrics.count_refused_session(reason.label());
+        // The claim comes from an unauthenticated peer: cut to a label's length, so it can flood nothing.
+        let claimed: Option<String> = claimed.map(|id| id.chars().take(CLAIM_SHOWN).collect());
+        self.remember(remote, claimed.clone(), reason);
         let mut logged = self.logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         if logged.len() >= REMEMBERED {
@@ -75,9 +110,7 @@ impl Refusals {
         let since = std::mem::take(&mut entry.1);
         entry.0 = now;
         let remote = remote.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
-        // The claim comes from an unauthenticated peer: cut to a label's length and quoted, so it can neither
-        // flood the log nor forge a line.
-        let claimed: Option<String> = claimed.map(|id| id.chars().take(CLAIM_SHOWN).collect());
+        // Logged quoted (`?`), so a claimed id cannot forge a line.
         tracing::warn!(
             %remote,
             claimed_agent = ?claimed,
@@ -85,5 +118,39 @@ impl Refusals {
             refused_since_last_logged = since,
             "Refused an agent session."
         );
+    }
+
+    /// Every address and reason refused since the collector started (at most [`REMEMBERED`], the latest kept),
+    /// most recent first.
+    pub fn sources(&self) -> Vec<RefusedSource> {
+        let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sources: Vec<RefusedSource> = seen.values().cloned().collect();
+        sources.sort_by_key(|source| std::cmp::Reverse(source.last_at));
+        sources
+    }
+
+    fn remember(&self, remote: Option<IpAddr>, claimed: Option<String>, reason: Refusal) {
+        let now = jiff::Timestamp::now();
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= REMEMBERED && !seen.contains_key(&(remote, reason)) {
+            let oldest = seen.iter().min_by_key(|(_, source)| source.last_at).map(|(key, _)| *key);
+            if let Some(oldest) = oldest {
+                seen.remove(&oldest);
+            }
+        }
+        let entry = seen.entry((remote, reason)).or_insert_with(|| RefusedSource {
+            remote,
+            reason: reason.label(),
+            why: reason.describe(),
+            claimed_agent: None,
+            attempts: 0,
+            first_at: now,
+            last_at: now,
+        });
+        entry.attempts += 1;
+        entry.last_at = now;
+        if claimed.is_some() {
+            entry.claimed_agent = claimed;
+        }
     }
 }

@@ -41,10 +41,13 @@ fn message(email: &Email, notification: &Notification) -> Result<Message, String
     for (label, value) in [
         ("State", notification.state.clone()),
         ("Kind", notification.kind.clone()),
+        ("Vendor", notification.vendor.clone()),
+        ("Service", notification.service.clone()),
         ("Contract", notification.contract.clone()),
         ("Started", notification.started_at.to_string()),
         ("Regions", notification.regions.join(", ")),
         ("Alert", notification.alert_id.clone().unwrap_or_default()),
+        ("Link", notification.url.clone().unwrap_or_default()),
     ] {
         if !value.is_empty() {
             body.push_str(&format!("{label}: {value}\n"));

@@ -42,6 +42,15 @@ pub struct Notification {
     pub kind: String,
     /// The contract.
     pub contract: String,
+    /// The contract's vendor (empty for a test notification).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub vendor: String,
+    /// The contract's service (empty for a test notification).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub service: String,
+    /// The contract's dashboard page, when the collector's `public_url` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// When the condition started.
     pub started_at: Timestamp,
     /// Regions involved.
@@ -57,9 +66,14 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// `[FIRING] down acme-api: <summary>`: a subject or chat line.
+    /// `[FIRING] down acme-api (Acme Cloud, Public API): <summary>`: a subject or chat line (ASCII punctuation, so
+    /// a mail subject stays readable unencoded).
     pub fn headline(&self) -> String {
-        let scope = if self.contract.is_empty() { String::new() } else { format!(" {}", self.contract) };
+        let scope = match (self.contract.is_empty(), self.vendor.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => format!(" {}", self.contract),
+            (false, false) => format!(" {} ({}, {})", self.contract, self.vendor, self.service),
+        };
         format!("[{}] {}{scope}: {}", self.state.to_uppercase(), self.kind, self.summary)
     }
 }
@@ -107,7 +121,11 @@ fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoin
         return Ok(Outgoing { url: webhook.url.clone(), body, headers });
     }
     if let Some(slack) = &channel.slack {
-        let body = json(&serde_json::json!({ "text": notification.headline() }))?;
+        let text = match &notification.url {
+            Some(url) => format!("{}\n<{url}|Open the contract in slaprobe>", notification.headline()),
+            None => notification.headline(),
+        };
+        let body = json(&serde_json::json!({ "text": text }))?;
         return Ok(Outgoing { url: slack.url.clone(), body, headers: Vec::new() });
     }
     if let Some(pagerduty) = &channel.pagerduty {
@@ -116,8 +134,14 @@ fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoin
             .alert_id
             .clone()
             .unwrap_or_else(|| format!("slaprobe-test-{}", notification.started_at.as_millisecond()));
+        let links: Vec<serde_json::Value> = notification
+            .url
+            .iter()
+            .map(|url| serde_json::json!({ "href": url, "text": "The contract in slaprobe" }))
+            .collect();
         let body = json(&serde_json::json!({
             "routing_key": pagerduty.routing_key,
+            "links": links,
             "event_action": action,
             "dedup_key": dedup_key,
             "payload": {

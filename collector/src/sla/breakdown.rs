@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 use slaprobe_proto::ResultRecord;
 
-use super::{Period, evaluate};
+use super::{Horizon, Period, evaluate};
 use crate::contract::Contract;
 
 /// The 50th, 95th and 99th percentile of a set of latencies, milliseconds.
@@ -75,8 +75,8 @@ fn latencies<'a>(results: impl Iterator<Item = &'a ResultRecord>) -> Vec<f64> {
     results.filter(|result| result.ok).filter_map(|result| result.duration_ms).collect()
 }
 
-/// Each region that reported for `contract`'s checks in `period`, by region label.
-pub fn regions(contract: &Contract, period: &Period, results: &[ResultRecord]) -> Vec<RegionView> {
+/// Each region that reported for `contract`'s checks in `period`, by region label, as known at `horizon`.
+pub fn regions(contract: &Contract, period: &Period, results: &[ResultRecord], horizon: &Horizon) -> Vec<RegionView> {
     let mut by_region: BTreeMap<&str, Vec<ResultRecord>> = BTreeMap::new();
     for result in results.iter().filter(|result| contract.terms.checks.contains(&result.check_id)) {
         by_region.entry(result.region.as_str()).or_default().push(result.clone());
@@ -86,7 +86,7 @@ pub fn regions(contract: &Contract, period: &Period, results: &[ResultRecord]) -
     by_region
         .into_iter()
         .map(|(region, own)| {
-            let report = evaluate(&single_judge, period, &own);
+            let report = evaluate(&single_judge, period, &own, horizon);
             let counted: Vec<&ResultRecord> = in_period(period, &own).collect();
             RegionView {
                 region: region.to_owned(),

@@ -1,5 +1,6 @@
 //! Rules 2–9 of `DESIGN.md` section 5, exactly as written: results → per (check, region, slice) state → region
-//! votes → slice states → maintenance → runs → uptime, credit and incidents. Pure: no clock, no I/O.
+//! votes → slice states → maintenance → runs → uptime, credit and incidents. Pure: no clock, no I/O; the moment
+//! of the report and the start of monitoring come in as a [`Horizon`].
 //!
 //! Only results from the regions a check is assigned to vote ([`Contract::placement`], from the collector's
 //! configuration): the set of regions is the configuration's, not whichever results arrived.
@@ -12,8 +13,9 @@ use slaprobe_proto::ResultRecord;
 
 use super::credit::{Uptime, credit_amount, credit_percent};
 use super::grid::Grid;
+use super::horizon::Horizon;
 use super::period::Period;
-use super::report::{Day, Incident, Report};
+use super::report::{Coverage, Day, Incident, PeriodStatus, RegionCoverage, Report};
 use crate::contract::{Combine, Contract, Maintenance, NoData};
 
 /// Failed results kept per slice as incident samples.
@@ -30,6 +32,10 @@ pub enum SliceState {
     Unknown,
     /// Starts inside a maintenance window.
     Excluded,
+    /// Ended before the contract's first stored result: monitoring had not begun (rule 7).
+    NotMonitored,
+    /// Not yet ended when the report was made (rule 7).
+    Future,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +58,7 @@ struct Observations {
     slices: usize,
     counts: Vec<Counts>,
     samples: Vec<Vec<Sample>>,
+    has_data: Vec<bool>,
     used: u64,
     ignored: u64,
 }
@@ -72,6 +79,7 @@ impl Observations {
         let mut observations = Self {
             counts: vec![Counts::default(); regions.len() * checks.len() * slices],
             samples: (0..slices).map(|_| Vec::new()).collect(),
+            has_data: vec![false; slices],
             regions,
             checks: checks.len(),
             slices,
@@ -94,6 +102,7 @@ impl Observations {
             let counts = &mut observations.counts[(region * observations.checks + check) * slices + slice];
             counts.total += 1;
             counts.failed += u32::from(failed);
+            observations.has_data[slice] = true;
             observations.used += 1;
             let samples = &mut observations.samples[slice];
             if failed && samples.len() < SAMPLES_PER_SLICE {
@@ -143,23 +152,46 @@ pub fn evaluation_window(contract: &Contract, period: &Period) -> (Timestamp, Ti
 }
 
 /// Computes the report of `contract` over `period` from `results` (any order; results off the period and its
-/// run margins are ignored).
-pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) -> Report {
+/// run margins are ignored), as known at `horizon`.
+pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], horizon: &Horizon) -> Report {
     let terms = &contract.terms;
     let margin = usize::try_from(terms.min_down_run.saturating_sub(1)).unwrap_or(0);
     let grid = Grid::new(period, terms.slice, margin);
     let observations = Observations::collect(contract, &grid, results);
-    let mut states = slice_states(contract, &grid, &observations);
+    let judged = judge(contract, &grid, &observations, horizon);
+    let mut states = judged.states;
     let runs = forgive_short_runs(&mut states, terms.min_down_run as usize);
 
     let inside = grid.period();
     let tally = Tally::of(&states[inside.clone()]);
     let (eligible, counted_down) = tally.eligible_and_down(terms.no_data);
     let uptime = Uptime::new(eligible - counted_down, eligible);
-    let credit_percent = credit_percent(&terms.credits.tiers, terms.credits.cap, uptime);
+    let credit_percent = credit_percent_of(contract, uptime);
+    let best_case = Uptime::new(eligible + tally.future - counted_down, eligible + tally.future);
+    let credit_certain_percent = credit_percent_of(contract, best_case);
     let slice_seconds = grid.slice_seconds();
     let objective = terms.objective;
     let budget_fraction = f64::try_from((Decimal::ONE_HUNDRED - objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
+    let with_data: Vec<usize> =
+        inside.clone().filter(|slice| observations.has_data[*slice] && states[*slice] != SliceState::Future).collect();
+    let measurable = tally.total - tally.future - tally.excluded;
+    let coverage = Coverage {
+        measurable_slices: measurable,
+        reported_slices: judged.reported,
+        percent: (measurable > 0).then(|| 100.0 * judged.reported as f64 / measurable as f64),
+        warn_below_percent: terms.min_coverage,
+        low: measurable > 0 && 100.0 * (judged.reported as f64) < terms.min_coverage * measurable as f64,
+        regions: observations
+            .regions
+            .iter()
+            .zip(&judged.reported_by_region)
+            .map(|(region, reported)| RegionCoverage {
+                region: region.clone(),
+                reported_slices: *reported,
+                percent: (measurable > 0).then(|| 100.0 * *reported as f64 / measurable as f64),
+            })
+            .collect(),
+    };
     Report {
         contract: terms.id.clone(),
         vendor: terms.vendor.clone(),
@@ -168,23 +200,36 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
         timezone: terms.timezone.clone(),
         period_start: period.start,
         period_end: period.end,
+        generated_at: horizon.now,
+        period_status: if tally.future == 0 { PeriodStatus::Complete } else { PeriodStatus::InProgress },
+        preliminary: tally.future > 0,
         slice_seconds,
         total_slices: tally.total,
         excluded_slices: tally.excluded,
         unknown_slices: tally.unknown,
         down_slices: tally.down,
+        not_monitored_slices: tally.not_monitored,
+        future_slices: tally.future,
         eligible_slices: eligible,
+        monitored_from: with_data.first().map(|slice| grid.slice_start(*slice)),
+        monitored_until: with_data.last().map(|slice| grid.slice_end(*slice)),
+        coverage,
         uptime_percent: uptime.map(Uptime::percent),
         objective,
         met: uptime.map(|uptime| !uptime.is_below(objective)),
         credit_percent,
         credit_amount: credit_amount(terms.credits.fee, credit_percent, terms.credits.min_amount),
+        best_case_uptime_percent: best_case.map(Uptime::percent),
+        met_at_best: best_case.map(|best| !best.is_below(objective)),
+        credit_certain_percent,
+        credit_certain_amount: credit_amount(terms.credits.fee, credit_certain_percent, terms.credits.min_amount),
         currency: terms.credits.currency.clone(),
         claim_deadline: terms
             .claim_window
             .and_then(|window| SignedDuration::try_from(window).ok())
             .and_then(|window| period.end.checked_add(window).ok()),
         budget_seconds: eligible as f64 * slice_seconds as f64 * budget_fraction,
+        budget_period_seconds: (tally.total - judged.maintenance) as f64 * slice_seconds as f64 * budget_fraction,
         budget_used_seconds: counted_down as f64 * slice_seconds as f64,
         incidents: runs
             .into_iter()
@@ -202,19 +247,55 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord]) 
     }
 }
 
-/// Rules 4–5 and maintenance for every slice of `grid`, before short runs are forgiven (rule 6).
-fn slice_states(contract: &Contract, grid: &Grid, observations: &Observations) -> Vec<SliceState> {
+/// Rule 8's credit percent of `contract` for `uptime`.
+fn credit_percent_of(contract: &Contract, uptime: Option<Uptime>) -> Decimal {
+    credit_percent(&contract.terms.credits.tiers, contract.terms.credits.cap, uptime)
+}
+
+/// Every slice of a grid judged (rules 4–5, maintenance and rule 7's edges), before short runs are forgiven,
+/// with what coverage needs from the slices inside the period.
+struct Judged {
+    states: Vec<SliceState>,
+    /// Slices inside the period whose state the votes decided (up or down).
+    reported: u64,
+    /// Per region (in [`Observations::regions`] order): slices inside the period, monitored, ended and outside
+    /// maintenance, in which it voted.
+    reported_by_region: Vec<u64>,
+    /// Slices inside the period that start in a maintenance window, whether or not they have ended.
+    maintenance: u64,
+}
+
+/// Judges every slice of `grid`, before short runs are forgiven (rule 6).
+fn judge(contract: &Contract, grid: &Grid, observations: &Observations, horizon: &Horizon) -> Judged {
     let windows = maintenance_windows(contract, grid);
-    (0..grid.slices())
-        .map(|slice| {
-            let start = grid.slice_start(slice);
-            if windows.iter().any(|(from, to)| *from <= start && start < *to) {
-                return SliceState::Excluded;
-            }
-            let votes: Vec<bool> = (0..observations.regions.len())
-                .filter_map(|region| observations.region_vote(contract, region, slice))
+    let inside = grid.period();
+    let mut judged = Judged {
+        states: Vec::with_capacity(grid.slices()),
+        reported: 0,
+        reported_by_region: vec![0; observations.regions.len()],
+        maintenance: 0,
+    };
+    for slice in 0..grid.slices() {
+        let (start, end) = (grid.slice_start(slice), grid.slice_end(slice));
+        let maintenance = windows.iter().any(|(from, to)| *from <= start && start < *to);
+        let counted = inside.contains(&slice);
+        judged.maintenance += u64::from(counted && maintenance);
+        let state = if !horizon.has_ended(end) {
+            SliceState::Future
+        } else if horizon.before_monitoring(end) {
+            SliceState::NotMonitored
+        } else if maintenance {
+            SliceState::Excluded
+        } else {
+            let votes: Vec<(usize, bool)> = (0..observations.regions.len())
+                .filter_map(|region| observations.region_vote(contract, region, slice).map(|down| (region, down)))
                 .collect();
-            let down = votes.iter().filter(|down| **down).count();
+            let down = votes.iter().filter(|(_, down)| *down).count();
+            if counted {
+                for (region, _) in &votes {
+                    judged.reported_by_region[*region] += 1;
+                }
+            }
             if down >= contract.terms.min_regions_down as usize {
                 SliceState::Down
             } else if votes.len() < contract.min_regions_reporting as usize {
@@ -222,8 +303,11 @@ fn slice_states(contract: &Contract, grid: &Grid, observations: &Observations) -
             } else {
                 SliceState::Up
             }
-        })
-        .collect()
+        };
+        judged.reported += u64::from(counted && matches!(state, SliceState::Up | SliceState::Down));
+        judged.states.push(state);
+    }
+    judged
 }
 
 /// One slice as rules 2–5 and the maintenance windows judge it, before short runs are forgiven: what alerting
@@ -261,7 +345,8 @@ pub fn slice_votes(
     }
     let grid = Grid::new(&Period { label: String::new(), start, end }, contract.terms.slice, 0);
     let observations = Observations::collect(contract, &grid, results);
-    slice_states(contract, &grid, &observations)
+    judge(contract, &grid, &observations, &Horizon::UNBOUNDED)
+        .states
         .into_iter()
         .enumerate()
         .map(|(slice, state)| SliceVote {
@@ -289,6 +374,8 @@ struct Tally {
     excluded: u64,
     unknown: u64,
     down: u64,
+    not_monitored: u64,
+    future: u64,
 }
 
 impl Tally {
@@ -299,23 +386,27 @@ impl Tally {
                 SliceState::Excluded => tally.excluded += 1,
                 SliceState::Unknown => tally.unknown += 1,
                 SliceState::Down => tally.down += 1,
+                SliceState::NotMonitored => tally.not_monitored += 1,
+                SliceState::Future => tally.future += 1,
                 SliceState::Up => {}
             }
         }
         tally
     }
 
-    /// Rule 7: eligible slices and the slices counted down, by the `no_data` rule.
+    /// Rule 7: eligible slices and the slices counted down, by the `no_data` rule; slices not monitored or
+    /// still to come are never eligible.
     fn eligible_and_down(self, no_data: NoData) -> (u64, u64) {
+        let known = self.total - self.excluded - self.not_monitored - self.future;
         match no_data {
-            NoData::Exclude => (self.total - self.excluded - self.unknown, self.down),
-            NoData::Up => (self.total - self.excluded, self.down),
-            NoData::Down => (self.total - self.excluded, self.down + self.unknown),
+            NoData::Exclude => (known - self.unknown, self.down),
+            NoData::Up => (known, self.down),
+            NoData::Down => (known, self.down + self.unknown),
         }
     }
 }
 
-/// The period's slices grouped by the local date of their start.
+/// The period's slices grouped by the local date of their start; days wholly in the future are left out.
 fn days(contract: &Contract, grid: &Grid, states: &[SliceState]) -> Vec<Day> {
     let mut days: Vec<Day> = Vec::new();
     let mut first_slice = grid.period().start;
@@ -328,14 +419,18 @@ fn days(contract: &Contract, grid: &Grid, states: &[SliceState]) -> Vec<Day> {
         }
         let tally = Tally::of(&states[first_slice..=slice]);
         let (eligible, down) = tally.eligible_and_down(contract.terms.no_data);
-        days.push(Day {
-            date,
-            total_slices: tally.total,
-            excluded_slices: tally.excluded,
-            unknown_slices: tally.unknown,
-            down_slices: tally.down,
-            uptime_percent: Uptime::new(eligible - down, eligible).map(Uptime::percent),
-        });
+        if tally.future < tally.total {
+            days.push(Day {
+                date,
+                total_slices: tally.total,
+                excluded_slices: tally.excluded,
+                unknown_slices: tally.unknown,
+                down_slices: tally.down,
+                not_monitored_slices: tally.not_monitored,
+                future_slices: tally.future,
+                uptime_percent: Uptime::new(eligible - down, eligible).map(Uptime::percent),
+            });
+        }
         first_slice = slice + 1;
     }
     days

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`period`]: rule 1, calendar months and quarters in a time zone.
 //! - [`grid`]: rules 1–2, slices and the assignment of results to them.
+//! - [`horizon`]: rule 7's edges, when monitoring began and when the report is made.
 //! - [`engine`]: rules 3–7 and 9, from results to slice states, runs, uptime and incidents.
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
 //! - [`report`]: the report's fields.
@@ -14,13 +15,15 @@ pub mod breakdown;
 pub mod credit;
 pub mod engine;
 pub mod grid;
+pub mod horizon;
 pub mod period;
 pub mod report;
 pub mod status;
 
 pub use engine::{evaluate, evaluation_window};
+pub use horizon::Horizon;
 pub use period::{Period, parse_period};
-pub use report::{Day, Incident, LateResults, Report};
+pub use report::{Coverage, Day, Incident, LateResults, PeriodStatus, Report};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,5 +1,6 @@
 //! The report of one contract over one period: the JSON object of `DESIGN.md` section 7, field for field, plus
-//! a few fields that make the report reproducible (`vendor`, `service`, what input was used or ignored).
+//! the fields that make it reproducible and honest: `vendor`, `service`, what input was used or ignored, when it
+//! was made, whether the period is over, and how much of it was measured at all.
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -22,6 +23,12 @@ pub struct Report {
     pub period_start: Timestamp,
     /// Period end (exclusive).
     pub period_end: Timestamp,
+    /// When the report was made: slices ending after it are `future`.
+    pub generated_at: Timestamp,
+    /// `complete` once every slice of the period has ended, else `in_progress`.
+    pub period_status: PeriodStatus,
+    /// The period is still in progress: every figure is "so far" and may change.
+    pub preliminary: bool,
     /// Slice length.
     pub slice_seconds: i64,
     /// Slices in the period.
@@ -32,8 +39,18 @@ pub struct Report {
     pub unknown_slices: u64,
     /// Slices down (after `min_down_run`).
     pub down_slices: u64,
-    /// Slices that count: total − excluded − (unknown with `no_data: exclude`).
+    /// Slices that ended before the contract's first stored result: monitoring had not begun.
+    pub not_monitored_slices: u64,
+    /// Slices that had not ended when the report was made.
+    pub future_slices: u64,
+    /// Slices that count: total − excluded − not monitored − future − (unknown with `no_data: exclude`).
     pub eligible_slices: u64,
+    /// Start of the period's first slice with a result; `null` when none has any.
+    pub monitored_from: Option<Timestamp>,
+    /// End of the period's last slice with a result; `null` when none has any.
+    pub monitored_until: Option<Timestamp>,
+    /// How much of the time that could have been measured was.
+    pub coverage: Coverage,
     /// Uptime percent, full precision; `null` when nothing is eligible.
     pub uptime_percent: Option<f64>,
     /// Objective, percent.
@@ -47,12 +64,26 @@ pub struct Report {
     /// Credit amount in `currency`, rounded to cents.
     #[serde(with = "rust_decimal::serde::float")]
     pub credit_amount: Decimal,
+    /// Uptime at the period's end if every slice still to come is up (equal to `uptime_percent` once the
+    /// period is complete).
+    pub best_case_uptime_percent: Option<f64>,
+    /// Whether that best case meets the objective: `false` means the objective is missed whatever follows.
+    pub met_at_best: Option<bool>,
+    /// Credit percent the period earns even if every slice still to come is up (equal to `credit_percent` once
+    /// the period is complete).
+    #[serde(with = "rust_decimal::serde::float")]
+    pub credit_certain_percent: Decimal,
+    /// That credit in `currency`.
+    #[serde(with = "rust_decimal::serde::float")]
+    pub credit_certain_amount: Decimal,
     /// Currency of `credit_amount`.
     pub currency: String,
     /// Last day to claim: period end + `claim_window`.
     pub claim_deadline: Option<Timestamp>,
-    /// Error budget: eligible time × (100 − objective) / 100.
+    /// Error budget for the monitored time: eligible time × (100 − objective) / 100.
     pub budget_seconds: f64,
+    /// Error budget for the whole period: its time outside maintenance × (100 − objective) / 100.
+    pub budget_period_seconds: f64,
     /// Budget used: counted down slices × slice length.
     pub budget_used_seconds: f64,
     /// Counted down runs.
@@ -71,6 +102,46 @@ pub struct Report {
     /// Results that arrived after the period had closed, and what the report would say without them; `null`
     /// when there were none or the report was made from a file (arrival times unknown).
     pub late: Option<LateResults>,
+}
+
+/// Whether every slice of the period has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodStatus {
+    /// Every slice has ended: the figures are final (unless results arrive late, which `late` then says).
+    Complete,
+    /// Slices are still to come.
+    InProgress,
+}
+
+/// How much of the time that could have been measured was: the slices that have ended, less maintenance,
+/// against those enough regions reported in. Time before monitoring began lowers it, so a month measured from
+/// its 15th shows about half.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coverage {
+    /// Slices of the period that have ended and are not in maintenance.
+    pub measurable_slices: u64,
+    /// Of those, slices enough regions reported in for the votes to decide (up or down).
+    pub reported_slices: u64,
+    /// `reported / measurable`, percent; `null` when nothing was measurable yet.
+    pub percent: Option<f64>,
+    /// The contract's `min_coverage`: below it the report warns in its headline.
+    pub warn_below_percent: f64,
+    /// Coverage is below `warn_below_percent`.
+    pub low: bool,
+    /// Each region that reported.
+    pub regions: Vec<RegionCoverage>,
+}
+
+/// One region's share of the measurable time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionCoverage {
+    /// Region label.
+    pub region: String,
+    /// Measurable slices it voted in.
+    pub reported_slices: u64,
+    /// Of the measurable slices, percent; `null` when nothing was measurable yet.
+    pub percent: Option<f64>,
 }
 
 /// Results that arrived after their period closed (flagged `late` at ingest). They vote like any other; this
@@ -118,6 +189,10 @@ pub struct Day {
     pub unknown_slices: u64,
     /// Of those, down.
     pub down_slices: u64,
+    /// Of those, before monitoring began.
+    pub not_monitored_slices: u64,
+    /// Of those, not yet ended.
+    pub future_slices: u64,
     /// The day's uptime by the contract's rules; `null` when nothing that day is eligible.
     pub uptime_percent: Option<f64>,
 }

@@ -2,17 +2,16 @@
 //! period can still end with, and the credit already certain. Pure like the rest of the engine: the moment
 //! `as_of` is a parameter, not the clock.
 //!
-//! "So far" is the report of the period cut at the last slice boundary before `as_of` (so slices still to
-//! come count neither up nor down). The best case assumes every remaining slice is up; the credit that even
-//! the best case earns is certain, whatever happens until the period ends.
+//! "So far" is the report of the whole period made at `as_of`: slices still to come are `future` and count
+//! neither up nor down. The best case assumes every one of them is up; the credit that even the best case earns
+//! is certain, whatever happens until the period ends.
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use slaprobe_proto::ResultRecord;
 
-use super::credit::{Uptime, credit_amount, credit_percent};
-use super::{Period, Report, evaluate};
+use super::{Horizon, Period, Report, evaluate};
 use crate::contract::{Contract, PeriodKind};
 
 /// How a contract stands against its objective.
@@ -30,7 +29,7 @@ pub enum Standing {
 /// A contract's standing at `as_of`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContractStatus {
-    /// The report of the period so far (cut at `as_of`).
+    /// The report of the period so far (made at `as_of`).
     pub so_far: Report,
     /// The moment it is computed for.
     pub as_of: Timestamp,
@@ -64,37 +63,28 @@ pub fn current_period(contract: &Contract, at: Timestamp) -> Result<Period, Stri
     super::parse_period(&label, contract.terms.period, &contract.tz)
 }
 
-/// The standing of `contract` in `period` at `as_of`, from `results`.
-pub fn status(contract: &Contract, period: &Period, as_of: Timestamp, results: &[ResultRecord]) -> ContractStatus {
-    let slice = i64::try_from(contract.terms.slice.as_secs()).unwrap_or(i64::MAX).max(1);
-    let clamped = as_of.clamp(period.start, period.end);
-    let elapsed_slices = (clamped.as_second() - period.start.as_second()) / slice;
-    let cut = Timestamp::from_second(period.start.as_second() + elapsed_slices * slice).unwrap_or(period.start);
-    let so_far_period = Period { label: period.label.clone(), start: period.start, end: cut };
-    let so_far = evaluate(contract, &so_far_period, results);
-    let remaining_slices = u64::try_from((period.end.as_second() - cut.as_second()) / slice).unwrap_or(0);
-    let terms = &contract.terms;
-    let eligible_at_end = so_far.eligible_slices + remaining_slices;
-    let down = so_far.down_slices.min(so_far.eligible_slices);
-    let best_case = Uptime::new(eligible_at_end - down, eligible_at_end);
-    let budget_fraction = f64::try_from((Decimal::ONE_HUNDRED - terms.objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
-    let budget_seconds = eligible_at_end as f64 * slice as f64 * budget_fraction;
-    let standing = match (best_case, so_far.met) {
-        (Some(best), _) if best.is_below(terms.objective) => Standing::Breached,
+/// The standing of `contract` in `period` as known at `horizon`, from `results`.
+pub fn status(contract: &Contract, period: &Period, horizon: &Horizon, results: &[ResultRecord]) -> ContractStatus {
+    let so_far = evaluate(contract, period, results, horizon);
+    let slice = so_far.slice_seconds as f64;
+    let budget_fraction =
+        f64::try_from((Decimal::ONE_HUNDRED - contract.terms.objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
+    let budget_seconds = (so_far.eligible_slices + so_far.future_slices) as f64 * slice * budget_fraction;
+    let standing = match (so_far.met_at_best, so_far.met) {
+        (Some(false), _) => Standing::Breached,
         (_, Some(false)) => Standing::AtRisk,
         _ => Standing::Ok,
     };
-    let credit_certain_percent = credit_percent(&terms.credits.tiers, terms.credits.cap, best_case);
     ContractStatus {
-        as_of,
+        as_of: horizon.now,
         period_end: period.end,
-        remaining_slices,
+        remaining_slices: so_far.future_slices,
         budget_left_seconds: budget_seconds - so_far.budget_used_seconds,
         budget_seconds,
-        best_case_uptime_percent: best_case.map(Uptime::percent),
+        best_case_uptime_percent: so_far.best_case_uptime_percent,
         standing,
-        credit_certain_amount: credit_amount(terms.credits.fee, credit_certain_percent, terms.credits.min_amount),
-        credit_certain_percent,
+        credit_certain_amount: so_far.credit_certain_amount,
+        credit_certain_percent: so_far.credit_certain_percent,
         so_far,
     }
 }

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use slaprobe_proto::ResultRecord;
 
 use super::engine::{SliceState, forgive_short_runs};
-use super::{Report, evaluate, parse_period};
+use super::{Horizon, PeriodStatus, Report, evaluate, parse_period};
 use crate::contract::{Contract, parse_contracts};
 
 const BASE: &str = "
@@ -97,9 +97,10 @@ fn april(down: impl Fn(Timestamp) -> bool) -> Vec<ResultRecord> {
     minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| down(t))
 }
 
+/// The report once the period is long over, monitoring having begun with the first of `results`.
 fn report(contract: &Contract, period: &str, results: &[ResultRecord]) -> Report {
     let period = parse_period(period, contract.terms.period, &contract.tz).unwrap();
-    evaluate(contract, &period, results)
+    evaluate(contract, &period, results, &Horizon::from_results(contract, results, at("2030-01-01T00:00:00Z")))
 }
 
 #[test]
@@ -236,6 +237,65 @@ fn march_in_new_york_has_44580_slices() {
     assert_eq!(report.days[9].total_slices, 23 * 60, "10 March 2024 is 23 hours long in New York");
 }
 
+#[test]
+fn a_period_begun_an_hour_ago_is_preliminary_and_counts_only_ended_slices() {
+    // April 1, 01:00:30: 60 slices have ended, one outage of 5 minutes among them; 43,140 are still to come.
+    let results = minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-04-01T01:00:30Z", |_, t| {
+        within(t, "2026-04-01T00:10:00Z", "2026-04-01T00:15:00Z")
+    });
+    let contract = contract("no_data: down\n");
+    let period = parse_period("2026-04", contract.terms.period, &contract.tz).unwrap();
+    let now = at("2026-04-01T01:00:30Z");
+    let report = evaluate(&contract, &period, &results, &Horizon::from_results(&contract, &results, now));
+    assert_eq!((report.future_slices, report.not_monitored_slices, report.unknown_slices), (43_140, 0, 0));
+    assert_eq!((report.eligible_slices, report.down_slices), (60, 5));
+    assert_eq!((report.period_status, report.preliminary, report.generated_at), (PeriodStatus::InProgress, true, now));
+    assert!((report.uptime_percent.unwrap() - 100.0 * 55.0 / 60.0).abs() < 1e-9);
+    assert_eq!(report.credit_percent, Decimal::from(100), "so far: 91.7 % is below every tier");
+    assert_eq!(report.credit_certain_percent, Decimal::ZERO, "43,195 of 43,200 can still be up: 99.988 %");
+    assert_eq!(report.met_at_best, Some(true));
+    assert_eq!((report.monitored_from, report.monitored_until), (Some(period.start), Some(at("2026-04-01T01:00:00Z"))));
+    assert_eq!((report.coverage.measurable_slices, report.coverage.reported_slices), (60, 60));
+    assert_eq!((report.coverage.percent, report.coverage.low), (Some(100.0), false));
+    assert_eq!(report.days.len(), 1, "days wholly to come are left out");
+    assert_eq!((report.budget_seconds, report.budget_period_seconds), (3.6, 2592.0));
+}
+
+#[test]
+fn time_before_the_first_result_is_not_monitored_whatever_no_data_says() {
+    // Monitoring began on April 15 at 00:00; with `no_data: down` the first 14 days must not count as down.
+    let results = minutely("acme-api", &["eu-west"], "2026-04-15T00:00:00Z", "2026-05-01T00:00:00Z", |_, _| false);
+    let late_start = report(&contract("no_data: down\n"), "2026-04", &results);
+    assert_eq!(
+        (late_start.not_monitored_slices, late_start.unknown_slices, late_start.future_slices),
+        (14 * 1440, 0, 0)
+    );
+    assert_eq!(late_start.eligible_slices, 16 * 1440);
+    assert_eq!((late_start.uptime_percent, late_start.credit_amount), (Some(100.0), Decimal::new(0, 2)));
+    assert_eq!((late_start.period_status, late_start.preliminary), (PeriodStatus::Complete, false));
+    let coverage = &late_start.coverage;
+    assert_eq!((coverage.measurable_slices, coverage.reported_slices), (43_200, 16 * 1440));
+    assert!(coverage.low, "53 % is below the default 90 %");
+    assert_eq!(coverage.regions[0].reported_slices, 16 * 1440);
+    assert_eq!(late_start.monitored_from, Some(at("2026-04-15T00:00:00Z")));
+    assert_eq!((late_start.days[0].not_monitored_slices, late_start.days[0].uptime_percent), (1440, None));
+
+    // Monitoring began in March: a gap at the start of April is unknown, and with `no_data: down` counts down.
+    let mut earlier = results.clone();
+    earlier.extend(minutely("acme-api", &["eu-west"], "2026-03-31T23:00:00Z", "2026-03-31T23:01:00Z", |_, _| false));
+    let gap = report(&contract("no_data: down\n"), "2026-04", &earlier);
+    assert_eq!((gap.not_monitored_slices, gap.unknown_slices, gap.eligible_slices), (0, 14 * 1440, 43_200));
+    assert_eq!(gap.credit_percent, Decimal::from(100));
+
+    // No result at all: nothing was monitored, nothing is owed, even with `no_data: down`.
+    let nothing = report(&contract("no_data: down\n"), "2026-04", &[]);
+    assert_eq!(
+        (nothing.not_monitored_slices, nothing.uptime_percent, nothing.credit_amount),
+        (43_200, None, Decimal::ZERO)
+    );
+    assert_eq!((nothing.monitored_from, nothing.coverage.percent), (None, Some(0.0)));
+}
+
 fn state_strategy() -> impl Strategy<Value = Vec<SliceState>> {
     prop::collection::vec(prop_oneof![Just(SliceState::Up), Just(SliceState::Down), Just(SliceState::Unknown)], 0..200)
 }
@@ -281,6 +341,34 @@ proptest! {
     }
 
     #[test]
+    fn slices_partition_and_the_certain_credit_never_exceeds_the_credit_so_far(
+        outage_starts in prop::collection::vec(0u32..700, 0..6),
+        first_hour in 0u32..720,
+        now_hour in 0u32..800,
+        no_data in prop_oneof![Just("exclude"), Just("up"), Just("down")],
+    ) {
+        let contract = contract(&format!("slice: 1h\nno_data: {no_data}\nmaintenance: [ {{ weekly: sun, at: \"03:00\", duration: 2h }} ]\n"));
+        let hour = |index: u32| at("2026-04-01T00:00:00Z") + SignedDuration::from_hours(i64::from(index));
+        let results: Vec<ResultRecord> = every(SignedDuration::from_hours(3), "acme-api", &["eu-west"], "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", |_, t| {
+            outage_starts.iter().any(|start| hour(*start) <= t && t < hour(*start + 7))
+        }).into_iter().filter(|result| result.started_at >= hour(first_hour)).collect();
+        let period = parse_period("2026-04", contract.terms.period, &contract.tz).unwrap();
+        let report = evaluate(&contract, &period, &results, &Horizon::from_results(&contract, &results, hour(now_hour)));
+        let counted_unknown = if no_data == "exclude" { report.unknown_slices } else { 0 };
+        prop_assert_eq!(
+            report.eligible_slices + report.excluded_slices + counted_unknown + report.not_monitored_slices + report.future_slices,
+            report.total_slices
+        );
+        prop_assert_eq!(report.future_slices, u64::from(720u32.saturating_sub(now_hour)));
+        prop_assert!(report.credit_certain_percent <= report.credit_percent);
+        prop_assert!(report.coverage.reported_slices <= report.coverage.measurable_slices);
+        prop_assert_eq!(report.preliminary, now_hour < 720);
+        if report.future_slices == 0 {
+            prop_assert_eq!(report.credit_certain_amount, report.credit_amount);
+        }
+    }
+
+    #[test]
     fn credit_is_monotone_in_uptime(a in 0u64..=10_000, b in 0u64..=10_000) {
         let contract = contract("");
         let tiers = &contract.terms.credits.tiers;
@@ -298,7 +386,7 @@ fn status_of_example_a(outage_minutes: i64, as_of: &str) -> super::status::Contr
     let results =
         minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", as_of, |_, t| outage_start <= t && t < outage_end);
     let period = super::status::current_period(&contract, at(as_of)).unwrap();
-    super::status::status(&contract, &period, at(as_of), &results)
+    super::status::status(&contract, &period, &Horizon::from_results(&contract, &results, at(as_of)), &results)
 }
 
 #[test]
@@ -375,7 +463,12 @@ fn each_region_is_evaluated_from_its_own_results() {
             }
         });
     let period = parse_period("2026-04", contract.terms.period, &contract.tz).unwrap();
-    let regions = super::breakdown::regions(&contract, &period, &results);
+    let regions = super::breakdown::regions(
+        &contract,
+        &period,
+        &results,
+        &Horizon::from_results(&contract, &results, at("2030-01-01T00:00:00Z")),
+    );
     let summary: Vec<_> = regions.iter().map(|view| (view.region.as_str(), view.down_slices, view.failed)).collect();
     assert_eq!(summary, [("eu-west", 30, 30), ("us-east", 20, 20)], "each region alone, despite the quorum");
     assert_eq!(regions[0].results, 43_200);

@@ -294,6 +294,17 @@ impl Store {
         }
     }
 
+    /// The earliest `started_at` among the stored results of `checks`: when monitoring of a contract began.
+    pub async fn first_result_at(&self, checks: &[String]) -> Result<Option<Timestamp>, StoreError> {
+        let checks = checks.to_vec();
+        match self {
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::read::first_result_at(connection, &checks)).await
+            }
+            Self::Postgres(store) => store.first_result_at(&checks).await,
+        }
+    }
+
     /// Results of `checks` whose `started_at` lies in `[from, to)`, ordered by `started_at`.
     pub async fn results_between(
         &self,

@@ -68,5 +68,6 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
 pub async fn agents(State(state): State<HttpState>) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Timestamp::now();
     let views = agent_views(&state, now).await?;
-    Ok(Json(serde_json::json!({ "as_of": now, "agents": views })))
+    let refused = state.refusals.sources();
+    Ok(Json(serde_json::json!({ "as_of": now, "agents": views, "refused_sessions": refused })))
 }

@@ -12,11 +12,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiQuery};
-use crate::contract::{Contract, PeriodKind};
+use crate::contract::{Contract, NoData, PeriodKind};
 use crate::http::HttpState;
 use crate::report_cmd::{Format, render, store_period_view, store_reports, store_status};
 use crate::sla::breakdown::{DayLatency, RegionView, daily_latency, regions};
-use crate::sla::status::ContractStatus;
+use crate::sla::status::{ContractStatus, current_period};
 use crate::sla::{Incident, Report};
 
 /// A contract's terms as the API shows them.
@@ -76,6 +76,11 @@ pub struct ContractDetail {
     pub regions: Vec<RegionView>,
     /// Latency percentiles per local day.
     pub latency: Vec<DayLatency>,
+    /// The period holding the contract's first stored result (`null` when there is none): no earlier period
+    /// has anything to show.
+    pub first_period: Option<String>,
+    /// How unknown slices count (`exclude`, `up`, `down`): what the error budget is a share of.
+    pub no_data: NoData,
 }
 
 /// What the contract endpoints take.
@@ -106,10 +111,16 @@ pub async fn contract_detail(
     Ok(ContractDetail {
         contract: ContractInfo::of(view.contract),
         current: view.status.is_some(),
-        regions: regions(view.contract, &view.period, &view.results),
+        regions: regions(view.contract, &view.period, &view.results, &view.horizon),
         latency: daily_latency(view.contract, &view.period, &view.results),
         status: view.status,
         report: view.report,
+        first_period: view
+            .horizon
+            .monitored_from
+            .and_then(|first| current_period(view.contract, first).ok())
+            .map(|period| period.label),
+        no_data: view.contract.terms.no_data,
     })
 }
 
@@ -163,7 +174,7 @@ pub async fn contract_report(
         return Err(ApiError::bad_request("give the period: ?period=2026-02 or ?period=2026-Q1".to_owned()));
     };
     let format = query.format.unwrap_or(Format::Json);
-    let reports = store_reports(&config, &state.store, &period, Some(&id)).await?;
+    let reports = store_reports(&config, &state.store, &period, Some(&id), Timestamp::now()).await?;
     let content_type = match format {
         Format::Json => "application/json",
         Format::Csv => "text/csv; charset=utf-8",

@@ -1,5 +1,7 @@
 //! The agents page (`/agents`): which regions report, and which agents have gone silent (nothing for
-//! [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out.
+//! [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out. Below,
+//! the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
+//! log.
 
 use std::collections::BTreeMap;
 
@@ -7,12 +9,13 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use jiff::Timestamp;
-use maud::html;
+use maud::{Markup, html};
 
-use super::{Nav, PageError, ago, as_of_note, layout};
+use super::{Nav, PageError, ago, as_of_note, layout, reload_failed};
 use crate::http::HttpState;
 use crate::http::api::agents::agent_views;
 use crate::http::auth::Caller;
+use crate::ingest::refusals::RefusedSource;
 
 /// `GET /agents`.
 pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Caller>>) -> Result<Response, PageError> {
@@ -81,7 +84,41 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                 }
             } }
         }
+        (refused_sessions(&state.refusals.sources(), now))
         (as_of_note(now, true))
     };
-    Ok(layout("Agents", Nav::Agents, caller.as_ref().map(|caller| &caller.0), true, body))
+    Ok(layout("Agents", Nav::Agents, caller.as_ref().map(|caller| &caller.0), reload_failed(&state), true, body))
+}
+
+/// The addresses whose agent sessions were refused, with how often and the id they claimed.
+fn refused_sessions(sources: &[RefusedSource], now: Timestamp) -> Markup {
+    html! {
+        h2 { "Refused connections" }
+        @if sources.is_empty() {
+            p.muted { "No agent session has been refused since this collector started." }
+        } @else {
+            p.warning data-field="refused" {
+                (sources.iter().map(|source| source.attempts).sum::<u64>())
+                " agent session(s) refused since this collector started: a token or identity that collector.yaml \
+                 does not admit. Fix the agent's token, or add it under agents:."
+            }
+            div.scroll { table {
+                thead { tr {
+                    th { "From" } th { "Claimed agent" } th { "Why" } th.num { "Attempts" } th { "First" } th { "Latest" }
+                } }
+                tbody {
+                    @for source in sources {
+                        tr data-refused=(source.remote.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())) {
+                            td { (source.remote.map_or_else(|| "unknown address".to_owned(), |ip| ip.to_string())) }
+                            td { @if let Some(claimed) = &source.claimed_agent { code { (claimed) } } @else { "–" } }
+                            td { (source.why) }
+                            td.num data-field="attempts" { (source.attempts) }
+                            td { (ago(now, source.first_at)) }
+                            td { (ago(now, source.last_at)) }
+                        }
+                    }
+                }
+            } }
+        }
+    }
 }

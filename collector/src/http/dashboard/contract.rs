@@ -10,8 +10,8 @@ use maud::{Markup, html};
 
 use super::charts::{day_strip, latency_chart};
 use super::overview::{figure, forecast, standing_class, standing_label};
-use super::{Nav, PageError, as_of_note, layout, moment};
-use crate::display::{duration, money, percent};
+use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
+use crate::display::{budget_rule, coverage as coverage_line, duration, money, monitored_span, percent, period_status};
 use crate::http::HttpState;
 use crate::http::api::contracts::{ContractDetail, PeriodQuery, contract_detail};
 use crate::http::auth::Caller;
@@ -47,9 +47,21 @@ pub async fn page(
         p.muted {
             "Contract " code { (report.contract) } ", period " strong data-field="period" { (report.period) }
             @if detail.current { " so far" }
-            " (" (report.timezone) "), checks: " (detail.contract.checks.join(", ")) "."
+            " (" (report.timezone) "), checks: " (detail.contract.checks.join(", ")) ". "
+            span data-field="period-status" { (period_status(report)) } "."
+        }
+        @if report.preliminary {
+            p.note data-field="preliminary" {
+                "Preliminary: the period is not over, so every figure is so far and may change until it ends."
+            }
+        }
+        @if report.coverage.low {
+            p.warning data-field="coverage" { (coverage_line(report)) }
+        } @else {
+            p.note data-field="coverage" { "Coverage: " (coverage_line(report)) " · monitored " (monitored_span(report)) "." }
         }
         (figures(&detail))
+        p.note data-field="budget-rule" { (budget_rule(detail.no_data)) "." }
         @if let Some(status) = &detail.status { p.note { (forecast(status)) } }
         (report_links(&detail))
         h2 { "Availability day by day" }
@@ -61,7 +73,14 @@ pub async fn page(
         (coverage(report))
         (as_of_note(as_of, detail.current))
     };
-    Ok(layout(&title, Nav::Contract, caller.as_ref().map(|caller| &caller.0), detail.current, body))
+    Ok(layout(
+        &title,
+        Nav::Contract,
+        caller.as_ref().map(|caller| &caller.0),
+        reload_failed(&state),
+        detail.current,
+        body,
+    ))
 }
 
 fn figures(detail: &ContractDetail) -> Markup {
@@ -70,6 +89,8 @@ fn figures(detail: &ContractDetail) -> Markup {
     let credit = format!("{} ({} %)", money(report.credit_amount, &report.currency), report.credit_percent);
     let uptime_label = if detail.current { "Uptime so far" } else { "Uptime" };
     let budget_used = format!("{} of {}", duration(report.budget_used_seconds), duration(report.budget_seconds));
+    let budget_period =
+        format!("{} of {}", duration(report.budget_used_seconds), duration(report.budget_period_seconds));
     let certain = detail.status.as_ref().map(|status| money(status.credit_certain_amount, &report.currency));
     html! {
         div.figures {
@@ -77,12 +98,14 @@ fn figures(detail: &ContractDetail) -> Markup {
             (figure("Objective", "objective", format!("{} %", report.objective)))
             (figure("Downtime", "downtime", duration(downtime)))
             @if let Some(status) = &detail.status {
-                (figure("Error budget left", "budget-left", duration(status.budget_left_seconds)))
+                (figure("Error budget left (monitored time)", "budget-left", duration(status.budget_left_seconds)))
+                (figure("Budget used (whole period)", "budget-period", budget_period))
                 (figure("Credit owed so far", "credit", credit))
                 (figure("Best case at period end", "best-case", percent(status.best_case_uptime_percent, 4)))
                 (figure("Credit already certain", "credit-certain", certain.clone().unwrap_or_default()))
             } @else {
-                (figure("Error budget used", "budget-used", budget_used))
+                (figure("Error budget used (monitored time)", "budget-used", budget_used))
+                (figure("Budget used (whole period)", "budget-period", budget_period))
                 (figure("Credit owed", "credit", credit))
                 @if let Some(deadline) = report.claim_deadline {
                     (figure("Claim by", "claim-deadline", moment(deadline)))
@@ -105,8 +128,9 @@ fn report_links(detail: &ContractDetail) -> Markup {
             a href={ (base) "&format=md" } { "Markdown" }
         }
         p.links {
-            "Earlier periods: "
-            @for label in earlier_periods(&report.period, EARLIER_PERIODS) {
+            @let earlier = earlier_periods(&report.period, EARLIER_PERIODS, detail.first_period.as_deref());
+            @if earlier.is_empty() { "No earlier period has results. " } @else { "Earlier periods: " }
+            @for label in earlier {
                 a href={ "/contracts/" (report.contract) "?period=" (label) } { (label) }
             }
             @if !detail.current { a href={ "/contracts/" (report.contract) } { "current period" } }
@@ -120,8 +144,29 @@ fn report_links(detail: &ContractDetail) -> Markup {
     }
 }
 
-/// The `count` periods before `label` (`2026-02` or `2026-Q1`), latest first.
-fn earlier_periods(label: &str, count: usize) -> Vec<String> {
+/// At most `count` periods before `label` (`2026-02` or `2026-Q1`), latest first, none before `first` (the
+/// first period with results; with none, no earlier period has any).
+fn earlier_periods(label: &str, count: usize, first: Option<&str>) -> Vec<String> {
+    let Some(first) = first else { return Vec::new() };
+    let first = period_ordinal(first);
+    all_earlier_periods(label, count)
+        .into_iter()
+        .filter(|earlier| first.is_some_and(|first| period_ordinal(earlier).is_some_and(|ordinal| ordinal >= first)))
+        .collect()
+}
+
+/// `2026-02` → 2026 × 12 + 1, `2026-Q1` → 2026 × 4 + 0: periods of one kind in order.
+fn period_ordinal(label: &str) -> Option<i32> {
+    let (year, rest) = label.split_once('-')?;
+    let year = year.parse::<i32>().ok()?;
+    match rest.strip_prefix('Q') {
+        Some(quarter) => Some(year * 4 + quarter.parse::<i32>().ok()? - 1),
+        None => Some(year * 12 + rest.parse::<i32>().ok()? - 1),
+    }
+}
+
+/// The `count` periods before `label`, latest first.
+fn all_earlier_periods(label: &str, count: usize) -> Vec<String> {
     let Some((year, rest)) = label.split_once('-') else { return Vec::new() };
     let Ok(year) = year.parse::<i32>() else { return Vec::new() };
     let (per_year, index, quarterly) = match rest.strip_prefix('Q') {
@@ -202,12 +247,25 @@ fn regions(detail: &ContractDetail) -> Markup {
 }
 
 fn coverage(report: &Report) -> Markup {
+    let regions: Vec<String> = report
+        .coverage
+        .regions
+        .iter()
+        .map(|region| format!("{} {}", region.region, percent(region.percent, 1)))
+        .collect();
     html! {
         h2 { "Data coverage" }
         p {
             (report.total_slices) " slices of " (report.slice_seconds) " s: " (report.eligible_slices) " eligible, "
-            (report.excluded_slices) " in maintenance, " (report.unknown_slices) " unknown. "
+            (report.excluded_slices) " in maintenance, " (report.unknown_slices) " unknown, "
+            span data-field="not-monitored" { (report.not_monitored_slices) } " not monitored (before the first result), "
+            span data-field="future" { (report.future_slices) } " still to come. "
             (report.results_used) " results used, " (report.results_ignored) " ignored."
+        }
+        p {
+            "Measured: " (report.coverage.reported_slices) " of " (report.coverage.measurable_slices)
+            " measurable slices (" (percent(report.coverage.percent, 2)) "). By region: "
+            @if regions.is_empty() { "none" } @else { (regions.join(", ")) } ". Monitored " (monitored_span(report)) "."
         }
         @if let Some(silent) = report.silent_agents.as_ref().filter(|silent| !silent.is_empty()) {
             p.warning { "Agents expected to probe these checks that sent nothing: " (silent.join(", ")) }
@@ -227,8 +285,15 @@ fn coverage(report: &Report) -> Markup {
 mod tests {
     #[test]
     fn earlier_periods_cross_year_boundaries() {
-        assert_eq!(super::earlier_periods("2026-02", 3), ["2026-01", "2025-12", "2025-11"]);
-        assert_eq!(super::earlier_periods("2026-Q1", 2), ["2025-Q4", "2025-Q3"]);
-        assert!(super::earlier_periods("garbage", 2).is_empty());
+        assert_eq!(super::earlier_periods("2026-02", 3, Some("2020-01")), ["2026-01", "2025-12", "2025-11"]);
+        assert_eq!(super::earlier_periods("2026-Q1", 2, Some("2025-Q1")), ["2025-Q4", "2025-Q3"]);
+        assert!(super::earlier_periods("garbage", 2, Some("2020-01")).is_empty());
+    }
+
+    #[test]
+    fn earlier_periods_start_at_the_first_period_with_results() {
+        assert_eq!(super::earlier_periods("2026-02", 6, Some("2025-12")), ["2026-01", "2025-12"]);
+        assert!(super::earlier_periods("2026-02", 6, Some("2026-02")).is_empty());
+        assert!(super::earlier_periods("2026-02", 6, None).is_empty());
     }
 }

@@ -30,6 +30,7 @@ use super::HttpState;
 use super::api::ApiError;
 use super::auth::{self, Caller};
 use crate::display;
+use crate::reload::ReloadFailure;
 
 /// Seconds between refreshes of the live pages.
 pub const REFRESH_SECONDS: u32 = 30;
@@ -82,7 +83,16 @@ pub enum Nav {
 }
 
 /// A whole page: head, navigation, `body`, and the moment its figures are from.
-pub fn layout(title: &str, here: Nav, caller: Option<&Caller>, refresh: bool, body: Markup) -> Response {
+/// A page around `body`. `reload_failed` (the latest configuration reload, when it failed) shows as a banner
+/// on every page, so nobody reads figures believing an edit took effect when it did not.
+pub fn layout(
+    title: &str,
+    here: Nav,
+    caller: Option<&Caller>,
+    reload_failed: Option<ReloadFailure>,
+    refresh: bool,
+    body: Markup,
+) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -110,6 +120,13 @@ pub fn layout(title: &str, here: Nav, caller: Option<&Caller>, refresh: bool, bo
                         }
                     }
                 }
+                @if let Some(failure) = reload_failed {
+                    div.banner role="alert" data-field="reload-failed" {
+                        "The configuration reload at " (moment(failure.at)) " failed with " (failure.problems)
+                        " problem(s); the collector runs the configuration it had before. Run "
+                        code { "slaprobe-collector check-config" } " or read its log to see what is wrong."
+                    }
+                }
                 main { (body) }
             }
         }
@@ -123,6 +140,11 @@ pub fn layout(title: &str, here: Nav, caller: Option<&Caller>, refresh: bool, bo
 
 fn nav_class(here: Nav, entry: Nav) -> Option<&'static str> {
     (here == entry || (here == Nav::Contract && entry == Nav::Overview)).then_some("here")
+}
+
+/// The latest configuration reload, when it failed.
+pub fn reload_failed(state: &HttpState) -> Option<ReloadFailure> {
+    state.reload_status.borrow().failed
 }
 
 /// A failure shown as a page with the API's status and reason.
@@ -142,7 +164,7 @@ impl IntoResponse for PageError {
             p.error { (message) }
             p { a href="/" { "Back to the contracts" } }
         };
-        let mut response = layout("Error", Nav::Overview, None, false, body);
+        let mut response = layout("Error", Nav::Overview, None, None, false, body);
         *response.status_mut() = status;
         response
     }
@@ -194,5 +216,5 @@ pub fn login_page(problem: Option<&str>, next: &str) -> Response {
             }
         }
     };
-    layout("Sign in", Nav::Login, None, false, body)
+    layout("Sign in", Nav::Login, None, None, false, body)
 }

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use maud::{Markup, html};
 use rust_decimal::Decimal;
 
-use super::{Nav, PageError, as_of_note, layout};
+use super::{Nav, PageError, as_of_note, layout, reload_failed};
 use crate::display::{duration, money, percent};
 use crate::http::HttpState;
 use crate::http::api::ApiError;
@@ -82,7 +82,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         }
         (as_of_note(as_of, true))
     };
-    Ok(layout("Contracts", Nav::Overview, caller.as_ref().map(|caller| &caller.0), true, body))
+    Ok(layout("Contracts", Nav::Overview, caller.as_ref().map(|caller| &caller.0), reload_failed(&state), true, body))
 }
 
 fn card(status: &ContractStatus) -> Markup {
@@ -99,7 +99,7 @@ fn card(status: &ContractStatus) -> Markup {
             div.figures {
                 (figure("Uptime so far", "uptime", percent(report.uptime_percent, 3)))
                 (figure("Objective", "objective", format!("{} %", report.objective)))
-                (figure("Error budget left", "budget-left", duration(status.budget_left_seconds)))
+                (figure("Error budget left (monitored time)", "budget-left", duration(status.budget_left_seconds)))
                 (figure("Credit owed so far", "credit", money(report.credit_amount, &report.currency)))
                 (figure("Best case at period end", "best-case", percent(status.best_case_uptime_percent, 3)))
                 (figure("Credit already certain", "credit-certain", certain))
@@ -107,6 +107,9 @@ fn card(status: &ContractStatus) -> Markup {
             p.note { (forecast(status)) }
             p.note {
                 "Period " (report.period) " (" (report.timezone) "), ends " (ends) "."
+            }
+            @if report.coverage.low {
+                p.warning data-field="coverage" { (crate::display::coverage(report)) }
             }
             @if let Some(silent) = report.silent_agents.as_ref().filter(|silent| !silent.is_empty()) {
                 p.warning { "Silent this period: " (silent.join(", ")) }

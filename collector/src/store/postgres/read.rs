@@ -62,6 +62,21 @@ impl PostgresStore {
         client.query(&statement, params).await.map_err(failed)
     }
 
+    /// See [`crate::store::Store::first_result_at`].
+    pub async fn first_result_at(&self, checks: &[String]) -> Result<Option<Timestamp>, StoreError> {
+        let mut first: Option<Timestamp> = None;
+        for check in checks {
+            let rows =
+                self.rows("SELECT MIN(started_at_ns) AS first FROM results WHERE check_id = $1", &[check]).await?;
+            if let Some(row) = rows.first()
+                && let Some(at) = optional_timestamp(row, "first")?
+            {
+                first = Some(first.map_or(at, |earlier| earlier.min(at)));
+            }
+        }
+        Ok(first)
+    }
+
     /// See [`crate::store::Store::results_between`].
     pub async fn results_between(
         &self,

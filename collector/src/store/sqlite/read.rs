@@ -35,6 +35,18 @@ fn unsigned(row: &Row, column: usize) -> rusqlite::Result<u64> {
     u64::try_from(row.get::<_, i64>(column)?).map_err(|error| conversion_error(column, error))
 }
 
+/// The earliest `started_at` among the results of `checks`.
+pub fn first_result_at(connection: &Connection, checks: &[String]) -> rusqlite::Result<Option<Timestamp>> {
+    let mut query = connection.prepare_cached("SELECT MIN(started_at_ns) FROM results WHERE check_id = ?1")?;
+    let mut first: Option<Timestamp> = None;
+    for check in checks {
+        if let Some(at) = query.query_row(params![check], |row| optional_timestamp(row, 0))? {
+            first = Some(first.map_or(at, |earlier| earlier.min(at)));
+        }
+    }
+    Ok(first)
+}
+
 /// Results of `checks` whose `started_at` lies in `[from, to)`, ordered by `started_at`.
 pub fn results_between(
     connection: &Connection,

@@ -1,0 +1,46 @@
+//! Rule 7's edges of knowledge: when monitoring of a contract began and the moment a report is made. Slices
+//! that ended before the contract's first stored result are `not monitored`; slices that have not ended are
+//! `future`. Neither is eligible nor unknown, whatever `no_data` says: a report never counts time nobody could
+//! have measured.
+
+use jiff::Timestamp;
+use slaprobe_proto::ResultRecord;
+
+use crate::contract::Contract;
+
+/// What the engine is told of time beyond the results it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    /// The `started_at` of the contract's first stored result (any of its checks, any region); `None` when
+    /// there is none, so nothing was monitored.
+    pub monitored_from: Option<Timestamp>,
+    /// The moment the report is made: slices ending after it are still to come.
+    pub now: Timestamp,
+}
+
+impl Horizon {
+    /// No edges: every slice counts as monitored and ended. For judging slices that are known to lie inside
+    /// the monitored past (alerting's settled slices).
+    pub const UNBOUNDED: Self = Self { monitored_from: Some(Timestamp::MIN), now: Timestamp::MAX };
+
+    /// The horizon of a report made at `now` from `results` that hold the contract's whole history (a results
+    /// file): monitoring began with the earliest of them for the contract's checks.
+    pub fn from_results(contract: &Contract, results: &[ResultRecord], now: Timestamp) -> Self {
+        let monitored_from = results
+            .iter()
+            .filter(|result| contract.terms.checks.contains(&result.check_id))
+            .map(|result| result.started_at)
+            .min();
+        Self { monitored_from, now }
+    }
+
+    /// Whether a slice ending at `end` had ended by `now`.
+    pub fn has_ended(&self, end: Timestamp) -> bool {
+        end <= self.now
+    }
+
+    /// Whether a slice ending at `end` ended before monitoring began.
+    pub fn before_monitoring(&self, end: Timestamp) -> bool {
+        self.monitored_from.is_none_or(|first| end <= first)
+    }
+}
