@@ -315,6 +315,19 @@ async fn every_page_shows_the_apis_figures_without_errors() {
     assert!(["at risk", "breached"].contains(&standing_label(&detail["status"]["standing"])), "{detail}");
     assert_eq!(text(failing, "[data-field=\"period\"]"), this_month.strftime("%Y-%m").to_string());
     assert!(detail["report"]["down_slices"].as_u64().unwrap() >= 1, "{detail}");
+    // The period is in progress: the page says so, with its coverage and the budget's rule.
+    assert!(text(failing, "[data-field=\"period-status\"]").starts_with("in progress until "));
+    assert!(text(failing, "[data-field=\"preliminary\"]").starts_with("Preliminary: the period is not over"));
+    assert!(text(failing, "[data-field=\"coverage\"]").contains("of the measurable time measured"));
+    assert!(text(failing, "[data-field=\"budget-rule\"]").starts_with("no_data: exclude"));
+    assert_eq!(detail["report"]["preliminary"], true, "{detail}");
+    // The past period is complete, and no earlier period than the first with results is offered.
+    assert_eq!(text(past, "[data-field=\"period-status\"]"), "complete");
+    assert_eq!(
+        count(past, "p.links a[href^=\"/contracts/\"][href*=\"?period=\"]"),
+        0,
+        "web's results begin in {previous}"
+    );
 
     // Checks: state per check and region as the API has it.
     let checks = &loads["checks"];
