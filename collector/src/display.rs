@@ -78,6 +78,17 @@ pub fn monitored_span(report: &Report) -> String {
     }
 }
 
+/// Each region's share of the measurable time, `eu-west 99.9 %, us-east 98.0 %`, or `none`.
+pub fn region_coverage(report: &Report) -> String {
+    let regions: Vec<String> = report
+        .coverage
+        .regions
+        .iter()
+        .map(|region| format!("{} {}", region.region, percent(region.percent, 1)))
+        .collect();
+    if regions.is_empty() { "none".to_owned() } else { regions.join(", ") }
+}
+
 /// One line on which time the error budget is for, by the contract's `no_data` rule.
 pub fn budget_rule(no_data: NoData) -> &'static str {
     match no_data {

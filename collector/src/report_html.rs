@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 
 use crate::contract::{Combine, Contract, Maintenance, NoData};
-use crate::display::{budget_rule, coverage, day_class, duration, money, monitored_span, percent, period_status};
+use crate::display::{
+    budget_rule, coverage, day_class, duration, money, monitored_span, percent, period_status, region_coverage,
+};
 use crate::sla::Report;
 
 const STYLE: &str = "
@@ -98,24 +100,19 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
         (Some(false), true) => "missed so far",
         (None, _) => "no eligible data",
     };
-    let credit = if report.preliminary {
-        format!(
-            "Credit so far<b>{}</b>{} % of the {} {} fee; certain: {}",
-            escape(&money(report.credit_amount, &report.currency)),
-            report.credit_percent,
-            terms.credits.fee,
-            escape(&terms.credits.currency),
-            escape(&money(report.credit_certain_amount, &report.currency)),
-        )
+    let (credit_label, certain) = if report.preliminary {
+        ("Credit so far", format!("; certain: {}", money(report.credit_certain_amount, &report.currency)))
     } else {
-        format!(
-            "Credit owed<b>{}</b>{} % of the {} {} fee",
-            escape(&money(report.credit_amount, &report.currency)),
-            report.credit_percent,
-            terms.credits.fee,
-            escape(&terms.credits.currency),
-        )
+        ("Credit owed", String::new())
     };
+    let credit = format!(
+        "{credit_label}<b>{}</b>{} % of the {} {} fee{}",
+        escape(&money(report.credit_amount, &report.currency)),
+        report.credit_percent,
+        terms.credits.fee,
+        escape(&terms.credits.currency),
+        escape(&certain),
+    );
     let _ = writeln!(
         out,
         "<div class=\"outcome\">\
@@ -193,12 +190,6 @@ fn render_incidents(out: &mut String, report: &Report) {
 }
 
 fn render_coverage(out: &mut String, report: &Report) {
-    let regions: Vec<String> = report
-        .coverage
-        .regions
-        .iter()
-        .map(|region| format!("{} {}", escape(&region.region), percent(region.percent, 1)))
-        .collect();
     let _ = write!(
         out,
         "<h2>Data coverage</h2>\n<table>\
@@ -216,7 +207,7 @@ fn render_coverage(out: &mut String, report: &Report) {
         report.coverage.reported_slices,
         report.coverage.measurable_slices,
         percent(report.coverage.percent, 2),
-        if regions.is_empty() { "none".to_owned() } else { regions.join(", ") },
+        escape(&region_coverage(report)),
         escape(&monitored_span(report)),
         report.total_slices,
         report.not_monitored_slices,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::contract::Contract;
-use crate::display::{budget_rule, coverage, duration, money, monitored_span, percent, period_status};
+use crate::display::{budget_rule, coverage, duration, money, monitored_span, percent, period_status, region_coverage};
 use crate::report_html::terms_rows;
 use crate::sla::Report;
 
@@ -114,12 +114,6 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
 }
 
 fn render_coverage(out: &mut String, report: &Report) {
-    let regions: Vec<String> = report
-        .coverage
-        .regions
-        .iter()
-        .map(|region| format!("{} {}", region.region, percent(region.percent, 1)))
-        .collect();
     let _ = write!(
         out,
         "\n### Coverage\n\n| | slices |\n| --- | ---: |\n\
@@ -140,7 +134,7 @@ fn render_coverage(out: &mut String, report: &Report) {
         report.unknown_slices,
         report.eligible_slices,
         monitored_span(report),
-        if regions.is_empty() { "none".to_owned() } else { cell(&regions.join(", ")) },
+        cell(&region_coverage(report)),
         report.results_used,
         report.results_ignored,
         match &report.silent_agents {

@@ -11,7 +11,9 @@ use maud::{Markup, html};
 use super::charts::{day_strip, latency_chart};
 use super::overview::{figure, forecast, standing_class, standing_label};
 use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
-use crate::display::{budget_rule, coverage as coverage_line, duration, money, monitored_span, percent, period_status};
+use crate::display::{
+    budget_rule, coverage as coverage_line, duration, money, monitored_span, percent, period_status, region_coverage,
+};
 use crate::http::HttpState;
 use crate::http::api::contracts::{ContractDetail, PeriodQuery, contract_detail};
 use crate::http::auth::Caller;
@@ -247,12 +249,6 @@ fn regions(detail: &ContractDetail) -> Markup {
 }
 
 fn coverage(report: &Report) -> Markup {
-    let regions: Vec<String> = report
-        .coverage
-        .regions
-        .iter()
-        .map(|region| format!("{} {}", region.region, percent(region.percent, 1)))
-        .collect();
     html! {
         h2 { "Data coverage" }
         p {
@@ -265,7 +261,7 @@ fn coverage(report: &Report) -> Markup {
         p {
             "Measured: " (report.coverage.reported_slices) " of " (report.coverage.measurable_slices)
             " measurable slices (" (percent(report.coverage.percent, 2)) "). By region: "
-            @if regions.is_empty() { "none" } @else { (regions.join(", ")) } ". Monitored " (monitored_span(report)) "."
+            (region_coverage(report)) ". Monitored " (monitored_span(report)) "."
         }
         @if let Some(silent) = report.silent_agents.as_ref().filter(|silent| !silent.is_empty()) {
             p.warning { "Agents expected to probe these checks that sent nothing: " (silent.join(", ")) }
