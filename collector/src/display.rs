@@ -23,12 +23,13 @@ pub fn money(amount: Decimal, currency: &str) -> String {
     format!("{:.2} {currency}", amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
 }
 
-/// Whole seconds as `1 h 40 min 5 s` (`0 s` for none, hours never folded into days); negative as `-1 h 40 min`.
+/// Whole seconds as `1 h 40 min 5 s` (`2 d 3 h` from a day on, `0 s` for none); negative as `-1 h 40 min`.
 pub fn duration(seconds: f64) -> String {
     let whole = seconds.round();
     let total = whole.abs() as u64;
     let mut parts = Vec::new();
-    for (amount, unit) in [(total / 3600, "h"), (total / 60 % 60, "min"), (total % 60, "s")] {
+    let units = [(total / 86_400, "d"), (total / 3600 % 24, "h"), (total / 60 % 60, "min"), (total % 60, "s")];
+    for (amount, unit) in units {
         if amount > 0 {
             parts.push(format!("{amount} {unit}"));
         }
@@ -131,7 +132,7 @@ mod tests {
         assert_eq!(duration(-75.4), "-1 min 15 s");
         assert_eq!(duration(0.0), "0 s");
         assert_eq!(duration(1_296.0), "21 min 36 s");
-        assert_eq!(duration(90_061.0), "25 h 1 min 1 s");
+        assert_eq!(duration(90_061.0), "1 d 1 h 1 min 1 s");
         assert_eq!(money(Decimal::new(20_000, 2), "USD"), "200.00 USD");
         assert_eq!(money(Decimal::new(12_345, 3), "EUR"), "12.35 EUR");
     }

@@ -257,8 +257,8 @@ pub fn terms_rows(contract: &Contract) -> Vec<(&'static str, String)> {
         .iter()
         .map(|window| match window {
             Maintenance::Explicit { start, end } => format!("{start} to {end}"),
-            Maintenance::Weekly { day, at, duration } => {
-                format!("every {day:?} at {at} for {}", humantime::format_duration(*duration))
+            Maintenance::Weekly { day, at, duration: length } => {
+                format!("every {day:?} at {at} for {}", duration(length.as_secs_f64()))
             }
         })
         .collect();
@@ -275,7 +275,7 @@ pub fn terms_rows(contract: &Contract) -> Vec<(&'static str, String)> {
             ),
         ),
         ("Objective", format!("{} % per {:?}", terms.objective, terms.period).to_lowercase()),
-        ("Time slice", humantime::format_duration(terms.slice).to_string()),
+        ("Time slice", duration(terms.slice.as_secs_f64())),
         (
             "A check is down in a slice when",
             format!(

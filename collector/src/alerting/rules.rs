@@ -129,7 +129,7 @@ pub fn burn_rate(
         };
         if burning(long_down, long_eligible) && burning(short_down, short_eligible) {
             let regions: BTreeSet<&String> = short.iter().flat_map(|vote| &vote.down_regions).collect();
-            let span = |votes: &[SliceVote]| humantime::format_duration(slice * votes.len() as u32).to_string();
+            let span = |votes: &[SliceVote]| display::duration((slice * votes.len() as u32).as_secs_f64());
             return Some(Finding {
                 since: None,
                 regions: regions.into_iter().cloned().collect(),
@@ -175,7 +175,7 @@ pub fn breach_forecast(contract: &Contract, status: &ContractStatus, recent: &[S
             display::percent(f64::try_from(projected).ok(), 3),
             objective.normalize(),
             display::percent(f64::try_from(Decimal::ONE_HUNDRED * rate).ok(), 2),
-            humantime::format_duration(contract.terms.slice * recent.len() as u32)
+            display::duration((contract.terms.slice * recent.len() as u32).as_secs_f64())
         ),
     })
 }
@@ -240,7 +240,7 @@ pub fn cert_expiry(latest: &[ResultRecord], now: Timestamp, within: Duration) ->
     let when = if left.is_negative() {
         "expired".to_owned()
     } else {
-        format!("expires in {}", humantime::format_duration(Duration::from_secs(left.as_secs().unsigned_abs())))
+        format!("expires in {}", display::duration(left.as_secs_f64().abs()))
     };
     Some(Finding {
         since: None,
