@@ -11,7 +11,7 @@ use slaprobe_collector::ingest::auth::token_hash;
 use slaprobe_tests::agent::{AgentProcess, collector_binary};
 use slaprobe_tests::browser;
 use slaprobe_tests::collector::start_collector;
-use slaprobe_tests::http_client::get;
+use slaprobe_tests::http_client::{get, send};
 use slaprobe_tests::wait;
 
 const CONTRACT: &str = "contracts:\n  - id: web\n    vendor: Loopback Inc.\n    service: Web\n    objective: 99.9\n    \
@@ -57,8 +57,16 @@ async fn mistakes_are_named_shown_and_counted() {
     let (status, ready) = get(http, "/readyz").await;
     assert!(status == 200 && ready.starts_with("ready\nconfig: loaded "), "{ready}");
 
-    // On reload (the file changed): refused, the running configuration kept, and said everywhere.
-    std::fs::write(&contracts, format!("{CONTRACT}[web, {{ id: web-internal, local: yes-please }}]\n")).unwrap();
+    // On reload: refused with the file and entry named (the admin API's answer), the running configuration kept,
+    // and said everywhere.
+    std::fs::write(&contracts, format!("{CONTRACT}[web, wbe]\n")).unwrap();
+    let refused = send(http, "POST", "/api/v1/reload", &[], "").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("contracts.yaml (contracts_file): contracts[0].checks[1]: no check"),
+        "{}",
+        refused.body
+    );
     wait::until(Duration::from_secs(30), "/readyz to report the failed reload", async || {
         get(http, "/readyz").await.1.contains("config: reload failed at ")
     })
