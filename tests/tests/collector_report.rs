@@ -111,9 +111,21 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
     assert!(coverage < 1.0 && report["coverage"]["low"] == true, "seconds of a month: {report}");
 
     let results_arg = results_path.to_str().unwrap();
+    // Every format made as of the JSON report's moment, so they speak of the same slices.
+    let as_of = report["generated_at"].as_str().unwrap();
     let in_format = |format: &str| {
-        let (code, output, stderr) =
-            run_report(&["--contracts", &contracts, "--results", results_arg, "--period", &period, "--format", format]);
+        let (code, output, stderr) = run_report(&[
+            "--contracts",
+            &contracts,
+            "--results",
+            results_arg,
+            "--period",
+            &period,
+            "--format",
+            format,
+            "--as-of",
+            as_of,
+        ]);
         assert_eq!(code, Some(0), "{format}: {stderr}");
         output
     };
