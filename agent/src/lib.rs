@@ -1,5 +1,5 @@
 //! slaprobe-agent: probes HTTP(S), DNS and TCP endpoints on a wall-clock schedule, one attempt each on a fresh
-//! connection, with timing phases, and records every attempt as a result (`DESIGN.md` sections 2, 3 and 6).
+//! connection, with timing phases, and records every attempt as a result (`docs/checks.md`, `docs/results.md`, `docs/configuration.md`).
 //!
 //! Standalone, checks come from `agent.yaml` and results go to JSON lines; with a collector, results go through
 //! a durable disk spool and are streamed over gRPC, and the collector pushes the checks.

@@ -1,4 +1,4 @@
-//! The uplink: streams the spool to the collector and deletes what it acknowledges (`DESIGN.md` section 4).
+//! The uplink: streams the spool to the collector and deletes what it acknowledges (`docs/protocol.md`).
 //!
 //! One session at a time. On (re)connect the agent sends Hello, then replays every durable, unacknowledged
 //! result from the spool in batches sized below the collector's limits ([`slaprobe_proto::limits`]), keeping

@@ -8,7 +8,7 @@ fn env(name: &str) -> Option<String> {
     (name == "ACME_TOKEN").then(|| "t0ken".to_owned())
 }
 
-const DESIGN_EXAMPLE: &str = r#"
+const DOCUMENTED_EXAMPLE: &str = r#"
 agent_id: agent-eu-1
 region: eu-west
 spool_dir: /var/lib/slaprobe-agent
@@ -48,7 +48,7 @@ checks:
 
 #[test]
 fn design_example_parses_with_defaults_and_env_expansion() {
-    let config = parse_agent_config(DESIGN_EXAMPLE, "agent.yaml", &env).expect("valid");
+    let config = parse_agent_config(DOCUMENTED_EXAMPLE, "agent.yaml", &env).expect("valid");
     assert_eq!(config.agent_id(), "agent-eu-1");
     assert_eq!(config.checks.len(), 3);
     let ProbeSpec::Http(http) = &config.checks[0].spec else { panic!("http spec") };
@@ -128,7 +128,7 @@ fn deploy_example_is_valid() {
 
 #[test]
 fn checks_round_trip_through_the_pushed_document() {
-    let config = parse_agent_config(DESIGN_EXAMPLE, "agent.yaml", &env).expect("valid");
+    let config = parse_agent_config(DOCUMENTED_EXAMPLE, "agent.yaml", &env).expect("valid");
     let document = slaprobe_agent::config::checks_document(config.checks.iter().map(|prepared| &prepared.check));
     let again = slaprobe_agent::config::parse_checks_document(&document).expect("the pushed document is valid");
     let originals: Vec<_> = config.checks.iter().map(|prepared| prepared.check.clone()).collect();

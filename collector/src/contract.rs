@@ -1,4 +1,4 @@
-//! Contracts (`DESIGN.md` section 5): the YAML shape, and validation into a [`Contract`] the SLA engine can use.
+//! Contracts (`docs/sla.md`): the YAML shape, and validation into a [`Contract`] the SLA engine can use.
 //!
 //! Every number that decides money (objective, tier thresholds and credits, cap, fee, minimum amount,
 //! `failed_ratio`) is a [`Decimal`], read from YAML as written, so `99.9` is exactly 99.9. Validation reports

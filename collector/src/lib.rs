@@ -9,7 +9,7 @@
 //! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API, the dashboard, access tokens.
 //! - [`serve`]: `slaprobe-collector serve`, gRPC ingest into the store (TLS optional).
 //! - [`reload`]: reloading the configuration on SIGHUP and on file changes.
-//! - [`sla`]: the pure SLA engine (rules 1–9 of `DESIGN.md` section 5) and its report.
+//! - [`sla`]: the pure SLA engine (rules 1–9 of `docs/sla.md`) and its report.
 //! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit, config push, clock
 //!   offsets, refusals and spool gaps recorded).
 //! - [`migrate`]: moving a SQLite store into PostgreSQL.

@@ -5,7 +5,7 @@
 //! ([`store_period_view`]). A report computed from an export equals the report computed from the store: the
 //! export covers the same window (the period plus the slices runs across its boundaries are judged on).
 //!
-//! Formats: `json` (one object per contract per line, `DESIGN.md` section 7), `csv` (one row per contract), `md`
+//! Formats: `json` (one object per contract per line, `docs/sla.md`), `csv` (one row per contract), `md`
 //! (a summary table and the incidents) and `html` (the printable claim document, [`crate::report_html`]).
 
 use std::collections::HashSet;

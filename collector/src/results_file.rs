@@ -1,4 +1,4 @@
-//! Reading results as JSON lines (`DESIGN.md` section 3), reporting every malformed line with its number.
+//! Reading results as JSON lines (`docs/results.md`), reporting every malformed line with its number.
 
 use std::io::BufRead;
 

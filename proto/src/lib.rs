@@ -1,7 +1,7 @@
 //! slaprobe's wire formats, shared by the agent, the collector and users' tooling.
 //!
 //! Layout:
-//! - [`record`]: [`ResultRecord`], the result record of `DESIGN.md` section 3 in its JSON-lines form (agent
+//! - [`record`]: [`ResultRecord`], the result record of `docs/results.md` in its JSON-lines form (agent
 //!   `--output`, collector `export`, offline `report`).
 //! - [`v1`]: the `slaprobe.v1` gRPC protocol (`proto/slaprobe/v1/collector.proto`), generated with protox and
 //!   tonic-prost-build; every message and field is documented in the `.proto` file.

@@ -1,4 +1,4 @@
-//! The result record: one probe attempt, as `DESIGN.md` section 3 fixes it.
+//! The result record: one probe attempt, as `docs/results.md` fixes it.
 //!
 //! Optional fields are left out of the JSON when absent, so a line carries only what the probe measured. Field
 //! names and meanings are a public contract (the offline `report` and users' tooling read them): add fields,

@@ -1,5 +1,5 @@
 //! Test notifications through a real collector to a real webhook receiver on loopback: the webhook gets the
-//! JSON of `DESIGN.md` section 6 with a valid HMAC signature and is retried after a 500; the Slack-compatible
+//! JSON of `docs/configuration.md` with a valid HMAC signature and is retried after a 500; the Slack-compatible
 //! channel gets `{"text": ...}`; PagerDuty gets an Events API v2 event (at a loopback `events_url`); email
 //! reaches an SMTP server on loopback; an unreachable channel reports each of its three attempts; unknown
 //! channels are a 404; the delivery log has every one.

@@ -1,4 +1,4 @@
-//! The check definitions of `DESIGN.md` section 2, exactly as written in YAML.
+//! The check definitions of `docs/checks.md`, exactly as written in YAML.
 //!
 //! These types only describe the file; [`super::validate`] turns them into ready-to-run
 //! [`crate::config::PreparedCheck`]s. They compare with `==` so a reload can tell an unchanged check from a

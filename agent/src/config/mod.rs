@@ -1,4 +1,4 @@
-//! The agent's process configuration (`DESIGN.md` section 6) and its checks (section 2).
+//! The agent's process configuration (`docs/configuration.md`) and its checks (section 2).
 //!
 //! Loading goes: read the file, parse YAML, expand `${VAR}` in every string value, deserialise each part on its
 //! own so that one bad check does not hide the next, then validate. Every problem found is reported at once,

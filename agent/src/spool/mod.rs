@@ -1,5 +1,5 @@
 //! The durable spool: every result is written here, with its sequence number, before it counts as produced, and
-//! stays until the collector acknowledges it (`DESIGN.md` section 4, properties 1 and 2).
+//! stays until the collector acknowledges it (`docs/protocol.md`, properties 1 and 2).
 //!
 //! On disk, a directory of append-only segment files `segment-<first seq>.log`, each a series of records
 //! `[payload length: u32 LE][CRC-32 of payload: u32 LE][payload]`, where the payload is `seq: u64 LE` followed by

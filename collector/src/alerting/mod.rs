@@ -1,4 +1,4 @@
-//! Alerts (`DESIGN.md` section 6): the rules of `alerts:` evaluated against the stored results, escalated along
+//! Alerts (`docs/configuration.md`): the rules of `alerts:` evaluated against the stored results, escalated along
 //! their policy's levels, and sent through [`crate::notify`]. State lives in the store, so it survives restarts,
 //! and one collector at a time evaluates (a lease in the store), so replicas never send twice.
 //!

@@ -1,9 +1,9 @@
-//! `notify:` and `alerts:` of `collector.yaml` (`DESIGN.md` section 6): notification channels, escalation
+//! `notify:` and `alerts:` of `collector.yaml` (`docs/configuration.md`): notification channels, escalation
 //! policies, and alert rules per contract. Everything is validated when the configuration loads (ids, URLs,
 //! addresses, references between the three), so a typo fails at startup or reload rather than when an alert
 //! should have gone out. The rules are evaluated by [`crate::alerting`].
 //!
-//! Beyond DESIGN's `{ contract, kind, policy }` a rule may tune its kind (each option only with its kind):
+//! Beyond `{ contract, kind, policy }` a rule may tune its kind (each option only with its kind):
 //! `down_slices`/`up_slices` (down), `windows` (burn_rate), `lookback` (breach_forecast), `after` (silent),
 //! `within` (cert_expiry); a policy may set `repeat`, how often an unacknowledged alert is sent again.
 

@@ -1,4 +1,4 @@
-//! `collector.yaml` (`DESIGN.md` section 6) and the checks and contracts files it names.
+//! `collector.yaml` (`docs/configuration.md`) and the checks and contracts files it names.
 //!
 //! `${VAR}` expands from the environment in every string value. Checks and contracts come inline (`checks:`,
 //! `contracts:`) or from files (`checks_file:`, `contracts_file:`, a YAML document with that one key); relative

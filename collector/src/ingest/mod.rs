@@ -1,4 +1,4 @@
-//! gRPC ingest: the `slaprobe.v1.Collector/Session` stream (`DESIGN.md` section 4).
+//! gRPC ingest: the `slaprobe.v1.Collector/Session` stream (`docs/protocol.md`).
 //!
 //! A session is authenticated by the `authorization: Bearer <token>` metadata; the token's SHA-256 maps to
 //! exactly one agent id and region, and the stream's Hello must claim those (else `PermissionDenied`). Results

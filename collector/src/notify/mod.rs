@@ -1,4 +1,4 @@
-//! Sending notifications to the channels of `notify.channels` (`DESIGN.md` section 6), with retries, and saying
+//! Sending notifications to the channels of `notify.channels` (`docs/configuration.md`), with retries, and saying
 //! how each attempt went. Alerts ([`crate::alerting`]) send through here, and an admin can send a test
 //! notification to any channel (`POST /api/v1/channels/{id}/test`) to check the wiring end to end.
 //!

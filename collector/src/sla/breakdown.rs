@@ -35,7 +35,7 @@ pub struct RegionView {
     pub results: u64,
     /// Of those, failed.
     pub failed: u64,
-    /// The contract's uptime as this region alone saw it (rules of `DESIGN.md` section 5, one region).
+    /// The contract's uptime as this region alone saw it (rules of `docs/sla.md`, one region).
     pub uptime_percent: Option<f64>,
     /// Down slices as this region alone saw them.
     pub down_slices: u64,

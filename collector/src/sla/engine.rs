@@ -1,4 +1,4 @@
-//! Rules 2–9 of `DESIGN.md` section 5, exactly as written: results → per (check, region, slice) state → region
+//! Rules 2–9 of `docs/sla.md`, exactly as written: results → per (check, region, slice) state → region
 //! votes → slice states → maintenance → runs → uptime, credit and incidents. Pure: no clock, no I/O; the moment
 //! of the report and the start of monitoring come in as a [`Horizon`].
 //!

@@ -1,5 +1,5 @@
 //! The SLA engine: results + contract + period in, report out; no clock, no I/O. It implements rules 1–9 of
-//! `DESIGN.md` section 5 to the letter; everything that decides money lives here.
+//! `docs/sla.md` to the letter; everything that decides money lives here.
 //!
 //! Layout:
 //! - [`period`]: rule 1, calendar months and quarters in a time zone.

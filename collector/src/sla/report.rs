@@ -1,4 +1,4 @@
-//! The report of one contract over one period: the JSON object of `DESIGN.md` section 7, field for field, plus
+//! The report of one contract over one period: the JSON object of `docs/sla.md`, field for field, plus
 //! the fields that make it reproducible and honest: `vendor`, `service`, what input was used or ignored, when it
 //! was made, whether the period is over, and how much of it was measured at all.
 

@@ -1,4 +1,4 @@
-//! The worked examples of `DESIGN.md` section 8, rule-by-rule cases, and property tests.
+//! The worked examples of `docs/sla.md`, rule-by-rule cases, and property tests.
 
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;

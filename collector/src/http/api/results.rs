@@ -1,7 +1,7 @@
 //! `GET /api/v1/results?check=ID[&region=R][&from=T][&to=T][&limit=N][&after=CURSOR]`: raw results of one check,
 //! in `(started_at, agent_id, seq)` order, a page at a time. `from` defaults to 24 hours before `to`, `to` to
 //! now; `limit` to 100 (at most 1000). A page that may have more ends with `next`, the cursor of the page after
-//! it; the last page has `next: null`. Each result is the JSON lines record of `DESIGN.md` section 3 plus
+//! it; the last page has `next: null`. Each result is the JSON lines record of `docs/results.md` plus
 //! `flags` (`clock_suspect`, `unknown_check`, `late`) and `received_at` (when it arrived; `null` for results
 //! imported or stored by earlier collectors).
 
