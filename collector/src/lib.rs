@@ -17,9 +17,10 @@
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`retention`]: deleting results past `retention.results`, by one collector at a time.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
-//! - [`report_cmd`]: `slaprobe-collector report` (offline or from the store) and `export`; JSON and CSV.
-//! - [`report_html`]: the printable HTML claim document.
-//! - [`report_markdown`]: the claim report as Markdown.
+//! - [`report_cmd`]: `slaprobe-collector report` from a results file.
+//! - [`render`]: reports as JSON, CSV, Markdown and the printable HTML claim document.
+//! - [`views`]: what the API, dashboard, metrics, alerting and the commands read from the store: standings,
+//!   period views, reports and exports.
 #![forbid(unsafe_code)]
 
 pub mod alerting;
@@ -31,11 +32,11 @@ pub mod ingest;
 pub mod migrate;
 pub mod notify;
 pub mod reload;
+pub mod render;
 pub mod report_cmd;
-pub mod report_html;
-pub mod report_markdown;
 pub mod results_file;
 pub mod retention;
 pub mod serve;
 pub mod sla;
 pub mod store;
+pub mod views;

@@ -11,10 +11,10 @@ use clap::{Parser, Subcommand};
 use slaprobe_collector::config::{CollectorConfig, load_collector_config};
 use slaprobe_collector::migrate::migrate;
 use slaprobe_collector::reload::{Reload, ReloadRequest};
-use slaprobe_collector::report_cmd::{
-    Format, ReportError, export, load_contracts, offline_reports, render, store_reports,
-};
+use slaprobe_collector::render::{Format, render};
+use slaprobe_collector::report_cmd::{ReportError, load_contracts, offline_reports};
 use slaprobe_collector::serve::{open_store, serve};
+use slaprobe_collector::views::{ViewError, export, store_reports};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// slaprobe's collector.
@@ -162,10 +162,10 @@ fn main() -> ExitCode {
             let results = export(&config.contracts, &store, &contract, &period).await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for result in results {
-                let line = serde_json::to_string(&result).map_err(|error| ReportError::Store(error.to_string()))?;
-                writeln!(out, "{line}").map_err(|error| ReportError::Store(format!("writing the export: {error}")))?;
+                let line = serde_json::to_string(&result).map_err(|error| ReportError::Io(error.to_string()))?;
+                writeln!(out, "{line}").map_err(|error| ReportError::Io(format!("writing the export: {error}")))?;
             }
-            out.flush().map_err(|error| ReportError::Store(format!("writing the export: {error}")))
+            out.flush().map_err(|error| ReportError::Io(format!("writing the export: {error}")))
         }),
     }
 }
@@ -226,7 +226,7 @@ fn from_store(
     };
     let store = match runtime.block_on(open_store(&config)) {
         Ok(store) => store,
-        Err(error) => return fail(ReportError::Store(format!("{error:#}"))),
+        Err(error) => return fail(ReportError::Io(format!("{error:#}"))),
     };
     match runtime.block_on(work(config, store)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -286,11 +286,9 @@ async fn shutdown_signal() {
 fn fail(error: ReportError) -> ExitCode {
     eprintln!("slaprobe-collector: {error}");
     ExitCode::from(match error {
-        ReportError::Usage(_)
-        | ReportError::NoContract(_)
-        | ReportError::BadPeriod { .. }
-        | ReportError::NoPeriod { .. } => 64,
+        ReportError::Usage(_) => 64,
         ReportError::Data(_) => 65,
-        ReportError::Store(_) => 1,
+        ReportError::View(ViewError::Store(_)) | ReportError::Io(_) => 1,
+        ReportError::View(_) => 64,
     })
 }

@@ -33,8 +33,8 @@ use crate::config::CollectorConfig;
 use crate::ingest::refusals::Refusals;
 use crate::notify::Notifier;
 use crate::reload::{ReloadRequest, ReloadStatus};
-use crate::report_cmd::store_status;
 use crate::store::Store;
+use crate::views::store_status;
 pub use metrics::IngestMetrics;
 
 /// The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`; tests validate real responses

@@ -116,7 +116,7 @@ fn burn_rate_windows_match_the_numbers_worked_by_hand() {
     let nine: Vec<usize> = (1..=9).collect();
     let finding = burn_rate(&contract, &windows, THIRTY_DAYS, &trailing_votes(THREE_DAYS_OF_MINUTES, &nine))
         .expect("9 down slices in the last hour burn at 15x");
-    assert!(finding.summary.contains("15.0x over 1h"), "{}", finding.summary);
+    assert!(finding.summary.contains("15.0x over 1 h and 100.0x over 5 min"), "{}", finding.summary);
     assert!(finding.summary.contains("alert at 14.4x"), "{}", finding.summary);
     let eight: Vec<usize> = (1..=8).collect();
     assert_eq!(burn_rate(&contract, &windows, THIRTY_DAYS, &trailing_votes(THREE_DAYS_OF_MINUTES, &eight)), None);
@@ -219,5 +219,5 @@ fn cert_expiry_reports_the_soonest_certificate_within_the_horizon() {
     let soon = [result("eu", "2026-05-01T00:00:00Z"), result("us", "2026-04-08T00:00:00Z")];
     let finding = cert_expiry(&soon, now, fortnight).expect("7 days is within 14");
     assert_eq!(finding.regions, ["us"]);
-    assert!(finding.summary.contains("acme-api expires in 7days"), "{}", finding.summary);
+    assert!(finding.summary.contains("acme-api expires in 7 d (2026-04-08T00:00:00Z"), "{}", finding.summary);
 }

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiQuery};
 use crate::contract::{Contract, NoData, PeriodKind};
 use crate::http::HttpState;
-use crate::report_cmd::{Format, render, store_period_view, store_reports, store_status};
+use crate::render::{Format, render};
 use crate::sla::breakdown::{DayLatency, RegionView, daily_latency, regions};
 use crate::sla::status::{ContractStatus, current_period};
 use crate::sla::{Incident, Report};
+use crate::views::{store_period_view, store_reports, store_status};
 
 /// A contract's terms as the API shows them.
 #[derive(Debug, Clone, Serialize)]

@@ -25,7 +25,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::report_cmd::ReportError;
+use crate::views::ViewError;
 
 /// An API failure: the status and what went wrong.
 #[derive(Debug)]
@@ -74,23 +74,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<ReportError> for ApiError {
-    fn from(error: ReportError) -> Self {
+impl From<ViewError> for ApiError {
+    fn from(error: ViewError) -> Self {
         match error {
-            ReportError::NoContract(id) => Self(StatusCode::NOT_FOUND, format!("no contract {id:?}")),
-            ReportError::NoPeriod { contract, problem } => {
-                Self(StatusCode::NOT_FOUND, format!("contract {contract:?} has no period {problem}"))
+            ViewError::NoContract(_) | ViewError::NoPeriod { .. } => Self(StatusCode::NOT_FOUND, error.to_string()),
+            ViewError::BadPeriod { .. } | ViewError::NoContracts | ViewError::NoCurrentPeriod(_) => {
+                Self(StatusCode::BAD_REQUEST, error.to_string())
             }
-            ReportError::BadPeriod { contract, problem } => {
-                Self(StatusCode::BAD_REQUEST, format!("period {problem} (contract {contract:?})"))
-            }
-            ReportError::Usage(message) => Self(StatusCode::BAD_REQUEST, message),
-            ReportError::Store(_) => Self::store_failed(&error),
-            ReportError::Data(_) => {
-                tracing::error!(%error, "A stored result could not be used for an API answer.");
-                let message = "a stored result could not be read; the collector's log says which".to_owned();
-                Self(StatusCode::INTERNAL_SERVER_ERROR, message)
-            }
+            ViewError::Store(store) => Self::store_failed(&store),
         }
     }
 }

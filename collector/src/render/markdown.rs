@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
+use super::html::terms_rows;
 use crate::contract::Contract;
 use crate::display::{budget_rule, coverage, duration, money, monitored_span, percent, period_status, region_coverage};
-use crate::report_html::terms_rows;
 use crate::sla::Report;
 
 /// Escapes text for a Markdown table cell.

@@ -1,0 +1,303 @@
+//! What the API, the dashboard, `/metrics`, alerting and the `report`/`export` commands read from the store: each
+//! contract's standing in its current period ([`store_status`]), one period's view with the results behind it
+//! ([`store_period_view`]), reports of any period ([`store_reports`]) and the results a report is computed from
+//! ([`export`]). A report computed from an export equals the report computed from the store: the export covers
+//! the same window (the period plus the slices runs across its boundaries are judged on) and carries the
+//! contract's first stored result, so both know when monitoring began.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use slaprobe_proto::ResultRecord;
+
+use crate::config::CollectorConfig;
+use crate::contract::Contract;
+use crate::sla::status::{ContractStatus, current_period, status};
+use crate::sla::{Horizon, LateResults, Period, Report, evaluate, evaluation_window, parse_period};
+use crate::store::{Store, StoreError};
+
+/// Why a view could not be made; the API maps each to its status, the commands to their exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// No contract has this id (404; exit 64).
+    #[error("no contract {0:?}")]
+    NoContract(String),
+    /// The configuration has no contract at all (exit 64).
+    #[error("no contract is configured")]
+    NoContracts,
+    /// The period is malformed (400; exit 64).
+    #[error("period {problem} (contract {contract})")]
+    BadPeriod {
+        /// The contract.
+        contract: String,
+        /// What is wrong with the period.
+        problem: String,
+    },
+    /// A well-formed period the contract does not have: a month of a quarterly contract or the other way
+    /// round (404; exit 64).
+    #[error("contract {contract:?} has no period {problem}")]
+    NoPeriod {
+        /// The contract.
+        contract: String,
+        /// What is wrong with the period.
+        problem: String,
+    },
+    /// The contract's current period cannot be cut (a time zone without the moment; exit 64).
+    #[error("no current period: {0}")]
+    NoCurrentPeriod(String),
+    /// The store could not be read (503; exit 1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The contracts to report on (all, or `only`), each with its period parsed.
+pub fn select<'a>(
+    contracts: &'a [Contract],
+    period: &str,
+    only: Option<&str>,
+) -> Result<Vec<(&'a Contract, Period)>, ViewError> {
+    let selected: Vec<&Contract> =
+        contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
+    if selected.is_empty() {
+        return Err(match only {
+            Some(id) => ViewError::NoContract(id.to_owned()),
+            None => ViewError::NoContracts,
+        });
+    }
+    selected
+        .into_iter()
+        .map(|contract| {
+            parse_period(period, contract.terms.period, &contract.tz).map(|period| (contract, period)).map_err(
+                |problem| {
+                    let contract = contract.terms.id.clone();
+                    if is_period_label(period) {
+                        ViewError::NoPeriod { contract, problem }
+                    } else {
+                        ViewError::BadPeriod { contract, problem }
+                    }
+                },
+            )
+        })
+        .collect()
+}
+
+/// Whether `label` has the form of a period, `YYYY-MM` or `YYYY-Qn` (whichever kind the contract has).
+fn is_period_label(label: &str) -> bool {
+    let Some((year, rest)) = label.split_once('-') else { return false };
+    let month_or_quarter = match rest.strip_prefix('Q') {
+        Some(quarter) => matches!(quarter, "1" | "2" | "3" | "4"),
+        None => {
+            rest.len() == 2
+                && rest.bytes().all(|byte| byte.is_ascii_digit())
+                && rest.parse::<u8>().is_ok_and(|month| (1..=12).contains(&month))
+        }
+    };
+    year.len() == 4 && year.bytes().all(|byte| byte.is_ascii_digit()) && month_or_quarter
+}
+
+/// Reports for `period` from the store as known at `now`, each with its contract; `only` limits them to one
+/// contract. Unlike offline reports, these know which agents should have probed, and name the silent ones.
+pub async fn store_reports<'a>(
+    config: &'a CollectorConfig,
+    store: &Store,
+    period: &str,
+    only: Option<&str>,
+    now: Timestamp,
+) -> Result<Vec<(&'a Contract, Report)>, ViewError> {
+    let mut reports = Vec::new();
+    for (contract, period) in select(&config.contracts, period, only)? {
+        let results = window_results(contract, &period, store).await?;
+        let horizon = store_horizon(contract, store, now).await?;
+        reports.push((contract, stored_report(config, contract, &period, store, &results, &horizon).await?));
+    }
+    Ok(reports)
+}
+
+/// The horizon of a report made from the store at `now`: monitoring began with the contract's first stored
+/// result.
+async fn store_horizon(contract: &Contract, store: &Store, now: Timestamp) -> Result<Horizon, ViewError> {
+    let monitored_from = store.first_result_at(&contract.terms.checks).await.map_err(ViewError::Store)?;
+    Ok(Horizon { monitored_from, now })
+}
+
+/// Each contract's standing in its current period at `as_of`, from the store; `only` limits it to one contract.
+pub async fn store_status<'a>(
+    config: &'a CollectorConfig,
+    store: &Store,
+    as_of: Timestamp,
+    only: Option<&str>,
+) -> Result<Vec<(&'a Contract, ContractStatus)>, ViewError> {
+    let selected: Vec<&Contract> =
+        config.contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)).collect();
+    if let (Some(id), true) = (only, selected.is_empty()) {
+        return Err(ViewError::NoContract(id.to_owned()));
+    }
+    let mut statuses = Vec::new();
+    for contract in selected {
+        let period = current_period(contract, as_of).map_err(ViewError::NoCurrentPeriod)?;
+        let results = window_results(contract, &period, store).await?;
+        let horizon = store_horizon(contract, store, as_of).await?;
+        statuses.push((contract, standing_at(config, contract, &period, &horizon, &results)));
+    }
+    Ok(statuses)
+}
+
+/// One contract in one period with the results behind it: the current period part way (with its standing), or
+/// a past period whole.
+pub struct PeriodView<'a> {
+    /// The contract.
+    pub contract: &'a Contract,
+    /// The period as far as it has elapsed: for the current period, up to the last whole slice before `as_of`.
+    pub period: Period,
+    /// The standing, for the current period only.
+    pub status: Option<ContractStatus>,
+    /// The period's report (so far, for the current period).
+    pub report: Report,
+    /// The results the report is computed from (its evaluation window).
+    pub results: Vec<ResultRecord>,
+    /// When monitoring began and the moment of the view.
+    pub horizon: Horizon,
+}
+
+/// Contract `id` in `period` (its current period when `None`), from the store, as of `as_of`.
+pub async fn store_period_view<'a>(
+    config: &'a CollectorConfig,
+    store: &Store,
+    id: &str,
+    period: Option<&str>,
+    as_of: Timestamp,
+) -> Result<PeriodView<'a>, ViewError> {
+    let contract = config
+        .contracts
+        .iter()
+        .find(|contract| contract.terms.id == id)
+        .ok_or_else(|| ViewError::NoContract(id.to_owned()))?;
+    let current = current_period(contract, as_of).map_err(ViewError::NoCurrentPeriod)?;
+    let period = match period {
+        Some(label) if label != current.label => select(std::slice::from_ref(contract), label, None)?.remove(0).1,
+        _ => current,
+    };
+    let results = window_results(contract, &period, store).await?;
+    let horizon = store_horizon(contract, store, as_of).await?;
+    if period.end <= as_of {
+        let report = stored_report(config, contract, &period, store, &results, &horizon).await?;
+        return Ok(PeriodView { contract, period, status: None, report, results, horizon });
+    }
+    let standing = standing_at(config, contract, &period, &horizon, &results);
+    let report = standing.so_far.clone();
+    let elapsed = (report.total_slices - report.future_slices) as i64 * report.slice_seconds;
+    let end = period.start.checked_add(jiff::SignedDuration::from_secs(elapsed)).unwrap_or(period.end).min(period.end);
+    Ok(PeriodView { contract, period: Period { end, ..period }, status: Some(standing), report, results, horizon })
+}
+
+/// `contract`'s standing in `period` (its current one) at `as_of`, naming the silent agents: those with nothing
+/// at all so far, the slice in progress included.
+fn standing_at(
+    config: &CollectorConfig,
+    contract: &Contract,
+    period: &Period,
+    horizon: &Horizon,
+    results: &[ResultRecord],
+) -> ContractStatus {
+    let mut standing = status(contract, period, horizon, results);
+    let until_now = Period { end: horizon.now.clamp(period.start, period.end), ..period.clone() };
+    standing.so_far.silent_agents = Some(silent_agents(config, contract, &until_now, results));
+    standing
+}
+
+/// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for
+/// them during `period`.
+fn silent_agents(
+    config: &CollectorConfig,
+    contract: &Contract,
+    period: &Period,
+    results: &[ResultRecord],
+) -> Vec<String> {
+    let reported: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter(|result| period.start <= result.started_at && result.started_at < period.end)
+        .filter_map(|result| result.agent_id.as_deref())
+        .collect();
+    config
+        .agents
+        .iter()
+        .filter(|agent| config.serves_region(contract, &agent.region) && !reported.contains(agent.agent_id.as_str()))
+        .map(|agent| agent.agent_id.clone())
+        .collect()
+}
+
+/// The results one contract's report for `period` is computed from, in time order. When monitoring of the
+/// contract began before that window, the contract's first stored result comes first, so that a report made
+/// from the export knows when monitoring began, as the store does, and says the same.
+pub async fn export(
+    contracts: &[Contract],
+    store: &Store,
+    contract: &str,
+    period: &str,
+) -> Result<Vec<ResultRecord>, ViewError> {
+    let (contract, period) = select(contracts, period, Some(contract))?.remove(0);
+    let mut results = window_results(contract, &period, store).await?;
+    let (from, _) = evaluation_window(contract, &period);
+    if let Some(first) = store.first_result_at(&contract.terms.checks).await.map_err(ViewError::Store)?
+        && first < from
+    {
+        let just_after = first.checked_add(jiff::SignedDuration::from_nanos(1)).unwrap_or(first);
+        let earliest =
+            store.results_between(&contract.terms.checks, first, just_after).await.map_err(ViewError::Store)?;
+        results.splice(0..0, earliest.into_iter().take(1));
+    }
+    Ok(results)
+}
+
+/// `contract`'s report for `period` from the store's `results` (complete or so far, by `horizon`), naming the
+/// silent agents and, when results arrived after the period closed, what the report would say without them.
+async fn stored_report(
+    config: &CollectorConfig,
+    contract: &Contract,
+    period: &Period,
+    store: &Store,
+    results: &[ResultRecord],
+    horizon: &Horizon,
+) -> Result<Report, ViewError> {
+    let mut report = evaluate(contract, period, results, horizon);
+    report.silent_agents = Some(silent_agents(config, contract, period, results));
+    let (from, to) = evaluation_window(contract, period);
+    let late: HashSet<(String, u64)> =
+        store.late_between(&contract.terms.checks, from, to).await.map_err(ViewError::Store)?.into_iter().collect();
+    if !late.is_empty() {
+        let on_time: Vec<ResultRecord> = results
+            .iter()
+            .filter(|result| {
+                let key = (result.agent_id.clone().unwrap_or_else(|| result.region.clone()), result.seq.unwrap_or(0));
+                !late.contains(&key)
+            })
+            .cloned()
+            .collect();
+        let without = evaluate(contract, period, &on_time, horizon);
+        report.late = Some(LateResults {
+            results: late.len() as u64,
+            down_slices_without: without.down_slices,
+            uptime_percent_without: without.uptime_percent,
+            credit_amount_without: without.credit_amount,
+        });
+    }
+    Ok(report)
+}
+
+async fn window_results(contract: &Contract, period: &Period, store: &Store) -> Result<Vec<ResultRecord>, ViewError> {
+    let (from, to) = evaluation_window(contract, period);
+    store.results_between(&contract.terms.checks, from, to).await.map_err(ViewError::Store)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn period_labels_are_months_or_quarters() {
+        for label in ["2026-02", "2026-12", "2026-Q1", "0000-01"] {
+            assert!(super::is_period_label(label), "{label}");
+        }
+        for label in ["2026-13", "2026-00", "2026-2", "2026-Q5", "26-02", "2026_02", "", "2026-+1"] {
+            assert!(!super::is_period_label(label), "{label}");
+        }
+    }
+}
