@@ -5,6 +5,7 @@
 //! - [`alerting`]: alert rules evaluated against the store, escalation, and the notifications they send.
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
+//! - [`digest`]: SHA-256 as hex: token hashes, check-list versions.
 //! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
 //! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API, the dashboard, access tokens.
 //! - [`serve`]: `slaprobe-collector serve`, gRPC ingest into the store (TLS optional).
@@ -12,6 +13,7 @@
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `docs/sla.md`) and its report.
 //! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit, config push, clock
 //!   offsets, refusals and spool gaps recorded).
+//! - [`metrics`]: the collector's Prometheus metrics, counted by ingest and served by [`http`].
 //! - [`migrate`]: moving a SQLite store into PostgreSQL.
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
@@ -26,9 +28,11 @@
 pub mod alerting;
 pub mod config;
 pub mod contract;
+pub mod digest;
 pub mod display;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod reload;

@@ -40,6 +40,13 @@ pub struct ReloadStatus {
     pub failed: Option<ReloadFailure>,
 }
 
+impl ReloadStatus {
+    /// A configuration loaded just now, with no failed reload since.
+    pub fn loaded_now() -> Self {
+        Self { loaded_at: Timestamp::now(), failed: None }
+    }
+}
+
 /// A reload that failed. Only the number of problems: their text goes to the log and to the admin who asked,
 /// since a problem may quote a configured value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +73,7 @@ impl Reload {
     /// Reloads `path` on requests sent through [`Reload::sender`].
     pub fn new(path: PathBuf) -> Self {
         let (sender, requests) = mpsc::channel(4);
-        let (status, _) = watch::channel(ReloadStatus { loaded_at: Timestamp::now(), failed: None });
+        let (status, _) = watch::channel(ReloadStatus::loaded_now());
         Self { path, requests, sender, status }
     }
 
@@ -109,7 +116,7 @@ pub async fn run(
                 if loaded.listen != current.listen || loaded.storage != current.storage {
                     tracing::warn!("`listen` or `storage` changed; restart the collector to apply them.");
                 }
-                let next = loaded.ingest_settings();
+                let next = IngestSettings::from_config(&loaded);
                 tracing::info!(
                     agents = loaded.agents.len(),
                     checks = loaded.checks.len(),
@@ -119,7 +126,7 @@ pub async fn run(
                 loaded_from = fingerprint(&loaded.sources);
                 config.send_replace(Arc::new(loaded.clone()));
                 current = loaded;
-                status.send_replace(ReloadStatus { loaded_at: Timestamp::now(), failed: None });
+                status.send_replace(ReloadStatus::loaded_now());
                 Ok(())
             }
             Err(error) => {

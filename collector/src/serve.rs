@@ -21,9 +21,10 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::alerting::evaluator::Evaluator;
 use crate::config::{CollectorConfig, ListenTls, Storage};
-use crate::http::{HttpState, IngestMetrics, serve_http};
-use crate::ingest::IngestService;
+use crate::http::{HttpState, serve_http};
 use crate::ingest::refusals::Refusals;
+use crate::ingest::{IngestService, IngestSettings};
+use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
@@ -75,9 +76,9 @@ pub async fn serve(
         })?;
     }
     let (health, health_service) = tonic_health::server::health_reporter();
-    let (settings, watched) = watch::channel(Arc::new(config.ingest_settings()));
+    let (settings, watched) = watch::channel(Arc::new(IngestSettings::from_config(&config)));
     let (published, config_watch) = watch::channel(Arc::new(config.clone()));
-    let metrics = Arc::new(IngestMetrics::default());
+    let metrics = Arc::new(CollectorMetrics::default());
     let refusals = Arc::new(Refusals::default());
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use slaprobe_collector::alerting;
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{start_collector, start_collector_logged};
 use slaprobe_tests::http_client::send;

@@ -2,7 +2,7 @@
 //! dashboard and `/metrics` but may not act; an admin may reload; the dashboard's login form sets a session
 //! cookie (cleared by signing out); neither tokens nor their hashes ever appear in a response.
 
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::{get, send};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use scraper::{Html, Selector};
 use serde_json::Value;
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;

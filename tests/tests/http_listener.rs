@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::send;

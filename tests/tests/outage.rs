@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use nix::sys::signal::Signal;
 use slaprobe_agent::spool::Spool;
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;

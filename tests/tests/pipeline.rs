@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links};
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
 use slaprobe_tests::collector::{run_collector, start_collector};

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde_json::Value;
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::{ResultFlags, Store};
 use slaprobe_proto::{ResultRecord, v1};
 use slaprobe_tests::collector::{run_collector, start_collector};

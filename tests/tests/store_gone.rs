@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::get;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::certs::TestCa;

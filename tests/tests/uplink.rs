@@ -8,9 +8,10 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links};
-use slaprobe_collector::http::IngestMetrics;
-use slaprobe_collector::ingest::auth::token_hash;
-use slaprobe_collector::ingest::{AgentIdentity, Agents, IngestService, IngestSettings};
+use slaprobe_collector::config::AgentIdentity;
+use slaprobe_collector::digest::token_hash;
+use slaprobe_collector::ingest::{Agents, IngestService, IngestSettings};
+use slaprobe_collector::metrics::CollectorMetrics;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
@@ -38,13 +39,13 @@ fn spool_with(dir: &std::path::Path, count: i64) -> Arc<Mutex<Spool>> {
     Arc::new(Mutex::new(spool))
 }
 
-async fn serve_on(listener: TcpListener, store: Store) -> Arc<IngestMetrics> {
+async fn serve_on(listener: TcpListener, store: Store) -> Arc<CollectorMetrics> {
     let agents = Agents::new(vec![AgentIdentity {
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
         token_sha256: token_hash("s3cret"),
     }]);
-    let metrics = Arc::new(IngestMetrics::default());
+    let metrics = Arc::new(CollectorMetrics::default());
     let service =
         IngestService::new(store, IngestSettings::admitting(agents)).with_metrics(metrics.clone()).into_server();
     tokio::spawn(

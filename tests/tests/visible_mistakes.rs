@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use slaprobe_collector::ingest::auth::token_hash;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::{AgentProcess, collector_binary};
 use slaprobe_tests::browser;
 use slaprobe_tests::collector::start_collector;

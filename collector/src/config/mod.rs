@@ -22,10 +22,25 @@ use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
 pub mod alerting;
 
 use crate::contract::{Contract, parse_contracts};
-use crate::ingest::settings::PeriodClose;
-use crate::ingest::settings::{DEFAULT_MAX_CLOCK_OFFSET, DEFAULT_RESULTS_RETENTION};
-use crate::ingest::{AgentIdentity, Agents, IngestSettings};
 use alerting::{AlertRule, Notify, parse_alerting};
+
+/// How long results are kept when `collector.yaml` sets no `retention.results` (400 days: claims are disputed
+/// for a year, and a year needs its previous month).
+pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// The clock-offset bound when `collector.yaml` sets none.
+pub const DEFAULT_MAX_CLOCK_OFFSET: Duration = Duration::from_secs(2);
+
+/// One agent the collector admits (`agents:`), with its token's hash (never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity {
+    /// Agent id.
+    pub agent_id: String,
+    /// Region label.
+    pub region: String,
+    /// Lower-case hex SHA-256 of the agent's token.
+    pub token_sha256: String,
+}
 
 /// `listen:`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -368,25 +383,6 @@ impl CollectorConfig {
     /// The dashboard page of contract `id` under `public_url`, when that is set.
     pub fn contract_url(&self, id: &str) -> Option<String> {
         self.public_url.as_ref().map(|base| format!("{base}/contracts/{id}"))
-    }
-
-    /// What ingest takes from this configuration. An empty central check list pushes nothing: agents then run
-    /// the checks of their own `agent.yaml`.
-    pub fn ingest_settings(&self) -> IngestSettings {
-        let checks =
-            (!self.checks.is_empty()).then(|| self.checks.iter().map(|prepared| prepared.check.clone()).collect());
-        let closes = self
-            .contracts
-            .iter()
-            .map(|contract| PeriodClose { contract: contract.clone(), settle: self.settle_time(contract) })
-            .collect();
-        IngestSettings {
-            agents: Agents::new(self.agents.clone()),
-            checks,
-            max_clock_offset: self.max_clock_offset,
-            retention: self.retention.results,
-            closes,
-        }
     }
 
     /// How long after a slice ends its results are all in: the longest probe timeout of the contract's checks

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::HttpState;
 use super::api::ApiError;
 use crate::config::{ApiToken, Role};
-use crate::ingest::auth::{hex, token_hash};
+use crate::digest::{hex, token_hash};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "slaprobe_session";

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::IngestMetrics;
+use crate::metrics::CollectorMetrics;
 
 /// How long a client may take to send a request's head, and how long a keep-alive connection may stay idle.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +36,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     app: Router,
     max_connections: usize,
-    metrics: Arc<IngestMetrics>,
+    metrics: Arc<CollectorMetrics>,
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));

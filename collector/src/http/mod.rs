@@ -15,9 +15,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod guard;
 pub mod listener;
-pub mod metrics;
-
-use std::sync::Arc;
+pub use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -31,11 +29,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
 use crate::ingest::refusals::Refusals;
+use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{ReloadRequest, ReloadStatus};
 use crate::store::Store;
 use crate::views::store_status;
-pub use metrics::IngestMetrics;
 
 /// The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`; tests validate real responses
 /// against it, and its schemas forbid undocumented fields, so it cannot drift from the code.
@@ -47,7 +45,7 @@ pub struct HttpState {
     /// The store.
     pub store: Store,
     /// Ingest's metrics.
-    pub metrics: Arc<IngestMetrics>,
+    pub metrics: Arc<CollectorMetrics>,
     /// The running configuration (it follows reloads).
     pub config: watch::Receiver<Arc<CollectorConfig>>,
     /// Asks for a configuration reload (`POST /api/v1/reload`).
@@ -136,7 +134,8 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(statuses) => state.metrics.set_contracts(&statuses),
         Err(error) => tracing::warn!(%error, "Contract gauges not updated for this scrape."),
     }
-    state.metrics.set_reload(&state.reload_status.borrow());
+    let reload = *state.reload_status.borrow();
+    state.metrics.set_reload(reload.loaded_at, reload.failed.map(|failure| failure.at));
     match state.store.alerts(Some(crate::store::AlertState::Firing), 10_000).await {
         Ok(firing) => state.metrics.set_alerts(&config.alerts, &firing),
         Err(error) => tracing::warn!(%error, "Alert gauges not updated for this scrape."),

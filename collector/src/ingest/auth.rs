@@ -1,36 +1,16 @@
 //! Agent tokens: the collector keeps only their SHA-256 (hex), each mapped to one agent id and region.
 
-use sha2::{Digest, Sha256};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use super::refusals::Refusal;
-
-/// One agent the collector admits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentIdentity {
-    /// Agent id.
-    pub agent_id: String,
-    /// Region label.
-    pub region: String,
-    /// Lower-case hex SHA-256 of the agent's token.
-    pub token_sha256: String,
-}
+use crate::config::AgentIdentity;
+use crate::digest::token_hash;
 
 /// The admitted agents.
 #[derive(Debug, Clone, Default)]
 pub struct Agents {
     identities: Vec<AgentIdentity>,
-}
-
-/// The lower-case hex SHA-256 of `token`, as stored in `collector.yaml`.
-pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// `bytes` in lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl Agents {

@@ -41,9 +41,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::http::IngestMetrics;
+use crate::metrics::CollectorMetrics;
 use crate::store::{AgentStatus, Store};
-pub use auth::{AgentIdentity, Agents};
+pub use auth::Agents;
 use live::LiveSessions;
 use refusals::{Refusal, Refusals};
 pub use settings::IngestSettings;
@@ -63,7 +63,7 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct IngestService {
     store: Store,
     settings: watch::Receiver<Arc<IngestSettings>>,
-    metrics: Arc<IngestMetrics>,
+    metrics: Arc<CollectorMetrics>,
     live: LiveSessions,
     refusals: Arc<Refusals>,
 }
@@ -82,7 +82,7 @@ impl IngestService {
     }
 
     /// Counts into `metrics` (shared with the HTTP listener's `/metrics`).
-    pub fn with_metrics(mut self, metrics: Arc<IngestMetrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<CollectorMetrics>) -> Self {
         self.metrics = metrics;
         self
     }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::http::IngestMetrics;
+use crate::metrics::CollectorMetrics;
 
 /// Log lines per remote address and reason, at most one per this.
 const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -89,7 +89,7 @@ pub struct Refusals {
 impl Refusals {
     /// Counts a refusal of a session from `remote` and logs it unless one like it was logged within [`LOG_EVERY`].
     /// `claimed` is the agent id the stream claimed, when it got as far as saying.
-    pub fn refused(&self, metrics: &IngestMetrics, remote: Option<IpAddr>, claimed: Option<&str>, reason: Refusal) {
+    pub fn refused(&self, metrics: &CollectorMetrics, remote: Option<IpAddr>, claimed: Option<&str>, reason: Refusal) {
         metrics.count_refused_session(reason.label());
         // The claim comes from an unauthenticated peer: cut to a label's length, so it can flood nothing.
         let claimed: Option<String> = claimed.map(|id| id.chars().take(CLAIM_SHOWN).collect());

@@ -17,10 +17,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
+use super::IngestSettings;
 use super::live::Claim;
-use super::{AgentIdentity, IngestSettings};
-use crate::http::IngestMetrics;
-use crate::http::metrics::AgentLabels;
+use crate::config::AgentIdentity;
+use crate::metrics::AgentLabels;
+use crate::metrics::CollectorMetrics;
 use crate::store::{ClockReading, GapReport, IngestBatch, Refusal, ResultFlags, Store};
 
 type Outbound = mpsc::Sender<Result<v1::CollectorMessage, Status>>;
@@ -53,7 +54,7 @@ pub struct Session {
     assigned_checks: Option<HashSet<String>>,
     clock_suspect: bool,
     pushed_version: String,
-    metrics: Arc<IngestMetrics>,
+    metrics: Arc<CollectorMetrics>,
 }
 
 impl Session {
@@ -63,7 +64,7 @@ impl Session {
         identity: AgentIdentity,
         mut settings: watch::Receiver<Arc<IngestSettings>>,
         outbound: Outbound,
-        metrics: Arc<IngestMetrics>,
+        metrics: Arc<CollectorMetrics>,
     ) -> Self {
         let assigned_checks = settings.borrow_and_update().assigned_checks(&identity.region);
         Self {

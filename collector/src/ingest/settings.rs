@@ -8,16 +8,11 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::config::{Check, checks_document};
 use slaprobe_proto::v1;
 
-use super::auth::{Agents, token_hash};
+use super::auth::Agents;
+use crate::config::{CollectorConfig, DEFAULT_MAX_CLOCK_OFFSET, DEFAULT_RESULTS_RETENTION};
 use crate::contract::Contract;
+use crate::digest::token_hash;
 use crate::sla::status::current_period;
-
-/// How long results are kept when `collector.yaml` sets no `retention.results` (400 days: claims are disputed
-/// for a year, and a year needs its previous month).
-pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
-
-/// The clock-offset bound when `collector.yaml` sets none.
-pub const DEFAULT_MAX_CLOCK_OFFSET: Duration = Duration::from_secs(2);
 
 /// Ingest's view of the configuration; a reload replaces it whole.
 #[derive(Debug, Clone)]
@@ -59,6 +54,25 @@ impl Default for IngestSettings {
 }
 
 impl IngestSettings {
+    /// What ingest takes from `config`. An empty central check list pushes nothing: agents then run the checks
+    /// of their own `agent.yaml`.
+    pub fn from_config(config: &CollectorConfig) -> Self {
+        let checks =
+            (!config.checks.is_empty()).then(|| config.checks.iter().map(|prepared| prepared.check.clone()).collect());
+        let closes = config
+            .contracts
+            .iter()
+            .map(|contract| PeriodClose { contract: contract.clone(), settle: config.settle_time(contract) })
+            .collect();
+        Self {
+            agents: Agents::new(config.agents.clone()),
+            checks,
+            max_clock_offset: config.max_clock_offset,
+            retention: config.retention.results,
+            closes,
+        }
+    }
+
     /// Settings admitting `agents`, pushing no checks, with the default clock bound.
     pub fn admitting(agents: Agents) -> Self {
         Self { agents, ..Self::default() }

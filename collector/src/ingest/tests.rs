@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Code, Request, Status, Streaming};
 
-use super::auth::token_hash;
-use super::{AgentIdentity, Agents, IngestService, IngestSettings};
+use super::{Agents, IngestService, IngestSettings};
+use crate::config::AgentIdentity;
+use crate::digest::token_hash;
 use crate::store::ResultFlags;
 use crate::store::Store;
 

@@ -11,8 +11,9 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Attempt, Notification, error_chain};
+use super::{Notification, error_chain};
 use crate::config::alerting::Email;
+use crate::store::Attempt;
 
 /// lettre's connection URL for `smtp`: STARTTLS required unless the URL says otherwise; `tls=none` removed.
 fn connection_url(smtp: &str) -> String {

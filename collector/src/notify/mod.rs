@@ -26,7 +26,8 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::config::alerting::Channel;
-use crate::ingest::auth::hex;
+use crate::digest::hex;
+use crate::store::Attempt;
 
 /// Attempts per delivery.
 pub const ATTEMPTS: u32 = 3;
@@ -76,15 +77,6 @@ impl Notification {
         };
         format!("[{}] {}{scope}: {}", self.state.to_uppercase(), self.kind, self.summary)
     }
-}
-
-/// One attempt's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Attempt {
-    /// The status answered, if any: HTTP, or the SMTP reply code.
-    pub status: Option<u16>,
-    /// What went wrong, if anything.
-    pub error: Option<String>,
 }
 
 /// How a delivery went.

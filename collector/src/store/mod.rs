@@ -30,7 +30,7 @@ use slaprobe_proto::ResultRecord;
 
 pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 pub use records::{
-    AgentRecord, AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
+    AgentRecord, AgentStatus, Attempt, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
     ResultFlags, ResultPosition, ResultQuery, Rollup, StoredResult,
 };
 

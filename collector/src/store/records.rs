@@ -259,9 +259,18 @@ pub struct DeliveryRecord {
     /// Whether an attempt succeeded.
     pub delivered: bool,
     /// Every attempt, in order.
-    pub attempts: Vec<crate::notify::Attempt>,
+    pub attempts: Vec<Attempt>,
     /// The alert it was about (none for a test).
     pub alert_id: Option<String>,
+}
+
+/// One attempt to deliver a notification: what the receiver answered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    /// The status answered, if any: HTTP, or the SMTP reply code.
+    pub status: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
 }
 
 /// Which results a page of [`crate::store::Store::results_page`] holds.

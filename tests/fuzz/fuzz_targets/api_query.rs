@@ -6,8 +6,10 @@ use std::sync::{Arc, LazyLock};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use slaprobe_collector::http::{HttpState, IngestMetrics, router};
+use slaprobe_collector::http::{HttpState, router};
+use slaprobe_collector::metrics::CollectorMetrics;
 use slaprobe_collector::notify::Notifier;
+use slaprobe_collector::reload::ReloadStatus;
 use slaprobe_collector::store::Store;
 use tower::ServiceExt;
 
@@ -46,7 +48,16 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         let (_, config) = tokio::sync::watch::channel(Arc::new(config));
         let (reload, _) = tokio::sync::mpsc::channel(1);
         let notifier = Notifier::new().expect("the notifier");
-        router(HttpState { store, metrics: Arc::new(IngestMetrics::default()), config, reload, notifier })
+        let (_, reload_status) = tokio::sync::watch::channel(ReloadStatus::loaded_now());
+        router(HttpState {
+            store,
+            metrics: Arc::new(CollectorMetrics::default()),
+            config,
+            reload,
+            notifier,
+            reload_status,
+            refusals: Arc::default(),
+        })
     });
     Fixture { runtime, app, _dir: dir }
 });

@@ -1,6 +1,7 @@
 //! The collector's Prometheus metrics (`/metrics`, OpenMetrics text): what ingest stored, refused and skipped
-//! as duplicates, how long store commits take, which agents hold a session, each agent's clock offset, and
-//! each contract's standing in its current period (computed when scraped).
+//! as duplicates, how long store commits take, which agents hold a session, each agent's clock offset, each
+//! contract's standing in its current period and each alert rule's state (computed when scraped), and whether
+//! the latest configuration reload failed. Ingest counts into it; the HTTP listener serves it.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -13,7 +14,6 @@ use std::sync::atomic::AtomicU64;
 
 use crate::config::alerting::AlertRule;
 use crate::contract::Contract;
-use crate::reload::ReloadStatus;
 use crate::sla::status::{ContractStatus, Standing};
 use crate::store::AlertRecord;
 
@@ -51,7 +51,7 @@ pub struct AlertLabels {
 
 /// Ingest's metrics and each contract's standing; shared by every session and the HTTP listener.
 #[derive(Debug)]
-pub struct IngestMetrics {
+pub struct CollectorMetrics {
     registry: Registry,
     /// Results newly stored.
     pub results_stored: Counter,
@@ -87,7 +87,7 @@ pub struct IngestMetrics {
     config_reload_failed_at: Gauge,
 }
 
-impl Default for IngestMetrics {
+impl Default for CollectorMetrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("slaprobe_collector");
         let results_stored = Counter::default();
@@ -219,7 +219,7 @@ impl Default for IngestMetrics {
     }
 }
 
-impl IngestMetrics {
+impl CollectorMetrics {
     /// Counts an agent session refused for `reason` (a [`crate::ingest::refusals::Refusal`] label).
     pub fn count_refused_session(&self, reason: &'static str) {
         self.sessions_refused.get_or_create(&RefusalLabels { reason }).inc();
@@ -275,11 +275,12 @@ impl IngestMetrics {
         }
     }
 
-    /// Sets the configuration gauges from how reloading stands.
-    pub fn set_reload(&self, status: &ReloadStatus) {
-        self.config_reload_failed.set(i64::from(status.failed.is_some()));
-        self.config_loaded_at.set(status.loaded_at.as_second());
-        self.config_reload_failed_at.set(status.failed.map_or(0, |failure| failure.at.as_second()));
+    /// Sets the configuration gauges: when the running configuration was loaded, and when the latest reload
+    /// failed (`None` while it succeeded).
+    pub fn set_reload(&self, loaded_at: jiff::Timestamp, failed_at: Option<jiff::Timestamp>) {
+        self.config_reload_failed.set(i64::from(failed_at.is_some()));
+        self.config_loaded_at.set(loaded_at.as_second());
+        self.config_reload_failed_at.set(failed_at.map_or(0, |at| at.as_second()));
     }
 
     /// Whether `agent_id` holds a session now.
@@ -297,7 +298,7 @@ impl IngestMetrics {
 
 /// Counts a session as open while it lives.
 pub struct SessionGuard<'a> {
-    metrics: &'a IngestMetrics,
+    metrics: &'a CollectorMetrics,
     labels: AgentLabels,
 }
 
@@ -313,12 +314,12 @@ mod tests {
 
     use slaprobe_agent::metrics::AgentMetrics;
 
-    use super::IngestMetrics;
+    use super::CollectorMetrics;
 
     /// Every sample name the collector and the agent expose once each labelled family has a series, from their
     /// `# TYPE` lines.
     fn exposed_names() -> BTreeSet<String> {
-        let ingest = IngestMetrics::default();
+        let ingest = CollectorMetrics::default();
         let _session = ingest.session_opened("edge-1");
         ingest.clock_offset_seconds.get_or_create(&super::AgentLabels { agent_id: "edge-1".into() }).set(0.1);
         let contract_yaml = "- { id: web, vendor: V, service: S, checks: [web], objective: 99.9, \
