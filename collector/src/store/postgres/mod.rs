@@ -23,6 +23,7 @@ use jiff::tz::TimeZone;
 use tokio_postgres::NoTls;
 
 use super::StoreError;
+use crate::error_text::error_chain;
 
 /// Schema migrations, in order; entry `n` moves the schema from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -135,21 +136,6 @@ fn database_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Database(format!("postgres: {error}"))
 }
 
-/// `error` with its sources (a pool error hides the server's message behind "backend error").
-fn chained(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl PostgresStore {
     /// Connects to `url` (a libpq URL; `?options=-csearch_path%3Dname` picks a schema) and migrates it to the
     /// current schema.
@@ -165,12 +151,12 @@ impl PostgresStore {
 
     /// A pooled connection.
     pub(crate) async fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|error| database_error(chained(&error)))
+        self.pool.get().await.map_err(|error| database_error(error_chain(&error)))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.connection().await?;
-        let error = |error: tokio_postgres::Error| database_error(chained(&error));
+        let error = |error: tokio_postgres::Error| database_error(error_chain(&error));
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(error)?;
         let outcome = async {
             client
@@ -197,7 +183,7 @@ impl PostgresStore {
                 let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
                 let transaction = client.transaction().await.map_err(error)?;
                 transaction.batch_execute(migration).await.map_err(|problem| {
-                    database_error(format!("migration to schema version {version}: {}", chained(&problem)))
+                    database_error(format!("migration to schema version {version}: {}", error_chain(&problem)))
                 })?;
                 transaction
                     .execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])
@@ -243,7 +229,7 @@ impl PostgresStore {
                 Ok(()) => {}
                 // Another replica created it at the same moment.
                 Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_TABLE) => {}
-                Err(error) => return Err(database_error(chained(&error))),
+                Err(error) => return Err(database_error(error_chain(&error))),
             }
             self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?.insert((year, month));
         }
@@ -255,7 +241,7 @@ impl PostgresStore {
     /// Drops the monthly partitions that end at or before `cutoff`; returns the results they held.
     pub(crate) async fn drop_partitions_before(&self, cutoff: jiff::Timestamp) -> Result<u64, StoreError> {
         let client = self.connection().await?;
-        let error = |error: tokio_postgres::Error| database_error(chained(&error));
+        let error = |error: tokio_postgres::Error| database_error(error_chain(&error));
         let rows = client
             .query(
                 "SELECT child.relname FROM pg_inherits

@@ -6,7 +6,8 @@ use prost::Message;
 use slaprobe_proto::{ResultRecord, v1};
 use tokio_postgres::Row;
 
-use super::{PostgresStore, chained, database_error};
+use super::{PostgresStore, database_error};
+use crate::error_text::error_chain;
 use crate::store::StoreError;
 use crate::store::alerts::{AlertRecord, AlertState};
 use crate::store::columns::nanos;
@@ -16,7 +17,7 @@ use crate::store::records::{
 };
 
 fn failed(error: tokio_postgres::Error) -> StoreError {
-    database_error(chained(&error))
+    database_error(error_chain(&error))
 }
 
 fn undecodable(column: &str, problem: impl std::fmt::Display) -> StoreError {

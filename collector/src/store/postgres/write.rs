@@ -4,7 +4,8 @@ use prost::Message;
 use slaprobe_proto::{ResultRecord, v1};
 use tokio_postgres::Transaction;
 
-use super::{PostgresStore, chained, database_error};
+use super::{PostgresStore, database_error};
+use crate::error_text::error_chain;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
 use crate::store::columns::{nanos, seq_column};
 use crate::store::records::{
@@ -14,7 +15,7 @@ use crate::store::records::{
 use crate::store::{StoreError, WriteOutcome};
 
 fn failed(error: tokio_postgres::Error) -> StoreError {
-    database_error(chained(&error))
+    database_error(error_chain(&error))
 }
 
 impl PostgresStore {
