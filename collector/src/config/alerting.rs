@@ -358,6 +358,24 @@ fn check_id<'a>(at: &str, id: &str, earlier: impl Iterator<Item = &'a String>, p
     }
 }
 
+/// Said of a channel URL in a problem instead of the URL: a hook URL is a credential, an SMTP URL may hold one,
+/// and problems reach logs and the admin API.
+const NOT_SHOWN: &str = " (the URL is not shown: it may be a credential)";
+
+/// How a channel URL's scheme reads in a problem: `scheme "ftp"`, or `no scheme` when there is none or it is
+/// not one (so nothing else of the URL is echoed).
+fn scheme_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _))
+            if (1..=16).contains(&scheme.len())
+                && scheme.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"+.-".contains(&byte)) =>
+        {
+            format!("scheme {scheme:?}")
+        }
+        _ => "no scheme".to_owned(),
+    }
+}
+
 fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
     let kinds =
         [channel.webhook.is_some(), channel.slack.is_some(), channel.pagerduty.is_some(), channel.email.is_some()];
@@ -366,7 +384,7 @@ fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
     }
     let web_url = |key: &str, url: &str, problems: &mut Vec<String>| {
         if !url.starts_with("https://") && !url.starts_with("http://") {
-            problems.push(format!("{at}.{key}: {url:?} is not an http(s):// URL"));
+            problems.push(format!("{at}.{key}: {} is not http:// or https://{NOT_SHOWN}", scheme_of(url)));
         }
     };
     if let Some(webhook) = &channel.webhook {
@@ -388,7 +406,7 @@ fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
     }
     if let Some(email) = &channel.email {
         if !email.smtp.starts_with("smtp://") && !email.smtp.starts_with("smtps://") {
-            problems.push(format!("{at}.email.smtp: {:?} is not an smtp:// or smtps:// URL", email.smtp));
+            problems.push(format!("{at}.email.smtp: {} is not smtp:// or smtps://{NOT_SHOWN}", scheme_of(&email.smtp)));
         }
         if email.to.is_empty() {
             problems.push(format!("{at}.email.to: give at least one recipient"));
