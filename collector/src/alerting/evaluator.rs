@@ -295,7 +295,8 @@ impl Evaluator {
             AlertKind::Down => {
                 let from = back(rule.down_slices().max(rule.up_slices()) as usize + DOWN_CONTEXT_SLICES);
                 let results = self.store.results_between(checks, from, through).await?;
-                let votes = slice_votes(contract, period.start, from, through, &results);
+                let monitored_from = self.store.first_result_at(checks).await?;
+                let votes = slice_votes(contract, period.start, (from, through), monitored_from, &results);
                 rules::down(&votes, rule.down_slices(), rule.up_slices(), firing).map(|mut finding| {
                     if let Some(error) = latest_error(&results, &finding.regions) {
                         finding.summary.push_str(&format!("; latest error: {error}"));
@@ -313,12 +314,9 @@ impl Evaluator {
                     .unwrap_or(1);
                 let from = back(longest);
                 let results = self.store.results_between(checks, from, through).await?;
-                rules::burn_rate(
-                    contract,
-                    &windows,
-                    length,
-                    &slice_votes(contract, period.start, from, through, &results),
-                )
+                let monitored_from = self.store.first_result_at(checks).await?;
+                let votes = slice_votes(contract, period.start, (from, through), monitored_from, &results);
+                rules::burn_rate(contract, &windows, length, &votes)
             }
             AlertKind::BreachForecast => {
                 let lookback = SignedDuration::try_from(rule.lookback()).unwrap_or(SignedDuration::from_hours(24));
@@ -327,7 +325,7 @@ impl Evaluator {
                 let results = self.store.results_between(checks, window_from.min(recent_from), now).await?;
                 let monitored_from = self.store.first_result_at(checks).await?;
                 let standing = status(contract, &period, &Horizon { monitored_from, now: through }, &results);
-                let recent = slice_votes(contract, period.start, recent_from, through, &results);
+                let recent = slice_votes(contract, period.start, (recent_from, through), monitored_from, &results);
                 rules::breach_forecast(contract, &standing, &recent)
             }
             AlertKind::CertExpiry => {

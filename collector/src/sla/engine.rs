@@ -175,12 +175,14 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], 
     let with_data: Vec<usize> =
         inside.clone().filter(|slice| observations.has_data[*slice] && states[*slice] != SliceState::Future).collect();
     let measurable = tally.total - tally.future - tally.excluded;
+    let share = |slices: u64| (measurable > 0).then(|| 100.0 * slices as f64 / measurable as f64);
+    let percent = share(tally.decided());
     let coverage = Coverage {
         measurable_slices: measurable,
-        reported_slices: judged.reported,
-        percent: (measurable > 0).then(|| 100.0 * judged.reported as f64 / measurable as f64),
+        reported_slices: tally.decided(),
+        percent,
         warn_below_percent: terms.min_coverage,
-        low: measurable > 0 && 100.0 * (judged.reported as f64) < terms.min_coverage * measurable as f64,
+        low: percent.is_some_and(|percent| percent < terms.min_coverage),
         regions: observations
             .regions
             .iter()
@@ -188,7 +190,7 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], 
             .map(|(region, reported)| RegionCoverage {
                 region: region.clone(),
                 reported_slices: *reported,
-                percent: (measurable > 0).then(|| 100.0 * *reported as f64 / measurable as f64),
+                percent: share(*reported),
             })
             .collect(),
     };
@@ -256,8 +258,6 @@ fn credit_percent_of(contract: &Contract, uptime: Option<Uptime>) -> Decimal {
 /// with what coverage needs from the slices inside the period.
 struct Judged {
     states: Vec<SliceState>,
-    /// Slices inside the period whose state the votes decided (up or down).
-    reported: u64,
     /// Per region (in [`Observations::regions`] order): slices inside the period, monitored, ended and outside
     /// maintenance, in which it voted.
     reported_by_region: Vec<u64>,
@@ -271,7 +271,6 @@ fn judge(contract: &Contract, grid: &Grid, observations: &Observations, horizon:
     let inside = grid.period();
     let mut judged = Judged {
         states: Vec::with_capacity(grid.slices()),
-        reported: 0,
         reported_by_region: vec![0; observations.regions.len()],
         maintenance: 0,
     };
@@ -304,7 +303,6 @@ fn judge(contract: &Contract, grid: &Grid, observations: &Observations, horizon:
                 SliceState::Up
             }
         };
-        judged.reported += u64::from(counted && matches!(state, SliceState::Up | SliceState::Down));
         judged.states.push(state);
     }
     judged
@@ -325,12 +323,13 @@ pub struct SliceVote {
 }
 
 /// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor` (the start of
-/// the contract's current period), oldest first.
+/// the contract's current period), oldest first; slices that ended before `monitored_from` (the contract's first
+/// stored result) are `NotMonitored` (rule 7), so they neither burn budget nor count as unknown.
 pub fn slice_votes(
     contract: &Contract,
     anchor: Timestamp,
-    from: Timestamp,
-    to: Timestamp,
+    (from, to): (Timestamp, Timestamp),
+    monitored_from: Option<Timestamp>,
     results: &[ResultRecord],
 ) -> Vec<SliceVote> {
     let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
@@ -345,7 +344,7 @@ pub fn slice_votes(
     }
     let grid = Grid::new(&Period { label: String::new(), start, end }, contract.terms.slice, 0);
     let observations = Observations::collect(contract, &grid, results);
-    judge(contract, &grid, &observations, &Horizon::UNBOUNDED)
+    judge(contract, &grid, &observations, &Horizon { monitored_from, now: Timestamp::MAX })
         .states
         .into_iter()
         .enumerate()
@@ -392,6 +391,11 @@ impl Tally {
             }
         }
         tally
+    }
+
+    /// Slices whose state the votes decided (up or down; forgiving short runs keeps them decided).
+    fn decided(self) -> u64 {
+        self.total - self.excluded - self.unknown - self.not_monitored - self.future
     }
 
     /// Rule 7: eligible slices and the slices counted down, by the `no_data` rule; slices not monitored or

@@ -19,10 +19,6 @@ pub struct Horizon {
 }
 
 impl Horizon {
-    /// No edges: every slice counts as monitored and ended. For judging slices that are known to lie inside
-    /// the monitored past (alerting's settled slices).
-    pub const UNBOUNDED: Self = Self { monitored_from: Some(Timestamp::MIN), now: Timestamp::MAX };
-
     /// The horizon of a report made at `now` from `results` that hold the contract's whole history (a results
     /// file): monitoring began with the earliest of them for the contract's checks.
     pub fn from_results(contract: &Contract, results: &[ResultRecord], now: Timestamp) -> Self {

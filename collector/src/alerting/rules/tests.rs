@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::{HttpDetail, ResultRecord};
 
 use super::*;
@@ -10,6 +10,9 @@ use crate::config::alerting::AlertRule;
 use crate::sla::engine::{SliceState, SliceVote, slice_votes};
 use crate::sla::status::status;
 use crate::sla::tests::{at, contract, minutely};
+
+/// Monitoring that began long before any slice these tests judge.
+const EVER: Option<Timestamp> = Some(Timestamp::MIN);
 use crate::sla::{Horizon, parse_period};
 
 /// Votes of one-minute slices from 2026-04-01T00:00Z, one per character: `U`p, `D`own (in `eu`), `?` unknown,
@@ -63,13 +66,8 @@ fn down_follows_the_quorum_rule_of_the_contract() {
         let results = minutely("acme-api", &regions, "2026-04-01T00:00:00Z", "2026-04-01T00:10:00Z", |region, t| {
             failing.contains(&region) && t >= at("2026-04-01T00:05:00Z")
         });
-        slice_votes(
-            &contract,
-            at("2026-04-01T00:00:00Z"),
-            at("2026-04-01T00:00:00Z"),
-            at("2026-04-01T00:10:00Z"),
-            &results,
-        )
+        let window = (at("2026-04-01T00:00:00Z"), at("2026-04-01T00:10:00Z"));
+        slice_votes(&contract, at("2026-04-01T00:00:00Z"), window, EVER, &results)
     };
     let one_region = slice_votes_for(&["eu"]);
     assert_eq!(one_region.len(), 10);
@@ -85,13 +83,14 @@ fn slice_votes_keep_to_whole_slices_on_the_period_grid() {
     let contract = contract("");
     let results = minutely("acme-api", &["eu"], "2026-04-01T00:00:00Z", "2026-04-01T00:10:00Z", |_, _| false);
     let anchor = at("2026-04-01T00:00:00Z");
-    let votes = slice_votes(&contract, anchor, at("2026-04-01T00:02:30Z"), at("2026-04-01T00:07:59Z"), &results);
+    let votes =
+        slice_votes(&contract, anchor, (at("2026-04-01T00:02:30Z"), at("2026-04-01T00:07:59Z")), EVER, &results);
     let starts: Vec<String> = votes.iter().map(|vote| vote.start.to_string()).collect();
     assert_eq!(
         starts,
         ["2026-04-01T00:03:00Z", "2026-04-01T00:04:00Z", "2026-04-01T00:05:00Z", "2026-04-01T00:06:00Z"]
     );
-    let before = slice_votes(&contract, anchor, at("2026-03-31T23:58:00Z"), anchor, &results);
+    let before = slice_votes(&contract, anchor, (at("2026-03-31T23:58:00Z"), anchor), EVER, &results);
     assert_eq!(before.len(), 2, "slices before the anchor step back from it");
     assert!(before.iter().all(|vote| vote.state == SliceState::Unknown));
 }
@@ -104,6 +103,22 @@ fn trailing_votes(total: usize, down: &[usize]) -> Vec<SliceVote> {
 
 const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
 const THREE_DAYS_OF_MINUTES: usize = 3 * 24 * 60;
+
+#[test]
+fn time_before_the_first_result_burns_no_budget_even_with_no_data_down() {
+    // A contract monitored from 00:30, all up since; with `no_data: down` the half hour before would burn the
+    // budget 500 times over if it counted as unknown.
+    let contract = contract("no_data: down");
+    let results = minutely("acme-api", &["eu"], "2026-04-01T00:30:00Z", "2026-04-01T01:00:00Z", |_, _| false);
+    let window = (at("2026-04-01T00:00:00Z"), at("2026-04-01T01:00:00Z"));
+    let anchor = at("2026-04-01T00:00:00Z");
+    let windows = AlertRule::default_windows();
+    let judged = |monitored_from| slice_votes(&contract, anchor, window, monitored_from, &results);
+    let from_first_result = judged(Some(at("2026-04-01T00:30:05Z")));
+    assert_eq!(from_first_result.iter().filter(|vote| vote.state == SliceState::NotMonitored).count(), 30);
+    assert_eq!(burn_rate(&contract, &windows, THIRTY_DAYS, &from_first_result), None);
+    assert!(burn_rate(&contract, &windows, THIRTY_DAYS, &judged(EVER)).is_some(), "unknown counts down");
+}
 
 #[test]
 fn burn_rate_windows_match_the_numbers_worked_by_hand() {
@@ -162,7 +177,7 @@ fn breach_forecast_projects_the_recent_down_rate_to_the_period_end() {
             at(outage.0) <= t && t < at(outage.1)
         });
         let standing = status(&contract, &period, &Horizon::from_results(&contract, &results, now), &results);
-        let recent = slice_votes(&contract, period.start, now - SignedDuration::from_hours(24), now, &results);
+        let recent = slice_votes(&contract, period.start, (now - SignedDuration::from_hours(24), now), EVER, &results);
         breach_forecast(&contract, &standing, &recent)
     };
     let finding =
