@@ -116,7 +116,7 @@ pub async fn store_reports<'a>(
 /// The horizon of a report made from the store at `now`: monitoring began with the contract's first stored
 /// result.
 async fn store_horizon(contract: &Contract, store: &Store, now: Timestamp) -> Result<Horizon, ViewError> {
-    let monitored_from = store.first_result_at(&contract.terms.checks).await.map_err(ViewError::Store)?;
+    let monitored_from = store.first_result_at(&contract.terms.checks).await?;
     Ok(Horizon { monitored_from, now })
 }
 
@@ -238,12 +238,11 @@ pub async fn export(
     let (contract, period) = select(contracts, period, Some(contract))?.remove(0);
     let mut results = window_results(contract, &period, store).await?;
     let (from, _) = evaluation_window(contract, &period);
-    if let Some(first) = store.first_result_at(&contract.terms.checks).await.map_err(ViewError::Store)?
+    if let Some(first) = store.first_result_at(&contract.terms.checks).await?
         && first < from
     {
         let just_after = first.checked_add(jiff::SignedDuration::from_nanos(1)).unwrap_or(first);
-        let earliest =
-            store.results_between(&contract.terms.checks, first, just_after).await.map_err(ViewError::Store)?;
+        let earliest = store.results_between(&contract.terms.checks, first, just_after).await?;
         results.splice(0..0, earliest.into_iter().take(1));
     }
     Ok(results)
@@ -263,7 +262,7 @@ async fn stored_report(
     report.silent_agents = Some(silent_agents(config, contract, period, results));
     let (from, to) = evaluation_window(contract, period);
     let late: HashSet<(String, u64)> =
-        store.late_between(&contract.terms.checks, from, to).await.map_err(ViewError::Store)?.into_iter().collect();
+        store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect();
     if !late.is_empty() {
         let on_time: Vec<ResultRecord> = results
             .iter()
@@ -286,7 +285,7 @@ async fn stored_report(
 
 async fn window_results(contract: &Contract, period: &Period, store: &Store) -> Result<Vec<ResultRecord>, ViewError> {
     let (from, to) = evaluation_window(contract, period);
-    store.results_between(&contract.terms.checks, from, to).await.map_err(ViewError::Store)
+    Ok(store.results_between(&contract.terms.checks, from, to).await?)
 }
 
 #[cfg(test)]

@@ -250,14 +250,14 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
     let checks_problems_before = problems.len();
     let checks_value = list_source(base, inline_checks, checks_file, "checks", &mut problems);
     let checks = parse_checks(checks_value, "checks").unwrap_or_else(|more| {
-        problems.extend(more.into_iter().map(|problem| in_file(checks_file, problem)));
+        problems.extend(more.into_iter().map(|problem| in_file(checks_file, "checks_file", problem)));
         Vec::new()
     });
     let checks_read = problems.len() == checks_problems_before;
     let contracts_problems_before = problems.len();
     let contracts_value = list_source(base, inline_contracts, contracts_file, "contracts", &mut problems);
     let contracts = parse_contracts(contracts_value, "contracts").unwrap_or_else(|more| {
-        problems.extend(more.into_iter().map(|problem| in_file(contracts_file, problem)));
+        problems.extend(more.into_iter().map(|problem| in_file(contracts_file, "contracts_file", problem)));
         Vec::new()
     });
     let contracts_read = problems.len() == contracts_problems_before;
@@ -414,18 +414,13 @@ fn place_contracts(contracts: &mut [Contract], checks: &[PreparedCheck]) {
     }
 }
 
-/// A problem of a list read from `file` (`checks_file`, `contracts_file`), prefixed with that file's name so the
-/// user edits the right file; inline lists' problems stay as they are.
-fn in_file(file: Option<&Path>, problem: String) -> String {
+/// A problem of a list read from `file` (named by `key`: `checks_file`, `contracts_file`), prefixed with that
+/// file's name so the user edits the right file; inline lists' problems stay as they are.
+fn in_file(file: Option<&Path>, key: &str, problem: String) -> String {
     match file {
-        Some(file) => format!("{} ({}): {problem}", file.display(), file_key(&problem)),
+        Some(file) => format!("{} ({key}): {problem}", file.display()),
         None => problem,
     }
-}
-
-/// `checks_file` or `contracts_file`, by the path a problem starts with.
-fn file_key(problem: &str) -> &'static str {
-    if problem.starts_with("checks") { "checks_file" } else { "contracts_file" }
 }
 
 /// Every check a contract names must be in the central check list, or be declared agent-local. With no central
@@ -446,6 +441,7 @@ fn check_references(
             }
             problems.push(in_file(
                 contracts_file,
+                "contracts_file",
                 format!(
                     "contracts[{index}].checks[{position}]: no check {id:?} in the collector's check list; fix the \
                      name, or write `{{ id: {id}, local: true }}` if agents define it in their own agent.yaml"
