@@ -5,7 +5,7 @@
 //! a durable disk spool and are streamed over gRPC, and the collector pushes the checks.
 //!
 //! Layout:
-//! - [`config`]: `agent.yaml` and the check format, validation with every error and its path.
+//! - [`config`]: `agent.yaml`, validation with every error and its path (the check format is `slaprobe_checks`).
 //! - [`probe`]: the HTTP, DNS and TCP probes, their phases and failure classes.
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.

@@ -22,8 +22,8 @@ use slaprobe_proto::ResultRecord;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{PreparedCheck, ProbeSpec};
 use crate::spool::Spool;
+use slaprobe_checks::{PreparedCheck, ProbeSpec};
 
 /// A probe's kind and outcome (`ok`, or the failure's `error_kind`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

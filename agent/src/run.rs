@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use slaprobe_checks::{ChecksDocument, PreparedCheck, parse_checks_document};
 use slaprobe_proto::{ResultRecord, v1};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SystemClock, watch_steps};
-use crate::config::{AgentConfig, PreparedCheck, load_agent_config, parse_checks_document};
+use crate::config::{AgentConfig, load_agent_config};
 use crate::metrics::{AgentMetrics, serve_metrics};
 use crate::output::write_jsonl;
 use crate::private_files::{create_private_dir, write_private_atomically};
@@ -224,7 +224,10 @@ fn runs_in(check: &PreparedCheck, region: &str) -> bool {
 fn load_pushed(dir: &Path, region: &str) -> Option<(String, Vec<PreparedCheck>)> {
     let text = std::fs::read_to_string(dir.join(PUSHED_CHECKS)).ok()?;
     match parse_checks_document(&text) {
-        Ok(checks) => Some((version_of(&text), checks.into_iter().filter(|check| runs_in(check, region)).collect())),
+        Ok(checks) => Some((
+            ChecksDocument::version_of(&text),
+            checks.into_iter().filter(|check| runs_in(check, region)).collect(),
+        )),
         Err(problems) => {
             tracing::warn!(problems = %problems.join("; "), "Ignored the kept pushed checks; using the local ones.");
             None
@@ -235,9 +238,4 @@ fn load_pushed(dir: &Path, region: &str) -> Option<(String, Vec<PreparedCheck>)>
 fn save_pushed(dir: &Path, text: &str) -> std::io::Result<()> {
     create_private_dir(dir)?;
     write_private_atomically(&dir.join(PUSHED_CHECKS), text.as_bytes())
-}
-
-/// The version of a checks document: hex SHA-256 of its text, as the collector computes it.
-fn version_of(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{WallClock, until};
-use crate::config::{Check, PreparedCheck};
 use crate::probe::AttemptWindow;
+use slaprobe_checks::{Check, PreparedCheck};
 
 /// Runs one attempt; the agent's runner probes for real, the scheduler's own tests substitute a timed stand-in.
 pub trait AttemptRunner: Send + Sync + 'static {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use slaprobe_agent::config::{ProbeSpec, parse_agent_config};
+use slaprobe_agent::config::parse_agent_config;
+use slaprobe_checks::ProbeSpec;
 
 fn env(name: &str) -> Option<String> {
     (name == "ACME_TOKEN").then(|| "t0ken".to_owned())
@@ -129,8 +130,9 @@ fn deploy_example_is_valid() {
 #[test]
 fn checks_round_trip_through_the_pushed_document() {
     let config = parse_agent_config(DOCUMENTED_EXAMPLE, "agent.yaml", &env).expect("valid");
-    let document = slaprobe_agent::config::checks_document(config.checks.iter().map(|prepared| &prepared.check));
-    let again = slaprobe_agent::config::parse_checks_document(&document).expect("the pushed document is valid");
+    let document = slaprobe_checks::ChecksDocument::new(config.checks.iter().map(|prepared| &prepared.check));
+    assert_eq!(document.version, slaprobe_checks::ChecksDocument::version_of(&document.yaml));
+    let again = slaprobe_checks::parse_checks_document(&document.yaml).expect("the pushed document is valid");
     let originals: Vec<_> = config.checks.iter().map(|prepared| prepared.check.clone()).collect();
     let round_tripped: Vec<_> = again.into_iter().map(|prepared| prepared.check).collect();
     assert_eq!(round_tripped, originals);

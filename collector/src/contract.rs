@@ -12,8 +12,8 @@ use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
-use slaprobe_agent::config::deserialize_at;
-use slaprobe_agent::config::validate::is_valid_label;
+use slaprobe_checks::deserialize_at;
+use slaprobe_checks::is_valid_label;
 
 /// How a service's checks combine in one region (rule 4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

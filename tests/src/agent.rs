@@ -9,9 +9,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use slaprobe_agent::config::{PreparedCheck, parse_checks};
 use slaprobe_agent::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use slaprobe_agent::uplink::{UplinkSettings, client_tls};
+use slaprobe_checks::{PreparedCheck, parse_checks};
 use slaprobe_proto::ResultRecord;
 
 /// Validates one check written as YAML (a mapping), panicking with every problem if it is invalid.
@@ -48,8 +48,12 @@ pub fn assert_failed(result: &ResultRecord, kind: &str, message_part: &str) {
 
 /// The `slaprobe-agent` binary, brought up to date once per test process.
 pub fn agent_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| built_binary("slaprobe-agent")).clone()
+    built_binaries().join("slaprobe-agent")
+}
+
+/// The `slaprobe-collector` binary, brought up to date once per test process.
+pub fn collector_binary() -> PathBuf {
+    built_binaries().join("slaprobe-collector")
 }
 
 /// Uplink settings for a plaintext collector at `address`, as agent `agent_id` of `region` with `token`.
@@ -63,17 +67,19 @@ pub fn plaintext_uplink(address: std::net::SocketAddr, token: &str, agent_id: &s
     }
 }
 
-/// The `slaprobe-collector` binary, brought up to date once per test process.
-pub fn collector_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| built_binary("slaprobe-collector")).clone()
+/// The directory holding the agent and collector binaries of this test's profile, built once per test process.
+///
+/// `cargo test -p slaprobe-tests` does not rebuild another package's binary, so this runs `cargo build` rather
+/// than test a stale one. Tests (debug) build what `cargo test --workspace` builds, so the binaries share its
+/// compiled dependencies and, after a full `cargo test --workspace`, nothing compiles again; `cargo build -p`
+/// would resolve other features and compile every dependency a second time. Benchmarks (release) build just the
+/// two binaries.
+fn built_binaries() -> PathBuf {
+    static TARGET: OnceLock<PathBuf> = OnceLock::new();
+    TARGET.get_or_init(build_binaries).clone()
 }
 
-/// Builds binary `name` (of the package of the same name) in this test's profile and returns its path.
-///
-/// `cargo test -p slaprobe-tests` does not rebuild another package's binary, so this runs `cargo build` for it
-/// rather than test a stale one.
-fn built_binary(name: &str) -> PathBuf {
+fn build_binaries() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // Test executables live in target/PROFILE/deps, binaries (the benchmarks) in target/PROFILE.
     let mut dir = exe.parent().expect("executable directory");
@@ -83,13 +89,15 @@ fn built_binary(name: &str) -> PathBuf {
     let release = dir.file_name().is_some_and(|profile| profile == "release");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", name, "--bin", name]);
+    build.args(["build", "--quiet", "--locked"]);
     if release {
-        build.arg("--release");
+        build.args(["--release", "-p", "slaprobe-agent", "-p", "slaprobe-collector", "--bins"]);
+    } else {
+        build.args(["--workspace", "--tests"]);
     }
     let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build -p {name} failed");
-    dir.join(name)
+    assert!(status.success(), "cargo build of the agent and the collector failed");
+    dir.to_owned()
 }
 
 /// A `slaprobe-agent` child process writing JSON lines to a file in its own temporary directory, and its log to

@@ -1,10 +1,14 @@
 //! The configurations inside `deploy/compose/` and `deploy/kubernetes/` load with the real configuration code
-//! (their `${VAR}`s filled in as the environment would), and the manifests are the YAML they claim to be.
+//! (their `${VAR}`s filled in as the environment would), the manifests are the YAML they claim to be, and the
+//! monitoring examples in `deploy/monitoring/` query only metrics that the agent and the collector expose.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use slaprobe_agent::config::load_agent_config;
+use slaprobe_agent::metrics::AgentMetrics;
 use slaprobe_collector::config::{Storage, load_collector_config};
+use slaprobe_collector::metrics::{AgentLabels, CollectorMetrics};
 
 fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(path)
@@ -85,4 +89,68 @@ fn kubernetes_configurations_load() {
     assert_eq!((loaded.agent_id(), loaded.settings.region.as_str()), ("agent-eu-west", "eu-west"));
     let configured: Vec<String> = config.agents.iter().map(|agent| agent.agent_id.clone()).collect();
     assert!(configured.contains(&loaded.agent_id().to_owned()), "the collector admits the agent's id");
+}
+
+/// Every sample name the collector and the agent expose once each labelled family has a series, from their
+/// `# TYPE` lines.
+fn exposed_names() -> BTreeSet<String> {
+    let collector = CollectorMetrics::default();
+    let _session = collector.session_opened("edge-1");
+    collector.clock_offset_seconds.get_or_create(&AgentLabels { agent_id: "edge-1".into() }).set(0.1);
+    let contract_yaml = "- { id: web, vendor: V, service: S, checks: [web], objective: 99.9, \
+                         no_data: down, credits: { fee: 1, currency: USD, tiers: [] } }";
+    let contracts =
+        slaprobe_collector::contract::parse_contracts(serde_yaml_ng::from_str(contract_yaml).unwrap(), "contracts")
+            .unwrap();
+    let now: jiff::Timestamp = "2026-04-11T00:00:00Z".parse().unwrap();
+    let period = slaprobe_collector::sla::status::current_period(&contracts[0], now).unwrap();
+    let horizon = slaprobe_collector::sla::Horizon { monitored_from: Some(period.start), now };
+    let status = slaprobe_collector::sla::status::status(&contracts[0], &period, &horizon, &[]);
+    collector.set_contracts(&[(&contracts[0], status)]);
+    let agent = AgentMetrics::default();
+    let checks = slaprobe_checks::parse_checks_document(
+        "checks: [ { id: web, kind: tcp, target: \"127.0.0.1:1\", interval: 60s } ]",
+    )
+    .unwrap();
+    let result = serde_json::from_value(serde_json::json!({
+        "check_id": "web", "region": "r", "started_at": now.to_string(), "ok": true, "duration_ms": 1.0,
+    }))
+    .unwrap();
+    agent.observe(&checks[0], &result);
+    let text = collector.encode().unwrap() + &agent.encode(None).unwrap();
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let Some(declaration) = line.strip_prefix("# TYPE ") else { continue };
+        let (name, kind) = declaration.split_once(' ').unwrap();
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            _ => &[""],
+        };
+        names.extend(suffixes.iter().map(|suffix| format!("{name}{suffix}")));
+    }
+    names
+}
+
+fn referenced_names(text: &str) -> BTreeSet<String> {
+    text.match_indices("slaprobe_")
+        .filter(|(at, _)| !text[..*at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map(|(at, _)| text[at..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect())
+        .collect()
+}
+
+#[test]
+fn the_monitoring_examples_name_only_metrics_that_exist() {
+    let exposed = exposed_names();
+    let dir = deploy("monitoring");
+    let dashboard = std::fs::read_to_string(dir.join("grafana-dashboard.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(parsed["panels"].as_array().is_some_and(|panels| panels.len() >= 8));
+    let used = referenced_names(&dashboard);
+    assert!(used.len() >= 12, "{used:?}");
+    let unknown: Vec<&String> = used.difference(&exposed).collect();
+    assert!(unknown.is_empty(), "the dashboard queries metrics nobody exposes: {unknown:?}\nexposed: {exposed:?}");
+    let scrape: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("prometheus.yml")).unwrap()).unwrap();
+    assert_eq!(scrape["scrape_configs"].as_sequence().map(Vec::len), Some(2));
 }

@@ -1,51 +1,16 @@
-//! The agent's process configuration (`docs/configuration.md`) and its checks (section 2).
+//! The agent's process configuration, `agent.yaml` (`docs/configuration.md`): its settings, and its own checks in
+//! the format of `slaprobe_checks` (`docs/checks.md`).
 //!
-//! Loading goes: read the file, parse YAML, expand `${VAR}` in every string value, deserialise each part on its
-//! own so that one bad check does not hide the next, then validate. Every problem found is reported at once,
-//! each with its path (`checks[2].interval: ...`); the binary exits with status 64 on any of them.
-//!
-//! Layout:
-//! - [`check`]: the YAML shape of a check.
-//! - [`env`]: `${VAR}` expansion.
-//! - [`validate`]: checks → [`PreparedCheck`]s, with every problem and its path.
-//! - [`spec`]: [`PreparedCheck`] and the per-kind specs the probes run (parsed URLs, compiled regexes, TLS).
+//! Loading goes: read the file, parse YAML, expand `${VAR}` in every string value, deserialise the settings and
+//! each check on its own so that one bad check does not hide the next, then validate. Every problem found is
+//! reported at once, each with its path (`checks[2].interval: ...`); the binary exits with status 64 on any.
 
-pub mod check;
-pub mod env;
-pub mod spec;
-pub mod validate;
-
-use std::collections::HashSet;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
-
-pub use check::{Check, CheckKind};
-pub use spec::{PreparedCheck, ProbeSpec};
-
-/// A configuration that failed to load: every problem, each with its path.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    /// The file (or other source) that was read.
-    pub source_name: String,
-    /// One line per problem, `path: what is wrong`.
-    pub problems: Vec<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.problems.len();
-        writeln!(f, "{}: {count} problem{}:", self.source_name, if count == 1 { "" } else { "s" })?;
-        for problem in &self.problems {
-            writeln!(f, "  - {problem}")?;
-        }
-        Ok(())
-    }
-}
+use slaprobe_checks::{ConfigError, PreparedCheck, deserialize_at, env, is_valid_label, parse_checks};
 
 /// The agent's settings, everything of `agent.yaml` but the checks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -212,55 +177,6 @@ pub fn parse_agent_config(
     }
 }
 
-/// The checks as a YAML document (`checks: [...]`), the form the collector pushes to agents.
-pub fn checks_document<'a>(checks: impl IntoIterator<Item = &'a Check>) -> String {
-    #[derive(serde::Serialize)]
-    struct Document<'a> {
-        checks: Vec<&'a Check>,
-    }
-    serde_yaml_ng::to_string(&Document { checks: checks.into_iter().collect() }).unwrap_or_default()
-}
-
-/// Parses and validates a pushed checks document (`checks: [...]`).
-pub fn parse_checks_document(text: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
-    let document: Value = serde_yaml_ng::from_str(text).map_err(|error| vec![error.to_string()])?;
-    let Value::Mapping(mut top) = document else { return Err(vec!["expected `checks:` at the top".to_owned()]) };
-    parse_checks(top.remove("checks").unwrap_or(Value::Null), "checks")
-}
-
-/// Deserialises and validates a `checks:` list (shared with the collector's central config).
-///
-/// `path` is the list's own path, used to prefix every problem (`checks[3].timeout: ...`).
-pub fn parse_checks(value: Value, path: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
-    let items = match value {
-        Value::Sequence(items) => items,
-        Value::Null => Vec::new(),
-        _ => return Err(vec![format!("{path}: expected a list of checks")]),
-    };
-    let mut problems = Vec::new();
-    let mut preparer = validate::Preparer::default();
-    let mut seen = HashSet::new();
-    let mut checks = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let item_path = format!("{path}[{index}]");
-        let check = match deserialize_at::<Check>(item, &item_path) {
-            Ok(check) => check,
-            Err(problem) => {
-                problems.push(problem);
-                continue;
-            }
-        };
-        if !seen.insert(check.id.clone()) {
-            problems.push(format!("{item_path}.id: duplicate id {:?}", check.id));
-        }
-        match preparer.prepare(check, &item_path) {
-            Ok(prepared) => checks.push(prepared),
-            Err(check_problems) => problems.extend(check_problems),
-        }
-    }
-    if problems.is_empty() { Ok(checks) } else { Err(problems) }
-}
-
 /// Whether `url` names this machine: a loopback address or `localhost`.
 fn is_loopback_url(url: &str) -> bool {
     match url::Url::parse(url).ok().and_then(|url| url.host().map(|host| host.to_owned())) {
@@ -273,11 +189,11 @@ fn is_loopback_url(url: &str) -> bool {
 
 fn validate_settings(settings: &AgentSettings) -> Vec<String> {
     let mut problems = Vec::new();
-    if !validate::is_valid_label(&settings.region) {
+    if !is_valid_label(&settings.region) {
         problems.push(format!("region: {:?} must match [a-z0-9._-]{{1,64}}", settings.region));
     }
     if let Some(agent_id) = &settings.agent_id
-        && !validate::is_valid_label(agent_id)
+        && !is_valid_label(agent_id)
     {
         problems.push(format!("agent_id: {agent_id:?} must match [a-z0-9._-]{{1,64}}"));
     }
@@ -324,19 +240,4 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
         problems.push(format!("worker_threads: {} is not between 1 and 256", settings.worker_threads));
     }
     problems
-}
-
-/// Deserialises `value`, turning a failure into `path.inner.path: message` (shared with the collector's config).
-pub fn deserialize_at<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let inner = error.path().to_string();
-        let full = match (path.is_empty(), inner == ".") {
-            (true, true) => "(document)".to_owned(),
-            (true, false) => inner,
-            (false, true) => path.to_owned(),
-            (false, false) if inner.starts_with('[') => format!("{path}{inner}"),
-            (false, false) => format!("{path}.{inner}"),
-        };
-        format!("{full}: {}", error.into_inner())
-    })
 }

@@ -15,8 +15,8 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
-use crate::config::check::DnsProtocol;
-use crate::config::spec::{DnsSpec, rcode_name};
+use slaprobe_checks::check::DnsProtocol;
+use slaprobe_checks::spec::{DnsSpec, rcode_name};
 
 /// Largest UDP response read.
 const MAX_UDP_RESPONSE: usize = 4096;

@@ -28,7 +28,7 @@ use url::Url;
 use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
-use crate::config::spec::HttpSpec;
+use slaprobe_checks::spec::HttpSpec;
 use slaprobe_proto::HttpDetail;
 use slaprobe_proto::redact::redact;
 

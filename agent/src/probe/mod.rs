@@ -22,8 +22,8 @@ use jiff::Timestamp;
 use slaprobe_proto::{DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
 use tokio::time::Instant;
 
-use crate::config::{PreparedCheck, ProbeSpec};
 pub use net::ProbeContext;
+use slaprobe_checks::{PreparedCheck, ProbeSpec};
 
 /// Why an attempt failed; its name is the result's `error_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

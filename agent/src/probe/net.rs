@@ -16,7 +16,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use super::{Attempt, ErrorKind, Failure, add_phase};
-use crate::config::check::IpVersion;
+use slaprobe_checks::check::IpVersion;
 
 /// What every probe shares: the egress address and the resolvers.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
-use crate::config::spec::TcpSpec;
+use slaprobe_checks::spec::TcpSpec;
 
 /// Most bytes read while waiting for `expect_regex`.
 const MAX_BANNER_READ: usize = 4096;

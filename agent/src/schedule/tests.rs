@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ApplySummary, AttemptRunner, Scheduler, next_slot, slot_offset};
 use crate::clock::WallClock;
-use crate::config::{PreparedCheck, parse_checks};
 use crate::probe::AttemptWindow;
+use slaprobe_checks::{PreparedCheck, parse_checks};
 
 /// Wall time that advances with tokio's (paused) clock from a fixed start, and can be stepped like a real clock
 /// corrected by NTP.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
-use slaprobe_agent::config::deserialize_at;
-use slaprobe_agent::config::validate::is_valid_label;
+use slaprobe_checks::deserialize_at;
+use slaprobe_checks::is_valid_label;
 
 use crate::contract::Contract;
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
-pub use slaprobe_agent::config::ConfigError;
-use slaprobe_agent::config::env::expand_document;
-use slaprobe_agent::config::{PreparedCheck, deserialize_at, parse_checks};
+pub use slaprobe_checks::ConfigError;
+use slaprobe_checks::env::expand_document;
+use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks};
 
 pub mod alerting;
 

@@ -22,7 +22,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use slaprobe_agent::metrics::openmetrics_response;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -140,8 +139,18 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(firing) => state.metrics.set_alerts(&config.alerts, &firing),
         Err(error) => tracing::warn!(%error, "Alert gauges not updated for this scrape."),
     }
-    openmetrics_response(state.metrics.encode())
+    match state.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "Could not encode the metrics.");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the metrics could not be encoded; the collector's log says why\n")
+                .into_response()
+        }
+    }
 }
+
+/// The content type of `/metrics`, which Prometheus negotiates for.
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `POST /api/v1/reload` (admin): reloads the configuration now and says how it went.
 async fn reload(State(state): State<HttpState>) -> Response {

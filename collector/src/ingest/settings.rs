@@ -5,13 +5,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use slaprobe_agent::config::{Check, checks_document};
+use slaprobe_checks::{Check, ChecksDocument};
 use slaprobe_proto::v1;
 
 use super::auth::Agents;
 use crate::config::{CollectorConfig, DEFAULT_MAX_CLOCK_OFFSET, DEFAULT_RESULTS_RETENTION};
 use crate::contract::Contract;
-use crate::digest::token_hash;
 use crate::sla::status::current_period;
 
 /// Ingest's view of the configuration; a reload replaces it whole.
@@ -84,8 +83,8 @@ impl IngestSettings {
         let region = region.to_owned();
         let chosen =
             checks.iter().filter(|check| check.regions.as_ref().is_none_or(|regions| regions.contains(&region)));
-        let checks_yaml = checks_document(chosen);
-        Some(v1::CheckConfig { version: token_hash(&checks_yaml), checks_yaml, ..Default::default() })
+        let document = ChecksDocument::new(chosen);
+        Some(v1::CheckConfig { version: document.version, checks_yaml: document.yaml, ..Default::default() })
     }
 
     /// Whether a result of `check` that started at `started_at` and arrived at `received_at` is late for any

@@ -203,7 +203,7 @@ async fn the_registry_records_sessions_clocks_and_gaps_and_flags_suspect_results
 
 #[tokio::test]
 async fn results_of_checks_not_assigned_to_the_region_are_refused_with_the_reason() {
-    let checks = slaprobe_agent::config::parse_checks_document(
+    let checks = slaprobe_checks::parse_checks_document(
         "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n\
          \x20 - { id: us-only, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, regions: [us-east] }\n",
     )
@@ -389,7 +389,7 @@ async fn a_check_list_too_large_for_one_message_is_refused_in_words() {
             "  - {{ id: c{index}, kind: http, target: \"http://127.0.0.1:1/{path}\", interval: 60s }}\n"
         ));
     }
-    let checks = slaprobe_agent::config::parse_checks_document(&yaml).unwrap();
+    let checks = slaprobe_checks::parse_checks_document(&yaml).unwrap();
     let fixture = serve_with(|settings| {
         settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
     })

@@ -320,7 +320,7 @@ impl std::str::FromStr for ResultPosition {
         let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
         if !digits(started.strip_prefix('-').unwrap_or(started))
             || !digits(seq)
-            || !slaprobe_agent::config::validate::is_valid_label(agent_id)
+            || !slaprobe_checks::is_valid_label(agent_id)
         {
             return Err(invalid());
         }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use slaprobe_agent::config::CheckKind;
+use slaprobe_checks::CheckKind;
 use slaprobe_proto::ResultRecord;
 
 use slaprobe_proto::redact::redacted_url;

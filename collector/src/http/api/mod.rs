@@ -61,7 +61,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 /// `value` of query parameter `name` when it is an id or region label (`[a-z0-9._-]{1,64}`), else a 400.
 pub fn label(name: &str, value: String) -> Result<String, ApiError> {
-    if slaprobe_agent::config::validate::is_valid_label(&value) {
+    if slaprobe_checks::is_valid_label(&value) {
         Ok(value)
     } else {
         Err(ApiError::bad_request(format!("{name}={value:?}: not an id like [a-z0-9._-]{{1,64}}")))

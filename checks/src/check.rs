@@ -1,7 +1,7 @@
 //! The check definitions of `docs/checks.md`, exactly as written in YAML.
 //!
-//! These types only describe the file; [`super::validate`] turns them into ready-to-run
-//! [`crate::config::PreparedCheck`]s. They compare with `==` so a reload can tell an unchanged check from a
+//! These types only describe the file; [`crate::validate`] turns them into ready-to-run
+//! [`crate::PreparedCheck`]s. They compare with `==` so a reload can tell an unchanged check from a
 //! changed one.
 
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@ use regex::Regex;
 use rustls::ClientConfig;
 use url::Url;
 
-use super::check::{Check, DnsProtocol, IpVersion};
+use crate::check::{Check, DnsProtocol, IpVersion};
 
 /// A validated check with everything its probe needs.
 #[derive(Debug, Clone)]

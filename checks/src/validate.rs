@@ -16,9 +16,9 @@ use regex::Regex;
 use rustls::ClientConfig;
 use url::Url;
 
-use super::check::{Check, CheckKind, HttpSettings, StatusSpec, TcpSettings};
-use super::spec::{DNS_RECORD_TYPES, DnsSpec, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec};
-use crate::probe::tls::{self, TlsOptions};
+use crate::check::{Check, CheckKind, HttpSettings, StatusSpec, TcpSettings};
+use crate::spec::{DNS_RECORD_TYPES, DnsSpec, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec};
+use crate::tls::{self, TlsOptions};
 
 /// True for `[a-z0-9._-]{1,64}`, the shape of check ids, regions and agent ids.
 pub fn is_valid_label(text: &str) -> bool {
