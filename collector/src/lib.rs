@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`alerting`]: alert rules evaluated against the store, escalation, and the notifications they send.
+//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `migrate`) and their exit statuses.
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`digest`]: SHA-256 as hex: token hashes, check-list versions.
@@ -20,13 +21,13 @@
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`retention`]: deleting results past `retention.results`, by one collector at a time.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
-//! - [`report_cmd`]: `slaprobe-collector report` from a results file.
 //! - [`render`]: reports as JSON, CSV, Markdown and the printable HTML claim document.
 //! - [`views`]: what the API, dashboard, metrics, alerting and the commands read from the store: standings,
 //!   period views, reports and exports.
 #![forbid(unsafe_code)]
 
 pub mod alerting;
+pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod digest;
@@ -39,7 +40,6 @@ pub mod migrate;
 pub mod notify;
 pub mod reload;
 pub mod render;
-pub mod report_cmd;
 pub mod results_file;
 pub mod retention;
 pub mod serve;

@@ -1,21 +1,20 @@
-//! `slaprobe-collector`: parses arguments and runs a subcommand (`serve`, `check-config`, `report`, `export`,
-//! `migrate`). Exit status 64 for unusable arguments or configuration, 65 for malformed results, 1 for other
-//! failures.
+//! `slaprobe-collector`: parses arguments and runs a subcommand: `serve` here, with its signals, the one-shot
+//! commands (`check-config`, `report`, `export`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
+//! unusable arguments or configuration, 65 for malformed results, 1 for other failures.
 
 use std::io::IsTerminal;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use slaprobe_collector::config::{CollectorConfig, load_collector_config};
-use slaprobe_collector::migrate::migrate;
+use slaprobe_collector::cli::{self, CliError, ReportRequest};
+use slaprobe_collector::config::load_collector_config;
+use slaprobe_collector::error_text::error_chain;
 use slaprobe_collector::reload::{Reload, ReloadRequest};
-use slaprobe_collector::render::{Format, render};
-use slaprobe_collector::report_cmd::{ReportError, load_contracts, offline_reports};
-use slaprobe_collector::serve::{open_store, serve};
-use slaprobe_collector::views::{ViewError, export, store_reports};
-use tokio::signal::unix::{SignalKind, signal};
+use slaprobe_collector::render::Format;
+use slaprobe_collector::serve::serve;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// slaprobe's collector.
 #[derive(Debug, Parser)]
@@ -97,171 +96,93 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLAPROBE_LOG").unwrap_or_else(|_| "info".into()))
         .init();
-    match Args::parse().command {
-        Command::Serve { config } => run_serve(&config),
-        Command::CheckConfig { config } => match load_config(&config) {
-            Ok(config) => {
-                println!(
-                    "OK: {} checks, {} contracts, {} agents, {} alert rules",
-                    config.checks.len(),
-                    config.contracts.len(),
-                    config.agents.len(),
-                    config.alerts.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
-        Command::Migrate { from, to } => run_migrate(&from, &to),
-        Command::Report {
-            contracts: Some(contracts),
-            results: Some(results),
-            period,
-            contract,
-            format,
-            skip_bad_lines,
-            as_of,
-            ..
-        } => {
-            let loaded = match load_contracts(&contracts) {
-                Ok(loaded) => loaded,
-                Err(error) => return fail(error),
-            };
-            match offline_reports(
-                &loaded,
-                &results,
-                &period,
-                contract.as_deref(),
-                skip_bad_lines,
-                as_of.unwrap_or_else(jiff::Timestamp::now),
-            ) {
-                Ok(offline) => {
-                    if offline.skipped_lines > 0 {
-                        eprintln!(
-                            "slaprobe-collector: skipped {} malformed line(s) in {}",
-                            offline.skipped_lines,
-                            results.display()
-                        );
-                    }
-                    print!("{}", render(&offline.reports, format));
-                    ExitCode::SUCCESS
+    let outcome = match Args::parse().command {
+        Command::Serve { config } => return run_serve(&config),
+        Command::CheckConfig { config } => cli::check_config(&config).map(|summary| println!("{summary}")),
+        Command::Migrate { from, to } => cli::migrate_store(&from, &to),
+        Command::Report { contracts, results, config, period, contract, format, skip_bad_lines, as_of } => {
+            let request = ReportRequest { period, contract, format, as_of: as_of.unwrap_or_else(jiff::Timestamp::now) };
+            match (contracts, results, config) {
+                (Some(contracts), Some(results), _) => {
+                    cli::report_offline(&contracts, &results, &request, skip_bad_lines).map(|skipped| {
+                        if skipped > 0 {
+                            eprintln!(
+                                "slaprobe-collector: skipped {skipped} malformed line(s) in {}",
+                                results.display()
+                            );
+                        }
+                    })
                 }
-                Err(error) => fail(error),
+                (_, _, Some(config)) => cli::report_from_store(&config, &request),
+                _ => Err(CliError::Usage("give --config, or --contracts with --results".into())),
             }
         }
-        Command::Report { config: Some(config), period, contract, format, as_of, .. } => {
-            from_store(&config, async |config, store| {
-                let as_of = as_of.unwrap_or_else(jiff::Timestamp::now);
-                let reports = store_reports(&config, &store, &period, contract.as_deref(), as_of).await?;
-                print!("{}", render(&reports, format));
-                Ok(())
-            })
-        }
-        Command::Report { .. } => fail(ReportError::Usage("give --config, or --contracts with --results".into())),
-        Command::Export { config, contract, period } => from_store(&config, async |config, store| {
-            let results = export(&config.contracts, &store, &contract, &period).await?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for result in results {
-                let line = serde_json::to_string(&result).map_err(|error| ReportError::Io(error.to_string()))?;
-                writeln!(out, "{line}").map_err(|error| ReportError::Io(format!("writing the export: {error}")))?;
-            }
-            out.flush().map_err(|error| ReportError::Io(format!("writing the export: {error}")))
-        }),
-    }
-}
-
-fn run_migrate(from: &str, to: &str) -> ExitCode {
-    let (Some(from), Some(to)) = (from.strip_prefix("sqlite:"), to.strip_prefix("postgres:")) else {
-        return fail(ReportError::Usage("give --from sqlite:PATH --to postgres:URL".into()));
+        Command::Export { config, contract, period } => cli::export_results(&config, &contract, &period),
     };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} results ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let outcome = runtime.block_on(migrate(Path::new(from), to, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    }));
-    bar.finish_and_clear();
     match outcome {
-        Ok(counts) => {
-            for (table, rows) in counts {
-                println!("{table}: {rows} rows, the same in both");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("slaprobe-collector: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn load_config(path: &Path) -> Result<CollectorConfig, ExitCode> {
-    load_collector_config(path).map_err(|error| {
-        eprint!("slaprobe-collector: invalid configuration: {error}");
-        ExitCode::from(64)
-    })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Runtime::new().map_err(|error| {
-        eprintln!("slaprobe-collector: cannot start the runtime: {error}");
-        ExitCode::FAILURE
-    })
-}
-
-/// Loads the config, opens its store and runs `work`.
-fn from_store(
-    path: &Path,
-    work: impl AsyncFnOnce(CollectorConfig, slaprobe_collector::store::Store) -> Result<(), ReportError>,
-) -> ExitCode {
-    let (config, runtime) = match (load_config(path), runtime()) {
-        (Ok(config), Ok(runtime)) => (config, runtime),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let store = match runtime.block_on(open_store(&config)) {
-        Ok(store) => store,
-        Err(error) => return fail(ReportError::Io(format!("{error:#}"))),
-    };
-    match runtime.block_on(work(config, store)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(error),
+        Err(error) => {
+            eprint!("slaprobe-collector: {error}");
+            if !error.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            error.exit_code()
+        }
     }
 }
 
+/// `serve`: runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 fn run_serve(path: &Path) -> ExitCode {
-    let (config, runtime) = match (load_config(path), runtime()) {
-        (Ok(config), Ok(runtime)) => (config, runtime),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let config = match load_collector_config(path) {
+        Ok(config) => config,
+        Err(error) => {
+            let error = CliError::from(error);
+            eprint!("slaprobe-collector: {error}");
+            return error.exit_code();
+        }
     };
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen.grpc)
-            .await
-            .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen.grpc))?;
-        let reload = Reload::new(path.to_owned());
-        tokio::spawn(forward_reload_signals(reload.sender.clone()));
-        serve(config, listener, reload, shutdown_signal()).await
+    let result = cli::runtime().map_err(anyhow::Error::from).and_then(|runtime| {
+        runtime.block_on(async {
+            let signals = Signals::install()?;
+            let listener = tokio::net::TcpListener::bind(config.listen.grpc)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen.grpc))?;
+            let reload = Reload::new(path.to_owned());
+            tokio::spawn(forward_hangups(signals.hangup, reload.sender.clone()));
+            serve(config, listener, reload, shutdown_requested(signals.terminate, signals.interrupt)).await
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("slaprobe-collector: {error:#}");
+            eprintln!("slaprobe-collector: {}", error_chain(error.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The signals `serve` answers, installed before it starts: a collector that could not be stopped cleanly or
+/// told to reload does not start.
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        let install =
+            |kind: SignalKind, name: &str| signal(kind).with_context(|| format!("cannot install the {name} handler"));
+        Ok(Self {
+            hangup: install(SignalKind::hangup(), "SIGHUP")?,
+            terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+}
+
 /// Sends a reload request on every SIGHUP.
-async fn forward_reload_signals(requests: tokio::sync::mpsc::Sender<ReloadRequest>) {
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::error!("Cannot install the SIGHUP handler; configuration changes are still picked up from the files.");
-        return;
-    };
+async fn forward_hangups(mut hangups: Signal, requests: tokio::sync::mpsc::Sender<ReloadRequest>) {
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the configuration.");
         if requests.send(ReloadRequest::default()).await.is_err() {
@@ -271,24 +192,9 @@ async fn forward_reload_signals(requests: tokio::sync::mpsc::Sender<ReloadReques
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => tracing::error!("Cannot install signal handlers; stop with SIGKILL."),
+async fn shutdown_requested(mut terminate: Signal, mut interrupt: Signal) {
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down."),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down."),
     }
-}
-
-fn fail(error: ReportError) -> ExitCode {
-    eprintln!("slaprobe-collector: {error}");
-    ExitCode::from(match error {
-        ReportError::Usage(_) => 64,
-        ReportError::Data(_) => 65,
-        ReportError::View(ViewError::Store(_)) | ReportError::Io(_) => 1,
-        ReportError::View(_) => 64,
-    })
 }

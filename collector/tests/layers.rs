@@ -1,8 +1,25 @@
-//! The collector's top-level modules depend on each other one way only: read from the sources, every
-//! `crate::module` a module names (outside comments) must not lead back to it. A cycle fails with its members.
+//! The collector's top-level modules form layers that only point down: read from the sources, every
+//! `crate::module` a module names (outside comments) must belong to its own layer or one below it, and no
+//! module may lead back to itself. `docs/architecture.md` draws the same layers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// The layers, bottom first. A module may use modules of its own layer (without a cycle) and of layers below.
+const LAYERS: [&[&str]; 6] = [
+    // Leaves: the pure engine and what it is described in, and helpers that know nothing of the collector.
+    &["contract", "sla", "display", "render", "results_file", "digest", "error_text"],
+    // What is configured and what is stored.
+    &["config", "store"],
+    // The one query layer, and the metrics registry that its figures and ingest's counts fill.
+    &["views", "metrics"],
+    // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL move.
+    &["ingest", "notify", "alerting", "retention", "reload", "migrate"],
+    // The two faces: the HTTP listener and the one-shot commands.
+    &["http", "cli"],
+    // `serve`, which starts everything (the binary's `main` sits above it).
+    &["serve"],
+];
 
 /// Each top-level module and the other top-level modules its files name.
 fn dependencies(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
@@ -40,6 +57,10 @@ fn dependencies(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     graph
 }
 
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
 /// A cycle through `start`, if there is one: the path back to it.
 fn cycle_through(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
     let mut stack = vec![(start.to_owned(), vec![start.to_owned()])];
@@ -58,10 +79,24 @@ fn cycle_through(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Opt
 }
 
 #[test]
-fn top_level_modules_depend_one_way() {
+fn every_module_has_a_layer_and_uses_only_its_own_or_lower_ones() {
     let graph = dependencies(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     assert!(graph.len() > 10, "the sources were read: {graph:?}");
     assert!(graph["http"].contains("views"), "the reader sees `crate::` paths: {graph:?}");
+    let unplaced: Vec<&String> = graph.keys().filter(|module| layer_of(module).is_none()).collect();
+    assert!(unplaced.is_empty(), "modules with no layer in LAYERS (place them): {unplaced:?}");
+    let upward: Vec<String> = graph
+        .iter()
+        .flat_map(|(module, used)| used.iter().map(move |used| (module, used)))
+        .filter(|(module, used)| layer_of(used) > layer_of(module))
+        .map(|(module, used)| format!("{module} (layer {:?}) → {used} (layer {:?})", layer_of(module), layer_of(used)))
+        .collect();
+    assert!(upward.is_empty(), "edges that point up:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn no_module_leads_back_to_itself() {
+    let graph = dependencies(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     let cycles: Vec<String> =
         graph.keys().filter_map(|module| cycle_through(&graph, module)).map(|cycle| cycle.join(" → ")).collect();
     assert!(cycles.is_empty(), "modules that lead back to themselves:\n{}", cycles.join("\n"));

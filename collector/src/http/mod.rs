@@ -99,9 +99,9 @@ pub async fn serve_http(listener: TcpListener, state: HttpState, stop: Cancellat
     listener::accept_loop(listener, router(state), max_connections, metrics, stop).await;
 }
 
-/// `/readyz`: whether the store answers. The reason stays in the log: the body says what, not where.
 /// `/readyz`: ready once the store answers; a second line says how the configuration stands (a failed reload
-/// leaves the collector ready: it keeps serving the configuration that loaded).
+/// leaves the collector ready: it keeps serving the configuration that loaded). Why the store does not answer
+/// stays in the log: the body says what, not where.
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     let config = config_line(&state.reload_status.borrow());
     match state.store.agents().await {

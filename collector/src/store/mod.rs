@@ -34,6 +34,8 @@ pub use records::{
     ResultFlags, ResultPosition, ResultQuery, Rollup, StoredResult,
 };
 
+use crate::config::Storage;
+
 /// A store failure; the message names the file or operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -74,6 +76,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// Opens the store `storage` names, creating and migrating it as needed.
+    pub async fn open(storage: &Storage) -> Result<Self, StoreError> {
+        match storage {
+            Storage::Sqlite(path) => Self::open_sqlite(path),
+            Storage::Postgres(url) => Self::open_postgres(url).await,
+        }
+    }
+
     /// Opens (creating and migrating as needed) the SQLite database at `path`.
     pub fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         sqlite::SqliteStore::open(path).map(Self::Sqlite)

@@ -1,6 +1,6 @@
-//! `slaprobe-collector report`: claim reports offline from a results file (`--contracts FILE --results FILE`), so
-//! a third party can reproduce them (reports from the store are made by [`crate::views`]; every report is rendered
-//! by [`crate::render`]).
+//! `slaprobe-collector report --contracts FILE --results FILE`: claim reports offline from a results file, so a
+//! third party can reproduce them without a collector (reports from the store are made by [`crate::views`]; every
+//! report is rendered by [`crate::render`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,34 +11,14 @@ use crate::config::read_list_file;
 use crate::contract::{Contract, parse_contracts};
 use crate::results_file::read_results;
 use crate::sla::{Horizon, Report, evaluate};
-use crate::views::{ViewError, select};
+use crate::views::select;
 
-/// Why a report could not be made; the binary maps these to exit statuses.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The contracts file or the arguments are unusable (exit 64).
-    #[error("{0}")]
-    Usage(String),
-    /// The results file has malformed lines (exit 65).
-    #[error("{0}")]
-    Data(String),
-    /// The output could not be written, or the store not opened (exit 1).
-    #[error("{0}")]
-    Io(String),
-    /// The contract, the period or the store (exit 64, or 1 when the store failed).
-    #[error(transparent)]
-    View(#[from] ViewError),
-}
+use super::CliError;
 
 /// Reads and validates a contracts file (`contracts:` list at the top level).
-pub fn load_contracts(path: &Path) -> Result<Vec<Contract>, ReportError> {
+pub fn load_contracts(path: &Path) -> Result<Vec<Contract>, CliError> {
     let fail = |problems: Vec<String>| {
-        ReportError::Usage(format!(
-            "{}: {} problem(s):\n  - {}",
-            path.display(),
-            problems.len(),
-            problems.join("\n  - ")
-        ))
+        CliError::Usage(format!("{}: {} problem(s):\n  - {}", path.display(), problems.len(), problems.join("\n  - ")))
     };
     let value = read_list_file(path, "contracts").map_err(|problem| fail(vec![problem]))?;
     parse_contracts(value, "contracts").map_err(fail)
@@ -62,12 +42,12 @@ pub fn offline_reports<'a>(
     only: Option<&str>,
     skip_bad_lines: bool,
     now: Timestamp,
-) -> Result<OfflineReports<'a>, ReportError> {
+) -> Result<OfflineReports<'a>, CliError> {
     let selected = select(contracts, period, only)?;
     let file = std::fs::File::open(results_path)
-        .map_err(|error| ReportError::Usage(format!("{}: cannot read: {error}", results_path.display())))?;
+        .map_err(|error| CliError::Usage(format!("{}: cannot read: {error}", results_path.display())))?;
     let results = read_results(std::io::BufReader::new(file))
-        .map_err(|error| ReportError::Data(format!("{}: {error}", results_path.display())))?;
+        .map_err(|error| CliError::Data(format!("{}: {error}", results_path.display())))?;
     if !results.bad_lines.is_empty() && !skip_bad_lines {
         let shown: Vec<&String> = results.bad_lines.iter().take(20).collect();
         let more = results.bad_lines.len().saturating_sub(shown.len());
@@ -79,7 +59,7 @@ pub fn offline_reports<'a>(
             let _ = write!(message, "\n  - … and {more} more");
         }
         message.push_str("\n(pass --skip-bad-lines to report from the valid lines only)");
-        return Err(ReportError::Data(message));
+        return Err(CliError::Data(message));
     }
     let reports = selected
         .into_iter()

@@ -5,7 +5,10 @@
 //! real server. With `listen.tls` the listener speaks TLS (rustls), and with `client_ca_file` it demands a client
 //! certificate signed by that CA. The configuration is reloaded while serving ([`crate::reload`]). On
 //! shutdown, new sessions stop; open agent sessions get [`DRAIN`] to end before the server stops regardless
-//! (agents replay anything unacknowledged, so nothing is lost).
+//! (agents replay anything unacknowledged, so nothing is lost), and the background tasks ([`background`]) get as
+//! long again. A background task that stops on its own stops the collector with an error naming it.
+
+pub mod background;
 
 use std::future::Future;
 use std::path::Path;
@@ -19,8 +22,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use self::background::Background;
 use crate::alerting::evaluator::Evaluator;
-use crate::config::{CollectorConfig, ListenTls, Storage};
+use crate::config::{CollectorConfig, ListenTls};
 use crate::http::{HttpState, serve_http};
 use crate::ingest::refusals::Refusals;
 use crate::ingest::{IngestService, IngestSettings};
@@ -35,14 +39,6 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
 
 /// How long open sessions may take to end after a shutdown request.
 pub const DRAIN: Duration = Duration::from_secs(5);
-
-/// Opens the configured store.
-pub async fn open_store(config: &CollectorConfig) -> anyhow::Result<Store> {
-    match &config.storage {
-        Storage::Sqlite(path) => Ok(Store::open_sqlite(path)?),
-        Storage::Postgres(url) => Ok(Store::open_postgres(url).await?),
-    }
-}
 
 /// The rustls settings of `listen.tls`.
 pub fn tls_config(tls: &ListenTls) -> anyhow::Result<ServerTlsConfig> {
@@ -64,7 +60,7 @@ pub async fn serve(
     reload: Reload,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = Store::open(&config.storage).await?;
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
@@ -83,8 +79,9 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?;
     let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone());
-    tokio::spawn(evaluator.run(stop.clone()));
-    tokio::spawn(retention::run(store.clone(), config_watch.clone(), stop.clone()));
+    let (background, mut failures) = Background::new(stop.clone());
+    background.spawn("alert evaluation", evaluator.run(stop.clone()));
+    background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
     if let Some(address) = config.listen.http {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;
@@ -98,8 +95,7 @@ pub async fn serve(
             refusals: refusals.clone(),
         };
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
-        let http_stop = stop.clone();
-        tokio::spawn(serve_http(listener, state, http_stop));
+        background.spawn("the HTTP listener", serve_http(listener, state, stop.clone()));
     }
     let ingest = IngestService::reloading(store, watched).with_metrics(metrics).with_refusals(refusals).into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
@@ -109,22 +105,38 @@ pub async fn serve(
         agents = config.agents.len(),
         "Serving gRPC ingest."
     );
-    tokio::spawn(reload::run(reload, config, settings, published, stop.clone()));
+    background.spawn("configuration reloading", reload::run(reload, config, settings, published, stop.clone()));
     let server = builder
         .add_service(health_service)
         .add_service(ingest)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop.clone().cancelled_owned());
     tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return Ok(result?),
-        () = shutdown => stop.cancel(),
+    let failure = tokio::select! {
+        result = &mut server => {
+            stop.cancel();
+            background.finish(DRAIN).await;
+            return Ok(result?);
+        }
+        () = shutdown => None,
+        Some(failure) = failures.recv() => Some(failure),
+    };
+    stop.cancel();
+    match &failure {
+        Some(failure) => tracing::error!(%failure, "A background task stopped; shutting down."),
+        None => tracing::info!(drain_seconds = DRAIN.as_secs(), "Shutting down; letting open sessions end."),
     }
-    tracing::info!(drain_seconds = DRAIN.as_secs(), "Shutting down; letting open sessions end.");
-    match tokio::time::timeout(DRAIN, server).await {
-        Ok(result) => Ok(result?),
+    let served = match tokio::time::timeout(DRAIN, server).await {
+        Ok(result) => result,
         Err(_) => {
             tracing::info!("Stopped with sessions still open; agents will replay what was not acknowledged.");
             Ok(())
         }
+    };
+    if !background.finish(DRAIN).await {
+        tracing::warn!("Stopped with background tasks still running (an alert delivery or a store query).");
+    }
+    match failure {
+        Some(failure) => Err(anyhow::anyhow!("{failure}; the collector stopped")),
+        None => Ok(served?),
     }
 }

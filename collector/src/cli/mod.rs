@@ -1,0 +1,165 @@
+//! The collector's one-shot commands, `check-config`, `report`, `export` and `migrate`, and the exit status each
+//! failure maps to: 64 for unusable arguments or configuration, 65 for malformed results, 1 for anything else.
+//! `serve` is not one of them: the binary runs it ([`crate::serve`]) with its signals.
+//!
+//! Each command prints its output on standard output; a failure is returned as a [`CliError`] for the binary to
+//! print and exit with.
+
+pub mod report;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+
+use crate::config::{CollectorConfig, ConfigError, load_collector_config};
+use crate::migrate::{MigrateError, migrate};
+use crate::render::{Format, render};
+use crate::store::{Store, StoreError};
+use crate::views::{ViewError, export, store_reports};
+
+/// Why a command failed; [`CliError::exit_code`] is the status the binary exits with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The arguments or a file they name are unusable (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration does not load (exit 64).
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The results file has malformed lines (exit 65).
+    #[error("{0}")]
+    Data(String),
+    /// The output could not be written (exit 1).
+    #[error("{0}")]
+    Io(String),
+    /// The store could not be opened or read (exit 1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The contract or the period (exit 64), or the store (exit 1).
+    #[error(transparent)]
+    View(#[from] ViewError),
+    /// The migration stopped (exit 1).
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+}
+
+impl CliError {
+    /// The process exit status for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Self::Data(_) => 65,
+            Self::Io(_) | Self::Store(_) | Self::View(ViewError::Store(_)) | Self::Migrate(_) => 1,
+            Self::Usage(_) | Self::Config(_) | Self::View(_) => 64,
+        })
+    }
+}
+
+/// `check-config`: loads the configuration as `serve` would and summarises it.
+pub fn check_config(path: &Path) -> Result<String, CliError> {
+    let config = load_collector_config(path)?;
+    Ok(format!(
+        "OK: {} checks, {} contracts, {} agents, {} alert rules",
+        config.checks.len(),
+        config.contracts.len(),
+        config.agents.len(),
+        config.alerts.len()
+    ))
+}
+
+/// What `report` is asked for.
+#[derive(Debug)]
+pub struct ReportRequest {
+    /// The period, `2026-02` or `2026-Q1`.
+    pub period: String,
+    /// Only this contract.
+    pub contract: Option<String>,
+    /// The output format.
+    pub format: Format,
+    /// The moment the report is made as of.
+    pub as_of: Timestamp,
+}
+
+/// `report --contracts FILE --results FILE`: reports from a results file; returns the malformed lines skipped
+/// (with `skip_bad_lines`; an error otherwise).
+pub fn report_offline(
+    contracts: &Path,
+    results: &Path,
+    request: &ReportRequest,
+    skip_bad_lines: bool,
+) -> Result<usize, CliError> {
+    let loaded = report::load_contracts(contracts)?;
+    let offline = report::offline_reports(
+        &loaded,
+        results,
+        &request.period,
+        request.contract.as_deref(),
+        skip_bad_lines,
+        request.as_of,
+    )?;
+    print!("{}", render(&offline.reports, request.format));
+    Ok(offline.skipped_lines)
+}
+
+/// `report --config FILE`: reports from the configured store.
+pub fn report_from_store(config: &Path, request: &ReportRequest) -> Result<(), CliError> {
+    with_store(config, async |config, store| {
+        let reports =
+            store_reports(&config, &store, &request.period, request.contract.as_deref(), request.as_of).await?;
+        print!("{}", render(&reports, request.format));
+        Ok(())
+    })
+}
+
+/// `export`: the results one contract's report for `period` is computed from, as JSON lines.
+pub fn export_results(config: &Path, contract: &str, period: &str) -> Result<(), CliError> {
+    with_store(config, async |config, store| {
+        let results = export(&config.contracts, &store, contract, period).await?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written: std::io::Result<()> = results.iter().try_for_each(|result| {
+            serde_json::to_writer(&mut out, result)?;
+            out.write_all(b"\n")
+        });
+        written.and_then(|()| out.flush()).map_err(|error| CliError::Io(format!("writing the export: {error}")))
+    })
+}
+
+/// `migrate --from sqlite:PATH --to postgres:URL`, with a progress bar on standard error; prints the rows of
+/// each table, equal on both sides.
+pub fn migrate_store(from: &str, to: &str) -> Result<(), CliError> {
+    let (Some(from), Some(to)) = (from.strip_prefix("sqlite:"), to.strip_prefix("postgres:")) else {
+        return Err(CliError::Usage("give --from sqlite:PATH --to postgres:URL".into()));
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} results ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let outcome = runtime()?.block_on(migrate(&PathBuf::from(from), to, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }));
+    bar.finish_and_clear();
+    for (table, rows) in outcome? {
+        println!("{table}: {rows} rows, the same in both");
+    }
+    Ok(())
+}
+
+/// A runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new().map_err(|error| CliError::Io(format!("cannot start the runtime: {error}")))
+}
+
+/// Loads the configuration at `path`, opens its store and runs `work`.
+fn with_store(
+    path: &Path,
+    work: impl AsyncFnOnce(CollectorConfig, Store) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let config = load_collector_config(path)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let store = Store::open(&config.storage).await?;
+        work(config, store).await
+    })
+}
