@@ -8,7 +8,6 @@
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`digest`]: SHA-256 as hex: token hashes, check-list versions.
 //! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
-//! - [`error_text`]: an error as one line with its causes.
 //! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API, the dashboard, access tokens.
 //! - [`serve`]: `slaprobe-collector serve`, gRPC ingest into the store (TLS optional).
 //! - [`reload`]: reloading the configuration on SIGHUP and on file changes.
@@ -32,7 +31,6 @@ pub mod config;
 pub mod contract;
 pub mod digest;
 pub mod display;
-pub mod error_text;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

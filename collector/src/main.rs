@@ -10,10 +10,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use slaprobe_collector::cli::{self, CliError, ReportRequest};
 use slaprobe_collector::config::load_collector_config;
-use slaprobe_collector::error_text::error_chain;
 use slaprobe_collector::reload::{Reload, ReloadRequest};
 use slaprobe_collector::render::Format;
 use slaprobe_collector::serve::serve;
+use slaprobe_proto::error_text::error_chain;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// slaprobe's collector.

@@ -4,13 +4,14 @@
 //! into an empty PostgreSQL store, in batches, then checks that every table holds as many rows on both sides.
 //! Rows are copied as stored (the protobuf record bytes included), so reports from either store are equal.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
+use slaprobe_proto::error_text::error_chain;
 use tokio_postgres::types::ToSql;
 
-use crate::store::Store;
 use crate::store::postgres::PostgresStore;
+use crate::store::{Store, StoreError};
 
 /// Results copied per batch.
 const BATCH: usize = 5_000;
@@ -20,35 +21,51 @@ pub type Counts = Vec<(&'static str, u64)>;
 
 /// A migration failure, saying which side and what.
 #[derive(Debug, thiserror::Error)]
-#[error("migrate: {0}")]
-pub struct MigrateError(String);
-
-fn source_error(error: rusqlite::Error) -> MigrateError {
-    MigrateError(format!("reading the SQLite store: {error}"))
-}
-
-fn target_error(error: impl std::fmt::Display) -> MigrateError {
-    MigrateError(format!("writing to PostgreSQL: {error}"))
+pub enum MigrateError {
+    /// `--from` names no file.
+    #[error("migrate: {} is not a file", .0.display())]
+    NoSource(PathBuf),
+    /// A store could not be opened or used (the SQLite one is opened once to bring its schema up to date; the
+    /// PostgreSQL one gives the connections and creates the partitions).
+    #[error("migrate: {0}")]
+    Store(#[from] StoreError),
+    /// Reading the SQLite store failed.
+    #[error("migrate: reading the SQLite store: {0}")]
+    Read(#[from] rusqlite::Error),
+    /// Writing to PostgreSQL failed.
+    #[error("migrate: writing to PostgreSQL: {}", error_chain(.0))]
+    Write(#[from] tokio_postgres::Error),
+    /// The target already holds results.
+    #[error("migrate: the target already holds {0} results; migrate into an empty database")]
+    TargetNotEmpty(i64),
+    /// A table holds a different number of rows on each side after the copy.
+    #[error("migrate: {table}: {sqlite} rows in SQLite but {postgres} in PostgreSQL")]
+    CountsDiffer {
+        /// The table.
+        table: &'static str,
+        /// Rows in SQLite.
+        sqlite: i64,
+        /// Rows in PostgreSQL.
+        postgres: i64,
+    },
 }
 
 /// Moves the SQLite store at `from` into the PostgreSQL store at `to`, calling `progress(done, total)` as
 /// results go; returns the rows per table, equal on both sides.
 pub async fn migrate(from: &Path, to: &str, progress: impl Fn(u64, u64)) -> Result<Counts, MigrateError> {
     if !from.is_file() {
-        return Err(MigrateError(format!("{} is not a file", from.display())));
+        return Err(MigrateError::NoSource(from.to_owned()));
     }
-    drop(Store::open_sqlite(from).map_err(|error| MigrateError(error.to_string()))?);
-    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(source_error)?;
-    let target = PostgresStore::open(to).await.map_err(|error| MigrateError(error.to_string()))?;
-    let client = target.connection().await.map_err(target_error)?;
-    let present: i64 = client.query_one("SELECT count(*) FROM results", &[]).await.map_err(target_error)?.get(0);
+    drop(Store::open_sqlite(from)?);
+    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let target = PostgresStore::open(to).await?;
+    let client = target.connection().await?;
+    let present: i64 = client.query_one("SELECT count(*) FROM results", &[]).await?.get(0);
     if present > 0 {
-        return Err(MigrateError(format!(
-            "the target already holds {present} results; migrate into an empty database"
-        )));
+        return Err(MigrateError::TargetNotEmpty(present));
     }
     drop(client);
-    let total: i64 = source.query_row("SELECT count(*) FROM results", [], |row| row.get(0)).map_err(source_error)?;
+    let total: i64 = source.query_row("SELECT count(*) FROM results", [], |row| row.get(0))?;
     let total = u64::try_from(total).unwrap_or(0);
     copy_results(&source, &target, total, &progress).await?;
     for table in &TABLES {
@@ -76,12 +93,10 @@ async fn copy_results(
     total: u64,
     progress: &impl Fn(u64, u64),
 ) -> Result<(), MigrateError> {
-    let mut statement = source
-        .prepare(
-            "SELECT agent_id, seq, check_id, region, started_at_ns, ok, record, flags, received_at_ns FROM results
+    let mut statement = source.prepare(
+        "SELECT agent_id, seq, check_id, region, started_at_ns, ok, record, flags, received_at_ns FROM results
              WHERE (started_at_ns, agent_id, seq) > (?1, ?2, ?3) ORDER BY started_at_ns, agent_id, seq LIMIT ?4",
-        )
-        .map_err(source_error)?;
+    )?;
     let mut after: (i64, String, i64) = (i64::MIN, String::new(), i64::MIN);
     let mut done = 0;
     loop {
@@ -98,13 +113,11 @@ async fn copy_results(
                     flags: row.get(7)?,
                     received_at_ns: row.get(8)?,
                 })
-            })
-            .map_err(source_error)?
-            .collect::<Result<_, _>>()
-            .map_err(source_error)?;
+            })?
+            .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { return Ok(()) };
         after = (last.started_at_ns, last.agent_id.clone(), last.seq);
-        target.ensure_partitions(rows.iter().map(|row| row.started_at_ns)).await.map_err(target_error)?;
+        target.ensure_partitions(rows.iter().map(|row| row.started_at_ns)).await?;
         let agents: Vec<&str> = rows.iter().map(|row| row.agent_id.as_str()).collect();
         let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
         let checks: Vec<&str> = rows.iter().map(|row| row.check_id.as_str()).collect();
@@ -114,7 +127,7 @@ async fn copy_results(
         let records: Vec<&[u8]> = rows.iter().map(|row| row.record.as_slice()).collect();
         let flags: Vec<i32> = rows.iter().map(|row| row.flags).collect();
         let received: Vec<Option<i64>> = rows.iter().map(|row| row.received_at_ns).collect();
-        let client = target.connection().await.map_err(target_error)?;
+        let client = target.connection().await?;
         client
             .execute(
                 "INSERT INTO results (agent_id, seq, check_id, region, started_at_ns, ok, record, flags, received_at_ns)
@@ -123,7 +136,7 @@ async fn copy_results(
                 &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags, &received],
             )
             .await
-            .map_err(target_error)?;
+            ?;
         done += rows.len() as u64;
         progress(done, total);
     }
@@ -233,8 +246,7 @@ const TABLES: [Table; 6] = [
 async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) -> Result<(), MigrateError> {
     let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
     let order = if table.name == "deliveries" { " ORDER BY id" } else { "" };
-    let mut statement =
-        source.prepare(&format!("SELECT {} FROM {}{order}", names.join(", "), table.name)).map_err(source_error)?;
+    let mut statement = source.prepare(&format!("SELECT {} FROM {}{order}", names.join(", "), table.name))?;
     let rows: Vec<Vec<Box<dyn ToSql + Sync + Send>>> = statement
         .query_map([], |row| {
             table
@@ -253,32 +265,28 @@ async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) 
                     })
                 })
                 .collect()
-        })
-        .map_err(source_error)?
-        .collect::<Result<_, _>>()
-        .map_err(source_error)?;
+        })?
+        .collect::<Result<_, _>>()?;
     let placeholders: Vec<String> = (1..=names.len()).map(|index| format!("${index}")).collect();
     let insert = format!("INSERT INTO {} ({}) VALUES ({})", table.name, names.join(", "), placeholders.join(", "));
-    let mut client = target.connection().await.map_err(target_error)?;
-    let transaction = client.transaction().await.map_err(target_error)?;
-    let statement = transaction.prepare(&insert).await.map_err(target_error)?;
+    let mut client = target.connection().await?;
+    let transaction = client.transaction().await?;
+    let statement = transaction.prepare(&insert).await?;
     for row in &rows {
         let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(|value| value.as_ref() as &(dyn ToSql + Sync)).collect();
-        transaction.execute(&statement, &values).await.map_err(target_error)?;
+        transaction.execute(&statement, &values).await?;
     }
-    transaction.commit().await.map_err(target_error)
+    Ok(transaction.commit().await?)
 }
 
 async fn check_counts(source: &Connection, target: &PostgresStore) -> Result<Counts, MigrateError> {
-    let client = target.connection().await.map_err(target_error)?;
+    let client = target.connection().await?;
     let mut counts = Vec::new();
     for name in std::iter::once("results").chain(TABLES.iter().map(|table| table.name)) {
-        let from: i64 =
-            source.query_row(&format!("SELECT count(*) FROM {name}"), [], |row| row.get(0)).map_err(source_error)?;
-        let to: i64 =
-            client.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await.map_err(target_error)?.get(0);
+        let from: i64 = source.query_row(&format!("SELECT count(*) FROM {name}"), [], |row| row.get(0))?;
+        let to: i64 = client.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await?.get(0);
         if from != to {
-            return Err(MigrateError(format!("{name}: {from} rows in SQLite but {to} in PostgreSQL")));
+            return Err(MigrateError::CountsDiffer { table: name, sqlite: from, postgres: to });
         }
         counts.push((name, u64::try_from(from).unwrap_or(0)));
     }

@@ -8,9 +8,11 @@
 //! - [`convert`]: [`ResultRecord`] ⇄ [`v1::Result`], with errors that name the bad field.
 //! - [`limits`]: message and batch sizes both ends of the stream keep.
 //! - [`redact`]: URLs without credentials or query values, as every part shows and stores them.
+//! - [`error_text`]: an error as one line with its causes, as both binaries log and store them.
 #![forbid(unsafe_code)]
 
 pub mod convert;
+pub mod error_text;
 pub mod limits;
 pub mod record;
 pub mod redact;

@@ -30,6 +30,7 @@ use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use slaprobe_checks::spec::HttpSpec;
 use slaprobe_proto::HttpDetail;
+use slaprobe_proto::error_text::error_chain;
 use slaprobe_proto::redact::redact;
 
 /// Body bytes kept for `body_regex`; the rest is counted, not kept.
@@ -330,13 +331,7 @@ fn describe_hyper_error(error: &hyper::Error, connection_error: Option<&hyper::E
     if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
         return Failure::new(ErrorKind::Http, format!("http: the server closed the connection {when}"));
     }
-    let mut message = format!("http: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    Failure::new(ErrorKind::Http, format!("{message} ({when})"))
+    Failure::new(ErrorKind::Http, format!("http: {} ({when})", error_chain(error)))
 }
 
 fn version_name(version: Version) -> &'static str {

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use slaprobe_proto::error_text::error_chain;
 
 use super::Notification;
 use crate::config::alerting::Email;
-use crate::error_text::error_chain;
 use crate::store::Attempt;
 
 /// lettre's connection URL for `smtp`: STARTTLS required unless the URL says otherwise; `tls=none` removed.

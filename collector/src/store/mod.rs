@@ -23,10 +23,12 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
+use slaprobe_proto::error_text::error_chain;
 
 pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 pub use records::{
@@ -39,9 +41,44 @@ use crate::config::Storage;
 /// A store failure; the message names the file or operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be opened, migrated, read or written.
+    /// SQLite could not open, migrate, read or write the file.
+    #[error("store: {}: {source}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said (shared: one failed commit answers every batch in it).
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    /// The SQLite file or its directory could not be created or made private.
+    #[error("store: {}: {source}", path.display())]
+    File {
+        /// The database file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// PostgreSQL refused a statement or could not be reached.
+    #[error("store: postgres: {}", error_chain(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("store: postgres: {}", error_chain(.0))]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A schema newer than this collector knows, or a migration that failed.
     #[error("store: {0}")]
-    Database(String),
+    Schema(String),
+    /// A stored value this collector cannot read; the read fails rather than make up a record.
+    #[error("store: column {column}: {problem}")]
+    Undecodable {
+        /// The column.
+        column: String,
+        /// Why it does not decode.
+        problem: String,
+    },
+    /// The store cannot be used as it is: its file was replaced, its URL is unusable, or a query task failed.
+    #[error("store: {0}")]
+    Unusable(String),
     /// A result cannot be stored as given.
     #[error("store: result {index} of the batch: {problem}")]
     BadResult {

@@ -138,8 +138,12 @@ pub struct SqliteStore {
     writes: mpsc::Sender<WriteRequest>,
 }
 
-fn database_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("{}: {error}", path.display()))
+fn sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite { path: path.to_owned(), source: Arc::new(error) }
+}
+
+fn file_error(path: &Path, error: std::io::Error) -> StoreError {
+    StoreError::File { path: path.to_owned(), source: error }
 }
 
 /// Creates the database file 0600 (its directory 0700 when this creates it) before SQLite opens it, and
@@ -156,21 +160,21 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 impl SqliteStore {
     /// Opens or creates the database at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        create_private_file(path).map_err(|error| database_error(path, error))?;
-        let mut connection = Connection::open(path).map_err(|error| database_error(path, error))?;
+        create_private_file(path).map_err(|error| file_error(path, error))?;
+        let mut connection = Connection::open(path).map_err(|error| sqlite_error(path, error))?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
                  PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;",
             )
-            .map_err(|error| database_error(path, error))?;
-        migrate(&mut connection).map_err(|error| database_error(path, error))?;
+            .map_err(|error| sqlite_error(path, error))?;
+        migrate(&mut connection, path)?;
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
         let writer_path = path.to_owned();
         thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || run_writer(connection, queue, &writer_path))
-            .map_err(|error| database_error(path, error))?;
+            .map_err(|error| file_error(path, error))?;
         Ok(Self { path: Arc::new(path.to_owned()), writes })
     }
 
@@ -193,20 +197,20 @@ impl SqliteStore {
             query(&connection)
         })
         .await
-        .map_err(|error| StoreError::Database(format!("read task failed: {error}")))?
-        .map_err(|error| database_error(&self.path, error))
+        .map_err(|error| StoreError::Unusable(format!("a read task failed: {error}")))?
+        .map_err(|error| sqlite_error(&self.path, error))
     }
 }
 
-fn migrate(connection: &mut Connection) -> Result<(), String> {
+fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let version: i64 =
-        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|error| error.to_string())?;
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|error| sqlite_error(path, error))?;
     let applied = usize::try_from(version).unwrap_or(0);
     if applied > MIGRATIONS.len() {
-        return Err(format!(
+        return Err(StoreError::Schema(format!(
             "schema version {applied} is newer than this collector knows ({}); upgrade slaprobe-collector",
             MIGRATIONS.len()
-        ));
+        )));
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         let apply = |connection: &mut Connection| -> rusqlite::Result<()> {
@@ -215,7 +219,9 @@ fn migrate(connection: &mut Connection) -> Result<(), String> {
             transaction.pragma_update(None, "user_version", index as i64 + 1)?;
             transaction.commit()
         };
-        apply(connection).map_err(|error| format!("migration to schema version {}: {error}", index + 1))?;
+        apply(connection).map_err(|error| {
+            StoreError::Schema(format!("{}: migration to schema version {}: {error}", path.display(), index + 1))
+        })?;
         tracing::info!(version = index + 1, "Migrated the SQLite schema.");
     }
     Ok(())
@@ -244,8 +250,9 @@ fn run_writer(mut connection: Connection, mut queue: mpsc::Receiver<WriteRequest
         if file_identity(path) != held {
             tracing::error!(path = %path.display(), "The database file was removed or replaced; writes are refused until it is back.");
             for (_, reply) in pending.drain(..) {
-                let problem = "the database file was removed or replaced; nothing was written";
-                let _ = reply.send(Err(database_error(path, problem)));
+                let problem =
+                    format!("{}: the database file was removed or replaced; nothing was written", path.display());
+                let _ = reply.send(Err(StoreError::Unusable(problem)));
             }
             continue;
         }
@@ -257,8 +264,9 @@ fn run_writer(mut connection: Connection, mut queue: mpsc::Receiver<WriteRequest
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "A store write failed; nothing of it was committed.");
+                let error = Arc::new(error);
                 for (_, reply) in pending.drain(..) {
-                    let _ = reply.send(Err(database_error(path, &error)));
+                    let _ = reply.send(Err(StoreError::Sqlite { path: path.to_owned(), source: error.clone() }));
                 }
             }
         }

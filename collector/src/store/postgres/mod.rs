@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use slaprobe_proto::error_text::error_chain;
 use tokio_postgres::NoTls;
 
 use super::StoreError;
-use crate::error_text::error_chain;
 
 /// Schema migrations, in order; entry `n` moves the schema from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -132,8 +132,8 @@ pub struct PostgresStore {
     partitions: Arc<Mutex<HashSet<(i16, i8)>>>,
 }
 
-fn database_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("postgres: {error}"))
+fn unusable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unusable(format!("postgres: {error}"))
 }
 
 impl PostgresStore {
@@ -141,9 +141,9 @@ impl PostgresStore {
     /// current schema.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config =
-            url.parse().map_err(|error| database_error(format!("not a usable URL: {error}")))?;
+            url.parse().map_err(|error| unusable(format!("not a usable URL: {error}")))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(database_error)?;
+        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(unusable)?;
         let store = Self { pool, partitions: Arc::default() };
         store.migrate().await?;
         Ok(store)
@@ -151,13 +151,12 @@ impl PostgresStore {
 
     /// A pooled connection.
     pub(crate) async fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|error| database_error(error_chain(&error)))
+        Ok(self.pool.get().await?)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.connection().await?;
-        let error = |error: tokio_postgres::Error| database_error(error_chain(&error));
-        client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(error)?;
+        client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let outcome = async {
             client
                 .batch_execute(
@@ -165,37 +164,30 @@ impl PostgresStore {
                          version    INTEGER PRIMARY KEY,
                          applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
                 )
-                .await
-                .map_err(error)?;
-            let applied: i32 = client
-                .query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[])
-                .await
-                .map_err(error)?
-                .get(0);
+                .await?;
+            let applied: i32 =
+                client.query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[]).await?.get(0);
             let applied = usize::try_from(applied).unwrap_or(0);
             if applied > MIGRATIONS.len() {
-                return Err(database_error(format!(
+                return Err(StoreError::Schema(format!(
                     "schema version {applied} is newer than this collector knows ({}); upgrade slaprobe-collector",
                     MIGRATIONS.len()
                 )));
             }
             for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
                 let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
-                let transaction = client.transaction().await.map_err(error)?;
+                let transaction = client.transaction().await?;
                 transaction.batch_execute(migration).await.map_err(|problem| {
-                    database_error(format!("migration to schema version {version}: {}", error_chain(&problem)))
+                    StoreError::Schema(format!("migration to schema version {version}: {}", error_chain(&problem)))
                 })?;
-                transaction
-                    .execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])
-                    .await
-                    .map_err(error)?;
-                transaction.commit().await.map_err(error)?;
+                transaction.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).await?;
+                transaction.commit().await?;
                 tracing::info!(version, "Migrated the PostgreSQL schema.");
             }
             Ok(())
         }
         .await;
-        client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(error)?;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
         outcome
     }
 
@@ -211,7 +203,7 @@ impl PostgresStore {
     pub(crate) async fn ensure_partitions(&self, started: impl Iterator<Item = i64>) -> Result<(), StoreError> {
         let months: HashSet<(i16, i8)> = started.filter_map(month_of).collect();
         let missing: Vec<(i16, i8)> = {
-            let known = self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?;
+            let known = self.partitions.lock().map_err(|_| unusable("partition cache poisoned"))?;
             months.into_iter().filter(|month| !known.contains(month)).collect()
         };
         if missing.is_empty() {
@@ -229,9 +221,9 @@ impl PostgresStore {
                 Ok(()) => {}
                 // Another replica created it at the same moment.
                 Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_TABLE) => {}
-                Err(error) => return Err(database_error(error_chain(&error))),
+                Err(error) => return Err(error.into()),
             }
-            self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?.insert((year, month));
+            self.partitions.lock().map_err(|_| unusable("partition cache poisoned"))?.insert((year, month));
         }
         Ok(())
     }
@@ -241,7 +233,6 @@ impl PostgresStore {
     /// Drops the monthly partitions that end at or before `cutoff`; returns the results they held.
     pub(crate) async fn drop_partitions_before(&self, cutoff: jiff::Timestamp) -> Result<u64, StoreError> {
         let client = self.connection().await?;
-        let error = |error: tokio_postgres::Error| database_error(error_chain(&error));
         let rows = client
             .query(
                 "SELECT child.relname FROM pg_inherits
@@ -251,8 +242,7 @@ impl PostgresStore {
                  WHERE parent.relname = 'results' AND pg_namespace.nspname = current_schema()",
                 &[],
             )
-            .await
-            .map_err(error)?;
+            .await?;
         let cutoff = crate::store::columns::nanos(cutoff);
         let mut deleted = 0;
         for row in rows {
@@ -262,10 +252,9 @@ impl PostgresStore {
             if end > cutoff {
                 continue;
             }
-            let count: i64 =
-                client.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await.map_err(error)?.get(0);
-            client.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).await.map_err(error)?;
-            self.partitions.lock().map_err(|_| database_error("partition cache poisoned"))?.remove(&(year, month));
+            let count: i64 = client.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await?.get(0);
+            client.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).await?;
+            self.partitions.lock().map_err(|_| unusable("partition cache poisoned"))?.remove(&(year, month));
             tracing::info!(partition = %name, results = count, "Dropped a partition past retention.");
             deleted += u64::try_from(count).unwrap_or(0);
         }
@@ -293,10 +282,10 @@ fn month_of(nanos: i64) -> Option<(i16, i8)> {
 
 /// The first and the next month's first nanosecond of (year, month) in UTC, saturated to BIGINT.
 fn month_bounds(year: i16, month: i8) -> Result<(i64, i64), StoreError> {
-    let first = Date::new(year, month, 1).map_err(database_error)?;
-    let next = first.checked_add(jiff::Span::new().months(1)).map_err(database_error)?;
+    let first = Date::new(year, month, 1).map_err(unusable)?;
+    let next = first.checked_add(jiff::Span::new().months(1)).map_err(unusable)?;
     let nanos = |date: Date| -> Result<i64, StoreError> {
-        let at = date.to_zoned_datetime(TimeZone::UTC).map_err(database_error)?.timestamp().as_nanosecond();
+        let at = date.to_zoned_datetime(TimeZone::UTC).map_err(unusable)?.timestamp().as_nanosecond();
         Ok(i64::try_from(at).unwrap_or(if at < 0 { i64::MIN } else { i64::MAX }))
     };
     Ok((nanos(first)?, nanos(next)?))

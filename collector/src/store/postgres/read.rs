@@ -6,8 +6,7 @@ use prost::Message;
 use slaprobe_proto::{ResultRecord, v1};
 use tokio_postgres::Row;
 
-use super::{PostgresStore, database_error};
-use crate::error_text::error_chain;
+use super::PostgresStore;
 use crate::store::StoreError;
 use crate::store::alerts::{AlertRecord, AlertState};
 use crate::store::columns::nanos;
@@ -16,39 +15,35 @@ use crate::store::records::{
     Rollup, StoredResult,
 };
 
-fn failed(error: tokio_postgres::Error) -> StoreError {
-    database_error(error_chain(&error))
-}
-
 fn undecodable(column: &str, problem: impl std::fmt::Display) -> StoreError {
-    database_error(format!("column {column}: {problem}"))
+    StoreError::Undecodable { column: column.to_owned(), problem: problem.to_string() }
 }
 
 fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
-    let nanos: i64 = row.try_get(column).map_err(failed)?;
+    let nanos: i64 = row.try_get(column)?;
     Timestamp::from_nanosecond(i128::from(nanos)).map_err(|error| undecodable(column, error))
 }
 
 fn optional_timestamp(row: &Row, column: &str) -> Result<Option<Timestamp>, StoreError> {
-    let nanos: Option<i64> = row.try_get(column).map_err(failed)?;
+    let nanos: Option<i64> = row.try_get(column)?;
     nanos
         .map(|nanos| Timestamp::from_nanosecond(i128::from(nanos)).map_err(|error| undecodable(column, error)))
         .transpose()
 }
 
 fn unsigned(row: &Row, column: &str) -> Result<u64, StoreError> {
-    let value: i64 = row.try_get(column).map_err(failed)?;
+    let value: i64 = row.try_get(column)?;
     u64::try_from(value).map_err(|error| undecodable(column, error))
 }
 
 fn record(row: &Row) -> Result<ResultRecord, StoreError> {
-    let bytes: &[u8] = row.try_get("record").map_err(failed)?;
+    let bytes: &[u8] = row.try_get("record")?;
     let decoded = v1::Result::decode(bytes).map_err(|error| undecodable("record", error))?;
     ResultRecord::try_from(decoded).map_err(|error| undecodable("record", error))
 }
 
 fn flags(row: &Row) -> Result<ResultFlags, StoreError> {
-    let bits: i32 = row.try_get("flags").map_err(failed)?;
+    let bits: i32 = row.try_get("flags")?;
     Ok(ResultFlags::from_bits(u32::try_from(bits).map_err(|error| undecodable("flags", error))?))
 }
 
@@ -59,8 +54,8 @@ impl PostgresStore {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         let client = self.connection().await?;
-        let statement = client.prepare_cached(query).await.map_err(failed)?;
-        client.query(&statement, params).await.map_err(failed)
+        let statement = client.prepare_cached(query).await?;
+        Ok(client.query(&statement, params).await?)
     }
 
     /// See [`crate::store::Store::first_result_at`].
@@ -111,7 +106,7 @@ impl PostgresStore {
                 &[&checks, &nanos(from), &nanos(to), &i32::try_from(ResultFlags::LATE.bits()).unwrap_or(0)],
             )
             .await?;
-        rows.iter().map(|row| Ok((row.try_get("agent_id").map_err(failed)?, unsigned(row, "seq")?))).collect()
+        rows.iter().map(|row| Ok((row.try_get("agent_id")?, unsigned(row, "seq")?))).collect()
     }
 
     /// See [`crate::store::Store::agents`].
@@ -126,19 +121,19 @@ impl PostgresStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let offset: Option<i64> = row.try_get("clock_offset_ns").map_err(failed)?;
+                let offset: Option<i64> = row.try_get("clock_offset_ns")?;
                 let clock = match offset {
                     Some(offset_nanos) => Some(ClockReading {
                         offset_nanos,
-                        round_trip_nanos: row.try_get("clock_round_trip_ns").map_err(failed)?,
+                        round_trip_nanos: row.try_get("clock_round_trip_ns")?,
                         measured_at: timestamp(row, "clock_measured_at_ns")?,
                     }),
                     None => None,
                 };
                 Ok(AgentRecord {
-                    agent_id: row.try_get("agent_id").map_err(failed)?,
-                    region: row.try_get("region").map_err(failed)?,
-                    version: row.try_get("version").map_err(failed)?,
+                    agent_id: row.try_get("agent_id")?,
+                    region: row.try_get("region")?,
+                    version: row.try_get("version")?,
                     connected_at: timestamp(row, "connected_at_ns")?,
                     last_seen: timestamp(row, "last_seen_ns")?,
                     spool_backlog: unsigned(row, "spool_backlog")?,
@@ -159,10 +154,10 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(GapReport {
-                    agent_id: row.try_get("agent_id").map_err(failed)?,
+                    agent_id: row.try_get("agent_id")?,
                     first_seq: unsigned(row, "first_seq")?,
                     last_seq: unsigned(row, "last_seq")?,
-                    reason: row.try_get("reason").map_err(failed)?,
+                    reason: row.try_get("reason")?,
                     reported_at: timestamp(row, "reported_at_ns")?,
                 })
             })
@@ -177,9 +172,9 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(RefusedResult {
-                    agent_id: row.try_get("agent_id").map_err(failed)?,
+                    agent_id: row.try_get("agent_id")?,
                     seq: unsigned(row, "seq")?,
-                    reason: row.try_get("reason").map_err(failed)?,
+                    reason: row.try_get("reason")?,
                     received_at: timestamp(row, "received_at_ns")?,
                 })
             })
@@ -236,9 +231,9 @@ impl PostgresStore {
                     flags: flags(row)?,
                     received_at: optional_timestamp(row, "received_at_ns")?,
                     position: ResultPosition {
-                        agent_id: row.try_get("agent_id").map_err(failed)?,
+                        agent_id: row.try_get("agent_id")?,
                         seq: unsigned(row, "seq")?,
-                        started_at_ns: row.try_get("started_at_ns").map_err(failed)?,
+                        started_at_ns: row.try_get("started_at_ns")?,
                     },
                 })
             })
@@ -256,16 +251,16 @@ impl PostgresStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let attempts: &str = row.try_get("attempts").map_err(failed)?;
+                let attempts: &str = row.try_get("attempts")?;
                 Ok(DeliveryRecord {
                     sent_at: timestamp(row, "sent_at_ns")?,
-                    channel: row.try_get("channel").map_err(failed)?,
-                    state: row.try_get("state").map_err(failed)?,
-                    kind: row.try_get("kind").map_err(failed)?,
-                    contract: row.try_get("contract").map_err(failed)?,
-                    delivered: row.try_get("delivered").map_err(failed)?,
+                    channel: row.try_get("channel")?,
+                    state: row.try_get("state")?,
+                    kind: row.try_get("kind")?,
+                    contract: row.try_get("contract")?,
+                    delivered: row.try_get("delivered")?,
                     attempts: serde_json::from_str(attempts).map_err(|error| undecodable("attempts", error))?,
-                    alert_id: row.try_get("alert_id").map_err(failed)?,
+                    alert_id: row.try_get("alert_id")?,
                 })
             })
             .collect()
@@ -290,7 +285,7 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(Rollup {
-                    region: row.try_get("region").map_err(failed)?,
+                    region: row.try_get("region")?,
                     minute: timestamp(row, "minute_ns")?,
                     total: unsigned(row, "total")?,
                     failed: unsigned(row, "failed")?,
@@ -336,26 +331,26 @@ const ALERT_COLUMNS: &str =
     acknowledged_at_ns, acknowledged_by, levels_notified, last_notified_at_ns, regions, summary, rearmed";
 
 fn alert_from(row: &Row) -> Result<AlertRecord, StoreError> {
-    let state: &str = row.try_get("state").map_err(failed)?;
-    let regions: &str = row.try_get("regions").map_err(failed)?;
-    let levels: i32 = row.try_get("levels_notified").map_err(failed)?;
+    let state: &str = row.try_get("state")?;
+    let regions: &str = row.try_get("regions")?;
+    let levels: i32 = row.try_get("levels_notified")?;
     Ok(AlertRecord {
-        id: row.try_get("id").map_err(failed)?,
-        contract: row.try_get("contract").map_err(failed)?,
-        kind: row.try_get("kind").map_err(failed)?,
-        policy: row.try_get("policy").map_err(failed)?,
+        id: row.try_get("id")?,
+        contract: row.try_get("contract")?,
+        kind: row.try_get("kind")?,
+        policy: row.try_get("policy")?,
         state: AlertState::parse(state)
             .ok_or_else(|| undecodable("state", format!("unknown alert state {state:?}")))?,
         started_at: timestamp(row, "started_at_ns")?,
         fired_at: timestamp(row, "fired_at_ns")?,
         resolved_at: optional_timestamp(row, "resolved_at_ns")?,
-        resolved_by: row.try_get("resolved_by").map_err(failed)?,
+        resolved_by: row.try_get("resolved_by")?,
         acknowledged_at: optional_timestamp(row, "acknowledged_at_ns")?,
-        acknowledged_by: row.try_get("acknowledged_by").map_err(failed)?,
+        acknowledged_by: row.try_get("acknowledged_by")?,
         levels_notified: u32::try_from(levels).map_err(|error| undecodable("levels_notified", error))?,
         last_notified_at: optional_timestamp(row, "last_notified_at_ns")?,
         regions: serde_json::from_str(regions).map_err(|error| undecodable("regions", error))?,
-        summary: row.try_get("summary").map_err(failed)?,
-        rearmed: row.try_get("rearmed").map_err(failed)?,
+        summary: row.try_get("summary")?,
+        rearmed: row.try_get("rearmed")?,
     })
 }

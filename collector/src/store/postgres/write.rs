@@ -4,8 +4,7 @@ use prost::Message;
 use slaprobe_proto::{ResultRecord, v1};
 use tokio_postgres::Transaction;
 
-use super::{PostgresStore, database_error};
-use crate::error_text::error_chain;
+use super::PostgresStore;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
 use crate::store::columns::{nanos, seq_column};
 use crate::store::records::{
@@ -13,10 +12,6 @@ use crate::store::records::{
     RollupWindow, Write,
 };
 use crate::store::{StoreError, WriteOutcome};
-
-fn failed(error: tokio_postgres::Error) -> StoreError {
-    database_error(error_chain(&error))
-}
 
 impl PostgresStore {
     /// Performs `write` in one transaction, returning once it is committed.
@@ -28,7 +23,7 @@ impl PostgresStore {
         };
         self.ensure_partitions(results.into_iter()).await?;
         let mut client = self.connection().await?;
-        let transaction = client.transaction().await.map_err(failed)?;
+        let transaction = client.transaction().await?;
         let outcome = match &write {
             Write::Results(results) => insert_results(&transaction, results, None).await,
             Write::Ingested(batch) => ingest(&transaction, batch).await,
@@ -56,9 +51,8 @@ impl PostgresStore {
                 )
                 .await
                 .map(changed),
-        }
-        .map_err(failed)?;
-        transaction.commit().await.map_err(failed)?;
+        }?;
+        transaction.commit().await?;
         Ok(outcome)
     }
 }
