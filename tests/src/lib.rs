@@ -18,6 +18,7 @@
 //! - [`smtp_receiver`]: an SMTP server that keeps the messages it accepts.
 //! - [`tcp_relay`]: a TCP relay in front of a real server, cut and restored by the test.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
+//! - [`ports`]: a free loopback port for a process to bind, and one held closed.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
 //! - [`collector`]: the `slaprobe-collector` binary as a process.
 //! - [`log_capture`]: the log of the code under test, kept in memory for assertions.
@@ -34,6 +35,7 @@ pub mod http_server;
 pub mod ingest_baseline;
 pub mod log_capture;
 pub mod openapi;
+pub mod ports;
 pub mod postgres;
 pub mod process_stats;
 pub mod proxy;

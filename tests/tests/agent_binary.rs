@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use slaprobe_tests::agent::{AgentProcess, run_agent};
 use slaprobe_tests::http_server::HttpServer;
-use slaprobe_tests::tcp_server::closed_port;
+use slaprobe_tests::ports::closed_port;
 use slaprobe_tests::wait;
 
 #[test]

@@ -14,6 +14,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::wait;
 
 async fn stored(database: &Path) -> Vec<ResultRecord> {
@@ -37,7 +38,7 @@ async fn wait_for_count(database: &Path, count: usize, what: &str) {
 async fn pushed_checks_and_sigkill_on_either_side() {
     let server = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let address = free_addr();
     let collector_config = dir.path().join("collector.yaml");
     std::fs::write(
         &collector_config,

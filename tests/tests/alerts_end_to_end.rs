@@ -21,6 +21,7 @@ use slaprobe_tests::collector::{start_collector, start_collector_logged};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::openapi::violations;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::smtp_receiver::SmtpReceiver;
 use slaprobe_tests::wait;
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
@@ -33,10 +34,6 @@ const REGIONS: [(&str, &str); 3] = [("ap", "127.0.0.2"), ("eu", "127.0.0.3"), ("
 const FIRING_BOUND: Duration = Duration::from_millis(2_000 + 2_500 + 1_000 + 1_000);
 /// How long the test waits for something that should happen; generous, since it bounds nothing.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 fn source(region: &str) -> IpAddr {
     REGIONS.iter().find(|(name, _)| *name == region).unwrap().1.parse().unwrap()
@@ -70,7 +67,7 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
     let (chat, oncall) = (WebhookReceiver::start(&[]).await, WebhookReceiver::start(&[]).await);
     let smtp = SmtpReceiver::start();
     let dir = tempfile::tempdir().unwrap();
-    let (grpc, http) = (free_port(), free_port());
+    let (grpc, http) = (free_addr(), free_addr());
     let agents: String = REGIONS
         .iter()
         .map(|(region, _)| {

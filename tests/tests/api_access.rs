@@ -5,6 +5,7 @@
 use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::{get, send};
+use slaprobe_tests::ports::free_addr;
 
 const VIEWER: &str = "viewer-token-5f1c";
 const ADMIN: &str = "admin-token-9a2e";
@@ -12,8 +13,7 @@ const ADMIN: &str = "admin-token-9a2e";
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_guard_the_api_dashboard_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     let yaml = format!(
         "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\

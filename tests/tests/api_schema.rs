@@ -11,6 +11,7 @@ use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::ports::free_addr;
 
 const ADMIN: &str = "admin-token-5c2d";
 
@@ -51,8 +52,7 @@ async fn schemathesis_finds_nothing() {
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
     store.write_results(history(Timestamp::now())).await.unwrap();
     drop(store);
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,

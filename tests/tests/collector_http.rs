@@ -13,6 +13,7 @@ use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::openapi::{response_validator, violations};
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::wait;
 
 /// Asserts that `GET path` answers `status` with a body `template`'s documented schema accepts.
@@ -41,8 +42,7 @@ fn sample(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
 async fn health_agents_api_and_metrics_agree_with_the_store() {
     let server = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http, agent_metrics) = (free(), free(), free());
+    let (grpc, http, agent_metrics) = (free_addr(), free_addr(), free_addr());
     let collector_config = dir.path().join("collector.yaml");
     std::fs::write(
         &collector_config,

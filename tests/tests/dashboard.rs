@@ -18,6 +18,7 @@ use slaprobe_tests::browser::{PageLoad, is_browser_service, is_local, load, scre
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::{closed_port, free_addr};
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
 
 /// What is wrong with a page load: console messages, requests off loopback or to anything but `base` (bar
@@ -148,10 +149,9 @@ fn the_checker_catches_console_errors_and_stray_requests() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_shows_the_apis_figures_without_errors() {
     let server = HttpServer::start().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = closed_port();
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let now = Timestamp::now();
     let this_month = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date().first_of_month();
     let last_month = this_month.checked_sub(1.month()).unwrap();

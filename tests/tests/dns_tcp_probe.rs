@@ -5,7 +5,8 @@ use hickory_proto::rr::{Name, RData};
 use slaprobe_tests::agent::{assert_failed, probe};
 use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::dns_server::{DnsServer, Zone};
-use slaprobe_tests::tcp_server::{TcpServer, closed_port};
+use slaprobe_tests::ports::closed_port;
+use slaprobe_tests::tcp_server::TcpServer;
 
 async fn zone_server() -> DnsServer {
     let zone = Zone::new()

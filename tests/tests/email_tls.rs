@@ -12,6 +12,7 @@ use serde_json::Value;
 use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::collector::start_collector_with_env;
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::smtp_receiver::{Security, SmtpReceiver};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,8 +23,7 @@ async fn email_goes_over_starttls_or_smtps_with_auth_and_never_in_the_clear() {
     let starttls = SmtpReceiver::start_with(Security::StartTls(tls.clone()), credentials);
     let implicit = SmtpReceiver::start_with(Security::Implicit(tls), credentials);
     let plain = SmtpReceiver::start_with(Security::Plain, credentials);
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let channel = |id: &str, url: String| {
         format!(
             "    - {{ id: {id}, email: {{ smtp: \"{url}\", from: \"slaprobe@example.com\", to: [\"ops@example.com\"] }} }}\n"

@@ -13,21 +13,18 @@ use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::ports::free_addr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const ADMIN: &str = "admin-token-31c7";
-
-fn free() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 fn write_config(dir: &Path, http: &str, extra: &str) -> std::path::PathBuf {
     let config = dir.join("collector.yaml");
     let yaml = format!(
         "listen: {{ grpc: \"{}\", http: \"{http}\", http_max_connections: 3, http_request_timeout: 2s }}\n\
          storage: {{ sqlite: slaprobe.db }}\n{extra}",
-        free()
+        free_addr()
     );
     std::fs::write(&config, yaml).unwrap();
     config
@@ -49,7 +46,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_and_idle_clients_are_cut_off_and_the_cap_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let http = free();
+    let http = free_addr();
     let config = write_config(dir.path(), &http.to_string(), "");
     let _collector = tokio::task::block_in_place(|| start_collector(&config));
 
@@ -106,7 +103,7 @@ async fn slow_and_idle_clients_are_cut_off_and_the_cap_holds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cross_site_changes_are_refused_and_the_api_takes_cookies_for_reads_only() {
     let dir = tempfile::tempdir().unwrap();
-    let http = free();
+    let http = free_addr();
     let tokens = format!("api_tokens:\n  - {{ name: ops, role: admin, token_sha256: \"{}\" }}\n", token_hash(ADMIN));
     let config = write_config(dir.path(), &http.to_string(), &tokens);
     let _collector = tokio::task::block_in_place(|| start_collector(&config));
@@ -143,7 +140,7 @@ async fn cross_site_changes_are_refused_and_the_api_takes_cookies_for_reads_only
 #[tokio::test(flavor = "multi_thread")]
 async fn open_access_beyond_loopback_must_be_asked_for_and_answers_only_ip_hosts() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free().port();
+    let port = free_addr().port();
     let config = write_config(dir.path(), &format!("0.0.0.0:{port}"), "");
     let output = Command::new(collector_binary())
         .args(["serve", "--config", config.to_str().unwrap()])

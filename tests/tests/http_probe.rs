@@ -7,8 +7,9 @@ use slaprobe_tests::agent::{assert_failed, probe, probe_with};
 use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::dns_server::{DnsServer, Zone};
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::closed_port;
 use slaprobe_tests::proxy::Proxy;
-use slaprobe_tests::tcp_server::{TcpServer, closed_port};
+use slaprobe_tests::tcp_server::TcpServer;
 
 fn check(url: &str, http: &str) -> String {
     let http = if http.is_empty() { String::new() } else { format!(", http: {{ {http} }}") };

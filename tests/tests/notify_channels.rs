@@ -8,6 +8,7 @@ use serde_json::Value;
 use slaprobe_collector::notify::signature;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::ports::{closed_port, free_addr};
 use slaprobe_tests::smtp_receiver::SmtpReceiver;
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
 
@@ -15,10 +16,9 @@ use slaprobe_tests::webhook_receiver::WebhookReceiver;
 async fn test_notifications_reach_their_channels_signed_and_retried() {
     let receiver = WebhookReceiver::start(&[500]).await;
     let smtp = SmtpReceiver::start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = closed_port();
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,

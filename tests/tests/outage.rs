@@ -15,7 +15,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_server::HttpServer;
-use slaprobe_tests::tcp_server::closed_port;
+use slaprobe_tests::ports::{closed_port, free_addr};
 use slaprobe_tests::wait;
 
 /// Checks run by the agent whose spool overflows: enough that a minute of results exceeds its 1 MiB cap.
@@ -38,7 +38,7 @@ fn spool_state(spool_dir: &Path) -> (u64, u64) {
 async fn a_minute_without_collector_and_a_spool_past_its_cap() {
     let server = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let address = free_addr();
     let closed = closed_port();
     let flood_ids: Vec<String> = (0..FLOOD_CHECKS).map(|index| format!("flood-{index:03}")).collect();
     let mut checks = format!(

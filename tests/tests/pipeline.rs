@@ -12,6 +12,7 @@ use slaprobe_collector::digest::token_hash;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
 use slaprobe_tests::collector::{run_collector, start_collector};
+use slaprobe_tests::ports::free_addr;
 use tokio_util::sync::CancellationToken;
 
 const TOTAL: i64 = 20_000;
@@ -39,7 +40,7 @@ fn record(index: i64) -> ResultRecord {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkilled_collector_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let address = free_addr();
     std::fs::write(dir.path().join("contracts.yaml"), CONTRACTS).unwrap();
     let config = dir.path().join("collector.yaml");
     // The results are February 2026's: a long retention keeps them inside the horizon ingest accepts.

@@ -15,6 +15,7 @@ use slaprobe_collector::store::{ResultFlags, Store};
 use slaprobe_proto::{ResultRecord, v1};
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::ports::free_addr;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -62,8 +63,7 @@ fn report(config: &Path, period: &str, contract: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_vote_only_for_their_regions_and_late_results_are_accounted_for() {
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,

@@ -11,11 +11,8 @@ use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::postgres::TestSchema;
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 /// (agent, stored results, distinct sequence numbers, highest sequence number) per agent.
 async fn counts(schema: &TestSchema) -> Vec<(String, i64, i64, i64)> {
@@ -35,7 +32,7 @@ async fn agents_fail_over_between_collectors_on_one_postgres_without_loss_or_dup
     let Some(schema) = TestSchema::create().await else { return };
     let target = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (grpc_a, grpc_b, http_a, http_b) = (free_port(), free_port(), free_port(), free_port());
+    let (grpc_a, grpc_b, http_a, http_b) = (free_addr(), free_addr(), free_addr(), free_addr());
     let write_config = |name: &str, grpc: SocketAddr, http: SocketAddr| {
         let path = dir.path().join(format!("{name}.yaml"));
         std::fs::write(
@@ -123,7 +120,7 @@ async fn two_collectors_started_at_the_same_instant_migrate_a_fresh_database_onc
         .map(|name| {
             let path = dir.path().join(format!("{name}.yaml"));
             let config =
-                format!("listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{}\" }}\n", free_port(), schema.url);
+                format!("listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{}\" }}\n", free_addr(), schema.url);
             std::fs::write(&path, config).unwrap();
             path
         })

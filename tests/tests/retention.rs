@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::collector::start_collector_logged;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::wait;
 
 fn result(seq: u64, started: Timestamp, ok: bool) -> ResultRecord {
@@ -41,7 +42,7 @@ async fn the_scheduled_run_rolls_up_and_deletes_what_is_past_the_configured_rete
     store.write_results(old.iter().chain(&recent).cloned().collect()).await.unwrap();
 
     let config = dir.path().join("collector.yaml");
-    let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let grpc = free_addr();
     std::fs::write(
         &config,
         format!(

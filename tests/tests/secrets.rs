@@ -13,6 +13,7 @@ use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{run_collector, start_collector_logged};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::{closed_port, free_addr};
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
 
 const VIEWER: &str = "viewer-token-77aa";
@@ -36,10 +37,9 @@ fn assert_no_secret(what: &str, text: &str) {
 async fn credentials_reach_their_origin_only_and_are_never_shown() {
     let target = HttpServer::start().await;
     let elsewhere = WebhookReceiver::start(&[]).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = closed_port();
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     // Same origin first (/redirect/1 → /redirect/0 would end there), so: one hop to another port.
     let url = format!(
         "http://alice:s3cret-pass@{}/redirect-to/{}/landed?api_key=XYZ-query-key",

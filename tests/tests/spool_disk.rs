@@ -17,6 +17,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::get;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::wait;
 
 /// Checks probed every second: enough results that the spool needs new pages of the full tmpfs within seconds.
@@ -69,8 +70,7 @@ async fn a_full_disk_holds_results_in_memory_and_the_agent_recovers_by_itself() 
     let dir = tempfile::tempdir().unwrap();
     let spool_dir = dir.path().join("agent-spool");
     let _tmpfs = Tmpfs::mount(&spool_dir, "1m");
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, agent_metrics) = (free(), free());
+    let (grpc, agent_metrics) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     let checks: String = (0..CHECKS)
         .map(|index| {

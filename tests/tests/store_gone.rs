@@ -3,7 +3,6 @@
 //! results in its spool (the collector refuses to acknowledge what it cannot store); once the store is back the
 //! collector is ready again and every probe the agent made is stored, with no sequence number missing.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use slaprobe_collector::digest::token_hash;
@@ -11,13 +10,10 @@ use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::postgres::TestSchema;
 use slaprobe_tests::tcp_relay::TcpRelay;
 use slaprobe_tests::wait;
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 /// Runs a collector on `storage` with one agent probing `target` every second, takes the store away, brings it
 /// back, and checks what the module notes promise. `stored_seqs` reads the agent's stored sequence numbers
@@ -30,7 +26,7 @@ async fn the_store_goes_away_and_comes_back(
 ) {
     let target = HttpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (grpc, http) = (free_port(), free_port());
+    let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,

@@ -14,6 +14,7 @@ use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::certs::TestCa;
 use slaprobe_tests::collector::start_collector_logged;
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::wait;
 
 async fn count(store: &Store, check: &str) -> usize {
@@ -41,7 +42,7 @@ async fn tls_with_client_certificates_registry_and_live_reload() {
     let ca_file = ca.write_pem(dir.path());
     ca.write_server_identity(dir.path());
     let (client_cert, client_key) = ca.write_client_identity(dir.path());
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let address = free_addr();
     let checks_file = dir.path().join("checks.yaml");
     write_checks(&checks_file, &[("web", server.url("/"))]);
     let collector_config = dir.path().join("collector.yaml");

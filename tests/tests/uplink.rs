@@ -15,6 +15,7 @@ use slaprobe_collector::metrics::CollectorMetrics;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::{log_capture, wait};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -66,7 +67,7 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
     let spool = spool_with(&dir.path().join("spool"), 2_000);
     // Learn a free port, release it, and let the agent find nobody there at first.
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let address = free_addr();
     let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
     let appended = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();

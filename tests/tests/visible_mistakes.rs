@@ -12,6 +12,7 @@ use slaprobe_tests::agent::{AgentProcess, collector_binary};
 use slaprobe_tests::browser;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::{get, send};
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::wait;
 
 const CONTRACT: &str = "contracts:\n  - id: web\n    vendor: Loopback Inc.\n    service: Web\n    objective: 99.9\n    \
@@ -20,8 +21,7 @@ const CONTRACT: &str = "contracts:\n  - id: web\n    vendor: Loopback Inc.\n    
 #[tokio::test(flavor = "multi_thread")]
 async fn mistakes_are_named_shown_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,

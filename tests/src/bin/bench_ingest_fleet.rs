@@ -20,6 +20,7 @@ use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ingest_baseline::{BASELINE_GROUP, bare_insert_rate, sample_result};
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::process_stats::cpu_seconds;
 
 const AGENTS: usize = 4;
@@ -98,7 +99,7 @@ async fn main() {
     let checks = checks_yaml(&server.url("/"));
     let ca = CaFile::new();
     let (cert, key) = ca.ca.write_server_identity(dir.path());
-    let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let grpc = free_addr();
     let agents: String = (0..AGENTS)
         .map(|agent| {
             format!(

@@ -15,6 +15,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::collector::start_collector;
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::ports::free_addr;
 
 const CONTRACTS: &str = "contracts:
   - id: acme-api
@@ -80,8 +81,7 @@ async fn main() {
     }
     drop(store);
     let config_path = dir.path().join("collector.yaml");
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (grpc, http) = (free(), free());
+    let (grpc, http) = (free_addr(), free_addr());
     std::fs::write(
         &config_path,
         format!(

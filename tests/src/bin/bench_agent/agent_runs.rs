@@ -14,6 +14,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::agent_binary;
 use slaprobe_tests::collector::start_collector;
 
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::process_stats::{cpu_seconds, peak_rss_mb};
 
 use crate::process::{percentile, stop};
@@ -159,7 +160,7 @@ pub async fn memory(dir: &Path, target: &Target, checks: usize, seconds: u64) ->
 pub async fn collector_mode(dir: &Path, target: &Target, checks: usize, seconds: u64) -> (Figures, f64) {
     let dir = dir.join("collector-mode");
     std::fs::create_dir_all(&dir).unwrap();
-    let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let grpc = free_addr();
     let config = write(
         dir.join("collector.yaml"),
         &format!(

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::process_stats::cpu_seconds;
 
 use crate::process::stop;
@@ -41,7 +42,7 @@ pub async fn measure(dir: &Path, target: &str, ca_file: Option<&Path>, rate: usi
         format!("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n{tls}"),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_addr().port();
     let mut exporter = Command::new(BINARY)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
