@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use slaprobe_checks::{ChecksDocument, PreparedCheck, parse_checks_document};
@@ -65,6 +65,38 @@ pub struct RunSummary {
     pub results_written: u64,
 }
 
+/// Why the agent could not start, or could not deliver its results.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `metrics_listen` cannot be bound.
+    #[error("metrics_listen: cannot listen on {address}: {source}")]
+    MetricsListen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spool cannot be opened.
+    #[error("spool {}: {source}", dir.display())]
+    Spool {
+        /// The spool's directory.
+        dir: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of `collector_tls` cannot be read (the message names the key and the file).
+    #[error("{0}")]
+    CollectorTls(String),
+    /// Results could not be written (JSON lines or the spool).
+    #[error("writing results: {0}")]
+    Write(#[source] std::io::Error),
+    /// The result writer stopped abnormally.
+    #[error("the result writer stopped: {0}")]
+    WriterStopped(#[source] tokio::task::JoinError),
+}
+
 /// Runs the agent until `shutdown` is cancelled. Each message on `reloads` re-reads `config_path`; a config
 /// that fails to load is reported and the running one is kept.
 pub async fn run(
@@ -73,14 +105,14 @@ pub async fn run(
     delivery: Delivery,
     mut reloads: mpsc::Receiver<()>,
     shutdown: CancellationToken,
-) -> anyhow::Result<RunSummary> {
+) -> Result<RunSummary, RunError> {
     let identity = Identity { agent_id: config.agent_id().to_owned(), region: config.settings.region.clone() };
     let metrics = Arc::new(AgentMetrics::default());
     let metrics_listener = match config.settings.metrics_listen {
         Some(address) => Some(
             tokio::net::TcpListener::bind(address)
                 .await
-                .map_err(|error| anyhow::anyhow!("metrics_listen: cannot listen on {address}: {error}"))?,
+                .map_err(|source| RunError::MetricsListen { address, source })?,
         ),
         None => None,
     };
@@ -102,10 +134,11 @@ pub async fn run(
             if let Some((version, checks)) = load_pushed(dir, &config.settings.region) {
                 tracing::info!(checks = checks.len(), "Using the checks the collector pushed last.");
                 initial_checks = checks;
-                *config_version.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? = version;
+                *config_version.lock().unwrap_or_else(PoisonError::into_inner) = version;
             }
-            let spool = Spool::open(&dir.join("results"), config.settings.spool_max_bytes)
-                .map_err(|error| anyhow::anyhow!("spool {}: {error}", dir.join("results").display()))?;
+            let spool_dir = dir.join("results");
+            let spool = Spool::open(&spool_dir, config.settings.spool_max_bytes)
+                .map_err(|source| RunError::Spool { dir: spool_dir, source })?;
             let spool = Arc::new(Mutex::new(spool));
             spooled = Some(spool.clone());
             let appended = Arc::new(Notify::new());
@@ -114,8 +147,7 @@ pub async fn run(
                 token: config.settings.token.clone().unwrap_or_default(),
                 agent_id: config.agent_id().to_owned(),
                 region: config.settings.region.clone(),
-                tls: uplink::client_tls(config.settings.collector_tls.as_ref())
-                    .map_err(|error| anyhow::anyhow!(error))?,
+                tls: uplink::client_tls(config.settings.collector_tls.as_ref()).map_err(RunError::CollectorTls)?,
             };
             let links = Links {
                 appended: appended.clone(),
@@ -183,7 +215,7 @@ pub async fn run(
     }
     tracing::info!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "Shutting down; letting attempts in flight finish.");
     scheduler.shutdown(SHUTDOWN_GRACE).await;
-    let results_written = writer.await??;
+    let results_written = writer.await.map_err(RunError::WriterStopped)?.map_err(RunError::Write)?;
     stop_uplink.cancel();
     if let Some(uplink) = uplink {
         let _ = uplink.await;

@@ -149,7 +149,7 @@ fn run_serve(path: &Path) -> ExitCode {
                 .with_context(|| format!("cannot listen on {}", config.listen.grpc))?;
             let reload = Reload::new(path.to_owned());
             tokio::spawn(forward_hangups(signals.hangup, reload.sender.clone()));
-            serve(config, listener, reload, shutdown_requested(signals.terminate, signals.interrupt)).await
+            Ok(serve(config, listener, reload, shutdown_requested(signals.terminate, signals.interrupt)).await?)
         })
     });
     match result {

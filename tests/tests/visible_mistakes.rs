@@ -2,7 +2,7 @@
 //! `serve` (exit 64, naming the contracts file and the entry) and is refused on reload, the running
 //! configuration kept, with a banner on every dashboard page (Chromium), a gauge and its time in `/metrics` and
 //! a line in `/readyz`; an agent presenting an unknown token is counted in `/metrics` and listed on the agents
-//! page with its address and attempts.
+//! page with its address and attempts; a collector that cannot take its HTTP address stops at once saying so.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -124,6 +124,28 @@ async fn mistakes_are_named_shown_and_counted() {
 }
 
 /// The value of the unlabelled gauge `name` in an OpenMetrics text.
+#[test]
+fn a_collector_that_cannot_listen_says_where_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = taken.local_addr().unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!("listen: {{ grpc: \"{}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n", free_addr()),
+    )
+    .unwrap();
+    let output = Command::new(collector_binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run slaprobe-collector");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("slaprobe-collector: listen.http: cannot listen on {http}: ")), "{stderr}");
+    assert!(stderr.to_lowercase().contains("address already in use"), "{stderr}");
+}
+
 fn gauge(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()

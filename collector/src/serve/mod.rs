@@ -11,11 +11,12 @@
 pub mod background;
 
 use std::future::Future;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use slaprobe_proto::error_text::error_chain;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -32,7 +33,7 @@ use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Streams one gRPC connection may hold open at once: an agent needs one session and a health check.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
@@ -40,10 +41,61 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
 /// How long open sessions may take to end after a shutdown request.
 pub const DRAIN: Duration = Duration::from_secs(5);
 
+/// Why the collector could not start serving, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file of `listen.tls` cannot be read.
+    #[error("listen.tls: cannot read the {what} {}: {source}", path.display())]
+    TlsFile {
+        /// Which file (`certificate`, `key`, `client CA`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate and key of `listen.tls` do not make an identity.
+    #[error("listen.tls: {} and {} do not make a TLS identity: {}", cert.display(), key.display(), error_chain(source))]
+    TlsIdentity {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What tonic said.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// `listen.http` cannot be bound.
+    #[error("listen.http: cannot listen on {address}: {source}")]
+    HttpListen {
+        /// The address.
+        address: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Notifications cannot be sent at all.
+    #[error("{0}")]
+    Notifier(String),
+    /// The gRPC server failed.
+    #[error("gRPC: {}", error_chain(.0))]
+    Grpc(#[from] tonic::transport::Error),
+    /// The gRPC listener's address cannot be read.
+    #[error("the gRPC listener: {0}")]
+    GrpcListener(#[source] std::io::Error),
+    /// A background task stopped before shutdown ([`background`]).
+    #[error("{0}; the collector stopped")]
+    TaskStopped(String),
+}
+
 /// The rustls settings of `listen.tls`.
-pub fn tls_config(tls: &ListenTls) -> anyhow::Result<ServerTlsConfig> {
-    let read = |path: &Path, what: &str| {
-        std::fs::read(path).with_context(|| format!("listen.tls: cannot read the {what} {}", path.display()))
+pub fn tls_config(tls: &ListenTls) -> Result<ServerTlsConfig, ServeError> {
+    let read = |path: &Path, what: &'static str| {
+        std::fs::read(path).map_err(|source| ServeError::TlsFile { what, path: path.to_owned(), source })
     };
     let identity = Identity::from_pem(read(&tls.cert_file, "certificate")?, read(&tls.key_file, "key")?);
     let mut config = ServerTlsConfig::new().identity(identity);
@@ -59,7 +111,7 @@ pub async fn serve(
     grpc: TcpListener,
     reload: Reload,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let store = Store::open(&config.storage).await?;
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -67,8 +119,10 @@ pub async fn serve(
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .http2_max_header_list_size(Some(16 * 1024));
     if let Some(tls) = &config.listen.tls {
-        builder = builder.tls_config(tls_config(tls)?).with_context(|| {
-            format!("listen.tls: {} and {} do not make a TLS identity", tls.cert_file.display(), tls.key_file.display())
+        builder = builder.tls_config(tls_config(tls)?).map_err(|source| ServeError::TlsIdentity {
+            cert: tls.cert_file.clone(),
+            key: tls.key_file.clone(),
+            source,
         })?;
     }
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -77,14 +131,13 @@ pub async fn serve(
     let metrics = Arc::new(CollectorMetrics::default());
     let refusals = Arc::new(Refusals::default());
     let stop = CancellationToken::new();
-    let notifier = Notifier::new().map_err(|problem| anyhow::anyhow!(problem))?;
+    let notifier = Notifier::new().map_err(ServeError::Notifier)?;
     let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone());
     let (background, mut failures) = Background::new(stop.clone());
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
     if let Some(address) = config.listen.http {
-        let listener =
-            TcpListener::bind(address).await.with_context(|| format!("listen.http: cannot listen on {address}"))?;
+        let listener = TcpListener::bind(address).await.map_err(|source| ServeError::HttpListen { address, source })?;
         let state = HttpState {
             store: store.clone(),
             metrics: metrics.clone(),
@@ -94,13 +147,14 @@ pub async fn serve(
             reload_status: reload.status(),
             refusals: refusals.clone(),
         };
+        let address = listener.local_addr().unwrap_or(address);
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         background.spawn("the HTTP listener", serve_http(listener, state, stop.clone()));
     }
     let ingest = IngestService::reloading(store, watched).with_metrics(metrics).with_refusals(refusals).into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
     tracing::info!(
-        address = %grpc.local_addr()?,
+        address = %grpc.local_addr().map_err(ServeError::GrpcListener)?,
         tls = config.listen.tls.is_some(),
         agents = config.agents.len(),
         "Serving gRPC ingest."
@@ -136,7 +190,7 @@ pub async fn serve(
         tracing::warn!("Stopped with background tasks still running (an alert delivery or a store query).");
     }
     match failure {
-        Some(failure) => Err(anyhow::anyhow!("{failure}; the collector stopped")),
+        Some(failure) => Err(ServeError::TaskStopped(failure)),
         None => Ok(served?),
     }
 }
