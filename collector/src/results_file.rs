@@ -1,32 +1,42 @@
-//! Reading results as JSON lines (`docs/results.md`), reporting every malformed line with its number.
+//! Reading results as JSON lines (`docs/results.md`) one line at a time, so a file of any length is read in
+//! bounded memory; malformed lines are counted, and the first of them kept with their line numbers.
 
 use std::io::BufRead;
 
 use slaprobe_proto::ResultRecord;
 
-/// What was read from a results file.
+/// Malformed lines kept with their message; the rest are only counted.
+const KEPT_BAD_LINES: usize = 20;
+
+/// What a pass over a results file found wrong.
 #[derive(Debug, Default)]
-pub struct ResultsFile {
-    /// Records parsed.
-    pub records: Vec<ResultRecord>,
-    /// `line N: what is wrong`, for every line that did not parse.
-    pub bad_lines: Vec<String>,
+pub struct BadLines {
+    /// How many lines did not parse.
+    pub count: usize,
+    /// `line N: what is wrong`, for the first [`KEPT_BAD_LINES`] of them.
+    pub first: Vec<String>,
 }
 
-/// Reads JSON lines from `reader`; blank lines are skipped, malformed ones listed in `bad_lines`.
-pub fn read_results(reader: impl BufRead) -> std::io::Result<ResultsFile> {
-    let mut file = ResultsFile::default();
+/// Reads JSON lines from `reader`, handing each record to `each` as it is parsed; blank lines are skipped,
+/// malformed ones counted in the returned [`BadLines`].
+pub fn for_each_result(reader: impl BufRead, mut each: impl FnMut(ResultRecord)) -> std::io::Result<BadLines> {
+    let mut bad = BadLines::default();
     for (index, line) in reader.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<ResultRecord>(&line) {
-            Ok(record) => file.records.push(record),
-            Err(error) => file.bad_lines.push(format!("line {}: {error}", index + 1)),
+            Ok(record) => each(record),
+            Err(error) => {
+                bad.count += 1;
+                if bad.first.len() < KEPT_BAD_LINES {
+                    bad.first.push(format!("line {}: {error}", index + 1));
+                }
+            }
         }
     }
-    Ok(file)
+    Ok(bad)
 }
 
 #[cfg(test)]
@@ -36,10 +46,19 @@ mod tests {
     #[test]
     fn malformed_lines_are_reported_with_numbers() {
         let text = "{\"check_id\":\"a\",\"region\":\"r\",\"started_at\":\"2026-02-01T00:00:00Z\",\"ok\":true}\n\nnot json\n{\"check_id\":\"a\"}\n";
-        let file = read_results(text.as_bytes()).unwrap();
-        assert_eq!(file.records.len(), 1);
-        assert_eq!(file.bad_lines.len(), 2);
-        assert!(file.bad_lines[0].starts_with("line 3: "), "{:?}", file.bad_lines);
-        assert!(file.bad_lines[1].starts_with("line 4: missing field `region`"), "{:?}", file.bad_lines);
+        let mut records = Vec::new();
+        let bad = for_each_result(text.as_bytes(), |record| records.push(record)).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(bad.count, 2);
+        assert!(bad.first[0].starts_with("line 3: "), "{:?}", bad.first);
+        assert!(bad.first[1].starts_with("line 4: missing field `region`"), "{:?}", bad.first);
+    }
+
+    #[test]
+    fn only_the_first_bad_lines_are_kept() {
+        let text = "x\n".repeat(1_000);
+        let bad = for_each_result(text.as_bytes(), |_| panic!("nothing parses")).unwrap();
+        assert_eq!((bad.count, bad.first.len()), (1_000, KEPT_BAD_LINES));
+        assert!(bad.first[KEPT_BAD_LINES - 1].starts_with("line 20: "), "{:?}", bad.first);
     }
 }

@@ -9,8 +9,8 @@ use jiff::Timestamp;
 
 use crate::config::read_list_file;
 use crate::contract::{Contract, parse_contracts};
-use crate::results_file::read_results;
-use crate::sla::{Horizon, Report, evaluate};
+use crate::results_file::for_each_result;
+use crate::sla::{Evaluation, Horizon, Report};
 use crate::views::select;
 
 use super::CliError;
@@ -34,7 +34,8 @@ pub struct OfflineReports<'a> {
 }
 
 /// Computes the reports for `period` from a results file as known at `now`, each with its contract; `only`
-/// limits them to one contract.
+/// limits them to one contract. The file is read once, a line at a time, every selected contract's report
+/// taking each result in as it passes: memory grows with the period's slices, not with the file.
 pub fn offline_reports<'a>(
     contracts: &'a [Contract],
     results_path: &Path,
@@ -46,27 +47,32 @@ pub fn offline_reports<'a>(
     let selected = select(contracts, period, only)?;
     let file = std::fs::File::open(results_path)
         .map_err(|error| CliError::Usage(format!("{}: cannot read: {error}", results_path.display())))?;
-    let results = read_results(std::io::BufReader::new(file))
-        .map_err(|error| CliError::Data(format!("{}: {error}", results_path.display())))?;
-    if !results.bad_lines.is_empty() && !skip_bad_lines {
-        let shown: Vec<&String> = results.bad_lines.iter().take(20).collect();
-        let more = results.bad_lines.len().saturating_sub(shown.len());
-        let mut message = format!("{}: {} malformed line(s):", results_path.display(), results.bad_lines.len());
-        for line in shown {
+    let mut evaluations: Vec<Evaluation<'a>> =
+        selected.iter().map(|(contract, period)| Evaluation::new(contract, period)).collect();
+    let bad = for_each_result(std::io::BufReader::new(file), |result| {
+        for evaluation in &mut evaluations {
+            evaluation.add(&result);
+        }
+    })
+    .map_err(|error| CliError::Data(format!("{}: {error}", results_path.display())))?;
+    if bad.count > 0 && !skip_bad_lines {
+        let mut message = format!("{}: {} malformed line(s):", results_path.display(), bad.count);
+        for line in &bad.first {
             let _ = write!(message, "\n  - {line}");
         }
-        if more > 0 {
-            let _ = write!(message, "\n  - … and {more} more");
+        if bad.count > bad.first.len() {
+            let _ = write!(message, "\n  - … and {} more", bad.count - bad.first.len());
         }
         message.push_str("\n(pass --skip-bad-lines to report from the valid lines only)");
         return Err(CliError::Data(message));
     }
     let reports = selected
         .into_iter()
-        .map(|(contract, period)| {
-            let horizon = Horizon::from_results(contract, &results.records, now);
-            (contract, evaluate(contract, &period, &results.records, &horizon))
+        .zip(evaluations)
+        .map(|((contract, _), evaluation)| {
+            let horizon = Horizon { monitored_from: evaluation.first_result(), now };
+            (contract, evaluation.report(&horizon))
         })
         .collect();
-    Ok(OfflineReports { reports, skipped_lines: results.bad_lines.len() })
+    Ok(OfflineReports { reports, skipped_lines: bad.count })
 }

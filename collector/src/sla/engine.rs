@@ -14,12 +14,10 @@ use slaprobe_proto::ResultRecord;
 use super::credit::{Uptime, credit_amount, credit_percent};
 use super::grid::Grid;
 use super::horizon::Horizon;
+use super::observations::{Observations, Sample};
 use super::period::Period;
 use super::report::{Coverage, Day, Incident, PeriodStatus, RegionCoverage, Report};
-use crate::contract::{Combine, Contract, Maintenance, NoData};
-
-/// Failed results kept per slice as incident samples.
-const SAMPLES_PER_SLICE: usize = 3;
+use crate::contract::{Contract, Maintenance, NoData};
 
 /// A slice's state (rule 5), after runs are judged (rule 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,111 +36,6 @@ pub enum SliceState {
     Future,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    total: u32,
-    failed: u32,
-}
-
-/// A failed result kept for incident reports.
-struct Sample {
-    started_at: Timestamp,
-    check: usize,
-    error: String,
-}
-
-/// Results laid out on the grid: counts per (region, check, slice), and a few failure samples per slice.
-struct Observations {
-    regions: Vec<String>,
-    checks: usize,
-    slices: usize,
-    counts: Vec<Counts>,
-    samples: Vec<Vec<Sample>>,
-    has_data: Vec<bool>,
-    used: u64,
-    ignored: u64,
-}
-
-impl Observations {
-    fn collect(contract: &Contract, grid: &Grid, results: &[ResultRecord]) -> Self {
-        let checks = &contract.terms.checks;
-        let slow_ms = contract.terms.slow_ms;
-        let regions: Vec<String> = results
-            .iter()
-            .filter(|result| checks.contains(&result.check_id) && grid.index_of(result.started_at).is_some())
-            .filter(|result| contract.admits(&result.check_id, &result.region))
-            .map(|result| result.region.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let slices = grid.slices();
-        let mut observations = Self {
-            counts: vec![Counts::default(); regions.len() * checks.len() * slices],
-            samples: (0..slices).map(|_| Vec::new()).collect(),
-            has_data: vec![false; slices],
-            regions,
-            checks: checks.len(),
-            slices,
-            used: 0,
-            ignored: 0,
-        };
-        for result in results {
-            let Some(check) = checks.iter().position(|id| *id == result.check_id) else {
-                observations.ignored += 1;
-                continue;
-            };
-            if !contract.admits(&result.check_id, &result.region) {
-                observations.ignored += 1;
-                continue;
-            }
-            let Some(slice) = grid.index_of(result.started_at) else { continue };
-            let region = observations.regions.binary_search(&result.region).unwrap_or_default();
-            let slow = matches!((slow_ms, result.duration_ms), (Some(limit), Some(took)) if took > limit);
-            let failed = !result.ok || slow;
-            let counts = &mut observations.counts[(region * observations.checks + check) * slices + slice];
-            counts.total += 1;
-            counts.failed += u32::from(failed);
-            observations.has_data[slice] = true;
-            observations.used += 1;
-            let samples = &mut observations.samples[slice];
-            if failed && samples.len() < SAMPLES_PER_SLICE {
-                let error = match (&result.error, &result.error_kind) {
-                    (Some(error), _) => error.clone(),
-                    (None, Some(kind)) => kind.clone(),
-                    (None, None) if slow => format!("slower than {} ms", slow_ms.unwrap_or_default()),
-                    (None, None) => "failed".to_owned(),
-                };
-                samples.push(Sample { started_at: result.started_at, check, error });
-            }
-        }
-        observations
-    }
-
-    /// Rule 3: `None` without data, else whether (check, region) is down in `slice`.
-    fn check_down(&self, contract: &Contract, region: usize, check: usize, slice: usize) -> Option<bool> {
-        let counts = self.counts[(region * self.checks + check) * self.slices + slice];
-        (counts.total > 0)
-            .then(|| Decimal::from(counts.failed) >= contract.terms.failed_ratio * Decimal::from(counts.total))
-    }
-
-    /// Rule 4: `None` if the region does not vote, else whether it votes down.
-    fn region_vote(&self, contract: &Contract, region: usize, slice: usize) -> Option<bool> {
-        let states: Vec<Option<bool>> =
-            (0..self.checks).map(|check| self.check_down(contract, region, check, slice)).collect();
-        let down = match contract.terms.combine {
-            Combine::Any => states.contains(&Some(true)),
-            Combine::All => states.iter().all(|state| *state == Some(true)),
-        };
-        if down {
-            Some(true)
-        } else if states.iter().any(Option::is_some) {
-            Some(false)
-        } else {
-            None
-        }
-    }
-}
-
 /// The results that can matter to `contract` over `period`: those starting in `[from, to)`, the period widened
 /// by the slices that runs across its boundaries are judged on (rule 6).
 pub fn evaluation_window(contract: &Contract, period: &Period) -> (Timestamp, Timestamp) {
@@ -154,11 +47,57 @@ pub fn evaluation_window(contract: &Contract, period: &Period) -> (Timestamp, Ti
 /// Computes the report of `contract` over `period` from `results` (any order; results off the period and its
 /// run margins are ignored), as known at `horizon`.
 pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], horizon: &Horizon) -> Report {
+    let mut evaluation = Evaluation::new(contract, period);
+    for result in results {
+        evaluation.add(result);
+    }
+    evaluation.report(horizon)
+}
+
+/// A report made while results stream past, one [`Evaluation::add`] at a time (a results file read line by
+/// line): the memory it takes grows with the period's slices and regions, not with the number of results.
+pub struct Evaluation<'a> {
+    contract: &'a Contract,
+    period: Period,
+    grid: Grid,
+    observations: Observations,
+    first_result: Option<Timestamp>,
+}
+
+impl<'a> Evaluation<'a> {
+    /// Nothing seen yet of `contract` over `period`.
+    pub fn new(contract: &'a Contract, period: &Period) -> Self {
+        let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
+        let grid = Grid::new(period, contract.terms.slice, margin);
+        let observations = Observations::new(contract, &grid);
+        Self { contract, period: period.clone(), grid, observations, first_result: None }
+    }
+
+    /// Takes one result into account (those off the period and its run margins are left out).
+    pub fn add(&mut self, result: &ResultRecord) {
+        if self.contract.terms.checks.contains(&result.check_id) {
+            self.first_result = Some(self.first_result.map_or(result.started_at, |first| first.min(result.started_at)));
+        }
+        self.observations.add(self.contract, &self.grid, result);
+    }
+
+    /// The earliest start of a result of the contract's checks seen, anywhere in time: when monitoring began, as
+    /// far as these results tell.
+    pub fn first_result(&self) -> Option<Timestamp> {
+        self.first_result
+    }
+
+    /// The report, as known at `horizon`.
+    pub fn report(mut self, horizon: &Horizon) -> Report {
+        self.observations.finish();
+        report(self.contract, &self.period, &self.grid, &self.observations, horizon)
+    }
+}
+
+/// The report of `contract` over `period` from `observations` on `grid`, as known at `horizon`.
+fn report(contract: &Contract, period: &Period, grid: &Grid, observations: &Observations, horizon: &Horizon) -> Report {
     let terms = &contract.terms;
-    let margin = usize::try_from(terms.min_down_run.saturating_sub(1)).unwrap_or(0);
-    let grid = Grid::new(period, terms.slice, margin);
-    let observations = Observations::collect(contract, &grid, results);
-    let judged = judge(contract, &grid, &observations, horizon);
+    let judged = judge(contract, grid, observations, horizon);
     let mut states = judged.states;
     let runs = forgive_short_runs(&mut states, terms.min_down_run as usize);
 
@@ -173,7 +112,7 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], 
     let objective = terms.objective;
     let budget_fraction = f64::try_from((Decimal::ONE_HUNDRED - objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
     let with_data: Vec<usize> =
-        inside.clone().filter(|slice| observations.has_data[*slice] && states[*slice] != SliceState::Future).collect();
+        inside.clone().filter(|slice| observations.has_data(*slice) && states[*slice] != SliceState::Future).collect();
     let measurable = tally.total - tally.future - tally.excluded;
     let share = |slices: u64| (measurable > 0).then(|| 100.0 * slices as f64 / measurable as f64);
     let percent = share(tally.decided());
@@ -237,10 +176,10 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], 
             .into_iter()
             .filter_map(|run| {
                 let clipped = run.start.max(inside.start)..run.end.min(inside.end);
-                (!clipped.is_empty()).then(|| incident(contract, &grid, &observations, clipped))
+                (!clipped.is_empty()).then(|| incident(contract, grid, observations, clipped))
             })
             .collect(),
-        days: days(contract, &grid, &states),
+        days: days(contract, grid, &states),
         regions: observations.regions.clone(),
         results_used: observations.used,
         results_ignored: observations.ignored,
@@ -507,7 +446,7 @@ fn incident(contract: &Contract, grid: &Grid, observations: &Observations, slice
                 }
             }
         }
-        samples.extend(observations.samples[slice].iter());
+        samples.extend(observations.samples(slice));
     }
     samples.sort_by_key(|sample| sample.started_at);
     let mut sample_errors: Vec<String> = Vec::new();

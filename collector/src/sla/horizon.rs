@@ -4,9 +4,6 @@
 //! have measured.
 
 use jiff::Timestamp;
-use slaprobe_proto::ResultRecord;
-
-use crate::contract::Contract;
 
 /// What the engine is told of time beyond the results it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,17 +16,6 @@ pub struct Horizon {
 }
 
 impl Horizon {
-    /// The horizon of a report made at `now` from `results` that hold the contract's whole history (a results
-    /// file): monitoring began with the earliest of them for the contract's checks.
-    pub fn from_results(contract: &Contract, results: &[ResultRecord], now: Timestamp) -> Self {
-        let monitored_from = results
-            .iter()
-            .filter(|result| contract.terms.checks.contains(&result.check_id))
-            .map(|result| result.started_at)
-            .min();
-        Self { monitored_from, now }
-    }
-
     /// Whether a slice ending at `end` had ended by `now`.
     pub fn has_ended(&self, end: Timestamp) -> bool {
         end <= self.now

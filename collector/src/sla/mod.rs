@@ -5,7 +5,8 @@
 //! - [`period`]: rule 1, calendar months and quarters in a time zone.
 //! - [`grid`]: rules 1–2, slices and the assignment of results to them.
 //! - [`horizon`]: rule 7's edges, when monitoring began and when the report is made.
-//! - [`engine`]: rules 3–7 and 9, from results to slice states, runs, uptime and incidents.
+//! - [`observations`]: rules 2–4, results laid out per region, check and slice, one at a time.
+//! - [`engine`]: rules 5–7 and 9, from region votes to slice states, runs, uptime and incidents.
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
 //! - [`report`]: the report's fields.
 //! - [`breakdown`]: per-region uptime and daily latency percentiles, to explain a report.
@@ -16,11 +17,12 @@ pub mod credit;
 pub mod engine;
 pub mod grid;
 pub mod horizon;
+pub mod observations;
 pub mod period;
 pub mod report;
 pub mod status;
 
-pub use engine::{evaluate, evaluation_window};
+pub use engine::{Evaluation, evaluate, evaluation_window};
 pub use horizon::Horizon;
 pub use period::{Period, parse_period};
 pub use report::{Coverage, Day, Incident, LateResults, PeriodStatus, Report};

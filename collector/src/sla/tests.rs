@@ -36,6 +36,17 @@ pub(crate) fn contract(overrides: &str) -> Contract {
     parse_contracts(list, "contracts").unwrap_or_else(|problems| panic!("{problems:?}")).remove(0)
 }
 
+/// The horizon of a report made at `now` from `results` that hold the contract's whole history: monitoring began
+/// with the earliest of them for the contract's checks, as an offline report finds.
+pub(crate) fn horizon_from(contract: &Contract, results: &[ResultRecord], now: Timestamp) -> Horizon {
+    let monitored_from = results
+        .iter()
+        .filter(|result| contract.terms.checks.contains(&result.check_id))
+        .map(|result| result.started_at)
+        .min();
+    Horizon { monitored_from, now }
+}
+
 pub(crate) fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
@@ -100,7 +111,7 @@ fn april(down: impl Fn(Timestamp) -> bool) -> Vec<ResultRecord> {
 /// The report once the period is long over, monitoring having begun with the first of `results`.
 fn report(contract: &Contract, period: &str, results: &[ResultRecord]) -> Report {
     let period = parse_period(period, contract.terms.period, &contract.tz).unwrap();
-    evaluate(contract, &period, results, &Horizon::from_results(contract, results, at("2030-01-01T00:00:00Z")))
+    evaluate(contract, &period, results, &horizon_from(contract, results, at("2030-01-01T00:00:00Z")))
 }
 
 #[test]
@@ -246,7 +257,7 @@ fn a_period_begun_an_hour_ago_is_preliminary_and_counts_only_ended_slices() {
     let contract = contract("no_data: down\n");
     let period = parse_period("2026-04", contract.terms.period, &contract.tz).unwrap();
     let now = at("2026-04-01T01:00:30Z");
-    let report = evaluate(&contract, &period, &results, &Horizon::from_results(&contract, &results, now));
+    let report = evaluate(&contract, &period, &results, &horizon_from(&contract, &results, now));
     assert_eq!((report.future_slices, report.not_monitored_slices, report.unknown_slices), (43_140, 0, 0));
     assert_eq!((report.eligible_slices, report.down_slices), (60, 5));
     assert_eq!((report.period_status, report.preliminary, report.generated_at), (PeriodStatus::InProgress, true, now));
@@ -341,6 +352,26 @@ proptest! {
     }
 
     #[test]
+    fn a_report_does_not_depend_on_the_order_results_arrive_in(
+        outages in prop::collection::vec((0u32..700, 0usize..3), 0..8),
+        order in Just((0..2_160usize).collect::<Vec<_>>()).prop_shuffle(),
+    ) {
+        let contract = contract("slice: 1h\nmin_down_run: 2\nmin_regions_down: 2\n");
+        let regions = ["eu-west", "us-east", "ap-south"];
+        let hour = |index: u32| at("2026-04-01T00:00:00Z") + SignedDuration::from_hours(i64::from(index));
+        let mut results = every(SignedDuration::from_hours(1), "acme-api", &regions, "2026-04-01T00:00:00Z",
+            "2026-05-01T00:00:00Z", |region, t| {
+                outages.iter().any(|(start, skip)| regions[*skip] != region && hour(*start) <= t && t < hour(*start + 3))
+            });
+        for (index, result) in results.iter_mut().enumerate().filter(|(_, result)| !result.ok) {
+            result.error = Some(format!("connect: refused ({index})"));
+        }
+        let in_time_order = report(&contract, "2026-04", &results);
+        let shuffled: Vec<ResultRecord> = order.iter().map(|index| results[*index].clone()).collect();
+        prop_assert_eq!(report(&contract, "2026-04", &shuffled), in_time_order);
+    }
+
+    #[test]
     fn slices_partition_and_the_certain_credit_never_exceeds_the_credit_so_far(
         outage_starts in prop::collection::vec(0u32..700, 0..6),
         first_hour in 0u32..720,
@@ -353,7 +384,7 @@ proptest! {
             outage_starts.iter().any(|start| hour(*start) <= t && t < hour(*start + 7))
         }).into_iter().filter(|result| result.started_at >= hour(first_hour)).collect();
         let period = parse_period("2026-04", contract.terms.period, &contract.tz).unwrap();
-        let report = evaluate(&contract, &period, &results, &Horizon::from_results(&contract, &results, hour(now_hour)));
+        let report = evaluate(&contract, &period, &results, &horizon_from(&contract, &results, hour(now_hour)));
         let counted_unknown = if no_data == "exclude" { report.unknown_slices } else { 0 };
         prop_assert_eq!(
             report.eligible_slices + report.excluded_slices + counted_unknown + report.not_monitored_slices + report.future_slices,
@@ -386,7 +417,7 @@ fn status_of_example_a(outage_minutes: i64, as_of: &str) -> super::status::Contr
     let results =
         minutely("acme-api", &["eu-west"], "2026-04-01T00:00:00Z", as_of, |_, t| outage_start <= t && t < outage_end);
     let period = super::status::current_period(&contract, at(as_of)).unwrap();
-    super::status::status(&contract, &period, &Horizon::from_results(&contract, &results, at(as_of)), &results)
+    super::status::status(&contract, &period, &horizon_from(&contract, &results, at(as_of)), &results)
 }
 
 #[test]
@@ -467,7 +498,7 @@ fn each_region_is_evaluated_from_its_own_results() {
         &contract,
         &period,
         &results,
-        &Horizon::from_results(&contract, &results, at("2030-01-01T00:00:00Z")),
+        &horizon_from(&contract, &results, at("2030-01-01T00:00:00Z")),
     );
     let summary: Vec<_> = regions.iter().map(|view| (view.region.as_str(), view.down_slices, view.failed)).collect();
     assert_eq!(summary, [("eu-west", 30, 30), ("us-east", 20, 20)], "each region alone, despite the quorum");

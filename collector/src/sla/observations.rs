@@ -1,0 +1,179 @@
+//! Results laid out on a contract's slice grid (rules 2–3): per (region, check, slice) how many results there
+//! were and how many failed, and the earliest failures of each slice as incident samples. Rules 3 and 4 are read
+//! off it ([`Observations::region_vote`]).
+//!
+//! Results are added one at a time, in any order, so a report can be made while a results file streams past:
+//! the memory it takes grows with the slices and regions of the period, not with the number of results.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use slaprobe_proto::ResultRecord;
+
+use super::grid::Grid;
+use crate::contract::{Combine, Contract};
+
+/// Failed results kept per slice as incident samples: the earliest ones.
+const SAMPLES_PER_SLICE: usize = 3;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    total: u32,
+    failed: u32,
+}
+
+/// A failed result kept for incident reports.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// When the attempt started.
+    pub started_at: Timestamp,
+    /// The check, as its index in the contract's checks.
+    pub check: usize,
+    /// Its error, or what made it count as failed.
+    pub error: String,
+}
+
+/// Results on the grid; see the module documentation.
+#[derive(Debug)]
+pub struct Observations {
+    /// The regions that reported, sorted once [`Observations::finish`] ran; in order of arrival before.
+    pub regions: Vec<String>,
+    region_index: HashMap<String, usize>,
+    checks: usize,
+    slices: usize,
+    /// Per region, `checks × slices` counts.
+    counts: Vec<Vec<Counts>>,
+    samples: Vec<Vec<Sample>>,
+    has_data: Vec<bool>,
+    /// Results laid out.
+    pub used: u64,
+    /// Results of other checks, or from regions the contract's checks are not assigned to.
+    pub ignored: u64,
+}
+
+impl Observations {
+    /// Nothing observed yet over `grid`'s slices.
+    pub fn new(contract: &Contract, grid: &Grid) -> Self {
+        let slices = grid.slices();
+        Self {
+            regions: Vec::new(),
+            region_index: HashMap::new(),
+            checks: contract.terms.checks.len(),
+            slices,
+            counts: Vec::new(),
+            samples: vec![Vec::new(); slices],
+            has_data: vec![false; slices],
+            used: 0,
+            ignored: 0,
+        }
+    }
+
+    /// `results` laid out on `grid`, in any order.
+    pub fn collect(contract: &Contract, grid: &Grid, results: &[ResultRecord]) -> Self {
+        let mut observations = Self::new(contract, grid);
+        for result in results {
+            observations.add(contract, grid, result);
+        }
+        observations.finish();
+        observations
+    }
+
+    /// Lays out one result (rule 2); one off the grid is left out, one of another check or a region the check is
+    /// not assigned to is counted as ignored.
+    pub fn add(&mut self, contract: &Contract, grid: &Grid, result: &ResultRecord) {
+        let Some(check) = contract.terms.checks.iter().position(|id| *id == result.check_id) else {
+            self.ignored += 1;
+            return;
+        };
+        if !contract.admits(&result.check_id, &result.region) {
+            self.ignored += 1;
+            return;
+        }
+        let Some(slice) = grid.index_of(result.started_at) else { return };
+        let slow_ms = contract.terms.slow_ms;
+        let slow = matches!((slow_ms, result.duration_ms), (Some(limit), Some(took)) if took > limit);
+        let failed = !result.ok || slow;
+        let region = self.region(&result.region);
+        let counts = &mut self.counts[region][check * self.slices + slice];
+        counts.total += 1;
+        counts.failed += u32::from(failed);
+        self.has_data[slice] = true;
+        self.used += 1;
+        if failed {
+            let error = match (&result.error, &result.error_kind) {
+                (Some(error), _) => error.clone(),
+                (None, Some(kind)) => kind.clone(),
+                (None, None) if slow => format!("slower than {} ms", slow_ms.unwrap_or_default()),
+                (None, None) => "failed".to_owned(),
+            };
+            keep_earliest(&mut self.samples[slice], Sample { started_at: result.started_at, check, error });
+        }
+    }
+
+    /// Puts the regions in name order, as reports list them; call once every result is added.
+    pub fn finish(&mut self) {
+        let mut order: Vec<usize> = (0..self.regions.len()).collect();
+        order.sort_by(|a, b| self.regions[*a].cmp(&self.regions[*b]));
+        self.regions = order.iter().map(|index| self.regions[*index].clone()).collect();
+        let mut counts = std::mem::take(&mut self.counts);
+        self.counts = order.iter().map(|index| std::mem::take(&mut counts[*index])).collect();
+        self.region_index = self.regions.iter().cloned().enumerate().map(|(index, name)| (name, index)).collect();
+    }
+
+    fn region(&mut self, name: &str) -> usize {
+        if let Some(index) = self.region_index.get(name) {
+            return *index;
+        }
+        let index = self.regions.len();
+        self.regions.push(name.to_owned());
+        self.region_index.insert(name.to_owned(), index);
+        self.counts.push(vec![Counts::default(); self.checks * self.slices]);
+        index
+    }
+
+    /// Whether any result fell in `slice`.
+    pub fn has_data(&self, slice: usize) -> bool {
+        self.has_data[slice]
+    }
+
+    /// The earliest failures of `slice`.
+    pub fn samples(&self, slice: usize) -> &[Sample] {
+        &self.samples[slice]
+    }
+
+    /// Rule 3: `None` without data, else whether (check, region) is down in `slice`.
+    pub fn check_down(&self, contract: &Contract, region: usize, check: usize, slice: usize) -> Option<bool> {
+        let counts = self.counts[region][check * self.slices + slice];
+        (counts.total > 0)
+            .then(|| Decimal::from(counts.failed) >= contract.terms.failed_ratio * Decimal::from(counts.total))
+    }
+
+    /// Rule 4: `None` if the region does not vote, else whether it votes down.
+    pub fn region_vote(&self, contract: &Contract, region: usize, slice: usize) -> Option<bool> {
+        let states: Vec<Option<bool>> =
+            (0..self.checks).map(|check| self.check_down(contract, region, check, slice)).collect();
+        let down = match contract.terms.combine {
+            Combine::Any => states.contains(&Some(true)),
+            Combine::All => states.iter().all(|state| *state == Some(true)),
+        };
+        if down {
+            Some(true)
+        } else if states.iter().any(Option::is_some) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// Adds `sample` to `kept` if it is among the earliest [`SAMPLES_PER_SLICE`] (ties broken by check and error
+/// text), so the samples do not depend on the order results arrive in.
+fn keep_earliest(kept: &mut Vec<Sample>, sample: Sample) {
+    let key = |sample: &Sample| (sample.started_at, sample.check, sample.error.clone());
+    let at = kept.partition_point(|kept| key(kept) <= key(&sample));
+    if at < SAMPLES_PER_SLICE {
+        kept.insert(at, sample);
+        kept.truncate(SAMPLES_PER_SLICE);
+    }
+}
