@@ -1,4 +1,5 @@
-//! What the benchmarks read about a process from `/proc`: CPU time used so far and peak resident memory.
+//! What the benchmarks read about a process from `/proc`: CPU time used so far and peak resident memory, of a
+//! running process or of a command run to its end.
 
 use nix::unistd::{SysconfVar, sysconf};
 
@@ -14,8 +15,52 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident set size of process `pid` in MB (`VmHWM`).
 pub fn peak_rss_mb(pid: u32) -> f64 {
+    status_mb(&pid.to_string(), "VmHWM:")
+}
+
+/// Resident set size of this process now, in MB (`VmRSS`).
+pub fn own_rss_mb() -> f64 {
+    status_mb("self", "VmRSS:")
+}
+
+fn status_mb(pid: &str, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).expect("VmHWM");
+    let line = status.lines().find(|line| line.starts_with(field)).expect("the field");
     let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kb / 1024.0
+}
+
+/// Runs `command` to its end, asserting success: its wall time, its peak resident memory in MB (read from
+/// `/proc` every 2 ms while it runs: a peak shorter than that could be missed) and its standard output.
+pub fn run_measured(command: &mut std::process::Command) -> (std::time::Duration, f64, Vec<u8>) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut output = Vec::new();
+        stdout.read_to_end(&mut output).expect("read the output");
+        output
+    });
+    let pid = child.id().to_string();
+    let mut peak: f64 = 0.0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(line) = text.lines().find(|line| line.starts_with("VmHWM:"))
+        {
+            let kb: f64 = line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).unwrap_or(0.0);
+            peak = peak.max(kb / 1024.0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let elapsed = started.elapsed();
+    assert!(status.success(), "the command failed: {status}");
+    (elapsed, peak, reader.join().expect("the output reader"))
 }
