@@ -38,13 +38,8 @@ async fn mistakes_are_named_shown_and_counted() {
 
     // At start: exit 64, the contracts file and the entry named, nothing started.
     std::fs::write(&contracts, format!("{CONTRACT}[web, wbe]\n")).unwrap();
-    let output = Command::new(collector_binary())
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run slaprobe-collector");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    let (code, stderr) = serve_to_its_end(&config);
+    assert_eq!(code, Some(64), "{stderr}");
     assert!(
         stderr.contains(
             "contracts.yaml (contracts_file): contracts[0].checks[1]: no check \"wbe\" in the collector's check list"
@@ -135,15 +130,20 @@ fn a_collector_that_cannot_listen_says_where_and_exits() {
         format!("listen: {{ grpc: \"{}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n", free_addr()),
     )
     .unwrap();
+    let (code, stderr) = serve_to_its_end(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("slaprobe-collector: listen.http: cannot listen on {http}: ")), "{stderr}");
+    assert!(stderr.to_lowercase().contains("address already in use"), "{stderr}");
+}
+
+/// Runs `slaprobe-collector serve --config CONFIG` expecting it to stop by itself: its exit code and its log.
+fn serve_to_its_end(config: &std::path::Path) -> (Option<i32>, String) {
     let output = Command::new(collector_binary())
         .args(["serve", "--config", config.to_str().unwrap()])
         .stdin(Stdio::null())
         .output()
         .expect("run slaprobe-collector");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("slaprobe-collector: listen.http: cannot listen on {http}: ")), "{stderr}");
-    assert!(stderr.to_lowercase().contains("address already in use"), "{stderr}");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 fn gauge(metrics: &str, name: &str) -> f64 {
