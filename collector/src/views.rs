@@ -226,26 +226,55 @@ fn silent_agents(
         .collect()
 }
 
-/// The results one contract's report for `period` is computed from, in time order. When monitoring of the
-/// contract began before that window, the contract's first stored result comes first, so that a report made
-/// from the export knows when monitoring began, as the store does, and says the same.
-pub async fn export(
+/// How much of the evaluation window an export reads at once: an hour of a check's results from every region.
+const EXPORT_CHUNK: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// The results one contract's report for a period is computed from, in time order, read from the store an hour
+/// at a time so that exporting a month takes the memory of an hour. When monitoring of the contract began before
+/// that window, the contract's first stored result comes first, so that a report made from the export knows
+/// when monitoring began, as the store does, and says the same.
+pub struct Export<'a> {
+    store: &'a Store,
+    checks: Vec<String>,
+    next: Timestamp,
+    end: Timestamp,
+    first: Option<ResultRecord>,
+}
+
+impl Export<'_> {
+    /// The next results in time order, or `None` once the window is done.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<ResultRecord>>, ViewError> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(vec![first]));
+        }
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let until = self.next.checked_add(EXPORT_CHUNK).unwrap_or(self.end).min(self.end);
+        let batch = self.store.results_between(&self.checks, self.next, until).await?;
+        self.next = until;
+        Ok(Some(batch))
+    }
+}
+
+/// The export of `contract`'s results for `period` from `store`.
+pub async fn export<'a>(
     contracts: &[Contract],
-    store: &Store,
+    store: &'a Store,
     contract: &str,
     period: &str,
-) -> Result<Vec<ResultRecord>, ViewError> {
+) -> Result<Export<'a>, ViewError> {
     let (contract, period) = select(contracts, period, Some(contract))?.remove(0);
-    let mut results = window_results(contract, &period, store).await?;
-    let (from, _) = evaluation_window(contract, &period);
-    if let Some(first) = store.first_result_at(&contract.terms.checks).await?
-        && first < from
+    let (from, to) = evaluation_window(contract, &period);
+    let checks = contract.terms.checks.clone();
+    let mut first = None;
+    if let Some(at) = store.first_result_at(&checks).await?
+        && at < from
     {
-        let just_after = first.checked_add(jiff::SignedDuration::from_nanos(1)).unwrap_or(first);
-        let earliest = store.results_between(&contract.terms.checks, first, just_after).await?;
-        results.splice(0..0, earliest.into_iter().take(1));
+        let just_after = at.checked_add(jiff::SignedDuration::from_nanos(1)).unwrap_or(at);
+        first = store.results_between(&checks, at, just_after).await?.into_iter().next();
     }
-    Ok(results)
+    Ok(Export { store, checks, next: from, end: to, first })
 }
 
 /// `contract`'s report for `period` from the store's `results` (complete or so far, by `horizon`), naming the

@@ -112,16 +112,20 @@ pub fn report_from_store(config: &Path, request: &ReportRequest) -> Result<(), C
     })
 }
 
-/// `export`: the results one contract's report for `period` is computed from, as JSON lines.
+/// `export`: the results one contract's report for `period` is computed from, as JSON lines, written as they are
+/// read (an hour of results at a time).
 pub fn export_results(config: &Path, contract: &str, period: &str) -> Result<(), CliError> {
     with_store(config, async |config, store| {
-        let results = export(&config.contracts, &store, contract, period).await?;
+        let mut export = export(&config.contracts, &store, contract, period).await?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let written: std::io::Result<()> = results.iter().try_for_each(|result| {
-            serde_json::to_writer(&mut out, result)?;
-            out.write_all(b"\n")
-        });
-        written.and_then(|()| out.flush()).map_err(|error| CliError::Io(format!("writing the export: {error}")))
+        let failed = |error: std::io::Error| CliError::Io(format!("writing the export: {error}"));
+        while let Some(batch) = export.next_batch().await? {
+            for result in &batch {
+                serde_json::to_writer(&mut out, result).map_err(|error| failed(error.into()))?;
+                out.write_all(b"\n").map_err(failed)?;
+            }
+        }
+        out.flush().map_err(failed)
     })
 }
 
