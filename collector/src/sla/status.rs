@@ -65,7 +65,11 @@ pub fn current_period(contract: &Contract, at: Timestamp) -> Result<Period, Stri
 
 /// The standing of `contract` in `period` as known at `horizon`, from `results`.
 pub fn status(contract: &Contract, period: &Period, horizon: &Horizon, results: &[ResultRecord]) -> ContractStatus {
-    let so_far = evaluate(contract, period, results, horizon);
+    standing_of(contract, period, horizon.now, evaluate(contract, period, results, horizon))
+}
+
+/// The standing that `so_far`, the report of `contract`'s current `period` made at `as_of`, gives.
+pub fn standing_of(contract: &Contract, period: &Period, as_of: Timestamp, so_far: Report) -> ContractStatus {
     let slice = so_far.slice_seconds as f64;
     let budget_fraction =
         f64::try_from((Decimal::ONE_HUNDRED - contract.terms.objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
@@ -76,7 +80,7 @@ pub fn status(contract: &Contract, period: &Period, horizon: &Horizon, results: 
         _ => Standing::Ok,
     };
     ContractStatus {
-        as_of: horizon.now,
+        as_of,
         period_end: period.end,
         remaining_slices: so_far.future_slices,
         budget_left_seconds: budget_seconds - so_far.budget_used_seconds,

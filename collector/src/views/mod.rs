@@ -4,16 +4,22 @@
 //! ([`export`]). A report computed from an export equals the report computed from the store: the export covers
 //! the same window (the period plus the slices runs across its boundaries are judged on) and carries the
 //! contract's first stored result, so both know when monitoring began.
+//!
+//! Reports, standings and exports read the window an hour at a time ([`window`]); the period view still holds
+//! the period's results, which its per-region figures and latency percentiles are computed from.
 
-use std::collections::HashSet;
+mod window;
+
+use std::collections::{BTreeSet, HashSet};
 
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
+use self::window::{WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
-use crate::sla::status::{ContractStatus, current_period, status};
-use crate::sla::{Horizon, LateResults, Period, Report, evaluate, evaluation_window, parse_period};
+use crate::sla::status::{ContractStatus, current_period, standing_of};
+use crate::sla::{Horizon, Period, Report, evaluation_window, parse_period};
 use crate::store::{Store, StoreError};
 
 /// Why a view could not be made; the API maps each to its status, the commands to their exit status.
@@ -96,7 +102,8 @@ fn is_period_label(label: &str) -> bool {
 }
 
 /// Reports for `period` from the store as known at `now`, each with its contract; `only` limits them to one
-/// contract. Unlike offline reports, these know which agents should have probed, and name the silent ones.
+/// contract. Unlike offline reports, these know which agents should have probed, and name the silent ones, and
+/// say what each report would be without the results that arrived after its period closed.
 pub async fn store_reports<'a>(
     config: &'a CollectorConfig,
     store: &Store,
@@ -106,9 +113,11 @@ pub async fn store_reports<'a>(
 ) -> Result<Vec<(&'a Contract, Report)>, ViewError> {
     let mut reports = Vec::new();
     for (contract, period) in select(&config.contracts, period, only)? {
-        let results = window_results(contract, &period, store).await?;
         let horizon = store_horizon(contract, store, now).await?;
-        reports.push((contract, stored_report(config, contract, &period, store, &results, &horizon).await?));
+        let late = late_in_window(contract, &period, store).await?;
+        let mut pass = WindowPass::new(contract, &period, late, (period.start, period.end));
+        pass.read(WindowChunks::of(store, contract, &period)).await?;
+        reports.push((contract, naming_silent(config, contract, pass.finish(&horizon))));
     }
     Ok(reports)
 }
@@ -135,9 +144,10 @@ pub async fn store_status<'a>(
     let mut statuses = Vec::new();
     for contract in selected {
         let period = current_period(contract, as_of).map_err(ViewError::NoCurrentPeriod)?;
-        let results = window_results(contract, &period, store).await?;
         let horizon = store_horizon(contract, store, as_of).await?;
-        statuses.push((contract, standing_at(config, contract, &period, &horizon, &results)));
+        let mut pass = standing_pass(contract, &period, &horizon);
+        pass.read(WindowChunks::of(store, contract, &period)).await?;
+        statuses.push((contract, standing_at(config, contract, &period, &horizon, pass)));
     }
     Ok(statuses)
 }
@@ -177,83 +187,87 @@ pub async fn store_period_view<'a>(
         Some(label) if label != current.label => select(std::slice::from_ref(contract), label, None)?.remove(0).1,
         _ => current,
     };
-    let results = window_results(contract, &period, store).await?;
+    let (from, to) = evaluation_window(contract, &period);
+    let results = store.results_between(&contract.terms.checks, from, to).await?;
     let horizon = store_horizon(contract, store, as_of).await?;
     if period.end <= as_of {
-        let report = stored_report(config, contract, &period, store, &results, &horizon).await?;
+        let late = late_in_window(contract, &period, store).await?;
+        let mut pass = WindowPass::new(contract, &period, late, (period.start, period.end));
+        results.iter().for_each(|result| pass.add(result));
+        let report = naming_silent(config, contract, pass.finish(&horizon));
         return Ok(PeriodView { contract, period, status: None, report, results, horizon });
     }
-    let standing = standing_at(config, contract, &period, &horizon, &results);
+    let mut pass = standing_pass(contract, &period, &horizon);
+    results.iter().for_each(|result| pass.add(result));
+    let standing = standing_at(config, contract, &period, &horizon, pass);
     let report = standing.so_far.clone();
     let elapsed = (report.total_slices - report.future_slices) as i64 * report.slice_seconds;
     let end = period.start.checked_add(jiff::SignedDuration::from_secs(elapsed)).unwrap_or(period.end).min(period.end);
     Ok(PeriodView { contract, period: Period { end, ..period }, status: Some(standing), report, results, horizon })
 }
 
-/// `contract`'s standing in `period` (its current one) at `as_of`, naming the silent agents: those with nothing
-/// at all so far, the slice in progress included.
+/// A pass for `contract`'s standing in `period` (its current one) at `horizon`: the agents that reported so far,
+/// the slice in progress included, count as reporting.
+fn standing_pass<'a>(contract: &'a Contract, period: &Period, horizon: &Horizon) -> WindowPass<'a> {
+    let until_now = horizon.now.clamp(period.start, period.end);
+    WindowPass::new(contract, period, HashSet::new(), (period.start, until_now))
+}
+
+/// `contract`'s standing in `period` from `pass`, naming the silent agents.
 fn standing_at(
     config: &CollectorConfig,
     contract: &Contract,
     period: &Period,
     horizon: &Horizon,
-    results: &[ResultRecord],
+    pass: WindowPass<'_>,
 ) -> ContractStatus {
-    let mut standing = status(contract, period, horizon, results);
-    let until_now = Period { end: horizon.now.clamp(period.start, period.end), ..period.clone() };
-    standing.so_far.silent_agents = Some(silent_agents(config, contract, &until_now, results));
-    standing
+    standing_of(contract, period, horizon.now, naming_silent(config, contract, pass.finish(horizon)))
 }
 
-/// Agents whose region runs one of `contract`'s checks (by the central check list) but that sent no result for
-/// them during `period`.
-fn silent_agents(
+/// `report` naming the agents whose region runs one of `contract`'s checks (by the central check list) but that
+/// are not among `reported`.
+fn naming_silent(
     config: &CollectorConfig,
     contract: &Contract,
-    period: &Period,
-    results: &[ResultRecord],
-) -> Vec<String> {
-    let reported: std::collections::BTreeSet<&str> = results
-        .iter()
-        .filter(|result| period.start <= result.started_at && result.started_at < period.end)
-        .filter_map(|result| result.agent_id.as_deref())
-        .collect();
-    config
-        .agents
-        .iter()
-        .filter(|agent| config.serves_region(contract, &agent.region) && !reported.contains(agent.agent_id.as_str()))
-        .map(|agent| agent.agent_id.clone())
-        .collect()
+    (reported, mut report): (BTreeSet<String>, Report),
+) -> Report {
+    report.silent_agents = Some(
+        config
+            .agents
+            .iter()
+            .filter(|agent| config.serves_region(contract, &agent.region) && !reported.contains(&agent.agent_id))
+            .map(|agent| agent.agent_id.clone())
+            .collect(),
+    );
+    report
 }
 
-/// How much of the evaluation window an export reads at once: an hour of a check's results from every region.
-const EXPORT_CHUNK: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+/// `(agent_id, seq)` of `contract`'s results in the evaluation window of `period` that arrived late.
+async fn late_in_window(
+    contract: &Contract,
+    period: &Period,
+    store: &Store,
+) -> Result<HashSet<(String, u64)>, ViewError> {
+    let (from, to) = evaluation_window(contract, period);
+    Ok(store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect())
+}
 
 /// The results one contract's report for a period is computed from, in time order, read from the store an hour
 /// at a time so that exporting a month takes the memory of an hour. When monitoring of the contract began before
 /// that window, the contract's first stored result comes first, so that a report made from the export knows
 /// when monitoring began, as the store does, and says the same.
 pub struct Export<'a> {
-    store: &'a Store,
-    checks: Vec<String>,
-    next: Timestamp,
-    end: Timestamp,
     first: Option<ResultRecord>,
+    chunks: WindowChunks<'a>,
 }
 
 impl Export<'_> {
     /// The next results in time order, or `None` once the window is done.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<ResultRecord>>, ViewError> {
-        if let Some(first) = self.first.take() {
-            return Ok(Some(vec![first]));
+        match self.first.take() {
+            Some(first) => Ok(Some(vec![first])),
+            None => Ok(self.chunks.next().await?),
         }
-        if self.next >= self.end {
-            return Ok(None);
-        }
-        let until = self.next.checked_add(EXPORT_CHUNK).unwrap_or(self.end).min(self.end);
-        let batch = self.store.results_between(&self.checks, self.next, until).await?;
-        self.next = until;
-        Ok(Some(batch))
     }
 }
 
@@ -265,56 +279,16 @@ pub async fn export<'a>(
     period: &str,
 ) -> Result<Export<'a>, ViewError> {
     let (contract, period) = select(contracts, period, Some(contract))?.remove(0);
-    let (from, to) = evaluation_window(contract, &period);
-    let checks = contract.terms.checks.clone();
+    let (from, _) = evaluation_window(contract, &period);
+    let checks = &contract.terms.checks;
     let mut first = None;
-    if let Some(at) = store.first_result_at(&checks).await?
+    if let Some(at) = store.first_result_at(checks).await?
         && at < from
     {
         let just_after = at.checked_add(jiff::SignedDuration::from_nanos(1)).unwrap_or(at);
-        first = store.results_between(&checks, at, just_after).await?.into_iter().next();
+        first = store.results_between(checks, at, just_after).await?.into_iter().next();
     }
-    Ok(Export { store, checks, next: from, end: to, first })
-}
-
-/// `contract`'s report for `period` from the store's `results` (complete or so far, by `horizon`), naming the
-/// silent agents and, when results arrived after the period closed, what the report would say without them.
-async fn stored_report(
-    config: &CollectorConfig,
-    contract: &Contract,
-    period: &Period,
-    store: &Store,
-    results: &[ResultRecord],
-    horizon: &Horizon,
-) -> Result<Report, ViewError> {
-    let mut report = evaluate(contract, period, results, horizon);
-    report.silent_agents = Some(silent_agents(config, contract, period, results));
-    let (from, to) = evaluation_window(contract, period);
-    let late: HashSet<(String, u64)> =
-        store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect();
-    if !late.is_empty() {
-        let on_time: Vec<ResultRecord> = results
-            .iter()
-            .filter(|result| {
-                let key = (result.agent_id.clone().unwrap_or_else(|| result.region.clone()), result.seq.unwrap_or(0));
-                !late.contains(&key)
-            })
-            .cloned()
-            .collect();
-        let without = evaluate(contract, period, &on_time, horizon);
-        report.late = Some(LateResults {
-            results: late.len() as u64,
-            down_slices_without: without.down_slices,
-            uptime_percent_without: without.uptime_percent,
-            credit_amount_without: without.credit_amount,
-        });
-    }
-    Ok(report)
-}
-
-async fn window_results(contract: &Contract, period: &Period, store: &Store) -> Result<Vec<ResultRecord>, ViewError> {
-    let (from, to) = evaluation_window(contract, period);
-    Ok(store.results_between(&contract.terms.checks, from, to).await?)
+    Ok(Export { first, chunks: WindowChunks::of(store, contract, &period) })
 }
 
 #[cfg(test)]
