@@ -127,22 +127,35 @@ async fn main() {
         json["incidents"].as_array().map_or(0, Vec::len),
         json["uptime_percent"]
     );
-    fleet_scale_offline(dir.path(), &contracts_path);
+    fleet_scale(dir.path(), &contracts_path).await;
 }
 
-/// The offline report of one check probed every 30 s from 15 regions for March 2026, and, as its baseline, the
-/// memory the same lines take parsed and held in this process.
-fn fleet_scale_offline(dir: &std::path::Path, contracts_path: &std::path::Path) {
-    let path = dir.join("fleet.jsonl");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the fleet file"));
+/// The results of one check probed every 30 s from 15 regions for March 2026, an hour at a time.
+fn fleet_hours() -> impl Iterator<Item = Vec<ResultRecord>> {
     let start: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
     let regions: Vec<String> = (0..15).map(|index| format!("region-{index:02}")).collect();
+    (0..31 * 24).map(move |hour| {
+        let mut records = Vec::new();
+        for step in hour * 120..(hour + 1) * 120 {
+            for (index, region) in regions.iter().enumerate() {
+                let started_at = start + SignedDuration::from_secs(step * 30 + index as i64);
+                records.push(agent_result(region, step as u64, started_at, (step / 2) % 997 < 3));
+            }
+        }
+        records
+    })
+}
+
+/// At fleet scale (one check every 30 s from 15 regions for March 2026): the offline report, with the memory the
+/// same lines take parsed and held in this process as its baseline; and the report from a SQLite store holding
+/// them.
+async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
+    let path = dir.join("fleet.jsonl");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the fleet file"));
     let mut lines = 0;
-    for step in 0..31 * 24 * 120 {
-        for (index, region) in regions.iter().enumerate() {
-            let started_at = start + SignedDuration::from_secs(step * 30 + index as i64);
-            let record = agent_result(region, step as u64, started_at, (step / 2) % 997 < 3);
-            serde_json::to_writer(&mut file, &record).unwrap();
+    for hour in fleet_hours() {
+        for record in &hour {
+            serde_json::to_writer(&mut file, record).unwrap();
             file.write_all(b"\n").unwrap();
             lines += 1;
         }
@@ -170,6 +183,35 @@ fn fleet_scale_offline(dir: &std::path::Path, contracts_path: &std::path::Path) 
     println!("  report peak RSS                {:>8.1} MB  (target < 150 MB)", peak_mb);
     println!("  baseline: the lines parsed and held {:>5.0} MB  (as reports held them before streaming)", held_mb);
     println!("  down slices {} · uptime {}", report["down_slices"], report["uptime_percent"]);
+    drop(held);
+
+    let fleet_dir = dir.join("fleet");
+    std::fs::create_dir_all(&fleet_dir).unwrap();
+    std::fs::copy(contracts_path, fleet_dir.join("contracts.yaml")).unwrap();
+    let store = Store::open_sqlite(&fleet_dir.join("slaprobe.db")).expect("store");
+    for hour in fleet_hours() {
+        store.write_results(hour).await.expect("store results");
+    }
+    drop(store);
+    let config = fleet_dir.join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {{ grpc: \"{}\" }}\nstorage: {{ sqlite: slaprobe.db }}\ncontracts_file: contracts.yaml\n",
+            free_addr()
+        ),
+    )
+    .unwrap();
+    let (wall, peak_mb, output) = run_measured(Command::new(collector_binary()).args([
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--period",
+        "2026-03",
+    ]));
+    let stored: serde_json::Value = serde_json::from_slice(&output).expect("report JSON");
+    assert_eq!(stored["down_slices"], report["down_slices"], "the same figures from the store");
+    println!("  report from the store (process) {:>7.3} s, peak RSS {:.1} MB", wall.as_secs_f64(), peak_mb);
 }
 
 /// A deterministic spread for `(minute, region)`: 0..1000.
