@@ -77,7 +77,7 @@ async fn monitoring_starts_with_the_first_result_and_the_export_carries_it() {
     assert_eq!(first.started_at.to_string(), "2026-03-31T23:00:05Z");
     let starts: Vec<Timestamp> =
         export.lines().map(|line| serde_json::from_str::<ResultRecord>(line).unwrap().started_at).collect();
-    assert_eq!(starts.len(), 1 + 16 * 1440, "every result of April, read an hour at a time, and the first one");
+    assert_eq!(starts.len(), 1 + 16 * 1440, "every result of April, read six hours at a time, and the first one");
     assert!(starts.is_sorted(), "in time order across the hours");
     let export_file = dir.path().join("export.jsonl");
     std::fs::write(&export_file, &export).unwrap();

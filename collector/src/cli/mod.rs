@@ -113,7 +113,7 @@ pub fn report_from_store(config: &Path, request: &ReportRequest) -> Result<(), C
 }
 
 /// `export`: the results one contract's report for `period` is computed from, as JSON lines, written as they are
-/// read (an hour of results at a time).
+/// read (six hours of results at a time).
 pub fn export_results(config: &Path, contract: &str, period: &str) -> Result<(), CliError> {
     with_store(config, async |config, store| {
         let mut export = export(&config.contracts, &store, contract, period).await?;

@@ -5,7 +5,7 @@
 //! the same window (the period plus the slices runs across its boundaries are judged on) and carries the
 //! contract's first stored result, so both know when monitoring began.
 //!
-//! Reports, standings and exports read the window an hour at a time ([`window`]); the period view still holds
+//! Reports, standings and exports read the window six hours at a time ([`window`]); the period view still holds
 //! the period's results, which its per-region figures and latency percentiles are computed from.
 
 mod window;
@@ -252,10 +252,10 @@ async fn late_in_window(
     Ok(store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect())
 }
 
-/// The results one contract's report for a period is computed from, in time order, read from the store an hour
-/// at a time so that exporting a month takes the memory of an hour. When monitoring of the contract began before
-/// that window, the contract's first stored result comes first, so that a report made from the export knows
-/// when monitoring began, as the store does, and says the same.
+/// The results one contract's report for a period is computed from, in time order, read from the store six
+/// hours at a time so that exporting a month takes the memory of six hours. When monitoring of the contract
+/// began before that window, the contract's first stored result comes first, so that a report made from the
+/// export knows when monitoring began, as the store does, and says the same.
 pub struct Export<'a> {
     first: Option<ResultRecord>,
     chunks: WindowChunks<'a>,

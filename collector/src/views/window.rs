@@ -1,7 +1,7 @@
-//! One pass over a contract's results in the evaluation window of a period: read from the store an hour at a time
+//! One pass over a contract's results in the evaluation window of a period: read from the store six hours at a time
 //! ([`WindowChunks`]), each result taken in by what the view needs ([`WindowPass`]): the report's evaluation, the
 //! same without the results that arrived after the period closed, and the agents that reported. Memory grows with
-//! the period's slices and an hour of results, not with the period's results.
+//! the period's slices and six hours of results, not with the period's results.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -12,10 +12,11 @@ use crate::contract::Contract;
 use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
 use crate::store::{Store, StoreError};
 
-/// How much of the window is read at once: an hour of the contract's checks from every region.
-const CHUNK: SignedDuration = SignedDuration::from_hours(1);
+/// How much of the window is read at once: six hours of the contract's checks from every region (at 15 regions
+/// probing every 30 s, 10,800 results per check; an hour at a time cost a third more time in queries).
+const CHUNK: SignedDuration = SignedDuration::from_hours(6);
 
-/// The results of some checks in `[from, to)`, an hour at a time, in time order.
+/// The results of some checks in `[from, to)`, [`CHUNK`] at a time, in time order.
 pub struct WindowChunks<'a> {
     store: &'a Store,
     checks: Vec<String>,
@@ -30,7 +31,7 @@ impl<'a> WindowChunks<'a> {
         Self { store, checks: contract.terms.checks.clone(), next, end }
     }
 
-    /// The next hour's results, or `None` once the window is done.
+    /// The next chunk's results, or `None` once the window is done.
     pub async fn next(&mut self) -> Result<Option<Vec<ResultRecord>>, StoreError> {
         if self.next >= self.end {
             return Ok(None);
