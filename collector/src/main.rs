@@ -119,27 +119,21 @@ fn main() -> ExitCode {
         }
         Command::Export { config, contract, period } => cli::export_results(&config, &contract, &period),
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprint!("slaprobe-collector: {error}");
-            if !error.to_string().ends_with('\n') {
-                eprintln!();
-            }
-            error.exit_code()
-        }
-    }
+    outcome.map_or_else(fail, |()| ExitCode::SUCCESS)
+}
+
+/// Prints `error` on standard error and returns its exit status.
+fn fail(error: CliError) -> ExitCode {
+    let text = error.to_string();
+    eprintln!("slaprobe-collector: {}", text.trim_end());
+    error.exit_code()
 }
 
 /// `serve`: runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 fn run_serve(path: &Path) -> ExitCode {
     let config = match load_collector_config(path) {
         Ok(config) => config,
-        Err(error) => {
-            let error = CliError::from(error);
-            eprint!("slaprobe-collector: {error}");
-            return error.exit_code();
-        }
+        Err(error) => return fail(error.into()),
     };
     let result = cli::runtime().map_err(anyhow::Error::from).and_then(|runtime| {
         runtime.block_on(async {

@@ -1,9 +1,14 @@
 //! Reading results as JSON lines (`docs/results.md`) one line at a time, so a file of any length is read in
-//! bounded memory; malformed lines are counted, and the first of them kept with their line numbers.
+//! bounded memory; malformed lines are counted, and the first of them kept with their line numbers. A line longer
+//! than any result can be ([`MAX_LINE_BYTES`]) is malformed and skipped without being held.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use slaprobe_proto::ResultRecord;
+use slaprobe_proto::limits::MAX_MESSAGE_BYTES;
+
+/// The longest line read as a result: a whole gRPC message, which no single result comes near.
+pub const MAX_LINE_BYTES: usize = MAX_MESSAGE_BYTES;
 
 /// Malformed lines kept with their message; the rest are only counted.
 const KEPT_BAD_LINES: usize = 20;
@@ -19,24 +24,55 @@ pub struct BadLines {
 
 /// Reads JSON lines from `reader`, handing each record to `each` as it is parsed; blank lines are skipped,
 /// malformed ones counted in the returned [`BadLines`].
-pub fn for_each_result(reader: impl BufRead, mut each: impl FnMut(ResultRecord)) -> std::io::Result<BadLines> {
+pub fn for_each_result(mut reader: impl BufRead, mut each: impl FnMut(ResultRecord)) -> std::io::Result<BadLines> {
     let mut bad = BadLines::default();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
         }
-        match serde_json::from_str::<ResultRecord>(&line) {
-            Ok(record) => each(record),
-            Err(error) => {
-                bad.count += 1;
-                if bad.first.len() < KEPT_BAD_LINES {
-                    bad.first.push(format!("line {}: {error}", index + 1));
+        let problem = if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+            skip_line(&mut reader)?;
+            format!("longer than {MAX_LINE_BYTES} bytes")
+        } else if line.trim_ascii().is_empty() {
+            continue;
+        } else {
+            match serde_json::from_slice::<ResultRecord>(&line) {
+                Ok(record) => {
+                    each(record);
+                    continue;
                 }
+                Err(error) => error.to_string(),
             }
+        };
+        bad.count += 1;
+        if bad.first.len() < KEPT_BAD_LINES {
+            bad.first.push(format!("line {number}: {problem}"));
         }
     }
     Ok(bad)
+}
+
+/// Reads past the rest of the current line without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|byte| *byte == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let length = buffer.len();
+                reader.consume(length);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +88,16 @@ mod tests {
         assert_eq!(bad.count, 2);
         assert!(bad.first[0].starts_with("line 3: "), "{:?}", bad.first);
         assert!(bad.first[1].starts_with("line 4: missing field `region`"), "{:?}", bad.first);
+    }
+
+    #[test]
+    fn an_overlong_line_is_malformed_and_the_next_one_still_read() {
+        let valid = "{\"check_id\":\"a\",\"region\":\"r\",\"started_at\":\"2026-02-01T00:00:00Z\",\"ok\":true}\n";
+        let text = format!("{valid}{}\n{valid}", "x".repeat(MAX_LINE_BYTES + 10));
+        let mut records = 0;
+        let bad = for_each_result(std::io::BufReader::with_capacity(4096, text.as_bytes()), |_| records += 1).unwrap();
+        assert_eq!((records, bad.count), (2, 1));
+        assert_eq!(bad.first, [format!("line 2: longer than {MAX_LINE_BYTES} bytes")]);
     }
 
     #[test]

@@ -15,19 +15,20 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident set size of process `pid` in MB (`VmHWM`).
 pub fn peak_rss_mb(pid: u32) -> f64 {
-    status_mb(&pid.to_string(), "VmHWM:")
+    status_mb(&pid.to_string(), "VmHWM:").expect("VmHWM of a running process")
 }
 
 /// Resident set size of this process now, in MB (`VmRSS`).
 pub fn own_rss_mb() -> f64 {
-    status_mb("self", "VmRSS:")
+    status_mb("self", "VmRSS:").expect("VmRSS of this process")
 }
 
-fn status_mb(pid: &str, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let line = status.lines().find(|line| line.starts_with(field)).expect("the field");
-    let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb / 1024.0
+/// A `kB` field of `/proc/PID/status` in MB; `None` once the process is gone (or has exited and holds no memory).
+fn status_mb(pid: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Runs `command` to its end, asserting success: its wall time, its peak resident memory in MB (read from
@@ -52,11 +53,8 @@ pub fn run_measured(command: &mut std::process::Command) -> (std::time::Duration
         if let Some(status) = child.try_wait().expect("wait for the command") {
             break status;
         }
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            && let Some(line) = text.lines().find(|line| line.starts_with("VmHWM:"))
-        {
-            let kb: f64 = line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).unwrap_or(0.0);
-            peak = peak.max(kb / 1024.0);
+        if let Some(now) = status_mb(&pid, "VmHWM:") {
+            peak = peak.max(now);
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     };

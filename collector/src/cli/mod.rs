@@ -8,7 +8,7 @@
 pub mod report;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use jiff::Timestamp;
@@ -139,7 +139,7 @@ pub fn migrate_store(from: &str, to: &str) -> Result<(), CliError> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} results ({per_sec}, {eta} left)")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let outcome = runtime()?.block_on(migrate(&PathBuf::from(from), to, |done, total| {
+    let outcome = runtime()?.block_on(migrate(Path::new(from), to, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     }));

@@ -175,6 +175,16 @@ pub async fn serve(
         Some(failure) = failures.recv() => Some(failure),
     };
     stop.cancel();
+    shut_down(server, background, failure).await
+}
+
+/// After `stop`: lets open sessions end and the background tasks finish, each within [`DRAIN`]; the collector
+/// stopped because of `failure`, a background task that ended early, when there is one.
+async fn shut_down(
+    server: impl Future<Output = Result<(), tonic::transport::Error>>,
+    background: Background,
+    failure: Option<String>,
+) -> Result<(), ServeError> {
     match &failure {
         Some(failure) => tracing::error!(%failure, "A background task stopped; shutting down."),
         None => tracing::info!(drain_seconds = DRAIN.as_secs(), "Shutting down; letting open sessions end."),

@@ -5,6 +5,7 @@
 //! Results are added one at a time, in any order, so a report can be made while a results file streams past:
 //! the memory it takes grows with the slices and regions of the period, not with the number of results.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use jiff::Timestamp;
@@ -101,13 +102,13 @@ impl Observations {
         self.has_data[slice] = true;
         self.used += 1;
         if failed {
-            let error = match (&result.error, &result.error_kind) {
-                (Some(error), _) => error.clone(),
-                (None, Some(kind)) => kind.clone(),
-                (None, None) if slow => format!("slower than {} ms", slow_ms.unwrap_or_default()),
-                (None, None) => "failed".to_owned(),
+            let error: Cow<'_, str> = match (&result.error, &result.error_kind) {
+                (Some(error), _) => Cow::Borrowed(error),
+                (None, Some(kind)) => Cow::Borrowed(kind),
+                (None, None) if slow => Cow::Owned(format!("slower than {} ms", slow_ms.unwrap_or_default())),
+                (None, None) => Cow::Borrowed("failed"),
             };
-            keep_earliest(&mut self.samples[slice], Sample { started_at: result.started_at, check, error });
+            keep_earliest(&mut self.samples[slice], result.started_at, check, error);
         }
     }
 
@@ -167,13 +168,14 @@ impl Observations {
     }
 }
 
-/// Adds `sample` to `kept` if it is among the earliest [`SAMPLES_PER_SLICE`] (ties broken by check and error
-/// text), so the samples do not depend on the order results arrive in.
-fn keep_earliest(kept: &mut Vec<Sample>, sample: Sample) {
-    let key = |sample: &Sample| (sample.started_at, sample.check, sample.error.clone());
-    let at = kept.partition_point(|kept| key(kept) <= key(&sample));
+/// Keeps the failure (`started_at`, `check`, `error`) in `kept` if it is among the earliest
+/// [`SAMPLES_PER_SLICE`] (ties broken by check and error text), so the samples do not depend on the order results
+/// arrive in. The error is copied only when it is kept.
+fn keep_earliest(kept: &mut Vec<Sample>, started_at: Timestamp, check: usize, error: Cow<'_, str>) {
+    let key = (started_at, check, error.as_ref());
+    let at = kept.partition_point(|kept| (kept.started_at, kept.check, kept.error.as_str()) <= key);
     if at < SAMPLES_PER_SLICE {
-        kept.insert(at, sample);
+        kept.insert(at, Sample { started_at, check, error: error.into_owned() });
         kept.truncate(SAMPLES_PER_SLICE);
     }
 }

@@ -114,8 +114,7 @@ pub async fn store_reports<'a>(
     let mut reports = Vec::new();
     for (contract, period) in select(&config.contracts, period, only)? {
         let horizon = store_horizon(contract, store, now).await?;
-        let late = late_in_window(contract, &period, store).await?;
-        let mut pass = WindowPass::new(contract, &period, late, (period.start, period.end));
+        let mut pass = report_pass(contract, &period, store).await?;
         pass.read(WindowChunks::of(store, contract, &period)).await?;
         reports.push((contract, naming_silent(config, contract, pass.finish(&horizon))));
     }
@@ -191,8 +190,7 @@ pub async fn store_period_view<'a>(
     let results = store.results_between(&contract.terms.checks, from, to).await?;
     let horizon = store_horizon(contract, store, as_of).await?;
     if period.end <= as_of {
-        let late = late_in_window(contract, &period, store).await?;
-        let mut pass = WindowPass::new(contract, &period, late, (period.start, period.end));
+        let mut pass = report_pass(contract, &period, store).await?;
         results.iter().for_each(|result| pass.add(result));
         let report = naming_silent(config, contract, pass.finish(&horizon));
         return Ok(PeriodView { contract, period, status: None, report, results, horizon });
@@ -242,14 +240,12 @@ fn naming_silent(
     report
 }
 
-/// `(agent_id, seq)` of `contract`'s results in the evaluation window of `period` that arrived late.
-async fn late_in_window(
-    contract: &Contract,
-    period: &Period,
-    store: &Store,
-) -> Result<HashSet<(String, u64)>, ViewError> {
+/// A pass for the report of `contract`'s whole `period`: it knows which of the window's results arrived late,
+/// and every agent that sent a result during the period counts as reporting.
+async fn report_pass<'a>(contract: &'a Contract, period: &Period, store: &Store) -> Result<WindowPass<'a>, ViewError> {
     let (from, to) = evaluation_window(contract, period);
-    Ok(store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect())
+    let late = store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect();
+    Ok(WindowPass::new(contract, period, late, (period.start, period.end)))
 }
 
 /// The results one contract's report for a period is computed from, in time order, read from the store six
