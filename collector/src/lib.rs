@@ -14,6 +14,8 @@
 //! - [`sla`]: the pure SLA engine (rules 1–9 of `docs/sla.md`) and its report.
 //! - [`ingest`]: the gRPC ingest service (authentication, acknowledgements after commit, config push, clock
 //!   offsets, refusals and spool gaps recorded).
+//! - [`ledger`]: the slice ledger: each contract's settled slices as counts, kept up in the background, so
+//!   figures cost per slice rather than per raw result.
 //! - [`metrics`]: the collector's Prometheus metrics, counted by ingest and served by [`http`].
 //! - [`migrate`]: moving a SQLite store into PostgreSQL.
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
@@ -33,6 +35,7 @@ pub mod digest;
 pub mod display;
 pub mod http;
 pub mod ingest;
+pub mod ledger;
 pub mod metrics;
 pub mod migrate;
 pub mod notify;

@@ -11,8 +11,9 @@ const LAYERS: [&[&str]; 6] = [
     &["contract", "sla", "display", "render", "results_file", "digest"],
     // What is configured and what is stored.
     &["config", "store"],
-    // The one query layer, and the metrics registry that its figures and ingest's counts fill.
-    &["views", "metrics"],
+    // The slice ledger and the one query layer on it, and the metrics registry that its figures and ingest's
+    // counts fill.
+    &["ledger", "views", "metrics"],
     // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL move.
     &["ingest", "notify", "alerting", "retention", "reload", "migrate"],
     // The two faces: the HTTP listener and the one-shot commands.

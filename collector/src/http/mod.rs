@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
 use crate::ingest::refusals::Refusals;
+use crate::ledger::progress::readyz_line;
 use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{ReloadRequest, ReloadStatus};
@@ -100,12 +101,16 @@ pub async fn serve_http(listener: TcpListener, state: HttpState, stop: Cancellat
 }
 
 /// `/readyz`: ready once the store answers; a second line says how the configuration stands (a failed reload
-/// leaves the collector ready: it keeps serving the configuration that loaded). Why the store does not answer
-/// stays in the log: the body says what, not where.
+/// leaves the collector ready: it keeps serving the configuration that loaded), a third how far the slice ledger
+/// is (a ledger being computed leaves it ready: figures are read from raw results meanwhile, only slower). Why
+/// the store does not answer stays in the log: the body says what, not where.
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     let config = config_line(&state.reload_status.borrow());
-    match state.store.agents().await {
-        Ok(_) => (StatusCode::OK, format!("ready\n{config}\n")),
+    match state.store.ledger_states().await {
+        Ok(states) => {
+            let ledger = readyz_line(&state.config.borrow(), &states, jiff::Timestamp::now());
+            (StatusCode::OK, format!("ready\n{config}\n{ledger}\n"))
+        }
         Err(error) => {
             tracing::warn!(%error, "Not ready: the store does not answer.");
             (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: the store does not answer\n{config}\n"))

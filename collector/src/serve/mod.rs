@@ -29,6 +29,7 @@ use crate::config::{CollectorConfig, ListenTls};
 use crate::http::{HttpState, serve_http};
 use crate::ingest::refusals::Refusals;
 use crate::ingest::{IngestService, IngestSettings};
+use crate::ledger;
 use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{self, Reload};
@@ -136,6 +137,7 @@ pub async fn serve(
     let (background, mut failures) = Background::new(stop.clone());
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
+    background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
     if let Some(address) = config.listen.http {
         let listener = TcpListener::bind(address).await.map_err(|source| ServeError::HttpListen { address, source })?;
         let state = HttpState {

@@ -55,7 +55,9 @@ pub fn evaluate(contract: &Contract, period: &Period, results: &[ResultRecord], 
 }
 
 /// A report made while results stream past, one [`Evaluation::add`] at a time (a results file read line by
-/// line): the memory it takes grows with the period's slices and regions, not with the number of results.
+/// line): the memory it takes grows with the period's slices and regions, not with the number of results. The
+/// slice ledger feeds one slice's counts at a time instead ([`Evaluation::observations`]).
+#[derive(Clone)]
 pub struct Evaluation<'a> {
     contract: &'a Contract,
     period: Period,
@@ -79,6 +81,27 @@ impl<'a> Evaluation<'a> {
             self.first_result = Some(self.first_result.map_or(result.started_at, |first| first.min(result.started_at)));
         }
         self.observations.add(self.contract, &self.grid, result);
+    }
+
+    /// The results laid out so far, to lay out counts a slice ledger kept.
+    pub fn observations(&mut self) -> &mut Observations {
+        &mut self.observations
+    }
+
+    /// The slice of the evaluation grid that is exactly `[start, end)`, if there is one.
+    pub fn slice_at(&self, start: Timestamp, end: Timestamp) -> Option<usize> {
+        let slice = self.grid.index_of(start)?;
+        (self.grid.slice_start(slice) == start && self.grid.slice_end(slice) == end).then_some(slice)
+    }
+
+    /// The evaluation grid's slice that contains `at`, if it lies on the grid.
+    pub fn slice_of(&self, at: Timestamp) -> Option<usize> {
+        self.grid.index_of(at)
+    }
+
+    /// The end of the evaluation grid's slice `slice`.
+    pub fn slice_end(&self, slice: usize) -> Timestamp {
+        self.grid.slice_end(slice)
     }
 
     /// The earliest start of a result of the contract's checks seen, anywhere in time: when monitoring began, as

@@ -36,7 +36,7 @@ pub struct Sample {
 }
 
 /// Results on the grid; see the module documentation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Observations {
     /// The regions that reported, sorted once [`Observations::finish`] ran; in order of arrival before.
     pub regions: Vec<String>,
@@ -92,24 +92,49 @@ impl Observations {
             return;
         }
         let Some(slice) = grid.index_of(result.started_at) else { return };
-        let slow_ms = contract.terms.slow_ms;
-        let slow = matches!((slow_ms, result.duration_ms), (Some(limit), Some(took)) if took > limit);
-        let failed = !result.ok || slow;
-        let region = self.region(&result.region);
-        let counts = &mut self.counts[region][check * self.slices + slice];
-        counts.total += 1;
-        counts.failed += u32::from(failed);
-        self.has_data[slice] = true;
-        self.used += 1;
-        if failed {
-            let error: Cow<'_, str> = match (&result.error, &result.error_kind) {
-                (Some(error), _) => Cow::Borrowed(error),
-                (None, Some(kind)) => Cow::Borrowed(kind),
-                (None, None) if slow => Cow::Owned(format!("slower than {} ms", slow_ms.unwrap_or_default())),
-                (None, None) => Cow::Borrowed("failed"),
-            };
+        let failure = failure(contract, result);
+        self.add_counts(&result.region, check, slice, 1, u32::from(failure.is_some()));
+        if let Some(error) = failure {
             keep_earliest(&mut self.samples[slice], result.started_at, check, error);
         }
+    }
+
+    /// Lays out `total` results of `check` from `region` in `slice`, `failed` of them failed (rule 3's counts,
+    /// as the slice ledger keeps them).
+    pub fn add_counts(&mut self, region: &str, check: usize, slice: usize, total: u32, failed: u32) {
+        if check >= self.checks || slice >= self.slices || total == 0 {
+            return;
+        }
+        let region = self.region(region);
+        let counts = &mut self.counts[region][check * self.slices + slice];
+        counts.total += total;
+        counts.failed += failed;
+        self.has_data[slice] = true;
+        self.used += u64::from(total);
+    }
+
+    /// Takes away counts laid out before (the results that arrived late, to see the period without them).
+    pub fn remove_counts(&mut self, region: &str, check: usize, slice: usize, total: u32, failed: u32) {
+        let Some(region) = self.region_index.get(region) else { return };
+        if check >= self.checks || slice >= self.slices {
+            return;
+        }
+        let counts = &mut self.counts[*region][check * self.slices + slice];
+        counts.total = counts.total.saturating_sub(total);
+        counts.failed = counts.failed.saturating_sub(failed);
+        self.used = self.used.saturating_sub(u64::from(total));
+    }
+
+    /// Offers a failure as an incident sample of `slice`: kept if it is among the earliest.
+    pub fn add_sample(&mut self, slice: usize, started_at: Timestamp, check: usize, error: &str) {
+        if let Some(kept) = self.samples.get_mut(slice) {
+            keep_earliest(kept, started_at, check, Cow::Borrowed(error));
+        }
+    }
+
+    /// Counts `count` results that do not vote here (see [`Observations::ignored`]).
+    pub fn add_ignored(&mut self, count: u64) {
+        self.ignored += count;
     }
 
     /// Puts the regions in name order, as reports list them; call once every result is added.
@@ -168,10 +193,26 @@ impl Observations {
     }
 }
 
+/// Rule 3's verdict on one result: `None` when it passed, else the text of its failure (its error, or what made it
+/// count as failed).
+pub fn failure<'r>(contract: &Contract, result: &'r ResultRecord) -> Option<Cow<'r, str>> {
+    let slow_ms = contract.terms.slow_ms;
+    let slow = matches!((slow_ms, result.duration_ms), (Some(limit), Some(took)) if took > limit);
+    if result.ok && !slow {
+        return None;
+    }
+    Some(match (&result.error, &result.error_kind) {
+        (Some(error), _) => Cow::Borrowed(error),
+        (None, Some(kind)) => Cow::Borrowed(kind),
+        (None, None) if slow => Cow::Owned(format!("slower than {} ms", slow_ms.unwrap_or_default())),
+        (None, None) => Cow::Borrowed("failed"),
+    })
+}
+
 /// Keeps the failure (`started_at`, `check`, `error`) in `kept` if it is among the earliest
 /// [`SAMPLES_PER_SLICE`] (ties broken by check and error text), so the samples do not depend on the order results
 /// arrive in. The error is copied only when it is kept.
-fn keep_earliest(kept: &mut Vec<Sample>, started_at: Timestamp, check: usize, error: Cow<'_, str>) {
+pub fn keep_earliest(kept: &mut Vec<Sample>, started_at: Timestamp, check: usize, error: Cow<'_, str>) {
     let key = (started_at, check, error.as_ref());
     let at = kept.partition_point(|kept| (kept.started_at, kept.check, kept.error.as_str()) <= key);
     if at < SAMPLES_PER_SLICE {

@@ -13,12 +13,14 @@
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
 //! - [`alerts`]: alerts, people's actions on them, and leases.
+//! - [`ledger`]: the slice ledger's rows, states and marks.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
 //! - [`columns`]: how instants and sequence numbers are kept in columns.
 
 pub mod alerts;
 pub mod columns;
+pub mod ledger;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -31,6 +33,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_proto::error_text::error_chain;
 
 pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
+pub use ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite};
 pub use records::{
     AgentRecord, AgentStatus, Attempt, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
     ResultFlags, ResultPosition, ResultQuery, Rollup, StoredResult,

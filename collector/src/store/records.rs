@@ -184,6 +184,10 @@ pub(crate) enum Write {
     Rollup(RollupWindow),
     /// Delete the rollups of minutes before this.
     PruneRollups(Timestamp),
+    /// One step of a contract's slice ledger.
+    Ledger(Box<super::ledger::LedgerWrite>),
+    /// Clear these ledger marks.
+    ClearMarks(Vec<i64>),
 }
 
 /// Which results a rollup write counts.
@@ -232,7 +236,9 @@ impl Write {
             | Self::Lease(_)
             | Self::Prune(_)
             | Self::Rollup(_)
-            | Self::PruneRollups(_) => return Ok(()),
+            | Self::PruneRollups(_)
+            | Self::Ledger(_)
+            | Self::ClearMarks(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

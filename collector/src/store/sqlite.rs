@@ -10,8 +10,10 @@
 //! - [`write`]: what one transaction of the writer does for each kind of write.
 //! - [`read`]: the queries, each on a read-only connection.
 //! - [`alerts`]: alert rows and leases, written and read.
+//! - [`ledger`]: the slice ledger, written and read.
 
 pub mod alerts;
+pub mod ledger;
 pub mod read;
 mod write;
 
@@ -123,6 +125,28 @@ const MIGRATIONS: &[&str] = &[
 ",
     "
     ALTER TABLE results ADD COLUMN received_at_ns INTEGER;
+",
+    "
+    CREATE TABLE ledger_slices (
+        contract TEXT    NOT NULL,
+        start_ns INTEGER NOT NULL,
+        end_ns   INTEGER NOT NULL,
+        cells    BLOB    NOT NULL,
+        PRIMARY KEY (contract, start_ns, end_ns)
+    ) WITHOUT ROWID;
+    CREATE TABLE ledger_state (
+        contract          TEXT    NOT NULL PRIMARY KEY,
+        terms_hash        TEXT    NOT NULL,
+        rebuilt_from_ns   INTEGER NOT NULL,
+        settled_until_ns  INTEGER NOT NULL,
+        monitored_from_ns INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE ledger_marks (
+        id       INTEGER PRIMARY KEY,
+        check_id TEXT    NOT NULL,
+        from_ns  INTEGER NOT NULL,
+        to_ns    INTEGER NOT NULL
+    );
 ",
 ];
 

@@ -5,12 +5,16 @@
 //! the same window (the period plus the slices runs across its boundaries are judged on) and carries the
 //! contract's first stored result, so both know when monitoring began.
 //!
-//! Reports, standings and exports read the window six hours at a time ([`window`]); the period view still holds
-//! the period's results, which its per-region figures and latency percentiles are computed from.
+//! Reports and standings read the slices the ledger settled from the ledger and the rest from raw results,
+//! exports read raw results, six hours at a time ([`window`]); the period view still holds the period's results,
+//! which its per-region figures and latency percentiles are computed from.
 
 mod window;
 
 use std::collections::{BTreeSet, HashSet};
+
+use crate::ledger::cells::is_late;
+use crate::store::LedgerState;
 
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
@@ -112,19 +116,31 @@ pub async fn store_reports<'a>(
     now: Timestamp,
 ) -> Result<Vec<(&'a Contract, Report)>, ViewError> {
     let mut reports = Vec::new();
-    for (contract, period) in select(&config.contracts, period, only)? {
-        let horizon = store_horizon(contract, store, now).await?;
-        let mut pass = report_pass(contract, &period, store).await?;
-        pass.read(WindowChunks::of(store, contract, &period)).await?;
+    let selected = select(&config.contracts, period, only)?;
+    let states = store.ledger_states().await?;
+    for (contract, period) in selected {
+        let ledger = crate::ledger::usable(&states, contract);
+        let horizon = store_horizon(contract, store, ledger, now).await?;
+        let mut pass = report_pass(contract, &period);
+        pass.read(store, &period, ledger).await?;
         reports.push((contract, naming_silent(config, contract, pass.finish(&horizon))));
     }
     Ok(reports)
 }
 
-/// The horizon of a report made from the store at `now`: monitoring began with the contract's first stored
-/// result.
-async fn store_horizon(contract: &Contract, store: &Store, now: Timestamp) -> Result<Horizon, ViewError> {
-    let monitored_from = store.first_result_at(&contract.terms.checks).await?;
+/// The horizon of a report made from the store at `now`: monitoring began with the contract's first result, as
+/// stored or as its ledger remembers it (retention may have deleted it since).
+async fn store_horizon(
+    contract: &Contract,
+    store: &Store,
+    ledger: Option<&LedgerState>,
+    now: Timestamp,
+) -> Result<Horizon, ViewError> {
+    let stored = store.first_result_at(&contract.terms.checks).await?;
+    let monitored_from = match (stored, ledger.and_then(|state| state.monitored_from)) {
+        (Some(stored), Some(remembered)) => Some(stored.min(remembered)),
+        (stored, remembered) => stored.or(remembered),
+    };
     Ok(Horizon { monitored_from, now })
 }
 
@@ -141,11 +157,13 @@ pub async fn store_status<'a>(
         return Err(ViewError::NoContract(id.to_owned()));
     }
     let mut statuses = Vec::new();
+    let states = store.ledger_states().await?;
     for contract in selected {
         let period = current_period(contract, as_of).map_err(ViewError::NoCurrentPeriod)?;
-        let horizon = store_horizon(contract, store, as_of).await?;
+        let ledger = crate::ledger::usable(&states, contract);
+        let horizon = store_horizon(contract, store, ledger, as_of).await?;
         let mut pass = standing_pass(contract, &period, &horizon);
-        pass.read(WindowChunks::of(store, contract, &period)).await?;
+        pass.read(store, &period, ledger).await?;
         statuses.push((contract, standing_at(config, contract, &period, &horizon, pass)));
     }
     Ok(statuses)
@@ -188,15 +206,18 @@ pub async fn store_period_view<'a>(
     };
     let (from, to) = evaluation_window(contract, &period);
     let results = store.results_between(&contract.terms.checks, from, to).await?;
-    let horizon = store_horizon(contract, store, as_of).await?;
+    let states = store.ledger_states().await?;
+    let horizon = store_horizon(contract, store, crate::ledger::usable(&states, contract), as_of).await?;
     if period.end <= as_of {
-        let mut pass = report_pass(contract, &period, store).await?;
-        results.iter().for_each(|result| pass.add(result));
+        let late: HashSet<(String, u64)> =
+            store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect();
+        let mut pass = report_pass(contract, &period);
+        results.iter().for_each(|result| pass.add(result, is_late(&late, result)));
         let report = naming_silent(config, contract, pass.finish(&horizon));
         return Ok(PeriodView { contract, period, status: None, report, results, horizon });
     }
     let mut pass = standing_pass(contract, &period, &horizon);
-    results.iter().for_each(|result| pass.add(result));
+    results.iter().for_each(|result| pass.add(result, false));
     let standing = standing_at(config, contract, &period, &horizon, pass);
     let report = standing.so_far.clone();
     let elapsed = (report.total_slices - report.future_slices) as i64 * report.slice_seconds;
@@ -208,7 +229,7 @@ pub async fn store_period_view<'a>(
 /// the slice in progress included, count as reporting.
 fn standing_pass<'a>(contract: &'a Contract, period: &Period, horizon: &Horizon) -> WindowPass<'a> {
     let until_now = horizon.now.clamp(period.start, period.end);
-    WindowPass::new(contract, period, HashSet::new(), (period.start, until_now))
+    WindowPass::new(contract, period, (period.start, until_now))
 }
 
 /// `contract`'s standing in `period` from `pass`, naming the silent agents.
@@ -240,12 +261,10 @@ fn naming_silent(
     report
 }
 
-/// A pass for the report of `contract`'s whole `period`: it knows which of the window's results arrived late,
-/// and every agent that sent a result during the period counts as reporting.
-async fn report_pass<'a>(contract: &'a Contract, period: &Period, store: &Store) -> Result<WindowPass<'a>, ViewError> {
-    let (from, to) = evaluation_window(contract, period);
-    let late = store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect();
-    Ok(WindowPass::new(contract, period, late, (period.start, period.end)))
+/// A pass for the report of `contract`'s whole `period`: every agent that sent a result during the period
+/// counts as reporting.
+fn report_pass<'a>(contract: &'a Contract, period: &Period) -> WindowPass<'a> {
+    WindowPass::new(contract, period, (period.start, period.end))
 }
 
 /// The results one contract's report for a period is computed from, in time order, read from the store six
@@ -286,6 +305,9 @@ pub async fn export<'a>(
     }
     Ok(Export { first, chunks: WindowChunks::of(store, contract, &period) })
 }
+
+#[cfg(test)]
+mod ledger_tests;
 
 #[cfg(test)]
 mod tests {

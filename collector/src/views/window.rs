@@ -1,7 +1,8 @@
-//! One pass over a contract's results in the evaluation window of a period: read from the store six hours at a time
-//! ([`WindowChunks`]), each result taken in by what the view needs ([`WindowPass`]): the report's evaluation, the
-//! same without the results that arrived after the period closed, and the agents that reported. Memory grows with
-//! the period's slices and six hours of results, not with the period's results.
+//! One pass over a contract's evaluation window of a period: the settled slices from the slice ledger (a day of
+//! rows at a time), the rest from raw results ([`WindowChunks`], six hours at a time), each taken in by what the
+//! view needs ([`WindowPass`]): the report's evaluation, what late results changed, and the agents that
+//! reported. Memory grows with the period's slices, not with its results; time with the slices, plus the raw
+//! results of what the ledger has not settled.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -9,12 +10,16 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
 
 use crate::contract::Contract;
+use crate::ledger::cells::{SliceCells, is_late};
+use crate::sla::observations::failure;
 use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
-use crate::store::{Store, StoreError};
+use crate::store::{LedgerState, Store, StoreError};
 
-/// How much of the window is read at once: six hours of the contract's checks from every region (at 15 regions
+/// How much raw time is read at once: six hours of the contract's checks from every region (at 15 regions
 /// probing every 30 s, 10,800 results per check; an hour at a time cost a third more time in queries).
 const CHUNK: SignedDuration = SignedDuration::from_hours(6);
+/// How many ledger rows are read at once: a day of slices.
+const LEDGER_CHUNK: SignedDuration = SignedDuration::from_hours(24);
 
 /// The results of some checks in `[from, to)`, [`CHUNK`] at a time, in time order.
 pub struct WindowChunks<'a> {
@@ -27,8 +32,13 @@ pub struct WindowChunks<'a> {
 impl<'a> WindowChunks<'a> {
     /// `contract`'s results in the evaluation window of `period`.
     pub fn of(store: &'a Store, contract: &Contract, period: &Period) -> Self {
-        let (next, end) = evaluation_window(contract, period);
-        Self { store, checks: contract.terms.checks.clone(), next, end }
+        let (from, to) = evaluation_window(contract, period);
+        Self::between(store, contract, from, to)
+    }
+
+    /// `contract`'s results that started in `[from, to)`.
+    pub fn between(store: &'a Store, contract: &Contract, from: Timestamp, to: Timestamp) -> Self {
+        Self { store, checks: contract.terms.checks.clone(), next: from, end: to }
     }
 
     /// The next chunk's results, or `None` once the window is done.
@@ -43,51 +53,137 @@ impl<'a> WindowChunks<'a> {
     }
 }
 
+/// Counts of results that arrived late, to take away again to see the period without them.
+struct LateCounts {
+    slice: usize,
+    region: String,
+    check: usize,
+    total: u32,
+    failed: u32,
+}
+
 /// What one pass over a window gathers; see the module documentation.
 pub struct WindowPass<'a> {
+    contract: &'a Contract,
     evaluation: Evaluation<'a>,
-    late: HashSet<(String, u64)>,
-    without_late: Option<Evaluation<'a>>,
+    late: Vec<LateCounts>,
+    late_results: u64,
     reported: BTreeSet<String>,
     reporting: (Timestamp, Timestamp),
 }
 
 impl<'a> WindowPass<'a> {
-    /// A pass for `contract` over `period`; `late` are the `(agent_id, seq)` of the window's results that
-    /// arrived late, and the agents that sent a result starting in `reporting` count as reporting.
-    pub fn new(
-        contract: &'a Contract,
-        period: &Period,
-        late: HashSet<(String, u64)>,
-        reporting: (Timestamp, Timestamp),
-    ) -> Self {
-        let without_late = (!late.is_empty()).then(|| Evaluation::new(contract, period));
-        Self { evaluation: Evaluation::new(contract, period), late, without_late, reported: BTreeSet::new(), reporting }
+    /// A pass for `contract` over `period`; the agents whose results that vote started in `reporting` count as
+    /// reporting.
+    pub fn new(contract: &'a Contract, period: &Period, reporting: (Timestamp, Timestamp)) -> Self {
+        Self {
+            contract,
+            evaluation: Evaluation::new(contract, period),
+            late: Vec::new(),
+            late_results: 0,
+            reported: BTreeSet::new(),
+            reporting,
+        }
     }
 
-    /// Takes one result in.
-    pub fn add(&mut self, result: &ResultRecord) {
+    /// Takes one raw result in (`late`: it arrived after its period closed).
+    pub fn add(&mut self, result: &ResultRecord, late: bool) {
         self.evaluation.add(result);
-        if let Some(without) = &mut self.without_late {
-            let key = (result.agent_id.clone().unwrap_or_else(|| result.region.clone()), result.seq.unwrap_or(0));
-            if !self.late.contains(&key) {
-                without.add(result);
+        let check = self.contract.terms.checks.iter().position(|id| *id == result.check_id);
+        let Some(check) = check.filter(|_| self.contract.admits(&result.check_id, &result.region)) else {
+            self.late_results += u64::from(late);
+            return;
+        };
+        if late {
+            self.late_results += 1;
+            if let Some(slice) = self.evaluation.slice_of(result.started_at) {
+                let failed = u32::from(failure(self.contract, result).is_some());
+                self.late.push(LateCounts { slice, region: result.region.clone(), check, total: 1, failed });
             }
         }
-        let (from, to) = self.reporting;
-        if let Some(agent) = &result.agent_id
-            && from <= result.started_at
-            && result.started_at < to
-            && !self.reported.contains(agent)
-        {
-            self.reported.insert(agent.clone());
+        if let Some(agent) = &result.agent_id {
+            self.reported_by(agent, result.started_at);
         }
     }
 
-    /// Takes in every result of `chunks`.
-    pub async fn read(&mut self, mut chunks: WindowChunks<'_>) -> Result<(), StoreError> {
+    /// Takes in one settled slice `[start, end)` from the ledger; one not on this window's grid is left out.
+    pub fn add_slice(&mut self, start: Timestamp, end: Timestamp, cells: &SliceCells) {
+        let Some(slice) = self.evaluation.slice_at(start, end) else { return };
+        let observations = self.evaluation.observations();
+        for cell in &cells.cells {
+            observations.add_counts(&cell.region, cell.check as usize, slice, cell.total, cell.failed);
+        }
+        for (started_at, check, error) in cells.samples() {
+            observations.add_sample(slice, started_at, check, error);
+        }
+        observations.add_ignored(cells.ignored);
+        self.late_results += cells.ignored_late;
+        for cell in &cells.cells {
+            if cell.late_total > 0 {
+                self.late_results += u64::from(cell.late_total);
+                self.late.push(LateCounts {
+                    slice,
+                    region: cell.region.clone(),
+                    check: cell.check as usize,
+                    total: cell.late_total,
+                    failed: cell.late_failed,
+                });
+            }
+            if !cell.agent.is_empty() && cell.total > 0 {
+                self.reported_by(&cell.agent, start);
+            }
+        }
+    }
+
+    fn reported_by(&mut self, agent: &str, started_at: Timestamp) {
+        let (from, to) = self.reporting;
+        if from <= started_at && started_at < to && !self.reported.contains(agent) {
+            self.reported.insert(agent.to_owned());
+        }
+    }
+
+    /// Takes in the whole evaluation window of `period` from `store`: the slices `ledger` settled (when it is
+    /// the contract's ledger under its current terms) from the ledger, the others from raw results.
+    pub async fn read(
+        &mut self,
+        store: &Store,
+        period: &Period,
+        ledger: Option<&LedgerState>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = evaluation_window(self.contract, period);
+        let settled = ledger.map_or(from, |state| state.settled_until).clamp(from, to);
+        let mut next = from;
+        while next < settled {
+            let until = next.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled);
+            for row in store.ledger_slices(&self.contract.terms.id, next, until).await? {
+                if row.end <= settled {
+                    let cells = SliceCells::decode_row(&row).map_err(|error| StoreError::Undecodable {
+                        column: "ledger_slices.cells".to_owned(),
+                        problem: error.to_string(),
+                    })?;
+                    self.add_slice(row.start, row.end, &cells);
+                }
+            }
+            next = until;
+        }
+        let slice = SignedDuration::try_from(self.contract.terms.slice).unwrap_or(SignedDuration::MAX);
+        let tail_from = settled.saturating_sub(slice).unwrap_or(from).max(from);
+        if tail_from >= to {
+            return Ok(());
+        }
+        let late: HashSet<(String, u64)> =
+            store.late_between(&self.contract.terms.checks, tail_from, to).await?.into_iter().collect();
+        let mut chunks = WindowChunks::between(store, self.contract, tail_from, to);
         while let Some(chunk) = chunks.next().await? {
-            chunk.iter().for_each(|result| self.add(result));
+            for result in &chunk {
+                let unsettled = self
+                    .evaluation
+                    .slice_of(result.started_at)
+                    .is_some_and(|slice| self.evaluation.slice_end(slice) > settled);
+                if unsettled {
+                    self.add(result, is_late(&late, result));
+                }
+            }
         }
         Ok(())
     }
@@ -95,11 +191,17 @@ impl<'a> WindowPass<'a> {
     /// The agents that reported, the report as known at `horizon`, and what it would say without the late
     /// results (when some arrived late).
     pub fn finish(self, horizon: &Horizon) -> (BTreeSet<String>, Report) {
+        let without = (self.late_results > 0).then(|| {
+            let mut without = self.evaluation.clone();
+            for late in &self.late {
+                without.observations().remove_counts(&late.region, late.check, late.slice, late.total, late.failed);
+            }
+            without.report(horizon)
+        });
         let mut report = self.evaluation.report(horizon);
-        if let Some(without) = self.without_late {
-            let without = without.report(horizon);
+        if let Some(without) = without {
             report.late = Some(LateResults {
-                results: self.late.len() as u64,
+                results: self.late_results,
                 down_slices_without: without.down_slices,
                 uptime_percent_without: without.uptime_percent,
                 credit_amount_without: without.credit_amount,

@@ -10,7 +10,9 @@
 //! Layout:
 //! - [`write`]: each kind of write.
 //! - [`read`]: the queries.
+//! - [`ledger`]: the slice ledger, written and read.
 
+pub mod ledger;
 pub mod read;
 pub mod write;
 
@@ -117,6 +119,28 @@ const MIGRATIONS: &[&str] = &[
 ",
     "
     ALTER TABLE results ADD COLUMN received_at_ns BIGINT;
+",
+    "
+    CREATE TABLE ledger_slices (
+        contract TEXT   NOT NULL,
+        start_ns BIGINT NOT NULL,
+        end_ns   BIGINT NOT NULL,
+        cells    BYTEA  NOT NULL,
+        PRIMARY KEY (contract, start_ns, end_ns)
+    );
+    CREATE TABLE ledger_state (
+        contract          TEXT   NOT NULL PRIMARY KEY,
+        terms_hash        TEXT   NOT NULL,
+        rebuilt_from_ns   BIGINT NOT NULL,
+        settled_until_ns  BIGINT NOT NULL,
+        monitored_from_ns BIGINT
+    );
+    CREATE TABLE ledger_marks (
+        id       BIGSERIAL PRIMARY KEY,
+        check_id TEXT   NOT NULL,
+        from_ns  BIGINT NOT NULL,
+        to_ns    BIGINT NOT NULL
+    );
 ",
 ];
 

@@ -19,12 +19,12 @@ fn undecodable(column: &str, problem: impl std::fmt::Display) -> StoreError {
     StoreError::Undecodable { column: column.to_owned(), problem: problem.to_string() }
 }
 
-fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
+pub(super) fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
     let nanos: i64 = row.try_get(column)?;
     Timestamp::from_nanosecond(i128::from(nanos)).map_err(|error| undecodable(column, error))
 }
 
-fn optional_timestamp(row: &Row, column: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(super) fn optional_timestamp(row: &Row, column: &str) -> Result<Option<Timestamp>, StoreError> {
     let nanos: Option<i64> = row.try_get(column)?;
     nanos
         .map(|nanos| Timestamp::from_nanosecond(i128::from(nanos)).map_err(|error| undecodable(column, error)))
@@ -48,7 +48,7 @@ fn flags(row: &Row) -> Result<ResultFlags, StoreError> {
 }
 
 impl PostgresStore {
-    async fn rows(
+    pub(super) async fn rows(
         &self,
         query: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],

@@ -51,6 +51,10 @@ impl PostgresStore {
                 )
                 .await
                 .map(changed),
+            Write::Ledger(step) => super::ledger::write(&transaction, step).await.map(changed),
+            Write::ClearMarks(ids) => {
+                transaction.execute("DELETE FROM ledger_marks WHERE id = ANY($1)", &[ids]).await.map(changed)
+            }
         }?;
         transaction.commit().await?;
         Ok(outcome)
@@ -111,6 +115,7 @@ async fn insert_results(
             &[&agents, &seqs, &checks, &regions, &started, &oks, &records, &flags, &received_at.map(nanos)],
         )
         .await?;
+    super::ledger::mark(transaction, results, received_at).await?;
     Ok(WriteOutcome { inserted, duplicates: results.len() as u64 - inserted, changed: 0 })
 }
 

@@ -4,7 +4,7 @@ use prost::Message;
 use rusqlite::{Connection, Transaction, params};
 use slaprobe_proto::{ResultRecord, v1};
 
-use super::alerts;
+use super::{alerts, ledger};
 use crate::store::WriteOutcome;
 use crate::store::columns::{nanos, seq_column};
 use crate::store::records::{
@@ -40,6 +40,8 @@ pub fn commit<'a>(
                     .prepare_cached("DELETE FROM result_rollups WHERE minute_ns < ?1")?
                     .execute(params![nanos(*cutoff)])? as u64,
             ),
+            Write::Ledger(step) => changed(ledger::write(&transaction, step)?),
+            Write::ClearMarks(ids) => changed(ledger::clear_marks(&transaction, ids)?),
         });
     }
     transaction.commit()?;
@@ -107,6 +109,7 @@ fn insert_results(
             outcome.duplicates += 1;
         }
     }
+    ledger::mark(transaction, results, received_at)?;
     Ok(outcome)
 }
 

@@ -1,0 +1,188 @@
+//! What the ledger keeps of one slice: per region, agent and check, how many results there were and how many
+//! failed (and how many of each arrived late), the earliest failures as incident samples, and the results that
+//! do not vote here. These are exactly the inputs of rules 3–5 and 9: the engine judges a slice from them as it
+//! judges raw results ([`crate::sla::observations`]), so a report read from the ledger is the report computed
+//! from the raw results.
+//!
+//! Cells are stored as a protobuf message (compact, fast to decode, and readable by any protobuf tool); checks
+//! are their index in the contract's `checks`, which the terms hash covers.
+
+use std::collections::{BTreeMap, HashSet};
+
+use jiff::Timestamp;
+use prost::Message;
+use slaprobe_proto::ResultRecord;
+
+use crate::contract::Contract;
+use crate::sla::grid::Grid;
+use crate::sla::observations::{Sample, failure, keep_earliest};
+use crate::store::LedgerSlice;
+use crate::store::columns::nanos;
+
+/// One slice's cells.
+#[derive(Clone, PartialEq, Message)]
+pub struct SliceCells {
+    /// Per region, agent and check.
+    #[prost(message, repeated, tag = "1")]
+    pub cells: Vec<Cell>,
+    /// The earliest failures (at most three), as incident samples.
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<SampleCell>,
+    /// Results from regions their check is not assigned to: they do not vote.
+    #[prost(uint64, tag = "3")]
+    pub ignored: u64,
+    /// Of those, the ones that arrived late.
+    #[prost(uint64, tag = "4")]
+    pub ignored_late: u64,
+}
+
+/// The results of one check from one agent in one slice.
+#[derive(Clone, PartialEq, Message)]
+pub struct Cell {
+    /// The region.
+    #[prost(string, tag = "1")]
+    pub region: String,
+    /// The agent (empty for results without one).
+    #[prost(string, tag = "2")]
+    pub agent: String,
+    /// The check, as its index in the contract's checks.
+    #[prost(uint32, tag = "3")]
+    pub check: u32,
+    /// Results.
+    #[prost(uint32, tag = "4")]
+    pub total: u32,
+    /// Failed results (rule 3, `slow_ms` included).
+    #[prost(uint32, tag = "5")]
+    pub failed: u32,
+    /// Results that arrived late (flagged `late`).
+    #[prost(uint32, tag = "6")]
+    pub late_total: u32,
+    /// Failed results among those.
+    #[prost(uint32, tag = "7")]
+    pub late_failed: u32,
+}
+
+/// A failure kept as an incident sample.
+#[derive(Clone, PartialEq, Message)]
+pub struct SampleCell {
+    /// When the attempt started, nanoseconds since the epoch.
+    #[prost(int64, tag = "1")]
+    pub started_at_ns: i64,
+    /// The check, as its index in the contract's checks.
+    #[prost(uint32, tag = "2")]
+    pub check: u32,
+    /// Its error.
+    #[prost(string, tag = "3")]
+    pub error: String,
+}
+
+impl SliceCells {
+    /// The cells a stored row holds.
+    pub fn decode_row(row: &LedgerSlice) -> Result<Self, prost::DecodeError> {
+        Self::decode(row.cells.as_slice())
+    }
+
+    /// Each sample as the engine takes it.
+    pub fn samples(&self) -> impl Iterator<Item = (Timestamp, usize, &str)> {
+        self.samples.iter().filter_map(|sample| {
+            let started_at = Timestamp::from_nanosecond(i128::from(sample.started_at_ns)).ok()?;
+            Some((started_at, sample.check as usize, sample.error.as_str()))
+        })
+    }
+}
+
+/// A slice being folded.
+#[derive(Default)]
+struct Folding {
+    cells: SliceCells,
+    samples: Vec<Sample>,
+}
+
+/// The slices of some grids being folded from raw results: every slice is keyed by its interval, so a slice two
+/// grids share (the margin of one period is the start of the next) is folded once.
+pub struct Fold<'a> {
+    contract: &'a Contract,
+    grids: Vec<(Grid, std::ops::Range<usize>)>,
+    slices: BTreeMap<(Timestamp, Timestamp), Folding>,
+}
+
+impl<'a> Fold<'a> {
+    /// Folds the slices `range` of each grid.
+    pub fn new(contract: &'a Contract, grids: Vec<(Grid, std::ops::Range<usize>)>) -> Self {
+        Self { contract, grids, slices: BTreeMap::new() }
+    }
+
+    /// Takes one raw result in (`late`: it arrived late); one of another check or off the slices is left out.
+    pub fn add(&mut self, result: &ResultRecord, late: bool) {
+        let Some(check) = self.contract.terms.checks.iter().position(|id| *id == result.check_id) else { return };
+        let mut keys: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(1);
+        for (grid, range) in &self.grids {
+            if let Some(slice) = grid.index_of(result.started_at).filter(|slice| range.contains(slice)) {
+                let key = (grid.slice_start(slice), grid.slice_end(slice));
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        let admitted = self.contract.admits(&result.check_id, &result.region);
+        let failure = admitted.then(|| failure(self.contract, result)).flatten();
+        for key in keys {
+            let folding = self.slices.entry(key).or_default();
+            if !admitted {
+                folding.cells.ignored += 1;
+                folding.cells.ignored_late += u64::from(late);
+                continue;
+            }
+            let agent = result.agent_id.as_deref().unwrap_or_default();
+            let index =
+                folding.cells.cells.iter().position(|cell| {
+                    cell.check as usize == check && cell.region == result.region && cell.agent == agent
+                });
+            let cell = match index {
+                Some(index) => &mut folding.cells.cells[index],
+                None => {
+                    folding.cells.cells.push(Cell {
+                        region: result.region.clone(),
+                        agent: agent.to_owned(),
+                        check: u32::try_from(check).unwrap_or(u32::MAX),
+                        ..Cell::default()
+                    });
+                    folding.cells.cells.last_mut().expect("just pushed")
+                }
+            };
+            let failed = u32::from(failure.is_some());
+            cell.total += 1;
+            cell.failed += failed;
+            cell.late_total += u32::from(late);
+            cell.late_failed += failed * u32::from(late);
+            if let Some(error) = &failure {
+                keep_earliest(&mut folding.samples, result.started_at, check, error.clone());
+            }
+        }
+    }
+
+    /// The folded slices that had results, as rows for the store.
+    pub fn finish(self) -> Vec<LedgerSlice> {
+        self.slices
+            .into_iter()
+            .map(|((start, end), mut folding)| {
+                folding.cells.samples = folding
+                    .samples
+                    .into_iter()
+                    .map(|sample| SampleCell {
+                        started_at_ns: nanos(sample.started_at),
+                        check: u32::try_from(sample.check).unwrap_or(u32::MAX),
+                        error: sample.error,
+                    })
+                    .collect();
+                LedgerSlice { start, end, cells: folding.cells.encode_to_vec() }
+            })
+            .collect()
+    }
+}
+
+/// Whether `result` is among `late` (by agent and sequence number, as the store flags them).
+pub fn is_late(late: &HashSet<(String, u64)>, result: &ResultRecord) -> bool {
+    !late.is_empty()
+        && late.contains(&(result.agent_id.clone().unwrap_or_else(|| result.region.clone()), result.seq.unwrap_or(0)))
+}

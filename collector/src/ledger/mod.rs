@@ -1,0 +1,138 @@
+//! The slice ledger: each contract's settled slices, folded once from the raw results into the counts the engine
+//! judges a slice from ([`cells`]), so a report, a standing or a scrape reads a row per slice instead of every
+//! raw result of the period. It is the engine's input stored, not a second set of rules: the same
+//! [`crate::sla`] code judges a slice whether its counts come from the ledger or from raw results, and the rules
+//! that depend on the whole period (runs, uptime, credits) are applied when a period is read.
+//!
+//! A slice is settled [`SETTLE_EXTRA`] after the contract's settle time has passed its end ([`upkeep`] folds
+//! it then). A result that arrives for a settled slice leaves a mark in the store as it is written, and the
+//! slices it falls in are folded again. The ledger remembers the hash of the terms its counts depend on
+//! ([`terms_hash`]); when they change, the contract's ledger is rebuilt from the raw results in the background.
+//! Readers never wait for the ledger: what is not settled under the current terms is read from raw results, so
+//! every figure is the same whether the ledger is complete, being rebuilt, or empty; only its cost differs.
+//!
+//! Layout:
+//! - [`cells`]: one slice's counts and samples, and folding raw results into them.
+//! - [`upkeep`]: the background task that settles slices, folds marked ones again and rebuilds.
+//! - [`progress`]: how far each contract's ledger is, for `/readyz` and the views.
+
+pub mod cells;
+pub mod progress;
+pub mod upkeep;
+
+use std::collections::HashSet;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::contract::Contract;
+use crate::sla::grid::Grid;
+use crate::sla::status::current_period;
+use crate::store::{LedgerSlice, LedgerState, Store, StoreError};
+
+use self::cells::{Fold, is_late};
+
+/// Added to a contract's settle time before its slices are settled in the ledger: results still arriving a
+/// little after the settle time (a slow batch) land before the slice is folded, not as a re-fold.
+pub const SETTLE_EXTRA: SignedDuration = SignedDuration::from_secs(60);
+
+/// The hash of what a contract's ledger cells depend on: its checks (in order), slice length, `slow_ms`, time
+/// zone, period kind, `min_down_run` (the margins periods are judged with) and where its checks are placed.
+/// Quorum, ratios, `no_data`, maintenance and credits are applied when a period is read, so changing them needs
+/// no rebuild.
+pub fn terms_hash(contract: &Contract) -> String {
+    let terms = &contract.terms;
+    let placement: Vec<(&String, &std::collections::BTreeSet<String>)> =
+        contract.placement.iter().filter(|(check, _)| terms.checks.contains(check)).collect();
+    let described = format!(
+        "ledger v1\nchecks {:?}\nslice_ns {}\nslow_ms {:?}\ntimezone {}\nperiod {:?}\nmin_down_run {}\nplacement {:?}",
+        terms.checks,
+        terms.slice.as_nanos(),
+        terms.slow_ms,
+        terms.timezone,
+        terms.period,
+        terms.min_down_run,
+        placement
+    );
+    crate::digest::token_hash(&described)
+}
+
+/// `contract`'s ledger state among `states`, if it was computed under the contract's current terms.
+pub fn usable<'s>(states: &'s [LedgerState], contract: &Contract) -> Option<&'s LedgerState> {
+    let hash = terms_hash(contract);
+    states.iter().find(|state| state.contract == contract.terms.id && state.terms_hash == hash)
+}
+
+/// The slice length of `contract`.
+pub fn slice_length(contract: &Contract) -> SignedDuration {
+    SignedDuration::try_from(contract.terms.slice).unwrap_or(SignedDuration::MAX)
+}
+
+/// The slices whose end lies in `(after, until]`, on the grids of every period that has some (each with the
+/// margins its runs are judged on), and the earliest instant one of them starts.
+fn slices_ending_between(
+    contract: &Contract,
+    after: Timestamp,
+    until: Timestamp,
+) -> (Vec<(Grid, std::ops::Range<usize>)>, Timestamp) {
+    let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
+    let slice = slice_length(contract);
+    let reach = slice.checked_mul(i32::try_from(margin + 1).unwrap_or(i32::MAX)).unwrap_or(SignedDuration::MAX);
+    let mut grids = Vec::new();
+    let mut earliest = after;
+    let Ok(mut period) = current_period(contract, after.saturating_sub(reach).unwrap_or(after)) else {
+        return (grids, earliest);
+    };
+    loop {
+        if period.start.saturating_sub(reach).unwrap_or(period.start) > until {
+            break;
+        }
+        let grid = Grid::new(&period, contract.terms.slice, margin);
+        let first = first_index(grid.slices(), |index| grid.slice_end(index) > after);
+        let end = first_index(grid.slices(), |index| grid.slice_end(index) > until);
+        if first < end {
+            earliest = earliest.min(grid.slice_start(first));
+            grids.push((grid, first..end));
+        }
+        match current_period(contract, period.end) {
+            Ok(next) if next.start > period.start => period = next,
+            _ => break,
+        }
+    }
+    (grids, earliest)
+}
+
+/// The first index in `0..count` where `holds` (which, once true, stays true), or `count`.
+fn first_index(count: usize, holds: impl Fn(usize) -> bool) -> usize {
+    let (mut low, mut high) = (0, count);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if holds(middle) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    low
+}
+
+/// Folds `contract`'s slices ending in `(after, until]` from the raw results in the store: the rows to replace
+/// them with, and the earliest `started_at` among the results.
+pub async fn fold_between(
+    store: &Store,
+    contract: &Contract,
+    after: Timestamp,
+    until: Timestamp,
+) -> Result<(Vec<LedgerSlice>, Option<Timestamp>), StoreError> {
+    let (grids, from) = slices_ending_between(contract, after, until);
+    if grids.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let checks = &contract.terms.checks;
+    let results = store.results_between(checks, from, until).await?;
+    let late: HashSet<(String, u64)> = store.late_between(checks, from, until).await?.into_iter().collect();
+    let mut fold = Fold::new(contract, grids);
+    for result in &results {
+        fold.add(result, is_late(&late, result));
+    }
+    Ok((fold.finish(), results.iter().map(|result| result.started_at).min()))
+}

@@ -1,0 +1,185 @@
+//! The slice ledger as the store keeps it: per contract, one row per slice that had results (its cells, encoded
+//! by the ledger itself and opaque here), the contract's ledger state (the terms it was computed under, how far
+//! it is settled), and marks left by writes of results that may belong to slices already settled.
+//!
+//! A mark is written in the same transaction as the results it stands for, so a late result can never be stored
+//! without the ledger hearing of it, whichever collector received it and even if one dies just after: every
+//! result that started more than [`MARK_AFTER`] before it arrived (a spool replay, a late region), and every
+//! result written without an arrival time (imports, tools), leaves one mark per check and write with the range of
+//! `started_at` it covers.
+
+use jiff::{SignedDuration, Timestamp};
+use slaprobe_proto::ResultRecord;
+
+use super::records::{ResultFlags, Write};
+use super::{Store, StoreError, sqlite};
+
+/// A result that started longer than this before the collector received it leaves a mark. The ledger settles a
+/// slice much later than this after its end, so a result that can fall in a settled slice always leaves one.
+pub const MARK_AFTER: SignedDuration = SignedDuration::from_secs(30);
+
+/// One settled slice of a contract that had results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSlice {
+    /// Slice start.
+    pub start: Timestamp,
+    /// Slice end (exclusive).
+    pub end: Timestamp,
+    /// Its cells, as the ledger encodes them.
+    pub cells: Vec<u8>,
+}
+
+/// How far a contract's ledger is computed, and under which terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerState {
+    /// The contract.
+    pub contract: String,
+    /// The hash of the terms its slices were computed under.
+    pub terms_hash: String,
+    /// Where the latest rebuild started: the slices before it had no results then.
+    pub rebuilt_from: Timestamp,
+    /// Every slice that ends at or before this is in the ledger (a slice without a row had no results).
+    pub settled_until: Timestamp,
+    /// The earliest `started_at` of a result of the contract's checks the ledger has seen: when monitoring began,
+    /// even after retention deleted that result.
+    pub monitored_from: Option<Timestamp>,
+}
+
+/// Results of `check` that started in `[from, to]` were written and may fall in settled slices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerMark {
+    /// The mark's id, to clear it once handled.
+    pub id: i64,
+    /// The check.
+    pub check_id: String,
+    /// The earliest `started_at` among the results.
+    pub from: Timestamp,
+    /// The latest `started_at` among the results.
+    pub to: Timestamp,
+}
+
+/// One step of a contract's ledger, written in one transaction: the slices that end in `(after, until]` are
+/// replaced by `slices`, and the state is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerWrite {
+    /// The contract's state once the step is done.
+    pub state: LedgerState,
+    /// Delete every slice of the contract first (its terms changed).
+    pub reset: bool,
+    /// Slices ending after this (and at or before `until`) are replaced.
+    pub after: Timestamp,
+    /// See `after`.
+    pub until: Timestamp,
+    /// The longest slice, to bound the rows replaced by their start.
+    pub slice: SignedDuration,
+    /// The new rows.
+    pub slices: Vec<LedgerSlice>,
+}
+
+/// The marks the results of one write leave: per check, the range of `started_at` of those that started more
+/// than [`MARK_AFTER`] before `received_at` (all of them without an arrival time).
+pub(crate) fn marks_of<'a>(
+    results: impl Iterator<Item = &'a (ResultRecord, ResultFlags)>,
+    received_at: Option<Timestamp>,
+) -> Vec<(String, Timestamp, Timestamp)> {
+    let threshold = received_at.map(|at| at.saturating_sub(MARK_AFTER).unwrap_or(at));
+    let mut marks: Vec<(String, Timestamp, Timestamp)> = Vec::new();
+    for (result, _) in results {
+        if threshold.is_some_and(|threshold| result.started_at >= threshold) {
+            continue;
+        }
+        match marks.iter_mut().find(|(check, ..)| *check == result.check_id) {
+            Some((_, from, to)) => {
+                *from = (*from).min(result.started_at);
+                *to = (*to).max(result.started_at);
+            }
+            None => marks.push((result.check_id.clone(), result.started_at, result.started_at)),
+        }
+    }
+    marks
+}
+
+impl Store {
+    /// Writes one step of a contract's ledger.
+    pub async fn write_ledger(&self, write: LedgerWrite) -> Result<(), StoreError> {
+        self.write(Write::Ledger(Box::new(write))).await.map(drop)
+    }
+
+    /// Clears the marks `ids` once they are handled.
+    pub async fn clear_ledger_marks(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        self.write(Write::ClearMarks(ids)).await.map(drop)
+    }
+
+    /// Every contract's ledger state, by contract.
+    pub async fn ledger_states(&self) -> Result<Vec<LedgerState>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(sqlite::ledger::states).await,
+            Self::Postgres(store) => store.ledger_states().await,
+        }
+    }
+
+    /// The ledger rows of `contract` whose slice starts in `[from, to)`, by start.
+    pub async fn ledger_slices(
+        &self,
+        contract: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<LedgerSlice>, StoreError> {
+        let contract = contract.to_owned();
+        match self {
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::ledger::slices(connection, &contract, from, to)).await
+            }
+            Self::Postgres(store) => store.ledger_slices(&contract, from, to).await,
+        }
+    }
+
+    /// The oldest `limit` marks not yet cleared, by id.
+    pub async fn ledger_marks(&self, limit: u32) -> Result<Vec<LedgerMark>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::ledger::marks(connection, limit)).await,
+            Self::Postgres(store) => store.ledger_marks(limit).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+    use slaprobe_proto::ResultRecord;
+
+    use super::{MARK_AFTER, marks_of};
+    use crate::store::ResultFlags;
+
+    fn result(check: &str, started_at: &str) -> (ResultRecord, ResultFlags) {
+        let line = format!(r#"{{"check_id":"{check}","region":"eu","started_at":"{started_at}","ok":true}}"#);
+        (serde_json::from_str(&line).expect("a result"), ResultFlags::NONE)
+    }
+
+    #[test]
+    fn only_results_that_arrive_late_leave_marks_one_per_check() {
+        let received: Timestamp = "2026-03-01T12:00:00Z".parse().expect("an instant");
+        let results = [
+            result("api", "2026-03-01T11:59:59Z"),
+            result("api", "2026-03-01T11:00:00Z"),
+            result("api", "2026-03-01T10:00:00Z"),
+            result("dns", "2026-03-01T11:59:00Z"),
+        ];
+        let marks = marks_of(results.iter(), Some(received));
+        let (from, to) = ("2026-03-01T10:00:00Z".parse().expect("from"), "2026-03-01T11:00:00Z".parse().expect("to"));
+        assert_eq!(
+            marks,
+            vec![
+                ("api".to_owned(), from, to),
+                (
+                    "dns".to_owned(),
+                    "2026-03-01T11:59:00Z".parse().expect("dns"),
+                    "2026-03-01T11:59:00Z".parse().expect("dns")
+                )
+            ]
+        );
+        let just_in_time = [result("api", &received.saturating_sub(MARK_AFTER).expect("an instant").to_string())];
+        assert!(marks_of(just_in_time.iter(), Some(received)).is_empty());
+        assert_eq!(marks_of(just_in_time.iter(), None).len(), 1, "a write without an arrival time always marks");
+    }
+}

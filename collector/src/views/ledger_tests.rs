@@ -1,0 +1,279 @@
+//! Equivalence, proven: a report read through the slice ledger equals, field for field, the report computed from
+//! the raw results, for random contracts (slices that do and do not divide the period, DST months, quorums,
+//! `combine: all`, `slow_ms`, maintenance, minimum runs across period boundaries, checks placed in some regions)
+//! and random results (several regions, agents and checks, duplicates, results out of order, results that
+//! arrive after their slice settled and after their period closed), with the ledger settled part way and whole.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use slaprobe_proto::ResultRecord;
+
+use super::window::WindowPass;
+use crate::config::{CollectorConfig, load_collector_config};
+use crate::ledger::{upkeep, usable};
+use crate::sla::{Horizon, Period, Report, parse_period};
+use crate::store::{IngestBatch, ResultFlags, Store};
+
+/// The contract's terms that vary between cases.
+#[derive(Debug, Clone)]
+struct Terms {
+    timezone: &'static str,
+    slice: &'static str,
+    combine: &'static str,
+    failed_ratio: &'static str,
+    min_regions_down: u32,
+    no_data: &'static str,
+    min_down_run: u32,
+    slow_ms: Option<u32>,
+    maintenance: bool,
+}
+
+fn terms() -> impl Strategy<Value = Terms> {
+    (
+        prop::sample::select(vec!["UTC", "America/New_York"]),
+        prop::sample::select(vec!["1m", "7m"]),
+        prop::sample::select(vec!["any", "all"]),
+        prop::sample::select(vec!["0.5", "1"]),
+        1u32..3,
+        prop::sample::select(vec!["exclude", "up", "down"]),
+        1u32..5,
+        prop::option::of(100u32..300),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                timezone,
+                slice,
+                combine,
+                failed_ratio,
+                min_regions_down,
+                no_data,
+                min_down_run,
+                slow_ms,
+                maintenance,
+            )| {
+                Terms {
+                    timezone,
+                    slice,
+                    combine,
+                    failed_ratio,
+                    min_regions_down,
+                    no_data,
+                    min_down_run,
+                    slow_ms,
+                    maintenance,
+                }
+            },
+        )
+}
+
+/// One generated result: near which moment (0: the period's start, 1: its DST change, 2: its end), how many
+/// seconds from it, from which agent, of which check, whether it passed, how long it took, whether it arrives
+/// late (after the first upkeep), and whether it is sent twice.
+type Draw = (usize, i64, usize, usize, bool, u32, bool, bool);
+
+fn draws() -> impl Strategy<Value = Vec<Draw>> {
+    prop::collection::vec(
+        (
+            0usize..3,
+            -5400i64..5400,
+            0usize..4,
+            0usize..2,
+            prop::bool::weighted(0.6),
+            50u32..400,
+            prop::bool::weighted(0.2),
+            prop::bool::weighted(0.05),
+        ),
+        50..400,
+    )
+}
+
+/// Agents and their regions; `ap` runs `api` although it is placed in `eu` and `us` only (those results do not
+/// vote).
+const AGENTS: [(&str, &str); 4] = [("eu-1", "eu"), ("eu-2", "eu"), ("us-1", "us"), ("ap-1", "ap")];
+
+fn config(dir: &std::path::Path, terms: &Terms) -> CollectorConfig {
+    let slow = terms.slow_ms.map(|ms| format!("slow_ms: {ms}\n    ")).unwrap_or_default();
+    let maintenance = if terms.maintenance {
+        "maintenance: [ { start: \"2024-03-31T23:00:00Z\", end: \"2024-04-01T01:00:00Z\" } ]\n    "
+    } else {
+        ""
+    };
+    let yaml = format!(
+        "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\n\
+         checks:\n\
+         \x20 - {{ id: api, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s, regions: [eu, us] }}\n\
+         \x20 - {{ id: web, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s }}\n\
+         contracts:\n\
+         \x20 - id: acme\n    vendor: Acme\n    service: API\n    checks: [api, web]\n    combine: {}\n    objective: 99.9\n    \
+         period: month\n    timezone: {}\n    slice: {}\n    failed_ratio: {}\n    min_regions_down: {}\n    no_data: {}\n    \
+         min_down_run: {}\n    {slow}{maintenance}credits: {{ fee: 1000, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }}, {{ below: 99.0, credit: 25 }} ] }}\n",
+        terms.combine,
+        terms.timezone,
+        terms.slice,
+        terms.failed_ratio,
+        terms.min_regions_down,
+        terms.no_data,
+        terms.min_down_run
+    );
+    std::fs::write(dir.join("collector.yaml"), yaml).unwrap();
+    load_collector_config(&dir.join("collector.yaml")).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The results `draws` describe around March 2024 (in the contract's time zone), and which of them arrive late.
+fn results(config: &CollectorConfig, draws: &[Draw]) -> Vec<(ResultRecord, bool)> {
+    let contract = &config.contracts[0];
+    let period = parse_period("2024-03", contract.terms.period, &contract.tz).unwrap();
+    let moments = [period.start, "2024-03-10T07:00:00Z".parse().unwrap(), period.end];
+    let mut seqs: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut results = Vec::new();
+    for (moment, seconds, agent, check, ok, duration, late, twice) in draws.iter().copied() {
+        let seq = seqs.entry(agent).or_default();
+        *seq += 1;
+        let (agent_id, region) = AGENTS[agent];
+        let result = ResultRecord {
+            check_id: ["api", "web"][check].to_owned(),
+            region: region.to_owned(),
+            agent_id: Some(agent_id.to_owned()),
+            seq: Some(*seq),
+            scheduled_at: None,
+            started_at: moments[moment] + SignedDuration::from_millis(seconds * 1000 + i64::from(duration)),
+            duration_ms: Some(f64::from(duration)),
+            ok,
+            error_kind: (!ok).then(|| "connect".to_owned()),
+            error: (!ok).then(|| format!("connection refused ({})", duration % 3)),
+            phases_ms: Default::default(),
+            http: None,
+            dns: None,
+            tcp: None,
+        };
+        if twice {
+            results.push((result.clone(), late));
+        }
+        results.push((result, late));
+    }
+    results
+}
+
+/// The report of `period` at `now`, read through the ledger when `through_ledger`, else from raw results alone.
+async fn report(
+    store: &Store,
+    config: &CollectorConfig,
+    period: &Period,
+    now: Timestamp,
+    through_ledger: bool,
+) -> Report {
+    let contract = &config.contracts[0];
+    let states = store.ledger_states().await.unwrap();
+    let ledger = usable(&states, contract).filter(|_| through_ledger);
+    let monitored_from = store.first_result_at(&contract.terms.checks).await.unwrap();
+    let mut pass = WindowPass::new(contract, period, (period.start, period.end));
+    pass.read(store, period, ledger).await.unwrap();
+    pass.finish(&Horizon { monitored_from, now }).1
+}
+
+/// Keeps the ledger up at `now` until it has nothing left to do.
+async fn keep_up(store: &Store, config: &CollectorConfig, now: Timestamp) {
+    while upkeep::run_once(store, config, "test", now).await.unwrap().unwrap().steps > 0 {}
+}
+
+/// Writes `results` as agents' batches received at `received_at`, flagged late when `closed`.
+async fn send(store: &Store, results: &[(ResultRecord, bool)], received_at: Timestamp, closed: bool) {
+    for (agent, _) in AGENTS {
+        let flags = if closed { ResultFlags::LATE } else { ResultFlags::NONE };
+        let batch: Vec<(ResultRecord, ResultFlags)> = results
+            .iter()
+            .filter(|(result, _)| result.agent_id.as_deref() == Some(agent))
+            .map(|(result, _)| (result.clone(), flags))
+            .collect();
+        let batch = IngestBatch { agent_id: agent.to_owned(), received_at, results: batch, refused: Vec::new() };
+        store.write_ingested(batch).await.unwrap();
+    }
+}
+
+async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) -> Result<(), TestCaseError> {
+    let contract = &config.contracts[0];
+    let march = parse_period("2024-03", contract.terms.period, &contract.tz).unwrap();
+    let april = parse_period("2024-04", contract.terms.period, &contract.tz).unwrap();
+    let all = results(config, draws);
+    let (late, on_time): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, late)| *late);
+    // The results arrive as they happen, then the ledger settles part of March...
+    send(store, &on_time, march.end - SignedDuration::from_hours(3), false).await;
+    let mid = "2024-03-10T07:30:00Z".parse().unwrap();
+    keep_up(store, config, mid).await;
+    for (period, now) in [(&march, mid), (&march, march.end), (&april, april.end)] {
+        let (through, raw) =
+            (report(store, config, period, now, true).await, report(store, config, period, now, false).await);
+        prop_assert_eq!(through, raw, "settled part way, {} at {}", period.label, now);
+    }
+    // ...then all of it and part of April; then the late results arrive after March closed.
+    let after_close = april.start + SignedDuration::from_hours(2);
+    keep_up(store, config, after_close).await;
+    send(store, &late, after_close, true).await;
+    keep_up(store, config, april.end + SignedDuration::from_hours(1)).await;
+    let states = store.ledger_states().await.unwrap();
+    let state = usable(&states, contract).expect("a ledger under the current terms");
+    prop_assert!(state.settled_until >= april.end, "settled until {}", state.settled_until);
+    for period in [&march, &april] {
+        let now = april.end + SignedDuration::from_hours(1);
+        let (through, raw) =
+            (report(store, config, period, now, true).await, report(store, config, period, now, false).await);
+        prop_assert_eq!(&through, &raw, "settled, {}", period.label);
+        prop_assert!(raw.results_used > 0 || raw.results_ignored > 0 || late.is_empty() && on_time.is_empty());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn a_report_through_the_ledger_equals_the_report_from_raw_results(terms in terms(), draws in draws()) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &terms);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
+            equivalence(&store, &config, &draws).await
+        })?;
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_is_the_same_on_both_engines_and_its_rows_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let terms = Terms {
+        timezone: "America/New_York",
+        slice: "7m",
+        combine: "any",
+        failed_ratio: "0.5",
+        min_regions_down: 1,
+        no_data: "exclude",
+        min_down_run: 3,
+        slow_ms: Some(200),
+        maintenance: true,
+    };
+    let config = config(dir.path(), &terms);
+    let draws: Vec<Draw> = (0..600)
+        .map(|index| {
+            (
+                index % 3,
+                (index as i64 * 37) % 10_000 - 5000,
+                index % 4,
+                index % 2,
+                index % 5 > 1,
+                150 + (index % 7) as u32 * 20,
+                index % 11 == 0,
+                index % 50 == 0,
+            )
+        })
+        .collect();
+    for engine in crate::store::test_engines::engines().await {
+        equivalence(&engine.store, &config, &draws).await.unwrap_or_else(|error| panic!("{}: {error}", engine.name));
+        let march = parse_period("2024-03", config.contracts[0].terms.period, &config.contracts[0].tz).unwrap();
+        let rows = engine.store.ledger_slices("acme", march.start, march.end).await.unwrap();
+        assert!(rows.len() > 30, "{}: {} ledger rows for March", engine.name, rows.len());
+    }
+}
