@@ -99,9 +99,9 @@ impl<'a> Evaluation<'a> {
         self.grid.index_of(at)
     }
 
-    /// The end of the evaluation grid's slice `slice`.
-    pub fn slice_end(&self, slice: usize) -> Timestamp {
-        self.grid.slice_end(slice)
+    /// The start and end of the evaluation grid's slice `slice`.
+    pub fn slice_bounds(&self, slice: usize) -> (Timestamp, Timestamp) {
+        (self.grid.slice_start(slice), self.grid.slice_end(slice))
     }
 
     /// The earliest start of a result of the contract's checks seen, anywhere in time: when monitoring began, as

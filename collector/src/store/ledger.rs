@@ -8,6 +8,8 @@
 //! result written without an arrival time (imports, tools), leaves one mark per check and write with the range of
 //! `started_at` it covers.
 
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
 
@@ -83,20 +85,16 @@ pub(crate) fn marks_of<'a>(
     received_at: Option<Timestamp>,
 ) -> Vec<(String, Timestamp, Timestamp)> {
     let threshold = received_at.map(|at| at.saturating_sub(MARK_AFTER).unwrap_or(at));
-    let mut marks: Vec<(String, Timestamp, Timestamp)> = Vec::new();
+    let mut marks: BTreeMap<&str, (Timestamp, Timestamp)> = BTreeMap::new();
     for (result, _) in results {
         if threshold.is_some_and(|threshold| result.started_at >= threshold) {
             continue;
         }
-        match marks.iter_mut().find(|(check, ..)| *check == result.check_id) {
-            Some((_, from, to)) => {
-                *from = (*from).min(result.started_at);
-                *to = (*to).max(result.started_at);
-            }
-            None => marks.push((result.check_id.clone(), result.started_at, result.started_at)),
-        }
+        let (from, to) = marks.entry(result.check_id.as_str()).or_insert((result.started_at, result.started_at));
+        *from = (*from).min(result.started_at);
+        *to = (*to).max(result.started_at);
     }
-    marks
+    marks.into_iter().map(|(check, (from, to))| (check.to_owned(), from, to)).collect()
 }
 
 impl Store {

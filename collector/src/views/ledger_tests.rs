@@ -2,7 +2,8 @@
 //! the raw results, for random contracts (slices that do and do not divide the period, DST months, quorums,
 //! `combine: all`, `slow_ms`, maintenance, minimum runs across period boundaries, checks placed in some regions)
 //! and random results (several regions, agents and checks, duplicates, results out of order, results that
-//! arrive after their slice settled and after their period closed), with the ledger settled part way and whole.
+//! arrive after their slice settled and after their period closed), with the ledger settled part way and whole,
+//! and with late results stored but not yet folded again.
 
 use std::collections::BTreeMap;
 
@@ -212,6 +213,13 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
     let after_close = april.start + SignedDuration::from_hours(2);
     keep_up(store, config, after_close).await;
     send(store, &late, after_close, true).await;
+    // Before the upkeep has folded them again, readers already count them.
+    for period in [&march, &april] {
+        let now = after_close + SignedDuration::from_secs(1);
+        let through = report(store, config, period, now, true).await;
+        let raw = report(store, config, period, now, false).await;
+        prop_assert_eq!(through, raw, "late results not folded yet, {}", period.label);
+    }
     keep_up(store, config, april.end + SignedDuration::from_hours(1)).await;
     let states = store.ledger_states().await.unwrap();
     let state = usable(&states, contract).expect("a ledger under the current terms");

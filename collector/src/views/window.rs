@@ -20,6 +20,9 @@ use crate::store::{LedgerState, Store, StoreError};
 const CHUNK: SignedDuration = SignedDuration::from_hours(6);
 /// How many ledger rows are read at once: a day of slices.
 const LEDGER_CHUNK: SignedDuration = SignedDuration::from_hours(24);
+/// Marks not yet handled by the ledger's upkeep that a reader takes into account; with more (a large replay in
+/// progress), it reads raw results until the upkeep has caught up.
+const PENDING_MARKS: u32 = 10_000;
 
 /// The results of some checks in `[from, to)`, [`CHUNK`] at a time, in time order.
 pub struct WindowChunks<'a> {
@@ -51,6 +54,20 @@ impl<'a> WindowChunks<'a> {
         self.next = until;
         Ok(Some(chunk))
     }
+}
+
+/// `ranges` sorted, with overlapping ones merged.
+fn merged(mut ranges: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
+    ranges.retain(|(first, last)| first <= last);
+    ranges.sort();
+    let mut merged: Vec<(Timestamp, Timestamp)> = Vec::new();
+    for (first, last) in ranges {
+        match merged.last_mut() {
+            Some((_, end)) if first <= *end => *end = (*end).max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    merged
 }
 
 /// Counts of results that arrived late, to take away again to see the period without them.
@@ -143,7 +160,9 @@ impl<'a> WindowPass<'a> {
     }
 
     /// Takes in the whole evaluation window of `period` from `store`: the slices `ledger` settled (when it is
-    /// the contract's ledger under its current terms) from the ledger, the others from raw results.
+    /// the contract's ledger under its current terms) from the ledger, the others from raw results. Slices that
+    /// results marked as late fall in, and which the upkeep has not folded again yet, are read from raw results
+    /// too, so a result is in every figure from the moment it is stored.
     pub async fn read(
         &mut self,
         store: &Store,
@@ -151,12 +170,21 @@ impl<'a> WindowPass<'a> {
         ledger: Option<&LedgerState>,
     ) -> Result<(), StoreError> {
         let (from, to) = evaluation_window(self.contract, period);
-        let settled = ledger.map_or(from, |state| state.settled_until).clamp(from, to);
+        let mut settled = ledger.map_or(from, |state| state.settled_until).clamp(from, to);
+        let dirty = match self.pending_marks(store, from, settled).await? {
+            Some(dirty) => dirty,
+            None => {
+                settled = from;
+                Vec::new()
+            }
+        };
+        let is_dirty =
+            |start: Timestamp, end: Timestamp| dirty.iter().any(|(first, last)| *first < end && *last >= start);
         let mut next = from;
         while next < settled {
             let until = next.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled);
             for row in store.ledger_slices(&self.contract.terms.id, next, until).await? {
-                if row.end <= settled {
+                if row.end <= settled && !is_dirty(row.start, row.end) {
                     let cells = SliceCells::decode_row(&row).map_err(|error| StoreError::Undecodable {
                         column: "ledger_slices.cells".to_owned(),
                         problem: error.to_string(),
@@ -167,25 +195,48 @@ impl<'a> WindowPass<'a> {
             next = until;
         }
         let slice = SignedDuration::try_from(self.contract.terms.slice).unwrap_or(SignedDuration::MAX);
-        let tail_from = settled.saturating_sub(slice).unwrap_or(from).max(from);
-        if tail_from >= to {
-            return Ok(());
-        }
-        let late: HashSet<(String, u64)> =
-            store.late_between(&self.contract.terms.checks, tail_from, to).await?.into_iter().collect();
-        let mut chunks = WindowChunks::between(store, self.contract, tail_from, to);
-        while let Some(chunk) = chunks.next().await? {
-            for result in &chunk {
-                let unsettled = self
-                    .evaluation
-                    .slice_of(result.started_at)
-                    .is_some_and(|slice| self.evaluation.slice_end(slice) > settled);
-                if unsettled {
-                    self.add(result, is_late(&late, result));
+        let widened = |(first, last): (Timestamp, Timestamp)| {
+            (first.saturating_sub(slice).unwrap_or(from).max(from), last.saturating_add(slice).unwrap_or(to).min(to))
+        };
+        let mut raw: Vec<(Timestamp, Timestamp)> = dirty.iter().copied().map(widened).collect();
+        raw.push((settled.saturating_sub(slice).unwrap_or(from).max(from), to));
+        for (first, last) in merged(raw) {
+            let late: HashSet<(String, u64)> =
+                store.late_between(&self.contract.terms.checks, first, last).await?.into_iter().collect();
+            let mut chunks = WindowChunks::between(store, self.contract, first, last);
+            while let Some(chunk) = chunks.next().await? {
+                for result in &chunk {
+                    let Some(slice) = self.evaluation.slice_of(result.started_at) else { continue };
+                    let (start, end) = self.evaluation.slice_bounds(slice);
+                    if end > settled || is_dirty(start, end) {
+                        self.add(result, is_late(&late, result));
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// The ranges of `started_at` of the contract's results that were marked late before `settled` and not yet
+    /// folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
+    async fn pending_marks(
+        &self,
+        store: &Store,
+        from: Timestamp,
+        settled: Timestamp,
+    ) -> Result<Option<Vec<(Timestamp, Timestamp)>>, StoreError> {
+        if settled <= from {
+            return Ok(Some(Vec::new()));
+        }
+        let marks = store.ledger_marks(PENDING_MARKS).await?;
+        if marks.len() >= PENDING_MARKS as usize {
+            return Ok(None);
+        }
+        let ranges = marks
+            .into_iter()
+            .filter(|mark| self.contract.terms.checks.contains(&mark.check_id) && mark.from < settled)
+            .map(|mark| (mark.from, mark.to));
+        Ok(Some(merged(ranges.collect())))
     }
 
     /// The agents that reported, the report as known at `horizon`, and what it would say without the late

@@ -5,14 +5,17 @@
 //! same JSON lines alone. The results are as the agent writes them for an HTTPS check (timing phases, HTTP and TLS
 //! detail, durations that vary); every figure is the median of five runs. Then, at fleet scale, the offline report
 //! of one check probed every 30 s from 15 regions for a month (1,339,200 lines): its wall time and peak memory,
-//! next to the memory the same lines take parsed and held, as reports held them before they streamed. Run it as
-//! `docs/benchmarks.md` says.
+//! next to the memory the same lines take parsed and held, as reports held them before they streamed; and the
+//! report from a SQLite store holding them, from raw results (the baseline) and through the slice ledger. Run it
+//! as `docs/benchmarks.md` says.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
+use slaprobe_collector::config::load_collector_config;
+use slaprobe_collector::ledger::upkeep;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
@@ -211,7 +214,37 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
     ]));
     let stored: serde_json::Value = serde_json::from_slice(&output).expect("report JSON");
     assert_eq!(stored["down_slices"], report["down_slices"], "the same figures from the store");
-    println!("  report from the store (process) {:>7.3} s, peak RSS {:.1} MB", wall.as_secs_f64(), peak_mb);
+    println!(
+        "  baseline: report from raw results in the store {:>7.3} s, peak RSS {:.1} MB  (no ledger yet)",
+        wall.as_secs_f64(),
+        peak_mb
+    );
+
+    let loaded = load_collector_config(&config).expect("the fleet collector.yaml");
+    let store = Store::open_sqlite(&fleet_dir.join("slaprobe.db")).expect("store");
+    let (built, now) = (Instant::now(), "2026-04-02T00:00:00Z".parse().unwrap());
+    while upkeep::run_once(&store, &loaded, "bench", now).await.expect("ledger upkeep").expect("the lease").steps > 0 {}
+    let built = built.elapsed();
+    drop(store);
+    let (wall, peak_mb, output) = run_measured(Command::new(collector_binary()).args([
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--period",
+        "2026-03",
+    ]));
+    let mut through: serde_json::Value = serde_json::from_slice(&output).expect("report JSON");
+    let mut stored = stored;
+    for report in [&mut through, &mut stored] {
+        report.as_object_mut().expect("a report object").remove("generated_at");
+    }
+    assert_eq!(through, stored, "the same report through the ledger");
+    println!("  slice ledger built from the store    {:>7.3} s  (once, in the background)", built.as_secs_f64());
+    println!(
+        "  report through the slice ledger {:>7.3} s, peak RSS {:.1} MB  (target < 0.3 s, < 150 MB)",
+        wall.as_secs_f64(),
+        peak_mb
+    );
 }
 
 /// A deterministic spread for `(minute, region)`: 0..1000.
