@@ -105,7 +105,8 @@ fn exposed_names() -> BTreeSet<String> {
     let now: jiff::Timestamp = "2026-04-11T00:00:00Z".parse().unwrap();
     let period = slaprobe_collector::sla::status::current_period(&contracts[0], now).unwrap();
     let horizon = slaprobe_collector::sla::Horizon { monitored_from: Some(period.start), now };
-    let status = slaprobe_collector::sla::status::status(&contracts[0], &period, &horizon, &[]);
+    let report = slaprobe_collector::sla::evaluate(&contracts[0], &period, &[], &horizon);
+    let status = slaprobe_collector::sla::status::standing_of(&contracts[0], &period, now, report);
     collector.set_contracts(&[(&contracts[0], status)]);
     let agent = AgentMetrics::default();
     let checks = slaprobe_checks::parse_checks_document(

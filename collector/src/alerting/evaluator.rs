@@ -28,10 +28,10 @@ use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
 use crate::contract::Contract;
 use crate::notify::{Notification, Notifier};
 use crate::sla::engine::{in_maintenance, slice_votes};
-use crate::sla::status::{current_period, status};
-use crate::sla::{Horizon, evaluation_window};
+use crate::sla::status::current_period;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
+use crate::views::store_standing;
 
 /// How often rules are evaluated.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -321,10 +321,9 @@ impl Evaluator {
             AlertKind::BreachForecast => {
                 let lookback = SignedDuration::try_from(rule.lookback()).unwrap_or(SignedDuration::from_hours(24));
                 let recent_from = through.saturating_sub(lookback).unwrap_or(through);
-                let (window_from, _) = evaluation_window(contract, &period);
-                let results = self.store.results_between(checks, window_from.min(recent_from), now).await?;
+                let standing = store_standing(config, &self.store, contract, &period, through).await?;
+                let results = self.store.results_between(checks, recent_from, through).await?;
                 let monitored_from = self.store.first_result_at(checks).await?;
-                let standing = status(contract, &period, &Horizon { monitored_from, now: through }, &results);
                 let recent = slice_votes(contract, period.start, (recent_from, through), monitored_from, &results);
                 rules::breach_forecast(contract, &standing, &recent)
             }

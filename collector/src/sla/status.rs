@@ -9,9 +9,8 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use slaprobe_proto::ResultRecord;
 
-use super::{Horizon, Period, Report, evaluate};
+use super::{Period, Report};
 use crate::contract::{Contract, PeriodKind};
 
 /// How a contract stands against its objective.
@@ -61,11 +60,6 @@ pub fn current_period(contract: &Contract, at: Timestamp) -> Result<Period, Stri
         PeriodKind::Quarter => format!("{:04}-Q{}", local.year(), (local.month() - 1) / 3 + 1),
     };
     super::parse_period(&label, contract.terms.period, &contract.tz)
-}
-
-/// The standing of `contract` in `period` as known at `horizon`, from `results`.
-pub fn status(contract: &Contract, period: &Period, horizon: &Horizon, results: &[ResultRecord]) -> ContractStatus {
-    standing_of(contract, period, horizon.now, evaluate(contract, period, results, horizon))
 }
 
 /// The standing that `so_far`, the report of `contract`'s current `period` made at `as_of`, gives.

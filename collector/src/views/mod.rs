@@ -135,7 +135,7 @@ async fn store_horizon(
     store: &Store,
     ledger: Option<&LedgerState>,
     now: Timestamp,
-) -> Result<Horizon, ViewError> {
+) -> Result<Horizon, StoreError> {
     let stored = store.first_result_at(&contract.terms.checks).await?;
     let monitored_from = match (stored, ledger.and_then(|state| state.monitored_from)) {
         (Some(stored), Some(remembered)) => Some(stored.min(remembered)),
@@ -160,13 +160,37 @@ pub async fn store_status<'a>(
     let states = store.ledger_states().await?;
     for contract in selected {
         let period = current_period(contract, as_of).map_err(ViewError::NoCurrentPeriod)?;
-        let ledger = crate::ledger::usable(&states, contract);
-        let horizon = store_horizon(contract, store, ledger, as_of).await?;
-        let mut pass = standing_pass(contract, &period, &horizon);
-        pass.read(store, &period, ledger).await?;
-        statuses.push((contract, standing_at(config, contract, &period, &horizon, pass)));
+        statuses.push((contract, standing(config, store, &states, contract, &period, as_of).await?));
     }
     Ok(statuses)
+}
+
+/// `contract`'s standing in `period` as known at `as_of`, from the store: what the breach forecast watches.
+pub async fn store_standing(
+    config: &CollectorConfig,
+    store: &Store,
+    contract: &Contract,
+    period: &Period,
+    as_of: Timestamp,
+) -> Result<ContractStatus, StoreError> {
+    let states = store.ledger_states().await?;
+    standing(config, store, &states, contract, period, as_of).await
+}
+
+/// `contract`'s standing in `period` at `as_of`, its settled slices read from the ledger `states` describe.
+async fn standing(
+    config: &CollectorConfig,
+    store: &Store,
+    states: &[LedgerState],
+    contract: &Contract,
+    period: &Period,
+    as_of: Timestamp,
+) -> Result<ContractStatus, StoreError> {
+    let ledger = crate::ledger::usable(states, contract);
+    let horizon = store_horizon(contract, store, ledger, as_of).await?;
+    let mut pass = standing_pass(contract, period, &horizon);
+    pass.read(store, period, ledger).await?;
+    Ok(standing_at(config, contract, period, &horizon, pass))
 }
 
 /// One contract in one period with the results behind it: the current period part way (with its standing), or

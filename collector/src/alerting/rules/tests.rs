@@ -8,8 +8,7 @@ use slaprobe_proto::{HttpDetail, ResultRecord};
 use super::*;
 use crate::config::alerting::AlertRule;
 use crate::sla::engine::{SliceState, SliceVote, slice_votes};
-use crate::sla::status::status;
-use crate::sla::tests::{at, contract, minutely};
+use crate::sla::tests::{at, contract, minutely, status};
 
 /// Monitoring that began long before any slice these tests judge.
 const EVER: Option<Timestamp> = Some(Timestamp::MIN);
