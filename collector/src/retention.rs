@@ -1,7 +1,8 @@
 //! Retention: once an hour (the first time a minute after start), the collector holding the `retention` lease
 //! rolls up the results of the last [`ROLLUP_WINDOW`] into per-minute counts (again each time, so late results
 //! from a spool that was away are counted), deletes results older than `retention.results` (default 400 days),
-//! and rollups older than `retention.rollups` (default 5 years). Rollups cover the checks of the central list and
+//! and rollups and slice-ledger rows older than `retention.rollups` (default 5 years): the ledger keeps a period's
+//! figures after its raw results are gone. Rollups cover the checks of the central list and
 //! of the contracts.
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub async fn prune_once(
         tracing::info!(deleted, %cutoff, "Deleted results past retention.");
     }
     store.prune_rollups(before(config.retention.rollups)).await?;
+    store.prune_ledger(before(config.retention.rollups)).await?;
     Ok(Some(deleted))
 }
 

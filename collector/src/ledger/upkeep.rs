@@ -3,7 +3,7 @@
 //! started again from its first stored result; slices marked by late results are folded again; then settled
 //! slices are folded up to the contract's settle horizon, [`STEP`] at a time, each step that found results one
 //! transaction that also records how far the ledger is (steps without results are recorded with the next that
-//! has some, or the run's last). A collector killed mid-way loses at most the steps since the last record, and
+//! has some, or once they cover [`RECORD_QUIET`]). A collector killed mid-way loses at most the steps since the last record, and
 //! the next run resumes from the recorded point with the same outcome.
 
 use std::collections::BTreeMap;
@@ -28,6 +28,9 @@ pub const STEP: SignedDuration = SignedDuration::from_hours(6);
 const RUN_BUDGET: Duration = Duration::from_secs(20);
 /// The lease outlives a run; a collector that dies holding it stops the upkeep for at most this long.
 const LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// Steps that found no results are recorded only once they cover this much: a quiet contract's ledger is
+/// recorded every few runs rather than on each (readers read the unrecorded minutes from raw results).
+const RECORD_QUIET: SignedDuration = SignedDuration::from_mins(2);
 /// Marks taken per run.
 const MARKS_PER_RUN: u32 = 10_000;
 
@@ -85,7 +88,8 @@ pub async fn run_once(
             state.monitored_from = earliest_of(state.monitored_from, earliest);
             state.settled_until = until;
             let last = until >= horizon || started.elapsed() >= RUN_BUDGET;
-            if slices.is_empty() && !last {
+            let worth_recording = last && until.duration_since(written) >= RECORD_QUIET;
+            if slices.is_empty() && !worth_recording {
                 continue;
             }
             outcome.slices += slices.len() as u64;

@@ -108,6 +108,11 @@ impl Store {
         self.write(Write::ClearMarks(ids)).await.map(drop)
     }
 
+    /// Deletes the ledger rows of slices that ended before `cutoff`; how many went.
+    pub async fn prune_ledger(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.write(Write::PruneLedger(cutoff)).await?.changed)
+    }
+
     /// Every contract's ledger state, by contract.
     pub async fn ledger_states(&self) -> Result<Vec<LedgerState>, StoreError> {
         match self {

@@ -188,6 +188,8 @@ pub(crate) enum Write {
     Ledger(Box<super::ledger::LedgerWrite>),
     /// Clear these ledger marks.
     ClearMarks(Vec<i64>),
+    /// Delete the ledger rows of slices that ended before this.
+    PruneLedger(Timestamp),
 }
 
 /// Which results a rollup write counts.
@@ -238,7 +240,8 @@ impl Write {
             | Self::Rollup(_)
             | Self::PruneRollups(_)
             | Self::Ledger(_)
-            | Self::ClearMarks(_) => return Ok(()),
+            | Self::ClearMarks(_)
+            | Self::PruneLedger(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

@@ -354,3 +354,54 @@ async fn ingested_results_keep_their_arrival_and_late_ones_are_found() {
         assert_eq!(page[1].flags.names(), ["late"], "{}", engine.name);
     }
 }
+
+#[tokio::test]
+async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
+    for engine in engines().await {
+        let store = &engine.store;
+        let minute = |index: i64| at("2026-02-01T00:00:00Z") + SignedDuration::from_mins(index);
+        let row = |index: i64, cells: &[u8]| super::LedgerSlice {
+            start: minute(index),
+            end: minute(index + 1),
+            cells: cells.to_vec(),
+        };
+        let state = |until: i64| super::LedgerState {
+            contract: "acme".to_owned(),
+            terms_hash: "h".to_owned(),
+            rebuilt_from: minute(0),
+            settled_until: minute(until),
+            monitored_from: Some(minute(0)),
+        };
+        let step = |after: i64, until: i64, slices: Vec<super::LedgerSlice>| super::LedgerWrite {
+            state: state(until),
+            reset: false,
+            after: minute(after),
+            until: minute(until),
+            slice: SignedDuration::from_mins(1),
+            slices,
+        };
+        store.write_ledger(step(0, 3, vec![row(0, b"a"), row(1, b"b"), row(2, b"c")])).await.unwrap();
+        // Folding minutes 1-2 again: minute 2 had no results any more, minute 1 changed.
+        store.write_ledger(step(1, 3, vec![row(1, b"B")])).await.unwrap();
+        let (from, to) = everything();
+        let rows = store.ledger_slices("acme", from, to).await.unwrap();
+        assert_eq!(rows, vec![row(0, b"a"), row(1, b"B")], "{}", engine.name);
+        assert!(store.ledger_slices("other", from, to).await.unwrap().is_empty());
+        assert_eq!(store.ledger_states().await.unwrap(), vec![state(3)], "{}", engine.name);
+
+        // A result written without an arrival time leaves a mark; clearing it leaves none.
+        store.write_results(vec![result("agent-1", 1, "acme-api", 5)]).await.unwrap();
+        let marks = store.ledger_marks(10).await.unwrap();
+        assert_eq!(marks.len(), 1, "{}", engine.name);
+        assert_eq!((marks[0].check_id.as_str(), marks[0].from), ("acme-api", marks[0].to));
+        store.clear_ledger_marks(marks.iter().map(|mark| mark.id).collect()).await.unwrap();
+        assert!(store.ledger_marks(10).await.unwrap().is_empty(), "{}", engine.name);
+
+        assert_eq!(store.prune_ledger(minute(2)).await.unwrap(), 1, "{}", engine.name);
+        assert_eq!(store.ledger_slices("acme", from, to).await.unwrap(), vec![row(1, b"B")], "{}", engine.name);
+        let mut reset = step(0, 0, Vec::new());
+        reset.reset = true;
+        store.write_ledger(reset).await.unwrap();
+        assert!(store.ledger_slices("acme", from, to).await.unwrap().is_empty(), "{}: reset empties", engine.name);
+    }
+}

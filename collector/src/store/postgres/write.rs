@@ -55,6 +55,10 @@ impl PostgresStore {
             Write::ClearMarks(ids) => {
                 transaction.execute("DELETE FROM ledger_marks WHERE id = ANY($1)", &[ids]).await.map(changed)
             }
+            Write::PruneLedger(cutoff) => transaction
+                .execute("DELETE FROM ledger_slices WHERE end_ns < $1", &[&nanos(*cutoff)])
+                .await
+                .map(changed),
         }?;
         transaction.commit().await?;
         Ok(outcome)

@@ -42,6 +42,11 @@ pub fn commit<'a>(
             ),
             Write::Ledger(step) => changed(ledger::write(&transaction, step)?),
             Write::ClearMarks(ids) => changed(ledger::clear_marks(&transaction, ids)?),
+            Write::PruneLedger(cutoff) => changed(
+                transaction
+                    .prepare_cached("DELETE FROM ledger_slices WHERE end_ns < ?1")?
+                    .execute(params![nanos(*cutoff)])? as u64,
+            ),
         });
     }
     transaction.commit()?;
