@@ -79,6 +79,17 @@ enum Command {
         #[arg(long)]
         period: String,
     },
+    /// Load result lines (a standalone agent's `--output jsonl:` file, or another system's) into the store:
+    /// idempotent on (agent_id, seq), flagged `imported`; malformed lines are reported with their number and
+    /// skipped (exit 65 once the rest is imported).
+    Import {
+        /// Collector configuration.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Results file (JSON lines).
+        #[arg(long, value_name = "PATH")]
+        results: PathBuf,
+    },
     /// Move a SQLite store into an empty PostgreSQL database, then check every table's row count.
     Migrate {
         /// `sqlite:PATH` of the store to move.
@@ -118,6 +129,16 @@ fn main() -> ExitCode {
             }
         }
         Command::Export { config, contract, period } => cli::export_results(&config, &contract, &period),
+        Command::Import { config, results } => cli::import::import_results(&config, &results).and_then(|summary| {
+            println!(
+                "imported {} results; {} were already stored; {} malformed lines skipped",
+                summary.imported, summary.already_stored, summary.bad_lines
+            );
+            match summary.bad_lines {
+                0 => Ok(()),
+                skipped => Err(CliError::Data(format!("{skipped} malformed lines were skipped (listed above)"))),
+            }
+        }),
     };
     outcome.map_or_else(fail, |()| ExitCode::SUCCESS)
 }

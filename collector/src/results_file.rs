@@ -24,7 +24,16 @@ pub struct BadLines {
 
 /// Reads JSON lines from `reader`, handing each record to `each` as it is parsed; blank lines are skipped,
 /// malformed ones counted in the returned [`BadLines`].
-pub fn for_each_result(mut reader: impl BufRead, mut each: impl FnMut(ResultRecord)) -> std::io::Result<BadLines> {
+pub fn for_each_result(reader: impl BufRead, each: impl FnMut(ResultRecord)) -> std::io::Result<BadLines> {
+    for_each_line(reader, each, |_, _| {})
+}
+
+/// Like [`for_each_result`], also handing each malformed line's number and problem to `bad` as it is met.
+pub fn for_each_line(
+    mut reader: impl BufRead,
+    mut each: impl FnMut(ResultRecord),
+    mut bad_line: impl FnMut(usize, &str),
+) -> std::io::Result<BadLines> {
     let mut bad = BadLines::default();
     let mut line = Vec::new();
     for number in 1.. {
@@ -48,6 +57,7 @@ pub fn for_each_result(mut reader: impl BufRead, mut each: impl FnMut(ResultReco
             }
         };
         bad.count += 1;
+        bad_line(number, &problem);
         if bad.first.len() < KEPT_BAD_LINES {
             bad.first.push(format!("line {number}: {problem}"));
         }

@@ -140,6 +140,12 @@ impl Store {
         self.write(records::Write::Results(results)).await
     }
 
+    /// Stores `results` (each with `agent_id` and `seq`) loaded by `import`, flagged `imported`.
+    pub async fn import_results(&self, results: Vec<ResultRecord>) -> Result<WriteOutcome, StoreError> {
+        let results = results.into_iter().map(|result| (result, ResultFlags::IMPORTED)).collect();
+        self.write(records::Write::Results(results)).await
+    }
+
     /// Stores one batch received from an agent: its accepted results with their flags, its refusals, and the
     /// agent's last-seen time, all in one transaction.
     pub async fn write_ingested(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError> {

@@ -24,6 +24,9 @@ impl ResultFlags {
     /// The result arrived after the period it belongs to had closed (its end plus the settle time) for a
     /// contract that counts its check: it votes, and that period's report says what the late results changed.
     pub const LATE: Self = Self(4);
+    /// The result was loaded with `slaprobe-collector import` (from a standalone agent's file or another system),
+    /// not received from an agent's session.
+    pub const IMPORTED: Self = Self(8);
 
     /// The flags as stored.
     pub fn bits(self) -> u32 {
@@ -42,11 +45,16 @@ impl ResultFlags {
 
     /// The names of the flags set, for logs and APIs.
     pub fn names(self) -> Vec<&'static str> {
-        [(Self::CLOCK_SUSPECT, "clock_suspect"), (Self::UNKNOWN_CHECK, "unknown_check"), (Self::LATE, "late")]
-            .into_iter()
-            .filter(|(flag, _)| self.contains(*flag))
-            .map(|(_, name)| name)
-            .collect()
+        [
+            (Self::CLOCK_SUSPECT, "clock_suspect"),
+            (Self::UNKNOWN_CHECK, "unknown_check"),
+            (Self::LATE, "late"),
+            (Self::IMPORTED, "imported"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| self.contains(*flag))
+        .map(|(_, name)| name)
+        .collect()
     }
 }
 
