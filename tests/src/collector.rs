@@ -82,3 +82,21 @@ pub fn run_collector(args: &[&str]) -> String {
     assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
+
+/// Writes `contracts` as `contracts.yaml` and a `collector.yaml` that stores in `slaprobe.db` beside it (keeping
+/// results and rollups for a century, so fixed past dates stay inside retention) and listens for gRPC on a free
+/// loopback port; returns the `collector.yaml` path.
+pub fn store_config(dir: &Path, contracts: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("contracts.yaml"), contracts).expect("write contracts.yaml");
+    let config = dir.join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {{ grpc: \"{}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
+             retention: {{ results: 36500d, rollups: 36500d }}\ncontracts_file: contracts.yaml\n",
+            crate::ports::free_addr()
+        ),
+    )
+    .expect("write collector.yaml");
+    config
+}

@@ -7,8 +7,7 @@ use std::process::{Command, Stdio};
 
 use slaprobe_collector::store::{ResultFlags, Store};
 use slaprobe_tests::agent::collector_binary;
-use slaprobe_tests::collector::run_collector;
-use slaprobe_tests::ports::free_addr;
+use slaprobe_tests::collector::{run_collector, store_config};
 
 const CONTRACTS: &str = "contracts:
   - id: web
@@ -33,17 +32,7 @@ fn import(config: &str, results: &str) -> (Option<i32>, String, String) {
 #[test]
 fn an_import_is_idempotent_flagged_and_reports_as_the_file_does() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("contracts.yaml"), CONTRACTS).unwrap();
-    let config = dir.path().join("collector.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: {{ grpc: \"{}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
-             retention: {{ results: 36500d, rollups: 36500d }}\ncontracts_file: contracts.yaml\n",
-            free_addr()
-        ),
-    )
-    .unwrap();
+    let config = store_config(dir.path(), CONTRACTS);
     let mut lines = Vec::new();
     for minute in 0..600 {
         let (ok, region) = (!(100..110).contains(&minute), ["eu-west", "us-east"][minute % 2]);

@@ -3,7 +3,6 @@
 //! was recorded, and the ledger it ends with equals, row for row, one built without interruption from a copy of
 //! the same store. The reports through it equal the offline reports of `export`'s output.
 
-use std::path::Path;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -11,8 +10,7 @@ use slaprobe_collector::config::load_collector_config;
 use slaprobe_collector::ledger::upkeep;
 use slaprobe_collector::store::{LedgerState, Store};
 use slaprobe_proto::ResultRecord;
-use slaprobe_tests::collector::{run_collector, start_collector};
-use slaprobe_tests::ports::free_addr;
+use slaprobe_tests::collector::{run_collector, start_collector, store_config};
 use slaprobe_tests::wait;
 
 const CONTRACTS: &str = "contracts:
@@ -55,21 +53,6 @@ async fn state(store: &Store) -> Option<LedgerState> {
     store.ledger_states().await.unwrap().into_iter().find(|state| state.contract == "web")
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    std::fs::write(dir.join("contracts.yaml"), CONTRACTS).unwrap();
-    let config = dir.join("collector.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: {{ grpc: \"{}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
-             retention: {{ results: 36500d, rollups: 36500d }}\ncontracts_file: contracts.yaml\n",
-            free_addr()
-        ),
-    )
-    .unwrap();
-    config
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_collector_killed_mid_rebuild_resumes_to_the_same_ledger() {
     let (killed_dir, whole_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -86,8 +69,8 @@ async fn a_collector_killed_mid_rebuild_resumes_to_the_same_ledger() {
     let wal = killed_dir.path().join("slaprobe.db-wal");
     wait::until(Duration::from_secs(30), "the store to be closed", async || !wal.exists()).await;
     std::fs::copy(killed_dir.path().join("slaprobe.db"), whole_dir.path().join("slaprobe.db")).unwrap();
-    let config = write_config(killed_dir.path());
-    let whole_config = write_config(whole_dir.path());
+    let config = store_config(killed_dir.path(), CONTRACTS);
+    let whole_config = store_config(whole_dir.path(), CONTRACTS);
 
     let mut collector = start_collector(&config);
     let watching = Store::open_sqlite(&killed_dir.path().join("slaprobe.db")).unwrap();

@@ -205,13 +205,7 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
         ),
     )
     .unwrap();
-    let (wall, peak_mb, output) = run_measured(Command::new(collector_binary()).args([
-        "report",
-        "--config",
-        config.to_str().unwrap(),
-        "--period",
-        "2026-03",
-    ]));
+    let (wall, peak_mb, output) = measured_store_report(&config);
     let stored: serde_json::Value = serde_json::from_slice(&output).expect("report JSON");
     assert_eq!(stored["down_slices"], report["down_slices"], "the same figures from the store");
     println!(
@@ -226,13 +220,7 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
     while upkeep::run_once(&store, &loaded, "bench", now).await.expect("ledger upkeep").expect("the lease").steps > 0 {}
     let built = built.elapsed();
     drop(store);
-    let (wall, peak_mb, output) = run_measured(Command::new(collector_binary()).args([
-        "report",
-        "--config",
-        config.to_str().unwrap(),
-        "--period",
-        "2026-03",
-    ]));
+    let (wall, peak_mb, output) = measured_store_report(&config);
     let mut through: serde_json::Value = serde_json::from_slice(&output).expect("report JSON");
     let mut stored = stored;
     for report in [&mut through, &mut stored] {
@@ -245,6 +233,17 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
         wall.as_secs_f64(),
         peak_mb
     );
+}
+
+/// One `report --config CONFIG --period 2026-03` process: its wall time, peak memory and output.
+fn measured_store_report(config: &std::path::Path) -> (std::time::Duration, f64, Vec<u8>) {
+    run_measured(Command::new(collector_binary()).args([
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--period",
+        "2026-03",
+    ]))
 }
 
 /// A deterministic spread for `(minute, region)`: 0..1000.
