@@ -98,7 +98,7 @@ async fn a_collector_killed_mid_rebuild_resumes_to_the_same_ledger() {
     let whole = Store::open_sqlite(&whole_dir.path().join("slaprobe.db")).unwrap();
     let loaded = load_collector_config(&whole_config).unwrap();
     let now = Timestamp::now();
-    while upkeep::run_once(&whole, &loaded, "test", now).await.unwrap().unwrap().steps > 0 {}
+    while upkeep::run_once(&whole, &loaded, "test", now).await.unwrap().unwrap() > 0 {}
     let uninterrupted = whole.ledger_slices("web", Timestamp::MIN, end).await.unwrap();
     assert_eq!(resumed.len(), MINUTES as usize, "one row per minute with results");
     assert!(resumed == uninterrupted, "the resumed ledger equals one built in one go");

@@ -14,7 +14,7 @@
 //! Layout:
 //! - [`cells`]: one slice's counts and samples, and folding raw results into them.
 //! - [`upkeep`]: the background task that settles slices, folds marked ones again and rebuilds.
-//! - [`progress`]: how far each contract's ledger is, for `/readyz` and the views.
+//! - [`progress`]: how far each contract's ledger is, for `/readyz`.
 
 pub mod cells;
 pub mod progress;
@@ -24,6 +24,7 @@ use std::collections::HashSet;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::config::CollectorConfig;
 use crate::contract::Contract;
 use crate::sla::grid::Grid;
 use crate::sla::status::current_period;
@@ -54,6 +55,33 @@ pub fn terms_hash(contract: &Contract) -> String {
         placement
     );
     crate::digest::token_hash(&described)
+}
+
+/// The instant up to which `contract`'s slices are settled at `now`: its settle time and [`SETTLE_EXTRA`] ago.
+pub fn settle_horizon(config: &CollectorConfig, contract: &Contract, now: Timestamp) -> Timestamp {
+    now.saturating_sub(config.settle_time(contract)).and_then(|at| at.saturating_sub(SETTLE_EXTRA)).unwrap_or(now)
+}
+
+/// The earlier of two instants when both are known, else whichever is.
+pub fn earliest_of(known: Option<Timestamp>, seen: Option<Timestamp>) -> Option<Timestamp> {
+    match (known, seen) {
+        (Some(known), Some(seen)) => Some(known.min(seen)),
+        (known, seen) => known.or(seen),
+    }
+}
+
+/// `ranges` sorted, with overlapping or touching ones merged.
+pub fn merged_ranges(mut ranges: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
+    ranges.retain(|(first, last)| first <= last);
+    ranges.sort();
+    let mut merged: Vec<(Timestamp, Timestamp)> = Vec::new();
+    for (first, last) in ranges {
+        match merged.last_mut() {
+            Some((_, end)) if first <= *end => *end = (*end).max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    merged
 }
 
 /// `contract`'s ledger state among `states`, if it was computed under the contract's current terms.

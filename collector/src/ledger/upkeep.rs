@@ -3,8 +3,8 @@
 //! started again from its first stored result; slices marked by late results are folded again; then settled
 //! slices are folded up to the contract's settle horizon, [`STEP`] at a time, each step that found results one
 //! transaction that also records how far the ledger is (steps without results are recorded with the next that
-//! has some, or once they cover [`RECORD_QUIET`]). A collector killed mid-way loses at most the steps since the last record, and
-//! the next run resumes from the recorded point with the same outcome.
+//! has some, or once they cover [`RECORD_QUIET`]). A collector killed mid-way loses at most the steps since the
+//! last record, and the next run resumes from the recorded point with the same outcome.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{SETTLE_EXTRA, fold_between, slice_length, terms_hash};
+use super::{earliest_of, fold_between, merged_ranges, settle_horizon, slice_length, terms_hash};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
 use crate::store::{LeaseClaim, LedgerMark, LedgerState, LedgerWrite, Store, StoreError};
@@ -34,25 +34,14 @@ const RECORD_QUIET: SignedDuration = SignedDuration::from_mins(2);
 /// Marks taken per run.
 const MARKS_PER_RUN: u32 = 10_000;
 
-/// What one run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunOutcome {
-    /// Steps written.
-    pub steps: u64,
-    /// Slices written.
-    pub slices: u64,
-    /// Marks handled.
-    pub marks: u64,
-}
-
-/// One run over every contract of `config` at `now`, if `holder` gets the lease (`None`: another collector
-/// holds it).
+/// One run over every contract of `config` at `now`: how many steps it wrote, if `holder` got the lease
+/// (`None`: another collector holds it).
 pub async fn run_once(
     store: &Store,
     config: &CollectorConfig,
     holder: &str,
     now: Timestamp,
-) -> Result<Option<RunOutcome>, StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let until = now.saturating_add(LEASE).unwrap_or(now);
     let claim = LeaseClaim { name: "ledger".to_owned(), holder: holder.to_owned(), now, until };
     if !store.claim_lease(claim).await? {
@@ -62,12 +51,10 @@ pub async fn run_once(
     let states: BTreeMap<String, LedgerState> =
         store.ledger_states().await?.into_iter().map(|state| (state.contract.clone(), state)).collect();
     let marks = store.ledger_marks(MARKS_PER_RUN).await?;
-    let mut outcome = RunOutcome { marks: marks.len() as u64, ..RunOutcome::default() };
+    let mut steps = 0;
     for contract in &config.contracts {
-        let horizon = now
-            .saturating_sub(config.settle_time(contract))
-            .and_then(|at| at.saturating_sub(SETTLE_EXTRA))
-            .unwrap_or(now);
+        let horizon = settle_horizon(config, contract, now);
+        let slice = slice_length(contract);
         let mut state = match states.get(&contract.terms.id) {
             Some(state) if state.terms_hash == terms_hash(contract) => state.clone(),
             previous => start_again(store, contract, previous.is_some(), horizon).await?,
@@ -75,9 +62,7 @@ pub async fn run_once(
         for (after, until) in marked_ranges(contract, &marks, state.settled_until) {
             let (slices, earliest) = fold_between(store, contract, after, until).await?;
             state.monitored_from = earliest_of(state.monitored_from, earliest);
-            outcome.slices += slices.len() as u64;
-            outcome.steps += 1;
-            let slice = slice_length(contract);
+            steps += 1;
             store.write_ledger(LedgerWrite { state: state.clone(), reset: false, after, until, slice, slices }).await?;
         }
         let mut written = state.settled_until;
@@ -92,9 +77,7 @@ pub async fn run_once(
             if slices.is_empty() && !worth_recording {
                 continue;
             }
-            outcome.slices += slices.len() as u64;
-            outcome.steps += 1;
-            let slice = slice_length(contract);
+            steps += 1;
             let step = LedgerWrite { state: state.clone(), reset: false, after: written, until, slice, slices };
             store.write_ledger(step).await?;
             written = until;
@@ -110,7 +93,7 @@ pub async fn run_once(
     if !marks.is_empty() {
         store.clear_ledger_marks(marks.iter().map(|mark| mark.id).collect()).await?;
     }
-    Ok(Some(outcome))
+    Ok(Some(steps))
 }
 
 /// Starts `contract`'s ledger again from its first stored result (it had none, or its terms changed).
@@ -123,7 +106,11 @@ async fn start_again(
     let first = store.first_result_at(&contract.terms.checks).await?;
     let from = first.unwrap_or(horizon).min(horizon);
     if changed {
-        tracing::info!(contract = %contract.terms.id, %from, "The contract's terms changed: rebuilding its slice ledger.");
+        tracing::info!(
+            contract = %contract.terms.id,
+            %from,
+            "The contract's terms changed: rebuilding its slice ledger."
+        );
     } else {
         tracing::info!(contract = %contract.terms.id, %from, "Building the contract's slice ledger.");
     }
@@ -145,27 +132,13 @@ async fn start_again(
 /// settled yet); overlapping or touching ranges are merged.
 fn marked_ranges(contract: &Contract, marks: &[LedgerMark], settled_until: Timestamp) -> Vec<(Timestamp, Timestamp)> {
     let slice = slice_length(contract);
-    let mut ranges: Vec<(Timestamp, Timestamp)> = marks
-        .iter()
-        .filter(|mark| contract.terms.checks.contains(&mark.check_id) && mark.from < settled_until)
-        .map(|mark| (mark.from, mark.to.saturating_add(slice).unwrap_or(Timestamp::MAX).min(settled_until)))
-        .collect();
-    ranges.sort();
-    let mut merged: Vec<(Timestamp, Timestamp)> = Vec::new();
-    for (after, until) in ranges {
-        match merged.last_mut() {
-            Some((_, last)) if after <= *last => *last = (*last).max(until),
-            _ => merged.push((after, until)),
-        }
-    }
-    merged
-}
-
-fn earliest_of(known: Option<Timestamp>, seen: Option<Timestamp>) -> Option<Timestamp> {
-    match (known, seen) {
-        (Some(known), Some(seen)) => Some(known.min(seen)),
-        (known, seen) => known.or(seen),
-    }
+    merged_ranges(
+        marks
+            .iter()
+            .filter(|mark| contract.terms.checks.contains(&mark.check_id) && mark.from < settled_until)
+            .map(|mark| (mark.from, mark.to.saturating_add(slice).unwrap_or(Timestamp::MAX).min(settled_until)))
+            .collect(),
+    )
 }
 
 /// Runs [`run_once`] every [`EVERY`] until `stop`.

@@ -148,40 +148,28 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use jiff::Timestamp;
-    use slaprobe_proto::ResultRecord;
+    use jiff::{SignedDuration, Timestamp};
 
     use super::{MARK_AFTER, marks_of};
     use crate::store::ResultFlags;
-
-    fn result(check: &str, started_at: &str) -> (ResultRecord, ResultFlags) {
-        let line = format!(r#"{{"check_id":"{check}","region":"eu","started_at":"{started_at}","ok":true}}"#);
-        (serde_json::from_str(&line).expect("a result"), ResultFlags::NONE)
-    }
+    use crate::store::sqlite::tests::result;
 
     #[test]
     fn only_results_that_arrive_late_leave_marks_one_per_check() {
-        let received: Timestamp = "2026-03-01T12:00:00Z".parse().expect("an instant");
-        let results = [
-            result("api", "2026-03-01T11:59:59Z"),
-            result("api", "2026-03-01T11:00:00Z"),
-            result("api", "2026-03-01T10:00:00Z"),
-            result("dns", "2026-03-01T11:59:00Z"),
-        ];
+        // The fixture's results start at 2026-02-01T00:00Z plus the given minutes; they arrive at minute 60.
+        let received: Timestamp = "2026-02-01T01:00:00Z".parse().expect("an instant");
+        let minute =
+            |minutes: i64| "2026-02-01T00:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes);
+        let results: Vec<_> = [("api", 60), ("api", 59), ("api", 0), ("dns", 30)]
+            .into_iter()
+            .enumerate()
+            .map(|(seq, (check, at))| (result("agent-1", seq as u64, check, at), ResultFlags::NONE))
+            .collect();
         let marks = marks_of(results.iter(), Some(received));
-        let (from, to) = ("2026-03-01T10:00:00Z".parse().expect("from"), "2026-03-01T11:00:00Z".parse().expect("to"));
-        assert_eq!(
-            marks,
-            vec![
-                ("api".to_owned(), from, to),
-                (
-                    "dns".to_owned(),
-                    "2026-03-01T11:59:00Z".parse().expect("dns"),
-                    "2026-03-01T11:59:00Z".parse().expect("dns")
-                )
-            ]
-        );
-        let just_in_time = [result("api", &received.saturating_sub(MARK_AFTER).expect("an instant").to_string())];
+        assert_eq!(marks, vec![("api".to_owned(), minute(0), minute(59)), ("dns".to_owned(), minute(30), minute(30))]);
+        let mut just_in_time = result("agent-1", 9, "api", 0);
+        just_in_time.started_at = received.saturating_sub(MARK_AFTER).expect("an instant");
+        let just_in_time = [(just_in_time, ResultFlags::NONE)];
         assert!(marks_of(just_in_time.iter(), Some(received)).is_empty());
         assert_eq!(marks_of(just_in_time.iter(), None).len(), 1, "a write without an arrival time always marks");
     }

@@ -177,7 +177,7 @@ async fn report(
 
 /// Keeps the ledger up at `now` until it has nothing left to do.
 async fn keep_up(store: &Store, config: &CollectorConfig, now: Timestamp) {
-    while upkeep::run_once(store, config, "test", now).await.unwrap().unwrap().steps > 0 {}
+    while upkeep::run_once(store, config, "test", now).await.unwrap().unwrap() > 0 {}
 }
 
 /// Writes `results` as agents' batches received at `received_at`, flagged late when `closed`.

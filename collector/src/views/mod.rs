@@ -13,18 +13,17 @@ mod window;
 
 use std::collections::{BTreeSet, HashSet};
 
-use crate::ledger::cells::is_late;
-use crate::store::LedgerState;
-
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
 use self::window::{WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
+use crate::ledger::cells::is_late;
+use crate::ledger::earliest_of;
 use crate::sla::status::{ContractStatus, current_period, standing_of};
 use crate::sla::{Horizon, Period, Report, evaluation_window, parse_period};
-use crate::store::{Store, StoreError};
+use crate::store::{LedgerState, Store, StoreError};
 
 /// Why a view could not be made; the API maps each to its status, the commands to their exit status.
 #[derive(Debug, thiserror::Error)]
@@ -137,11 +136,7 @@ async fn store_horizon(
     now: Timestamp,
 ) -> Result<Horizon, StoreError> {
     let stored = store.first_result_at(&contract.terms.checks).await?;
-    let monitored_from = match (stored, ledger.and_then(|state| state.monitored_from)) {
-        (Some(stored), Some(remembered)) => Some(stored.min(remembered)),
-        (stored, remembered) => stored.or(remembered),
-    };
-    Ok(Horizon { monitored_from, now })
+    Ok(Horizon { monitored_from: earliest_of(stored, ledger.and_then(|state| state.monitored_from)), now })
 }
 
 /// Each contract's standing in its current period at `as_of`, from the store; `only` limits it to one contract.

@@ -11,6 +11,7 @@ use slaprobe_proto::ResultRecord;
 
 use crate::contract::Contract;
 use crate::ledger::cells::{SliceCells, is_late};
+use crate::ledger::merged_ranges;
 use crate::sla::observations::failure;
 use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
 use crate::store::{LedgerState, Store, StoreError};
@@ -54,20 +55,6 @@ impl<'a> WindowChunks<'a> {
         self.next = until;
         Ok(Some(chunk))
     }
-}
-
-/// `ranges` sorted, with overlapping ones merged.
-fn merged(mut ranges: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
-    ranges.retain(|(first, last)| first <= last);
-    ranges.sort();
-    let mut merged: Vec<(Timestamp, Timestamp)> = Vec::new();
-    for (first, last) in ranges {
-        match merged.last_mut() {
-            Some((_, end)) if first <= *end => *end = (*end).max(last),
-            _ => merged.push((first, last)),
-        }
-    }
-    merged
 }
 
 /// Counts of results that arrived late, to take away again to see the period without them.
@@ -200,7 +187,7 @@ impl<'a> WindowPass<'a> {
         };
         let mut raw: Vec<(Timestamp, Timestamp)> = dirty.iter().copied().map(widened).collect();
         raw.push((settled.saturating_sub(slice).unwrap_or(from).max(from), to));
-        for (first, last) in merged(raw) {
+        for (first, last) in merged_ranges(raw) {
             let late: HashSet<(String, u64)> =
                 store.late_between(&self.contract.terms.checks, first, last).await?.into_iter().collect();
             let mut chunks = WindowChunks::between(store, self.contract, first, last);
@@ -236,7 +223,7 @@ impl<'a> WindowPass<'a> {
             .into_iter()
             .filter(|mark| self.contract.terms.checks.contains(&mark.check_id) && mark.from < settled)
             .map(|mark| (mark.from, mark.to));
-        Ok(Some(merged(ranges.collect())))
+        Ok(Some(merged_ranges(ranges.collect())))
     }
 
     /// The agents that reported, the report as known at `horizon`, and what it would say without the late

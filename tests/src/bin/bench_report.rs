@@ -217,7 +217,7 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
     let loaded = load_collector_config(&config).expect("the fleet collector.yaml");
     let store = Store::open_sqlite(&fleet_dir.join("slaprobe.db")).expect("store");
     let (built, now) = (Instant::now(), "2026-04-02T00:00:00Z".parse().unwrap());
-    while upkeep::run_once(&store, &loaded, "bench", now).await.expect("ledger upkeep").expect("the lease").steps > 0 {}
+    while upkeep::run_once(&store, &loaded, "bench", now).await.expect("ledger upkeep").expect("the lease") > 0 {}
     let built = built.elapsed();
     drop(store);
     let (wall, peak_mb, output) = measured_store_report(&config);
