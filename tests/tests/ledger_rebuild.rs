@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::config::load_collector_config;
 use slaprobe_collector::ledger::upkeep;
-use slaprobe_collector::store::{LedgerState, Store};
+use slaprobe_collector::store::{LedgerState, SliceParts, Store};
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::collector::{run_collector, start_collector, store_config};
 use slaprobe_tests::wait;
@@ -93,13 +93,13 @@ async fn a_collector_killed_mid_rebuild_resumes_to_the_same_ledger() {
     })
     .await;
     drop(restarted);
-    let resumed = watching.ledger_slices("web", Timestamp::MIN, end).await.unwrap();
+    let resumed = watching.ledger_slices("web", (Timestamp::MIN, end), SliceParts::CountsAndLatency).await.unwrap();
 
     let whole = Store::open_sqlite(&whole_dir.path().join("slaprobe.db")).unwrap();
     let loaded = load_collector_config(&whole_config).unwrap();
     let now = Timestamp::now();
     while upkeep::run_once(&whole, &loaded, "test", now).await.unwrap().unwrap() > 0 {}
-    let uninterrupted = whole.ledger_slices("web", Timestamp::MIN, end).await.unwrap();
+    let uninterrupted = whole.ledger_slices("web", (Timestamp::MIN, end), SliceParts::CountsAndLatency).await.unwrap();
     assert_eq!(resumed.len(), MINUTES as usize, "one row per minute with results");
     assert!(resumed == uninterrupted, "the resumed ledger equals one built in one go");
 

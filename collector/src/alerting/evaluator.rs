@@ -31,7 +31,7 @@ use crate::sla::engine::{in_maintenance, slice_votes};
 use crate::sla::status::current_period;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
-use crate::views::store_standing;
+use crate::views::{store_standing, store_votes};
 
 /// How often rules are evaluated.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -312,19 +312,14 @@ impl Evaluator {
                     .map(|window| rules::scaled_slices(window.long, length, contract.terms.slice))
                     .max()
                     .unwrap_or(1);
-                let from = back(longest);
-                let results = self.store.results_between(checks, from, through).await?;
-                let monitored_from = self.store.first_result_at(checks).await?;
-                let votes = slice_votes(contract, period.start, (from, through), monitored_from, &results);
+                let votes = store_votes(&self.store, contract, &period, (back(longest), through)).await?;
                 rules::burn_rate(contract, &windows, length, &votes)
             }
             AlertKind::BreachForecast => {
                 let lookback = SignedDuration::try_from(rule.lookback()).unwrap_or(SignedDuration::from_hours(24));
                 let recent_from = through.saturating_sub(lookback).unwrap_or(through);
                 let standing = store_standing(config, &self.store, contract, &period, through).await?;
-                let results = self.store.results_between(checks, recent_from, through).await?;
-                let monitored_from = self.store.first_result_at(checks).await?;
-                let recent = slice_votes(contract, period.start, (recent_from, through), monitored_from, &results);
+                let recent = store_votes(&self.store, contract, &period, (recent_from, through)).await?;
                 rules::breach_forecast(contract, &standing, &recent)
             }
             AlertKind::CertExpiry => {

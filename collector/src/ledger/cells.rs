@@ -4,6 +4,10 @@
 //! judges raw results ([`crate::sla::observations`]), so a report read from the ledger is the report computed
 //! from the raw results.
 //!
+//! Beside the cells, each slice keeps a latency sketch per region of the successful results of the contract's
+//! checks ([`SliceLatency`]), which the period view's per-day and per-region percentiles are merged from; reports
+//! do not read them.
+//!
 //! Cells are stored as a protobuf message (compact, fast to decode, and readable by any protobuf tool); checks
 //! are their index in the contract's `checks`, which the terms hash covers.
 
@@ -15,6 +19,7 @@ use slaprobe_proto::ResultRecord;
 
 use crate::contract::Contract;
 use crate::sla::grid::Grid;
+use crate::sla::latency::{LatencySketch, SketchBins};
 use crate::sla::observations::{Sample, failure, keep_earliest};
 use crate::store::LedgerSlice;
 use crate::store::columns::nanos;
@@ -76,6 +81,32 @@ pub struct SampleCell {
     pub error: String,
 }
 
+/// One slice's latency sketches, per region.
+#[derive(Clone, PartialEq, Message)]
+pub struct SliceLatency {
+    /// Per region that had successful results, by region.
+    #[prost(message, repeated, tag = "1")]
+    pub regions: Vec<RegionLatency>,
+}
+
+/// The latency of one region's successful results of the contract's checks in one slice.
+#[derive(Clone, PartialEq, Message)]
+pub struct RegionLatency {
+    /// The region.
+    #[prost(string, tag = "1")]
+    pub region: String,
+    /// Its sketch.
+    #[prost(message, optional, tag = "2")]
+    pub sketch: Option<SketchBins>,
+}
+
+impl SliceLatency {
+    /// The sketches a stored row holds (none for a row read without them).
+    pub fn decode_row(row: &LedgerSlice) -> Result<Self, prost::DecodeError> {
+        Self::decode(row.latency.as_slice())
+    }
+}
+
 impl SliceCells {
     /// The cells a stored row holds.
     pub fn decode_row(row: &LedgerSlice) -> Result<Self, prost::DecodeError> {
@@ -96,6 +127,7 @@ impl SliceCells {
 struct Folding {
     cells: SliceCells,
     samples: Vec<Sample>,
+    latency: BTreeMap<String, LatencySketch>,
 }
 
 /// The slices of some grids being folded from raw results: every slice is keyed by its interval, so a slice two
@@ -158,6 +190,9 @@ impl<'a> Fold<'a> {
             if let Some(error) = &failure {
                 keep_earliest(&mut folding.samples, result.started_at, check, error.clone());
             }
+            if let Some(ms) = successful_latency(result) {
+                folding.latency.entry(result.region.clone()).or_default().add(ms);
+            }
         }
     }
 
@@ -175,10 +210,21 @@ impl<'a> Fold<'a> {
                         error: sample.error,
                     })
                     .collect();
-                LedgerSlice { start, end, cells: folding.cells.encode_to_vec() }
+                let latency = SliceLatency {
+                    regions: (folding.latency.into_iter())
+                        .map(|(region, sketch)| RegionLatency { region, sketch: Some(sketch.bins()) })
+                        .collect(),
+                };
+                LedgerSlice { start, end, cells: folding.cells.encode_to_vec(), latency: latency.encode_to_vec() }
             })
             .collect()
     }
+}
+
+/// The latency of `result` when it succeeded: what the period view's percentiles are made of (a timeout says
+/// nothing about how fast the vendor answers).
+pub fn successful_latency(result: &ResultRecord) -> Option<f64> {
+    result.ok.then_some(result.duration_ms).flatten()
 }
 
 /// Whether `result` is among `late` (by agent and sequence number, as the store flags them).

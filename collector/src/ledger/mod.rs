@@ -39,13 +39,14 @@ pub const SETTLE_EXTRA: SignedDuration = SignedDuration::from_secs(60);
 /// The hash of what a contract's ledger cells depend on: its checks (in order), slice length, `slow_ms`, time
 /// zone, period kind, `min_down_run` (the margins periods are judged with) and where its checks are placed.
 /// Quorum, ratios, `no_data`, maintenance and credits are applied when a period is read, so changing them needs
-/// no rebuild.
+/// no rebuild. The first line names the layout of the rows (v2: slices carry latency sketches), so a ledger
+/// written before a change of layout is rebuilt too.
 pub fn terms_hash(contract: &Contract) -> String {
     let terms = &contract.terms;
     let placement: Vec<(&String, &std::collections::BTreeSet<String>)> =
         contract.placement.iter().filter(|(check, _)| terms.checks.contains(check)).collect();
     let described = format!(
-        "ledger v1\nchecks {:?}\nslice_ns {}\nslow_ms {:?}\ntimezone {}\nperiod {:?}\nmin_down_run {}\nplacement {:?}",
+        "ledger v2\nchecks {:?}\nslice_ns {}\nslow_ms {:?}\ntimezone {}\nperiod {:?}\nmin_down_run {}\nplacement {:?}",
         terms.checks,
         terms.slice.as_nanos(),
         terms.slow_ms,

@@ -1,18 +1,21 @@
-//! Views of a period's results that explain a report without deciding money: each region's own uptime (the
-//! contract evaluated from that region's results alone, as if that region were the only judge: one region
-//! down and one reporting suffice) and probe latency percentiles per local day.
+//! Views of a period that explain a report without deciding money: each region's own uptime (the contract
+//! evaluated from that region's results alone, as if that region were the only judge: one region down and one
+//! reporting suffice) and probe latency percentiles per region and per local day.
 //!
 //! Latency is the `duration_ms` of successful results only: a timeout says nothing about how fast the vendor
-//! answers. Percentiles use the nearest-rank method (the smallest value with at least p % of values at or below
-//! it), so every figure shown is a latency that was measured.
+//! answers. Percentiles are nearest-rank (the smallest value with at least p % of values at or below it), read
+//! from latency sketches ([`super::latency`]), so every figure is within 1 % of a latency that was measured and
+//! costs the same whether a month holds a thousand results or a million. A slice's latencies count to the local
+//! day its slice starts in.
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
-use slaprobe_proto::ResultRecord;
 
-use super::{Horizon, Period, evaluate};
+use super::latency::{LatencySketch, SketchBins};
+use super::{Evaluation, Horizon};
 use crate::contract::Contract;
 
 /// The 50th, 95th and 99th percentile of a set of latencies, milliseconds.
@@ -31,9 +34,9 @@ pub struct Percentiles {
 pub struct RegionView {
     /// Region label.
     pub region: String,
-    /// Results from this region in the period.
+    /// Results from this region in the period that vote (its checks are assigned to it).
     pub results: u64,
-    /// Of those, failed.
+    /// Of those, failed (rule 3, `slow_ms` included).
     pub failed: u64,
     /// The contract's uptime as this region alone saw it (rules of `docs/sla.md`, one region).
     pub uptime_percent: Option<f64>,
@@ -54,63 +57,73 @@ pub struct DayLatency {
     pub latency: Option<Percentiles>,
 }
 
-/// Nearest-rank percentiles of `values`; `None` when there are none.
-pub fn percentiles(values: &mut [f64]) -> Option<Percentiles> {
-    if values.is_empty() {
-        return None;
+/// The latencies of the slices within a span, gathered per region and local day as slices or results come in,
+/// in any order; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Breakdown {
+    from: Timestamp,
+    until: Timestamp,
+    regions: BTreeMap<String, LatencySketch>,
+    days: BTreeMap<Date, LatencySketch>,
+}
+
+impl Breakdown {
+    /// Nothing gathered yet of the slices within `[from, until)`.
+    pub fn new((from, until): (Timestamp, Timestamp)) -> Self {
+        Self { from, until, regions: BTreeMap::new(), days: BTreeMap::new() }
     }
-    values.sort_by(f64::total_cmp);
-    let rank = |percent: usize| {
-        let index = (percent * values.len()).div_ceil(100).max(1) - 1;
-        values[index.min(values.len() - 1)]
-    };
-    Some(Percentiles { p50_ms: rank(50), p95_ms: rank(95), p99_ms: rank(99) })
-}
 
-fn in_period<'a>(period: &'a Period, results: &'a [ResultRecord]) -> impl Iterator<Item = &'a ResultRecord> {
-    results.iter().filter(|result| period.start <= result.started_at && result.started_at < period.end)
-}
-
-fn latencies<'a>(results: impl Iterator<Item = &'a ResultRecord>) -> Vec<f64> {
-    results.filter(|result| result.ok).filter_map(|result| result.duration_ms).collect()
-}
-
-/// Each region that reported for `contract`'s checks in `period`, by region label, as known at `horizon`.
-pub fn regions(contract: &Contract, period: &Period, results: &[ResultRecord], horizon: &Horizon) -> Vec<RegionView> {
-    let mut by_region: BTreeMap<&str, Vec<ResultRecord>> = BTreeMap::new();
-    for result in results.iter().filter(|result| contract.terms.checks.contains(&result.check_id)) {
-        by_region.entry(result.region.as_str()).or_default().push(result.clone());
+    /// Whether the slice `[start, end)` is one of those gathered.
+    pub fn covers(&self, start: Timestamp, end: Timestamp) -> bool {
+        self.from <= start && end <= self.until
     }
-    let mut single_judge = contract.clone();
-    (single_judge.terms.min_regions_down, single_judge.min_regions_reporting) = (1, 1);
-    by_region
-        .into_iter()
-        .map(|(region, own)| {
-            let report = evaluate(&single_judge, period, &own, horizon);
-            let counted: Vec<&ResultRecord> = in_period(period, &own).collect();
-            RegionView {
-                region: region.to_owned(),
-                results: counted.len() as u64,
-                failed: counted.iter().filter(|result| !result.ok).count() as u64,
-                uptime_percent: report.uptime_percent,
-                down_slices: report.down_slices,
-                latency: percentiles(&mut latencies(counted.into_iter())),
-            }
-        })
-        .collect()
-}
 
-/// Latency percentiles of `contract`'s checks for each local day of `period` that has results.
-pub fn daily_latency(contract: &Contract, period: &Period, results: &[ResultRecord]) -> Vec<DayLatency> {
-    let mut by_day: BTreeMap<Date, Vec<&ResultRecord>> = BTreeMap::new();
-    for result in in_period(period, results).filter(|result| contract.terms.checks.contains(&result.check_id)) {
-        by_day.entry(contract.tz.to_datetime(result.started_at).date()).or_default().push(result);
+    /// Adds one successful result's latency `ms`, from `region`, in the slice starting at `slice_start`.
+    pub fn add_latency(&mut self, contract: &Contract, slice_start: Timestamp, region: &str, ms: f64) {
+        self.sketches(contract, slice_start, region).into_iter().for_each(|sketch| sketch.add(ms));
     }
-    by_day
-        .into_iter()
-        .map(|(date, day)| {
-            let mut values = latencies(day.into_iter());
-            DayLatency { date, samples: values.len() as u64, latency: percentiles(&mut values) }
-        })
-        .collect()
+
+    /// Adds a stored sketch of `region`'s latencies in the slice starting at `slice_start`.
+    pub fn add_sketch(&mut self, contract: &Contract, slice_start: Timestamp, region: &str, bins: &SketchBins) {
+        self.sketches(contract, slice_start, region).into_iter().for_each(|sketch| sketch.merge_bins(bins));
+    }
+
+    /// The sketches a latency of `region` in the slice starting at `slice_start` goes into.
+    fn sketches(&mut self, contract: &Contract, slice_start: Timestamp, region: &str) -> [&mut LatencySketch; 2] {
+        if !self.regions.contains_key(region) {
+            self.regions.insert(region.to_owned(), LatencySketch::default());
+        }
+        let day = contract.tz.to_datetime(slice_start).date();
+        let by_region = self.regions.get_mut(region).expect("just inserted");
+        [by_region, self.days.entry(day).or_default()]
+    }
+
+    /// Each region that reported in `evaluation`, by name, as known at `horizon`, and each local day that had
+    /// successful results, in order.
+    pub fn finish(self, evaluation: &Evaluation<'_>, horizon: &Horizon) -> (Vec<RegionView>, Vec<DayLatency>) {
+        let slices = evaluation.slices_within(self.from, self.until);
+        let mut judge = evaluation.contract().clone();
+        (judge.terms.min_regions_down, judge.min_regions_reporting) = (1, 1);
+        let mut names: Vec<&String> = evaluation.regions().iter().collect();
+        names.sort();
+        let regions = names
+            .into_iter()
+            .filter_map(|region| {
+                let (results, failed) = evaluation.region_totals(region, slices.clone());
+                let report = evaluation.of_region(&judge, region)?.report(horizon);
+                Some(RegionView {
+                    region: region.clone(),
+                    results,
+                    failed,
+                    uptime_percent: report.uptime_percent,
+                    down_slices: report.down_slices,
+                    latency: self.regions.get(region).and_then(LatencySketch::percentiles),
+                })
+            })
+            .collect();
+        let days = (self.days.into_iter())
+            .map(|(date, sketch)| DayLatency { date, samples: sketch.count(), latency: sketch.percentiles() })
+            .collect();
+        (regions, days)
+    }
 }

@@ -104,10 +104,64 @@ impl<'a> Evaluation<'a> {
         (self.grid.slice_start(slice), self.grid.slice_end(slice))
     }
 
+    /// The contract evaluated.
+    pub fn contract(&self) -> &'a Contract {
+        self.contract
+    }
+
+    /// The regions that reported so far.
+    pub fn regions(&self) -> &[String] {
+        &self.observations.regions
+    }
+
+    /// The slices of the grid that lie within `[from, until)`, a range of indices.
+    pub fn slices_within(&self, from: Timestamp, until: Timestamp) -> std::ops::Range<usize> {
+        let slices = self.grid.slices();
+        let first = (0..slices).find(|slice| self.grid.slice_start(*slice) >= from).unwrap_or(slices);
+        let end = (first..slices).find(|slice| self.grid.slice_end(*slice) > until).unwrap_or(slices);
+        first..end
+    }
+
+    /// The results `region` had in `slices` of the grid, and how many of them failed (rule 3).
+    pub fn region_totals(&self, region: &str, slices: std::ops::Range<usize>) -> (u64, u64) {
+        self.observations.region_totals(region, slices)
+    }
+
+    /// This evaluation as `judge` (the same contract with other quorums) would make it from `region`'s results
+    /// alone; `None` when the region did not report.
+    pub fn of_region<'b>(&self, judge: &'b Contract, region: &str) -> Option<Evaluation<'b>> {
+        Some(Evaluation {
+            contract: judge,
+            period: self.period.clone(),
+            grid: self.grid.clone(),
+            observations: self.observations.of_region(region)?,
+            first_result: self.first_result,
+        })
+    }
+
     /// The earliest start of a result of the contract's checks seen, anywhere in time: when monitoring began, as
     /// far as these results tell.
     pub fn first_result(&self) -> Option<Timestamp> {
         self.first_result
+    }
+
+    /// The period's slices as rules 2–5 and the maintenance windows judge them, before short runs are forgiven,
+    /// oldest first (see [`slice_votes`]).
+    pub fn votes(mut self, monitored_from: Option<Timestamp>) -> Vec<SliceVote> {
+        self.observations.finish();
+        let (grid, observations, contract) = (&self.grid, &self.observations, self.contract);
+        let judged = judge(contract, grid, observations, &Horizon { monitored_from, now: Timestamp::MAX });
+        grid.period()
+            .map(|slice| SliceVote {
+                start: grid.slice_start(slice),
+                end: grid.slice_end(slice),
+                state: judged.states[slice],
+                down_regions: (0..observations.regions.len())
+                    .filter(|region| observations.region_vote(contract, *region, slice) == Some(true))
+                    .map(|region| observations.regions[region].clone())
+                    .collect(),
+            })
+            .collect()
     }
 
     /// The report, as known at `horizon`.
@@ -285,41 +339,30 @@ pub struct SliceVote {
 }
 
 /// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor` (the start of
-/// the contract's current period), oldest first; slices that ended before `monitored_from` (the contract's first
-/// stored result) are `NotMonitored` (rule 7), so they neither burn budget nor count as unknown.
-pub fn slice_votes(
-    contract: &Contract,
-    anchor: Timestamp,
-    (from, to): (Timestamp, Timestamp),
-    monitored_from: Option<Timestamp>,
-    results: &[ResultRecord],
-) -> Vec<SliceVote> {
+/// the contract's current period), as a period to judge; `None` when no whole slice fits.
+pub fn vote_window(contract: &Contract, anchor: Timestamp, (from, to): (Timestamp, Timestamp)) -> Option<Period> {
     let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
     let (anchor, from, to) = (anchor.as_nanosecond(), from.as_nanosecond(), to.as_nanosecond());
     let first = anchor + (from - anchor + slice - 1).div_euclid(slice) * slice;
     let end = anchor + (to - anchor).div_euclid(slice) * slice;
-    let (Ok(start), Ok(end)) = (Timestamp::from_nanosecond(first), Timestamp::from_nanosecond(end)) else {
-        return Vec::new();
-    };
-    if start >= end {
-        return Vec::new();
-    }
-    let grid = Grid::new(&Period { label: String::new(), start, end }, contract.terms.slice, 0);
-    let observations = Observations::collect(contract, &grid, results);
-    judge(contract, &grid, &observations, &Horizon { monitored_from, now: Timestamp::MAX })
-        .states
-        .into_iter()
-        .enumerate()
-        .map(|(slice, state)| SliceVote {
-            start: grid.slice_start(slice),
-            end: grid.slice_end(slice),
-            state,
-            down_regions: (0..observations.regions.len())
-                .filter(|region| observations.region_vote(contract, *region, slice) == Some(true))
-                .map(|region| observations.regions[region].clone())
-                .collect(),
-        })
-        .collect()
+    let (start, end) = (Timestamp::from_nanosecond(first).ok()?, Timestamp::from_nanosecond(end).ok()?);
+    (start < end).then(|| Period { label: String::new(), start, end })
+}
+
+/// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor`, judged from
+/// `results`, oldest first; slices that ended before `monitored_from` (the contract's first stored result) are
+/// `NotMonitored` (rule 7), so they neither burn budget nor count as unknown.
+pub fn slice_votes(
+    contract: &Contract,
+    anchor: Timestamp,
+    window: (Timestamp, Timestamp),
+    monitored_from: Option<Timestamp>,
+    results: &[ResultRecord],
+) -> Vec<SliceVote> {
+    let Some(window) = vote_window(contract, anchor, window) else { return Vec::new() };
+    let mut evaluation = Evaluation::new(contract, &window);
+    results.iter().for_each(|result| evaluation.add(result));
+    evaluation.votes(monitored_from)
 }
 
 /// Whether `at` lies inside one of `contract`'s maintenance windows.

@@ -10,6 +10,7 @@
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
 //! - [`report`]: the report's fields.
 //! - [`breakdown`]: per-region uptime and daily latency percentiles, to explain a report.
+//! - [`latency`]: mergeable latency sketches those percentiles are read from.
 //! - [`status`]: a contract's standing part way through its period (budget left, best case, certain credit).
 
 pub mod breakdown;
@@ -17,6 +18,7 @@ pub mod credit;
 pub mod engine;
 pub mod grid;
 pub mod horizon;
+pub mod latency;
 pub mod observations;
 pub mod period;
 pub mod report;

@@ -137,6 +137,40 @@ impl Observations {
         self.ignored += count;
     }
 
+    /// These observations as if `region` had been the only region to report (without incident samples);
+    /// `None` when it did not report.
+    pub fn of_region(&self, region: &str) -> Option<Self> {
+        let index = *self.region_index.get(region)?;
+        let counts = self.counts[index].clone();
+        let has_data: Vec<bool> = (0..self.slices)
+            .map(|slice| (0..self.checks).any(|check| counts[check * self.slices + slice].total > 0))
+            .collect();
+        Some(Self {
+            regions: vec![region.to_owned()],
+            region_index: HashMap::from([(region.to_owned(), 0)]),
+            checks: self.checks,
+            slices: self.slices,
+            used: counts.iter().map(|counts| u64::from(counts.total)).sum(),
+            counts: vec![counts],
+            samples: vec![Vec::new(); self.slices],
+            has_data,
+            ignored: 0,
+        })
+    }
+
+    /// The results `region` had in `slices`, and how many of them failed (rule 3).
+    pub fn region_totals(&self, region: &str, slices: std::ops::Range<usize>) -> (u64, u64) {
+        let Some(index) = self.region_index.get(region) else { return (0, 0) };
+        let mut totals = (0, 0);
+        for check in 0..self.checks {
+            for counts in &self.counts[*index][check * self.slices + slices.start..check * self.slices + slices.end] {
+                totals.0 += u64::from(counts.total);
+                totals.1 += u64::from(counts.failed);
+            }
+        }
+        totals
+    }
+
     /// Puts the regions in name order, as reports list them; call once every result is added.
     pub fn finish(&mut self) {
         let mut order: Vec<usize> = (0..self.regions.len()).collect();

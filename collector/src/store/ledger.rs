@@ -29,6 +29,17 @@ pub struct LedgerSlice {
     pub end: Timestamp,
     /// Its cells, as the ledger encodes them.
     pub cells: Vec<u8>,
+    /// Its latency sketches, as the ledger encodes them (empty when read with [`SliceParts::Counts`]).
+    pub latency: Vec<u8>,
+}
+
+/// What is read of each ledger row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceParts {
+    /// The cells only: what reports and standings need.
+    Counts,
+    /// The cells and the latency sketches: what the period view needs.
+    CountsAndLatency,
 }
 
 /// How far a contract's ledger is computed, and under which terms.
@@ -121,19 +132,19 @@ impl Store {
         }
     }
 
-    /// The ledger rows of `contract` whose slice starts in `[from, to)`, by start.
+    /// The ledger rows of `contract` whose slice starts in `[from, to)`, by start, with `parts` of each.
     pub async fn ledger_slices(
         &self,
         contract: &str,
-        from: Timestamp,
-        to: Timestamp,
+        (from, to): (Timestamp, Timestamp),
+        parts: SliceParts,
     ) -> Result<Vec<LedgerSlice>, StoreError> {
         let contract = contract.to_owned();
         match self {
             Self::Sqlite(store) => {
-                store.read(move |connection| sqlite::ledger::slices(connection, &contract, from, to)).await
+                store.read(move |connection| sqlite::ledger::slices(connection, &contract, (from, to), parts)).await
             }
-            Self::Postgres(store) => store.ledger_slices(&contract, from, to).await,
+            Self::Postgres(store) => store.ledger_slices(&contract, (from, to), parts).await,
         }
     }
 

@@ -33,7 +33,7 @@ use slaprobe_proto::ResultRecord;
 use slaprobe_proto::error_text::error_chain;
 
 pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
-pub use ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite};
+pub use ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, SliceParts};
 pub use records::{
     AgentRecord, AgentStatus, Attempt, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
     ResultFlags, ResultPosition, ResultQuery, Rollup, StoredResult,

@@ -148,6 +148,9 @@ const MIGRATIONS: &[&str] = &[
         to_ns    INTEGER NOT NULL
     );
 ",
+    "
+    ALTER TABLE ledger_slices ADD COLUMN latency BLOB NOT NULL DEFAULT x'';
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

@@ -364,7 +364,10 @@ async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
             start: minute(index),
             end: minute(index + 1),
             cells: cells.to_vec(),
+            latency: [cells, b"-latency"].concat(),
         };
+        let counts_only = |row: super::LedgerSlice| super::LedgerSlice { latency: Vec::new(), ..row };
+        let parts = super::SliceParts::CountsAndLatency;
         let state = |until: i64| super::LedgerState {
             contract: "acme".to_owned(),
             terms_hash: "h".to_owned(),
@@ -384,9 +387,11 @@ async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
         // Folding minutes 1-2 again: minute 2 had no results any more, minute 1 changed.
         store.write_ledger(step(1, 3, vec![row(1, b"B")])).await.unwrap();
         let (from, to) = everything();
-        let rows = store.ledger_slices("acme", from, to).await.unwrap();
+        let rows = store.ledger_slices("acme", (from, to), parts).await.unwrap();
         assert_eq!(rows, vec![row(0, b"a"), row(1, b"B")], "{}", engine.name);
-        assert!(store.ledger_slices("other", from, to).await.unwrap().is_empty());
+        let counts = store.ledger_slices("acme", (from, to), super::SliceParts::Counts).await.unwrap();
+        assert_eq!(counts, vec![counts_only(row(0, b"a")), counts_only(row(1, b"B"))], "{}", engine.name);
+        assert!(store.ledger_slices("other", (from, to), parts).await.unwrap().is_empty());
         assert_eq!(store.ledger_states().await.unwrap(), vec![state(3)], "{}", engine.name);
 
         // A result written without an arrival time leaves a mark; clearing it leaves none.
@@ -398,10 +403,19 @@ async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
         assert!(store.ledger_marks(10).await.unwrap().is_empty(), "{}", engine.name);
 
         assert_eq!(store.prune_ledger(minute(2)).await.unwrap(), 1, "{}", engine.name);
-        assert_eq!(store.ledger_slices("acme", from, to).await.unwrap(), vec![row(1, b"B")], "{}", engine.name);
+        assert_eq!(
+            store.ledger_slices("acme", (from, to), parts).await.unwrap(),
+            vec![row(1, b"B")],
+            "{}",
+            engine.name
+        );
         let mut reset = step(0, 0, Vec::new());
         reset.reset = true;
         store.write_ledger(reset).await.unwrap();
-        assert!(store.ledger_slices("acme", from, to).await.unwrap().is_empty(), "{}: reset empties", engine.name);
+        assert!(
+            store.ledger_slices("acme", (from, to), parts).await.unwrap().is_empty(),
+            "{}: reset empties",
+            engine.name
+        );
     }
 }

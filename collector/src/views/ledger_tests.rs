@@ -3,7 +3,8 @@
 //! `combine: all`, `slow_ms`, maintenance, minimum runs across period boundaries, checks placed in some regions)
 //! and random results (several regions, agents and checks, duplicates, results out of order, results that
 //! arrive after their slice settled and after their period closed), with the ledger settled part way and whole,
-//! and with late results stored but not yet folded again.
+//! and with late results stored but not yet folded again. The period view's per-region figures and daily
+//! latency, and alerting's slice votes, read through the ledger equal those from raw results too.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +15,10 @@ use slaprobe_proto::ResultRecord;
 use super::window::WindowPass;
 use crate::config::{CollectorConfig, load_collector_config};
 use crate::ledger::{upkeep, usable};
+use crate::sla::breakdown::{DayLatency, RegionView};
+use crate::sla::engine::slice_votes;
 use crate::sla::{Horizon, Period, Report, parse_period};
-use crate::store::{IngestBatch, ResultFlags, Store};
+use crate::store::{IngestBatch, ResultFlags, SliceParts, Store};
 
 /// The contract's terms that vary between cases.
 #[derive(Debug, Clone)]
@@ -158,21 +161,28 @@ fn results(config: &CollectorConfig, draws: &[Draw]) -> Vec<(ResultRecord, bool)
     results
 }
 
-/// The report of `period` at `now`, read through the ledger when `through_ledger`, else from raw results alone.
+/// What a view of a period shows: its report, per-region figures and daily latency.
+type Viewed = (Report, Option<(Vec<RegionView>, Vec<DayLatency>)>);
+
+/// The report of `period` at `now` with its per-region figures and daily latency, read through the ledger when
+/// `through_ledger`, else from raw results alone.
 async fn report(
     store: &Store,
     config: &CollectorConfig,
     period: &Period,
     now: Timestamp,
     through_ledger: bool,
-) -> Report {
+) -> Viewed {
     let contract = &config.contracts[0];
     let states = store.ledger_states().await.unwrap();
     let ledger = usable(&states, contract).filter(|_| through_ledger);
     let monitored_from = store.first_result_at(&contract.terms.checks).await.unwrap();
-    let mut pass = WindowPass::new(contract, period, (period.start, period.end));
+    let span = (period.start, period.end);
+    let mut pass = WindowPass::new(contract, period, span).with_breakdown(span);
     pass.read(store, period, ledger).await.unwrap();
-    pass.finish(&Horizon { monitored_from, now }).1
+    let horizon = Horizon { monitored_from, now };
+    let breakdown = pass.breakdown(&horizon);
+    (pass.finish(&horizon).1, breakdown)
 }
 
 /// Keeps the ledger up at `now` until it has nothing left to do.
@@ -192,6 +202,27 @@ async fn send(store: &Store, results: &[(ResultRecord, bool)], received_at: Time
         let batch = IngestBatch { agent_id: agent.to_owned(), received_at, results: batch, refused: Vec::new() };
         store.write_ingested(batch).await.unwrap();
     }
+}
+
+/// Alerting's slice votes over the two days before `now` (reaching back into March), read through the ledger,
+/// equal those judged from the raw results.
+async fn votes_agree(
+    store: &Store,
+    config: &CollectorConfig,
+    current: &Period,
+    now: Timestamp,
+) -> Result<(), TestCaseError> {
+    let contract = &config.contracts[0];
+    let window = (now - SignedDuration::from_hours(48), now);
+    let through = super::store_votes(store, contract, current, window).await.unwrap();
+    let (all_time_from, all_time_to) =
+        ("2020-01-01T00:00:00Z".parse().unwrap(), "2030-01-01T00:00:00Z".parse().unwrap());
+    let results = store.results_between(&contract.terms.checks, all_time_from, all_time_to).await.unwrap();
+    let monitored_from = store.first_result_at(&contract.terms.checks).await.unwrap();
+    let raw = slice_votes(contract, current.start, window, monitored_from, &results);
+    prop_assert!(!raw.is_empty());
+    prop_assert_eq!(through, raw, "votes at {}", now);
+    Ok(())
 }
 
 async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) -> Result<(), TestCaseError> {
@@ -220,7 +251,9 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
         let raw = report(store, config, period, now, false).await;
         prop_assert_eq!(through, raw, "late results not folded yet, {}", period.label);
     }
+    votes_agree(store, config, &april, after_close + SignedDuration::from_secs(1)).await?;
     keep_up(store, config, april.end + SignedDuration::from_hours(1)).await;
+    votes_agree(store, config, &april, april.end - SignedDuration::from_secs(1)).await?;
     let states = store.ledger_states().await.unwrap();
     let state = usable(&states, contract).expect("a ledger under the current terms");
     prop_assert!(state.settled_until >= april.end, "settled until {}", state.settled_until);
@@ -229,7 +262,7 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
         let (through, raw) =
             (report(store, config, period, now, true).await, report(store, config, period, now, false).await);
         prop_assert_eq!(&through, &raw, "settled, {}", period.label);
-        prop_assert!(raw.results_used > 0 || raw.results_ignored > 0 || late.is_empty() && on_time.is_empty());
+        prop_assert!(raw.0.results_used > 0 || raw.0.results_ignored > 0 || late.is_empty() && on_time.is_empty());
     }
     Ok(())
 }
@@ -281,7 +314,9 @@ async fn the_ledger_is_the_same_on_both_engines_and_its_rows_are_used() {
     for engine in crate::store::test_engines::engines().await {
         equivalence(&engine.store, &config, &draws).await.unwrap_or_else(|error| panic!("{}: {error}", engine.name));
         let march = parse_period("2024-03", config.contracts[0].terms.period, &config.contracts[0].tz).unwrap();
-        let rows = engine.store.ledger_slices("acme", march.start, march.end).await.unwrap();
+        let parts = SliceParts::CountsAndLatency;
+        let rows = engine.store.ledger_slices("acme", (march.start, march.end), parts).await.unwrap();
         assert!(rows.len() > 30, "{}: {} ledger rows for March", engine.name, rows.len());
+        assert!(rows.iter().any(|row| !row.latency.is_empty()), "{}: latency sketches kept", engine.name);
     }
 }

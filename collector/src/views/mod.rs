@@ -6,12 +6,12 @@
 //! contract's first stored result, so both know when monitoring began.
 //!
 //! Reports and standings read the slices the ledger settled from the ledger and the rest from raw results,
-//! exports read raw results, six hours at a time ([`window`]); the period view still holds the period's results,
-//! which its per-region figures and latency percentiles are computed from.
+//! exports read raw results, six hours at a time ([`window`]). The period view reads the same way, and its
+//! per-region figures and daily latency percentiles come from the same pass (the ledger keeps latency sketches).
 
 mod window;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
@@ -19,8 +19,9 @@ use slaprobe_proto::ResultRecord;
 use self::window::{WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
-use crate::ledger::cells::is_late;
 use crate::ledger::earliest_of;
+use crate::sla::breakdown::{DayLatency, RegionView};
+use crate::sla::engine::{SliceVote, vote_window};
 use crate::sla::status::{ContractStatus, current_period, standing_of};
 use crate::sla::{Horizon, Period, Report, evaluation_window, parse_period};
 use crate::store::{LedgerState, Store, StoreError};
@@ -188,8 +189,28 @@ async fn standing(
     Ok(standing_at(config, contract, period, &horizon, pass))
 }
 
-/// One contract in one period with the results behind it: the current period part way (with its standing), or
-/// a past period whole.
+/// `contract`'s whole slices in `[from, to)` on the grid of its `current` period, judged before short runs are
+/// forgiven (what alerting watches), oldest first: read through the ledger from the current period's evaluation
+/// window on, from raw results before it (a window reaching back into the previous period).
+pub async fn store_votes(
+    store: &Store,
+    contract: &Contract,
+    current: &Period,
+    window: (Timestamp, Timestamp),
+) -> Result<Vec<SliceVote>, StoreError> {
+    let Some(window) = vote_window(contract, current.start, window) else { return Ok(Vec::new()) };
+    let states = store.ledger_states().await?;
+    let ledger = crate::ledger::usable(&states, contract);
+    let stored = store.first_result_at(&contract.terms.checks).await?;
+    let monitored_from = earliest_of(stored, ledger.and_then(|state| state.monitored_from));
+    let mut pass = WindowPass::new(contract, &window, (window.start, window.end))
+        .with_ledger_from(evaluation_window(contract, current).0);
+    pass.read(store, &window, ledger).await?;
+    Ok(pass.votes(monitored_from))
+}
+
+/// One contract in one period with what explains its figures: the current period part way (with its
+/// standing), or a past period whole.
 pub struct PeriodView<'a> {
     /// The contract.
     pub contract: &'a Contract,
@@ -199,13 +220,16 @@ pub struct PeriodView<'a> {
     pub status: Option<ContractStatus>,
     /// The period's report (so far, for the current period).
     pub report: Report,
-    /// The results the report is computed from (its evaluation window).
-    pub results: Vec<ResultRecord>,
+    /// Each region's own view of the elapsed period.
+    pub regions: Vec<RegionView>,
+    /// Latency percentiles per local day of the elapsed period.
+    pub latency: Vec<DayLatency>,
     /// When monitoring began and the moment of the view.
     pub horizon: Horizon,
 }
 
-/// Contract `id` in `period` (its current period when `None`), from the store, as of `as_of`.
+/// Contract `id` in `period` (its current period when `None`), from the store, as of `as_of`: read like a report,
+/// the settled slices from the ledger (with their latency sketches) and the rest from raw results.
 pub async fn store_period_view<'a>(
     config: &'a CollectorConfig,
     store: &Store,
@@ -223,25 +247,31 @@ pub async fn store_period_view<'a>(
         Some(label) if label != current.label => select(std::slice::from_ref(contract), label, None)?.remove(0).1,
         _ => current,
     };
-    let (from, to) = evaluation_window(contract, &period);
-    let results = store.results_between(&contract.terms.checks, from, to).await?;
     let states = store.ledger_states().await?;
-    let horizon = store_horizon(contract, store, crate::ledger::usable(&states, contract), as_of).await?;
+    let ledger = crate::ledger::usable(&states, contract);
+    let horizon = store_horizon(contract, store, ledger, as_of).await?;
     if period.end <= as_of {
-        let late: HashSet<(String, u64)> =
-            store.late_between(&contract.terms.checks, from, to).await?.into_iter().collect();
-        let mut pass = report_pass(contract, &period);
-        results.iter().for_each(|result| pass.add(result, is_late(&late, result)));
+        let mut pass = report_pass(contract, &period).with_breakdown((period.start, period.end));
+        pass.read(store, &period, ledger).await?;
+        let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
         let report = naming_silent(config, contract, pass.finish(&horizon));
-        return Ok(PeriodView { contract, period, status: None, report, results, horizon });
+        return Ok(PeriodView { contract, period, status: None, report, regions, latency, horizon });
     }
-    let mut pass = standing_pass(contract, &period, &horizon);
-    results.iter().for_each(|result| pass.add(result, false));
+    let elapsed = Period { end: whole_slices_until(contract, &period, as_of), ..period.clone() };
+    let mut pass = standing_pass(contract, &period, &horizon).with_breakdown((elapsed.start, elapsed.end));
+    pass.read(store, &period, ledger).await?;
+    let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
     let standing = standing_at(config, contract, &period, &horizon, pass);
     let report = standing.so_far.clone();
-    let elapsed = (report.total_slices - report.future_slices) as i64 * report.slice_seconds;
-    let end = period.start.checked_add(jiff::SignedDuration::from_secs(elapsed)).unwrap_or(period.end).min(period.end);
-    Ok(PeriodView { contract, period: Period { end, ..period }, status: Some(standing), report, results, horizon })
+    Ok(PeriodView { contract, period: elapsed, status: Some(standing), report, regions, latency, horizon })
+}
+
+/// The end of the last whole slice of `contract`'s `period` before `as_of` (the period's end once it is over).
+fn whole_slices_until(contract: &Contract, period: &Period, as_of: Timestamp) -> Timestamp {
+    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
+    let since_start = (as_of.as_nanosecond() - period.start.as_nanosecond()).max(0);
+    let whole = period.start.as_nanosecond() + since_start / slice * slice;
+    Timestamp::from_nanosecond(whole).unwrap_or(period.end).min(period.end)
 }
 
 /// A pass for `contract`'s standing in `period` (its current one) at `horizon`: the agents that reported so far,

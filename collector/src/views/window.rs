@@ -1,7 +1,7 @@
 //! One pass over a contract's evaluation window of a period: the settled slices from the slice ledger (a day of
 //! rows at a time), the rest from raw results ([`WindowChunks`], six hours at a time), each taken in by what the
-//! view needs ([`WindowPass`]): the report's evaluation, what late results changed, and the agents that
-//! reported. Memory grows with the period's slices, not with its results; time with the slices, plus the raw
+//! view needs ([`WindowPass`]): the report's evaluation, what late results changed, the agents that reported,
+//! and for the period view the latency sketches per region and day ([`Breakdown`]). Memory grows with the period's slices, not with its results; time with the slices, plus the raw
 //! results of what the ledger has not settled.
 
 use std::collections::{BTreeSet, HashSet};
@@ -10,11 +10,13 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
 
 use crate::contract::Contract;
-use crate::ledger::cells::{SliceCells, is_late};
+use crate::ledger::cells::{SliceCells, SliceLatency, is_late, successful_latency};
 use crate::ledger::merged_ranges;
+use crate::sla::breakdown::{Breakdown, DayLatency, RegionView};
+use crate::sla::engine::SliceVote;
 use crate::sla::observations::failure;
 use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
-use crate::store::{LedgerState, Store, StoreError};
+use crate::store::{LedgerSlice, LedgerState, SliceParts, Store, StoreError};
 
 /// How much raw time is read at once: six hours of the contract's checks from every region (at 15 regions
 /// probing every 30 s, 10,800 results per check; an hour at a time cost a third more time in queries).
@@ -74,6 +76,8 @@ pub struct WindowPass<'a> {
     late_results: u64,
     reported: BTreeSet<String>,
     reporting: (Timestamp, Timestamp),
+    breakdown: Option<Breakdown>,
+    ledger_from: Timestamp,
 }
 
 impl<'a> WindowPass<'a> {
@@ -87,7 +91,21 @@ impl<'a> WindowPass<'a> {
             late_results: 0,
             reported: BTreeSet::new(),
             reporting,
+            breakdown: None,
+            ledger_from: Timestamp::MIN,
         }
+    }
+
+    /// This pass, reading only the slices that start at or after `at` from the ledger: for a window whose grid
+    /// is the ledger's from `at` on only (a window of alerting reaching back into the previous period, whose
+    /// slices may lie on another grid).
+    pub fn with_ledger_from(self, at: Timestamp) -> Self {
+        Self { ledger_from: at, ..self }
+    }
+
+    /// This pass, gathering the latencies of the slices within `span` as well (see [`Breakdown`]).
+    pub fn with_breakdown(self, span: (Timestamp, Timestamp)) -> Self {
+        Self { breakdown: Some(Breakdown::new(span)), ..self }
     }
 
     /// Takes one raw result in (`late`: it arrived after its period closed).
@@ -108,11 +126,29 @@ impl<'a> WindowPass<'a> {
         if let Some(agent) = &result.agent_id {
             self.reported_by(agent, result.started_at);
         }
+        if let (Some(breakdown), Some(ms)) = (&mut self.breakdown, successful_latency(result))
+            && let Some(slice) = self.evaluation.slice_of(result.started_at)
+        {
+            let (start, end) = self.evaluation.slice_bounds(slice);
+            if breakdown.covers(start, end) {
+                breakdown.add_latency(self.contract, start, &result.region, ms);
+            }
+        }
     }
 
-    /// Takes in one settled slice `[start, end)` from the ledger; one not on this window's grid is left out.
-    pub fn add_slice(&mut self, start: Timestamp, end: Timestamp, cells: &SliceCells) {
+    /// Takes in one settled slice `[start, end)` from the ledger, with its latency sketches when this pass
+    /// gathers them; one not on this window's grid is left out.
+    fn add_slice(&mut self, start: Timestamp, end: Timestamp, cells: &SliceCells, latency: Option<&SliceLatency>) {
         let Some(slice) = self.evaluation.slice_at(start, end) else { return };
+        if let (Some(breakdown), Some(latency)) = (&mut self.breakdown, latency)
+            && breakdown.covers(start, end)
+        {
+            for region in &latency.regions {
+                if let Some(sketch) = &region.sketch {
+                    breakdown.add_sketch(self.contract, start, &region.region, sketch);
+                }
+            }
+        }
         let observations = self.evaluation.observations();
         for cell in &cells.cells {
             observations.add_counts(&cell.region, cell.check as usize, slice, cell.total, cell.failed);
@@ -157,26 +193,24 @@ impl<'a> WindowPass<'a> {
         ledger: Option<&LedgerState>,
     ) -> Result<(), StoreError> {
         let (from, to) = evaluation_window(self.contract, period);
-        let mut settled = ledger.map_or(from, |state| state.settled_until).clamp(from, to);
-        let dirty = match self.pending_marks(store, from, settled).await? {
+        let ledger_from = self.ledger_from.clamp(from, to);
+        let mut settled = ledger.map_or(ledger_from, |state| state.settled_until).clamp(ledger_from, to);
+        let dirty = match self.pending_marks(store, ledger_from, settled).await? {
             Some(dirty) => dirty,
             None => {
-                settled = from;
+                settled = ledger_from;
                 Vec::new()
             }
         };
         let is_dirty =
             |start: Timestamp, end: Timestamp| dirty.iter().any(|(first, last)| *first < end && *last >= start);
-        let mut next = from;
+        let parts = if self.breakdown.is_some() { SliceParts::CountsAndLatency } else { SliceParts::Counts };
+        let mut next = ledger_from;
         while next < settled {
             let until = next.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled);
-            for row in store.ledger_slices(&self.contract.terms.id, next, until).await? {
+            for row in store.ledger_slices(&self.contract.terms.id, (next, until), parts).await? {
                 if row.end <= settled && !is_dirty(row.start, row.end) {
-                    let cells = SliceCells::decode_row(&row).map_err(|error| StoreError::Undecodable {
-                        column: "ledger_slices.cells".to_owned(),
-                        problem: error.to_string(),
-                    })?;
-                    self.add_slice(row.start, row.end, &cells);
+                    self.add_row(&row)?;
                 }
             }
             next = until;
@@ -187,6 +221,9 @@ impl<'a> WindowPass<'a> {
         };
         let mut raw: Vec<(Timestamp, Timestamp)> = dirty.iter().copied().map(widened).collect();
         raw.push((settled.saturating_sub(slice).unwrap_or(from).max(from), to));
+        if ledger_from > from {
+            raw.push(widened((from, ledger_from)));
+        }
         for (first, last) in merged_ranges(raw) {
             let late: HashSet<(String, u64)> =
                 store.late_between(&self.contract.terms.checks, first, last).await?.into_iter().collect();
@@ -195,12 +232,27 @@ impl<'a> WindowPass<'a> {
                 for result in &chunk {
                     let Some(slice) = self.evaluation.slice_of(result.started_at) else { continue };
                     let (start, end) = self.evaluation.slice_bounds(slice);
-                    if end > settled || is_dirty(start, end) {
+                    if start < ledger_from || end > settled || is_dirty(start, end) {
                         self.add(result, is_late(&late, result));
                     }
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Takes in one stored ledger row.
+    fn add_row(&mut self, row: &LedgerSlice) -> Result<(), StoreError> {
+        let undecodable = |column: &str, error: prost::DecodeError| StoreError::Undecodable {
+            column: format!("ledger_slices.{column}"),
+            problem: error.to_string(),
+        };
+        let cells = SliceCells::decode_row(row).map_err(|error| undecodable("cells", error))?;
+        let latency = match self.breakdown {
+            Some(_) => Some(SliceLatency::decode_row(row).map_err(|error| undecodable("latency", error))?),
+            None => None,
+        };
+        self.add_slice(row.start, row.end, &cells, latency.as_ref());
         Ok(())
     }
 
@@ -224,6 +276,17 @@ impl<'a> WindowPass<'a> {
             .filter(|mark| self.contract.terms.checks.contains(&mark.check_id) && mark.from < settled)
             .map(|mark| (mark.from, mark.to));
         Ok(Some(merged_ranges(ranges.collect())))
+    }
+
+    /// The per-region views and daily latency of the slices this pass gathered them for, as known at `horizon`
+    /// (`None` for a pass without [`WindowPass::with_breakdown`]); call before [`WindowPass::finish`].
+    pub fn breakdown(&mut self, horizon: &Horizon) -> Option<(Vec<RegionView>, Vec<DayLatency>)> {
+        Some(self.breakdown.take()?.finish(&self.evaluation, horizon))
+    }
+
+    /// The window's slices as judged before short runs are forgiven (see [`crate::sla::engine::slice_votes`]).
+    pub fn votes(self, monitored_from: Option<Timestamp>) -> Vec<SliceVote> {
+        self.evaluation.votes(monitored_from)
     }
 
     /// The agents that reported, the report as known at `horizon`, and what it would say without the late

@@ -15,7 +15,7 @@ use super::{ApiError, ApiQuery};
 use crate::contract::{Contract, NoData, PeriodKind};
 use crate::http::HttpState;
 use crate::render::{Format, render};
-use crate::sla::breakdown::{DayLatency, RegionView, daily_latency, regions};
+use crate::sla::breakdown::{DayLatency, RegionView};
 use crate::sla::status::{ContractStatus, current_period};
 use crate::sla::{Incident, Report};
 use crate::views::{store_period_view, store_reports, store_status};
@@ -112,8 +112,8 @@ pub async fn contract_detail(
     Ok(ContractDetail {
         contract: ContractInfo::of(view.contract),
         current: view.status.is_some(),
-        regions: regions(view.contract, &view.period, &view.results, &view.horizon),
-        latency: daily_latency(view.contract, &view.period, &view.results),
+        regions: view.regions,
+        latency: view.latency,
         status: view.status,
         report: view.report,
         first_period: view

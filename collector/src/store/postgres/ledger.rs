@@ -8,7 +8,7 @@ use super::PostgresStore;
 use super::read::{optional_timestamp, timestamp};
 use crate::store::StoreError;
 use crate::store::columns::nanos;
-use crate::store::ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, marks_of};
+use crate::store::ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, SliceParts, marks_of};
 use crate::store::records::ResultFlags;
 
 /// Leaves the marks of `results`, received at `received_at` (see [`crate::store::ledger`]).
@@ -52,12 +52,13 @@ pub(super) async fn write(transaction: &Transaction<'_>, step: &LedgerWrite) -> 
     let starts: Vec<i64> = step.slices.iter().map(|slice| nanos(slice.start)).collect();
     let ends: Vec<i64> = step.slices.iter().map(|slice| nanos(slice.end)).collect();
     let cells: Vec<&[u8]> = step.slices.iter().map(|slice| slice.cells.as_slice()).collect();
+    let latency: Vec<&[u8]> = step.slices.iter().map(|slice| slice.latency.as_slice()).collect();
     transaction
         .execute(
-            "INSERT INTO ledger_slices (contract, start_ns, end_ns, cells)
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bytea[])
-             ON CONFLICT (contract, start_ns, end_ns) DO UPDATE SET cells = excluded.cells",
-            &[contract, &starts, &ends, &cells],
+            "INSERT INTO ledger_slices (contract, start_ns, end_ns, cells, latency)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[])
+             ON CONFLICT (contract, start_ns, end_ns) DO UPDATE SET cells = excluded.cells, latency = excluded.latency",
+            &[contract, &starts, &ends, &cells, &latency],
         )
         .await?;
     let state = &step.state;
@@ -107,22 +108,27 @@ impl PostgresStore {
     pub async fn ledger_slices(
         &self,
         contract: &str,
-        from: Timestamp,
-        to: Timestamp,
+        (from, to): (Timestamp, Timestamp),
+        parts: SliceParts,
     ) -> Result<Vec<LedgerSlice>, StoreError> {
-        let rows = self
-            .rows(
-                "SELECT start_ns, end_ns, cells FROM ledger_slices
-                 WHERE contract = $1 AND start_ns >= $2 AND start_ns < $3 ORDER BY start_ns, end_ns",
-                &[&contract, &nanos(from), &nanos(to)],
-            )
-            .await?;
+        let query = match parts {
+            SliceParts::Counts => {
+                "SELECT start_ns, end_ns, cells, ''::bytea AS latency FROM ledger_slices
+                 WHERE contract = $1 AND start_ns >= $2 AND start_ns < $3 ORDER BY start_ns, end_ns"
+            }
+            SliceParts::CountsAndLatency => {
+                "SELECT start_ns, end_ns, cells, latency FROM ledger_slices
+                 WHERE contract = $1 AND start_ns >= $2 AND start_ns < $3 ORDER BY start_ns, end_ns"
+            }
+        };
+        let rows = self.rows(query, &[&contract, &nanos(from), &nanos(to)]).await?;
         rows.iter()
             .map(|row| {
                 Ok(LedgerSlice {
                     start: timestamp(row, "start_ns")?,
                     end: timestamp(row, "end_ns")?,
                     cells: row.try_get("cells")?,
+                    latency: row.try_get("latency")?,
                 })
             })
             .collect()

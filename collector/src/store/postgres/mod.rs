@@ -142,6 +142,9 @@ const MIGRATIONS: &[&str] = &[
         to_ns    BIGINT NOT NULL
     );
 ",
+    "
+    ALTER TABLE ledger_slices ADD COLUMN latency BYTEA NOT NULL DEFAULT ''::bytea;
+",
 ];
 
 /// Connections in the pool at most.

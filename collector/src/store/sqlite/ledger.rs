@@ -7,7 +7,7 @@ use slaprobe_proto::ResultRecord;
 
 use super::read::{optional_timestamp, timestamp};
 use crate::store::columns::nanos;
-use crate::store::ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, marks_of};
+use crate::store::ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, SliceParts, marks_of};
 use crate::store::records::ResultFlags;
 
 /// Leaves the marks of `results`, received at `received_at` (see [`crate::store::ledger`]).
@@ -43,10 +43,10 @@ pub(super) fn write(transaction: &Transaction, step: &LedgerWrite) -> rusqlite::
             .execute(params![contract, nanos(earliest), nanos(step.after), nanos(step.until)])?;
     }
     let mut insert = transaction.prepare_cached(
-        "INSERT OR REPLACE INTO ledger_slices (contract, start_ns, end_ns, cells) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO ledger_slices (contract, start_ns, end_ns, cells, latency) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for slice in &step.slices {
-        insert.execute(params![contract, nanos(slice.start), nanos(slice.end), slice.cells])?;
+        insert.execute(params![contract, nanos(slice.start), nanos(slice.end), slice.cells, slice.latency])?;
     }
     let state = &step.state;
     transaction
@@ -94,20 +94,31 @@ pub fn states(connection: &Connection) -> rusqlite::Result<Vec<LedgerState>> {
     query.query_map([], state)?.collect()
 }
 
-/// The rows of `contract` starting in `[from, to)`.
+/// The rows of `contract` starting in `[from, to)`, with `parts` of each.
 pub fn slices(
     connection: &Connection,
     contract: &str,
-    from: Timestamp,
-    to: Timestamp,
+    (from, to): (Timestamp, Timestamp),
+    parts: SliceParts,
 ) -> rusqlite::Result<Vec<LedgerSlice>> {
-    let mut query = connection.prepare_cached(
-        "SELECT start_ns, end_ns, cells FROM ledger_slices WHERE contract = ?1 AND start_ns >= ?2 AND start_ns < ?3
-         ORDER BY start_ns, end_ns",
-    )?;
+    let mut query = connection.prepare_cached(match parts {
+        SliceParts::Counts => {
+            "SELECT start_ns, end_ns, cells, x'' FROM ledger_slices
+             WHERE contract = ?1 AND start_ns >= ?2 AND start_ns < ?3 ORDER BY start_ns, end_ns"
+        }
+        SliceParts::CountsAndLatency => {
+            "SELECT start_ns, end_ns, cells, latency FROM ledger_slices
+             WHERE contract = ?1 AND start_ns >= ?2 AND start_ns < ?3 ORDER BY start_ns, end_ns"
+        }
+    })?;
     query
         .query_map(params![contract, nanos(from), nanos(to)], |row| {
-            Ok(LedgerSlice { start: timestamp(row, 0)?, end: timestamp(row, 1)?, cells: row.get(2)? })
+            Ok(LedgerSlice {
+                start: timestamp(row, 0)?,
+                end: timestamp(row, 1)?,
+                cells: row.get(2)?,
+                latency: row.get(3)?,
+            })
         })?
         .collect()
 }
