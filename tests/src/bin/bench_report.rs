@@ -6,8 +6,9 @@
 //! detail, durations that vary); every figure is the median of five runs. Then, at fleet scale, the offline report
 //! of one check probed every 30 s from 15 regions for a month (1,339,200 lines): its wall time and peak memory,
 //! next to the memory the same lines take parsed and held, as reports held them before they streamed; and the
-//! report from a SQLite store holding them, from raw results (the baseline) and through the slice ledger. Run it
-//! as `docs/benchmarks.md` says.
+//! report from a SQLite store holding them, from raw results (the baseline) and through the slice ledger, and the
+//! contract's API view and page from a collector serving that store, with its peak memory. Run it as
+//! `docs/benchmarks.md` says.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -20,9 +21,9 @@ use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::collector::start_collector;
-use slaprobe_tests::http_client::send;
+use slaprobe_tests::http_client::median_get;
 use slaprobe_tests::ports::free_addr;
-use slaprobe_tests::process_stats::{own_rss_mb, run_measured};
+use slaprobe_tests::process_stats::{own_rss_mb, peak_rss_mb, run_measured};
 
 const CONTRACTS: &str = "contracts:
   - id: acme-api
@@ -108,8 +109,8 @@ async fn main() {
     assert_eq!(stored["down_slices"], json["down_slices"], "the same figures from the store");
 
     let collector = start_collector(&config_path);
-    let api = median_response(http, "/api/v1/contracts/acme-api?period=2026-03").await;
-    let page = median_response(http, "/contracts/acme-api?period=2026-03").await;
+    let api = median_get(http, "/api/v1/contracts/acme-api?period=2026-03").await;
+    let page = median_get(http, "/contracts/acme-api?period=2026-03").await;
     drop(collector);
 
     println!(
@@ -197,10 +198,12 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
     }
     drop(store);
     let config = fleet_dir.join("collector.yaml");
+    let http = free_addr();
     std::fs::write(
         &config,
         format!(
-            "listen: {{ grpc: \"{}\" }}\nstorage: {{ sqlite: slaprobe.db }}\ncontracts_file: contracts.yaml\n",
+            "listen: {{ grpc: \"{}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
+             contracts_file: contracts.yaml\n",
             free_addr()
         ),
     )
@@ -233,6 +236,18 @@ async fn fleet_scale(dir: &std::path::Path, contracts_path: &std::path::Path) {
         wall.as_secs_f64(),
         peak_mb
     );
+
+    let collector = start_collector(&config);
+    let view = median_get(http, "/api/v1/contracts/acme-api?period=2026-03").await;
+    let page = median_get(http, "/contracts/acme-api?period=2026-03").await;
+    let peak_mb = peak_rss_mb(collector.id());
+    drop(collector);
+    println!(
+        "  API contract view through the ledger {:>6.3} s  (median of 5: report, regions, daily latency)",
+        view.as_secs_f64()
+    );
+    println!("  dashboard contract page (median)     {:>6.3} s", page.as_secs_f64());
+    println!("  collector peak RSS serving them      {:>6.1} MB  (target < 150 MB)", peak_mb);
 }
 
 /// One `report --config CONFIG --period 2026-03` process: its wall time, peak memory and output.
@@ -290,17 +305,4 @@ fn median_run(command: &mut Command) -> (std::time::Duration, Vec<u8>) {
     }
     times.sort();
     (times[2], output)
-}
-
-/// The median time of five `GET path` requests that answer 200.
-async fn median_response(http: std::net::SocketAddr, path: &str) -> std::time::Duration {
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let response = send(http, "GET", path, &[], "").await;
-        times.push(started.elapsed());
-        assert_eq!(response.status, 200, "{path}: {}", response.body);
-    }
-    times.sort();
-    times[2]
 }
