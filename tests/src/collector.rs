@@ -83,6 +83,15 @@ pub fn run_collector(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
+/// A `contracts:` document with one contract, `web` on check `web` (99.9 %, 10 % credit below it, 30 % below
+/// 99.0 %), with the YAML lines `terms` (indented by four spaces) added to its terms.
+pub fn web_contract(terms: &str) -> String {
+    format!(
+        "contracts:\n  - id: web\n    vendor: Loopback Inc.\n    service: Web\n    checks: [web]\n    objective: 99.9\n\
+         {terms}    credits: {{ fee: 500, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }}, {{ below: 99.0, credit: 30 }} ] }}\n"
+    )
+}
+
 /// Writes `contracts` as `contracts.yaml` and a `collector.yaml` that stores in `slaprobe.db` beside it (keeping
 /// results and rollups for a century, so fixed past dates stay inside retention) and listens for gRPC on a free
 /// loopback port; returns the `collector.yaml` path.

@@ -7,16 +7,7 @@ use std::process::{Command, Stdio};
 
 use slaprobe_collector::store::{ResultFlags, Store};
 use slaprobe_tests::agent::collector_binary;
-use slaprobe_tests::collector::{run_collector, store_config};
-
-const CONTRACTS: &str = "contracts:
-  - id: web
-    vendor: Loopback Inc.
-    service: Web
-    checks: [web]
-    objective: 99.9
-    credits: { fee: 500, currency: USD, tiers: [ { below: 99.9, credit: 10 } ] }
-";
+use slaprobe_tests::collector::{run_collector, store_config, web_contract};
 
 /// Runs `import`, returning its exit status, standard output and standard error.
 fn import(config: &str, results: &str) -> (Option<i32>, String, String) {
@@ -32,7 +23,7 @@ fn import(config: &str, results: &str) -> (Option<i32>, String, String) {
 #[test]
 fn an_import_is_idempotent_flagged_and_reports_as_the_file_does() {
     let dir = tempfile::tempdir().unwrap();
-    let config = store_config(dir.path(), CONTRACTS);
+    let config = store_config(dir.path(), &web_contract(""));
     let mut lines = Vec::new();
     for minute in 0..600 {
         let (ok, region) = (!(100..110).contains(&minute), ["eu-west", "us-east"][minute % 2]);

@@ -10,18 +10,8 @@ use slaprobe_collector::config::load_collector_config;
 use slaprobe_collector::ledger::upkeep;
 use slaprobe_collector::store::{LedgerState, SliceParts, Store};
 use slaprobe_proto::ResultRecord;
-use slaprobe_tests::collector::{run_collector, start_collector, store_config};
+use slaprobe_tests::collector::{run_collector, start_collector, store_config, web_contract};
 use slaprobe_tests::wait;
-
-const CONTRACTS: &str = "contracts:
-  - id: web
-    vendor: Loopback Inc.
-    service: Web
-    checks: [web]
-    objective: 99.9
-    min_down_run: 2
-    credits: { fee: 500, currency: USD, tiers: [ { below: 99.9, credit: 10 }, { below: 99.0, credit: 30 } ] }
-";
 
 const REGIONS: [&str; 3] = ["eu-west", "us-east", "ap-south"];
 const MINUTES: i64 = 40 * 24 * 60;
@@ -69,8 +59,9 @@ async fn a_collector_killed_mid_rebuild_resumes_to_the_same_ledger() {
     let wal = killed_dir.path().join("slaprobe.db-wal");
     wait::until(Duration::from_secs(30), "the store to be closed", async || !wal.exists()).await;
     std::fs::copy(killed_dir.path().join("slaprobe.db"), whole_dir.path().join("slaprobe.db")).unwrap();
-    let config = store_config(killed_dir.path(), CONTRACTS);
-    let whole_config = store_config(whole_dir.path(), CONTRACTS);
+    let contracts = web_contract("    min_down_run: 2\n");
+    let config = store_config(killed_dir.path(), &contracts);
+    let whole_config = store_config(whole_dir.path(), &contracts);
 
     let mut collector = start_collector(&config);
     let watching = Store::open_sqlite(&killed_dir.path().join("slaprobe.db")).unwrap();

@@ -11,20 +11,11 @@ use slaprobe_agent::uplink::{self, Links};
 use slaprobe_collector::digest::token_hash;
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::plaintext_uplink;
-use slaprobe_tests::collector::{run_collector, start_collector};
+use slaprobe_tests::collector::{run_collector, start_collector, web_contract};
 use slaprobe_tests::ports::free_addr;
 use tokio_util::sync::CancellationToken;
 
 const TOTAL: i64 = 20_000;
-
-const CONTRACTS: &str = "contracts:
-  - id: web
-    vendor: Loopback Inc.
-    service: Web
-    checks: [web]
-    objective: 99.9
-    credits: { fee: 500, currency: USD, tiers: [ { below: 99.9, credit: 10 }, { below: 99.0, credit: 30 } ] }
-";
 
 fn record(index: i64) -> ResultRecord {
     let started: Timestamp =
@@ -41,7 +32,7 @@ fn record(index: i64) -> ResultRecord {
 async fn sigkilled_collector_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let address = free_addr();
-    std::fs::write(dir.path().join("contracts.yaml"), CONTRACTS).unwrap();
+    std::fs::write(dir.path().join("contracts.yaml"), web_contract("")).unwrap();
     let config = dir.path().join("collector.yaml");
     // The results are February 2026's: a long retention keeps them inside the horizon ingest accepts.
     std::fs::write(

@@ -27,7 +27,7 @@ use crate::config::CollectorConfig;
 use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
 use crate::contract::Contract;
 use crate::notify::{Notification, Notifier};
-use crate::sla::engine::{in_maintenance, slice_votes};
+use crate::sla::engine::{in_maintenance, slice_boundary, slice_votes};
 use crate::sla::status::current_period;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
@@ -369,13 +369,6 @@ impl Evaluator {
 
 fn resolved_by_condition(alert: &AlertRecord) -> bool {
     alert.resolved_by.as_deref() == Some(RESOLVED_BY_CONDITION)
-}
-
-/// The last slice boundary at or before `at`, on the grid starting at `anchor`.
-fn slice_boundary(contract: &Contract, anchor: Timestamp, at: Timestamp) -> Timestamp {
-    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
-    let offset = (at.as_nanosecond() - anchor.as_nanosecond()).div_euclid(slice) * slice;
-    Timestamp::from_nanosecond(anchor.as_nanosecond() + offset).unwrap_or(at)
 }
 
 /// The error of the latest failed result from one of `regions`, for a down alert's summary.

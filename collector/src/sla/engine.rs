@@ -338,14 +338,20 @@ pub struct SliceVote {
     pub down_regions: Vec<String>,
 }
 
+/// The last slice boundary at or before `at`, on `contract`'s slice grid starting at `anchor`.
+pub fn slice_boundary(contract: &Contract, anchor: Timestamp, at: Timestamp) -> Timestamp {
+    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
+    let offset = (at.as_nanosecond() - anchor.as_nanosecond()).div_euclid(slice) * slice;
+    Timestamp::from_nanosecond(anchor.as_nanosecond() + offset).unwrap_or(at)
+}
+
 /// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor` (the start of
 /// the contract's current period), as a period to judge; `None` when no whole slice fits.
 pub fn vote_window(contract: &Contract, anchor: Timestamp, (from, to): (Timestamp, Timestamp)) -> Option<Period> {
-    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
-    let (anchor, from, to) = (anchor.as_nanosecond(), from.as_nanosecond(), to.as_nanosecond());
-    let first = anchor + (from - anchor + slice - 1).div_euclid(slice) * slice;
-    let end = anchor + (to - anchor).div_euclid(slice) * slice;
-    let (start, end) = (Timestamp::from_nanosecond(first).ok()?, Timestamp::from_nanosecond(end).ok()?);
+    let before = slice_boundary(contract, anchor, from);
+    let slice = SignedDuration::from_secs(i64::try_from(contract.terms.slice.as_secs().max(1)).ok()?);
+    let start = if before < from { before.checked_add(slice).ok()? } else { before };
+    let end = slice_boundary(contract, anchor, to);
     (start < end).then(|| Period { label: String::new(), start, end })
 }
 

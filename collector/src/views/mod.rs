@@ -21,7 +21,7 @@ use crate::config::CollectorConfig;
 use crate::contract::Contract;
 use crate::ledger::earliest_of;
 use crate::sla::breakdown::{DayLatency, RegionView};
-use crate::sla::engine::{SliceVote, vote_window};
+use crate::sla::engine::{SliceVote, slice_boundary, vote_window};
 use crate::sla::status::{ContractStatus, current_period, standing_of};
 use crate::sla::{Horizon, Period, Report, evaluation_window, parse_period};
 use crate::store::{LedgerState, Store, StoreError};
@@ -257,21 +257,15 @@ pub async fn store_period_view<'a>(
         let report = naming_silent(config, contract, pass.finish(&horizon));
         return Ok(PeriodView { contract, period, status: None, report, regions, latency, horizon });
     }
-    let elapsed = Period { end: whole_slices_until(contract, &period, as_of), ..period.clone() };
+    // Up to the last whole slice before `as_of`.
+    let elapsed_until = slice_boundary(contract, period.start, as_of.max(period.start)).min(period.end);
+    let elapsed = Period { end: elapsed_until, ..period.clone() };
     let mut pass = standing_pass(contract, &period, &horizon).with_breakdown((elapsed.start, elapsed.end));
     pass.read(store, &period, ledger).await?;
     let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
     let standing = standing_at(config, contract, &period, &horizon, pass);
     let report = standing.so_far.clone();
     Ok(PeriodView { contract, period: elapsed, status: Some(standing), report, regions, latency, horizon })
-}
-
-/// The end of the last whole slice of `contract`'s `period` before `as_of` (the period's end once it is over).
-fn whole_slices_until(contract: &Contract, period: &Period, as_of: Timestamp) -> Timestamp {
-    let slice = i128::from(contract.terms.slice.as_secs().max(1)) * 1_000_000_000;
-    let since_start = (as_of.as_nanosecond() - period.start.as_nanosecond()).max(0);
-    let whole = period.start.as_nanosecond() + since_start / slice * slice;
-    Timestamp::from_nanosecond(whole).unwrap_or(period.end).min(period.end)
 }
 
 /// A pass for `contract`'s standing in `period` (its current one) at `horizon`: the agents that reported so far,
