@@ -17,6 +17,7 @@ use super::horizon::Horizon;
 use super::observations::{Observations, Sample};
 use super::period::Period;
 use super::report::{Coverage, Day, Incident, PeriodStatus, RegionCoverage, Report};
+use super::summary::Summary;
 use crate::contract::{Contract, Maintenance, NoData};
 
 /// A slice's state (rule 5), after runs are judged (rule 6).
@@ -39,8 +40,7 @@ pub enum SliceState {
 /// The results that can matter to `contract` over `period`: those starting in `[from, to)`, the period widened
 /// by the slices that runs across its boundaries are judged on (rule 6).
 pub fn evaluation_window(contract: &Contract, period: &Period) -> (Timestamp, Timestamp) {
-    let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
-    let grid = Grid::new(period, contract.terms.slice, margin);
+    let grid = grid_of(contract, period);
     (grid.slice_start(0), grid.slice_end(grid.slices() - 1))
 }
 
@@ -69,8 +69,7 @@ pub struct Evaluation<'a> {
 impl<'a> Evaluation<'a> {
     /// Nothing seen yet of `contract` over `period`.
     pub fn new(contract: &'a Contract, period: &Period) -> Self {
-        let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
-        let grid = Grid::new(period, contract.terms.slice, margin);
+        let grid = grid_of(contract, period);
         let observations = Observations::new(contract, &grid);
         Self { contract, period: period.clone(), grid, observations, first_result: None }
     }
@@ -145,36 +144,63 @@ impl<'a> Evaluation<'a> {
         self.first_result
     }
 
+    /// What rules 2–4 make of the results taken in so far, slice by slice.
+    pub fn summary(&self) -> Summary {
+        Summary::of(self.contract, &self.observations)
+    }
+
     /// The period's slices as rules 2–5 and the maintenance windows judge them, before short runs are forgiven,
     /// oldest first (see [`slice_votes`]).
-    pub fn votes(mut self, monitored_from: Option<Timestamp>) -> Vec<SliceVote> {
-        self.observations.finish();
-        let (grid, observations, contract) = (&self.grid, &self.observations, self.contract);
-        let judged = judge(contract, grid, observations, &Horizon { monitored_from, now: Timestamp::MAX });
-        grid.period()
-            .map(|slice| SliceVote {
-                start: grid.slice_start(slice),
-                end: grid.slice_end(slice),
-                state: judged.states[slice],
-                down_regions: (0..observations.regions.len())
-                    .filter(|region| observations.region_vote(contract, *region, slice) == Some(true))
-                    .map(|region| observations.regions[region].clone())
-                    .collect(),
-            })
-            .collect()
+    pub fn votes(self, monitored_from: Option<Timestamp>) -> Vec<SliceVote> {
+        votes_of(self.contract, &self.period, &self.summary(), monitored_from)
     }
 
     /// The report, as known at `horizon`.
-    pub fn report(mut self, horizon: &Horizon) -> Report {
-        self.observations.finish();
-        report(self.contract, &self.period, &self.grid, &self.observations, horizon)
+    pub fn report(self, horizon: &Horizon) -> Report {
+        report_of(self.contract, &self.period, &self.summary(), horizon)
     }
 }
 
-/// The report of `contract` over `period` from `observations` on `grid`, as known at `horizon`.
-fn report(contract: &Contract, period: &Period, grid: &Grid, observations: &Observations, horizon: &Horizon) -> Report {
+/// The slices of `period` as rules 2–5 and the maintenance windows judge them from `summary` (of the grid of
+/// `contract` over `period`), before short runs are forgiven, oldest first.
+pub fn votes_of(
+    contract: &Contract,
+    period: &Period,
+    summary: &Summary,
+    monitored_from: Option<Timestamp>,
+) -> Vec<SliceVote> {
+    let grid = grid_of(contract, period);
+    let judged = judge(contract, &grid, summary, &Horizon { monitored_from, now: Timestamp::MAX });
+    let by_name = summary.by_name();
+    grid.period()
+        .map(|slice| {
+            let down: Vec<usize> = summary.down(slice).collect();
+            SliceVote {
+                start: grid.slice_start(slice),
+                end: grid.slice_end(slice),
+                state: judged.states[slice],
+                down_regions: (by_name.iter().filter(|region| down.contains(region)))
+                    .map(|region| summary.regions()[*region].clone())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The grid `contract`'s `period` is judged on: its slices, and the margins runs across its boundaries are
+/// judged on (rule 6).
+fn grid_of(contract: &Contract, period: &Period) -> Grid {
+    let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
+    Grid::new(period, contract.terms.slice, margin)
+}
+
+/// The report of `contract` over `period` from `summary` (of the grid of `contract` over `period`), as known at
+/// `horizon`.
+pub fn report_of(contract: &Contract, period: &Period, summary: &Summary, horizon: &Horizon) -> Report {
     let terms = &contract.terms;
-    let judged = judge(contract, grid, observations, horizon);
+    let grid = &grid_of(contract, period);
+    let judged = judge(contract, grid, summary, horizon);
+    let by_name = summary.by_name();
     let mut states = judged.states;
     let runs = forgive_short_runs(&mut states, terms.min_down_run as usize);
 
@@ -188,8 +214,9 @@ fn report(contract: &Contract, period: &Period, grid: &Grid, observations: &Obse
     let slice_seconds = grid.slice_seconds();
     let objective = terms.objective;
     let budget_fraction = f64::try_from((Decimal::ONE_HUNDRED - objective) / Decimal::ONE_HUNDRED).unwrap_or(0.0);
-    let with_data: Vec<usize> =
-        inside.clone().filter(|slice| observations.has_data(*slice) && states[*slice] != SliceState::Future).collect();
+    let with_data = |slice: &usize| summary.has_data(*slice) && states[*slice] != SliceState::Future;
+    let monitored_from = inside.clone().find(with_data);
+    let monitored_until = inside.clone().rev().find(with_data);
     let measurable = tally.total - tally.future - tally.excluded;
     let share = |slices: u64| (measurable > 0).then(|| 100.0 * slices as f64 / measurable as f64);
     let percent = share(tally.decided());
@@ -199,14 +226,12 @@ fn report(contract: &Contract, period: &Period, grid: &Grid, observations: &Obse
         percent,
         warn_below_percent: terms.min_coverage,
         low: percent.is_some_and(|percent| percent < terms.min_coverage),
-        regions: observations
-            .regions
+        regions: by_name
             .iter()
-            .zip(&judged.reported_by_region)
-            .map(|(region, reported)| RegionCoverage {
-                region: region.clone(),
-                reported_slices: *reported,
-                percent: share(*reported),
+            .map(|region| RegionCoverage {
+                region: summary.regions()[*region].clone(),
+                reported_slices: judged.reported_by_region[*region],
+                percent: share(judged.reported_by_region[*region]),
             })
             .collect(),
     };
@@ -229,8 +254,8 @@ fn report(contract: &Contract, period: &Period, grid: &Grid, observations: &Obse
         not_monitored_slices: tally.not_monitored,
         future_slices: tally.future,
         eligible_slices: eligible,
-        monitored_from: with_data.first().map(|slice| grid.slice_start(*slice)),
-        monitored_until: with_data.last().map(|slice| grid.slice_end(*slice)),
+        monitored_from: monitored_from.map(|slice| grid.slice_start(slice)),
+        monitored_until: monitored_until.map(|slice| grid.slice_end(slice)),
         coverage,
         uptime_percent: uptime.map(Uptime::percent),
         objective,
@@ -253,13 +278,13 @@ fn report(contract: &Contract, period: &Period, grid: &Grid, observations: &Obse
             .into_iter()
             .filter_map(|run| {
                 let clipped = run.start.max(inside.start)..run.end.min(inside.end);
-                (!clipped.is_empty()).then(|| incident(contract, grid, observations, clipped))
+                (!clipped.is_empty()).then(|| incident(contract, grid, summary, clipped))
             })
             .collect(),
         days: days(contract, grid, &states),
-        regions: observations.regions.clone(),
-        results_used: observations.used,
-        results_ignored: observations.ignored,
+        regions: by_name.iter().map(|region| summary.regions()[*region].clone()).collect(),
+        results_used: summary.used,
+        results_ignored: summary.ignored,
         silent_agents: None,
         late: None,
     }
@@ -274,7 +299,7 @@ fn credit_percent_of(contract: &Contract, uptime: Option<Uptime>) -> Decimal {
 /// with what coverage needs from the slices inside the period.
 struct Judged {
     states: Vec<SliceState>,
-    /// Per region (in [`Observations::regions`] order): slices inside the period, monitored, ended and outside
+    /// Per region (by its number in the summary): slices inside the period, monitored, ended and outside
     /// maintenance, in which it voted.
     reported_by_region: Vec<u64>,
     /// Slices inside the period that start in a maintenance window, whether or not they have ended.
@@ -282,12 +307,12 @@ struct Judged {
 }
 
 /// Judges every slice of `grid`, before short runs are forgiven (rule 6).
-fn judge(contract: &Contract, grid: &Grid, observations: &Observations, horizon: &Horizon) -> Judged {
+fn judge(contract: &Contract, grid: &Grid, summary: &Summary, horizon: &Horizon) -> Judged {
     let windows = maintenance_windows(contract, grid);
     let inside = grid.period();
     let mut judged = Judged {
         states: Vec::with_capacity(grid.slices()),
-        reported_by_region: vec![0; observations.regions.len()],
+        reported_by_region: vec![0; summary.regions().len()],
         maintenance: 0,
     };
     for slice in 0..grid.slices() {
@@ -302,18 +327,15 @@ fn judge(contract: &Contract, grid: &Grid, observations: &Observations, horizon:
         } else if maintenance {
             SliceState::Excluded
         } else {
-            let votes: Vec<(usize, bool)> = (0..observations.regions.len())
-                .filter_map(|region| observations.region_vote(contract, region, slice).map(|down| (region, down)))
-                .collect();
-            let down = votes.iter().filter(|(_, down)| *down).count();
+            let (voted, down) = summary.votes(slice);
             if counted {
-                for (region, _) in &votes {
-                    judged.reported_by_region[*region] += 1;
+                for region in summary.voted(slice) {
+                    judged.reported_by_region[region] += 1;
                 }
             }
             if down >= contract.terms.min_regions_down as usize {
                 SliceState::Down
-            } else if votes.len() < contract.min_regions_reporting as usize {
+            } else if voted < contract.min_regions_reporting as usize {
                 SliceState::Unknown
             } else {
                 SliceState::Up
@@ -424,14 +446,12 @@ impl Tally {
 /// The period's slices grouped by the local date of their start; days wholly in the future are left out.
 fn days(contract: &Contract, grid: &Grid, states: &[SliceState]) -> Vec<Day> {
     let mut days: Vec<Day> = Vec::new();
-    let mut first_slice = grid.period().start;
-    for slice in grid.period() {
-        let date = grid.slice_start(slice).to_zoned_datetime(contract.tz.clone()).date();
-        let next_date = (slice + 1 < grid.period().end)
-            .then(|| grid.slice_start(slice + 1).to_zoned_datetime(contract.tz.clone()).date());
-        if next_date == Some(date) {
-            continue;
-        }
+    let inside = grid.period();
+    let mut first_slice = inside.start;
+    while first_slice < inside.end {
+        let date = grid.slice_start(first_slice).to_zoned_datetime(contract.tz.clone()).date();
+        let end = first_slice_from(grid, next_midnight(contract, date)).clamp(first_slice + 1, inside.end);
+        let slice = end - 1;
         let tally = Tally::of(&states[first_slice..=slice]);
         let (eligible, down) = tally.eligible_and_down(contract.terms.no_data);
         if tally.future < tally.total {
@@ -449,6 +469,23 @@ fn days(contract: &Contract, grid: &Grid, states: &[SliceState]) -> Vec<Day> {
         first_slice = slice + 1;
     }
     days
+}
+
+/// The first instant of the local day after `date` in `contract`'s time zone (`None` past the end of time).
+fn next_midnight(contract: &Contract, date: jiff::civil::Date) -> Option<Timestamp> {
+    let next = date.tomorrow().ok()?.to_zoned_datetime(contract.tz.clone()).ok()?;
+    Some(next.start_of_day().ok()?.timestamp())
+}
+
+/// The first slice of `grid` that starts at or after `at` (the grid's end when none does).
+fn first_slice_from(grid: &Grid, at: Option<Timestamp>) -> usize {
+    let Some(at) = at else { return grid.slices() };
+    match grid.index_of(at) {
+        Some(slice) if grid.slice_start(slice) < at => slice + 1,
+        Some(slice) => slice,
+        None if at < grid.slice_start(0) => 0,
+        None => grid.slices(),
+    }
 }
 
 /// Rule 6: maximal runs of `Down` shorter than `min_down_run` become `Up`; returns the runs that count.
@@ -502,23 +539,16 @@ fn maintenance_windows(contract: &Contract, grid: &Grid) -> Vec<(Timestamp, Time
 }
 
 /// Rule 9: the regions and checks that were down during `slices`, and up to three distinct sample errors.
-fn incident(contract: &Contract, grid: &Grid, observations: &Observations, slices: std::ops::Range<usize>) -> Incident {
+fn incident(contract: &Contract, grid: &Grid, summary: &Summary, slices: std::ops::Range<usize>) -> Incident {
     let mut regions = BTreeSet::new();
     let mut checks = BTreeSet::new();
     let mut samples: Vec<&Sample> = Vec::new();
     for slice in slices.clone() {
-        for (region, name) in observations.regions.iter().enumerate() {
-            if observations.region_vote(contract, region, slice) != Some(true) {
-                continue;
-            }
-            regions.insert(name.clone());
-            for (check, id) in contract.terms.checks.iter().enumerate() {
-                if observations.check_down(contract, region, check, slice) == Some(true) {
-                    checks.insert(id.clone());
-                }
-            }
+        regions.extend(summary.down(slice).map(|region| summary.regions()[region].clone()));
+        if let Some(detail) = summary.detail(slice) {
+            checks.extend(detail.checks.iter().filter_map(|check| contract.terms.checks.get(*check)).cloned());
+            samples.extend(&detail.samples);
         }
-        samples.extend(observations.samples(slice));
     }
     samples.sort_by_key(|sample| sample.started_at);
     let mut sample_errors: Vec<String> = Vec::new();

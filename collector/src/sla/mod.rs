@@ -6,6 +6,7 @@
 //! - [`grid`]: rules 1–2, slices and the assignment of results to them.
 //! - [`horizon`]: rule 7's edges, when monitoring began and when the report is made.
 //! - [`observations`]: rules 2–4, results laid out per region, check and slice, one at a time.
+//! - [`summary`]: what rules 2–4 make of them slice by slice, which a report is made from.
 //! - [`engine`]: rules 5–7 and 9, from region votes to slice states, runs, uptime and incidents.
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
 //! - [`report`]: the report's fields.
@@ -23,6 +24,7 @@ pub mod observations;
 pub mod period;
 pub mod report;
 pub mod status;
+pub mod summary;
 
 pub use engine::{Evaluation, evaluate, evaluation_window};
 pub use horizon::Horizon;

@@ -38,11 +38,14 @@ pub struct Sample {
 /// Results on the grid; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Observations {
-    /// The regions that reported, sorted once [`Observations::finish`] ran; in order of arrival before.
+    /// The regions that reported, in order of arrival.
     pub regions: Vec<String>,
     region_index: HashMap<String, usize>,
     checks: usize,
+    /// The slices of the grid laid out: `first..first + slices`.
+    first: usize,
     slices: usize,
+    grid_slices: usize,
     /// Per region, `checks × slices` counts.
     counts: Vec<Vec<Counts>>,
     samples: Vec<Vec<Sample>>,
@@ -56,28 +59,27 @@ pub struct Observations {
 impl Observations {
     /// Nothing observed yet over `grid`'s slices.
     pub fn new(contract: &Contract, grid: &Grid) -> Self {
-        let slices = grid.slices();
+        Self::over(contract, grid, 0..grid.slices())
+    }
+
+    /// Nothing observed yet over the slices `covered` of `grid` (results in other slices are left out).
+    pub fn over(contract: &Contract, grid: &Grid, covered: std::ops::Range<usize>) -> Self {
+        let grid_slices = grid.slices();
+        let first = covered.start.min(grid_slices);
+        let slices = covered.end.min(grid_slices).saturating_sub(first);
         Self {
             regions: Vec::new(),
             region_index: HashMap::new(),
             checks: contract.terms.checks.len(),
+            first,
             slices,
+            grid_slices,
             counts: Vec::new(),
             samples: vec![Vec::new(); slices],
             has_data: vec![false; slices],
             used: 0,
             ignored: 0,
         }
-    }
-
-    /// `results` laid out on `grid`, in any order.
-    pub fn collect(contract: &Contract, grid: &Grid, results: &[ResultRecord]) -> Self {
-        let mut observations = Self::new(contract, grid);
-        for result in results {
-            observations.add(contract, grid, result);
-        }
-        observations.finish();
-        observations
     }
 
     /// Lays out one result (rule 2); one off the grid is left out, one of another check or a region the check is
@@ -91,35 +93,39 @@ impl Observations {
             self.ignored += 1;
             return;
         }
-        let Some(slice) = grid.index_of(result.started_at) else { return };
+        let Some(slice) = grid.index_of(result.started_at).filter(|slice| self.covered().contains(slice)) else {
+            return;
+        };
         let failure = failure(contract, result);
         self.add_counts(&result.region, check, slice, 1, u32::from(failure.is_some()));
         if let Some(error) = failure {
-            keep_earliest(&mut self.samples[slice], result.started_at, check, error);
+            keep_earliest(&mut self.samples[slice - self.first], result.started_at, check, error);
         }
     }
 
     /// Lays out `total` results of `check` from `region` in `slice`, `failed` of them failed (rule 3's counts,
     /// as the slice ledger keeps them).
     pub fn add_counts(&mut self, region: &str, check: usize, slice: usize, total: u32, failed: u32) {
-        if check >= self.checks || slice >= self.slices || total == 0 {
+        if check >= self.checks || !self.covered().contains(&slice) || total == 0 {
             return;
         }
         let region = self.region(region);
-        let counts = &mut self.counts[region][check * self.slices + slice];
+        let at = self.at(check, slice);
+        let counts = &mut self.counts[region][at];
         counts.total += total;
         counts.failed += failed;
-        self.has_data[slice] = true;
+        self.has_data[slice - self.first] = true;
         self.used += u64::from(total);
     }
 
     /// Takes away counts laid out before (the results that arrived late, to see the period without them).
     pub fn remove_counts(&mut self, region: &str, check: usize, slice: usize, total: u32, failed: u32) {
-        let Some(region) = self.region_index.get(region) else { return };
-        if check >= self.checks || slice >= self.slices {
+        let Some(region) = self.region_index.get(region).copied() else { return };
+        if check >= self.checks || !self.covered().contains(&slice) {
             return;
         }
-        let counts = &mut self.counts[*region][check * self.slices + slice];
+        let at = self.at(check, slice);
+        let counts = &mut self.counts[region][at];
         counts.total = counts.total.saturating_sub(total);
         counts.failed = counts.failed.saturating_sub(failed);
         self.used = self.used.saturating_sub(u64::from(total));
@@ -127,7 +133,7 @@ impl Observations {
 
     /// Offers a failure as an incident sample of `slice`: kept if it is among the earliest.
     pub fn add_sample(&mut self, slice: usize, started_at: Timestamp, check: usize, error: &str) {
-        if let Some(kept) = self.samples.get_mut(slice) {
+        if let Some(kept) = slice.checked_sub(self.first).and_then(|slice| self.samples.get_mut(slice)) {
             keep_earliest(kept, started_at, check, Cow::Borrowed(error));
         }
     }
@@ -149,7 +155,9 @@ impl Observations {
             regions: vec![region.to_owned()],
             region_index: HashMap::from([(region.to_owned(), 0)]),
             checks: self.checks,
+            first: self.first,
             slices: self.slices,
+            grid_slices: self.grid_slices,
             used: counts.iter().map(|counts| u64::from(counts.total)).sum(),
             counts: vec![counts],
             samples: vec![Vec::new(); self.slices],
@@ -161,24 +169,19 @@ impl Observations {
     /// The results `region` had in `slices`, and how many of them failed (rule 3).
     pub fn region_totals(&self, region: &str, slices: std::ops::Range<usize>) -> (u64, u64) {
         let Some(index) = self.region_index.get(region) else { return (0, 0) };
+        let covered = self.covered();
+        let (start, end) = (slices.start.max(covered.start), slices.end.min(covered.end));
         let mut totals = (0, 0);
+        if start >= end {
+            return totals;
+        }
         for check in 0..self.checks {
-            for counts in &self.counts[*index][check * self.slices + slices.start..check * self.slices + slices.end] {
+            for counts in &self.counts[*index][self.at(check, start)..self.at(check, end)] {
                 totals.0 += u64::from(counts.total);
                 totals.1 += u64::from(counts.failed);
             }
         }
         totals
-    }
-
-    /// Puts the regions in name order, as reports list them; call once every result is added.
-    pub fn finish(&mut self) {
-        let mut order: Vec<usize> = (0..self.regions.len()).collect();
-        order.sort_by(|a, b| self.regions[*a].cmp(&self.regions[*b]));
-        self.regions = order.iter().map(|index| self.regions[*index].clone()).collect();
-        let mut counts = std::mem::take(&mut self.counts);
-        self.counts = order.iter().map(|index| std::mem::take(&mut counts[*index])).collect();
-        self.region_index = self.regions.iter().cloned().enumerate().map(|(index, name)| (name, index)).collect();
     }
 
     fn region(&mut self, name: &str) -> usize {
@@ -192,38 +195,61 @@ impl Observations {
         index
     }
 
+    /// The slices of the grid laid out.
+    pub fn covered(&self) -> std::ops::Range<usize> {
+        self.first..self.first + self.slices
+    }
+
+    /// The number of slices of the whole grid.
+    pub fn grid_slices(&self) -> usize {
+        self.grid_slices
+    }
+
     /// Whether any result fell in `slice`.
     pub fn has_data(&self, slice: usize) -> bool {
-        self.has_data[slice]
+        slice.checked_sub(self.first).and_then(|slice| self.has_data.get(slice)).copied().unwrap_or(false)
     }
 
     /// The earliest failures of `slice`.
     pub fn samples(&self, slice: usize) -> &[Sample] {
-        &self.samples[slice]
+        slice.checked_sub(self.first).and_then(|slice| self.samples.get(slice)).map_or(&[], Vec::as_slice)
     }
 
     /// Rule 3: `None` without data, else whether (check, region) is down in `slice`.
     pub fn check_down(&self, contract: &Contract, region: usize, check: usize, slice: usize) -> Option<bool> {
-        let counts = self.counts[region][check * self.slices + slice];
+        if !self.covered().contains(&slice) {
+            return None;
+        }
+        let counts = self.counts[region][self.at(check, slice)];
         (counts.total > 0)
             .then(|| Decimal::from(counts.failed) >= contract.terms.failed_ratio * Decimal::from(counts.total))
     }
 
     /// Rule 4: `None` if the region does not vote, else whether it votes down.
     pub fn region_vote(&self, contract: &Contract, region: usize, slice: usize) -> Option<bool> {
-        let states: Vec<Option<bool>> =
-            (0..self.checks).map(|check| self.check_down(contract, region, check, slice)).collect();
+        let (mut voted, mut down, mut all_down) = (false, false, true);
+        for check in 0..self.checks {
+            let state = self.check_down(contract, region, check, slice);
+            voted |= state.is_some();
+            down |= state == Some(true);
+            all_down &= state == Some(true);
+        }
         let down = match contract.terms.combine {
-            Combine::Any => states.contains(&Some(true)),
-            Combine::All => states.iter().all(|state| *state == Some(true)),
+            Combine::Any => down,
+            Combine::All => all_down,
         };
         if down {
             Some(true)
-        } else if states.iter().any(Option::is_some) {
+        } else if voted {
             Some(false)
         } else {
             None
         }
+    }
+
+    /// Where the counts of `check` in `slice` (a covered one) lie in a region's counts.
+    fn at(&self, check: usize, slice: usize) -> usize {
+        check * self.slices + slice - self.first
     }
 }
 
