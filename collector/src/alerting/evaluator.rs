@@ -31,7 +31,7 @@ use crate::sla::engine::{in_maintenance, slice_boundary, slice_votes};
 use crate::sla::status::current_period;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
-use crate::views::{store_standing, store_votes};
+use crate::views::{Standings, store_standing, store_votes};
 
 /// How often rules are evaluated.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -62,6 +62,7 @@ pub struct Evaluator {
     held_until: Option<Timestamp>,
     watching_since: Timestamp,
     memo: HashMap<String, Memo>,
+    standings: Standings,
 }
 
 impl Evaluator {
@@ -76,7 +77,13 @@ impl Evaluator {
             held_until: None,
             watching_since,
             memo: HashMap::new(),
+            standings: Standings::new(),
         }
+    }
+
+    /// This evaluator, sharing `standings` (what the HTTP views keep of each contract's standing).
+    pub fn with_standings(self, standings: Standings) -> Self {
+        Self { standings, ..self }
     }
 
     /// Evaluates every [`TICK`] until `stop`.
@@ -312,14 +319,16 @@ impl Evaluator {
                     .map(|window| rules::scaled_slices(window.long, length, contract.terms.slice))
                     .max()
                     .unwrap_or(1);
-                let votes = store_votes(&self.store, contract, &period, (back(longest), through)).await?;
+                let votes =
+                    store_votes(&self.store, &self.standings, contract, &period, (back(longest), through)).await?;
                 rules::burn_rate(contract, &windows, length, &votes)
             }
             AlertKind::BreachForecast => {
                 let lookback = SignedDuration::try_from(rule.lookback()).unwrap_or(SignedDuration::from_hours(24));
                 let recent_from = through.saturating_sub(lookback).unwrap_or(through);
-                let standing = store_standing(config, &self.store, contract, &period, through).await?;
-                let recent = store_votes(&self.store, contract, &period, (recent_from, through)).await?;
+                let standing = store_standing(config, &self.store, &self.standings, contract, &period, through).await?;
+                let recent =
+                    store_votes(&self.store, &self.standings, contract, &period, (recent_from, through)).await?;
                 rules::breach_forecast(contract, &standing, &recent)
             }
             AlertKind::CertExpiry => {

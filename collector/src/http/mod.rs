@@ -33,7 +33,7 @@ use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{ReloadRequest, ReloadStatus};
 use crate::store::Store;
-use crate::views::store_status;
+use crate::views::{Standings, store_status};
 
 /// The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`; tests validate real responses
 /// against it, and its schemas forbid undocumented fields, so it cannot drift from the code.
@@ -56,6 +56,8 @@ pub struct HttpState {
     pub reload_status: watch::Receiver<ReloadStatus>,
     /// Agent sessions refused by ingest, for the agents page.
     pub refusals: Arc<Refusals>,
+    /// Each contract's standing, kept between requests (shared with alerting).
+    pub standings: Standings,
 }
 
 /// Largest request body accepted (forms and JSON are small).
@@ -134,7 +136,7 @@ fn config_line(status: &ReloadStatus) -> String {
 
 async fn prometheus(State(state): State<HttpState>) -> Response {
     let config = state.config.borrow().clone();
-    match store_status(&config, &state.store, jiff::Timestamp::now(), None).await {
+    match store_status(&config, &state.store, &state.standings, jiff::Timestamp::now(), None).await {
         Ok(statuses) => state.metrics.set_contracts(&statuses),
         Err(error) => tracing::warn!(%error, "Contract gauges not updated for this scrape."),
     }

@@ -62,6 +62,7 @@ pub async fn run_once(
         for (after, until) in marked_ranges(contract, &marks, state.settled_until) {
             let (slices, earliest) = fold_between(store, contract, after, until).await?;
             state.monitored_from = earliest_of(state.monitored_from, earliest);
+            state.refolds += 1;
             steps += 1;
             store.write_ledger(LedgerWrite { state: state.clone(), reset: false, after, until, slice, slices }).await?;
         }
@@ -120,6 +121,7 @@ async fn start_again(
         rebuilt_from: from,
         settled_until: from,
         monitored_from: first,
+        refolds: 0,
     };
     let slice = slice_length(contract);
     let write = LedgerWrite { state: state.clone(), reset: true, after: from, until: from, slice, slices: Vec::new() };

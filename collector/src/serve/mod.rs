@@ -35,6 +35,7 @@ use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
 use crate::store::{Store, StoreError};
+use crate::views::Standings;
 
 /// Streams one gRPC connection may hold open at once: an agent needs one session and a health check.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
@@ -133,7 +134,9 @@ pub async fn serve(
     let refusals = Arc::new(Refusals::default());
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(ServeError::Notifier)?;
-    let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone());
+    let standings = Standings::new();
+    let evaluator =
+        Evaluator::new(store.clone(), notifier.clone(), config_watch.clone()).with_standings(standings.clone());
     let (background, mut failures) = Background::new(stop.clone());
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
@@ -148,6 +151,7 @@ pub async fn serve(
             notifier,
             reload_status: reload.status(),
             refusals: refusals.clone(),
+            standings,
         };
         let address = listener.local_addr().unwrap_or(address);
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");

@@ -70,7 +70,14 @@ impl<'a> Evaluation<'a> {
     /// Nothing seen yet of `contract` over `period`.
     pub fn new(contract: &'a Contract, period: &Period) -> Self {
         let grid = grid_of(contract, period);
-        let observations = Observations::new(contract, &grid);
+        Self::over(contract, period, 0..grid.slices())
+    }
+
+    /// Nothing seen yet of `contract` over the slices `covered` of `period`'s grid (results in other slices are
+    /// left out).
+    pub fn over(contract: &'a Contract, period: &Period, covered: std::ops::Range<usize>) -> Self {
+        let grid = grid_of(contract, period);
+        let observations = Observations::over(contract, &grid, covered);
         Self { contract, period: period.clone(), grid, observations, first_result: None }
     }
 
@@ -87,15 +94,25 @@ impl<'a> Evaluation<'a> {
         &mut self.observations
     }
 
-    /// The slice of the evaluation grid that is exactly `[start, end)`, if there is one.
+    /// The slice of the evaluation grid that is exactly `[start, end)`, if there is one and it is covered.
     pub fn slice_at(&self, start: Timestamp, end: Timestamp) -> Option<usize> {
-        let slice = self.grid.index_of(start)?;
+        let slice = self.slice_of(start)?;
         (self.grid.slice_start(slice) == start && self.grid.slice_end(slice) == end).then_some(slice)
     }
 
-    /// The evaluation grid's slice that contains `at`, if it lies on the grid.
+    /// The evaluation grid's slice that contains `at`, if it lies on the grid and is covered.
     pub fn slice_of(&self, at: Timestamp) -> Option<usize> {
-        self.grid.index_of(at)
+        self.grid.index_of(at).filter(|slice| self.observations.covered().contains(slice))
+    }
+
+    /// The slices of the evaluation grid that end in `(after, until]`.
+    pub fn slices_ending_within(&self, after: Timestamp, until: Timestamp) -> std::ops::Range<usize> {
+        self.grid.first_ending_after(after)..self.grid.first_ending_after(until)
+    }
+
+    /// The period evaluated.
+    pub fn period(&self) -> &Period {
+        &self.period
     }
 
     /// The start and end of the evaluation grid's slice `slice`.
@@ -152,7 +169,8 @@ impl<'a> Evaluation<'a> {
     /// The period's slices as rules 2–5 and the maintenance windows judge them, before short runs are forgiven,
     /// oldest first (see [`slice_votes`]).
     pub fn votes(self, monitored_from: Option<Timestamp>) -> Vec<SliceVote> {
-        votes_of(self.contract, &self.period, &self.summary(), monitored_from)
+        let within = (self.period.start, self.period.end);
+        votes_of(self.contract, &self.period, &self.summary(), monitored_from, within)
     }
 
     /// The report, as known at `horizon`.
@@ -161,18 +179,22 @@ impl<'a> Evaluation<'a> {
     }
 }
 
-/// The slices of `period` as rules 2–5 and the maintenance windows judge them from `summary` (of the grid of
-/// `contract` over `period`), before short runs are forgiven, oldest first.
+/// The slices of the grid of `contract` over `period` that lie within `[from, to)`, as rules 2–5 and the
+/// maintenance windows judge them from `summary` (of that grid), before short runs are forgiven, oldest first.
 pub fn votes_of(
     contract: &Contract,
     period: &Period,
     summary: &Summary,
     monitored_from: Option<Timestamp>,
+    (from, to): (Timestamp, Timestamp),
 ) -> Vec<SliceVote> {
     let grid = grid_of(contract, period);
     let judged = judge(contract, &grid, summary, &Horizon { monitored_from, now: Timestamp::MAX });
     let by_name = summary.by_name();
-    grid.period()
+    let first = grid.first_ending_after(from);
+    (first..grid.slices())
+        .filter(|slice| grid.slice_start(*slice) >= from)
+        .take_while(|slice| grid.slice_end(*slice) <= to)
         .map(|slice| {
             let down: Vec<usize> = summary.down(slice).collect();
             SliceVote {
@@ -189,7 +211,7 @@ pub fn votes_of(
 
 /// The grid `contract`'s `period` is judged on: its slices, and the margins runs across its boundaries are
 /// judged on (rule 6).
-fn grid_of(contract: &Contract, period: &Period) -> Grid {
+pub fn grid_of(contract: &Contract, period: &Period) -> Grid {
     let margin = usize::try_from(contract.terms.min_down_run.saturating_sub(1)).unwrap_or(0);
     Grid::new(period, contract.terms.slice, margin)
 }

@@ -71,6 +71,20 @@ impl Grid {
         self.at(end)
     }
 
+    /// The first slice that ends after `at` (the number of slices when none does).
+    pub fn first_ending_after(&self, at: Timestamp) -> usize {
+        let (mut low, mut high) = (0, self.slices());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.slice_end(middle) > at {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        low
+    }
+
     fn start_ns(&self, index: usize) -> i128 {
         let index = index as i128;
         let (before, inside) = (self.before as i128, self.inside as i128);

@@ -56,6 +56,9 @@ pub struct LedgerState {
     /// The earliest `started_at` of a result of the contract's checks the ledger has seen: when monitoring began,
     /// even after retention deleted that result.
     pub monitored_from: Option<Timestamp>,
+    /// How many times slices already settled were folded again (for late results) since the latest rebuild:
+    /// a reader that keeps what it read of the ledger reads it again when this changes.
+    pub refolds: u64,
 }
 
 /// Results of `check` that started in `[from, to]` were written and may fall in settled slices.

@@ -151,6 +151,9 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE ledger_slices ADD COLUMN latency BLOB NOT NULL DEFAULT x'';
 ",
+    "
+    ALTER TABLE ledger_state ADD COLUMN refolds INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

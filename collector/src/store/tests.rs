@@ -374,6 +374,7 @@ async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
             rebuilt_from: minute(0),
             settled_until: minute(until),
             monitored_from: Some(minute(0)),
+            refolds: 0,
         };
         let step = |after: i64, until: i64, slices: Vec<super::LedgerSlice>| super::LedgerWrite {
             state: state(until),
@@ -385,14 +386,16 @@ async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
         };
         store.write_ledger(step(0, 3, vec![row(0, b"a"), row(1, b"b"), row(2, b"c")])).await.unwrap();
         // Folding minutes 1-2 again: minute 2 had no results any more, minute 1 changed.
-        store.write_ledger(step(1, 3, vec![row(1, b"B")])).await.unwrap();
+        let mut refold = step(1, 3, vec![row(1, b"B")]);
+        refold.state.refolds = 1;
+        store.write_ledger(refold.clone()).await.unwrap();
         let (from, to) = everything();
         let rows = store.ledger_slices("acme", (from, to), parts).await.unwrap();
         assert_eq!(rows, vec![row(0, b"a"), row(1, b"B")], "{}", engine.name);
         let counts = store.ledger_slices("acme", (from, to), super::SliceParts::Counts).await.unwrap();
         assert_eq!(counts, vec![counts_only(row(0, b"a")), counts_only(row(1, b"B"))], "{}", engine.name);
         assert!(store.ledger_slices("other", (from, to), parts).await.unwrap().is_empty());
-        assert_eq!(store.ledger_states().await.unwrap(), vec![state(3)], "{}", engine.name);
+        assert_eq!(store.ledger_states().await.unwrap(), vec![refold.state], "{}", engine.name);
 
         // A result written without an arrival time leaves a mark; clearing it leaves none.
         store.write_results(vec![result("agent-1", 1, "acme-api", 5)]).await.unwrap();

@@ -12,11 +12,13 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use slaprobe_proto::ResultRecord;
 
+use super::Standings;
 use super::window::WindowPass;
 use crate::config::{CollectorConfig, load_collector_config};
 use crate::ledger::{upkeep, usable};
 use crate::sla::breakdown::{DayLatency, RegionView};
 use crate::sla::engine::slice_votes;
+use crate::sla::status::current_period;
 use crate::sla::{Horizon, Period, Report, parse_period};
 use crate::store::{IngestBatch, ResultFlags, SliceParts, Store};
 
@@ -204,17 +206,39 @@ async fn send(store: &Store, results: &[(ResultRecord, bool)], received_at: Time
     }
 }
 
+/// The standing at `now` through what `standings` keeps equals the standing read from raw results; `kept` says
+/// whether it must have come from what is kept (no late results waiting for the upkeep).
+async fn standing_agrees(
+    store: &Store,
+    config: &CollectorConfig,
+    standings: &Standings,
+    now: Timestamp,
+    kept: bool,
+) -> Result<(), TestCaseError> {
+    let contract = &config.contracts[0];
+    let period = current_period(contract, now).unwrap();
+    let states = store.ledger_states().await.unwrap();
+    if kept {
+        prop_assert!(standings.current_part(store, &states, contract, &period).await.unwrap().is_some());
+    }
+    let through = super::standing(config, store, standings, &states, contract, &period, now).await.unwrap();
+    let raw = super::standing(config, store, &Standings::new(), &[], contract, &period, now).await.unwrap();
+    prop_assert_eq!(through, raw, "standing at {}", now);
+    Ok(())
+}
+
 /// Alerting's slice votes over the two days before `now` (reaching back into March), read through the ledger,
 /// equal those judged from the raw results.
 async fn votes_agree(
     store: &Store,
     config: &CollectorConfig,
+    standings: &Standings,
     current: &Period,
     now: Timestamp,
 ) -> Result<(), TestCaseError> {
     let contract = &config.contracts[0];
     let window = (now - SignedDuration::from_hours(48), now);
-    let through = super::store_votes(store, contract, current, window).await.unwrap();
+    let through = super::store_votes(store, standings, contract, current, window).await.unwrap();
     let (all_time_from, all_time_to) =
         ("2020-01-01T00:00:00Z".parse().unwrap(), "2030-01-01T00:00:00Z".parse().unwrap());
     let results = store.results_between(&contract.terms.checks, all_time_from, all_time_to).await.unwrap();
@@ -235,6 +259,9 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
     send(store, &on_time, march.end - SignedDuration::from_hours(3), false).await;
     let mid = "2024-03-10T07:30:00Z".parse().unwrap();
     keep_up(store, config, mid).await;
+    let standings = Standings::new();
+    standing_agrees(store, config, &standings, mid, true).await?;
+    standing_agrees(store, config, &standings, march.end - SignedDuration::from_secs(1), true).await?;
     for (period, now) in [(&march, mid), (&march, march.end), (&april, april.end)] {
         let (through, raw) =
             (report(store, config, period, now, true).await, report(store, config, period, now, false).await);
@@ -243,6 +270,7 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
     // ...then all of it and part of April; then the late results arrive after March closed.
     let after_close = april.start + SignedDuration::from_hours(2);
     keep_up(store, config, after_close).await;
+    standing_agrees(store, config, &standings, after_close, true).await?;
     send(store, &late, after_close, true).await;
     // Before the upkeep has folded them again, readers already count them.
     for period in [&march, &april] {
@@ -251,9 +279,13 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
         let raw = report(store, config, period, now, false).await;
         prop_assert_eq!(through, raw, "late results not folded yet, {}", period.label);
     }
-    votes_agree(store, config, &april, after_close + SignedDuration::from_secs(1)).await?;
+    votes_agree(store, config, &standings, &april, after_close + SignedDuration::from_secs(1)).await?;
+    standing_agrees(store, config, &standings, after_close + SignedDuration::from_secs(1), false).await?;
     keep_up(store, config, april.end + SignedDuration::from_hours(1)).await;
-    votes_agree(store, config, &april, april.end - SignedDuration::from_secs(1)).await?;
+    votes_agree(store, config, &standings, &april, april.end - SignedDuration::from_secs(1)).await?;
+    standing_agrees(store, config, &standings, april.end - SignedDuration::from_secs(1), true).await?;
+    // Votes reaching back into March, with April's through what is kept.
+    votes_agree(store, config, &standings, &april, after_close + SignedDuration::from_secs(1)).await?;
     let states = store.ledger_states().await.unwrap();
     let state = usable(&states, contract).expect("a ledger under the current terms");
     prop_assert!(state.settled_until >= april.end, "settled until {}", state.settled_until);

@@ -9,6 +9,7 @@
 //! exports read raw results, six hours at a time ([`window`]). The period view reads the same way, and its
 //! per-region figures and daily latency percentiles come from the same pass (the ledger keeps latency sketches).
 
+mod standings;
 mod window;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,7 @@ use std::collections::BTreeSet;
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
+pub use self::standings::Standings;
 use self::window::{WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
@@ -140,10 +142,12 @@ async fn store_horizon(
     Ok(Horizon { monitored_from: earliest_of(stored, ledger.and_then(|state| state.monitored_from)), now })
 }
 
-/// Each contract's standing in its current period at `as_of`, from the store; `only` limits it to one contract.
+/// Each contract's standing in its current period at `as_of`, from the store through what `standings` keeps;
+/// `only` limits it to one contract.
 pub async fn store_status<'a>(
     config: &'a CollectorConfig,
     store: &Store,
+    standings: &Standings,
     as_of: Timestamp,
     only: Option<&str>,
 ) -> Result<Vec<(&'a Contract, ContractStatus)>, ViewError> {
@@ -152,31 +156,36 @@ pub async fn store_status<'a>(
     if let (Some(id), true) = (only, selected.is_empty()) {
         return Err(ViewError::NoContract(id.to_owned()));
     }
+    standings.retain(&config.contracts);
     let mut statuses = Vec::new();
     let states = store.ledger_states().await?;
     for contract in selected {
         let period = current_period(contract, as_of).map_err(ViewError::NoCurrentPeriod)?;
-        statuses.push((contract, standing(config, store, &states, contract, &period, as_of).await?));
+        statuses.push((contract, standing(config, store, standings, &states, contract, &period, as_of).await?));
     }
     Ok(statuses)
 }
 
-/// `contract`'s standing in `period` as known at `as_of`, from the store: what the breach forecast watches.
+/// `contract`'s standing in `period` (its current one) as known at `as_of`, from the store through what
+/// `standings` keeps: what the breach forecast watches.
 pub async fn store_standing(
     config: &CollectorConfig,
     store: &Store,
+    standings: &Standings,
     contract: &Contract,
     period: &Period,
     as_of: Timestamp,
 ) -> Result<ContractStatus, StoreError> {
     let states = store.ledger_states().await?;
-    standing(config, store, &states, contract, period, as_of).await
+    standing(config, store, standings, &states, contract, period, as_of).await
 }
 
-/// `contract`'s standing in `period` at `as_of`, its settled slices read from the ledger `states` describe.
+/// `contract`'s standing in `period` (its current one) at `as_of`: through what `standings` keeps of the ledger
+/// `states` describe, or read like a report when that cannot be used.
 async fn standing(
     config: &CollectorConfig,
     store: &Store,
+    standings: &Standings,
     states: &[LedgerState],
     contract: &Contract,
     period: &Period,
@@ -184,16 +193,23 @@ async fn standing(
 ) -> Result<ContractStatus, StoreError> {
     let ledger = crate::ledger::usable(states, contract);
     let horizon = store_horizon(contract, store, ledger, as_of).await?;
+    if let Some(part) = standings.current_part(store, states, contract, period).await? {
+        let until_now = as_of.clamp(period.start, period.end);
+        let so_far = naming_silent(config, contract, part.report(contract, period, &horizon, until_now));
+        return Ok(standing_of(contract, period, as_of, so_far));
+    }
     let mut pass = standing_pass(contract, period, &horizon);
     pass.read(store, period, ledger).await?;
     Ok(standing_at(config, contract, period, &horizon, pass))
 }
 
 /// `contract`'s whole slices in `[from, to)` on the grid of its `current` period, judged before short runs are
-/// forgiven (what alerting watches), oldest first: read through the ledger from the current period's evaluation
-/// window on, from raw results before it (a window reaching back into the previous period).
+/// forgiven (what alerting watches), oldest first: the current period's through what `standings` keeps, those
+/// before its evaluation window (a window reaching back into the previous period, whose slices may lie on
+/// another grid) from raw results.
 pub async fn store_votes(
     store: &Store,
+    standings: &Standings,
     contract: &Contract,
     current: &Period,
     window: (Timestamp, Timestamp),
@@ -203,8 +219,21 @@ pub async fn store_votes(
     let ledger = crate::ledger::usable(&states, contract);
     let stored = store.first_result_at(&contract.terms.checks).await?;
     let monitored_from = earliest_of(stored, ledger.and_then(|state| state.monitored_from));
-    let mut pass = WindowPass::new(contract, &window, (window.start, window.end))
-        .with_ledger_from(evaluation_window(contract, current).0);
+    let (from, to) = evaluation_window(contract, current);
+    if window.end <= to
+        && let Some(part) = standings.current_part(store, &states, contract, current).await?
+    {
+        let mut votes = Vec::new();
+        if window.start < from {
+            let before = Period { end: from, ..window.clone() };
+            let mut pass = WindowPass::new(contract, &before, (before.start, before.end)).with_ledger_from(from);
+            pass.read(store, &before, None).await?;
+            votes = pass.votes(monitored_from);
+        }
+        votes.extend(part.votes(contract, current, monitored_from, (window.start.max(from), window.end)));
+        return Ok(votes);
+    }
+    let mut pass = WindowPass::new(contract, &window, (window.start, window.end)).with_ledger_from(from);
     pass.read(store, &window, ledger).await?;
     Ok(pass.votes(monitored_from))
 }

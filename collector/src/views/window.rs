@@ -4,7 +4,8 @@
 //! and for the period view the latency sketches per region and day ([`Breakdown`]). Memory grows with the period's slices, not with its results; time with the slices, plus the raw
 //! results of what the ledger has not settled.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::Range;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
@@ -13,8 +14,9 @@ use crate::contract::Contract;
 use crate::ledger::cells::{SliceCells, SliceLatency, is_late, successful_latency};
 use crate::ledger::merged_ranges;
 use crate::sla::breakdown::{Breakdown, DayLatency, RegionView};
-use crate::sla::engine::SliceVote;
+use crate::sla::engine::{SliceVote, report_of};
 use crate::sla::observations::failure;
+use crate::sla::summary::Summary;
 use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
 use crate::store::{LedgerSlice, LedgerState, SliceParts, Store, StoreError};
 
@@ -75,7 +77,7 @@ pub struct WindowPass<'a> {
     evaluation: Evaluation<'a>,
     late: Vec<LateCounts>,
     late_results: u64,
-    reported: BTreeSet<String>,
+    agents: BTreeMap<String, Timestamp>,
     reporting: (Timestamp, Timestamp),
     breakdown: Option<Breakdown>,
     ledger_from: Timestamp,
@@ -90,10 +92,19 @@ impl<'a> WindowPass<'a> {
             evaluation: Evaluation::new(contract, period),
             late: Vec::new(),
             late_results: 0,
-            reported: BTreeSet::new(),
+            agents: BTreeMap::new(),
             reporting,
             breakdown: None,
             ledger_from: Timestamp::MIN,
+        }
+    }
+
+    /// A pass for `contract` over the slices `covered` of `period`'s grid only (results and rows of other slices
+    /// are left out); agents count as reporting from `reporting_from` on.
+    pub fn over(contract: &'a Contract, period: &Period, covered: Range<usize>, reporting_from: Timestamp) -> Self {
+        Self {
+            evaluation: Evaluation::over(contract, period, covered),
+            ..Self::new(contract, period, (reporting_from, Timestamp::MAX))
         }
     }
 
@@ -109,8 +120,12 @@ impl<'a> WindowPass<'a> {
         Self { breakdown: Some(Breakdown::new(span)), ..self }
     }
 
-    /// Takes one raw result in (`late`: it arrived after its period closed).
+    /// Takes one raw result in (`late`: it arrived after its period closed); one off the slices this pass
+    /// covers is left out.
     pub fn add(&mut self, result: &ResultRecord, late: bool) {
+        if self.evaluation.slice_of(result.started_at).is_none() {
+            return;
+        }
         self.evaluation.add(result);
         let check = self.contract.terms.checks.iter().position(|id| *id == result.check_id);
         let Some(check) = check.filter(|_| self.contract.admits(&result.check_id, &result.region)) else {
@@ -176,10 +191,16 @@ impl<'a> WindowPass<'a> {
         }
     }
 
+    /// Remembers the earliest result of `agent` in the reporting window.
     fn reported_by(&mut self, agent: &str, started_at: Timestamp) {
         let (from, to) = self.reporting;
-        if from <= started_at && started_at < to && !self.reported.contains(agent) {
-            self.reported.insert(agent.to_owned());
+        if from <= started_at && started_at < to {
+            match self.agents.get_mut(agent) {
+                Some(earliest) => *earliest = (*earliest).min(started_at),
+                None => {
+                    self.agents.insert(agent.to_owned(), started_at);
+                }
+            }
         }
     }
 
@@ -196,7 +217,7 @@ impl<'a> WindowPass<'a> {
         let (from, to) = evaluation_window(self.contract, period);
         let ledger_from = self.ledger_from.clamp(from, to);
         let mut settled = ledger.map_or(ledger_from, |state| state.settled_until).clamp(ledger_from, to);
-        let dirty = match self.pending_marks(store, ledger_from, settled).await? {
+        let dirty = match pending_marks(store, self.contract, ledger_from, settled).await? {
             Some(dirty) => dirty,
             None => {
                 settled = ledger_from;
@@ -205,17 +226,7 @@ impl<'a> WindowPass<'a> {
         };
         let is_dirty =
             |start: Timestamp, end: Timestamp| dirty.iter().any(|(first, last)| *first < end && *last >= start);
-        let parts = if self.breakdown.is_some() { SliceParts::CountsAndLatency } else { SliceParts::Counts };
-        let mut next = ledger_from;
-        while next < settled {
-            let until = next.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled);
-            for row in store.ledger_slices(&self.contract.terms.id, (next, until), parts).await? {
-                if row.end <= settled && !is_dirty(row.start, row.end) {
-                    self.add_row(&row)?;
-                }
-            }
-            next = until;
-        }
+        self.read_ledger(store, (ledger_from, settled), is_dirty).await?;
         let slice = SignedDuration::try_from(self.contract.terms.slice).unwrap_or(SignedDuration::MAX);
         let widened = |(first, last): (Timestamp, Timestamp)| {
             (first.saturating_sub(slice).unwrap_or(from).max(from), last.saturating_add(slice).unwrap_or(to).min(to))
@@ -225,7 +236,39 @@ impl<'a> WindowPass<'a> {
         if ledger_from > from {
             raw.push(widened((from, ledger_from)));
         }
-        for (first, last) in merged_ranges(raw) {
+        let wanted = |start: Timestamp, end: Timestamp| start < ledger_from || end > settled || is_dirty(start, end);
+        self.read_raw(store, merged_ranges(raw), wanted).await
+    }
+
+    /// Takes in the ledger rows of the slices that lie within `[from, settled)`, except those `skipped` says.
+    pub async fn read_ledger(
+        &mut self,
+        store: &Store,
+        (from, settled): (Timestamp, Timestamp),
+        skipped: impl Fn(Timestamp, Timestamp) -> bool,
+    ) -> Result<(), StoreError> {
+        let parts = if self.breakdown.is_some() { SliceParts::CountsAndLatency } else { SliceParts::Counts };
+        let mut next = from;
+        while next < settled {
+            let until = next.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled);
+            for row in store.ledger_slices(&self.contract.terms.id, (next, until), parts).await? {
+                if row.end <= settled && !skipped(row.start, row.end) {
+                    self.add_row(&row)?;
+                }
+            }
+            next = until;
+        }
+        Ok(())
+    }
+
+    /// Takes in the raw results that started in `ranges` (sorted, apart) and fall in slices `wanted` says.
+    pub async fn read_raw(
+        &mut self,
+        store: &Store,
+        ranges: Vec<(Timestamp, Timestamp)>,
+        wanted: impl Fn(Timestamp, Timestamp) -> bool,
+    ) -> Result<(), StoreError> {
+        for (first, last) in ranges {
             let late: HashSet<(String, u64)> =
                 store.late_between(&self.contract.terms.checks, first, last).await?.into_iter().collect();
             let mut chunks = WindowChunks::between(store, self.contract, first, last);
@@ -233,7 +276,7 @@ impl<'a> WindowPass<'a> {
                 for result in &chunk {
                     let Some(slice) = self.evaluation.slice_of(result.started_at) else { continue };
                     let (start, end) = self.evaluation.slice_bounds(slice);
-                    if start < ledger_from || end > settled || is_dirty(start, end) {
+                    if wanted(start, end) {
                         self.add(result, is_late(&late, result));
                     }
                 }
@@ -257,28 +300,6 @@ impl<'a> WindowPass<'a> {
         Ok(())
     }
 
-    /// The ranges of `started_at` of the contract's results that were marked late before `settled` and not yet
-    /// folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
-    async fn pending_marks(
-        &self,
-        store: &Store,
-        from: Timestamp,
-        settled: Timestamp,
-    ) -> Result<Option<Vec<(Timestamp, Timestamp)>>, StoreError> {
-        if settled <= from {
-            return Ok(Some(Vec::new()));
-        }
-        let marks = store.ledger_marks(PENDING_MARKS).await?;
-        if marks.len() >= PENDING_MARKS as usize {
-            return Ok(None);
-        }
-        let ranges = marks
-            .into_iter()
-            .filter(|mark| self.contract.terms.checks.contains(&mark.check_id) && mark.from < settled)
-            .map(|mark| (mark.from, mark.to));
-        Ok(Some(merged_ranges(ranges.collect())))
-    }
-
     /// The per-region views and daily latency of the slices this pass gathered them for, as known at `horizon`
     /// (`None` for a pass without [`WindowPass::with_breakdown`]); call before [`WindowPass::finish`].
     pub fn breakdown(&mut self, horizon: &Horizon) -> Option<(Vec<RegionView>, Vec<DayLatency>)> {
@@ -290,18 +311,75 @@ impl<'a> WindowPass<'a> {
         self.evaluation.votes(monitored_from)
     }
 
-    /// The agents that reported, the report as known at `horizon`, and what it would say without the late
-    /// results (when some arrived late).
-    pub fn finish(self, horizon: &Horizon) -> (BTreeSet<String>, Report) {
+    /// What this pass gathered, to make reports from (alone or with other parts of the same period's grid).
+    pub fn part(self) -> PassPart {
         let without = (self.late_results > 0).then(|| {
             let mut without = self.evaluation.clone();
             for late in &self.late {
                 without.observations().remove_counts(&late.region, late.check, late.slice, late.total, late.failed);
             }
-            without.report(horizon)
+            without.summary()
         });
-        let mut report = self.evaluation.report(horizon);
-        if let Some(without) = without {
+        PassPart { summary: self.evaluation.summary(), without, late_results: self.late_results, agents: self.agents }
+    }
+
+    /// The agents that reported, and the report as known at `horizon` (with what it would say without the late
+    /// results, when some arrived late).
+    pub fn finish(self, horizon: &Horizon) -> (BTreeSet<String>, Report) {
+        let (contract, period) = (self.contract, self.evaluation.period().clone());
+        self.part().report(contract, &period, horizon, Timestamp::MAX)
+    }
+}
+
+/// What a pass over some of a period's slices gathered: what rules 2–4 make of them, the same without the
+/// results that arrived late (when some did), and when each agent first reported in the reporting window.
+#[derive(Debug, Clone)]
+pub struct PassPart {
+    summary: Summary,
+    without: Option<Summary>,
+    late_results: u64,
+    agents: BTreeMap<String, Timestamp>,
+}
+
+impl PassPart {
+    /// Nothing gathered of a grid of `slices` slices.
+    pub fn empty(slices: usize) -> Self {
+        Self { summary: Summary::empty(slices), without: None, late_results: 0, agents: BTreeMap::new() }
+    }
+
+    /// Takes in `other`'s slices in `slices` (a part of the same grid), which this one has nothing of yet.
+    pub fn absorb(&mut self, other: &PassPart, slices: Range<usize>) {
+        match (&mut self.without, &other.without) {
+            (Some(without), other_without) => {
+                without.absorb(other_without.as_ref().unwrap_or(&other.summary), slices.clone());
+            }
+            (None, Some(other_without)) => {
+                let mut without = self.summary.clone();
+                without.absorb(other_without, slices.clone());
+                self.without = Some(without);
+            }
+            (None, None) => {}
+        }
+        self.summary.absorb(&other.summary, slices);
+        self.late_results += other.late_results;
+        for (agent, at) in &other.agents {
+            let earliest = self.agents.entry(agent.clone()).or_insert(*at);
+            *earliest = (*earliest).min(*at);
+        }
+    }
+
+    /// The agents that first reported before `reported_before`, and `contract`'s report over `period` as known
+    /// at `horizon` (with what it would say without the late results, when some arrived late).
+    pub fn report(
+        &self,
+        contract: &Contract,
+        period: &Period,
+        horizon: &Horizon,
+        reported_before: Timestamp,
+    ) -> (BTreeSet<String>, Report) {
+        let mut report = report_of(contract, period, &self.summary, horizon);
+        if let Some(without) = &self.without {
+            let without = report_of(contract, period, without, horizon);
             report.late = Some(LateResults {
                 results: self.late_results,
                 down_slices_without: without.down_slices,
@@ -309,6 +387,41 @@ impl<'a> WindowPass<'a> {
                 credit_amount_without: without.credit_amount,
             });
         }
-        (self.reported, report)
+        let reported = self.agents.iter().filter(|(_, first)| **first < reported_before);
+        (reported.map(|(agent, _)| agent.clone()).collect(), report)
     }
+
+    /// The slices of `contract`'s grid over `period` (this part's grid) within `[from, to)`, as judged before
+    /// short runs are forgiven (see [`crate::sla::engine::slice_votes`]).
+    pub fn votes(
+        &self,
+        contract: &Contract,
+        period: &Period,
+        monitored_from: Option<Timestamp>,
+        within: (Timestamp, Timestamp),
+    ) -> Vec<SliceVote> {
+        crate::sla::engine::votes_of(contract, period, &self.summary, monitored_from, within)
+    }
+}
+
+/// The ranges of `started_at` of the contract's results that were marked late before `settled` and not yet
+/// folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
+pub async fn pending_marks(
+    store: &Store,
+    contract: &Contract,
+    from: Timestamp,
+    settled: Timestamp,
+) -> Result<Option<Vec<(Timestamp, Timestamp)>>, StoreError> {
+    if settled <= from {
+        return Ok(Some(Vec::new()));
+    }
+    let marks = store.ledger_marks(PENDING_MARKS).await?;
+    if marks.len() >= PENDING_MARKS as usize {
+        return Ok(None);
+    }
+    let ranges = marks
+        .into_iter()
+        .filter(|mark| contract.terms.checks.contains(&mark.check_id) && mark.from < settled)
+        .map(|mark| (mark.from, mark.to));
+    Ok(Some(merged_ranges(ranges.collect())))
 }

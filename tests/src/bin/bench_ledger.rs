@@ -6,8 +6,11 @@
 //! run (before the ledger exists):
 //!
 //! - one contract's claim report from the store (`slaprobe-collector report --config`): wall time and peak memory;
-//! - every contract's standing, as `/api/v1/contracts`, the overview and `/metrics` compute it (in process);
-//! - one alert-evaluation tick over all contracts (a burn-rate and a breach-forecast rule each; in process);
+//! - every contract's standing, as `/api/v1/contracts`, the overview and `/metrics` compute it (in process): the
+//!   first request after the collector starts, and one a minute later, when one more minute has settled in the
+//!   ledger and the collector kept what it read;
+//! - one alert-evaluation tick over all contracts (a burn-rate and a breach-forecast rule each; in process), a
+//!   minute later too, sharing what the standings kept as a collector's evaluator does;
 //! - the building of the ledger;
 //! - ingest throughput with the ledger's upkeep running beside it against the same ingest without it (four days
 //!   of the same results into fresh stores);
@@ -28,7 +31,7 @@ use slaprobe_collector::config::{CollectorConfig, load_collector_config};
 use slaprobe_collector::ledger::upkeep;
 use slaprobe_collector::notify::Notifier;
 use slaprobe_collector::store::{IngestBatch, ResultFlags, Store};
-use slaprobe_collector::views::store_status;
+use slaprobe_collector::views::{Standings, store_status};
 use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::ports::free_addr;
@@ -104,7 +107,7 @@ async fn main() {
         "store: {CONTRACTS} contracts × 1 check × {REGIONS} regions every {INTERVAL} s, {DAYS} days up to {end} ({} results)",
         steps(start, end) * (CONTRACTS * REGIONS) as i64
     );
-    println!("figures as of the last minutes of the period (each set a minute later: the alerting lease)");
+    println!("figures as of the last minutes of the period (each set three minutes later: the alerting lease)");
     let dir = tempfile::tempdir().expect("temp dir");
     for engine in [Engine::Sqlite(dir.path()), Engine::Postgres(dir.path())] {
         measure(engine, start, end).await;
@@ -133,18 +136,19 @@ async fn measure(engine: Engine<'_>, start: Timestamp, end: Timestamp) {
     println!("  {DAYS} days written at {rate:.0} results/s");
     let config_path = engine.dir().join(format!("{}.yaml", engine.name()));
     let config = config(engine, &bench, Some(&config_path));
-    // Each set of figures a minute after the one before, so its alert evaluator gets the alerting lease.
-    let as_of = |minutes_before_the_end: i64| end - SignedDuration::from_secs(1 + 60 * minutes_before_the_end);
+    // Each set of figures three minutes after the one before (and its second half a minute after its first), so
+    // its alert evaluator gets the alerting lease.
+    let as_of = |sets_before_the_last: i64| end - SignedDuration::from_secs(61 + 180 * sets_before_the_last);
     figures(&bench.store, &config, &config_path, as_of(2), "raw results, no ledger yet (baseline)").await;
     let built = Instant::now();
-    catch_up(&bench.store, &config).await;
+    catch_up(&bench.store, &config, as_of(1)).await;
     println!("  ledger built in {:.1} s", built.elapsed().as_secs_f64());
     figures(&bench.store, &config, &config_path, as_of(1), "through the ledger").await;
 
     let history = start - SignedDuration::from_hours(24 * DAYS);
     let imported = Instant::now();
     load_history(&bench.store, history, start).await;
-    catch_up(&bench.store, &config).await;
+    catch_up(&bench.store, &config, as_of(0)).await;
     println!(
         "  a month of older history imported and folded in {:.1} s: the store now holds twice the results",
         imported.elapsed().as_secs_f64()
@@ -152,15 +156,24 @@ async fn measure(engine: Engine<'_>, start: Timestamp, end: Timestamp) {
     figures(&bench.store, &config, &config_path, as_of(0), "through the ledger, store twice as large").await;
 }
 
-/// The in-process and command figures of the store as it is, as of `now`.
+/// The in-process and command figures of the store as it is, as of `now`; the standings and the alert tick
+/// again a minute later, after the ledger's upkeep ran then (when the store has a ledger).
 async fn figures(store: &Store, config: &CollectorConfig, config_path: &Path, now: Timestamp, label: &str) {
+    let standings = Standings::new();
     let started = Instant::now();
-    let statuses = store_status(config, store, now, None).await.expect("standings");
-    let standings = started.elapsed();
+    let statuses = store_status(config, store, &standings, now, None).await.expect("standings");
+    let first = started.elapsed();
     assert_eq!(statuses.len(), CONTRACTS);
-    let mut evaluator = evaluator(store, config);
+    let later = now + SignedDuration::from_mins(1);
+    if !store.ledger_states().await.expect("ledger states").is_empty() {
+        catch_up(store, config, later).await;
+    }
     let started = Instant::now();
-    evaluator.tick(now).await.expect("an alert tick");
+    store_status(config, store, &standings, later, None).await.expect("standings");
+    let kept = started.elapsed();
+    let mut evaluator = evaluator(store, config).with_standings(standings);
+    let started = Instant::now();
+    evaluator.tick(later).await.expect("an alert tick");
     let tick = started.elapsed();
     let period = now.strftime("%Y-%m").to_string();
     let (wall, peak_mb, _) = run_measured(Command::new(collector_binary()).args([
@@ -181,10 +194,11 @@ async fn figures(store: &Store, config: &CollectorConfig, config_path: &Path, no
         peak_mb
     );
     println!(
-        "    standings of all contracts (in process)  {:>7.3} s  (what /api/v1/contracts and /metrics compute)",
-        standings.as_secs_f64()
+        "    standings of all contracts, first request {:>7.3} s  (what /api/v1/contracts and /metrics compute)",
+        first.as_secs_f64()
     );
-    println!("    one alert tick over all contracts        {:>7.3} s  (target < 0.1 s)", tick.as_secs_f64());
+    println!("    standings of all contracts, a minute later {:>6.3} s  (target < 0.5 s)", kept.as_secs_f64());
+    println!("    one alert tick over all contracts, then    {:>6.3} s  (target < 0.1 s)", tick.as_secs_f64());
 }
 
 /// An alert evaluator over `config`'s rules.
@@ -193,9 +207,9 @@ fn evaluator(store: &Store, config: &CollectorConfig) -> Evaluator {
     Evaluator::new(store.clone(), Notifier::new().expect("a notifier"), watched)
 }
 
-/// The ledger's upkeep at now, until nothing is left.
-async fn catch_up(store: &Store, config: &CollectorConfig) {
-    while upkeep::run_once(store, config, "bench", Timestamp::now()).await.expect("upkeep").expect("the lease") > 0 {}
+/// The ledger's upkeep as it runs at `now`, until nothing is left.
+async fn catch_up(store: &Store, config: &CollectorConfig, now: Timestamp) {
+    while upkeep::run_once(store, config, "bench", now).await.expect("upkeep").expect("the lease") > 0 {}
 }
 
 /// The collector configuration of the benchmark's contracts on `bench`'s store, written to `path` when given.

@@ -96,7 +96,7 @@ pub struct PeriodQuery {
 /// Every contract's standing in its current period at `as_of`, in configuration order.
 pub async fn contract_statuses(state: &HttpState, as_of: Timestamp) -> Result<Vec<ContractStatus>, ApiError> {
     let config = state.config.borrow().clone();
-    let statuses = store_status(&config, &state.store, as_of, None).await?;
+    let statuses = store_status(&config, &state.store, &state.standings, as_of, None).await?;
     Ok(statuses.into_iter().map(|(_, status)| status).collect())
 }
 

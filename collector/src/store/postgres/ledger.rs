@@ -64,17 +64,19 @@ pub(super) async fn write(transaction: &Transaction<'_>, step: &LedgerWrite) -> 
     let state = &step.state;
     transaction
         .execute(
-            "INSERT INTO ledger_state (contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO ledger_state
+                 (contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns, refolds)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (contract) DO UPDATE SET terms_hash = excluded.terms_hash,
                  rebuilt_from_ns = excluded.rebuilt_from_ns, settled_until_ns = excluded.settled_until_ns,
-                 monitored_from_ns = excluded.monitored_from_ns",
+                 monitored_from_ns = excluded.monitored_from_ns, refolds = excluded.refolds",
             &[
                 contract,
                 &state.terms_hash,
                 &nanos(state.rebuilt_from),
                 &nanos(state.settled_until),
                 &state.monitored_from.map(nanos),
+                &i64::try_from(state.refolds).unwrap_or(i64::MAX),
             ],
         )
         .await?;
@@ -86,7 +88,8 @@ impl PostgresStore {
     pub async fn ledger_states(&self) -> Result<Vec<LedgerState>, StoreError> {
         let rows = self
             .rows(
-                "SELECT contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns FROM ledger_state
+                "SELECT contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns, refolds
+                 FROM ledger_state
                  ORDER BY contract",
                 &[],
             )
@@ -99,6 +102,7 @@ impl PostgresStore {
                     rebuilt_from: timestamp(row, "rebuilt_from_ns")?,
                     settled_until: timestamp(row, "settled_until_ns")?,
                     monitored_from: optional_timestamp(row, "monitored_from_ns")?,
+                    refolds: u64::try_from(row.try_get::<_, i64>("refolds")?).unwrap_or(0),
                 })
             })
             .collect()

@@ -145,6 +145,9 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE ledger_slices ADD COLUMN latency BYTEA NOT NULL DEFAULT ''::bytea;
 ",
+    "
+    ALTER TABLE ledger_state ADD COLUMN refolds BIGINT NOT NULL DEFAULT 0;
+",
 ];
 
 /// Connections in the pool at most.

@@ -52,15 +52,16 @@ pub(super) fn write(transaction: &Transaction, step: &LedgerWrite) -> rusqlite::
     transaction
         .prepare_cached(
             "INSERT OR REPLACE INTO ledger_state
-                 (contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+                 (contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns, refolds)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             contract,
             state.terms_hash,
             nanos(state.rebuilt_from),
             nanos(state.settled_until),
-            state.monitored_from.map(nanos)
+            state.monitored_from.map(nanos),
+            i64::try_from(state.refolds).unwrap_or(i64::MAX)
         ])?;
     Ok(step.slices.len() as u64)
 }
@@ -82,13 +83,14 @@ fn state(row: &Row) -> rusqlite::Result<LedgerState> {
         rebuilt_from: timestamp(row, 2)?,
         settled_until: timestamp(row, 3)?,
         monitored_from: optional_timestamp(row, 4)?,
+        refolds: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
     })
 }
 
 /// Every contract's ledger state.
 pub fn states(connection: &Connection) -> rusqlite::Result<Vec<LedgerState>> {
     let mut query = connection.prepare_cached(
-        "SELECT contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns FROM ledger_state
+        "SELECT contract, terms_hash, rebuilt_from_ns, settled_until_ns, monitored_from_ns, refolds FROM ledger_state
          ORDER BY contract",
     )?;
     query.query_map([], state)?.collect()
