@@ -161,11 +161,15 @@ const WRITE_QUEUE: usize = 1024;
 
 type WriteRequest = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
 
-/// A SQLite store; clones share the writer.
+/// Read connections kept open between reads at most (each keeps its prepared statements).
+const IDLE_READERS: usize = 8;
+
+/// A SQLite store; clones share the writer and the idle read connections.
 #[derive(Clone)]
 pub struct SqliteStore {
     path: Arc<PathBuf>,
     writes: mpsc::Sender<WriteRequest>,
+    readers: Arc<std::sync::Mutex<Vec<Connection>>>,
 }
 
 fn sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
@@ -205,7 +209,7 @@ impl SqliteStore {
             .name("sqlite-writer".to_owned())
             .spawn(move || run_writer(connection, queue, &writer_path))
             .map_err(|error| file_error(path, error))?;
-        Ok(Self { path: Arc::new(path.to_owned()), writes })
+        Ok(Self { path: Arc::new(path.to_owned()), writes, readers: Arc::default() })
     }
 
     /// Performs `write` in the writer's next transaction, returning once it is durably committed.
@@ -215,16 +219,27 @@ impl SqliteStore {
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `query` on a fresh read-only connection on the blocking pool.
+    /// Runs `query` on the blocking pool, on an idle read-only connection (a new one when none is idle).
     pub async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
+        let (path, readers) = (self.path.clone(), self.readers.clone());
         tokio::task::spawn_blocking(move || {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let connection = Connection::open_with_flags(path.as_path(), flags)?;
-            query(&connection)
+            let idle = readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+            let connection = match idle {
+                Some(connection) => connection,
+                None => {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    Connection::open_with_flags(path.as_path(), flags)?
+                }
+            };
+            let outcome = query(&connection);
+            let mut idle = readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < IDLE_READERS {
+                idle.push(connection);
+            }
+            outcome
         })
         .await
         .map_err(|error| StoreError::Unusable(format!("a read task failed: {error}")))?
