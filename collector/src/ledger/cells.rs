@@ -11,7 +11,7 @@
 //! Cells are stored as a protobuf message (compact, fast to decode, and readable by any protobuf tool); checks
 //! are their index in the contract's `checks`, which the terms hash covers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use prost::Message;
@@ -225,10 +225,4 @@ impl<'a> Fold<'a> {
 /// nothing about how fast the vendor answers).
 pub fn successful_latency(result: &ResultRecord) -> Option<f64> {
     result.ok.then_some(result.duration_ms).flatten()
-}
-
-/// Whether `result` is among `late` (by agent and sequence number, as the store flags them).
-pub fn is_late(late: &HashSet<(String, u64)>, result: &ResultRecord) -> bool {
-    !late.is_empty()
-        && late.contains(&(result.agent_id.clone().unwrap_or_else(|| result.region.clone()), result.seq.unwrap_or(0)))
 }

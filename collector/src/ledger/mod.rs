@@ -20,17 +20,15 @@ pub mod cells;
 pub mod progress;
 pub mod upkeep;
 
-use std::collections::HashSet;
-
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
 use crate::sla::grid::Grid;
 use crate::sla::status::current_period;
-use crate::store::{LedgerSlice, LedgerState, Store, StoreError};
+use crate::store::{LedgerSlice, LedgerState, ResultFlags, Store, StoreError};
 
-use self::cells::{Fold, is_late};
+use self::cells::Fold;
 
 /// Added to a contract's settle time before its slices are settled in the ledger: results still arriving a
 /// little after the settle time (a slow batch) land before the slice is folded, not as a re-fold.
@@ -157,11 +155,10 @@ pub async fn fold_between(
         return Ok((Vec::new(), None));
     }
     let checks = &contract.terms.checks;
-    let results = store.results_between(checks, from, until).await?;
-    let late: HashSet<(String, u64)> = store.late_between(checks, from, until).await?.into_iter().collect();
+    let results = store.flagged_results_between(checks, from, until).await?;
     let mut fold = Fold::new(contract, grids);
-    for result in &results {
-        fold.add(result, is_late(&late, result));
+    for (result, flags) in &results {
+        fold.add(result, flags.contains(ResultFlags::LATE));
     }
-    Ok((fold.finish(), results.iter().map(|result| result.started_at).min()))
+    Ok((fold.finish(), results.iter().map(|(result, _)| result.started_at).min()))
 }

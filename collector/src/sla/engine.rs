@@ -189,12 +189,12 @@ pub fn votes_of(
     (from, to): (Timestamp, Timestamp),
 ) -> Vec<SliceVote> {
     let grid = grid_of(contract, period);
-    let judged = judge(contract, &grid, summary, &Horizon { monitored_from, now: Timestamp::MAX });
+    let within = grid.first_ending_after(from)..grid.first_ending_after(to);
+    let horizon = Horizon { monitored_from, now: Timestamp::MAX };
+    let judged = judge_slices(contract, &grid, summary, &horizon, within.clone());
     let by_name = summary.by_name();
-    let first = grid.first_ending_after(from);
-    (first..grid.slices())
+    within
         .filter(|slice| grid.slice_start(*slice) >= from)
-        .take_while(|slice| grid.slice_end(*slice) <= to)
         .map(|slice| {
             let down: Vec<usize> = summary.down(slice).collect();
             SliceVote {
@@ -330,14 +330,25 @@ struct Judged {
 
 /// Judges every slice of `grid`, before short runs are forgiven (rule 6).
 fn judge(contract: &Contract, grid: &Grid, summary: &Summary, horizon: &Horizon) -> Judged {
+    judge_slices(contract, grid, summary, horizon, 0..grid.slices())
+}
+
+/// Judges the slices `slices` of `grid` as [`judge`] does; the others are left `Future`.
+fn judge_slices(
+    contract: &Contract,
+    grid: &Grid,
+    summary: &Summary,
+    horizon: &Horizon,
+    slices: std::ops::Range<usize>,
+) -> Judged {
     let windows = maintenance_windows(contract, grid);
     let inside = grid.period();
     let mut judged = Judged {
-        states: Vec::with_capacity(grid.slices()),
+        states: vec![SliceState::Future; grid.slices()],
         reported_by_region: vec![0; summary.regions().len()],
         maintenance: 0,
     };
-    for slice in 0..grid.slices() {
+    for slice in slices.start..slices.end.min(grid.slices()) {
         let (start, end) = (grid.slice_start(slice), grid.slice_end(slice));
         let maintenance = windows.iter().any(|(from, to)| *from <= start && start < *to);
         let counted = inside.contains(&slice);
@@ -363,7 +374,7 @@ fn judge(contract: &Contract, grid: &Grid, summary: &Summary, horizon: &Horizon)
                 SliceState::Up
             }
         };
-        judged.states.push(state);
+        judged.states[slice] = state;
     }
     judged
 }

@@ -175,10 +175,16 @@ fn contains(bits: &[u64], words: usize, slice: usize, region: usize) -> bool {
 }
 
 fn members(bits: &[u64], words: usize, slice: usize) -> impl Iterator<Item = usize> + '_ {
-    words_of(bits, words, slice)
-        .iter()
-        .enumerate()
-        .flat_map(|(word, value)| (0..64).filter(move |bit| value & (1 << bit) != 0).map(move |bit| word * 64 + bit))
+    words_of(bits, words, slice).iter().enumerate().flat_map(|(word, value)| {
+        let mut left = *value;
+        std::iter::from_fn(move || {
+            (left != 0).then(|| {
+                let bit = left.trailing_zeros() as usize;
+                left &= left - 1;
+                word * 64 + bit
+            })
+        })
+    })
 }
 
 /// `bits` laid out with `to` words per slice instead of `from`.
@@ -190,4 +196,49 @@ fn widened(bits: &[u64], from: usize, to: usize, slices: usize) -> Vec<u64> {
         }
     }
     wider
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Summary;
+    use crate::sla::grid::Grid;
+    use crate::sla::observations::Observations;
+    use crate::sla::tests::{at, contract};
+    use crate::sla::{Period, engine::report_of};
+
+    /// Observations of `regions` regions over the minutes `slices` of an hour: region `r` reports in every
+    /// slice, and fails in slice 1 when `r` is even.
+    fn observed(slices: std::ops::Range<usize>, order: impl Iterator<Item = usize>) -> (Observations, Period) {
+        let period =
+            Period { label: String::new(), start: at("2026-04-01T00:00:00Z"), end: at("2026-04-01T01:00:00Z") };
+        let grid = Grid::new(&period, std::time::Duration::from_secs(60), 0);
+        let mut observations = Observations::over(&contract(""), &grid, slices.clone());
+        for region in order {
+            for slice in slices.clone() {
+                let failed = u32::from(slice == 1 && region % 2 == 0);
+                observations.add_counts(&format!("region-{region:03}"), 0, slice, 1, failed);
+            }
+        }
+        (observations, period)
+    }
+
+    #[test]
+    fn more_than_64_regions_widen_the_region_sets() {
+        let contract = contract("");
+        let (observations, period) = observed(0..3, 0..130);
+        let summary = Summary::of(&contract, &observations);
+        assert_eq!(summary.votes(0), (130, 0));
+        assert_eq!(summary.votes(1), (130, 65));
+        assert_eq!(summary.down(1).map(|region| summary.regions()[region].clone()).last().unwrap(), "region-128");
+        assert_eq!(summary.votes(3), (0, 0), "a slice not covered has no votes");
+        assert!(summary.has_data(2) && !summary.has_data(3));
+
+        // The same regions arriving in another order, summarised apart and absorbed: the same report.
+        let (first, _) = observed(0..2, (0..130).rev());
+        let (rest, _) = observed(2..3, (0..130).rev());
+        let mut parts = Summary::of(&contract, &first);
+        parts.absorb(&Summary::of(&contract, &rest), 2..3);
+        let horizon = crate::sla::Horizon { monitored_from: Some(period.start), now: period.end };
+        assert_eq!(report_of(&contract, &period, &parts, &horizon), report_of(&contract, &period, &summary, &horizon));
+    }
 }

@@ -334,19 +334,19 @@ impl Store {
         }
     }
 
-    /// `(agent_id, seq)` of the results of `checks` in `[from, to)` that arrived late (flagged `late`).
-    pub async fn late_between(
+    /// Results of `checks` whose `started_at` lies in `[from, to)` with their flags, ordered by `started_at`.
+    pub async fn flagged_results_between(
         &self,
         checks: &[String],
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<(String, u64)>, StoreError> {
+    ) -> Result<Vec<(ResultRecord, ResultFlags)>, StoreError> {
         let checks = checks.to_vec();
         match self {
             Self::Sqlite(store) => {
-                store.read(move |connection| sqlite::read::late_between(connection, &checks, from, to)).await
+                store.read(move |connection| sqlite::read::flagged_results_between(connection, &checks, from, to)).await
             }
-            Self::Postgres(store) => store.late_between(&checks, from, to).await,
+            Self::Postgres(store) => store.flagged_results_between(&checks, from, to).await,
         }
     }
 

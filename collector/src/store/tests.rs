@@ -340,8 +340,15 @@ async fn ingested_results_keep_their_arrival_and_late_ones_are_found() {
         engine.store.write_ingested(batch).await.unwrap();
         engine.store.write_results(vec![result("agent-1", 3, "acme-api", 2)]).await.unwrap();
         let (from, to) = everything();
-        let late = engine.store.late_between(&["acme-api".to_owned()], from, to).await.unwrap();
-        assert_eq!(late, [("agent-1".to_owned(), 2)], "{}", engine.name);
+        let flagged = engine.store.flagged_results_between(&["acme-api".to_owned()], from, to).await.unwrap();
+        let flags: Vec<(Option<u64>, super::ResultFlags)> =
+            flagged.into_iter().map(|(result, flags)| (result.seq, flags)).collect();
+        let expected = [
+            (Some(1), super::ResultFlags::NONE),
+            (Some(2), super::ResultFlags::LATE),
+            (Some(3), super::ResultFlags::NONE),
+        ];
+        assert_eq!(flags, expected, "{}", engine.name);
         let query = ResultQuery { check_id: "acme-api".to_owned(), region: None, from, to, after: None, limit: 10 };
         let page = engine.store.results_page(query).await.unwrap();
         let arrivals: Vec<Option<Timestamp>> = page.iter().map(|stored| stored.received_at).collect();

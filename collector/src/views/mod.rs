@@ -353,7 +353,7 @@ impl Export<'_> {
     pub async fn next_batch(&mut self) -> Result<Option<Vec<ResultRecord>>, ViewError> {
         match self.first.take() {
             Some(first) => Ok(Some(vec![first])),
-            None => Ok(self.chunks.next().await?),
+            None => Ok(self.chunks.next().await?.map(|chunk| chunk.into_iter().map(|(result, _)| result).collect())),
         }
     }
 }

@@ -4,21 +4,21 @@
 //! and for the period view the latency sketches per region and day ([`Breakdown`]). Memory grows with the period's slices, not with its results; time with the slices, plus the raw
 //! results of what the ledger has not settled.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
 
 use crate::contract::Contract;
-use crate::ledger::cells::{SliceCells, SliceLatency, is_late, successful_latency};
+use crate::ledger::cells::{SliceCells, SliceLatency, successful_latency};
 use crate::ledger::merged_ranges;
 use crate::sla::breakdown::{Breakdown, DayLatency, RegionView};
 use crate::sla::engine::{SliceVote, report_of};
 use crate::sla::observations::failure;
 use crate::sla::summary::Summary;
 use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
-use crate::store::{LedgerSlice, LedgerState, SliceParts, Store, StoreError};
+use crate::store::{LedgerSlice, LedgerState, ResultFlags, SliceParts, Store, StoreError};
 
 /// How much raw time is read at once: six hours of the contract's checks from every region (at 15 regions
 /// probing every 30 s, 10,800 results per check; an hour at a time cost a third more time in queries).
@@ -50,13 +50,13 @@ impl<'a> WindowChunks<'a> {
         Self { store, checks: contract.terms.checks.clone(), next: from, end: to }
     }
 
-    /// The next chunk's results, or `None` once the window is done.
-    pub async fn next(&mut self) -> Result<Option<Vec<ResultRecord>>, StoreError> {
+    /// The next chunk's results with their flags, or `None` once the window is done.
+    pub async fn next(&mut self) -> Result<Option<Vec<(ResultRecord, ResultFlags)>>, StoreError> {
         if self.next >= self.end {
             return Ok(None);
         }
         let until = self.next.checked_add(CHUNK).unwrap_or(self.end).min(self.end);
-        let chunk = self.store.results_between(&self.checks, self.next, until).await?;
+        let chunk = self.store.flagged_results_between(&self.checks, self.next, until).await?;
         self.next = until;
         Ok(Some(chunk))
     }
@@ -269,15 +269,13 @@ impl<'a> WindowPass<'a> {
         wanted: impl Fn(Timestamp, Timestamp) -> bool,
     ) -> Result<(), StoreError> {
         for (first, last) in ranges {
-            let late: HashSet<(String, u64)> =
-                store.late_between(&self.contract.terms.checks, first, last).await?.into_iter().collect();
             let mut chunks = WindowChunks::between(store, self.contract, first, last);
             while let Some(chunk) = chunks.next().await? {
-                for result in &chunk {
+                for (result, flags) in &chunk {
                     let Some(slice) = self.evaluation.slice_of(result.started_at) else { continue };
                     let (start, end) = self.evaluation.slice_bounds(slice);
                     if wanted(start, end) {
-                        self.add(result, is_late(&late, result));
+                        self.add(result, flags.contains(ResultFlags::LATE));
                     }
                 }
             }

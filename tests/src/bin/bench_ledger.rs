@@ -10,7 +10,9 @@
 //!   first request after the collector starts, and one a minute later, when one more minute has settled in the
 //!   ledger and the collector kept what it read;
 //! - one alert-evaluation tick over all contracts (a burn-rate and a breach-forecast rule each; in process), a
-//!   minute later too, sharing what the standings kept as a collector's evaluator does;
+//!   minute later too, sharing what the standings kept as a collector's evaluator does, and the next one a
+//!   minute after that (the tick each minute pays once a new slice settles; the first also records the alerts
+//!   that fire);
 //! - the building of the ledger;
 //! - ingest throughput with the ledger's upkeep running beside it against the same ingest without it (four days
 //!   of the same results into fresh stores);
@@ -107,7 +109,7 @@ async fn main() {
         "store: {CONTRACTS} contracts × 1 check × {REGIONS} regions every {INTERVAL} s, {DAYS} days up to {end} ({} results)",
         steps(start, end) * (CONTRACTS * REGIONS) as i64
     );
-    println!("figures as of the last minutes of the period (each set three minutes later: the alerting lease)");
+    println!("figures as of the last minutes of the period (each set four minutes later: the alerting lease)");
     let dir = tempfile::tempdir().expect("temp dir");
     for engine in [Engine::Sqlite(dir.path()), Engine::Postgres(dir.path())] {
         measure(engine, start, end).await;
@@ -136,9 +138,9 @@ async fn measure(engine: Engine<'_>, start: Timestamp, end: Timestamp) {
     println!("  {DAYS} days written at {rate:.0} results/s");
     let config_path = engine.dir().join(format!("{}.yaml", engine.name()));
     let config = config(engine, &bench, Some(&config_path));
-    // Each set of figures three minutes after the one before (and its second half a minute after its first), so
-    // its alert evaluator gets the alerting lease.
-    let as_of = |sets_before_the_last: i64| end - SignedDuration::from_secs(61 + 180 * sets_before_the_last);
+    // Each set of figures four minutes after the one before (its later parts one and two minutes after its
+    // first), so its alert evaluator gets the alerting lease.
+    let as_of = |sets_before_the_last: i64| end - SignedDuration::from_secs(121 + 240 * sets_before_the_last);
     figures(&bench.store, &config, &config_path, as_of(2), "raw results, no ledger yet (baseline)").await;
     let built = Instant::now();
     catch_up(&bench.store, &config, as_of(1)).await;
@@ -156,8 +158,9 @@ async fn measure(engine: Engine<'_>, start: Timestamp, end: Timestamp) {
     figures(&bench.store, &config, &config_path, as_of(0), "through the ledger, store twice as large").await;
 }
 
-/// The in-process and command figures of the store as it is, as of `now`; the standings and the alert tick
-/// again a minute later, after the ledger's upkeep ran then (when the store has a ledger).
+/// The in-process and command figures of the store as it is, as of `now`; the standings and an alert tick a
+/// minute later, and the next tick a minute after that, the ledger's upkeep run at each (when the store has a
+/// ledger).
 async fn figures(store: &Store, config: &CollectorConfig, config_path: &Path, now: Timestamp, label: &str) {
     let standings = Standings::new();
     let started = Instant::now();
@@ -174,6 +177,13 @@ async fn figures(store: &Store, config: &CollectorConfig, config_path: &Path, no
     let mut evaluator = evaluator(store, config).with_standings(standings);
     let started = Instant::now();
     evaluator.tick(later).await.expect("an alert tick");
+    let first_tick = started.elapsed();
+    let next = later + SignedDuration::from_mins(1);
+    if !store.ledger_states().await.expect("ledger states").is_empty() {
+        catch_up(store, config, next).await;
+    }
+    let started = Instant::now();
+    evaluator.tick(next).await.expect("an alert tick");
     let tick = started.elapsed();
     let period = now.strftime("%Y-%m").to_string();
     let (wall, peak_mb, _) = run_measured(Command::new(collector_binary()).args([
@@ -198,7 +208,11 @@ async fn figures(store: &Store, config: &CollectorConfig, config_path: &Path, no
         first.as_secs_f64()
     );
     println!("    standings of all contracts, a minute later {:>6.3} s  (target < 0.5 s)", kept.as_secs_f64());
-    println!("    one alert tick over all contracts, then    {:>6.3} s  (target < 0.1 s)", tick.as_secs_f64());
+    println!(
+        "    one alert tick over all contracts, then    {:>6.3} s  (alerts firing are recorded)",
+        first_tick.as_secs_f64()
+    );
+    println!("    the next tick, a minute later              {:>6.3} s  (target < 0.1 s)", tick.as_secs_f64());
 }
 
 /// An alert evaluator over `config`'s rules.

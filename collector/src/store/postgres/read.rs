@@ -80,33 +80,27 @@ impl PostgresStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<ResultRecord>, StoreError> {
-        let rows = self
-            .rows(
-                "SELECT record FROM results WHERE check_id = ANY($1) AND started_at_ns >= $2 AND started_at_ns < $3
-                 ORDER BY started_at_ns",
-                &[&checks, &nanos(from), &nanos(to)],
-            )
-            .await?;
-        let mut records = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
-        records.sort_by_key(|record| record.started_at);
-        Ok(records)
+        Ok(self.flagged_results_between(checks, from, to).await?.into_iter().map(|(record, _)| record).collect())
     }
 
-    /// See [`crate::store::Store::late_between`].
-    pub async fn late_between(
+    /// See [`crate::store::Store::flagged_results_between`].
+    pub async fn flagged_results_between(
         &self,
         checks: &[String],
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<(String, u64)>, StoreError> {
+    ) -> Result<Vec<(ResultRecord, ResultFlags)>, StoreError> {
         let rows = self
             .rows(
-                "SELECT agent_id, seq FROM results WHERE check_id = ANY($1) AND started_at_ns >= $2
-                   AND started_at_ns < $3 AND flags & $4 != 0",
-                &[&checks, &nanos(from), &nanos(to), &i32::try_from(ResultFlags::LATE.bits()).unwrap_or(0)],
+                "SELECT record, flags FROM results
+                 WHERE check_id = ANY($1) AND started_at_ns >= $2 AND started_at_ns < $3 ORDER BY started_at_ns",
+                &[&checks, &nanos(from), &nanos(to)],
             )
             .await?;
-        rows.iter().map(|row| Ok((row.try_get("agent_id")?, unsigned(row, "seq")?))).collect()
+        let mut records =
+            rows.iter().map(|row| Ok((record(row)?, flags(row)?))).collect::<Result<Vec<_>, StoreError>>()?;
+        records.sort_by_key(|(record, _)| record.started_at);
+        Ok(records)
     }
 
     /// See [`crate::store::Store::agents`].

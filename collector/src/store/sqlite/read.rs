@@ -54,8 +54,18 @@ pub fn results_between(
     from: Timestamp,
     to: Timestamp,
 ) -> rusqlite::Result<Vec<ResultRecord>> {
+    Ok(flagged_results_between(connection, checks, from, to)?.into_iter().map(|(record, _)| record).collect())
+}
+
+/// Results of `checks` whose `started_at` lies in `[from, to)` with their flags, ordered by `started_at`.
+pub fn flagged_results_between(
+    connection: &Connection,
+    checks: &[String],
+    from: Timestamp,
+    to: Timestamp,
+) -> rusqlite::Result<Vec<(ResultRecord, ResultFlags)>> {
     let mut query = connection.prepare_cached(
-        "SELECT record FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3
+        "SELECT record, flags FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3
          ORDER BY started_at_ns",
     )?;
     let mut records = Vec::new();
@@ -63,37 +73,15 @@ pub fn results_between(
         let rows = query.query_map(params![check, nanos(from), nanos(to)], |row| {
             let bytes = row.get_ref(0)?.as_blob()?;
             let decoded = v1::Result::decode(bytes).map_err(|error| conversion_error(0, error))?;
-            ResultRecord::try_from(decoded).map_err(|error| conversion_error(0, error))
+            let record = ResultRecord::try_from(decoded).map_err(|error| conversion_error(0, error))?;
+            Ok((record, ResultFlags::from_bits(u32::try_from(unsigned(row, 1)?).unwrap_or(u32::MAX))))
         })?;
         for record in rows {
             records.push(record?);
         }
     }
-    records.sort_by_key(|record| record.started_at);
+    records.sort_by_key(|(record, _)| record.started_at);
     Ok(records)
-}
-
-/// `(agent_id, seq)` of the results of `checks` in `[from, to)` flagged `late`.
-pub fn late_between(
-    connection: &Connection,
-    checks: &[String],
-    from: Timestamp,
-    to: Timestamp,
-) -> rusqlite::Result<Vec<(String, u64)>> {
-    let mut query = connection.prepare_cached(
-        "SELECT agent_id, seq FROM results WHERE check_id = ?1 AND started_at_ns >= ?2 AND started_at_ns < ?3
-           AND flags & ?4 != 0",
-    )?;
-    let mut late = Vec::new();
-    for check in checks {
-        let rows = query.query_map(params![check, nanos(from), nanos(to), ResultFlags::LATE.bits()], |row| {
-            Ok((row.get(0)?, unsigned(row, 1)?))
-        })?;
-        for row in rows {
-            late.push(row?);
-        }
-    }
-    Ok(late)
 }
 
 /// Every agent's registry entry, by id.
