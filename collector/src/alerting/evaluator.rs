@@ -27,11 +27,12 @@ use crate::config::CollectorConfig;
 use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
 use crate::contract::Contract;
 use crate::notify::{Notification, Notifier};
+use crate::sla::Period;
 use crate::sla::engine::{in_maintenance, slice_boundary, slice_votes};
 use crate::sla::status::current_period;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
-use crate::views::{Standings, store_standing, store_votes};
+use crate::views::{CurrentRead, Standings};
 
 /// How often rules are evaluated.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -63,6 +64,8 @@ pub struct Evaluator {
     watching_since: Timestamp,
     memo: HashMap<String, Memo>,
     standings: Standings,
+    /// Each contract's current period as read in this tick, shared by its rules.
+    reads: HashMap<String, CurrentRead>,
 }
 
 impl Evaluator {
@@ -78,6 +81,7 @@ impl Evaluator {
             watching_since,
             memo: HashMap::new(),
             standings: Standings::new(),
+            reads: HashMap::new(),
         }
     }
 
@@ -104,6 +108,7 @@ impl Evaluator {
     /// One evaluation of every rule at `now`, if this collector holds the lease.
     pub async fn tick(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let config = self.config.borrow().clone();
+        self.reads.clear();
         // With no rules there is nothing to do but close what removed rules left open.
         if config.alerts.is_empty() && self.store.alerts(Some(AlertState::Firing), 1).await?.is_empty() {
             return Ok(());
@@ -319,16 +324,17 @@ impl Evaluator {
                     .map(|window| rules::scaled_slices(window.long, length, contract.terms.slice))
                     .max()
                     .unwrap_or(1);
-                let votes =
-                    store_votes(&self.store, &self.standings, contract, &period, (back(longest), through)).await?;
+                let store = self.store.clone();
+                let votes = self.current(contract, &period).await?.votes(&store, (back(longest), through)).await?;
                 rules::burn_rate(contract, &windows, length, &votes)
             }
             AlertKind::BreachForecast => {
                 let lookback = SignedDuration::try_from(rule.lookback()).unwrap_or(SignedDuration::from_hours(24));
                 let recent_from = through.saturating_sub(lookback).unwrap_or(through);
-                let standing = store_standing(config, &self.store, &self.standings, contract, &period, through).await?;
-                let recent =
-                    store_votes(&self.store, &self.standings, contract, &period, (recent_from, through)).await?;
+                let store = self.store.clone();
+                let current = self.current(contract, &period).await?;
+                let standing = current.standing(config, &store, through).await?;
+                let recent = current.votes(&store, (recent_from, through)).await?;
                 rules::breach_forecast(contract, &standing, &recent)
             }
             AlertKind::CertExpiry => {
@@ -343,6 +349,16 @@ impl Evaluator {
         };
         self.memo.insert(rule.key(), Memo { through, firing, finding: finding.clone() });
         Ok(finding)
+    }
+
+    /// `contract`'s current `period` as read in this tick (read now if no rule of it has been evaluated yet).
+    async fn current(&mut self, contract: &Contract, period: &Period) -> Result<&CurrentRead, StoreError> {
+        let id = &contract.terms.id;
+        if !self.reads.contains_key(id) {
+            let read = CurrentRead::new(&self.store, &self.standings, contract, period).await?;
+            self.reads.insert(id.clone(), read);
+        }
+        Ok(&self.reads[id])
     }
 
     async fn silent(

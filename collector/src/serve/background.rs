@@ -1,7 +1,7 @@
-//! The collector's background tasks (alert evaluation, retention, the slice ledger's upkeep, the HTTP listener,
-//! configuration reloads): tracked, so that shutdown waits for them to finish, and watched, so that one that ends
-//! or panics before shutdown stops the collector with its name and reason, instead of leaving it running without
-//! that part.
+//! The collector's background tasks (alert evaluation, retention, the slice ledger's upkeep, keeping standings,
+//! the HTTP listener, configuration reloads): tracked, so that shutdown waits for them to finish, and watched, so
+//! that one that ends or panics before shutdown stops the collector with its name and reason, instead of leaving
+//! it running without that part.
 
 use std::any::Any;
 use std::time::Duration;

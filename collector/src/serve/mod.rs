@@ -35,7 +35,7 @@ use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
 use crate::store::{Store, StoreError};
-use crate::views::Standings;
+use crate::views::{self, Standings};
 
 /// Streams one gRPC connection may hold open at once: an agent needs one session and a health check.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
@@ -141,6 +141,8 @@ pub async fn serve(
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
     background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
+    let standings_kept = views::keep_up(store.clone(), config_watch.clone(), standings.clone(), stop.clone());
+    background.spawn("standings", standings_kept);
     if let Some(address) = config.listen.http {
         let listener = TcpListener::bind(address).await.map_err(|source| ServeError::HttpListen { address, source })?;
         let state = HttpState {

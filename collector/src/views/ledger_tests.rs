@@ -238,7 +238,8 @@ async fn votes_agree(
 ) -> Result<(), TestCaseError> {
     let contract = &config.contracts[0];
     let window = (now - SignedDuration::from_hours(48), now);
-    let through = super::store_votes(store, standings, contract, current, window).await.unwrap();
+    let read = super::CurrentRead::new(store, standings, contract, current).await.unwrap();
+    let through = read.votes(store, window).await.unwrap();
     let (all_time_from, all_time_to) =
         ("2020-01-01T00:00:00Z".parse().unwrap(), "2030-01-01T00:00:00Z".parse().unwrap());
     let results = store.results_between(&contract.terms.checks, all_time_from, all_time_to).await.unwrap();

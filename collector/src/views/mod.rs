@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 
-pub use self::standings::Standings;
-use self::window::{WindowChunks, WindowPass};
+pub use self::standings::{Standings, keep_up};
+use self::window::{PassPart, WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
 use crate::ledger::earliest_of;
@@ -166,20 +166,6 @@ pub async fn store_status<'a>(
     Ok(statuses)
 }
 
-/// `contract`'s standing in `period` (its current one) as known at `as_of`, from the store through what
-/// `standings` keeps: what the breach forecast watches.
-pub async fn store_standing(
-    config: &CollectorConfig,
-    store: &Store,
-    standings: &Standings,
-    contract: &Contract,
-    period: &Period,
-    as_of: Timestamp,
-) -> Result<ContractStatus, StoreError> {
-    let states = store.ledger_states().await?;
-    standing(config, store, standings, &states, contract, period, as_of).await
-}
-
 /// `contract`'s standing in `period` (its current one) at `as_of`: through what `standings` keeps of the ledger
 /// `states` describe, or read like a report when that cannot be used.
 async fn standing(
@@ -191,51 +177,86 @@ async fn standing(
     period: &Period,
     as_of: Timestamp,
 ) -> Result<ContractStatus, StoreError> {
-    let ledger = crate::ledger::usable(states, contract);
-    let horizon = store_horizon(contract, store, ledger, as_of).await?;
-    if let Some(part) = standings.current_part(store, states, contract, period).await? {
-        let until_now = as_of.clamp(period.start, period.end);
-        let so_far = naming_silent(config, contract, part.report(contract, period, &horizon, until_now));
-        return Ok(standing_of(contract, period, as_of, so_far));
-    }
-    let mut pass = standing_pass(contract, period, &horizon);
-    pass.read(store, period, ledger).await?;
-    Ok(standing_at(config, contract, period, &horizon, pass))
+    let current = CurrentRead::with_states(store, standings, states.to_vec(), contract, period).await?;
+    current.standing(config, store, as_of).await
 }
 
-/// `contract`'s whole slices in `[from, to)` on the grid of its `current` period, judged before short runs are
-/// forgiven (what alerting watches), oldest first: the current period's through what `standings` keeps, those
-/// before its evaluation window (a window reaching back into the previous period, whose slices may lie on
-/// another grid) from raw results.
-pub async fn store_votes(
-    store: &Store,
-    standings: &Standings,
-    contract: &Contract,
-    current: &Period,
-    window: (Timestamp, Timestamp),
-) -> Result<Vec<SliceVote>, StoreError> {
-    let Some(window) = vote_window(contract, current.start, window) else { return Ok(Vec::new()) };
-    let states = store.ledger_states().await?;
-    let ledger = crate::ledger::usable(&states, contract);
-    let stored = store.first_result_at(&contract.terms.checks).await?;
-    let monitored_from = earliest_of(stored, ledger.and_then(|state| state.monitored_from));
-    let (from, to) = evaluation_window(contract, current);
-    if window.end <= to
-        && let Some(part) = standings.current_part(store, &states, contract, current).await?
-    {
-        let mut votes = Vec::new();
-        if window.start < from {
-            let before = Period { end: from, ..window.clone() };
-            let mut pass = WindowPass::new(contract, &before, (before.start, before.end)).with_ledger_from(from);
-            pass.read(store, &before, None).await?;
-            votes = pass.votes(monitored_from);
-        }
-        votes.extend(part.votes(contract, current, monitored_from, (window.start.max(from), window.end)));
-        return Ok(votes);
+/// One contract's current period as alerting reads it in one evaluation: its standing and any window of slice
+/// votes come from one read, through what [`Standings`] keeps (or, when that cannot be used, read like a report).
+pub struct CurrentRead {
+    contract: Contract,
+    period: Period,
+    states: Vec<LedgerState>,
+    monitored_from: Option<Timestamp>,
+    part: Option<PassPart>,
+}
+
+impl CurrentRead {
+    /// Reads `contract`'s current `period` from `store` through what `standings` keeps.
+    pub async fn new(
+        store: &Store,
+        standings: &Standings,
+        contract: &Contract,
+        period: &Period,
+    ) -> Result<Self, StoreError> {
+        Self::with_states(store, standings, store.ledger_states().await?, contract, period).await
     }
-    let mut pass = WindowPass::new(contract, &window, (window.start, window.end)).with_ledger_from(from);
-    pass.read(store, &window, ledger).await?;
-    Ok(pass.votes(monitored_from))
+
+    async fn with_states(
+        store: &Store,
+        standings: &Standings,
+        states: Vec<LedgerState>,
+        contract: &Contract,
+        period: &Period,
+    ) -> Result<Self, StoreError> {
+        let ledger = crate::ledger::usable(&states, contract);
+        let stored = store.first_result_at(&contract.terms.checks).await?;
+        let monitored_from = earliest_of(stored, ledger.and_then(|state| state.monitored_from));
+        let part = standings.current_part(store, &states, contract, period).await?;
+        Ok(Self { contract: contract.clone(), period: period.clone(), states, monitored_from, part })
+    }
+
+    /// The standing at `as_of`: what the breach forecast, `/api/v1/contracts` and `/metrics` show.
+    pub async fn standing(
+        &self,
+        config: &CollectorConfig,
+        store: &Store,
+        as_of: Timestamp,
+    ) -> Result<ContractStatus, StoreError> {
+        let (contract, period) = (&self.contract, &self.period);
+        let horizon = Horizon { monitored_from: self.monitored_from, now: as_of };
+        if let Some(part) = &self.part {
+            let until_now = as_of.clamp(period.start, period.end);
+            let so_far = naming_silent(config, contract, part.report(contract, period, &horizon, until_now));
+            return Ok(standing_of(contract, period, as_of, so_far));
+        }
+        let mut pass = standing_pass(contract, period, &horizon);
+        pass.read(store, period, crate::ledger::usable(&self.states, contract)).await?;
+        Ok(standing_at(config, contract, period, &horizon, pass))
+    }
+
+    /// The whole slices in `[from, to)` on the current period's grid, judged before short runs are forgiven
+    /// (what alerting watches), oldest first. Those before the period's evaluation window (a window reaching back
+    /// into the previous period, whose slices may lie on another grid) are read from raw results.
+    pub async fn votes(&self, store: &Store, window: (Timestamp, Timestamp)) -> Result<Vec<SliceVote>, StoreError> {
+        let (contract, current) = (&self.contract, &self.period);
+        let Some(window) = vote_window(contract, current.start, window) else { return Ok(Vec::new()) };
+        let (from, to) = evaluation_window(contract, current);
+        if let (Some(part), true) = (&self.part, window.end <= to) {
+            let mut votes = Vec::new();
+            if window.start < from {
+                let before = Period { end: from, ..window.clone() };
+                let mut pass = WindowPass::new(contract, &before, (before.start, before.end)).with_ledger_from(from);
+                pass.read(store, &before, None).await?;
+                votes = pass.votes(self.monitored_from);
+            }
+            votes.extend(part.votes(contract, current, self.monitored_from, (window.start.max(from), window.end)));
+            return Ok(votes);
+        }
+        let mut pass = WindowPass::new(contract, &window, (window.start, window.end)).with_ledger_from(from);
+        pass.read(store, &window, crate::ledger::usable(&self.states, contract)).await?;
+        Ok(pass.votes(self.monitored_from))
+    }
 }
 
 /// One contract in one period with what explains its figures: the current period part way (with its

@@ -9,17 +9,49 @@
 //! slices were folded again for late results (the ledger's `refolds`). While late results wait for the upkeep
 //! (pending marks), the standing is read the way a report is ([`WindowPass::read`]) and nothing kept changes.
 //! Either way the figures are those of a report made from the raw results.
+//!
+//! The collector brings what is kept up to date in the background ([`keep_up`]) from the moment it starts, so
+//! a request rarely pays for the first read of a contract's month.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::window::{PassPart, WindowPass, pending_marks};
+use crate::config::CollectorConfig;
 use crate::contract::Contract;
 use crate::sla::engine::grid_of;
+use crate::sla::status::current_period;
 use crate::sla::{Period, evaluation_window};
 use crate::store::{LedgerState, Store, StoreError};
+
+/// How often [`keep_up`] brings every contract's kept standing up to date.
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+/// Brings the kept part of every contract with a usable ledger up to date, at once and then every [`REFRESH`],
+/// until `stop` (a contract whose ledger is being rebuilt is left to the requests, which read it raw meanwhile).
+pub async fn keep_up(
+    store: Store,
+    config: watch::Receiver<Arc<CollectorConfig>>,
+    standings: Standings,
+    stop: CancellationToken,
+) {
+    loop {
+        let current = config.borrow().clone();
+        standings.retain(&current.contracts);
+        if let Err(error) = standings.refresh(&store, &current.contracts, Timestamp::now()).await {
+            tracing::warn!(%error, "Contract standings were not brought up to date this time; trying again shortly.");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(REFRESH) => {}
+        }
+    }
+}
 
 /// What the kept part was computed under; a change means reading it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +141,17 @@ impl Standings {
         let mut part = kept.part.clone();
         part.absorb(&pass.part(), rest);
         Ok(Some(part))
+    }
+
+    /// Brings the kept part of each of `contracts`' current period at `now` up to date.
+    async fn refresh(&self, store: &Store, contracts: &[Contract], now: Timestamp) -> Result<(), StoreError> {
+        let states = store.ledger_states().await?;
+        for contract in contracts {
+            if let Ok(period) = current_period(contract, now) {
+                self.current_part(store, &states, contract, &period).await?;
+            }
+        }
+        Ok(())
     }
 
     fn entry(&self, contract: &str) -> Slot {

@@ -240,7 +240,8 @@ impl<'a> WindowPass<'a> {
         self.read_raw(store, merged_ranges(raw), wanted).await
     }
 
-    /// Takes in the ledger rows of the slices that lie within `[from, settled)`, except those `skipped` says.
+    /// Takes in the ledger rows of the slices that lie within `[from, settled)`, except those `skipped` says. The
+    /// next [`LEDGER_CHUNK`] of rows is read while this one is taken in.
     pub async fn read_ledger(
         &mut self,
         store: &Store,
@@ -248,15 +249,25 @@ impl<'a> WindowPass<'a> {
         skipped: impl Fn(Timestamp, Timestamp) -> bool,
     ) -> Result<(), StoreError> {
         let parts = if self.breakdown.is_some() { SliceParts::CountsAndLatency } else { SliceParts::Counts };
-        let mut next = from;
-        while next < settled {
-            let until = next.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled);
-            for row in store.ledger_slices(&self.contract.terms.id, (next, until), parts).await? {
+        let contract = self.contract.terms.id.clone();
+        let read = |chunk: (Timestamp, Timestamp)| {
+            let (store, contract) = (store.clone(), contract.clone());
+            tokio::spawn(async move { store.ledger_slices(&contract, chunk, parts).await })
+        };
+        let chunk_from = |at: Timestamp| (at, at.checked_add(LEDGER_CHUNK).unwrap_or(settled).min(settled));
+        let mut chunk = chunk_from(from);
+        let mut pending = (from < settled).then(|| read(chunk));
+        while let Some(reading) = pending.take() {
+            if chunk.1 < settled {
+                chunk = chunk_from(chunk.1);
+                pending = Some(read(chunk));
+            }
+            let rows = reading.await.map_err(|error| StoreError::Unusable(format!("a ledger read failed: {error}")))?;
+            for row in rows? {
                 if row.end <= settled && !skipped(row.start, row.end) {
                     self.add_row(&row)?;
                 }
             }
-            next = until;
         }
         Ok(())
     }
