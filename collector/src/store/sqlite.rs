@@ -169,7 +169,13 @@ const IDLE_READERS: usize = 8;
 pub struct SqliteStore {
     path: Arc<PathBuf>,
     writes: mpsc::Sender<WriteRequest>,
-    readers: Arc<std::sync::Mutex<Vec<Connection>>>,
+    readers: Arc<std::sync::Mutex<Vec<IdleReader>>>,
+}
+
+/// A read connection kept open, with the file it was opened on (see [`file_identity`]).
+struct IdleReader {
+    connection: Connection,
+    file: Option<(u64, u64)>,
 }
 
 fn sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
@@ -219,25 +225,32 @@ impl SqliteStore {
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `query` on the blocking pool, on an idle read-only connection (a new one when none is idle).
+    /// Runs `query` on the blocking pool, on an idle read-only connection (a new one when none is idle). An idle
+    /// connection is used only while the path still names the file it was opened on: a database file moved away
+    /// or replaced is noticed at the next read, as the writer notices it at the next write.
     pub async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (path, readers) = (self.path.clone(), self.readers.clone());
         tokio::task::spawn_blocking(move || {
-            let idle = readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-            let connection = match idle {
-                Some(connection) => connection,
+            let file = file_identity(&path);
+            let idle = {
+                let mut idle = readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                idle.retain(|reader| reader.file.is_some() && reader.file == file);
+                idle.pop()
+            };
+            let reader = match idle {
+                Some(reader) => reader,
                 None => {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    Connection::open_with_flags(path.as_path(), flags)?
+                    IdleReader { connection: Connection::open_with_flags(path.as_path(), flags)?, file }
                 }
             };
-            let outcome = query(&connection);
+            let outcome = query(&reader.connection);
             let mut idle = readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if idle.len() < IDLE_READERS {
-                idle.push(connection);
+                idle.push(reader);
             }
             outcome
         })
