@@ -130,6 +130,8 @@ impl Evaluator {
             let last = latest.remove(&(rule.contract.clone(), rule.kind.as_str().to_owned()));
             self.apply(&config, rule, contract, policy, last, now).await?;
         }
+        // What was read for this tick is not kept until the next (a contract's month summary each).
+        self.reads.clear();
         for mut alert in latest.into_values().filter(|alert| alert.state == AlertState::Firing) {
             alert.state = AlertState::Resolved;
             alert.resolved_at = Some(now);
