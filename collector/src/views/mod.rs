@@ -130,16 +130,25 @@ pub async fn store_reports<'a>(
     Ok(reports)
 }
 
-/// The horizon of a report made from the store at `now`: monitoring began with the contract's first result, as
-/// stored or as its ledger remembers it (retention may have deleted it since).
+/// The horizon of a report made from the store at `now` (see [`monitored_from`]).
 async fn store_horizon(
     contract: &Contract,
     store: &Store,
     ledger: Option<&LedgerState>,
     now: Timestamp,
 ) -> Result<Horizon, StoreError> {
+    Ok(Horizon { monitored_from: monitored_from(contract, store, ledger).await?, now })
+}
+
+/// When monitoring of `contract` began: its first result, as stored or as its ledger remembers it (retention may
+/// have deleted it since).
+async fn monitored_from(
+    contract: &Contract,
+    store: &Store,
+    ledger: Option<&LedgerState>,
+) -> Result<Option<Timestamp>, StoreError> {
     let stored = store.first_result_at(&contract.terms.checks).await?;
-    Ok(Horizon { monitored_from: earliest_of(stored, ledger.and_then(|state| state.monitored_from)), now })
+    Ok(earliest_of(stored, ledger.and_then(|state| state.monitored_from)))
 }
 
 /// Each contract's standing in its current period at `as_of`, from the store through what `standings` keeps;
@@ -209,9 +218,7 @@ impl CurrentRead {
         contract: &Contract,
         period: &Period,
     ) -> Result<Self, StoreError> {
-        let ledger = crate::ledger::usable(&states, contract);
-        let stored = store.first_result_at(&contract.terms.checks).await?;
-        let monitored_from = earliest_of(stored, ledger.and_then(|state| state.monitored_from));
+        let monitored_from = monitored_from(contract, store, crate::ledger::usable(&states, contract)).await?;
         let part = standings.current_part(store, &states, contract, period).await?;
         Ok(Self { contract: contract.clone(), period: period.clone(), states, monitored_from, part })
     }

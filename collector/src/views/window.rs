@@ -1,8 +1,10 @@
 //! One pass over a contract's evaluation window of a period: the settled slices from the slice ledger (a week of
 //! rows at a time), the rest from raw results ([`WindowChunks`], six hours at a time), each taken in by what the
 //! view needs ([`WindowPass`]): the report's evaluation, what late results changed, the agents that reported,
-//! and for the period view the latency sketches per region and day ([`Breakdown`]). Memory grows with the period's slices, not with its results; time with the slices, plus the raw
-//! results of what the ledger has not settled.
+//! and for the period view the latency sketches per region and day ([`Breakdown`]). A pass can cover part of
+//! the grid ([`WindowPass::over`]) and hands what it gathered over as a [`PassPart`], which parts of the same
+//! grid add up in. Memory grows with the period's slices, not with its results; time with the slices, plus the
+//! raw results of what the ledger has not settled.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -123,9 +125,7 @@ impl<'a> WindowPass<'a> {
     /// Takes one raw result in (`late`: it arrived after its period closed); one off the slices this pass
     /// covers is left out.
     pub fn add(&mut self, result: &ResultRecord, late: bool) {
-        if self.evaluation.slice_of(result.started_at).is_none() {
-            return;
-        }
+        let Some(slice) = self.evaluation.slice_of(result.started_at) else { return };
         self.evaluation.add(result);
         let check = self.contract.terms.checks.iter().position(|id| *id == result.check_id);
         let Some(check) = check.filter(|_| self.contract.admits(&result.check_id, &result.region)) else {
@@ -134,17 +134,13 @@ impl<'a> WindowPass<'a> {
         };
         if late {
             self.late_results += 1;
-            if let Some(slice) = self.evaluation.slice_of(result.started_at) {
-                let failed = u32::from(failure(self.contract, result).is_some());
-                self.late.push(LateCounts { slice, region: result.region.clone(), check, total: 1, failed });
-            }
+            let failed = u32::from(failure(self.contract, result).is_some());
+            self.late.push(LateCounts { slice, region: result.region.clone(), check, total: 1, failed });
         }
         if let Some(agent) = &result.agent_id {
             self.reported_by(agent, result.started_at);
         }
-        if let (Some(breakdown), Some(ms)) = (&mut self.breakdown, successful_latency(result))
-            && let Some(slice) = self.evaluation.slice_of(result.started_at)
-        {
+        if let (Some(breakdown), Some(ms)) = (&mut self.breakdown, successful_latency(result)) {
             let (start, end) = self.evaluation.slice_bounds(slice);
             if breakdown.covers(start, end) {
                 breakdown.add_latency(self.contract, start, &result.region, ms);
