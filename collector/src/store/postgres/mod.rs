@@ -188,13 +188,18 @@ impl PostgresStore {
         let mut client = self.connection().await?;
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let outcome = async {
-            client
-                .batch_execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (
-                         version    INTEGER PRIMARY KEY,
-                         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-                )
-                .await?;
+            // Asked first: `CREATE TABLE IF NOT EXISTS` would have the server send a notice on every start.
+            let exists: bool =
+                client.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[]).await?.get(0);
+            if !exists {
+                client
+                    .batch_execute(
+                        "CREATE TABLE schema_migrations (
+                             version    INTEGER PRIMARY KEY,
+                             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    )
+                    .await?;
+            }
             let applied: i32 =
                 client.query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[]).await?.get(0);
             let applied = usize::try_from(applied).unwrap_or(0);
