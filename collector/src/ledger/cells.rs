@@ -9,12 +9,16 @@
 //! do not read them.
 //!
 //! Cells are stored as a protobuf message (compact, fast to decode, and readable by any protobuf tool); checks
-//! are their index in the contract's `checks`, which the terms hash covers.
+//! are their index in the contract's `checks`, which the terms hash covers. A cell's region and agent are
+//! protobuf strings read as bytes that point into the row (a month of one-minute slices from 15 regions holds
+//! 1.3 million of them: copying each out was a third of a claim report's time), and checked to be text where
+//! they are used ([`Cell::region_and_agent`]).
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use prost::Message;
+use prost::bytes::Bytes;
 use slaprobe_proto::ResultRecord;
 
 use crate::contract::Contract;
@@ -44,12 +48,12 @@ pub struct SliceCells {
 /// The results of one check from one agent in one slice.
 #[derive(Clone, PartialEq, Message)]
 pub struct Cell {
-    /// The region.
-    #[prost(string, tag = "1")]
-    pub region: String,
-    /// The agent (empty for results without one).
-    #[prost(string, tag = "2")]
-    pub agent: String,
+    /// The region (a protobuf string).
+    #[prost(bytes = "bytes", tag = "1")]
+    pub region: Bytes,
+    /// The agent (a protobuf string; empty for results without one).
+    #[prost(bytes = "bytes", tag = "2")]
+    pub agent: Bytes,
     /// The check, as its index in the contract's checks.
     #[prost(uint32, tag = "3")]
     pub check: u32,
@@ -65,6 +69,13 @@ pub struct Cell {
     /// Failed results among those.
     #[prost(uint32, tag = "7")]
     pub late_failed: u32,
+}
+
+impl Cell {
+    /// The cell's region and agent, or the first that is not UTF-8 text.
+    pub fn region_and_agent(&self) -> Result<(&str, &str), std::str::Utf8Error> {
+        Ok((std::str::from_utf8(&self.region)?, std::str::from_utf8(&self.agent)?))
+    }
 }
 
 /// A failure kept as an incident sample.
@@ -92,25 +103,25 @@ pub struct SliceLatency {
 /// The latency of one region's successful results of the contract's checks in one slice.
 #[derive(Clone, PartialEq, Message)]
 pub struct RegionLatency {
-    /// The region.
-    #[prost(string, tag = "1")]
-    pub region: String,
+    /// The region (a protobuf string).
+    #[prost(bytes = "bytes", tag = "1")]
+    pub region: Bytes,
     /// Its sketch.
     #[prost(message, optional, tag = "2")]
     pub sketch: Option<SketchBins>,
 }
 
 impl SliceLatency {
-    /// The sketches a stored row holds (none for a row read without them).
-    pub fn decode_row(row: &LedgerSlice) -> Result<Self, prost::DecodeError> {
-        Self::decode(row.latency.as_slice())
+    /// The sketches a stored row holds (none for a row read without them); their regions point into `latency`.
+    pub fn decode_row(latency: Vec<u8>) -> Result<Self, prost::DecodeError> {
+        Self::decode(Bytes::from(latency))
     }
 }
 
 impl SliceCells {
-    /// The cells a stored row holds.
-    pub fn decode_row(row: &LedgerSlice) -> Result<Self, prost::DecodeError> {
-        Self::decode(row.cells.as_slice())
+    /// The cells a stored row holds; their regions and agents point into `cells`.
+    pub fn decode_row(cells: Vec<u8>) -> Result<Self, prost::DecodeError> {
+        Self::decode(Bytes::from(cells))
     }
 
     /// Each sample as the engine takes it.
@@ -127,7 +138,7 @@ impl SliceCells {
 struct Folding {
     cells: SliceCells,
     samples: Vec<Sample>,
-    latency: BTreeMap<String, LatencySketch>,
+    latency: Vec<(Bytes, LatencySketch)>,
 }
 
 /// The slices of some grids being folded from raw results: every slice is keyed by its interval, so a slice two
@@ -136,26 +147,39 @@ pub struct Fold<'a> {
     contract: &'a Contract,
     grids: Vec<(Grid, std::ops::Range<usize>)>,
     slices: BTreeMap<(Timestamp, Timestamp), Folding>,
+    /// Every region and agent name met, once: each slice's cells and sketches share them.
+    names: Vec<Bytes>,
 }
 
 impl<'a> Fold<'a> {
     /// Folds the slices `range` of each grid.
     pub fn new(contract: &'a Contract, grids: Vec<(Grid, std::ops::Range<usize>)>) -> Self {
-        Self { contract, grids, slices: BTreeMap::new() }
+        Self { contract, grids, slices: BTreeMap::new(), names: Vec::new() }
+    }
+
+    /// `text` as a name shared with every cell that has it.
+    fn name(names: &mut Vec<Bytes>, text: &str) -> Bytes {
+        match names.iter().find(|name| *name == text.as_bytes()) {
+            Some(name) => name.clone(),
+            None => {
+                names.push(Bytes::copy_from_slice(text.as_bytes()));
+                names.last().cloned().unwrap_or_default()
+            }
+        }
     }
 
     /// Takes one raw result in (`late`: it arrived late); one of another check or off the slices is left out.
     pub fn add(&mut self, result: &ResultRecord, late: bool) {
         let Some(check) = self.contract.terms.checks.iter().position(|id| *id == result.check_id) else { return };
-        let mut keys: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(1);
-        for (grid, range) in &self.grids {
-            if let Some(slice) = grid.index_of(result.started_at).filter(|slice| range.contains(slice)) {
-                let key = (grid.slice_start(slice), grid.slice_end(slice));
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
+        let key_in = |(grid, range): &(Grid, std::ops::Range<usize>)| {
+            let slice = grid.index_of(result.started_at).filter(|slice| range.contains(slice))?;
+            Some((grid.slice_start(slice), grid.slice_end(slice)))
+        };
+        // Each slice once, where two grids share it (there are a few grids: no list is made for each result).
+        let keys = (self.grids.iter().enumerate())
+            .filter_map(|(index, grid)| Some((index, key_in(grid)?)))
+            .filter(|(index, key)| !self.grids[..*index].iter().any(|earlier| key_in(earlier) == Some(*key)))
+            .map(|(_, key)| key);
         let admitted = self.contract.admits(&result.check_id, &result.region);
         let failure = admitted.then(|| failure(self.contract, result)).flatten();
         for key in keys {
@@ -166,16 +190,17 @@ impl<'a> Fold<'a> {
                 continue;
             }
             let agent = result.agent_id.as_deref().unwrap_or_default();
-            let index =
-                folding.cells.cells.iter().position(|cell| {
-                    cell.check as usize == check && cell.region == result.region && cell.agent == agent
-                });
+            let index = folding.cells.cells.iter().position(|cell| {
+                cell.check as usize == check
+                    && cell.region == result.region.as_bytes()
+                    && cell.agent == agent.as_bytes()
+            });
             let cell = match index {
                 Some(index) => &mut folding.cells.cells[index],
                 None => {
                     folding.cells.cells.push(Cell {
-                        region: result.region.clone(),
-                        agent: agent.to_owned(),
+                        region: Self::name(&mut self.names, &result.region),
+                        agent: Self::name(&mut self.names, agent),
                         check: u32::try_from(check).unwrap_or(u32::MAX),
                         ..Cell::default()
                     });
@@ -191,7 +216,14 @@ impl<'a> Fold<'a> {
                 keep_earliest(&mut folding.samples, result.started_at, check, error.clone());
             }
             if let Some(ms) = successful_latency(result) {
-                folding.latency.entry(result.region.clone()).or_default().add(ms);
+                match folding.latency.iter_mut().find(|(region, _)| *region == result.region.as_bytes()) {
+                    Some((_, sketch)) => sketch.add(ms),
+                    None => {
+                        let mut sketch = LatencySketch::default();
+                        sketch.add(ms);
+                        folding.latency.push((Self::name(&mut self.names, &result.region), sketch));
+                    }
+                }
             }
         }
     }
@@ -210,6 +242,7 @@ impl<'a> Fold<'a> {
                         error: sample.error,
                     })
                     .collect();
+                folding.latency.sort_by(|(one, _), (other, _)| one.cmp(other));
                 let latency = SliceLatency {
                     regions: (folding.latency.into_iter())
                         .map(|(region, sketch)| RegionLatency { region, sketch: Some(sketch.bins()) })

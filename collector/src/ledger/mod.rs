@@ -20,6 +20,8 @@ pub mod cells;
 pub mod progress;
 pub mod upkeep;
 
+use std::collections::HashMap;
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::CollectorConfig;
@@ -33,6 +35,10 @@ use self::cells::Fold;
 /// Added to a contract's settle time before its slices are settled in the ledger: results still arriving a
 /// little after the settle time (a slow batch) land before the slice is folded, not as a re-fold.
 pub const SETTLE_EXTRA: SignedDuration = SignedDuration::from_secs(60);
+
+/// How much time one read of raw results covers when slices are folded (of every contract folded together: at
+/// most [`upkeep::CHECKS_PER_READ`] checks, 15 regions probing each every 30 s make 28,800 results).
+const READ_SPAN: SignedDuration = SignedDuration::from_hours(1);
 
 /// The hash of what a contract's ledger cells depend on: its checks (in order), slice length, `slow_ms`, time
 /// zone, period kind, `min_down_run` (the margins periods are judged with) and where its checks are placed.
@@ -142,23 +148,52 @@ fn first_index(count: usize, holds: impl Fn(usize) -> bool) -> usize {
     low
 }
 
-/// Folds `contract`'s slices ending in `(after, until]` from the raw results in the store: the rows to replace
-/// them with, and the earliest `started_at` among the results.
+/// Folds the slices ending in `(after, until]` of each of `contracts` from the raw results in the store, read
+/// [`READ_SPAN`] at a time for all of them at once (results of the same time lie on the same pages, which one
+/// query reads once where a query per contract read them once per contract): per contract, the rows to replace
+/// them with and the earliest `started_at` among its results.
 pub async fn fold_between(
     store: &Store,
-    contract: &Contract,
+    contracts: &[&Contract],
     after: Timestamp,
     until: Timestamp,
-) -> Result<(Vec<LedgerSlice>, Option<Timestamp>), StoreError> {
-    let (grids, from) = slices_ending_between(contract, after, until);
-    if grids.is_empty() {
-        return Ok((Vec::new(), None));
+) -> Result<Vec<(Vec<LedgerSlice>, Option<Timestamp>)>, StoreError> {
+    let spans: Vec<_> = contracts.iter().map(|contract| slices_ending_between(contract, after, until)).collect();
+    let folded = contracts.iter().zip(&spans).filter(|(_, (grids, _))| !grids.is_empty());
+    let Some(from) = folded.clone().map(|(_, (_, from))| *from).min() else {
+        return Ok(contracts.iter().map(|_| (Vec::new(), None)).collect());
+    };
+    let mut checks: Vec<String> = folded.flat_map(|(contract, _)| contract.terms.checks.iter().cloned()).collect();
+    checks.sort_unstable();
+    checks.dedup();
+    let mut folds: Vec<Option<(Fold<'_>, Timestamp, Option<Timestamp>)>> = contracts
+        .iter()
+        .zip(spans)
+        .map(|(contract, (grids, from))| (!grids.is_empty()).then(|| (Fold::new(contract, grids), from, None)))
+        .collect();
+    let mut folding: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, contract) in contracts.iter().enumerate().filter(|(index, _)| folds[*index].is_some()) {
+        for check in &contract.terms.checks {
+            folding.entry(check.as_str()).or_default().push(index);
+        }
     }
-    let checks = &contract.terms.checks;
-    let results = store.flagged_results_between(checks, from, until).await?;
-    let mut fold = Fold::new(contract, grids);
-    for (result, flags) in &results {
-        fold.add(result, flags.contains(ResultFlags::LATE));
+    let mut read_from = from;
+    while read_from < until {
+        let read_to = read_from.saturating_add(READ_SPAN).unwrap_or(until).min(until);
+        for (result, flags) in &store.flagged_results_between(&checks, read_from, read_to).await? {
+            for index in folding.get(result.check_id.as_str()).into_iter().flatten() {
+                if let Some((fold, from, earliest)) = &mut folds[*index]
+                    && result.started_at >= *from
+                {
+                    *earliest = earliest_of(*earliest, Some(result.started_at));
+                    fold.add(result, flags.contains(ResultFlags::LATE));
+                }
+            }
+        }
+        read_from = read_to;
     }
-    Ok((fold.finish(), results.iter().map(|(result, _)| result.started_at).min()))
+    Ok(folds
+        .into_iter()
+        .map(|fold| fold.map_or((Vec::new(), None), |(fold, _, earliest)| (fold.finish(), earliest)))
+        .collect())
 }

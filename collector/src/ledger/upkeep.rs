@@ -31,6 +31,8 @@ const LEASE: SignedDuration = SignedDuration::from_secs(60);
 /// Steps that found no results are recorded only once they cover this much: a quiet contract's ledger is
 /// recorded every few runs rather than on each (readers read the unrecorded minutes from raw results).
 const RECORD_QUIET: SignedDuration = SignedDuration::from_mins(2);
+/// The most checks whose results are read together when the slices of contracts as far along are folded in step.
+pub const CHECKS_PER_READ: usize = 16;
 /// Marks taken per run.
 const MARKS_PER_RUN: u32 = 10_000;
 
@@ -52,6 +54,7 @@ pub async fn run_once(
         store.ledger_states().await?.into_iter().map(|state| (state.contract.clone(), state)).collect();
     let marks = store.ledger_marks(MARKS_PER_RUN).await?;
     let mut steps = 0;
+    let mut settling = Vec::new();
     for contract in &config.contracts {
         let horizon = settle_horizon(config, contract, now);
         let slice = slice_length(contract);
@@ -60,41 +63,102 @@ pub async fn run_once(
             previous => start_again(store, contract, previous.is_some(), horizon).await?,
         };
         for (after, until) in marked_ranges(contract, &marks, state.settled_until) {
-            let (slices, earliest) = fold_between(store, contract, after, until).await?;
+            let (slices, earliest) = fold_between(store, &[contract], after, until).await?.pop().unwrap_or_default();
             state.monitored_from = earliest_of(state.monitored_from, earliest);
             state.refolds += 1;
             steps += 1;
             store.write_ledger(LedgerWrite { state: state.clone(), reset: false, after, until, slice, slices }).await?;
         }
-        let mut written = state.settled_until;
-        while state.settled_until < horizon && started.elapsed() < RUN_BUDGET {
-            let after = state.settled_until;
-            let until = after.saturating_add(STEP).unwrap_or(horizon).min(horizon);
-            let (slices, earliest) = fold_between(store, contract, after, until).await?;
-            state.monitored_from = earliest_of(state.monitored_from, earliest);
-            state.settled_until = until;
-            let last = until >= horizon || started.elapsed() >= RUN_BUDGET;
-            let worth_recording = last && until.duration_since(written) >= RECORD_QUIET;
-            if slices.is_empty() && !worth_recording {
-                continue;
-            }
-            steps += 1;
-            let step = LedgerWrite { state: state.clone(), reset: false, after: written, until, slice, slices };
-            store.write_ledger(step).await?;
-            written = until;
-        }
-        if state.settled_until < horizon {
-            tracing::info!(
-                contract = %contract.terms.id,
-                settled_until = %state.settled_until,
-                "Rebuilding the slice ledger: settled up to here; going on in the next run."
-            );
+        settling.push(Settling { contract, horizon, written: state.settled_until, state });
+    }
+    // Contracts settled up to the same point with the same horizon are settled in step; those furthest along
+    // first, so that a long rebuild does not hold up the ledgers that are nearly caught up.
+    settling.sort_by_key(|member| std::cmp::Reverse((member.state.settled_until, member.horizon)));
+    let in_step =
+        |a: &Settling<'_>, b: &Settling<'_>| (a.state.settled_until, a.horizon) == (b.state.settled_until, b.horizon);
+    for group in settling.chunk_by_mut(in_step) {
+        for run in few_checks_at_a_time(group, |member| member.contract.terms.checks.len()) {
+            steps += settle(store, run, started).await?;
         }
     }
     if !marks.is_empty() {
         store.clear_ledger_marks(marks.iter().map(|mark| mark.id).collect()).await?;
     }
     Ok(Some(steps))
+}
+
+/// `group` cut into runs of contracts that have at most [`CHECKS_PER_READ`] checks together (a contract with
+/// more is a run of its own; `checks` says how many one has), so that a read of their results stays small.
+fn few_checks_at_a_time<T>(group: &mut [T], checks: impl Fn(&T) -> usize) -> Vec<&mut [T]> {
+    let mut runs = Vec::new();
+    let mut rest = group;
+    while !rest.is_empty() {
+        let (mut together, mut taken) = (0, 0);
+        for member in rest.iter() {
+            let more = checks(member);
+            if taken > 0 && together + more > CHECKS_PER_READ {
+                break;
+            }
+            (together, taken) = (together + more, taken + 1);
+        }
+        let (run, tail) = std::mem::take(&mut rest).split_at_mut(taken);
+        runs.push(run);
+        rest = tail;
+    }
+    runs
+}
+
+/// A contract whose settled slices are being folded in this run.
+struct Settling<'a> {
+    contract: &'a Contract,
+    /// Its settle horizon now.
+    horizon: Timestamp,
+    /// How far its ledger is, as this run has it.
+    state: LedgerState,
+    /// How far its ledger is recorded in the store.
+    written: Timestamp,
+}
+
+/// Folds the settled slices of `group` (contracts settled up to the same point, with the same horizon) up to
+/// their horizon, [`STEP`] at a time while the run's budget lasts: each step reads the group's results once,
+/// and writes one transaction per contract that had results (or whose quiet steps are worth recording). The
+/// number of steps written.
+async fn settle(store: &Store, group: &mut [Settling<'_>], started: Instant) -> Result<u64, StoreError> {
+    let contracts: Vec<&Contract> = group.iter().map(|member| member.contract).collect();
+    let Some((mut settled, horizon)) = group.first().map(|first| (first.state.settled_until, first.horizon)) else {
+        return Ok(0);
+    };
+    let mut steps = 0;
+    while settled < horizon && started.elapsed() < RUN_BUDGET {
+        let until = settled.saturating_add(STEP).unwrap_or(horizon).min(horizon);
+        let folded = fold_between(store, &contracts, settled, until).await?;
+        settled = until;
+        let last = until >= horizon || started.elapsed() >= RUN_BUDGET;
+        for (member, (slices, earliest)) in group.iter_mut().zip(folded) {
+            member.state.monitored_from = earliest_of(member.state.monitored_from, earliest);
+            member.state.settled_until = until;
+            let worth_recording = last && until.duration_since(member.written) >= RECORD_QUIET;
+            if slices.is_empty() && !worth_recording {
+                continue;
+            }
+            steps += 1;
+            let (after, slice) = (member.written, slice_length(member.contract));
+            store
+                .write_ledger(LedgerWrite { state: member.state.clone(), reset: false, after, until, slice, slices })
+                .await?;
+            member.written = until;
+        }
+    }
+    if settled < horizon {
+        for member in group {
+            tracing::info!(
+                contract = %member.contract.terms.id,
+                settled_until = %member.state.settled_until,
+                "Rebuilding the slice ledger: settled up to here; going on in the next run."
+            );
+        }
+    }
+    Ok(steps)
 }
 
 /// Starts `contract`'s ledger again from its first stored result (it had none, or its terms changed).
@@ -155,5 +219,20 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
             () = stop.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CHECKS_PER_READ, few_checks_at_a_time};
+
+    #[test]
+    fn contracts_are_read_together_up_to_the_checks_a_read_may_cover() {
+        let mut group = [3, 5, 8, 1, 20, 2, 16, 1];
+        let runs: Vec<Vec<usize>> =
+            few_checks_at_a_time(&mut group, |checks| *checks).into_iter().map(|run| run.to_vec()).collect();
+        assert_eq!(CHECKS_PER_READ, 16);
+        assert_eq!(runs, vec![vec![3, 5, 8], vec![1], vec![20], vec![2], vec![16], vec![1]]);
+        assert!(few_checks_at_a_time(&mut [0usize; 0], |checks| *checks).is_empty());
     }
 }

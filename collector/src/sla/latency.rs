@@ -8,8 +8,6 @@
 //! per bucket), which is why this is not a library's sketch: those serialise whole dense stores, tens to
 //! hundreds of bytes per sketch, and the ledger holds one per region for each slice of every month.
 
-use std::collections::BTreeMap;
-
 use prost::Message;
 
 use super::breakdown::Percentiles;
@@ -37,10 +35,12 @@ pub struct SketchBins {
     pub counts: Vec<u64>,
 }
 
-/// A mergeable latency histogram; see the module documentation.
+/// A mergeable latency histogram; see the module documentation. Its buckets are a list sorted by key: a slice's
+/// sketch has one or two, a month's a few hundred, and a list costs one allocation where a map costs one per
+/// handful of buckets (the ledger folds one sketch per region for every slice).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LatencySketch {
-    buckets: BTreeMap<i32, u64>,
+    buckets: Vec<(i32, u64)>,
 }
 
 impl LatencySketch {
@@ -49,31 +49,42 @@ impl LatencySketch {
         if ms.is_nan() {
             return;
         }
-        *self.buckets.entry(key_of(ms)).or_default() += 1;
+        self.add_to(key_of(ms), 1);
+    }
+
+    /// Adds `count` latencies to the bucket `key`.
+    fn add_to(&mut self, key: i32, count: u64) {
+        match self.buckets.binary_search_by_key(&key, |(bucket, _)| *bucket) {
+            Ok(at) => self.buckets[at].1 += count,
+            Err(at) => self.buckets.insert(at, (key, count)),
+        }
     }
 
     /// Adds every latency of `other`.
     pub fn merge(&mut self, other: &Self) {
         for (key, count) in &other.buckets {
-            *self.buckets.entry(*key).or_default() += count;
+            self.add_to(*key, *count);
         }
     }
 
     /// Adds the latencies of stored `bins` (a pair of unequal length counts the pairs it has).
     pub fn merge_bins(&mut self, bins: &SketchBins) {
         for (key, count) in bins.keys.iter().zip(&bins.counts) {
-            *self.buckets.entry(*key).or_default() += count;
+            self.add_to(*key, *count);
         }
     }
 
     /// The latencies added.
     pub fn count(&self) -> u64 {
-        self.buckets.values().sum()
+        self.buckets.iter().map(|(_, count)| count).sum()
     }
 
     /// The sketch as stored.
     pub fn bins(&self) -> SketchBins {
-        SketchBins { keys: self.buckets.keys().copied().collect(), counts: self.buckets.values().copied().collect() }
+        SketchBins {
+            keys: self.buckets.iter().map(|(key, _)| *key).collect(),
+            counts: self.buckets.iter().map(|(_, count)| *count).collect(),
+        }
     }
 
     /// Nearest-rank percentiles (the smallest bucket with at least p % of the latencies at or below it), each
@@ -92,7 +103,7 @@ impl LatencySketch {
                     return value_of(*key);
                 }
             }
-            self.buckets.keys().next_back().map_or(0.0, |key| value_of(*key))
+            self.buckets.last().map_or(0.0, |(key, _)| value_of(*key))
         };
         Some(Percentiles { p50_ms: rank(50), p95_ms: rank(95), p99_ms: rank(99) })
     }

@@ -353,3 +353,109 @@ async fn the_ledger_is_the_same_on_both_engines_and_its_rows_are_used() {
         assert!(rows.iter().any(|row| !row.latency.is_empty()), "{}: latency sketches kept", engine.name);
     }
 }
+
+#[tokio::test]
+async fn a_ledger_row_that_does_not_decode_is_an_error_naming_the_column_and_the_slice() {
+    use prost::Message;
+
+    use crate::ledger::cells::{Cell, SliceCells};
+    use crate::store::LedgerWrite;
+
+    let dir = tempfile::tempdir().unwrap();
+    let terms = Terms {
+        timezone: "UTC",
+        slice: "1m",
+        combine: "any",
+        failed_ratio: "0.5",
+        min_regions_down: 1,
+        no_data: "exclude",
+        min_down_run: 1,
+        slow_ms: None,
+        maintenance: false,
+    };
+    let config = config(dir.path(), &terms);
+    let contract = &config.contracts[0];
+    let march = parse_period("2024-03", contract.terms.period, &contract.tz).unwrap();
+    let store = Store::open_sqlite(&dir.path().join("corrupt.db")).unwrap();
+    let draws: Vec<Draw> = (0..40).map(|index| (0, index * 60, 0, 0, true, 100, false, false)).collect();
+    send(&store, &results(&config, &draws), march.end, false).await;
+    keep_up(&store, &config, march.end + SignedDuration::from_hours(1)).await;
+    let state = usable(&store.ledger_states().await.unwrap(), contract).unwrap().clone();
+    let rows = store.ledger_slices("acme", (march.start, march.end), SliceParts::Counts).await.unwrap();
+    let row = rows.first().expect("a ledger row").clone();
+    let not_text = SliceCells {
+        cells: vec![Cell { region: vec![0xff, 0xfe].into(), total: 1, ..Cell::default() }],
+        ..SliceCells::default()
+    };
+    for (cells, problem) in [(vec![0xff, 0xff, 0xff], "ledger_slices.cells"), (not_text.encode_to_vec(), "UTF-8")] {
+        let corrupt = crate::store::LedgerSlice { cells, ..row.clone() };
+        let after = row.start;
+        let write = LedgerWrite {
+            state: state.clone(),
+            reset: false,
+            after,
+            until: row.end,
+            slice: SignedDuration::from_mins(1),
+            slices: vec![corrupt],
+        };
+        store.write_ledger(write).await.unwrap();
+        let ledger = usable(&store.ledger_states().await.unwrap(), contract).cloned();
+        let mut pass = WindowPass::new(contract, &march, (march.start, march.end));
+        let error = pass.read(&store, &march, ledger.as_ref()).await.expect_err("a corrupt row").to_string();
+        assert!(error.contains(problem) && error.contains(&row.start.to_string()), "{error}");
+    }
+}
+
+/// A collector configuration of the two checks and `contracts` (YAML list items), written to `dir/name`.
+fn contracts_config(dir: &std::path::Path, name: &str, contracts: &[String]) -> CollectorConfig {
+    let yaml = format!(
+        "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\n\
+         checks:\n\
+         \x20 - {{ id: api, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s, regions: [eu, us] }}\n\
+         \x20 - {{ id: web, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s }}\n\
+         contracts:\n{}",
+        contracts.concat()
+    );
+    std::fs::write(dir.join(name), yaml).unwrap();
+    load_collector_config(&dir.join(name)).unwrap_or_else(|error| panic!("{error}"))
+}
+
+#[tokio::test]
+async fn contracts_folded_in_step_get_the_ledger_each_would_get_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let contract = |id: &str, checks: &str, slice: &str| {
+        format!(
+            "  - {{ id: {id}, vendor: Acme, service: API, checks: [{checks}], objective: 99.9, slice: {slice}, \
+             credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n"
+        )
+    };
+    let contracts = [contract("acme", "api, web", "1m"), contract("beta", "web", "7m"), contract("gamma", "api", "1m")];
+    let together = contracts_config(dir.path(), "together.yaml", &contracts);
+    // Both checks' first results start at the same moment, so the three ledgers start in step.
+    let mut draws: Vec<Draw> =
+        vec![(0, -7200, 0, 0, true, 100, false, false), (0, -7200, 0, 1, true, 100, false, false)];
+    draws.extend((0..600).map(|index| {
+        (index % 3, (index as i64 * 37) % 10_000 - 5000, index % 4, index % 2, index % 5 > 1, 150, false, false)
+    }));
+    let results = results(&together, &draws);
+    let now: Timestamp = "2024-04-03T00:00:00Z".parse().unwrap();
+    let march = parse_period("2024-03", together.contracts[0].terms.period, &together.contracts[0].tz).unwrap();
+    let everything = (Timestamp::MIN, Timestamp::MAX);
+    for engine in crate::store::test_engines::engines().await {
+        send(&engine.store, &results, march.end, false).await;
+        keep_up(&engine.store, &together, now).await;
+        for (index, alone) in contracts.iter().enumerate() {
+            let id = &together.contracts[index].terms.id;
+            let own = contracts_config(dir.path(), &format!("{id}.yaml"), std::slice::from_ref(alone));
+            let separate = crate::store::test_engines::engines().await;
+            let separate = separate.iter().find(|other| other.name == engine.name).expect("the same engine again");
+            send(&separate.store, &results, march.end, false).await;
+            keep_up(&separate.store, &own, now).await;
+            let parts = SliceParts::CountsAndLatency;
+            let folded_together = engine.store.ledger_slices(id, everything, parts).await.unwrap();
+            let folded_alone = separate.store.ledger_slices(id, everything, parts).await.unwrap();
+            assert!(folded_together.len() > 50, "{}, {id}: {} rows", engine.name, folded_together.len());
+            assert!(folded_together == folded_alone, "{}, {id}: the same rows folded together and alone", engine.name);
+        }
+    }
+}

@@ -149,42 +149,51 @@ impl<'a> WindowPass<'a> {
     }
 
     /// Takes in one settled slice `[start, end)` from the ledger, with its latency sketches when this pass
-    /// gathers them; one not on this window's grid is left out.
-    fn add_slice(&mut self, start: Timestamp, end: Timestamp, cells: &SliceCells, latency: Option<&SliceLatency>) {
-        let Some(slice) = self.evaluation.slice_at(start, end) else { return };
+    /// gathers them; one not on this window's grid is left out. A region or agent name that is not text is the
+    /// error, with the column it is in.
+    fn add_slice(
+        &mut self,
+        start: Timestamp,
+        end: Timestamp,
+        cells: &SliceCells,
+        latency: Option<&SliceLatency>,
+    ) -> Result<(), (&'static str, std::str::Utf8Error)> {
+        let Some(slice) = self.evaluation.slice_at(start, end) else { return Ok(()) };
         if let (Some(breakdown), Some(latency)) = (&mut self.breakdown, latency)
             && breakdown.covers(start, end)
         {
             for region in &latency.regions {
                 if let Some(sketch) = &region.sketch {
-                    breakdown.add_sketch(self.contract, start, &region.region, sketch);
+                    let name = std::str::from_utf8(&region.region).map_err(|error| ("latency", error))?;
+                    breakdown.add_sketch(self.contract, start, name, sketch);
                 }
             }
         }
-        let observations = self.evaluation.observations();
         for cell in &cells.cells {
-            observations.add_counts(&cell.region, cell.check as usize, slice, cell.total, cell.failed);
-        }
-        for (started_at, check, error) in cells.samples() {
-            observations.add_sample(slice, started_at, check, error);
-        }
-        observations.add_ignored(cells.ignored);
-        self.late_results += cells.ignored_late;
-        for cell in &cells.cells {
+            let (region, agent) = cell.region_and_agent().map_err(|error| ("cells", error))?;
+            let observations = self.evaluation.observations();
+            observations.add_counts(region, cell.check as usize, slice, cell.total, cell.failed);
             if cell.late_total > 0 {
                 self.late_results += u64::from(cell.late_total);
                 self.late.push(LateCounts {
                     slice,
-                    region: cell.region.clone(),
+                    region: region.to_owned(),
                     check: cell.check as usize,
                     total: cell.late_total,
                     failed: cell.late_failed,
                 });
             }
-            if !cell.agent.is_empty() && cell.total > 0 {
-                self.reported_by(&cell.agent, start);
+            if !agent.is_empty() && cell.total > 0 {
+                self.reported_by(agent, start);
             }
         }
+        let observations = self.evaluation.observations();
+        for (started_at, check, error) in cells.samples() {
+            observations.add_sample(slice, started_at, check, error);
+        }
+        observations.add_ignored(cells.ignored);
+        self.late_results += cells.ignored_late;
+        Ok(())
     }
 
     /// Remembers the earliest result of `agent` in the reporting window.
@@ -261,7 +270,7 @@ impl<'a> WindowPass<'a> {
             let rows = reading.await.map_err(|error| StoreError::Unusable(format!("a ledger read failed: {error}")))?;
             for row in rows? {
                 if row.end <= settled && !skipped(row.start, row.end) {
-                    self.add_row(&row)?;
+                    self.add_row(row)?;
                 }
             }
         }
@@ -291,18 +300,21 @@ impl<'a> WindowPass<'a> {
     }
 
     /// Takes in one stored ledger row.
-    fn add_row(&mut self, row: &LedgerSlice) -> Result<(), StoreError> {
-        let undecodable = |column: &str, error: prost::DecodeError| StoreError::Undecodable {
+    fn add_row(&mut self, row: LedgerSlice) -> Result<(), StoreError> {
+        let undecodable = |column: &str, problem: String| StoreError::Undecodable {
             column: format!("ledger_slices.{column}"),
-            problem: error.to_string(),
+            problem: format!("the slice starting {}: {problem}", row.start),
         };
-        let cells = SliceCells::decode_row(row).map_err(|error| undecodable("cells", error))?;
         let latency = match self.breakdown {
-            Some(_) => Some(SliceLatency::decode_row(row).map_err(|error| undecodable("latency", error))?),
+            Some(_) => {
+                Some(SliceLatency::decode_row(row.latency).map_err(|error| undecodable("latency", error.to_string()))?)
+            }
             None => None,
         };
-        self.add_slice(row.start, row.end, &cells, latency.as_ref());
-        Ok(())
+        let cells = SliceCells::decode_row(row.cells).map_err(|error| undecodable("cells", error.to_string()))?;
+        self.add_slice(row.start, row.end, &cells, latency.as_ref()).map_err(|(column, error)| {
+            undecodable(column, format!("a region or agent name is not UTF-8 text: {error}"))
+        })
     }
 
     /// The per-region views and daily latency of the slices this pass gathered them for, as known at `horizon`

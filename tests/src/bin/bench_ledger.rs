@@ -19,7 +19,7 @@
 //! - the same figures again after a month of older history was imported into the store (twice the results):
 //!   the cost should stay flat as the store grows.
 //!
-//! Run it as `docs/benchmarks.md` says.
+//! Run it as `docs/benchmarks.md` says; `bench_ledger sqlite` or `bench_ledger postgresql` measures one engine.
 
 use std::path::Path;
 use std::process::Command;
@@ -111,8 +111,11 @@ async fn main() {
     );
     println!("figures as of the last minutes of the period (each set four minutes later: the alerting lease)");
     let dir = tempfile::tempdir().expect("temp dir");
+    let only = std::env::args().nth(1);
     for engine in [Engine::Sqlite(dir.path()), Engine::Postgres(dir.path())] {
-        measure(engine, start, end).await;
+        if only.as_deref().is_none_or(|name| name.eq_ignore_ascii_case(engine.name())) {
+            measure(engine, start, end).await;
+        }
     }
 }
 

@@ -92,14 +92,27 @@ impl PostgresStore {
     ) -> Result<Vec<(ResultRecord, ResultFlags)>, StoreError> {
         let rows = self
             .rows(
-                "SELECT record, flags FROM results
-                 WHERE check_id = ANY($1) AND started_at_ns >= $2 AND started_at_ns < $3 ORDER BY started_at_ns",
+                "SELECT started_at_ns, agent_id, seq, record, flags FROM results
+                 WHERE check_id = ANY($1) AND started_at_ns >= $2 AND started_at_ns < $3",
                 &[&checks, &nanos(from), &nanos(to)],
             )
             .await?;
-        let mut records =
-            rows.iter().map(|row| Ok((record(row)?, flags(row)?))).collect::<Result<Vec<_>, StoreError>>()?;
-        records.sort_by_key(|(record, _)| record.started_at);
+        // Put in order here rather than by the server, which sorted the rows of several checks on disk: by start,
+        // then by the result's key (the same order however the server happened to return them), and decoded in
+        // that order.
+        let mut order = rows
+            .iter()
+            .enumerate()
+            .map(|(place, row)| {
+                let key: (i64, &str, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                Ok((key, place))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        order.sort_unstable();
+        let mut records = Vec::with_capacity(order.len());
+        for (_, place) in order {
+            records.push((record(&rows[place])?, flags(&rows[place])?));
+        }
         Ok(records)
     }
 
