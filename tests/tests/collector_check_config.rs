@@ -38,3 +38,35 @@ fn check_config_passes_the_deploy_example_and_lists_every_problem_of_a_broken_on
     assert!(stderr.contains("contracts_file:") && stderr.contains("contrats.yaml: cannot read"), "{stderr}");
     assert!(!dir.path().join("slaprobe.db").exists(), "nothing was started or created");
 }
+
+#[test]
+fn commands_on_the_store_do_not_need_what_serving_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        "listen: { grpc: \"${SLAPROBE_TEST_UNSET_LISTEN}\", tls: { cert_file: missing.pem, key_file: missing.key } }\n\
+         storage: { sqlite: slaprobe.db }\n\
+         checks:\n  - { id: web, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s }\n\
+         contracts:\n  - { id: web, vendor: Loopback Inc., service: Web, checks: [web], objective: 99.9, \
+         credits: { fee: 100, currency: USD, tiers: [ { below: 99.9, credit: 10 } ] } }\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check_config(&config);
+    assert_eq!(code, Some(64), "serving needs the listener: {stdout}{stderr}");
+    assert!(stderr.contains("SLAPROBE_TEST_UNSET_LISTEN is not set"), "{stderr}");
+
+    let config = config.to_str().unwrap();
+    let report = slaprobe_tests::collector::run_collector(&["report", "--config", config, "--period", "2026-01"]);
+    assert!(report.contains("\"contract\":\"web\""), "{report}");
+    let export = slaprobe_tests::collector::run_collector(&[
+        "export",
+        "--config",
+        config,
+        "--contract",
+        "web",
+        "--period",
+        "2026-01",
+    ]);
+    assert!(export.is_empty(), "no results stored: {export}");
+}

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use jiff::Timestamp;
 
-use crate::config::{CollectorConfig, ConfigError, load_collector_config};
+use crate::config::{CollectorConfig, ConfigError, Purpose, load_collector_config, load_collector_config_for};
 use crate::migrate::{MigrateError, migrate};
 use crate::render::{Format, render};
 use crate::store::{Store, StoreError};
@@ -157,12 +157,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Runtime::new().map_err(|error| CliError::Io(format!("cannot start the runtime: {error}")))
 }
 
-/// Loads the configuration at `path`, opens its store and runs `work`.
+/// Loads the configuration at `path` for a command on the store (its `listen` is not read), opens the store and
+/// runs `work`.
 fn with_store(
     path: &Path,
     work: impl AsyncFnOnce(CollectorConfig, Store) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    let config = load_collector_config(path)?;
+    let config = load_collector_config_for(path, Purpose::StoreOnly)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let store = Store::open(&config.storage).await?;

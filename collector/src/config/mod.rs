@@ -227,11 +227,31 @@ pub struct CollectorConfig {
     pub public_url: Option<String>,
 }
 
-/// Reads `collector.yaml`.
+/// What a configuration is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Serving (and `check-config`, which checks what serving would read): everything is read and checked.
+    Serve,
+    /// A command that only works on the store (`report`, `export`, `import`): `listen` is neither read nor
+    /// expanded, so its `${VARS}` and TLS files need not exist where the command runs.
+    StoreOnly,
+}
+
+/// Reads `collector.yaml` to serve.
 pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError> {
+    load_collector_config_for(path, Purpose::Serve)
+}
+
+/// Reads `collector.yaml` for `purpose`.
+pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<CollectorConfig, ConfigError> {
     let source_name = path.display().to_string();
     let fail = |problems: Vec<String>| ConfigError { source_name: source_name.clone(), problems };
     let mut top = read_mapping(path).map_err(|problem| fail(vec![problem]))?;
+    if purpose == Purpose::StoreOnly {
+        let mut unused = Mapping::new();
+        unused.insert(Value::from("grpc"), Value::from("127.0.0.1:0"));
+        top.insert(Value::from("listen"), Value::Mapping(unused));
+    }
     let mut document = Value::Mapping(std::mem::take(&mut top));
     let mut problems = expand_document(&mut document, &|name| std::env::var(name).ok());
     let Value::Mapping(mut top) = document else { return Err(fail(problems)) };
