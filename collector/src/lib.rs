@@ -39,6 +39,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod migrate;
 pub mod notify;
+pub mod outage;
 pub mod reload;
 pub mod render;
 pub mod results_file;

@@ -62,7 +62,7 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
     let mut wait = FIRST_AFTER;
     loop {
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
         wait = EVERY;
@@ -71,4 +71,5 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
             tracing::warn!(%error, "Retention did not run; trying again in an hour.");
         }
     }
+    store.release_lease("retention", &holder).await;
 }

@@ -153,3 +153,40 @@ async fn two_collectors_started_at_the_same_instant_migrate_a_fresh_database_onc
     let latest = *versions.last().expect("migrations applied");
     assert_eq!(versions, (1..=latest).collect::<Vec<i32>>(), "every migration applied once, in order");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_stopped_cleanly_gives_up_its_leases_at_once() {
+    let Some(schema) = TestSchema::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{}\" }}\n\
+             checks:\n  - {{ id: web, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s }}\n\
+             contracts:\n  - {{ id: web, vendor: Loopback Inc., service: Web, checks: [web], objective: 99.9, \
+             credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n\
+             notify:\n  channels:\n    - {{ id: hook, webhook: {{ url: \"http://127.0.0.1:9/hook\" }} }}\n  \
+             policies:\n    - {{ id: page, levels: [ {{ after: 0s, channels: [hook] }} ] }}\n\
+             alerts:\n  - {{ contract: web, kind: down, policy: page }}\n",
+            free_addr(),
+            schema.url
+        ),
+    )
+    .unwrap();
+    let mut collector = tokio::task::block_in_place(|| start_collector(&config));
+    let pid = collector.id();
+    let held = async || -> Vec<String> {
+        let query = "SELECT name FROM leases WHERE holder LIKE $1 ORDER BY name";
+        let rows = schema.client.query(query, &[&format!("collector-{pid}-%")]).await.unwrap_or_default();
+        rows.iter().map(|row| row.get(0)).collect()
+    };
+    slaprobe_tests::wait::until(Duration::from_secs(30), "the alerting and ledger leases", async || {
+        held().await == ["alerting", "ledger"]
+    })
+    .await;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::task::block_in_place(|| collector.wait()).unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(held().await, Vec::<String>::new(), "leases given up, not left to expire");
+}

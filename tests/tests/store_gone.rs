@@ -1,13 +1,14 @@
 //! The store going away under a running collector, with a real agent sending to it: the SQLite file moved
 //! away, or PostgreSQL cut off behind a relay. Meanwhile `/readyz` and the API answer 503, the agent keeps its
 //! results in its spool (the collector refuses to acknowledge what it cannot store); once the store is back the
-//! collector is ready again and every probe the agent made is stored, with no sequence number missing.
+//! collector is ready again and every probe the agent made is stored, with no sequence number missing. The
+//! background tasks that failed meanwhile said so once each, not every second, and say when they work again.
 
 use std::time::Duration;
 
 use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::AgentProcess;
-use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::collector::start_collector_logged;
 use slaprobe_tests::http_client::get;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::free_addr;
@@ -39,7 +40,7 @@ async fn the_store_goes_away_and_comes_back(
         ),
     )
     .unwrap();
-    let _collector = tokio::task::block_in_place(|| start_collector(&config));
+    let (_collector, log) = tokio::task::block_in_place(|| start_collector_logged(&config));
     let agent_config = format!(
         "agent_id: edge-1\nregion: local\ncollector: \"http://{grpc}\"\ntoken: s3cret\nspool_dir: \"{}\"\n",
         dir.path().join("spool").display()
@@ -69,6 +70,13 @@ async fn the_store_goes_away_and_comes_back(
     let highest = *seqs.last().unwrap();
     assert_eq!(seqs, (1..=highest).collect::<Vec<i64>>(), "each result once, none missing");
     assert_eq!(get(http, "/api/v1/checks").await.0, 200);
+    let said = |text: &str| log.lock().unwrap().iter().filter(|line| line.contains(text)).count();
+    wait::until(Duration::from_secs(30), "alert evaluation to say it works again", async || {
+        said("Alert evaluation works again.") == 1
+    })
+    .await;
+    assert_eq!(said("Alert evaluation failed"), 1, "one warning for the outage:\n{}", log.lock().unwrap().join("\n"));
+    assert!(said("The slice ledger was not kept up") <= 1, "{}", log.lock().unwrap().join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,6 +27,7 @@ use crate::config::CollectorConfig;
 use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
 use crate::contract::Contract;
 use crate::notify::{Notification, Notifier};
+use crate::outage::Outage;
 use crate::sla::Period;
 use crate::sla::engine::{in_maintenance, slice_boundary, slice_votes};
 use crate::sla::status::current_period;
@@ -94,15 +95,25 @@ impl Evaluator {
     pub async fn run(mut self, stop: CancellationToken) {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage = Outage::default();
         loop {
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            if let Err(error) = self.tick(Timestamp::now()).await {
-                tracing::warn!(%error, "Alert evaluation failed; trying again next tick.");
+            match self.tick(Timestamp::now()).await {
+                Ok(()) => {
+                    if let Some(ended) = outage.worked() {
+                        tracing::info!(lasted = ?ended.lasted, failed_ticks = ended.failures, "Alert evaluation works again.");
+                    }
+                }
+                Err(error) if outage.failed() => {
+                    tracing::warn!(%error, "Alert evaluation failed; trying again each tick (said once until it works).");
+                }
+                Err(_) => {}
             }
         }
+        self.store.release_lease(LEASE_NAME, &self.holder).await;
     }
 
     /// One evaluation of every rule at `now`, if this collector holds the lease.

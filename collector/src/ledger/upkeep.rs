@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::{earliest_of, fold_between, merged_ranges, settle_horizon, slice_length, terms_hash};
 use crate::config::CollectorConfig;
 use crate::contract::Contract;
+use crate::outage::Outage;
 use crate::store::{LeaseClaim, LedgerMark, LedgerState, LedgerWrite, Store, StoreError};
 
 /// Time between runs.
@@ -210,16 +211,26 @@ fn marked_ranges(contract: &Contract, marks: &[LedgerMark], settled_until: Times
 /// Runs [`run_once`] every [`EVERY`] until `stop`.
 pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
     let holder = format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond());
+    let mut outage = Outage::default();
     loop {
         let current = config.borrow().clone();
-        if let Err(error) = run_once(&store, &current, &holder, Timestamp::now()).await {
-            tracing::warn!(%error, "The slice ledger was not kept up this time; trying again shortly.");
+        match run_once(&store, &current, &holder, Timestamp::now()).await {
+            Ok(_) => {
+                if let Some(ended) = outage.worked() {
+                    tracing::info!(lasted = ?ended.lasted, failed_runs = ended.failures, "The slice ledger is kept up again.");
+                }
+            }
+            Err(error) if outage.failed() => {
+                tracing::warn!(%error, "The slice ledger was not kept up; trying again every 5 s (said once until it works).");
+            }
+            Err(_) => {}
         }
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             () = tokio::time::sleep(EVERY) => {}
         }
     }
+    store.release_lease("ledger", &holder).await;
 }
 
 #[cfg(test)]

@@ -211,6 +211,14 @@ impl Store {
         self.write(records::Write::Lease(claim)).await.map(|outcome| outcome.changed > 0)
     }
 
+    /// Gives up lease `name` if `holder` holds it, so that another collector can take it at once (a clean
+    /// shutdown); a failure is logged, not returned: the lease then expires as it would have.
+    pub async fn release_lease(&self, name: &str, holder: &str) {
+        if let Err(error) = self.write(records::Write::ReleaseLease(name.to_owned(), holder.to_owned())).await {
+            tracing::warn!(lease = name, %error, "Could not give up the lease; it expires on its own.");
+        }
+    }
+
     /// Deletes every result that started before `cutoff` (whole monthly partitions at once on PostgreSQL, then
     /// the rest in batches); returns how many results went.
     pub async fn prune_results(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

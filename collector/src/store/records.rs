@@ -186,6 +186,8 @@ pub(crate) enum Write {
     Rearm(String),
     /// A lease claim.
     Lease(LeaseClaim),
+    /// Give up a lease (`name`, `holder`) before it expires.
+    ReleaseLease(String, String),
     /// Delete up to [`PRUNE_BATCH`] results that started before this.
     Prune(Timestamp),
     /// Recompute the per-minute rollups of these checks from the results that started in `[from, to)`.
@@ -244,6 +246,7 @@ impl Write {
             | Self::AlertChange(_)
             | Self::Rearm(_)
             | Self::Lease(_)
+            | Self::ReleaseLease(..)
             | Self::Prune(_)
             | Self::Rollup(_)
             | Self::PruneRollups(_)

@@ -38,6 +38,10 @@ impl PostgresStore {
                 .await
                 .map(changed),
             Write::Lease(claim) => claim_lease(&transaction, claim).await,
+            Write::ReleaseLease(name, holder) => transaction
+                .execute("DELETE FROM leases WHERE name = $1 AND holder = $2", &[name, holder])
+                .await
+                .map(changed),
             Write::Rollup(window) => rollup(&transaction, window).await,
             Write::PruneRollups(cutoff) => transaction
                 .execute("DELETE FROM result_rollups WHERE minute_ns < $1", &[&nanos(*cutoff)])

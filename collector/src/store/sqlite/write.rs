@@ -33,6 +33,11 @@ pub fn commit<'a>(
             Write::AlertChange(change) => changed(alerts::change(&transaction, change)?),
             Write::Rearm(id) => changed(alerts::rearm(&transaction, id)?),
             Write::Lease(claim) => changed(alerts::claim_lease(&transaction, claim)?),
+            Write::ReleaseLease(name, holder) => changed(
+                transaction
+                    .prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")?
+                    .execute(params![name, holder])? as u64,
+            ),
             Write::Prune(cutoff) => changed(prune(&transaction, *cutoff)?),
             Write::Rollup(window) => changed(rollup(&transaction, window)?),
             Write::PruneRollups(cutoff) => changed(
