@@ -128,3 +128,59 @@ fn relayed(url: &str) -> (String, String) {
     let authority = if authority.contains(':') { authority } else { format!("{authority}:5432") };
     (authority, format!("{}RELAY{}", &url[..start], &url[end..]))
 }
+
+/// Kills the collector when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_started_before_postgresql_answers_waits_for_it() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+
+    let Some(schema) = TestSchema::create().await else { return };
+    let (authority, relayed_url) = relayed(&schema.url);
+    let server = tokio::net::lookup_host(&authority).await.unwrap().next().expect("the PostgreSQL address");
+    let relay = TcpRelay::start(server).await;
+    relay.cut();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    let url = relayed_url.replace("RELAY", &relay.addr.to_string());
+    std::fs::write(&config, format!("listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{url}\" }}\n", free_addr()))
+        .unwrap();
+    let mut child = std::process::Command::new(slaprobe_tests::agent::collector_binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _collector = Killed(child);
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let said = |text: &str| log.lock().unwrap().iter().filter(|line| line.contains(text)).count();
+    wait::until(Duration::from_secs(30), "the collector to say it waits", async || {
+        said("The database does not answer") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(said("The database does not answer"), 1, "said once, however many tries");
+    assert_eq!(said("Serving gRPC ingest."), 0);
+    relay.restore();
+    wait::until(Duration::from_secs(30), "the collector to start once PostgreSQL answers", async || {
+        said("Serving gRPC ingest.") == 1
+    })
+    .await;
+    assert_eq!(said("The database answers; starting."), 1, "{}", log.lock().unwrap().join("\n"));
+}

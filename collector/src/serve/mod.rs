@@ -25,7 +25,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use self::background::Background;
 use crate::alerting::evaluator::Evaluator;
-use crate::config::{CollectorConfig, ListenTls};
+use crate::config::{CollectorConfig, ListenTls, Storage};
 use crate::http::{HttpState, serve_http};
 use crate::ingest::refusals::Refusals;
 use crate::ingest::{IngestService, IngestSettings};
@@ -42,6 +42,10 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 8;
 
 /// How long open sessions may take to end after a shutdown request.
 pub const DRAIN: Duration = Duration::from_secs(5);
+/// How long `serve` waits at start for a PostgreSQL that does not answer.
+const STORE_WAIT: Duration = Duration::from_secs(300);
+/// How often it tries meanwhile.
+const STORE_RETRY: Duration = Duration::from_secs(2);
 
 /// Why the collector could not start serving, or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +111,35 @@ pub fn tls_config(tls: &ListenTls) -> Result<ServerTlsConfig, ServeError> {
     Ok(config)
 }
 
+/// Opens the store; a PostgreSQL that does not answer yet (starting beside the collector, say) is tried again
+/// every [`STORE_RETRY`] for up to [`STORE_WAIT`], said once in the log, before the collector gives up.
+async fn open_store(storage: &Storage) -> Result<Store, StoreError> {
+    let started = std::time::Instant::now();
+    let mut waiting = false;
+    loop {
+        match Store::open(storage).await {
+            Ok(store) => {
+                if waiting {
+                    tracing::info!(waited = ?started.elapsed(), "The database answers; starting.");
+                }
+                return Ok(store);
+            }
+            Err(error) if error.is_unreachable() && started.elapsed() < STORE_WAIT => {
+                if !waiting {
+                    tracing::warn!(
+                        %error,
+                        wait_seconds = STORE_WAIT.as_secs(),
+                        "The database does not answer; trying again every 2 s before giving up."
+                    );
+                    waiting = true;
+                }
+                tokio::time::sleep(STORE_RETRY).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Serves gRPC ingest on `grpc` until `shutdown` completes, reloading the configuration as `reload` says.
 pub async fn serve(
     config: CollectorConfig,
@@ -114,7 +147,11 @@ pub async fn serve(
     reload: Reload,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let store = Store::open(&config.storage).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let store = tokio::select! {
+        opened = open_store(&config.storage) => opened?,
+        () = &mut shutdown => return Ok(()),
+    };
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
@@ -179,7 +216,7 @@ pub async fn serve(
             background.finish(DRAIN).await;
             return Ok(result?);
         }
-        () = shutdown => None,
+        () = &mut shutdown => None,
         Some(failure) = failures.recv() => Some(failure),
     };
     stop.cancel();

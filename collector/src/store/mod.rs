@@ -95,6 +95,20 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// Whether PostgreSQL did not answer (connection refused, timed out or closed), rather than answering no (a
+    /// refused login, a missing database, a failed statement): the one kind worth waiting out at start.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Postgres(error) | Self::Pool(deadpool_postgres::PoolError::Backend(error)) => {
+                error.as_db_error().is_none()
+            }
+            Self::Pool(deadpool_postgres::PoolError::Timeout(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
