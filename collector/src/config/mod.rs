@@ -245,7 +245,10 @@ pub fn load_collector_config(path: &Path) -> Result<CollectorConfig, ConfigError
 /// Reads `collector.yaml` for `purpose`.
 pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<CollectorConfig, ConfigError> {
     let source_name = path.display().to_string();
-    let fail = |problems: Vec<String>| ConfigError { source_name: source_name.clone(), problems };
+    let fail = |problems: Vec<String>| ConfigError {
+        source_name: source_name.clone(),
+        problems: without_follow_ons(problems),
+    };
     let mut top = read_mapping(path).map_err(|problem| fail(vec![problem]))?;
     if purpose == Purpose::StoreOnly {
         let mut unused = Mapping::new();
@@ -473,6 +476,16 @@ fn check_references(
 
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// `problems` without those that follow from an unset variable: a value that could not be expanded is reported
+/// again as malformed at the same place, which tells the user nothing more.
+fn without_follow_ons(mut problems: Vec<String>) -> Vec<String> {
+    const UNSET: &str = ": environment variable ";
+    let places: Vec<String> =
+        problems.iter().filter_map(|problem| Some(format!("{}: ", problem.split_once(UNSET)?.0))).collect();
+    problems.retain(|problem| problem.contains(UNSET) || !places.iter().any(|place| problem.starts_with(place)));
+    problems
 }
 
 /// The list under `key`: inline, or from `file` (a document with that one key); both is a problem.

@@ -284,3 +284,12 @@ fn a_broken_contracts_file_is_named_with_its_line_and_causes_no_follow_on_errors
     let error = load_contracts_file(&format!("{ACME}[acme-api]\n    objective: 200\n")).unwrap_err().to_string();
     assert!(!error.contains("alerts[0]"), "{error}");
 }
+
+#[test]
+fn an_unset_variable_is_one_problem_not_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.yaml");
+    fs::write(&path, "listen: { grpc: \"${SLAPROBE_TEST_UNSET_GRPC}\" }\nstorage: { sqlite: x.db }\n").unwrap();
+    let error = load_collector_config(&path).unwrap_err();
+    assert_eq!(error.problems, ["listen.grpc: environment variable SLAPROBE_TEST_UNSET_GRPC is not set"]);
+}
