@@ -130,7 +130,11 @@ pub async fn run(
                 Ok(())
             }
             Err(error) => {
-                tracing::error!("Reload failed; keeping the running configuration.\n{error}");
+                tracing::error!(
+                    file = %error.source_name,
+                    problems = %error.problems.join("; "),
+                    "Reload failed; keeping the running configuration."
+                );
                 let failure = ReloadFailure { at: Timestamp::now(), problems: error.problems.len() };
                 status.send_modify(|status| status.failed = Some(failure));
                 Err(error.to_string())

@@ -120,7 +120,8 @@ async fn tls_with_client_certificates_registry_and_live_reload() {
     // A broken file is refused with its problem; the running checks go on.
     std::fs::write(&checks_file, "checks:\n  - { id: web-3, kind: http, target: \"x\", interval: banana }\n").unwrap();
     wait::until(Duration::from_secs(30), "the refused reload", async || logged(&log, "Reload failed")).await;
-    assert!(logged(&log, "checks[0].interval"), "the problem is named with its path");
+    let refusal = log.lock().unwrap().iter().find(|line| line.contains("Reload failed")).cloned().unwrap_or_default();
+    assert!(refusal.contains("checks[0].interval"), "the problem is named with its path, on the same line: {refusal}");
     let before = count(&store, "web-2").await;
     wait::until(Duration::from_secs(30), "results after the refused reload", async || {
         count(&store, "web-2").await >= before + 2
