@@ -358,13 +358,22 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             }
         }
     }
-    if settings.retention.rollups < settings.retention.results {
-        problems.push("retention.rollups: shorter than retention.results (rollups outlive the results)".to_owned());
+    let (results, rollups) = (settings.retention.results, settings.retention.rollups);
+    let defaulted = |value: Duration, default: Duration| {
+        let note = if value == default { ", the default when it is not set" } else { "" };
+        format!("{}{note}", as_written(value))
+    };
+    if rollups < results {
+        problems.push(format!(
+            "retention.rollups: {} is shorter than retention.results ({}); rollups must outlive the results",
+            defaulted(rollups, default_rollups_retention()),
+            defaulted(results, default_results_retention())
+        ));
     }
-    if settings.retention.results < MIN_RESULTS_RETENTION {
+    if results < MIN_RESULTS_RETENTION {
         problems.push(format!(
             "retention.results: {} is shorter than the minimum of 35d (a month and its claim window)",
-            humantime::format_duration(settings.retention.results)
+            as_written(results)
         ));
     }
     let public_url = settings.public_url.as_deref().map(|url| url.trim_end_matches('/').to_owned());
@@ -476,6 +485,15 @@ fn check_references(
 
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// `duration` as a user writes it: whole days as `35d`, anything else as `humantime` spells it (`36h 30m`).
+fn as_written(duration: Duration) -> String {
+    const DAY: u64 = 86_400;
+    match duration.as_secs() {
+        seconds if seconds > 0 && seconds % DAY == 0 && duration.subsec_nanos() == 0 => format!("{}d", seconds / DAY),
+        _ => humantime::format_duration(duration).to_string(),
+    }
 }
 
 /// `problems` without those that follow from an unset variable: a value that could not be expanded is reported

@@ -90,11 +90,16 @@ fn retention_has_a_floor_and_a_default() {
     fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { results: 30d }\n")
         .unwrap();
     let text = load_collector_config(&path).unwrap_err().to_string();
-    assert!(text.contains("retention.results: 30days is shorter than the minimum of 35d"), "{text}");
+    assert!(text.contains("retention.results: 30d is shorter than the minimum of 35d"), "{text}");
     fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { rollups: 90d }\n")
         .unwrap();
     let text = load_collector_config(&path).unwrap_err().to_string();
-    assert!(text.contains("retention.rollups: shorter than retention.results"), "{text}");
+    let expected = "retention.rollups: 90d is shorter than retention.results (400d, the default when it is not set)";
+    assert!(text.contains(expected), "{text}");
+    fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { results: 36h 30m }\n")
+        .unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    assert!(text.contains("retention.results: 1day 12h 30m is shorter than the minimum of 35d"), "{text}");
 }
 
 #[test]
