@@ -155,3 +155,21 @@ fn the_monitoring_examples_name_only_metrics_that_exist() {
         serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("prometheus.yml")).unwrap()).unwrap();
     assert_eq!(scrape["scrape_configs"].as_sequence().map(Vec::len), Some(2));
 }
+
+#[test]
+fn the_systemd_units_verify_and_reload_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    for (unit, installed, built) in [
+        ("slaprobe-collector.service", "/usr/local/bin/slaprobe-collector", slaprobe_tests::agent::collector_binary()),
+        ("slaprobe-agent.service", "/usr/local/bin/slaprobe-agent", slaprobe_tests::agent::agent_binary()),
+    ] {
+        let text = std::fs::read_to_string(format!("{}/../deploy/{unit}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert!(text.contains("ExecReload=/bin/kill -HUP $MAINPID"), "{unit}: `systemctl reload` sends SIGHUP");
+        // Verified with the binary where the build put it (systemd checks that ExecStart's program exists).
+        let path = dir.path().join(unit);
+        std::fs::write(&path, text.replace(installed, built.to_str().unwrap())).unwrap();
+        let output = std::process::Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+        let said = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success() && said.trim().is_empty(), "{unit}: systemd-analyze verify: {said}");
+    }
+}
