@@ -106,10 +106,7 @@ async fn the_sqlite_file_moved_away_and_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgresql_cut_off_and_back() {
     let Some(schema) = TestSchema::create().await else { return };
-    let (authority, relayed_url) = relayed(&schema.url);
-    let server = tokio::net::lookup_host(&authority).await.unwrap().next().expect("the PostgreSQL address");
-    let relay = TcpRelay::start(server).await;
-    let url = relayed_url.replace("RELAY", &relay.addr.to_string());
+    let (relay, url) = relay_to(&schema).await;
     let seqs = async || -> Vec<i64> {
         let query = "SELECT seq FROM results WHERE agent_id = 'edge-1' ORDER BY seq";
         let rows = schema.client.query(query, &[]).await.unwrap_or_default();
@@ -117,6 +114,15 @@ async fn postgresql_cut_off_and_back() {
     };
     the_store_goes_away_and_comes_back(&format!("{{ postgres: \"{url}\" }}"), || relay.cut(), || relay.restore(), seqs)
         .await;
+}
+
+/// A relay in front of `schema`'s PostgreSQL, and the schema's URL through it.
+async fn relay_to(schema: &TestSchema) -> (TcpRelay, String) {
+    let (authority, relayed_url) = relayed(&schema.url);
+    let server = tokio::net::lookup_host(&authority).await.unwrap().next().expect("the PostgreSQL address");
+    let relay = TcpRelay::start(server).await;
+    let url = relayed_url.replace("RELAY", &relay.addr.to_string());
+    (relay, url)
 }
 
 /// The `host:port` of a `postgres://` URL, and the URL with it replaced by `RELAY`.
@@ -145,13 +151,10 @@ async fn a_collector_started_before_postgresql_answers_waits_for_it() {
     use std::sync::{Arc, Mutex};
 
     let Some(schema) = TestSchema::create().await else { return };
-    let (authority, relayed_url) = relayed(&schema.url);
-    let server = tokio::net::lookup_host(&authority).await.unwrap().next().expect("the PostgreSQL address");
-    let relay = TcpRelay::start(server).await;
+    let (relay, url) = relay_to(&schema).await;
     relay.cut();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("collector.yaml");
-    let url = relayed_url.replace("RELAY", &relay.addr.to_string());
     std::fs::write(&config, format!("listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{url}\" }}\n", free_addr()))
         .unwrap();
     let mut child = std::process::Command::new(slaprobe_tests::agent::collector_binary())
