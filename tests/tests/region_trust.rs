@@ -13,7 +13,7 @@ use serde_json::Value;
 use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::{ResultFlags, Store};
 use slaprobe_proto::{ResultRecord, v1};
-use slaprobe_tests::collector::{run_collector, start_collector};
+use slaprobe_tests::collector::{run_collector, start_collector_logged};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::ports::free_addr;
 use tokio::sync::mpsc;
@@ -83,7 +83,7 @@ async fn agents_vote_only_for_their_regions_and_late_results_are_accounted_for()
         ),
     )
     .unwrap();
-    let _collector = tokio::task::block_in_place(|| start_collector(&config));
+    let (_collector, log) = tokio::task::block_in_place(|| start_collector_logged(&config));
 
     let now = Timestamp::now();
     let utc = jiff::tz::TimeZone::UTC;
@@ -114,6 +114,12 @@ async fn agents_vote_only_for_their_regions_and_late_results_are_accounted_for()
     assert!(reasons[1].0 == 3 && reasons[1].1.contains("retention horizon"), "{reasons:?}");
     assert!(reasons[2].0 == 4 && reasons[2].1.contains("in the future"), "{reasons:?}");
     assert_eq!(store.flagged_results("edge-us").await.unwrap(), [(5, ResultFlags::LATE)]);
+    let refusals: Vec<String> =
+        log.lock().unwrap().iter().filter(|line| line.contains("Refused results")).cloned().collect();
+    assert!(
+        refusals.len() == 1 && refusals[0].contains("refused=3") && refusals[0].contains("first_seq=1"),
+        "one line for the batch, not one per result: {refusals:?}"
+    );
 
     let from = midnight(last_month).to_string();
     let page = send(http, "GET", &format!("/api/v1/results?check=web-all&from={from}&limit=10"), &[], "").await;

@@ -287,7 +287,6 @@ impl Session {
                     ingested.results.push((record, flags));
                 }
                 Err(reason) => {
-                    tracing::warn!(agent_id = %identity.agent_id, seq = result.seq, %reason, "Refused a result.");
                     // Kept as received, but a URL with credentials (from an older agent) is stored redacted.
                     let mut kept = result;
                     if let Some(url) = kept.http.as_mut().and_then(|http| http.final_url.as_mut()) {
@@ -296,6 +295,16 @@ impl Session {
                     ingested.refused.push(Refusal { seq: kept.seq, reason, record: kept.encode_to_vec() });
                 }
             }
+        }
+        // One line per batch, not per result: an agent whose every result is refused would flood the log.
+        if let Some(first) = ingested.refused.first() {
+            tracing::warn!(
+                agent_id = %identity.agent_id,
+                refused = ingested.refused.len(),
+                first_seq = first.seq,
+                first_reason = %first.reason,
+                "Refused results of a batch; each is stored with its reason."
+            );
         }
         let (store, metrics) = (self.store.clone(), self.metrics.clone());
         Ok(Some(tokio::spawn(async move {
