@@ -178,7 +178,7 @@ async fn a_collector_stopped_cleanly_gives_up_its_leases_at_once() {
     let pid = collector.id();
     let held = async || -> Vec<String> {
         let query = "SELECT name FROM leases WHERE holder LIKE $1 ORDER BY name";
-        let rows = schema.client.query(query, &[&format!("collector-{pid}-%")]).await.unwrap_or_default();
+        let rows = schema.client.query(query, &[&format!("collector-{pid}-%")]).await.unwrap();
         rows.iter().map(|row| row.get(0)).collect()
     };
     slaprobe_tests::wait::until(Duration::from_secs(30), "the alerting and ledger leases", async || {

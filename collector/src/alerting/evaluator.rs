@@ -119,7 +119,6 @@ impl Evaluator {
     /// One evaluation of every rule at `now`, if this collector holds the lease.
     pub async fn tick(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let config = self.config.borrow().clone();
-        self.reads.clear();
         // With no rules there is nothing to do but close what removed rules left open.
         if config.alerts.is_empty() && self.store.alerts(Some(AlertState::Firing), 1).await?.is_empty() {
             return Ok(());
@@ -134,20 +133,33 @@ impl Evaluator {
             .into_iter()
             .map(|alert| ((alert.contract.clone(), alert.kind.clone()), alert))
             .collect();
-        for rule in &config.alerts {
-            let contract = config.contracts.iter().find(|contract| contract.terms.id == rule.contract);
-            let policy = config.notify.policies.iter().find(|policy| policy.id == rule.policy);
-            let (Some(contract), Some(policy)) = (contract, policy) else { continue };
-            let last = latest.remove(&(rule.contract.clone(), rule.kind.as_str().to_owned()));
-            self.apply(&config, rule, contract, policy, last, now).await?;
-        }
-        // What was read for this tick is not kept until the next (a contract's month summary each).
+        let applied = self.apply_rules(&config, &mut latest, now).await;
+        // What was read for this tick is not kept until the next (a contract's month summary each), whether the
+        // rules were all applied or one failed.
         self.reads.clear();
+        applied?;
         for mut alert in latest.into_values().filter(|alert| alert.state == AlertState::Firing) {
             alert.state = AlertState::Resolved;
             alert.resolved_at = Some(now);
             alert.resolved_by = Some(RULE_REMOVED.to_owned());
             self.store.record_alert(alert).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies every rule of `config` at `now`, taking each rule's latest alert out of `latest`.
+    async fn apply_rules(
+        &mut self,
+        config: &CollectorConfig,
+        latest: &mut HashMap<(String, String), AlertRecord>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for rule in &config.alerts {
+            let contract = config.contracts.iter().find(|contract| contract.terms.id == rule.contract);
+            let policy = config.notify.policies.iter().find(|policy| policy.id == rule.policy);
+            let (Some(contract), Some(policy)) = (contract, policy) else { continue };
+            let last = latest.remove(&(rule.contract.clone(), rule.kind.as_str().to_owned()));
+            self.apply(config, rule, contract, policy, last, now).await?;
         }
         Ok(())
     }

@@ -162,8 +162,9 @@ impl<'a> Fold<'a> {
         match names.iter().find(|name| *name == text.as_bytes()) {
             Some(name) => name.clone(),
             None => {
-                names.push(Bytes::copy_from_slice(text.as_bytes()));
-                names.last().cloned().unwrap_or_default()
+                let name = Bytes::copy_from_slice(text.as_bytes());
+                names.push(name.clone());
+                name
             }
         }
     }

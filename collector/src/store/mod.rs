@@ -96,13 +96,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether PostgreSQL did not answer (connection refused, timed out or closed), rather than answering no (a
-    /// refused login, a missing database, a failed statement): the one kind worth waiting out at start.
+    /// Whether PostgreSQL did not answer (connection refused, timed out or closed) or answered that it is still
+    /// starting, rather than answering no (a refused login, a missing database, a failed statement): the one
+    /// kind worth waiting out at start.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            Self::Postgres(error) | Self::Pool(deadpool_postgres::PoolError::Backend(error)) => {
-                error.as_db_error().is_none()
-            }
+            Self::Postgres(error) | Self::Pool(deadpool_postgres::PoolError::Backend(error)) => error
+                .as_db_error()
+                .is_none_or(|answer| *answer.code() == tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW),
             Self::Pool(deadpool_postgres::PoolError::Timeout(_)) => true,
             _ => false,
         }
