@@ -10,6 +10,7 @@
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.
 //! - [`spool`]: the durable, checksummed, capped on-disk spool.
+//! - [`signing`]: the agent's Ed25519 key, which signs its checkpoints and gap statements.
 //! - [`private_files`]: files and directories only the agent's user may read (0600/0700).
 //! - [`uplink`]: streams the spool to the collector over gRPC and applies its acknowledgements.
 //! - [`metrics`]: Prometheus metrics and the small listener serving them.
@@ -25,5 +26,6 @@ pub mod private_files;
 pub mod probe;
 pub mod run;
 pub mod schedule;
+pub mod signing;
 pub mod spool;
 pub mod uplink;

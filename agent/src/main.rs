@@ -1,5 +1,5 @@
 //! `slaprobe-agent --config agent.yaml [--output jsonl:PATH]`: parses arguments, loads the config (exit status
-//! 64 on any problem), wires signals and calls [`slaprobe_agent::run::run`]. With `collector` in the config,
+//! 64 on any problem), prints the public key with `--print-public-key`, wires signals and calls [`slaprobe_agent::run::run`]. With `collector` in the config,
 //! results go through the spool to the collector; without, to `--output`.
 
 use std::io::IsTerminal;
@@ -10,6 +10,7 @@ use clap::Parser;
 use slaprobe_agent::config::load_agent_config;
 use slaprobe_agent::output::OutputTarget;
 use slaprobe_agent::run::Delivery;
+use slaprobe_agent::signing::SigningKey;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,10 @@ struct Args {
     /// Validate the configuration and exit.
     #[arg(long)]
     check_config: bool,
+    /// Print the agent's public key (made now if the agent has none yet), to pin in the collector's
+    /// `agents[].public_key`, and exit. Run it as the user the agent runs as: the key file belongs to it.
+    #[arg(long)]
+    print_public_key: bool,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,18 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if args.print_public_key {
+        return match SigningKey::load_or_create(&config.settings.spool_dir) {
+            Ok(key) => {
+                println!("{}", key.public_key());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("slaprobe-agent: signing key: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.check_config {
         println!(
             "{}: OK, {} checks ({} for region {})",

@@ -24,6 +24,7 @@ use crate::output::write_jsonl;
 use crate::private_files::{create_private_dir, write_private_atomically};
 use crate::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use crate::schedule::{AttemptRunner, Scheduler};
+use crate::signing::{KeyFileError, SigningKey};
 use crate::spool::Spool;
 use crate::spool::writer::write_spool;
 use crate::uplink::{self, Links, UplinkSettings};
@@ -86,6 +87,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The agent's signing key cannot be loaded or made.
+    #[error("signing key: {0}")]
+    Key(#[source] KeyFileError),
     /// A file of `collector_tls` cannot be read (the message names the key and the file).
     #[error("{0}")]
     CollectorTls(String),
@@ -136,6 +140,8 @@ pub async fn run(
                 initial_checks = checks;
                 *config_version.lock().unwrap_or_else(PoisonError::into_inner) = version;
             }
+            let key = SigningKey::load_or_create(dir).map_err(RunError::Key)?;
+            tracing::info!(public_key = %key.public_key(), "Signing results with this agent key.");
             let spool_dir = dir.join("results");
             let spool = Spool::open(&spool_dir, config.settings.spool_max_bytes)
                 .map_err(|source| RunError::Spool { dir: spool_dir, source })?;
@@ -148,6 +154,7 @@ pub async fn run(
                 agent_id: config.agent_id().to_owned(),
                 region: config.settings.region.clone(),
                 tls: uplink::client_tls(config.settings.collector_tls.as_ref()).map_err(RunError::CollectorTls)?,
+                key: Arc::new(key),
             };
             let links = Links {
                 appended: appended.clone(),

@@ -11,6 +11,9 @@
 //! resumes from the last acknowledgement (the collector ignores results it already has). Several collector URLs
 //! are tried in turn. Check configurations the collector pushes are handed to the agent through [`Links`].
 //!
+//! Each batch may carry a checkpoint the agent signs over its last result, and each gap report is signed
+//! ([`crate::signing::Signer`]); Hello carries the agent's public key.
+//!
 //! `https://` URLs use TLS (rustls) with the system's roots plus `collector_tls.ca_file`, and present the
 //! client certificate of `collector_tls` when given. Every [`CLOCK_INTERVAL`] (and at the start of a session)
 //! the uplink measures its clock against the collector's, NTP-style, and reports the estimate.
@@ -28,6 +31,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::CollectorTls;
+use crate::signing::{Signer, SigningKey};
 use crate::spool::{Gap, Spool};
 
 /// Results sent but not yet acknowledged, at most.
@@ -48,6 +52,8 @@ pub struct UplinkSettings {
     pub region: String,
     /// TLS for `https://` collectors.
     pub tls: ClientTlsConfig,
+    /// The key that signs checkpoints and gap reports.
+    pub key: Arc<SigningKey>,
 }
 
 /// The TLS settings for `https://` collectors: the system's roots, plus the CA and client identity of
@@ -171,14 +177,14 @@ async fn session(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         spool_backlog: backlog,
         config_version: links.config_version.lock().map(|version| version.clone()).unwrap_or_default(),
+        public_key: settings.key.public_key().as_bytes().to_vec(),
     };
     let send = |body| v1::AgentMessage { body: Some(body) };
-    let gap_message = |gap: &Gap| {
-        let gap = v1::SpoolGap { first_seq: gap.first, last_seq: gap.last, reason: "spool_full".to_owned() };
-        send(v1::agent_message::Body::Gap(gap))
-    };
+    let mut signer = Signer::new(settings.key.clone(), settings.agent_id.clone());
+    let gap_message = |signer: &Signer, gap: &Gap| send(v1::agent_message::Body::Gap(signer.gap(gap)));
     // Hello and the gaps open the stream whatever their number; the channel carries what follows.
-    let opening = std::iter::once(send(v1::agent_message::Body::Hello(hello))).chain(gaps.iter().map(gap_message));
+    let opening = std::iter::once(send(v1::agent_message::Body::Hello(hello)))
+        .chain(gaps.iter().map(|gap| gap_message(&signer, gap)));
     let messages = tokio_stream::iter(opening.collect::<Vec<_>>()).chain(ReceiverStream::new(outbound));
     let mut request = tonic::Request::new(messages);
     let token = format!("Bearer {}", settings.token)
@@ -206,12 +212,13 @@ async fn session(
             // Gaps that appeared during the session are reported before any result past them.
             for gap in gaps {
                 if !reported.contains(&gap) {
-                    to_collector.send(gap_message(&gap)).await.map_err(|_| SessionError::Closed)?;
+                    to_collector.send(gap_message(&signer, &gap)).await.map_err(|_| SessionError::Closed)?;
                     reported.push(gap);
                 }
             }
             if let Some(last) = batch.last().map(|result| result.seq) {
-                let body = v1::agent_message::Body::Batch(v1::ResultBatch { results: batch, ..Default::default() });
+                let checkpoint = signer.checkpoint(&batch);
+                let body = v1::agent_message::Body::Batch(v1::ResultBatch { results: batch, checkpoint });
                 to_collector.send(send(body)).await.map_err(|_| SessionError::Closed)?;
                 sent_through = last;
                 continue;

@@ -27,8 +27,16 @@ pub struct AgentLabels {
 /// Labels naming why an agent session was refused.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
-    /// `no_token`, `malformed_authorization`, `unknown_token` or `identity_mismatch`.
+    /// `no_token`, `malformed_authorization`, `unknown_token`, `identity_mismatch`, `key_missing` or
+    /// `key_mismatch`.
     pub reason: &'static str,
+}
+
+/// Labels naming which evidence did not verify.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvidenceLabels {
+    /// `chain_link`, `checkpoint` or `gap_statement`.
+    pub kind: &'static str,
 }
 
 /// Labels naming one contract.
@@ -67,6 +75,8 @@ pub struct CollectorMetrics {
     pub sessions: Family<AgentLabels, Gauge>,
     /// Agent sessions refused, by reason.
     sessions_refused: Family<RefusalLabels, Counter>,
+    /// Evidence that did not verify at ingest, by what: a result's chain link, a checkpoint, a gap statement.
+    evidence_rejected: Family<EvidenceLabels, Counter>,
     /// Each agent's last clock estimate, collector minus agent, seconds.
     pub clock_offset_seconds: Family<AgentLabels, Gauge<f64, AtomicU64>>,
     /// Check lists not pushed because they did not fit one message.
@@ -113,8 +123,14 @@ impl Default for CollectorMetrics {
         let sessions_refused = Family::default();
         registry.register(
             "agent_sessions_refused",
-            "Agent sessions refused: no or malformed token, unknown token, or a Hello claiming another agent",
+            "Agent sessions refused: no or malformed token, unknown token, a Hello claiming another agent, or an agent key missing or not the one pinned or on record",
             sessions_refused.clone(),
+        );
+        let evidence_rejected = Family::default();
+        registry.register(
+            "evidence_rejected",
+            "Evidence that did not verify at ingest: a result whose chain value does not link (refused), a checkpoint whose signature or chain value is wrong (its batch refused), a gap statement whose signature is wrong (the gap kept as unsigned)",
+            evidence_rejected.clone(),
         );
         let clock_offset_seconds = Family::default();
         registry.register(
@@ -211,6 +227,7 @@ impl Default for CollectorMetrics {
             commit_seconds,
             sessions,
             sessions_refused,
+            evidence_rejected,
             clock_offset_seconds,
             config_pushes_refused,
             http_connections_refused,
@@ -223,6 +240,11 @@ impl CollectorMetrics {
     /// Counts an agent session refused for `reason` (a [`crate::ingest::refusals::Refusal`] label).
     pub fn count_refused_session(&self, reason: &'static str) {
         self.sessions_refused.get_or_create(&RefusalLabels { reason }).inc();
+    }
+
+    /// Counts evidence of `kind` (`chain_link`, `checkpoint`, `gap_statement`) that did not verify.
+    pub fn count_rejected_evidence(&self, kind: &'static str) {
+        self.evidence_rejected.get_or_create(&EvidenceLabels { kind }).inc();
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -162,7 +162,36 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 6] = [
+const TABLES: [Table; 9] = [
+    Table {
+        name: "agent_keys",
+        columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
+    },
+    Table {
+        name: "checkpoints",
+        columns: &[
+            ("agent_id", Kind::Text),
+            ("seq", Kind::Int),
+            ("chain", Kind::Bytes),
+            ("signature", Kind::Bytes),
+            ("public_key", Kind::Bytes),
+            ("received_at_ns", Kind::Int),
+        ],
+    },
+    Table {
+        name: "gap_statements",
+        columns: &[
+            ("agent_id", Kind::Text),
+            ("first_seq", Kind::Int),
+            ("last_seq", Kind::Int),
+            ("reason", Kind::Text),
+            ("chain_before", Kind::Bytes),
+            ("chain_after", Kind::Bytes),
+            ("signature", Kind::Bytes),
+            ("public_key", Kind::Bytes),
+            ("reported_at_ns", Kind::Int),
+        ],
+    },
     Table {
         name: "result_rollups",
         columns: &[

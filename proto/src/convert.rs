@@ -73,6 +73,7 @@ impl From<&ResultRecord> for v1::Result {
                 tls_version: tcp.tls_version.clone(),
                 cert_expires_unix_nanos: tcp.cert_expires_at.map(nanos),
             }),
+            chain: Vec::new(),
         }
     }
 }

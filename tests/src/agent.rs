@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use slaprobe_agent::probe::{AttemptWindow, Identity, ProbeContext, run_check};
+use slaprobe_agent::signing::SigningKey;
 use slaprobe_agent::uplink::{UplinkSettings, client_tls};
 use slaprobe_checks::{PreparedCheck, parse_checks};
 use slaprobe_proto::ResultRecord;
@@ -56,14 +57,22 @@ pub fn collector_binary() -> PathBuf {
     built_binaries().join("slaprobe-collector")
 }
 
-/// Uplink settings for a plaintext collector at `address`, as agent `agent_id` of `region` with `token`.
-pub fn plaintext_uplink(address: std::net::SocketAddr, token: &str, agent_id: &str, region: &str) -> UplinkSettings {
+/// Uplink settings for a plaintext collector at `address`, as agent `agent_id` of `region` with `token`, signing
+/// with the key in `key_dir` (made there if there is none).
+pub fn plaintext_uplink(
+    key_dir: &Path,
+    address: std::net::SocketAddr,
+    token: &str,
+    agent_id: &str,
+    region: &str,
+) -> UplinkSettings {
     UplinkSettings {
         collectors: vec![format!("http://{address}")],
         token: token.to_owned(),
         agent_id: agent_id.to_owned(),
         region: region.to_owned(),
         tls: client_tls(None).expect("TLS settings without files"),
+        key: std::sync::Arc::new(SigningKey::load_or_create(key_dir).expect("agent key")),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
 //! - [`openapi`]: API answers checked against the collector's OpenAPI document.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
+//! - [`evidence_overhead`]: ingest with and without chain values and signed checkpoints, for `bench_ingest`.
 //! - [`process_stats`]: CPU time and peak memory of a process, from `/proc` (for the benchmarks).
 //! - [`postgres`]: a PostgreSQL schema of a test's own, dropped afterwards.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
@@ -30,6 +31,7 @@ pub mod browser;
 pub mod certs;
 pub mod collector;
 pub mod dns_server;
+pub mod evidence_overhead;
 pub mod http_client;
 pub mod http_server;
 pub mod ingest_baseline;

@@ -94,6 +94,8 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert_eq!(agents[0]["connected"], true);
     assert_eq!(agents[0]["connected_at"], registry.connected_at.to_string());
     assert_eq!(agents[0]["clock_within_bound"], true);
+    assert_eq!(agents[0]["key"], "unpinned", "the first key the agent presented is on record: {body}");
+    assert!(agents[0]["public_key"].as_str().is_some_and(|key| key.starts_with("ed25519:")), "{body}");
     let offset_ms = agents[0]["clock_offset_ms"].as_f64().expect("a clock offset");
     assert!((offset_ms - registry.clock.unwrap().offset_nanos as f64 / 1e6).abs() < 1e-6, "{body}");
 

@@ -1,15 +1,16 @@
 //! `slaprobe-collector migrate` from a SQLite store holding a little of everything (two months of results, one
 //! flagged, their rollups, the registry with a clock reading, a spool gap, a refused result, a delivery, an
-//! acknowledged alert) into an empty PostgreSQL schema: the command reports equal row counts, the alert arrives
+//! acknowledged alert, an agent key, a checkpoint and a gap statement) into an empty PostgreSQL schema: the command reports equal row counts, the alert arrives
 //! field for field, the same report comes out of either store, and a second run into the now non-empty database
 //! is refused.
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::store::{
     AgentStatus, AlertRecord, AlertState, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, ResultFlags,
-    Store,
+    SignedCheckpoint, SignedGap, Store,
 };
 use slaprobe_proto::ResultRecord;
+use slaprobe_proto::evidence::PublicKey;
 use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::collector::run_collector;
 use slaprobe_tests::postgres::TestSchema;
@@ -52,10 +53,18 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         })
         .collect();
     let refused = vec![Refusal { seq: 500, reason: "started in the future".to_owned(), record: vec![1, 2, 3] }];
-    store
-        .write_ingested(IngestBatch { agent_id: "agent-eu".to_owned(), received_at: start, results, refused })
-        .await
-        .unwrap();
+    let key = PublicKey::from_bytes(&[7; 32]).unwrap();
+    store.settle_agent_key("agent-eu", key, false).await.unwrap();
+    let checkpoint = SignedCheckpoint { seq: 240, chain: [9; 32], signature: vec![5; 64], public_key: key };
+    let batch = IngestBatch {
+        agent_id: "agent-eu".to_owned(),
+        received_at: start,
+        results,
+        chains: vec![Some([3; 32])],
+        refused,
+        checkpoint: Some(checkpoint),
+    };
+    store.write_ingested(batch).await.unwrap();
     store
         .record_gap(GapReport {
             agent_id: "agent-eu".to_owned(),
@@ -63,6 +72,12 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
             last_seq: 610,
             reason: "spool_full".to_owned(),
             reported_at: start,
+            statement: Some(SignedGap {
+                chain_before: Some([1; 32]),
+                chain_after: None,
+                signature: vec![6; 64],
+                public_key: key,
+            }),
         })
         .await
         .unwrap();
@@ -100,6 +115,12 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
     store.record_alert(alert.clone()).await.unwrap();
     let end = start + SignedDuration::from_hours(4);
     assert_eq!(store.roll_up(vec!["api".to_owned()], start, end).await.unwrap(), 240);
+    let evidence = (
+        store.agent_keys().await.unwrap(),
+        store.checkpoints("agent-eu").await.unwrap(),
+        store.gap_statements("agent-eu").await.unwrap(),
+    );
+    assert_eq!((evidence.0.len(), evidence.1.len(), evidence.2.len()), (1, 1, 1));
     drop(store);
 
     let binary = collector_binary();
@@ -120,6 +141,9 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         "refused_results: 1 rows",
         "deliveries: 1 rows",
         "alerts: 1 rows",
+        "agent_keys: 1 rows",
+        "checkpoints: 1 rows",
+        "gap_statements: 1 rows",
     ] {
         assert!(printed.contains(line), "no {line:?} in\n{printed}");
     }
@@ -153,6 +177,16 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
 
     let moved = Store::open_postgres(&schema.url).await.unwrap();
     assert_eq!(moved.alert(&alert.id).await.unwrap(), Some(alert), "the alert arrives field for field");
+    let moved_evidence = (
+        moved.agent_keys().await.unwrap(),
+        moved.checkpoints("agent-eu").await.unwrap(),
+        moved.gap_statements("agent-eu").await.unwrap(),
+    );
+    assert_eq!(moved_evidence, evidence, "keys, checkpoints and gap statements arrive byte for byte");
+    let chain: Vec<u8> =
+        schema.client.query_one("SELECT record FROM results WHERE seq = 1", &[]).await.unwrap().get::<_, Vec<u8>>(0);
+    let decoded = <slaprobe_proto::v1::Result as prost::Message>::decode(chain.as_slice()).unwrap();
+    assert_eq!(decoded.chain, vec![3; 32], "a result's chain value travels inside its record");
 
     let again = tokio::task::block_in_place(|| migrate(&schema.url));
     assert!(!again.status.success());

@@ -53,7 +53,7 @@ async fn sigkilled_collector_loses_and_duplicates_nothing() {
     let spool = Arc::new(Mutex::new(spool));
 
     let mut first = tokio::task::block_in_place(|| start_collector(&config));
-    let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
+    let settings = plaintext_uplink(dir.path(), address, "s3cret", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     let acked = || spool.lock().unwrap().acked();

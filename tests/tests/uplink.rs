@@ -45,6 +45,7 @@ async fn serve_on(listener: TcpListener, store: Store) -> Arc<CollectorMetrics> 
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
         token_sha256: token_hash("s3cret"),
+        public_key: None,
     }]);
     let metrics = Arc::new(CollectorMetrics::default());
     let service =
@@ -68,7 +69,7 @@ async fn the_spool_is_delivered_exactly_once_even_to_a_late_collector() {
     let spool = spool_with(&dir.path().join("spool"), 2_000);
     // Learn a free port, release it, and let the agent find nobody there at first.
     let address = free_addr();
-    let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
+    let settings = plaintext_uplink(dir.path(), address, "s3cret", "agent-eu-1", "eu-west");
     let appended = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(
@@ -113,7 +114,7 @@ async fn a_wrong_token_keeps_everything_in_the_spool() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let metrics = serve_on(listener, store.clone()).await;
-    let settings = plaintext_uplink(address, "wrong", "agent-eu-1", "eu-west");
+    let settings = plaintext_uplink(dir.path(), address, "wrong", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     // The collector refuses the session itself (not a connection failure), again on every retry.
@@ -190,7 +191,7 @@ async fn an_acknowledgement_of_results_never_sent_deletes_nothing() {
     tokio::spawn(
         tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    let settings = plaintext_uplink(address, "s3cret", "agent-eu-1", "eu-west");
+    let settings = plaintext_uplink(dir.path(), address, "s3cret", "agent-eu-1", "eu-west");
     let shutdown = CancellationToken::new();
     let uplink = tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     let sessions = || rogue.sessions.load(std::sync::atomic::Ordering::SeqCst);

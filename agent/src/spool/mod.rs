@@ -3,11 +3,15 @@
 //!
 //! On disk, a directory of append-only segment files `segment-<first seq>.log`, each a series of records
 //! `[payload length: u32 LE][CRC-32 of payload: u32 LE][payload]`, where the payload is `seq: u64 LE` followed by
-//! the protobuf `slaprobe.v1.Result`. A segment rolls over at an eighth of the cap, at most [`SEGMENT_BYTES`]. Alongside: `acked` (the highest
-//! acknowledged seq, replaced atomically) and `gaps` (dropped ranges not yet reported, one `first last` per line).
+//! the protobuf `slaprobe.v1.Result`; a header record of seq 0 opens each segment with the chain value before its
+//! first result. A segment rolls over at an eighth of the cap, at most [`SEGMENT_BYTES`]. Alongside: `acked` (the
+//! highest acknowledged seq, replaced atomically) and `gaps` (dropped ranges not yet reported, one
+//! `first last reason [chain before] [chain after]` per line, chain values in hex or `-`).
 //!
 //! - Sequence numbers are gap-free and survive restarts: the next one follows the last record on disk, or the
 //!   acknowledged one when everything was acknowledged.
+//! - Each result gets its chain value as it gets its seq (`docs/evidence.md`): the chain continues from the last
+//!   record on disk across restarts (the segment holding it is never deleted).
 //! - [`Spool::sync`] makes appended records durable (fsync); the agent calls it at least every second. Only
 //!   durable records are handed out for sending, so a record the collector has seen can never be lost to a
 //!   crash and its seq reused.
@@ -26,6 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
+use slaprobe_proto::evidence::{Chain, GENESIS, canonical, chain_hex, link, parse_chain_hex};
 use slaprobe_proto::{ResultRecord, v1};
 
 use segment::{SegmentReader, SegmentWriter, segment_path};
@@ -43,6 +48,35 @@ pub struct Gap {
     pub first: u64,
     /// Last dropped seq (inclusive).
     pub last: u64,
+    /// Why they were dropped.
+    pub cause: GapCause,
+    /// The chain value before `first`, when known.
+    pub chain_before: Option<Chain>,
+    /// The chain value of `last`, when known.
+    pub chain_after: Option<Chain>,
+}
+
+/// Why results were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapCause {
+    /// The spool was over its cap: the oldest segment went.
+    SpoolFull,
+    /// A segment was damaged on disk: its records past the damage were lost.
+    SpoolCorrupt,
+}
+
+impl GapCause {
+    /// The reason as the collector and the signed statement name it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::SpoolFull => "spool_full",
+            Self::SpoolCorrupt => "spool_corrupt",
+        }
+    }
+
+    fn from_reason(reason: &str) -> Option<Self> {
+        [Self::SpoolFull, Self::SpoolCorrupt].into_iter().find(|cause| cause.reason() == reason)
+    }
 }
 
 /// Where the last read stopped: just past record `seq` of the segment starting at `segment`, at byte `offset`.
@@ -58,6 +92,8 @@ struct SegmentInfo {
     first_seq: u64,
     last_seq: Option<u64>,
     bytes: u64,
+    chain_before: Option<Chain>,
+    last_chain: Option<Chain>,
 }
 
 /// An open spool directory.
@@ -69,6 +105,7 @@ pub struct Spool {
     segments: VecDeque<SegmentInfo>,
     writer: Option<SegmentWriter>,
     next_seq: u64,
+    chain_head: Chain,
     durable_seq: u64,
     acked: u64,
     gaps: Vec<Gap>,
@@ -95,12 +132,28 @@ impl Spool {
         for (index, first_seq) in first_seqs.iter().enumerate() {
             let path = segment_path(dir, *first_seq);
             let scan = SegmentReader::scan(&path)?;
+            let damaged = scan.valid_bytes < scan.file_bytes;
+            // Records lost inside an older segment are known only by the next segment's start.
+            if damaged && Some(index) != last_index {
+                let next_first = first_seqs[index + 1];
+                let lost_from = scan.last_seq.map_or(*first_seq, |last| last + 1);
+                if lost_from < next_first {
+                    gaps.push(Gap {
+                        first: lost_from,
+                        last: next_first - 1,
+                        cause: GapCause::SpoolCorrupt,
+                        chain_before: if scan.last_seq.is_some() { scan.last_chain } else { scan.chain_before },
+                        chain_after: None,
+                    });
+                }
+            }
             if scan.last_seq.is_none() {
-                // Created but never written (a crash right after a roll-over): nothing to keep.
+                // No intact record: created but never written (a crash right after a roll-over), or damaged from
+                // its first record on (the gap above says so).
                 fs::remove_file(&path)?;
                 continue;
             }
-            if scan.valid_bytes < scan.file_bytes {
+            if damaged {
                 tracing::warn!(
                     path = %path.display(), kept = scan.valid_bytes, file = scan.file_bytes,
                     "Cut a torn or corrupt tail off a spool segment."
@@ -108,19 +161,33 @@ impl Spool {
                 let file = fs::OpenOptions::new().write(true).open(&path)?;
                 file.set_len(scan.valid_bytes)?;
                 file.sync_all()?;
-                // Records lost inside an older segment are known only by the next segment's start.
-                if Some(index) != last_index {
-                    let next_first = first_seqs[index + 1];
-                    let lost_from = scan.last_seq.map_or(*first_seq, |last| last + 1);
-                    if lost_from < next_first {
-                        gaps.push(Gap { first: lost_from, last: next_first - 1 });
-                    }
-                }
             }
-            segments.push_back(SegmentInfo { first_seq: *first_seq, last_seq: scan.last_seq, bytes: scan.valid_bytes });
+            segments.push_back(SegmentInfo {
+                first_seq: *first_seq,
+                last_seq: scan.last_seq,
+                bytes: scan.valid_bytes,
+                chain_before: scan.chain_before,
+                last_chain: scan.last_chain,
+            });
         }
-        let last_on_disk = segments.iter().rev().find_map(|segment| segment.last_seq);
-        let next_seq = last_on_disk.map_or(acked + 1, |last| last.max(acked) + 1);
+        let last_on_disk = segments.iter().rev().find(|segment| segment.last_seq.is_some());
+        let next_seq = last_on_disk.and_then(|segment| segment.last_seq).map_or(acked + 1, |last| last.max(acked) + 1);
+        // The next result links from the last one on disk; with none there (nothing was ever spooled, or it
+        // carries no chain), from the genesis value, as the chain's rule says.
+        let chain_head = match last_on_disk {
+            Some(segment) if segment.last_seq.is_some_and(|last| last >= acked) => {
+                segment.last_chain.unwrap_or(GENESIS)
+            }
+            _ => {
+                if acked > 0 {
+                    tracing::warn!(
+                        acked,
+                        "The spool holds no record of the last acknowledged result; the chain starts again from the genesis value."
+                    );
+                }
+                GENESIS
+            }
+        };
         gaps.retain(|gap| gap.last > acked);
         let spool = Self {
             dir: dir.to_owned(),
@@ -129,6 +196,7 @@ impl Spool {
             segments,
             writer: None,
             next_seq,
+            chain_head,
             durable_seq: next_seq - 1,
             acked,
             gaps,
@@ -155,12 +223,15 @@ impl Spool {
         Ok(())
     }
 
-    /// Appends `record` with the next sequence number (also set on the record) and returns that number. The
-    /// record is durable after the next [`Spool::sync`].
+    /// Appends `record` with the next sequence number (also set on the record) and its chain value, and returns
+    /// that number. The record is durable after the next [`Spool::sync`].
     pub fn append(&mut self, record: &mut ResultRecord) -> io::Result<u64> {
         let seq = self.next_seq;
         record.seq = Some(seq);
-        let body = v1::Result::from(&*record).encode_to_vec();
+        let mut wire = v1::Result::from(&*record);
+        let chain = self.next_chain(&wire);
+        wire.chain = chain.map(Vec::from).unwrap_or_default();
+        let body = wire.encode_to_vec();
         let needs_new_segment = match (&self.writer, self.segments.back()) {
             (Some(_), Some(last)) => last.bytes >= self.segment_bytes,
             _ => true,
@@ -173,18 +244,41 @@ impl Spool {
         if let Some(last) = self.segments.back_mut() {
             last.bytes += written;
             last.last_seq = Some(seq);
+            last.last_chain = chain;
         }
         self.next_seq += 1;
+        self.chain_head = chain.unwrap_or(GENESIS);
         self.enforce_cap()?;
         Ok(seq)
+    }
+
+    /// The chain value of `result` after the current head: over the record as the collector will decode it, so
+    /// both ends hash the same canonical form. `None` for a record that has none (it cannot be converted), which
+    /// the next result links past from the genesis value.
+    fn next_chain(&self, result: &v1::Result) -> Option<Chain> {
+        let decoded = ResultRecord::try_from(result.clone()).map_err(|error| error.to_string());
+        match decoded.and_then(|record| canonical(&record).map_err(|error| error.to_string())) {
+            Ok(canonical) => Some(link(&self.chain_head, &canonical)),
+            Err(error) => {
+                tracing::error!(seq = result.seq, %error, "Spooled a result without a chain value: it has no canonical form.");
+                None
+            }
+        }
     }
 
     fn start_segment(&mut self, first_seq: u64) -> io::Result<()> {
         if let Some(mut writer) = self.writer.take() {
             writer.sync()?;
         }
-        self.writer = Some(SegmentWriter::create(&self.dir, first_seq)?);
-        self.segments.push_back(SegmentInfo { first_seq, last_seq: None, bytes: 0 });
+        let (writer, header_bytes) = SegmentWriter::create(&self.dir, first_seq, &self.chain_head)?;
+        self.writer = Some(writer);
+        self.segments.push_back(SegmentInfo {
+            first_seq,
+            last_seq: None,
+            bytes: header_bytes,
+            chain_before: Some(self.chain_head),
+            last_chain: None,
+        });
         Ok(())
     }
 
@@ -265,9 +359,20 @@ impl Spool {
                     let dropped = last - first + 1;
                     self.dropped_total += dropped;
                     tracing::warn!(first, last, dropped, "Spool over its cap: dropped the oldest results.");
+                    // A segment partly acknowledged starts its gap mid-way, where the chain before is not known.
+                    let chain_before = segment.chain_before.filter(|_| first == segment.first_seq);
                     match self.gaps.last_mut() {
-                        Some(previous) if previous.last + 1 == first => previous.last = last,
-                        _ => self.gaps.push(Gap { first, last }),
+                        Some(previous) if previous.last + 1 == first && previous.cause == GapCause::SpoolFull => {
+                            previous.last = last;
+                            previous.chain_after = segment.last_chain;
+                        }
+                        _ => self.gaps.push(Gap {
+                            first,
+                            last,
+                            cause: GapCause::SpoolFull,
+                            chain_before,
+                            chain_after: segment.last_chain,
+                        }),
                     }
                 }
             }
@@ -276,7 +381,15 @@ impl Spool {
     }
 
     fn write_gaps(&self) -> io::Result<()> {
-        let text: String = self.gaps.iter().map(|gap| format!("{} {}\n", gap.first, gap.last)).collect();
+        let chain = |chain: Option<Chain>| chain.map_or_else(|| "-".to_owned(), |chain| chain_hex(&chain));
+        let text: String = self
+            .gaps
+            .iter()
+            .map(|gap| {
+                let (before, after) = (chain(gap.chain_before), chain(gap.chain_after));
+                format!("{} {} {} {before} {after}\n", gap.first, gap.last, gap.cause.reason())
+            })
+            .collect();
         write_private_atomically(&self.dir.join("gaps"), text.as_bytes())
     }
 
@@ -331,16 +444,29 @@ fn read_gaps(path: &Path) -> io::Result<Vec<Gap>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(error),
     };
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let mut numbers = line.split_whitespace().map(str::parse::<u64>);
-            match (numbers.next(), numbers.next()) {
-                (Some(Ok(first)), Some(Ok(last))) if first <= last => Ok(Gap { first, last }),
-                _ => Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: bad line {line:?}", path.display()))),
-            }
-        })
-        .collect()
+    text.lines().filter(|line| !line.trim().is_empty()).map(|line| read_gap(line, path)).collect()
+}
+
+/// One line of the `gaps` file; lines of agents older than chaining have only `first last`.
+fn read_gap(line: &str, path: &Path) -> io::Result<Gap> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("{}: bad line {line:?}", path.display()));
+    let chain = |word: Option<&str>| match word {
+        None | Some("-") => Ok(None),
+        Some(hex) => parse_chain_hex(hex).map(Some).map_err(|_| bad()),
+    };
+    let mut words = line.split_whitespace();
+    let (Some(Ok(first)), Some(Ok(last))) = (words.next().map(str::parse), words.next().map(str::parse)) else {
+        return Err(bad());
+    };
+    let cause = match words.next() {
+        None => GapCause::SpoolFull,
+        Some(reason) => GapCause::from_reason(reason).ok_or_else(bad)?,
+    };
+    let (chain_before, chain_after) = (chain(words.next())?, chain(words.next())?);
+    if first > last || first == 0 {
+        return Err(bad());
+    }
+    Ok(Gap { first, last, cause, chain_before, chain_after })
 }
 
 #[cfg(test)]

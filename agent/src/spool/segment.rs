@@ -1,9 +1,15 @@
 //! One spool segment file: framed, checksummed records appended through a buffer, and a reader that stops at
-//! the first torn or corrupt record.
+//! the first torn or corrupt record. A segment opens with a header record of seq 0 whose body is the chain value
+//! before its first result (`docs/evidence.md`), so a gap statement can name it after older segments are gone;
+//! segments of agents older than chaining have none.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use prost::Message;
+use slaprobe_proto::evidence::{Chain, carried_chain};
+use slaprobe_proto::v1;
 
 use crate::private_files::open_private_append;
 
@@ -11,6 +17,8 @@ use crate::private_files::open_private_append;
 const HEADER: usize = 8;
 /// Largest payload accepted when reading; anything larger is corruption.
 const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+/// The sequence number of a segment's header record (results start at 1).
+pub const HEADER_SEQ: u64 = 0;
 
 /// The path of the segment starting at `first_seq`.
 pub fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
@@ -24,12 +32,16 @@ pub struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Creates (or reopens for appending) the segment starting at `first_seq`.
-    pub fn create(dir: &Path, first_seq: u64) -> io::Result<Self> {
+    /// Creates the segment starting at `first_seq`, whose first result links from `chain_before`; returns it
+    /// and the bytes its header takes (none when the file already had records).
+    pub fn create(dir: &Path, first_seq: u64, chain_before: &Chain) -> io::Result<(Self, u64)> {
         let file = open_private_append(&segment_path(dir, first_seq))?;
+        let fresh = file.metadata()?.len() == 0;
         // Make the new directory entry durable too.
         File::open(dir)?.sync_all()?;
-        Ok(Self { file: BufWriter::with_capacity(64 * 1024, file) })
+        let mut writer = Self { file: BufWriter::with_capacity(64 * 1024, file) };
+        let header = if fresh { writer.append(HEADER_SEQ, chain_before)? } else { 0 };
+        Ok((writer, header))
     }
 
     /// Appends one record; returns the bytes it takes on disk.
@@ -60,6 +72,10 @@ pub struct Scan {
     pub file_bytes: u64,
     /// Seq of the last intact record.
     pub last_seq: Option<u64>,
+    /// The chain value before the segment's first result, from its header.
+    pub chain_before: Option<Chain>,
+    /// The chain value the last intact record carries.
+    pub last_chain: Option<Chain>,
 }
 
 /// Reads a segment's records.
@@ -70,13 +86,23 @@ impl SegmentReader {
     pub fn scan(path: &Path) -> io::Result<Scan> {
         let file_bytes = fs::metadata(path)?.len();
         let mut reader = BufReader::new(File::open(path)?);
-        let mut valid_bytes = 0;
-        let mut last_seq = None;
+        let (mut valid_bytes, mut last_seq, mut chain_before, mut last_body) = (0, None, None, Vec::new());
         while let Some((seq, body)) = next_record(&mut reader)? {
             valid_bytes += (HEADER + 8 + body.len()) as u64;
-            last_seq = Some(seq);
+            if seq == HEADER_SEQ {
+                chain_before = Chain::try_from(body.as_slice()).ok();
+            } else {
+                last_seq = Some(seq);
+                last_body = body;
+            }
         }
-        Ok(Scan { valid_bytes, file_bytes, last_seq })
+        let last_chain = match last_seq {
+            Some(_) => {
+                v1::Result::decode(last_body.as_slice()).ok().and_then(|result| carried_chain(&result).ok().flatten())
+            }
+            None => None,
+        };
+        Ok(Scan { valid_bytes, file_bytes, last_seq, chain_before, last_chain })
     }
 
     /// Hands each intact record from byte `offset` on to `visit`, with the offset just past it, until `visit`

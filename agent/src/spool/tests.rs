@@ -4,8 +4,9 @@ use std::fs;
 use std::io::Write;
 
 use slaprobe_proto::ResultRecord;
+use slaprobe_proto::evidence::{Chain, GENESIS, canonical, carried_chain, link};
 
-use super::{Spool, segment::segment_path};
+use super::{Gap, GapCause, Spool, segment::segment_path};
 
 fn record(index: u64) -> ResultRecord {
     serde_json::from_value(serde_json::json!({
@@ -120,6 +121,7 @@ fn corruption_inside_an_older_segment_becomes_a_reported_gap() {
     let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
     let gap = spool.gaps()[0];
     assert!(gap.first > 1 && gap.first <= gap.last, "{gap:?}");
+    assert_eq!((gap.cause, gap.chain_after), (GapCause::SpoolCorrupt, None), "the lost records' chain is lost too");
     let seqs: Vec<u64> = spool.read_after(0, 1000, usize::MAX).unwrap().iter().map(|result| result.seq).collect();
     assert_eq!(seqs.len() as u64 + (gap.last - gap.first + 1), 300, "every seq is either readable or in the gap");
     assert!(seqs.iter().all(|seq| *seq < gap.first || *seq > gap.last));
@@ -193,4 +195,72 @@ fn batches_stop_at_their_byte_budget_but_always_carry_one_result() {
     assert_eq!(seqs(spool.read_after(0, 100, 2_500).unwrap()), [1, 2, 3], "3 × ~1 KB reach 2,500 bytes");
     assert_eq!(seqs(spool.read_after(3, 100, 10).unwrap()), [4], "one result even when it alone is larger");
     assert_eq!(seqs(spool.read_after(4, 2, usize::MAX).unwrap()), [5, 6], "the count limit still holds");
+}
+
+/// Follows the chain over `results` from `previous`, as the collector and a verifier do.
+fn follow_chain(mut previous: Chain, results: &[slaprobe_proto::v1::Result]) -> Chain {
+    for result in results {
+        let record = ResultRecord::try_from(result.clone()).unwrap();
+        let expected = link(&previous, &canonical(&record).unwrap());
+        assert_eq!(result.chain, expected.to_vec(), "result {} links to the one before", result.seq);
+        previous = expected;
+    }
+    previous
+}
+
+#[test]
+fn every_result_is_chained_to_the_one_before_across_restarts_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    fill(&mut spool, 200);
+    spool.sync().unwrap();
+    drop(spool);
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    fill(&mut spool, 200);
+    spool.sync().unwrap();
+    assert!(segments(dir.path()).len() > 2, "the chain crossed segments");
+    let results = spool.read_after(0, 1000, usize::MAX).unwrap();
+    assert_eq!(results.len(), 400);
+    follow_chain(GENESIS, &results);
+
+    // Everything acknowledged: the chain still continues from the last result after a restart.
+    spool.ack(400).unwrap();
+    drop(spool);
+    let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+    fill(&mut spool, 1);
+    spool.sync().unwrap();
+    let next = spool.read_after(400, 10, usize::MAX).unwrap();
+    follow_chain(carried_chain(&results[399]).unwrap().unwrap(), &next);
+}
+
+#[test]
+fn a_dropped_range_carries_the_chain_values_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 64 * 1024;
+    let mut spool = Spool::open(dir.path(), cap).unwrap();
+    fill(&mut spool, 3000);
+    spool.sync().unwrap();
+    let gap = spool.gaps()[0];
+    assert_eq!((gap.first, gap.cause, gap.chain_before), (1, GapCause::SpoolFull, Some(GENESIS)));
+    let kept = spool.read_after(0, 10_000, usize::MAX).unwrap();
+    assert_eq!(kept[0].seq, gap.last + 1);
+    let after = gap.chain_after.expect("the last dropped result's chain value is known");
+    follow_chain(after, &kept);
+    drop(spool);
+    let spool = Spool::open(dir.path(), cap).unwrap();
+    assert_eq!(spool.gaps()[0], gap, "the chain values survive a restart");
+}
+
+#[test]
+fn a_gaps_file_of_an_agent_older_than_chaining_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("gaps"), "5 9\n").unwrap();
+    let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(
+        spool.gaps(),
+        [Gap { first: 5, last: 9, cause: GapCause::SpoolFull, chain_before: None, chain_after: None }]
+    );
+    fs::write(dir.path().join("gaps"), "5 9 spool_lost\n").unwrap();
+    let error = Spool::open(dir.path(), 1 << 20).unwrap_err().to_string();
+    assert!(error.contains("bad line \"5 9 spool_lost\""), "{error}");
 }

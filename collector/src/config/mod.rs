@@ -8,6 +8,7 @@
 //! `notify` and `alerts` ([`alerting`]) are validated in the design's shape but not acted on yet (a warning says
 //! so): alerting is its own work item.
 
+use slaprobe_proto::evidence::PublicKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct AgentIdentity {
     pub region: String,
     /// Lower-case hex SHA-256 of the agent's token.
     pub token_sha256: String,
+    /// The agent's pinned public key (`public_key:`); without one, the first key it presents is recorded.
+    pub public_key: Option<PublicKey>,
 }
 
 /// `listen:`.
@@ -109,6 +112,8 @@ struct AgentEntry {
     id: String,
     region: String,
     token_sha256: String,
+    #[serde(default)]
+    public_key: Option<String>,
 }
 
 /// What an API token may do.
@@ -300,7 +305,14 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
         if agents.iter().any(|other: &AgentIdentity| other.agent_id == entry.id) {
             problems.push(format!("agents[{index}].id: duplicate id {:?}", entry.id));
         }
-        agents.push(AgentIdentity { agent_id: entry.id, region: entry.region, token_sha256: hash });
+        let public_key = match entry.public_key.as_deref().map(str::parse::<PublicKey>).transpose() {
+            Ok(key) => key,
+            Err(error) => {
+                problems.push(format!("agents[{index}].public_key: {error}"));
+                None
+            }
+        };
+        agents.push(AgentIdentity { agent_id: entry.id, region: entry.region, token_sha256: hash, public_key });
     }
     let mut api_tokens: Vec<ApiToken> = Vec::new();
     for (index, mut entry) in settings.api_tokens.into_iter().enumerate() {

@@ -4,7 +4,8 @@
 //! exactly one agent id and region, and the stream's Hello must claim those (else `PermissionDenied`). Results
 //! are checked, written to the store, and acknowledged cumulatively (`Ack { through_seq }`) only after the
 //! store reports them durably committed; the store ignores `(agent_id, seq)` it already has, so replays are
-//! harmless. Right after Hello the collector pushes the agent's checks (those whose `regions` include the
+//! harmless. The Hello's agent key must be the one pinned or on record, and the agent's evidence is verified as it
+//! arrives ([`evidence`]). Right after Hello the collector pushes the agent's checks (those whose `regions` include the
 //! agent's region) unless the agent already runs that version. A result that cannot be accepted (malformed,
 //! its check not assigned to the agent's region, stamped later than now plus the clock bound or earlier than
 //! the retention horizon) is kept among the refusals with the reason and acknowledged without being stored, so
@@ -21,12 +22,14 @@
 //!
 //! Layout:
 //! - [`auth`]: tokens to agent identities.
+//! - [`evidence`]: the agent's key, its results' chain links, its checkpoints and gap statements, verified.
 //! - [`live`]: one live session per agent; a newer one replaces the older.
 //! - [`refusals`]: refused sessions, counted and logged (rate-limited).
 //! - [`session`]: one agent's stream.
 //! - [`settings`]: what ingest takes from the configuration.
 
 pub mod auth;
+pub mod evidence;
 pub mod live;
 pub mod refusals;
 pub mod session;
@@ -44,6 +47,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::metrics::CollectorMetrics;
 use crate::store::{AgentStatus, Store};
 pub use auth::Agents;
+use evidence::KeyProblem;
 use live::LiveSessions;
 use refusals::{Refusal, Refusals};
 pub use settings::IngestSettings;
@@ -132,7 +136,16 @@ impl v1::collector_server::Collector for IngestService {
                 identity.agent_id, identity.region, hello.agent_id, hello.region
             )));
         }
-        tracing::info!(agent_id = %identity.agent_id, version = %hello.version, backlog = hello.spool_backlog, "Agent connected.");
+        let key = match evidence::admit_key(&self.store, &identity, &hello.public_key).await {
+            Ok(key) => key,
+            Err(KeyProblem::Store(error)) => return Err(Status::unavailable(format!("{error}; try again later"))),
+            Err(KeyProblem::Refused(reason, problem)) => {
+                self.refusals.refused(&self.metrics, remote, Some(&hello.agent_id), reason);
+                tracing::warn!(agent_id = %identity.agent_id, %problem, "Refused an agent's key.");
+                return Err(Status::permission_denied(problem));
+            }
+        };
+        tracing::info!(agent_id = %identity.agent_id, version = %hello.version, backlog = hello.spool_backlog, signed = key.is_some(), "Agent connected.");
         let status = AgentStatus {
             agent_id: identity.agent_id.clone(),
             region: identity.region.clone(),
@@ -146,8 +159,14 @@ impl v1::collector_server::Collector for IngestService {
             .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
         let (outbound, messages) = mpsc::channel(OUTBOUND_QUEUE);
         let claim = self.live.claim(&identity.agent_id);
-        let session =
-            session::Session::new(self.store.clone(), identity, self.settings.clone(), outbound, self.metrics.clone());
+        let session = session::Session::new(
+            self.store.clone(),
+            identity,
+            key,
+            self.settings.clone(),
+            outbound,
+            self.metrics.clone(),
+        );
         tokio::spawn(session.run(hello.config_version, inbound, claim));
         Ok(Response::new(ReceiverStream::new(messages)))
     }

@@ -1,5 +1,5 @@
 //! Agent sessions the collector refused (no token, a malformed `authorization`, an unknown token, a Hello claiming
-//! another agent than the token's): counted by reason in `/metrics` and logged with the remote address, at most
+//! another agent than the token's, an agent key missing or not the one pinned or on record): counted by reason in `/metrics` and logged with the remote address, at most
 //! once a minute per address and reason (with how many more were refused meanwhile), so that an agent retrying
 //! forever with a wrong token is visible instead of silent, and cannot flood the log. The agents page lists each
 //! address and reason refused since this collector started ([`Refusals::sources`]): how often, when first and
@@ -30,6 +30,10 @@ pub enum Refusal {
     UnknownToken,
     /// The Hello claims another agent or region than the token's.
     IdentityMismatch,
+    /// The Hello presents no key, or an unreadable one, though the agent has a key pinned or on record.
+    KeyMissing,
+    /// The Hello presents another key than the one pinned or on record.
+    KeyMismatch,
 }
 
 impl Refusal {
@@ -40,6 +44,8 @@ impl Refusal {
             Self::MalformedAuthorization => "malformed_authorization",
             Self::UnknownToken => "unknown_token",
             Self::IdentityMismatch => "identity_mismatch",
+            Self::KeyMissing => "key_missing",
+            Self::KeyMismatch => "key_mismatch",
         }
     }
 
@@ -50,6 +56,8 @@ impl Refusal {
             Self::MalformedAuthorization => "malformed authorization header",
             Self::UnknownToken => "unknown agent token",
             Self::IdentityMismatch => "claimed another agent or region than its token's",
+            Self::KeyMissing => "presented no agent key, though one is pinned or on record",
+            Self::KeyMismatch => "presented another agent key than the one pinned or on record",
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use prost::Message;
+use slaprobe_proto::evidence::PublicKey;
 use slaprobe_proto::redact::redacted_url;
 use slaprobe_proto::{ResultRecord, limits, v1};
 use tokio::sync::{mpsc, watch};
@@ -18,10 +19,12 @@ use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
 use super::IngestSettings;
+use super::evidence::{ChainFollower, verify_checkpoint, verify_gap};
 use super::live::Claim;
 use crate::config::AgentIdentity;
 use crate::metrics::AgentLabels;
 use crate::metrics::CollectorMetrics;
+use crate::store::columns::stored_record;
 use crate::store::{ClockReading, GapReport, IngestBatch, Refusal, ResultFlags, Store};
 
 type Outbound = mpsc::Sender<Result<v1::CollectorMessage, Status>>;
@@ -49,6 +52,8 @@ enum Event {
 pub struct Session {
     store: Store,
     identity: AgentIdentity,
+    key: Option<PublicKey>,
+    chain: ChainFollower,
     settings: watch::Receiver<Arc<IngestSettings>>,
     outbound: Outbound,
     assigned_checks: Option<HashSet<String>>,
@@ -58,10 +63,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session of `identity` writing to `store` and answering on `outbound`.
+    /// A session of `identity`, signing with `key`, writing to `store` and answering on `outbound`.
     pub fn new(
         store: Store,
         identity: AgentIdentity,
+        key: Option<PublicKey>,
         mut settings: watch::Receiver<Arc<IngestSettings>>,
         outbound: Outbound,
         metrics: Arc<CollectorMetrics>,
@@ -70,6 +76,8 @@ impl Session {
         Self {
             store,
             identity,
+            key,
+            chain: ChainFollower::default(),
             settings,
             outbound,
             assigned_checks,
@@ -180,7 +188,9 @@ impl Session {
     fn settings_changed(&mut self) -> Reply {
         let settings = self.settings.borrow_and_update().clone();
         if !settings.agents.admits(&self.identity) {
-            return Err(Status::unauthenticated("this agent's token was removed from the collector's configuration"));
+            return Err(Status::unauthenticated(
+                "this agent's entry (token, region or pinned key) changed in, or was removed from, the collector's configuration",
+            ));
         }
         self.assigned_checks = settings.assigned_checks(&self.identity.region);
         self.push_checks()
@@ -242,12 +252,18 @@ impl Session {
             return Ok(None);
         }
         tracing::warn!(%agent_id, first = gap.first_seq, last = gap.last_seq, reason = %gap.reason, "Agent reports results its spool dropped.");
+        let statement = verify_gap(agent_id, self.key, &gap).unwrap_or_else(|problem| {
+            tracing::warn!(%agent_id, %problem, "Recorded a gap as unsigned: its statement does not verify.");
+            self.metrics.count_rejected_evidence("gap_statement");
+            None
+        });
         let report = GapReport {
             agent_id: agent_id.clone(),
             first_seq: gap.first_seq,
             last_seq: gap.last_seq,
             reason: gap.reason,
             reported_at: Timestamp::now(),
+            statement,
         };
         self.store.record_gap(report).await.map_err(unavailable)?;
         Ok(None)
@@ -255,7 +271,7 @@ impl Session {
 
     /// Checks one batch and starts writing it; the write answers with the batch's acknowledgement. `None` for
     /// an empty batch.
-    fn store_batch(&self, batch: v1::ResultBatch) -> Result<Option<JoinHandle<Reply>>, Status> {
+    fn store_batch(&mut self, batch: v1::ResultBatch) -> Result<Option<JoinHandle<Reply>>, Status> {
         if batch.results.len() > limits::MAX_BATCH_RESULTS {
             return Err(Status::resource_exhausted(format!(
                 "a batch of {} results; at most {} per batch",
@@ -272,8 +288,15 @@ impl Session {
             (received_at.saturating_sub(retention).unwrap_or(Timestamp::MIN), received_at + offset)
         };
         let identity = &self.identity;
-        let mut ingested =
-            IngestBatch { agent_id: identity.agent_id.clone(), received_at, results: Vec::new(), refused: Vec::new() };
+        let mut ingested = IngestBatch {
+            agent_id: identity.agent_id.clone(),
+            received_at,
+            results: Vec::new(),
+            chains: Vec::new(),
+            refused: Vec::new(),
+            checkpoint: None,
+        };
+        let mut carried = Vec::with_capacity(batch.results.len());
         for result in batch.results {
             if result.agent_id != identity.agent_id || result.region != identity.region {
                 return Err(Status::permission_denied(format!(
@@ -281,10 +304,20 @@ impl Session {
                     result.seq, result.agent_id, result.region, identity.agent_id, identity.region
                 )));
             }
-            match self.assigned(&result).and_then(|()| accept(&result, window)) {
-                Ok(record) => {
+            let decoded = ResultRecord::try_from(result.clone()).map_err(|error| error.to_string());
+            let chain = self.chain.follow(&result, decoded.as_ref().ok());
+            if chain.is_err() {
+                self.metrics.count_rejected_evidence("chain_link");
+            }
+            carried.push((result.seq, chain.clone().ok().flatten()));
+            match chain.and_then(|chain| {
+                self.assigned(&result)?;
+                accept(&result, decoded, window).map(|record| (record, chain))
+            }) {
+                Ok((record, chain)) => {
                     let flags = self.flags(&record, received_at);
                     ingested.results.push((record, flags));
+                    ingested.chains.push(chain);
                 }
                 Err(reason) => {
                     // Kept as received, but a URL with credentials (from an older agent) is stored redacted.
@@ -293,6 +326,15 @@ impl Session {
                         *url = redacted_url(url);
                     }
                     ingested.refused.push(Refusal { seq: kept.seq, reason, record: kept.encode_to_vec() });
+                }
+            }
+        }
+        if let Some(checkpoint) = batch.checkpoint {
+            match verify_checkpoint(&identity.agent_id, self.key, checkpoint, &carried) {
+                Ok(checkpoint) => ingested.checkpoint = Some(checkpoint),
+                Err(reason) => {
+                    self.metrics.count_rejected_evidence("checkpoint");
+                    refuse_all(&mut ingested, &reason);
                 }
             }
         }
@@ -343,17 +385,36 @@ impl Session {
     }
 }
 
+/// Moves every accepted result of `batch` to its refusals with `reason` (a checkpoint that does not verify
+/// vouches for nothing in it).
+fn refuse_all(batch: &mut IngestBatch, reason: &str) {
+    let chains = std::mem::take(&mut batch.chains);
+    for (index, (record, _)) in std::mem::take(&mut batch.results).into_iter().enumerate() {
+        let record_bytes = stored_record(&record, chains.get(index).copied().flatten());
+        batch.refused.push(Refusal {
+            seq: record.seq.unwrap_or_default(),
+            reason: reason.to_owned(),
+            record: record_bytes,
+        });
+    }
+    batch.refused.sort_by_key(|refusal| refusal.seq);
+}
+
 fn unavailable(error: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("{error}; nothing acknowledged, send again"))
 }
 
 /// The record the store may take, or why not: `started_at` must lie in `(earliest, latest)` (the retention
 /// horizon, and now plus the clock bound).
-fn accept(result: &v1::Result, (earliest, latest): (Timestamp, Timestamp)) -> Result<ResultRecord, String> {
+fn accept(
+    result: &v1::Result,
+    decoded: Result<ResultRecord, String>,
+    (earliest, latest): (Timestamp, Timestamp),
+) -> Result<ResultRecord, String> {
     if result.seq == 0 {
         return Err("seq 0 is not a sequence number (they start at 1)".to_owned());
     }
-    let mut record = ResultRecord::try_from(result.clone()).map_err(|error| error.to_string())?;
+    let mut record = decoded?;
     // Agents redact URLs themselves; older ones did not, and nothing stored may hold a credential.
     if let Some(http) = &mut record.http {
         http.final_url = http.final_url.as_deref().map(redacted_url);

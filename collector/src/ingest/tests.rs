@@ -32,6 +32,7 @@ async fn serve_with(adjust: impl FnOnce(&mut IngestSettings)) -> Fixture {
     let agents = Agents::new(vec![AgentIdentity {
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
+        public_key: None,
         token_sha256: token_hash("s3cret"),
     }]);
     let mut settings = IngestSettings::admitting(agents);
@@ -51,6 +52,17 @@ struct Session {
 }
 
 async fn open(address: SocketAddr, token: Option<&str>, agent_id: &str, region: &str) -> Result<Session, Status> {
+    open_presenting(address, token, agent_id, region, Vec::new()).await
+}
+
+/// Opens a session whose Hello presents `public_key` (none when empty).
+async fn open_presenting(
+    address: SocketAddr,
+    token: Option<&str>,
+    agent_id: &str,
+    region: &str,
+    public_key: Vec<u8>,
+) -> Result<Session, Status> {
     let mut client = v1::collector_client::CollectorClient::connect(format!("http://{address}")).await.unwrap();
     let (to_collector, outbound) = mpsc::channel(16);
     let hello = v1::Hello {
@@ -58,6 +70,7 @@ async fn open(address: SocketAddr, token: Option<&str>, agent_id: &str, region: 
         region: region.to_owned(),
         version: "test".to_owned(),
         spool_backlog: 7,
+        public_key,
         ..Default::default()
     };
     to_collector.send(v1::AgentMessage { body: Some(v1::agent_message::Body::Hello(hello)) }).await.unwrap();
@@ -175,13 +188,28 @@ async fn the_registry_records_sessions_clocks_and_gaps_and_flags_suspect_results
     let estimate = v1::ClockEstimate { offset_nanos: 3_000_000_000, round_trip_nanos: 800_000 };
     session.send(v1::agent_message::Body::ClockEstimate(estimate)).await;
     session
-        .send(v1::agent_message::Body::Gap(v1::SpoolGap { first_seq: 2, last_seq: 4, reason: "spool_full".into() }))
+        .send(v1::agent_message::Body::Gap(v1::SpoolGap {
+            first_seq: 2,
+            last_seq: 4,
+            reason: "spool_full".into(),
+            ..Default::default()
+        }))
         .await;
     session
-        .send(v1::agent_message::Body::Gap(v1::SpoolGap { first_seq: 2, last_seq: 5, reason: "spool_full".into() }))
+        .send(v1::agent_message::Body::Gap(v1::SpoolGap {
+            first_seq: 2,
+            last_seq: 5,
+            reason: "spool_full".into(),
+            ..Default::default()
+        }))
         .await;
     session
-        .send(v1::agent_message::Body::Gap(v1::SpoolGap { first_seq: 9, last_seq: 8, reason: "bogus".into() }))
+        .send(v1::agent_message::Body::Gap(v1::SpoolGap {
+            first_seq: 9,
+            last_seq: 8,
+            reason: "bogus".into(),
+            ..Default::default()
+        }))
         .await;
     session.send_batch(vec![result(6, -1)]).await;
     assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 6 }));
@@ -304,6 +332,7 @@ async fn a_reload_that_removes_the_token_ends_the_session() {
     let identity = AgentIdentity {
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
+        public_key: None,
         token_sha256: token_hash("s3cret"),
     };
     let (settings, watched) =
@@ -329,7 +358,7 @@ async fn a_gap_records_only_what_the_store_does_not_hold() {
     let fixture = serve().await;
     let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
     session.send_batch(vec![result(10, -1), result(11, -1), result(12, -1)]).await;
-    let gap = v1::SpoolGap { first_seq: 9, last_seq: 14, reason: "spool_full".into() };
+    let gap = v1::SpoolGap { first_seq: 9, last_seq: 14, reason: "spool_full".into(), ..Default::default() };
     session.send(v1::agent_message::Body::Gap(gap)).await;
     assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 12 }));
     session.send_batch(vec![result(15, -1)]).await;
@@ -401,3 +430,5 @@ async fn a_check_list_too_large_for_one_message_is_refused_in_words() {
     session.send_batch(vec![result(1, -1)]).await;
     assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 1 }));
 }
+
+mod evidence;

@@ -12,6 +12,7 @@
 //!
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
+//! - [`evidence`]: agents' keys, signed checkpoints and gap statements.
 //! - [`alerts`]: alerts, people's actions on them, and leases.
 //! - [`ledger`]: the slice ledger's rows, states and marks.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
@@ -20,6 +21,7 @@
 
 pub mod alerts;
 pub mod columns;
+pub mod evidence;
 pub mod ledger;
 pub mod postgres;
 pub mod records;
@@ -36,7 +38,7 @@ pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 pub use ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, SliceParts};
 pub use records::{
     AgentRecord, AgentStatus, Attempt, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
-    ResultFlags, ResultPosition, ResultQuery, Rollup, StoredResult,
+    ResultFlags, ResultPosition, ResultQuery, Rollup, SignedCheckpoint, SignedGap, StoredResult,
 };
 
 use crate::config::Storage;

@@ -1,10 +1,12 @@
-//! What the store keeps beside the results themselves: result flags, refusals, spool gaps and the agent
-//! registry, as the ingest path hands them over and as reads return them.
+//! What the store keeps beside the results themselves: result flags, refusals, spool gaps, the agents' signed
+//! checkpoints and gap statements, and the agent registry, as the ingest path hands them over and as reads
+//! return them.
 
 use std::ops::BitOr;
 
 use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
+use slaprobe_proto::evidence::{Chain, PublicKey};
 
 use super::StoreError;
 use super::alerts::{AlertChange, AlertRecord, LeaseClaim};
@@ -86,8 +88,39 @@ pub struct IngestBatch {
     pub received_at: Timestamp,
     /// Accepted results and their flags.
     pub results: Vec<(ResultRecord, ResultFlags)>,
+    /// The chain value each accepted result arrived with, in the order of `results` (shorter when results carry
+    /// none: missing entries are none).
+    pub chains: Vec<Option<Chain>>,
     /// Refused results.
     pub refused: Vec<Refusal>,
+    /// The checkpoint the agent signed with the batch, verified.
+    pub checkpoint: Option<SignedCheckpoint>,
+}
+
+/// An agent's verified signature over its chain value at `seq` (`docs/evidence.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The result it covers.
+    pub seq: u64,
+    /// That result's chain value.
+    pub chain: Chain,
+    /// The Ed25519 signature (64 bytes).
+    pub signature: Vec<u8>,
+    /// The key that made it.
+    pub public_key: PublicKey,
+}
+
+/// An agent's verified signature over a gap it reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedGap {
+    /// The chain value before the gap, when the agent knew it.
+    pub chain_before: Option<Chain>,
+    /// The chain value of the gap's last result, when the agent knew it.
+    pub chain_after: Option<Chain>,
+    /// The Ed25519 signature (64 bytes).
+    pub signature: Vec<u8>,
+    /// The key that made it.
+    pub public_key: PublicKey,
 }
 
 /// An agent opening a session.
@@ -129,6 +162,8 @@ pub struct GapReport {
     pub reason: String,
     /// When the collector first heard of the gap.
     pub reported_at: Timestamp,
+    /// The agent's signed statement of the gap, verified; none from agents older than signing.
+    pub statement: Option<SignedGap>,
 }
 
 /// A stored refusal.
@@ -176,6 +211,9 @@ pub(crate) enum Write {
     Clock(String, ClockReading),
     /// A spool gap.
     Gap(GapReport),
+    /// Record `key` as `agent_id`'s key: replacing the one on record when `pinned` (the configuration says so),
+    /// else only when there is none yet.
+    AgentKey(String, PublicKey, bool),
     /// A notification delivery, for the log.
     Delivery(DeliveryRecord),
     /// An alert as the evaluator sees it (inserted, or updated while firing).
@@ -241,6 +279,7 @@ impl Write {
             Self::Agent(_)
             | Self::Clock(..)
             | Self::Gap(_)
+            | Self::AgentKey(..)
             | Self::Delivery(_)
             | Self::Alert(_)
             | Self::AlertChange(_)

@@ -10,9 +10,11 @@
 //! - [`write`]: what one transaction of the writer does for each kind of write.
 //! - [`read`]: the queries, each on a read-only connection.
 //! - [`alerts`]: alert rows and leases, written and read.
+//! - [`evidence`]: agents' keys, checkpoints and gap statements, written and read.
 //! - [`ledger`]: the slice ledger, written and read.
 
 pub mod alerts;
+pub mod evidence;
 pub mod ledger;
 pub mod read;
 mod write;
@@ -153,6 +155,34 @@ const MIGRATIONS: &[&str] = &[
 ",
     "
     ALTER TABLE ledger_state ADD COLUMN refolds INTEGER NOT NULL DEFAULT 0;
+",
+    "
+    CREATE TABLE agent_keys (
+        agent_id       TEXT    NOT NULL PRIMARY KEY,
+        public_key     BLOB    NOT NULL,
+        recorded_at_ns INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE checkpoints (
+        agent_id       TEXT    NOT NULL,
+        seq            INTEGER NOT NULL,
+        chain          BLOB    NOT NULL,
+        signature      BLOB    NOT NULL,
+        public_key     BLOB    NOT NULL,
+        received_at_ns INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE gap_statements (
+        agent_id       TEXT    NOT NULL,
+        first_seq      INTEGER NOT NULL,
+        last_seq       INTEGER NOT NULL,
+        reason         TEXT    NOT NULL,
+        chain_before   BLOB    NOT NULL,
+        chain_after    BLOB    NOT NULL,
+        signature      BLOB    NOT NULL,
+        public_key     BLOB    NOT NULL,
+        reported_at_ns INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, first_seq, last_seq)
+    ) WITHOUT ROWID;
 ",
 ];
 

@@ -1,6 +1,6 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL (see [`super::test_engines`]), so both engines
 //! keep the same promises: idempotent writes, reads in order, refusals whole, gaps recorded for what is missing
-//! only, alerts updated only while firing, leases held by one holder at a time.
+//! only, alerts updated only while firing, leases held by one holder at a time, agent keys kept until pinned.
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
@@ -154,6 +154,7 @@ async fn registry_and_gaps_keep_only_what_is_missing() {
             first_seq: first,
             last_seq: last,
             reason: "spool full".to_owned(),
+            statement: None,
             reported_at: connected_at,
         };
         store.record_gap(gap(2, 10)).await.unwrap();
@@ -335,7 +336,9 @@ async fn ingested_results_keep_their_arrival_and_late_ones_are_found() {
             agent_id: "agent-1".to_owned(),
             received_at,
             results: vec![(on_time, super::ResultFlags::NONE), (late, super::ResultFlags::LATE)],
+            chains: Vec::new(),
             refused: Vec::new(),
+            checkpoint: None,
         };
         engine.store.write_ingested(batch).await.unwrap();
         engine.store.write_results(vec![result("agent-1", 3, "acme-api", 2)]).await.unwrap();
@@ -427,5 +430,21 @@ async fn ledger_steps_replace_their_slices_marks_clear_and_old_rows_go() {
             "{}: reset empties",
             engine.name
         );
+    }
+}
+
+#[tokio::test]
+async fn the_first_key_an_agent_presents_stays_until_a_pinned_one_replaces_it() {
+    use slaprobe_proto::evidence::PublicKey;
+    for engine in engines().await {
+        let store = &engine.store;
+        let (first, second) = (PublicKey::from_bytes(&[1; 32]).unwrap(), PublicKey::from_bytes(&[2; 32]).unwrap());
+        assert_eq!(store.settle_agent_key("agent-1", first, false).await.unwrap(), Some(first), "{}", engine.name);
+        assert_eq!(store.settle_agent_key("agent-1", second, false).await.unwrap(), Some(first), "{}", engine.name);
+        assert_eq!(store.settle_agent_key("agent-1", second, true).await.unwrap(), Some(second), "{}", engine.name);
+        assert_eq!(store.settle_agent_key("agent-2", first, false).await.unwrap(), Some(first), "{}", engine.name);
+        let keys = engine.reopen().await.agent_keys().await.unwrap();
+        let keys: Vec<_> = keys.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
+        assert_eq!(keys, [("agent-1".to_owned(), second), ("agent-2".to_owned(), first)], "{}", engine.name);
     }
 }

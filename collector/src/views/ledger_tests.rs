@@ -201,7 +201,14 @@ async fn send(store: &Store, results: &[(ResultRecord, bool)], received_at: Time
             .filter(|(result, _)| result.agent_id.as_deref() == Some(agent))
             .map(|(result, _)| (result.clone(), flags))
             .collect();
-        let batch = IngestBatch { agent_id: agent.to_owned(), received_at, results: batch, refused: Vec::new() };
+        let batch = IngestBatch {
+            agent_id: agent.to_owned(),
+            received_at,
+            results: batch,
+            chains: Vec::new(),
+            refused: Vec::new(),
+            checkpoint: None,
+        };
         store.write_ingested(batch).await.unwrap();
     }
 }

@@ -1,7 +1,9 @@
 //! Ingest benchmark, end to end over gRPC: four agents' spools (100,000 results each) streamed by the agent's
 //! uplink into the collector's ingest service and SQLite store on loopback, timed until every result is
 //! acknowledged; next to the baselines measured in the same run, a bare rusqlite insert of the same rows by one
-//! writer, 500 and 10,000 rows per transaction.
+//! writer, 500 and 10,000 rows per transaction. Then what signed evidence costs: the same results streamed with
+//! their chain values and signed checkpoints, and without (as agents older than signing sent them), as the means
+//! of four runs in the order without, with, with, without.
 //! Run it as `docs/benchmarks.md` says.
 
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::ingest::{Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_tests::agent::plaintext_uplink;
+use slaprobe_tests::evidence_overhead::{self, prepare};
 use slaprobe_tests::ingest_baseline::{BASELINE_BATCH, BASELINE_GROUP, bare_insert_rate, sample_result};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -47,6 +50,7 @@ async fn main() {
             agent_id: format!("agent-{agent}"),
             region: format!("region-{agent}"),
             token_sha256: token_hash(&format!("token-{agent}")),
+            public_key: None,
         })
         .collect();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -59,8 +63,9 @@ async fn main() {
     let started = Instant::now();
     let shutdown = CancellationToken::new();
     for (agent, spool) in spools.iter().enumerate() {
+        let (token, agent_id, region) = (format!("token-{agent}"), format!("agent-{agent}"), format!("region-{agent}"));
         let settings =
-            plaintext_uplink(address, &format!("token-{agent}"), &format!("agent-{agent}"), &format!("region-{agent}"));
+            plaintext_uplink(&dir.path().join(format!("spool-{agent}")), address, &token, &agent_id, &region);
         tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     }
     while spools.iter().map(|spool| spool.lock().unwrap().acked()).sum::<u64>() < total {
@@ -83,4 +88,16 @@ async fn main() {
         100.0 * ingest_rate / bare_rate,
         100.0 * ingest_rate / group_rate
     );
+
+    let per_agent: Vec<Vec<_>> = rows.chunks(PER_AGENT as usize).map(<[_]>::to_vec).collect();
+    let (mut with, mut without) = (0.0, 0.0);
+    for (round, signed) in [false, true, true, false].into_iter().enumerate() {
+        let streams = prepare(&per_agent, signed);
+        let rate = evidence_overhead::ingest_rate(&dir.path().join(format!("evidence-{round}.db")), streams).await;
+        *(if signed { &mut with } else { &mut without }) += rate / 2.0;
+    }
+    println!("{total} results again, straight from prepared batches (no spool): what signed evidence costs at ingest");
+    println!("  with chain values and checkpoints        {with:>9.0} results/s   (mean of 2)");
+    println!("  without (agents older than signing)      {without:>9.0} results/s   (mean of 2)");
+    println!("  with / without                           {:>9.0} %   (target >= 80 %)", 100.0 * with / without);
 }

@@ -53,6 +53,7 @@ async fn ingest_rate(url: &str, collectors: usize, dir: &std::path::Path, start:
             agent_id: format!("agent-{agent}"),
             region: format!("region-{agent}"),
             token_sha256: token_hash(&format!("token-{agent}")),
+            public_key: None,
         })
         .collect();
     let mut addresses = Vec::new();
@@ -72,8 +73,8 @@ async fn ingest_rate(url: &str, collectors: usize, dir: &std::path::Path, start:
     let shutdown = CancellationToken::new();
     for (agent, spool) in spools.iter().enumerate() {
         let address = addresses[agent % collectors];
-        let settings =
-            plaintext_uplink(address, &format!("token-{agent}"), &format!("agent-{agent}"), &format!("region-{agent}"));
+        let (token, agent_id, region) = (format!("token-{agent}"), format!("agent-{agent}"), format!("region-{agent}"));
+        let settings = plaintext_uplink(&dir.join(format!("spool-{agent}")), address, &token, &agent_id, &region);
         tokio::spawn(uplink::run(settings, spool.clone(), Links::detached(), shutdown.clone()));
     }
     let total = AGENTS as u64 * PER_AGENT;

@@ -339,7 +339,9 @@ async fn load(store: &Store, start: Timestamp, end: Timestamp, upkeep: Option<&C
                         agent_id: "agent-00".to_owned(),
                         received_at,
                         results: step_results(at),
+                        chains: Vec::new(),
                         refused: Vec::new(),
+                        checkpoint: None,
                     };
                     store.write_ingested(batch).await.expect("write a batch");
                     progress[writer as usize].store(received_at.as_second(), Ordering::Relaxed);

@@ -1,10 +1,13 @@
 //! `GET /api/v1/agents`: the agent registry, with whether each agent holds a session now and whether its clock
-//! is within `max_clock_offset`. An agent that has not sent results for [`SILENT_AFTER`] is marked silent.
+//! is within `max_clock_offset`, and its signing key: pinned, on record (unpinned), or none. An agent that has not sent results for [`SILENT_AFTER`] is marked silent.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+use slaprobe_proto::evidence::PublicKey;
 
 use super::ApiError;
 use crate::http::HttpState;
@@ -37,17 +40,36 @@ pub struct AgentView {
     pub clock_round_trip_ms: Option<f64>,
     /// Whether the offset is within `max_clock_offset` (results beyond it are flagged `clock_suspect`).
     pub clock_within_bound: Option<bool>,
+    /// `pinned` (collector.yaml pins its key), `unpinned` (the first key it presented is on record) or
+    /// `unsigned` (it presented none).
+    pub key: &'static str,
+    /// Its public key, pinned or on record.
+    pub public_key: Option<PublicKey>,
 }
 
 /// Every agent that ever opened a session, by id, as of `now`.
 pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentView>, ApiError> {
-    let bound = state.config.borrow().max_clock_offset;
+    let (bound, pinned): (_, HashMap<String, PublicKey>) = {
+        let config = state.config.borrow();
+        let pinned =
+            config.agents.iter().filter_map(|agent| Some((agent.agent_id.clone(), agent.public_key?))).collect();
+        (config.max_clock_offset, pinned)
+    };
     let records = state.store.agents().await?;
+    let recorded: HashMap<String, PublicKey> =
+        state.store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
     Ok(records
         .into_iter()
         .map(|record| {
             let clock = record.clock;
+            let (key, public_key) = match (pinned.get(&record.agent_id), recorded.get(&record.agent_id)) {
+                (Some(key), _) => ("pinned", Some(*key)),
+                (None, Some(key)) => ("unpinned", Some(*key)),
+                (None, None) => ("unsigned", None),
+            };
             AgentView {
+                key,
+                public_key,
                 connected: state.metrics.is_connected(&record.agent_id),
                 silent: now.duration_since(record.last_seen) > SILENT_AFTER,
                 clock_offset_ms: clock.map(|clock| clock.offset_nanos as f64 / 1e6),

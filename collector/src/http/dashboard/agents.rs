@@ -1,4 +1,4 @@
-//! The agents page (`/agents`): which regions report, and which agents have gone silent (nothing for
+//! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned), and which agents have gone silent (nothing for
 //! [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out. Below,
 //! the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
 //! log.
@@ -53,7 +53,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
             div.scroll { table {
                 thead { tr {
                     th { "Agent" } th { "Region" } th { "Version" } th { "Session" } th { "Last results" }
-                    th.num { "Backlog" } th.num { "Clock offset" }
+                    th.num { "Backlog" } th.num { "Clock offset" } th { "Key" }
                 } }
                 tbody {
                     @for view in &views {
@@ -72,13 +72,20 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                                     }
                                 } @else { "–" }
                             }
+                            td data-field="key" title=[view.public_key.map(|key| key.to_string())] {
+                                @match view.key {
+                                    "pinned" => span.badge.up { "pinned" },
+                                    "unpinned" => span.badge.partial { "unpinned" },
+                                    _ => span.badge.silent { "unsigned" },
+                                }
+                            }
                         }
                     }
                     @for agent in &never {
                         tr.silent data-agent=(agent.agent_id) {
                             td { strong { (agent.agent_id) } " " span.badge.silent { "never connected" } }
                             td { (agent.region) }
-                            td colspan="5" { span.muted { "Configured in collector.yaml; no session yet." } }
+                            td colspan="6" { span.muted { "Configured in collector.yaml; no session yet." } }
                         }
                     }
                 }

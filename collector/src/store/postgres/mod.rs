@@ -11,7 +11,9 @@
 //! - [`write`]: each kind of write.
 //! - [`read`]: the queries.
 //! - [`ledger`]: the slice ledger, written and read.
+//! - [`evidence`]: agents' keys, checkpoints and gap statements, written and read.
 
+pub mod evidence;
 pub mod ledger;
 pub mod read;
 pub mod write;
@@ -147,6 +149,34 @@ const MIGRATIONS: &[&str] = &[
 ",
     "
     ALTER TABLE ledger_state ADD COLUMN refolds BIGINT NOT NULL DEFAULT 0;
+",
+    "
+    CREATE TABLE agent_keys (
+        agent_id       TEXT   NOT NULL PRIMARY KEY,
+        public_key     BYTEA  NOT NULL,
+        recorded_at_ns BIGINT NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        agent_id       TEXT   NOT NULL,
+        seq            BIGINT NOT NULL,
+        chain          BYTEA  NOT NULL,
+        signature      BYTEA  NOT NULL,
+        public_key     BYTEA  NOT NULL,
+        received_at_ns BIGINT NOT NULL,
+        PRIMARY KEY (agent_id, seq)
+    );
+    CREATE TABLE gap_statements (
+        agent_id       TEXT   NOT NULL,
+        first_seq      BIGINT NOT NULL,
+        last_seq       BIGINT NOT NULL,
+        reason         TEXT   NOT NULL,
+        chain_before   BYTEA  NOT NULL,
+        chain_after    BYTEA  NOT NULL,
+        signature      BYTEA  NOT NULL,
+        public_key     BYTEA  NOT NULL,
+        reported_at_ns BIGINT NOT NULL,
+        PRIMARY KEY (agent_id, first_seq, last_seq)
+    );
 ",
 ];
 

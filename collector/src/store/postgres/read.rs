@@ -15,7 +15,7 @@ use crate::store::records::{
     Rollup, StoredResult,
 };
 
-fn undecodable(column: &str, problem: impl std::fmt::Display) -> StoreError {
+pub(super) fn undecodable(column: &str, problem: impl std::fmt::Display) -> StoreError {
     StoreError::Undecodable { column: column.to_owned(), problem: problem.to_string() }
 }
 
@@ -166,6 +166,7 @@ impl PostgresStore {
                     last_seq: unsigned(row, "last_seq")?,
                     reason: row.try_get("reason")?,
                     reported_at: timestamp(row, "reported_at_ns")?,
+                    statement: None,
                 })
             })
             .collect()

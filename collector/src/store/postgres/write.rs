@@ -1,12 +1,12 @@
 //! Each kind of write as one PostgreSQL transaction, with the same effects as the SQLite engine's.
 
-use prost::Message;
-use slaprobe_proto::{ResultRecord, v1};
+use slaprobe_proto::ResultRecord;
+use slaprobe_proto::evidence::Chain;
 use tokio_postgres::Transaction;
 
 use super::PostgresStore;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
-use crate::store::columns::{nanos, seq_column};
+use crate::store::columns::{nanos, seq_column, stored_record};
 use crate::store::records::{
     AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
     RollupWindow, Write,
@@ -25,11 +25,14 @@ impl PostgresStore {
         let mut client = self.connection().await?;
         let transaction = client.transaction().await?;
         let outcome = match &write {
-            Write::Results(results) => insert_results(&transaction, results, None).await,
+            Write::Results(results) => insert_results(&transaction, results, &[], None).await,
             Write::Ingested(batch) => ingest(&transaction, batch).await,
             Write::Agent(status) => upsert_agent(&transaction, status).await,
             Write::Clock(agent_id, reading) => update_clock(&transaction, agent_id, reading).await,
             Write::Gap(gap) => upsert_gap(&transaction, gap).await,
+            Write::AgentKey(agent_id, key, pinned) => {
+                super::evidence::record_key(&transaction, agent_id, key, *pinned).await.map(changed)
+            }
             Write::Delivery(delivery) => insert_delivery(&transaction, delivery).await,
             Write::Alert(alert) => upsert_alert(&transaction, alert).await,
             Write::AlertChange(change) => change_alert(&transaction, change).await,
@@ -87,10 +90,12 @@ async fn rollup(transaction: &Transaction<'_>, window: &RollupWindow) -> Result<
     Ok(changed(written))
 }
 
-/// Inserts `results` (received at `received_at`, when they came from an agent), ignoring those already stored.
+/// Inserts `results` with the chain values they arrived with (`chains`, in the same order; missing ones are none)
+/// and received at `received_at` (when they came from an agent), ignoring those already stored.
 async fn insert_results(
     transaction: &Transaction<'_>,
     results: &[(ResultRecord, ResultFlags)],
+    chains: &[Option<Chain>],
     received_at: Option<jiff::Timestamp>,
 ) -> Result<WriteOutcome, tokio_postgres::Error> {
     if results.is_empty() {
@@ -104,14 +109,14 @@ async fn insert_results(
     let mut oks = Vec::with_capacity(results.len());
     let mut records = Vec::with_capacity(results.len());
     let mut flags = Vec::with_capacity(results.len());
-    for (result, flag) in results {
+    for (index, (result, flag)) in results.iter().enumerate() {
         agents.push(result.agent_id.clone().unwrap_or_default());
         seqs.push(seq_column(result.seq.unwrap_or_default()));
         checks.push(result.check_id.clone());
         regions.push(result.region.clone());
         started.push(nanos(result.started_at));
         oks.push(result.ok);
-        records.push(v1::Result::from(result).encode_to_vec());
+        records.push(stored_record(result, chains.get(index).copied().flatten()));
         flags.push(i32::try_from(flag.bits()).unwrap_or(i32::MAX));
     }
     let inserted = transaction
@@ -128,7 +133,8 @@ async fn insert_results(
 }
 
 async fn ingest(transaction: &Transaction<'_>, batch: &IngestBatch) -> Result<WriteOutcome, tokio_postgres::Error> {
-    let outcome = insert_results(transaction, &batch.results, Some(batch.received_at)).await?;
+    let outcome = insert_results(transaction, &batch.results, &batch.chains, Some(batch.received_at)).await?;
+    super::evidence::insert_checkpoint(transaction, batch).await?;
     let refuse = transaction
         .prepare(
             "INSERT INTO refused_results (agent_id, seq, reason, received_at_ns, record) VALUES ($1, $2, $3, $4, $5)

@@ -125,6 +125,7 @@ pub fn gaps(connection: &Connection) -> rusqlite::Result<Vec<GapReport>> {
                 last_seq: unsigned(row, 2)?,
                 reason: row.get(3)?,
                 reported_at: timestamp(row, 4)?,
+                statement: None,
             })
         })?
         .collect()

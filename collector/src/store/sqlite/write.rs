@@ -1,12 +1,12 @@
 //! One transaction of the writer: every waiting write, applied in order, committed once.
 
-use prost::Message;
 use rusqlite::{Connection, Transaction, params};
-use slaprobe_proto::{ResultRecord, v1};
+use slaprobe_proto::ResultRecord;
+use slaprobe_proto::evidence::Chain;
 
-use super::{alerts, ledger};
+use super::{alerts, evidence, ledger};
 use crate::store::WriteOutcome;
-use crate::store::columns::{nanos, seq_column};
+use crate::store::columns::{nanos, seq_column, stored_record};
 use crate::store::records::{
     AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
     RollupWindow, Write,
@@ -21,13 +21,16 @@ pub fn commit<'a>(
     let mut outcomes = Vec::new();
     for write in writes {
         outcomes.push(match write {
-            Write::Results(results) => insert_results(&transaction, results, None)?,
+            Write::Results(results) => insert_results(&transaction, results, &[], None)?,
             Write::Ingested(batch) => ingest(&transaction, batch)?,
             Write::Agent(status) => upsert_agent(&transaction, status).map(|()| WriteOutcome::default())?,
             Write::Clock(agent_id, reading) => {
                 update_clock(&transaction, agent_id, reading).map(|()| WriteOutcome::default())?
             }
             Write::Gap(gap) => upsert_gap(&transaction, gap).map(|()| WriteOutcome::default())?,
+            Write::AgentKey(agent_id, key, pinned) => {
+                changed(evidence::record_key(&transaction, agent_id, key, *pinned)?)
+            }
             Write::Delivery(delivery) => insert_delivery(&transaction, delivery).map(|()| WriteOutcome::default())?,
             Write::Alert(alert) => changed(alerts::upsert(&transaction, alert)?),
             Write::AlertChange(change) => changed(alerts::change(&transaction, change)?),
@@ -89,10 +92,12 @@ fn rollup(transaction: &Transaction, window: &RollupWindow) -> rusqlite::Result<
     Ok(written)
 }
 
-/// Inserts `results` (received at `received_at`, when they came from an agent), ignoring those already stored.
+/// Inserts `results` with the chain values they arrived with (`chains`, in the same order; missing ones are none)
+/// and received at `received_at` (when they came from an agent), ignoring those already stored.
 fn insert_results(
     transaction: &Transaction,
     results: &[(ResultRecord, ResultFlags)],
+    chains: &[Option<Chain>],
     received_at: Option<jiff::Timestamp>,
 ) -> rusqlite::Result<WriteOutcome> {
     let mut insert = transaction.prepare_cached(
@@ -101,7 +106,7 @@ fn insert_results(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut outcome = WriteOutcome::default();
-    for (result, flags) in results {
+    for (index, (result, flags)) in results.iter().enumerate() {
         let changed = insert.execute(params![
             result.agent_id.as_deref().unwrap_or_default(),
             seq_column(result.seq.unwrap_or_default()),
@@ -109,7 +114,7 @@ fn insert_results(
             result.region,
             nanos(result.started_at),
             result.ok,
-            v1::Result::from(result).encode_to_vec(),
+            stored_record(result, chains.get(index).copied().flatten()),
             flags.bits(),
             received_at.map(nanos)
         ])?;
@@ -124,7 +129,8 @@ fn insert_results(
 }
 
 fn ingest(transaction: &Transaction, batch: &IngestBatch) -> rusqlite::Result<WriteOutcome> {
-    let outcome = insert_results(transaction, &batch.results, Some(batch.received_at))?;
+    let outcome = insert_results(transaction, &batch.results, &batch.chains, Some(batch.received_at))?;
+    evidence::insert_checkpoint(transaction, batch)?;
     let mut refuse = transaction.prepare_cached(
         "INSERT OR IGNORE INTO refused_results (agent_id, seq, reason, received_at_ns, record)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -201,7 +207,7 @@ fn upsert_gap(transaction: &Transaction, gap: &GapReport) -> rusqlite::Result<()
     for (from, to) in missing {
         insert.execute(params![gap.agent_id, from, to, gap.reason, nanos(gap.reported_at)])?;
     }
-    Ok(())
+    evidence::insert_gap_statement(transaction, gap)
 }
 
 fn insert_delivery(transaction: &Transaction, delivery: &DeliveryRecord) -> rusqlite::Result<()> {

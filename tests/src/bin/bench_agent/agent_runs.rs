@@ -156,8 +156,14 @@ pub async fn memory(dir: &Path, target: &Target, checks: usize, seconds: u64) ->
     (peak, read_new_results(&output, 0).0.len())
 }
 
-/// The agent streaming to a collector: figures of the agent, and the collector's CPU ms per stored result.
-pub async fn collector_mode(dir: &Path, target: &Target, checks: usize, seconds: u64) -> (Figures, f64) {
+/// The agent streaming to a collector: figures of the agent, the collector's CPU ms per stored result, and the
+/// results stored in the window.
+pub async fn collector_mode(
+    dir: &Path,
+    target: &Target,
+    checks: usize,
+    seconds: u64,
+) -> (Figures, f64, Vec<ResultRecord>) {
     let dir = dir.join("collector-mode");
     std::fs::create_dir_all(&dir).unwrap();
     let grpc = free_addr();
@@ -201,5 +207,5 @@ pub async fn collector_mode(dir: &Path, target: &Target, checks: usize, seconds:
     stop(&mut agent);
     drop(collector);
     let collector_ms_per_result = collector_used * 1000.0 / records.len().max(1) as f64;
-    (Figures::of(&records, agent_used, elapsed, peak), collector_ms_per_result)
+    (Figures::of(&records, agent_used, elapsed, peak), collector_ms_per_result, records)
 }

@@ -9,7 +9,8 @@
 //!    probe.
 //! 3. Collector mode: the same checks pushed by a real `slaprobe-collector serve` (SQLite store); the agent
 //!    spools every result (fsync) and streams it over gRPC; figures from the results stored in the window, the
-//!    collector's CPU per result beside them.
+//!    collector's CPU per result beside them, and what signing adds per probe (the chain value of each of the
+//!    window's results and a checkpoint signature, timed in this process).
 //! 4. Memory: 10,000 HTTP checks at 60 s for a full interval (every check probed once); peak RSS (`VmHWM`).
 //! 5. Baselines: blackbox_exporter's `/probe` driven at the standalone runs' rate (paced, as Prometheus scrapes
 //!    N targets each interval), HTTP and HTTPS; the ratio of CPU per probe.
@@ -17,6 +18,7 @@
 
 mod agent_runs;
 mod blackbox;
+mod evidence;
 mod process;
 mod ttfb;
 
@@ -104,9 +106,18 @@ async fn main() {
     agent_runs::standalone(dir.path(), &http, checks, seconds, 2).await.print(&title("standalone HTTP", 2));
     let tls = agent_runs::standalone(dir.path(), &https, checks, seconds, 1).await;
     tls.print(&title("standalone HTTPS", 1));
-    let (streamed, collector_ms) = agent_runs::collector_mode(dir.path(), &http, checks, seconds).await;
+    let (streamed, collector_ms, records) = agent_runs::collector_mode(dir.path(), &http, checks, seconds).await;
     streamed.print(&title("collector mode HTTP (spool with fsync, gRPC to a collector, SQLite)", 1));
     println!("  collector CPU ms per stored result {collector_ms:.4}");
+    let (chain_ms, sign_ms) = evidence::cost(&records);
+    let signing_ms = chain_ms + sign_ms / 1000.0;
+    println!(
+        "  signing: chain {chain_ms:.4} ms per result + checkpoint {sign_ms:.4} ms per 1,000 results (timed here on          the window's results)"
+    );
+    println!(
+        "  CPU per probe with signing / without  {:>8.1} %   (target < 110 %)",
+        100.0 * streamed.cpu_ms_per_probe / (streamed.cpu_ms_per_probe - signing_ms)
+    );
 
     let (peak, probes) = agent_runs::memory(dir.path(), &http, options.memory_checks, options.memory_seconds).await;
     println!(

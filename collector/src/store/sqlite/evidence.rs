@@ -1,0 +1,136 @@
+//! The agents' keys, signed checkpoints and gap statements in SQLite, written and read.
+
+use rusqlite::{Connection, Row, Transaction, params};
+use slaprobe_proto::evidence::{Chain, PublicKey, chain_from_bytes};
+
+use super::read::{conversion_error, timestamp};
+use crate::store::columns::{nanos, seq_column};
+use crate::store::evidence::{AgentKey, StoredCheckpoint, StoredGapStatement};
+use crate::store::records::{GapReport, IngestBatch, SignedCheckpoint, SignedGap};
+
+/// Records `key` for `agent_id`: over the one on record when `pinned`, else only if there is none.
+pub fn record_key(transaction: &Transaction, agent_id: &str, key: &PublicKey, pinned: bool) -> rusqlite::Result<u64> {
+    let statement = if pinned {
+        "INSERT INTO agent_keys (agent_id, public_key, recorded_at_ns) VALUES (?1, ?2, ?3)
+         ON CONFLICT (agent_id) DO UPDATE SET public_key = excluded.public_key, recorded_at_ns = excluded.recorded_at_ns
+         WHERE public_key <> excluded.public_key"
+    } else {
+        "INSERT INTO agent_keys (agent_id, public_key, recorded_at_ns) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
+    };
+    let changed = transaction.prepare_cached(statement)?.execute(params![
+        agent_id,
+        key.as_bytes().as_slice(),
+        nanos(jiff::Timestamp::now())
+    ])?;
+    Ok(changed as u64)
+}
+
+/// Stores the batch's checkpoint, if it has one (a checkpoint already stored stays as it was).
+pub fn insert_checkpoint(transaction: &Transaction, batch: &IngestBatch) -> rusqlite::Result<()> {
+    let Some(SignedCheckpoint { seq, chain, signature, public_key }) = &batch.checkpoint else { return Ok(()) };
+    transaction
+        .prepare_cached(
+            "INSERT OR IGNORE INTO checkpoints (agent_id, seq, chain, signature, public_key, received_at_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            batch.agent_id,
+            seq_column(*seq),
+            chain.as_slice(),
+            signature,
+            public_key.as_bytes().as_slice(),
+            nanos(batch.received_at)
+        ])?;
+    Ok(())
+}
+
+/// Stores the agent's signed statement of `gap`, if it has one.
+pub fn insert_gap_statement(transaction: &Transaction, gap: &GapReport) -> rusqlite::Result<()> {
+    let Some(SignedGap { chain_before, chain_after, signature, public_key }) = &gap.statement else { return Ok(()) };
+    let bytes = |chain: &Option<Chain>| chain.map(Vec::from).unwrap_or_default();
+    transaction
+        .prepare_cached(
+            "INSERT OR IGNORE INTO gap_statements (agent_id, first_seq, last_seq, reason, chain_before, chain_after,
+                                                   signature, public_key, reported_at_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            gap.agent_id,
+            seq_column(gap.first_seq),
+            seq_column(gap.last_seq),
+            gap.reason,
+            bytes(chain_before),
+            bytes(chain_after),
+            signature,
+            public_key.as_bytes().as_slice(),
+            nanos(gap.reported_at)
+        ])?;
+    Ok(())
+}
+
+/// Every agent's key on record, by agent.
+pub fn agent_keys(connection: &Connection) -> rusqlite::Result<Vec<AgentKey>> {
+    let mut query =
+        connection.prepare_cached("SELECT agent_id, public_key, recorded_at_ns FROM agent_keys ORDER BY agent_id")?;
+    query
+        .query_map([], |row| {
+            Ok(AgentKey { agent_id: row.get(0)?, public_key: key(row, 1)?, recorded_at: timestamp(row, 2)? })
+        })?
+        .collect()
+}
+
+/// `agent_id`'s checkpoints, by sequence number.
+pub fn checkpoints(connection: &Connection, agent_id: &str) -> rusqlite::Result<Vec<StoredCheckpoint>> {
+    let mut query = connection.prepare_cached(
+        "SELECT seq, chain, signature, public_key, received_at_ns FROM checkpoints WHERE agent_id = ?1 ORDER BY seq",
+    )?;
+    query
+        .query_map([agent_id], |row| {
+            Ok(StoredCheckpoint {
+                checkpoint: SignedCheckpoint {
+                    seq: u64::try_from(row.get::<_, i64>(0)?).map_err(|error| conversion_error(0, error))?,
+                    chain: chain(row, 1)?
+                        .ok_or_else(|| conversion_error(1, std::io::Error::other("no chain value")))?,
+                    signature: row.get(2)?,
+                    public_key: key(row, 3)?,
+                },
+                received_at: timestamp(row, 4)?,
+            })
+        })?
+        .collect()
+}
+
+/// `agent_id`'s signed gap statements, by first sequence number.
+pub fn gap_statements(connection: &Connection, agent_id: &str) -> rusqlite::Result<Vec<StoredGapStatement>> {
+    let mut query = connection.prepare_cached(
+        "SELECT first_seq, last_seq, reason, chain_before, chain_after, signature, public_key, reported_at_ns
+         FROM gap_statements WHERE agent_id = ?1 ORDER BY first_seq, last_seq",
+    )?;
+    query
+        .query_map([agent_id], |row| {
+            let seq =
+                |column| u64::try_from(row.get::<_, i64>(column)?).map_err(|error| conversion_error(column, error));
+            Ok(StoredGapStatement {
+                first_seq: seq(0)?,
+                last_seq: seq(1)?,
+                reason: row.get(2)?,
+                statement: SignedGap {
+                    chain_before: chain(row, 3)?,
+                    chain_after: chain(row, 4)?,
+                    signature: row.get(5)?,
+                    public_key: key(row, 6)?,
+                },
+                reported_at: timestamp(row, 7)?,
+            })
+        })?
+        .collect()
+}
+
+fn key(row: &Row, column: usize) -> rusqlite::Result<PublicKey> {
+    PublicKey::from_bytes(&row.get::<_, Vec<u8>>(column)?).map_err(|error| conversion_error(column, error))
+}
+
+fn chain(row: &Row, column: usize) -> rusqlite::Result<Option<Chain>> {
+    chain_from_bytes(&row.get::<_, Vec<u8>>(column)?)
+        .map_err(|problem| conversion_error(column, std::io::Error::other(problem)))
+}
