@@ -24,7 +24,7 @@ use crate::output::write_jsonl;
 use crate::private_files::{create_private_dir, write_private_atomically};
 use crate::probe::{AttemptWindow, Identity, ProbeContext, run_check};
 use crate::schedule::{AttemptRunner, Scheduler};
-use crate::signing::{KeyFileError, SigningKey};
+use crate::signing::{CheckpointPolicy, KeyFileError, SigningKey};
 use crate::spool::Spool;
 use crate::spool::writer::write_spool;
 use crate::uplink::{self, Links, UplinkSettings};
@@ -155,6 +155,10 @@ pub async fn run(
                 region: config.settings.region.clone(),
                 tls: uplink::client_tls(config.settings.collector_tls.as_ref()).map_err(RunError::CollectorTls)?,
                 key: Arc::new(key),
+                checkpoints: CheckpointPolicy {
+                    results: config.settings.checkpoint_results,
+                    every: config.settings.checkpoint_every,
+                },
             };
             let links = Links {
                 appended: appended.clone(),

@@ -3,8 +3,8 @@
 //! The key is an Ed25519 key pair made at first start and kept in `spool_dir/signing.key` (PKCS#8 DER, 0600), so
 //! the agent keeps its identity across restarts and upgrades; the collector pins or records the public key, which
 //! `slaprobe-agent --print-public-key` prints. [`Signer`] signs, for one uplink session, a checkpoint over a
-//! batch's last result every [`CHECKPOINT_RESULTS`] results or [`CHECKPOINT_INTERVAL`] (and on the session's first
-//! batch), and every gap report.
+//! batch's last result every `checkpoint_results` results or `checkpoint_every` (defaults [`CHECKPOINT_RESULTS`],
+//! [`CHECKPOINT_INTERVAL`]; and on the session's first batch), and every gap report.
 
 use std::fs;
 use std::io;
@@ -20,10 +20,25 @@ use slaprobe_proto::v1;
 use crate::private_files::{create_private_dir, write_private_atomically};
 use crate::spool::Gap;
 
-/// A checkpoint is signed once this many results have been sent since the last one…
+/// By default, a checkpoint is signed once this many results have been sent since the last one…
 pub const CHECKPOINT_RESULTS: u64 = 1_000;
 /// …or once this long has passed since it.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often checkpoints are signed: after this many results or this long, whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// Results since the last checkpoint.
+    pub results: u64,
+    /// Time since the last checkpoint.
+    pub every: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self { results: CHECKPOINT_RESULTS, every: CHECKPOINT_INTERVAL }
+    }
+}
 
 /// The key file's name in `spool_dir`.
 pub const KEY_FILE: &str = "signing.key";
@@ -97,13 +112,14 @@ impl SigningKey {
 pub struct Signer {
     key: Arc<SigningKey>,
     agent_id: String,
+    policy: CheckpointPolicy,
     last_checkpoint: Option<(u64, Instant)>,
 }
 
 impl Signer {
     /// A signer for `agent_id` with no checkpoint sent yet.
-    pub fn new(key: Arc<SigningKey>, agent_id: String) -> Self {
-        Self { key, agent_id, last_checkpoint: None }
+    pub fn new(key: Arc<SigningKey>, agent_id: String, policy: CheckpointPolicy) -> Self {
+        Self { key, agent_id, policy, last_checkpoint: None }
     }
 
     /// The checkpoint to send with `batch`, when one is due: over its last result, if that carries a chain value.
@@ -111,7 +127,7 @@ impl Signer {
         let last = batch.last()?;
         let chain = carried_chain(last).ok().flatten()?;
         let due = self.last_checkpoint.is_none_or(|(seq, at)| {
-            last.seq >= seq.saturating_add(CHECKPOINT_RESULTS) || at.elapsed() >= CHECKPOINT_INTERVAL
+            last.seq >= seq.saturating_add(self.policy.results) || at.elapsed() >= self.policy.every
         });
         if !due {
             return None;
@@ -168,7 +184,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
         let public = key.public_key();
-        let mut signer = Signer::new(key, "agent-1".to_owned());
+        let mut signer = Signer::new(key, "agent-1".to_owned(), CheckpointPolicy::default());
         let batch = |seq: u64| vec![v1::Result { seq, chain: vec![seq as u8; 32], ..Default::default() }];
         let first = signer.checkpoint(&batch(5)).expect("the session's first batch");
         let statement = Statement::Checkpoint { agent_id: "agent-1".to_owned(), seq: 5, chain: [5; 32] };

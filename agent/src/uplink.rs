@@ -31,7 +31,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::CollectorTls;
-use crate::signing::{Signer, SigningKey};
+use crate::signing::{CheckpointPolicy, Signer, SigningKey};
 use crate::spool::{Gap, Spool};
 
 /// Results sent but not yet acknowledged, at most.
@@ -54,6 +54,8 @@ pub struct UplinkSettings {
     pub tls: ClientTlsConfig,
     /// The key that signs checkpoints and gap reports.
     pub key: Arc<SigningKey>,
+    /// How often checkpoints are signed.
+    pub checkpoints: CheckpointPolicy,
 }
 
 /// The TLS settings for `https://` collectors: the system's roots, plus the CA and client identity of
@@ -180,7 +182,7 @@ async fn session(
         public_key: settings.key.public_key().as_bytes().to_vec(),
     };
     let send = |body| v1::AgentMessage { body: Some(body) };
-    let mut signer = Signer::new(settings.key.clone(), settings.agent_id.clone());
+    let mut signer = Signer::new(settings.key.clone(), settings.agent_id.clone(), settings.checkpoints);
     let gap_message = |signer: &Signer, gap: &Gap| send(v1::agent_message::Body::Gap(signer.gap(gap)));
     // Hello and the gaps open the stream whatever their number; the channel carries what follows.
     let opening = std::iter::once(send(v1::agent_message::Body::Hello(hello)))

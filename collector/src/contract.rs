@@ -16,7 +16,7 @@ use slaprobe_checks::deserialize_at;
 use slaprobe_checks::is_valid_label;
 
 /// How a service's checks combine in one region (rule 4).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Combine {
     /// Down if any check is down.
@@ -51,7 +51,7 @@ pub enum NoData {
 }
 
 /// A contract as written in YAML.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContractFile {
     /// `[a-z0-9._-]{1,64}`, unique.
@@ -108,7 +108,7 @@ pub struct ContractFile {
 }
 
 /// A maintenance window: explicit (`start`, `end`) or weekly (`weekly`, `at`, `duration`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceFile {
     /// Explicit window start (RFC 3339).
@@ -129,7 +129,7 @@ pub struct MaintenanceFile {
 }
 
 /// `credits:` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreditsFile {
     /// Fee for one period.
@@ -147,7 +147,7 @@ pub struct CreditsFile {
 }
 
 /// One tier: uptime below `below` percent earns `credit` percent of the fee.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Threshold, percent.

@@ -3,7 +3,9 @@
 //!
 //! Layout:
 //! - [`alerting`]: alert rules evaluated against the store, escalation, and the notifications they send.
-//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `migrate`) and their exit statuses.
+//! - [`bundle`]: the evidence bundle of a contract's period, for `evidence`.
+//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `evidence`, `migrate`) and their exit
+//!   statuses.
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`digest`]: SHA-256 as hex: token hashes, check-list versions.
@@ -28,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerting;
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod contract;

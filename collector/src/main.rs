@@ -1,5 +1,5 @@
 //! `slaprobe-collector`: parses arguments and runs a subcommand: `serve` here, with its signals, the one-shot
-//! commands (`check-config`, `report`, `export`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
+//! commands (`check-config`, `report`, `export`, `evidence`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
 //! unusable arguments or configuration, 65 for malformed results, 1 for other failures.
 
 use std::io::IsTerminal;
@@ -79,6 +79,26 @@ enum Command {
         #[arg(long)]
         period: String,
     },
+    /// Write the evidence bundle of one contract's period (docs/evidence.md): every result of the agents involved
+    /// with its chain value, their signed checkpoints, gaps and keys, the terms, the report, and a manifest;
+    /// check it with `slaprobe-verify BUNDLE`.
+    Evidence {
+        /// Collector configuration.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Contract id.
+        #[arg(long, value_name = "ID")]
+        contract: String,
+        /// Period: 2026-02 or 2026-Q1.
+        #[arg(long)]
+        period: String,
+        /// Where to write it: a new (or empty) directory, or a file ending in `.tar`.
+        #[arg(long, value_name = "BUNDLE")]
+        out: PathBuf,
+        /// Make the report as known at this instant (RFC 3339). Default: now.
+        #[arg(long, value_name = "TIMESTAMP")]
+        as_of: Option<jiff::Timestamp>,
+    },
     /// Load result lines (a standalone agent's `--output jsonl:` file, or another system's) into the store:
     /// idempotent on (agent_id, seq), flagged `imported`; malformed lines are reported with their number and
     /// skipped (exit 65 once the rest is imported).
@@ -129,6 +149,27 @@ fn main() -> ExitCode {
             }
         }
         Command::Export { config, contract, period } => cli::export_results(&config, &contract, &period),
+        Command::Evidence { config, contract, period, out, as_of } => {
+            let as_of = as_of.unwrap_or_else(jiff::Timestamp::now);
+            cli::write_evidence(&config, &contract, &period, &out, as_of).map(|summary| {
+                println!(
+                    "{}: {} results from {} agents ({} of the contract's checks in full), {} checkpoints, {} gaps",
+                    out.display(),
+                    summary.results,
+                    summary.agents,
+                    summary.full,
+                    summary.checkpoints,
+                    summary.gaps
+                );
+                for (agent, seq) in &summary.uncovered {
+                    eprintln!(
+                        "slaprobe-collector: {agent}'s results up to seq {seq} are not covered by a checkpoint yet (it \
+                         signs one at least every checkpoint_every, 60 s by default); the bundle will not verify: \
+                         write it again once one has arrived"
+                    );
+                }
+            })
+        }
         Command::Import { config, results } => cli::import::import_results(&config, &results).and_then(|summary| {
             println!(
                 "imported {} results; {} were already stored; {} malformed lines skipped",

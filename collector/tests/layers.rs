@@ -15,7 +15,7 @@ const LAYERS: [&[&str]; 6] = [
     // counts fill.
     &["ledger", "views", "metrics"],
     // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL move.
-    &["ingest", "notify", "alerting", "retention", "reload", "migrate"],
+    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle"],
     // The two faces: the HTTP listener and the one-shot commands.
     &["http", "cli"],
     // `serve`, which starts everything (the binary's `main` sits above it).

@@ -7,9 +7,11 @@
 # Then, in another shell:
 #   open http://127.0.0.1:8080/ (dashboard), or curl -s http://127.0.0.1:8080/api/v1/contracts
 #   target/release/slaprobe-collector report --config data/local/collector.yaml --period "$(date -u +%Y-%m)" --format md
+#   target/release/slaprobe-collector evidence --config data/local/collector.yaml --contract collector-grpc \
+#       --period "$(date -u +%Y-%m)" --out evidence.tar && target/release/slaprobe-verify evidence.tar
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release --locked -p slaprobe-agent -p slaprobe-collector
+cargo build --release --locked -p slaprobe-agent -p slaprobe-collector -p slaprobe-verify
 
 state=data/local
 # The token, the database and the spool are for this user's eyes only.

@@ -7,12 +7,14 @@
 //!   tonic-prost-build; every message and field is documented in the `.proto` file.
 //! - [`convert`]: [`ResultRecord`] ⇄ [`v1::Result`], with errors that name the bad field.
 //! - [`limits`]: message and batch sizes both ends of the stream keep.
+//! - [`bundle`]: the files of an evidence bundle, as the collector writes them and the verifier reads them.
 //! - [`evidence`]: the canonical encoding of a result, the hash chain over an agent's results, the statements it
 //!   signs, and agent keys (`docs/evidence.md`).
 //! - [`redact`]: URLs without credentials or query values, as every part shows and stores them.
 //! - [`error_text`]: an error as one line with its causes, as both binaries log and store them.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod convert;
 pub mod error_text;
 pub mod evidence;

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use slaprobe_agent::probe::{AttemptWindow, Identity, ProbeContext, run_check};
-use slaprobe_agent::signing::SigningKey;
+use slaprobe_agent::signing::{CheckpointPolicy, SigningKey};
 use slaprobe_agent::uplink::{UplinkSettings, client_tls};
 use slaprobe_checks::{PreparedCheck, parse_checks};
 use slaprobe_proto::ResultRecord;
@@ -52,6 +52,11 @@ pub fn agent_binary() -> PathBuf {
     built_binaries().join("slaprobe-agent")
 }
 
+/// The `slaprobe-verify` binary, brought up to date once per test process.
+pub fn verify_binary() -> PathBuf {
+    built_binaries().join("slaprobe-verify")
+}
+
 /// The `slaprobe-collector` binary, brought up to date once per test process.
 pub fn collector_binary() -> PathBuf {
     built_binaries().join("slaprobe-collector")
@@ -73,6 +78,7 @@ pub fn plaintext_uplink(
         region: region.to_owned(),
         tls: client_tls(None).expect("TLS settings without files"),
         key: std::sync::Arc::new(SigningKey::load_or_create(key_dir).expect("agent key")),
+        checkpoints: CheckpointPolicy::default(),
     }
 }
 

@@ -77,7 +77,8 @@ async fn results_arrive_chained_and_signed_and_a_new_key_waits_until_pinned() {
     let store = Store::open_sqlite(&database).unwrap();
     let agent = AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &agent_yaml);
     wait::until(Duration::from_secs(30), "results and a checkpoint", async || {
-        stored_chain(&database).len() >= 3 && !store.checkpoints("edge-1").await.unwrap().is_empty()
+        stored_chain(&database).len() >= 3
+            && !store.checkpoints("edge-1", (0, i64::MAX as u64)).await.unwrap().is_empty()
     })
     .await;
     let (_, body) = get(http, "/api/v1/agents").await;
@@ -107,7 +108,7 @@ async fn results_arrive_chained_and_signed_and_a_new_key_waits_until_pinned() {
     wait::until(Duration::from_secs(60), "results under the new key", async || {
         stored_chain(&database).len() >= before_pinning + 4
             && store
-                .checkpoints("edge-1")
+                .checkpoints("edge-1", (0, i64::MAX as u64))
                 .await
                 .unwrap()
                 .iter()
@@ -127,7 +128,7 @@ async fn results_arrive_chained_and_signed_and_a_new_key_waits_until_pinned() {
         previous = expected;
     }
     // Every checkpoint verifies with a key the configuration pinned, and covers a stored result's chain value.
-    let checkpoints = store.checkpoints("edge-1").await.unwrap();
+    let checkpoints = store.checkpoints("edge-1", (0, i64::MAX as u64)).await.unwrap();
     assert!(checkpoints.len() >= 2, "one at least per session: {checkpoints:?}");
     for stored in checkpoints {
         let checkpoint = stored.checkpoint;

@@ -117,7 +117,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
     assert_eq!(store.roll_up(vec!["api".to_owned()], start, end).await.unwrap(), 240);
     let evidence = (
         store.agent_keys().await.unwrap(),
-        store.checkpoints("agent-eu").await.unwrap(),
+        store.checkpoints("agent-eu", (0, i64::MAX as u64)).await.unwrap(),
         store.gap_statements("agent-eu").await.unwrap(),
     );
     assert_eq!((evidence.0.len(), evidence.1.len(), evidence.2.len()), (1, 1, 1));
@@ -179,7 +179,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
     assert_eq!(moved.alert(&alert.id).await.unwrap(), Some(alert), "the alert arrives field for field");
     let moved_evidence = (
         moved.agent_keys().await.unwrap(),
-        moved.checkpoints("agent-eu").await.unwrap(),
+        moved.checkpoints("agent-eu", (0, i64::MAX as u64)).await.unwrap(),
         moved.gap_statements("agent-eu").await.unwrap(),
     );
     assert_eq!(moved_evidence, evidence, "keys, checkpoints and gap statements arrive byte for byte");

@@ -58,6 +58,12 @@ pub struct AgentSettings {
     /// raise it for thousands of TLS checks or heavy body regexes.
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+    /// A signed checkpoint of the result chain at least this often while results flow (`docs/evidence.md`).
+    #[serde(default = "default_checkpoint_every", with = "humantime_serde")]
+    pub checkpoint_every: std::time::Duration,
+    /// …and at least every this many results.
+    #[serde(default = "default_checkpoint_results")]
+    pub checkpoint_results: u64,
 }
 
 /// `collector_tls:` PEM files.
@@ -103,6 +109,14 @@ fn default_spool_max_bytes() -> u64 {
 
 fn default_worker_threads() -> usize {
     1
+}
+
+fn default_checkpoint_every() -> std::time::Duration {
+    crate::signing::CHECKPOINT_INTERVAL
+}
+
+fn default_checkpoint_results() -> u64 {
+    crate::signing::CHECKPOINT_RESULTS
 }
 
 /// A loaded and validated `agent.yaml`.
@@ -232,6 +246,9 @@ fn validate_settings(settings: &AgentSettings) -> Vec<String> {
                 problems.push(format!("collector_tls.{key}: {} is not a readable file", file.display()));
             }
         }
+    }
+    if settings.checkpoint_results == 0 {
+        problems.push("checkpoint_results: must be at least 1".to_owned());
     }
     if settings.spool_max_bytes < 1 << 20 {
         problems.push(format!("spool_max_bytes: {} is below the minimum of 1 MiB", settings.spool_max_bytes));

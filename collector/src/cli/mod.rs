@@ -1,4 +1,4 @@
-//! The collector's one-shot commands, `check-config`, `report`, `export`, `import` and `migrate`, and the exit
+//! The collector's one-shot commands, `check-config`, `report`, `export`, `evidence`, `import` and `migrate`, and the exit
 //! status each failure maps to: 64 for unusable arguments or configuration, 65 for malformed results, 1 for
 //! anything else.
 //! `serve` is not one of them: the binary runs it ([`crate::serve`]) with its signals.
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use jiff::Timestamp;
 
+use crate::bundle::{BundleError, BundleSummary, write_bundle};
 use crate::config::{CollectorConfig, ConfigError, Purpose, load_collector_config, load_collector_config_for};
 use crate::migrate::{MigrateError, migrate};
 use crate::render::{Format, render};
@@ -45,6 +46,9 @@ pub enum CliError {
     /// The migration stopped (exit 1).
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    /// No evidence bundle was written (exit 64 for the contract, the period or an output that exists).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 }
 
 impl CliError {
@@ -52,8 +56,12 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Self::Data(_) => 65,
-            Self::Io(_) | Self::Store(_) | Self::View(ViewError::Store(_)) | Self::Migrate(_) => 1,
-            Self::Usage(_) | Self::Config(_) | Self::View(_) => 64,
+            Self::Io(_)
+            | Self::Store(_)
+            | Self::View(ViewError::Store(_))
+            | Self::Migrate(_)
+            | Self::Bundle(BundleError::Store(_) | BundleError::View(ViewError::Store(_))) => 1,
+            Self::Usage(_) | Self::Config(_) | Self::View(_) | Self::Bundle(_) => 64,
         })
     }
 }
@@ -129,6 +137,22 @@ pub fn export_results(config: &Path, contract: &str, period: &str) -> Result<(),
         }
         out.flush().map_err(failed)
     })
+}
+
+/// `evidence`: writes the evidence bundle of `contract`'s `period` to `out`, its report as of `as_of`.
+pub fn write_evidence(
+    config: &Path,
+    contract: &str,
+    period: &str,
+    out: &Path,
+    as_of: Timestamp,
+) -> Result<BundleSummary, CliError> {
+    let mut summary = None;
+    with_store(config, async |config, store| {
+        summary = Some(write_bundle(&config, &store, contract, period, out, as_of).await?);
+        Ok(())
+    })?;
+    summary.ok_or_else(|| CliError::Io("the bundle was not written".to_owned()))
 }
 
 /// `migrate --from sqlite:PATH --to postgres:URL`, with a progress bar on standard error; prints the rows of

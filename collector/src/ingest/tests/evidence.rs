@@ -62,7 +62,7 @@ async fn chained_results_are_stored_with_their_checkpoint_and_what_does_not_veri
     send_checkpointed(&session, results, agent.checkpoint(3)).await;
     assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 3 }));
     assert_eq!(stored(&fixture.store).await.len(), 3);
-    let checkpoints = fixture.store.checkpoints("agent-eu-1").await.unwrap();
+    let checkpoints = fixture.store.checkpoints("agent-eu-1", (0, i64::MAX as u64)).await.unwrap();
     assert_eq!(checkpoints.len(), 1);
     assert_eq!((checkpoints[0].checkpoint.seq, checkpoints[0].checkpoint.chain), (3, agent.previous));
     let keys = fixture.store.agent_keys().await.unwrap();
@@ -92,7 +92,7 @@ async fn chained_results_are_stored_with_their_checkpoint_and_what_does_not_veri
         assert!([6, 7].contains(seq));
         assert!(reason.contains("checkpoint at seq 7: the signature does not verify"), "{reason}");
     }
-    assert_eq!(fixture.store.checkpoints("agent-eu-1").await.unwrap().len(), 1);
+    assert_eq!(fixture.store.checkpoints("agent-eu-1", (0, i64::MAX as u64)).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use super::PostgresStore;
 use super::read::{timestamp, undecodable};
 use crate::store::StoreError;
 use crate::store::columns::{nanos, seq_column};
-use crate::store::evidence::{AgentKey, StoredCheckpoint, StoredGapStatement};
+use crate::store::evidence::{AgentKey, AgentRow, StoredCheckpoint, StoredGapStatement};
 use crate::store::records::{GapReport, IngestBatch, SignedCheckpoint, SignedGap};
 
 /// Records `key` for `agent_id`: over the one on record when `pinned`, else only if there is none.
@@ -89,12 +89,16 @@ impl PostgresStore {
     }
 
     /// See [`crate::store::Store::checkpoints`].
-    pub async fn checkpoints(&self, agent_id: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+    pub async fn checkpoints(
+        &self,
+        agent_id: &str,
+        (from, to): (u64, u64),
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
         let rows = self
             .rows(
-                "SELECT seq, chain, signature, public_key, received_at_ns FROM checkpoints WHERE agent_id = $1
-                 ORDER BY seq",
-                &[&agent_id],
+                "SELECT seq, chain, signature, public_key, received_at_ns FROM checkpoints
+                 WHERE agent_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+                &[&agent_id, &seq_column(from), &seq_column(to)],
             )
             .await?;
         rows.iter()
@@ -137,6 +141,60 @@ impl PostgresStore {
                 })
             })
             .collect()
+    }
+}
+
+impl PostgresStore {
+    /// See [`crate::store::Store::agent_rows`].
+    pub async fn agent_rows(
+        &self,
+        agent_id: &str,
+        (from, to): (u64, u64),
+        limit: u32,
+    ) -> Result<Vec<AgentRow>, StoreError> {
+        let (from, to, limit) = (seq_column(from), seq_column(to), i64::from(limit));
+        let stored = self
+            .rows(
+                "SELECT seq, record FROM results WHERE agent_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq LIMIT $4",
+                &[&agent_id, &from, &to, &limit],
+            )
+            .await?;
+        let refused = self
+            .rows(
+                "SELECT seq, record, reason FROM refused_results WHERE agent_id = $1 AND seq BETWEEN $2 AND $3
+                 ORDER BY seq LIMIT $4",
+                &[&agent_id, &from, &to, &limit],
+            )
+            .await?;
+        let mut rows = Vec::with_capacity(stored.len() + refused.len());
+        for row in &stored {
+            rows.push(AgentRow { seq: seq(row, "seq")?, record: row.try_get("record")?, refused: None });
+        }
+        for row in &refused {
+            rows.push(AgentRow {
+                seq: seq(row, "seq")?,
+                record: row.try_get("record")?,
+                refused: Some(row.try_get("reason")?),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// See [`crate::store::Store::seq_spans`].
+    pub async fn seq_spans(
+        &self,
+        checks: &[String],
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT agent_id, MIN(seq) AS first, MAX(seq) AS last FROM results WHERE check_id = ANY($1)
+                 AND started_at_ns >= $2 AND started_at_ns < $3 GROUP BY agent_id",
+                &[&checks, &from, &to],
+            )
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("agent_id")?, seq(row, "first")?, seq(row, "last")?))).collect()
     }
 }
 

@@ -5,7 +5,7 @@ use slaprobe_proto::evidence::{Chain, PublicKey, chain_from_bytes};
 
 use super::read::{conversion_error, timestamp};
 use crate::store::columns::{nanos, seq_column};
-use crate::store::evidence::{AgentKey, StoredCheckpoint, StoredGapStatement};
+use crate::store::evidence::{AgentKey, AgentRow, StoredCheckpoint, StoredGapStatement};
 use crate::store::records::{GapReport, IngestBatch, SignedCheckpoint, SignedGap};
 
 /// Records `key` for `agent_id`: over the one on record when `pinned`, else only if there is none.
@@ -79,13 +79,18 @@ pub fn agent_keys(connection: &Connection) -> rusqlite::Result<Vec<AgentKey>> {
         .collect()
 }
 
-/// `agent_id`'s checkpoints, by sequence number.
-pub fn checkpoints(connection: &Connection, agent_id: &str) -> rusqlite::Result<Vec<StoredCheckpoint>> {
+/// `agent_id`'s checkpoints with `seq` in `from..=to`, by sequence number.
+pub fn checkpoints(
+    connection: &Connection,
+    agent_id: &str,
+    (from, to): (u64, u64),
+) -> rusqlite::Result<Vec<StoredCheckpoint>> {
     let mut query = connection.prepare_cached(
-        "SELECT seq, chain, signature, public_key, received_at_ns FROM checkpoints WHERE agent_id = ?1 ORDER BY seq",
+        "SELECT seq, chain, signature, public_key, received_at_ns FROM checkpoints
+         WHERE agent_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
     )?;
     query
-        .query_map([agent_id], |row| {
+        .query_map(params![agent_id, seq_column(from), seq_column(to)], |row| {
             Ok(StoredCheckpoint {
                 checkpoint: SignedCheckpoint {
                     seq: u64::try_from(row.get::<_, i64>(0)?).map_err(|error| conversion_error(0, error))?,
@@ -133,4 +138,51 @@ fn key(row: &Row, column: usize) -> rusqlite::Result<PublicKey> {
 fn chain(row: &Row, column: usize) -> rusqlite::Result<Option<Chain>> {
     chain_from_bytes(&row.get::<_, Vec<u8>>(column)?)
         .map_err(|problem| conversion_error(column, std::io::Error::other(problem)))
+}
+
+/// `agent_id`'s results and refusals with `seq` in `from..=to`, by seq, at most `limit` of each.
+pub fn agent_rows(
+    connection: &Connection,
+    agent_id: &str,
+    (from, to): (u64, u64),
+    limit: u32,
+) -> rusqlite::Result<Vec<AgentRow>> {
+    let mut rows = Vec::new();
+    let range = params![agent_id, seq_column(from), seq_column(to), limit];
+    let mut stored = connection.prepare_cached(
+        "SELECT seq, record FROM results WHERE agent_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq LIMIT ?4",
+    )?;
+    for row in stored.query_map(range, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))? {
+        let (seq, record) = row?;
+        rows.push(AgentRow { seq: u64::try_from(seq).unwrap_or_default(), record, refused: None });
+    }
+    let mut refused = connection.prepare_cached(
+        "SELECT seq, record, reason FROM refused_results WHERE agent_id = ?1 AND seq BETWEEN ?2 AND ?3
+         ORDER BY seq LIMIT ?4",
+    )?;
+    for row in refused.query_map(range, |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?)))? {
+        let (seq, record, reason) = row?;
+        rows.push(AgentRow { seq: u64::try_from(seq).unwrap_or_default(), record, refused: Some(reason) });
+    }
+    Ok(rows)
+}
+
+/// The lowest and highest seq of each agent's results of `check` that started in `[from, to)`.
+pub fn seq_spans(
+    connection: &Connection,
+    check: &str,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut query = connection.prepare_cached(
+        "SELECT agent_id, MIN(seq), MAX(seq) FROM results WHERE check_id = ?1 AND started_at_ns >= ?2
+         AND started_at_ns < ?3 GROUP BY agent_id",
+    )?;
+    query
+        .query_map(params![check, from, to], |row| {
+            let seq =
+                |column| u64::try_from(row.get::<_, i64>(column)?).map_err(|error| conversion_error(column, error));
+            Ok((row.get(0)?, seq(1)?, seq(2)?))
+        })?
+        .collect()
 }

@@ -112,7 +112,7 @@ async fn main() {
     let (chain_ms, sign_ms) = evidence::cost(&records);
     let signing_ms = chain_ms + sign_ms / 1000.0;
     println!(
-        "  signing: chain {chain_ms:.4} ms per result + checkpoint {sign_ms:.4} ms per 1,000 results (timed here on          the window's results)"
+        "  signing: chain {chain_ms:.4} ms per result + checkpoint {sign_ms:.4} ms per 1,000 results (timed here on the window's results)"
     );
     println!(
         "  CPU per probe with signing / without  {:>8.1} %   (target < 110 %)",

@@ -1,0 +1,155 @@
+//! `slaprobe-collector evidence`: the evidence bundle of one contract's period (`docs/evidence.md`), everything
+//! a vendor or an auditor needs to check the claim without the collector: every result of the agents involved,
+//! in seq order, with their chain values (other checks' results and refused ones by digest only); the agents'
+//! signed checkpoints and gap statements and their keys; the contract's terms as applied; the report as JSON
+//! and HTML; a manifest with the SHA-256 of every file; and a `README.txt` saying how to verify it.
+//!
+//! Layout:
+//! - [`history`]: one agent's part: which results, and their lines.
+//! - [`staging`]: writing the files, hashed, into a directory or a `.tar`.
+
+pub mod history;
+pub mod staging;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use slaprobe_proto::bundle::{
+    CHECKPOINTS, CONTRACT, FORMAT, GAPS, KEYS_DIR, MANIFEST, Manifest, REPORT_HTML, REPORT_JSON, RESULTS,
+};
+
+use crate::config::CollectorConfig;
+use crate::contract::{ContractFile, Placement};
+use crate::render::{Format, render};
+use crate::sla::evaluation_window;
+use crate::store::{Store, StoreError};
+use crate::views::{ViewError, select, store_reports};
+use history::{AgentPart, agent_part, key_files};
+use staging::{Staging, StagingError};
+
+/// The bundle's own explanation.
+const README: &str = "README.txt";
+
+/// Why no bundle was written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The contract or the period (exit 64), or the store.
+    #[error(transparent)]
+    View(#[from] ViewError),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be written, or the output exists.
+    #[error("writing the bundle: {0}")]
+    Write(#[from] StagingError),
+}
+
+/// What a bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleSummary {
+    /// Lines of `results.jsonl`.
+    pub results: u64,
+    /// Of those, results of the contract's checks in full.
+    pub full: u64,
+    /// Agents.
+    pub agents: usize,
+    /// Checkpoints.
+    pub checkpoints: u64,
+    /// Gaps, signed or not.
+    pub gaps: u64,
+    /// Agents whose latest results no checkpoint covers yet, with the last such seq: the bundle does not verify
+    /// until they sign one (at least every `checkpoint_every`, 60 s by default) and it is written again.
+    pub uncovered: Vec<(String, u64)>,
+}
+
+/// `contract.json`: the terms as written and which regions each check is placed in (only they vote).
+#[derive(Serialize)]
+struct AppliedContract<'a> {
+    terms: &'a ContractFile,
+    placement: &'a Placement,
+}
+
+/// Writes the bundle of `contract` for `period` to `out` (a directory, or a `.tar`), its report as of `as_of`.
+pub async fn write_bundle(
+    config: &CollectorConfig,
+    store: &Store,
+    contract_id: &str,
+    period_label: &str,
+    out: &Path,
+    as_of: Timestamp,
+) -> Result<BundleSummary, BundleError> {
+    let (contract, period) = select(&config.contracts, period_label, Some(contract_id))?.remove(0);
+    let (from, to) = evaluation_window(contract, &period);
+    let checks: BTreeSet<String> = contract.terms.checks.iter().cloned().collect();
+    let mut parts: BTreeMap<String, AgentPart> = BTreeMap::new();
+    for (agent, first, last) in store.seq_spans(&contract.terms.checks, from, to).await? {
+        let part = agent_part(store, &agent, (first, last), &checks).await?;
+        parts.insert(agent, part);
+    }
+    let reports = store_reports(config, store, period_label, Some(contract_id), as_of).await?;
+    let mut staging = Staging::new(out)?;
+    let uncovered = parts.iter().filter_map(|(agent, part)| Some((agent.clone(), part.uncovered?))).collect();
+    let mut summary = BundleSummary { results: 0, full: 0, agents: parts.len(), checkpoints: 0, gaps: 0, uncovered };
+    let mut results = staging.create(RESULTS)?;
+    let failed = |source| StagingError { path: out.join(RESULTS), source };
+    for part in parts.values() {
+        for line in &part.results {
+            results.write_all(line.as_bytes()).and_then(|()| results.write_all(b"\n")).map_err(failed)?;
+        }
+        summary.results += part.results.len() as u64;
+        summary.full += part.full;
+    }
+    staging.finish(results)?;
+    let jsonl = |lines: Vec<String>| lines.into_iter().map(|line| line + "\n").collect::<String>();
+    let checkpoints: Vec<String> = parts
+        .values()
+        .flat_map(|part| &part.checkpoints)
+        .map(|line| serde_json::to_string(line).unwrap_or_default())
+        .collect();
+    summary.checkpoints = checkpoints.len() as u64;
+    staging.write(CHECKPOINTS, jsonl(checkpoints).as_bytes())?;
+    let gaps: Vec<String> = parts
+        .values()
+        .flat_map(|part| &part.gaps)
+        .map(|line| serde_json::to_string(line).unwrap_or_default())
+        .collect();
+    summary.gaps = gaps.len() as u64;
+    staging.write(GAPS, jsonl(gaps).as_bytes())?;
+    let on_record = store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
+    for (agent, keys) in key_files(&parts, &on_record) {
+        staging.write(&format!("{KEYS_DIR}/{agent}.pub"), keys.as_bytes())?;
+    }
+    let applied = AppliedContract { terms: &contract.terms, placement: &contract.placement };
+    staging.write(CONTRACT, serde_json::to_string_pretty(&applied).unwrap_or_default().as_bytes())?;
+    staging.write(REPORT_JSON, render(&reports, Format::Json).as_bytes())?;
+    staging.write(REPORT_HTML, render(&reports, Format::Html).as_bytes())?;
+    staging.write(README, readme(contract_id, period_label).as_bytes())?;
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        contract: contract_id.to_owned(),
+        period: period_label.to_owned(),
+        created_at: Timestamp::now(),
+        files: staging.hashes().clone(),
+    };
+    let manifest = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+    staging.close(manifest.as_bytes(), MANIFEST)?;
+    Ok(summary)
+}
+
+fn readme(contract: &str, period: &str) -> String {
+    format!(
+        "Evidence for contract {contract}, period {period}, written by slaprobe.\n\n\
+         Every result the monitoring agents produced is here, each linked by SHA-256 to the one before it, and the\n\
+         agents signed that chain with their own Ed25519 keys (checkpoints.jsonl, gaps.jsonl, keys/). Nothing in\n\
+         this bundle needs to be taken on trust from whoever sent it:\n\n\
+         1. Compare the keys in keys/ with the agents' keys as their operator pins them.\n\
+         2. Run `slaprobe-verify <this bundle>` (a small program of the slaprobe project, without database or\n\
+            network), or check by hand as the specification describes: the canonical JSON of each result\n\
+            (RFC 8785), its digest, the chain, and the signatures.\n\n\
+         manifest.json lists the SHA-256 of every file; results.jsonl shows the contract's results in full and the\n\
+         agents' other results by digest only.\n"
+    )
+}

@@ -1,0 +1,229 @@
+//! An outage seen by three agents, written as an evidence bundle by `slaprobe-collector evidence` (a directory
+//! and a `.tar`) and checked by `slaprobe-verify`: it verifies; then each tampering is caught with its own
+//! message, also when the tamperer updates the manifest to match: a result's `ok` flipped, a result removed, two
+//! swapped, a timestamp moved, a key replaced, a checkpoint signature corrupted; and a report figure edited is
+//! caught by the manifest.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use slaprobe_collector::digest::token_hash;
+use slaprobe_collector::store::Store;
+use slaprobe_proto::bundle::{MANIFEST, Manifest};
+use slaprobe_tests::agent::{AgentProcess, verify_binary};
+use slaprobe_tests::collector::{run_collector, start_collector};
+use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::ports::free_addr;
+use slaprobe_tests::wait;
+
+const AGENTS: [&str; 3] = ["edge-a", "edge-b", "edge-c"];
+
+/// An edit of a bundle file's lines.
+type Tamper = Box<dyn FnOnce(&mut Vec<String>)>;
+
+fn verify(bundle: &Path) -> (Option<i32>, String) {
+    let output = Command::new(verify_binary()).arg(bundle).output().expect("run slaprobe-verify");
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Rewrites the manifest's hashes to match the files, as a tamperer covering their tracks would.
+fn reseal(bundle: &Path) {
+    let path = bundle.join(MANIFEST);
+    let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (name, hash) in manifest.files.iter_mut() {
+        let bytes = std::fs::read(bundle.join(name)).unwrap();
+        *hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+/// A copy of `bundle` with `tamper` applied to its `file`'s lines, resealed; what the verifier says of it.
+fn tampered(bundle: &Path, name: &str, file: &str, tamper: impl FnOnce(&mut Vec<String>)) -> (Option<i32>, String) {
+    let copy = bundle.with_file_name(name);
+    copy_dir(bundle, &copy);
+    let path = copy.join(file);
+    let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned).collect();
+    tamper(&mut lines);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    reseal(&copy);
+    verify(&copy)
+}
+
+/// The index of the first full line of `agent` that satisfies `test`, and the line parsed.
+fn full_line(lines: &[String], agent: &str, test: impl Fn(&serde_json::Value) -> bool) -> (usize, serde_json::Value) {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| (index, serde_json::from_str::<serde_json::Value>(line).unwrap()))
+        .find(|(_, value)| value["agent_id"] == agent && value.get("check_id").is_some() && test(value))
+        .expect("a matching line")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_verifies_and_every_tampering_is_named() {
+    let server = HttpServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_addr();
+    let agents_yaml: String = AGENTS
+        .iter()
+        .enumerate()
+        .map(|(index, agent)| {
+            format!("  - {{ id: {agent}, region: region-{index}, token_sha256: \"{}\" }}\n", token_hash(agent))
+        })
+        .collect();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {{ grpc: \"{grpc}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\nagents:\n{agents_yaml}\
+             checks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n\
+             contracts:\n  - {{ id: web, vendor: Loopback, service: Web, checks: [web], objective: 99.9, slice: 1s, \
+             credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n",
+            server.url("/")
+        ),
+    )
+    .unwrap();
+    let collector = tokio::task::block_in_place(|| start_collector(&config));
+    let agents: Vec<AgentProcess> = AGENTS
+        .iter()
+        .enumerate()
+        .map(|(index, agent)| {
+            let yaml = format!(
+                "agent_id: {agent}\nregion: region-{index}\ncollector: \"http://{grpc}\"\ntoken: {agent}\n\
+                 spool_dir: \"{}\"\ncheckpoint_every: 0s\n",
+                dir.path().join(format!("spool-{agent}")).display()
+            );
+            AgentProcess::start_for_collector(tempfile::tempdir().unwrap(), &yaml)
+        })
+        .collect();
+    let store = Store::open_sqlite(&dir.path().join("data/slaprobe.db")).unwrap();
+    let far = "2100-01-01T00:00:00Z".parse().unwrap();
+    let stored = async || store.results_between(&["web".to_owned()], jiff::Timestamp::UNIX_EPOCH, far).await.unwrap();
+    let each_has = async |count: usize| {
+        let results = stored().await;
+        AGENTS
+            .iter()
+            .all(|agent| results.iter().filter(|result| result.agent_id.as_deref() == Some(*agent)).count() >= count)
+    };
+    wait::until(Duration::from_secs(30), "results from every agent", async || each_has(3).await).await;
+    server.fail_with(503);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.recover();
+    wait::until(Duration::from_secs(30), "results after the outage", async || each_has(9).await).await;
+    for agent in agents {
+        agent.signal(Signal::SIGTERM);
+        let _ = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(10)));
+    }
+    assert!(stored().await.iter().any(|result| !result.ok), "the outage is in the results");
+    drop(collector);
+
+    let period = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let bundle = dir.path().join("bundle");
+    let (config_arg, bundle_arg) = (config.to_str().unwrap(), bundle.to_str().unwrap());
+    let evidence = |out: &str| {
+        run_collector(&["evidence", "--config", config_arg, "--contract", "web", "--period", &period, "--out", out])
+    };
+    let written = tokio::task::block_in_place(|| evidence(bundle_arg));
+    assert!(written.contains("from 3 agents"), "{written}");
+    let (code, said) = verify(&bundle);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("verified:") && said.contains("from 3 agents"), "{said}");
+    let tar: PathBuf = dir.path().join("bundle.tar");
+    tokio::task::block_in_place(|| evidence(tar.to_str().unwrap()));
+    let (code, said) = verify(&tar);
+    assert_eq!(code, Some(0), "the .tar verifies too: {said}");
+
+    let results = "results.jsonl";
+    let cases: Vec<(&str, &str, Tamper, &str)> = vec![
+        (
+            "flipped",
+            results,
+            Box::new(|lines: &mut Vec<String>| {
+                let (index, mut value) = full_line(lines, "edge-a", |value| value["ok"] == false);
+                value["ok"] = true.into();
+                lines[index] = value.to_string();
+            }),
+            "does not link",
+        ),
+        (
+            "removed",
+            results,
+            Box::new(|lines: &mut Vec<String>| {
+                let (index, _) = full_line(lines, "edge-b", |value| value["seq"].as_u64() > Some(3));
+                lines.remove(index);
+            }),
+            "are missing and no gap statement explains them",
+        ),
+        (
+            "swapped",
+            results,
+            Box::new(|lines: &mut Vec<String>| {
+                let (index, _) = full_line(lines, "edge-c", |value| value["seq"].as_u64() > Some(3));
+                lines.swap(index, index + 1);
+            }),
+            "results must be in seq order",
+        ),
+        (
+            "moved",
+            results,
+            Box::new(|lines: &mut Vec<String>| {
+                let (index, mut value) = full_line(lines, "edge-a", |value| value["seq"].as_u64() > Some(2));
+                let started: jiff::Timestamp = value["started_at"].as_str().unwrap().parse().unwrap();
+                value["started_at"] = (started + jiff::SignedDuration::from_secs(1)).to_string().into();
+                lines[index] = value.to_string();
+            }),
+            "does not link",
+        ),
+        (
+            "rekeyed",
+            "keys/edge-b.pub",
+            Box::new(|lines: &mut Vec<String>| {
+                lines[0] = "ed25519:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".to_owned();
+            }),
+            "which is not among the agent's keys",
+        ),
+        (
+            "forged",
+            "checkpoints.jsonl",
+            Box::new(|lines: &mut Vec<String>| {
+                let mut value: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                let signature = value["signature"].as_str().unwrap().to_owned();
+                let flipped = if signature.starts_with('A') { "B" } else { "A" };
+                value["signature"] = format!("{flipped}{}", &signature[1..]).into();
+                lines[0] = value.to_string();
+            }),
+            "the signature does not verify",
+        ),
+    ];
+    for (name, file, tamper, expected) in cases {
+        let (code, said) = tampered(&bundle, name, file, tamper);
+        assert_eq!(code, Some(1), "{name}: {said}");
+        assert!(said.contains(expected), "{name}: no {expected:?} in\n{said}");
+        let named = if file == results { results } else { "checkpoints.jsonl" };
+        assert!(said.contains(&format!("\n  {named}:")), "{name}: the problem names the file and line\n{said}");
+    }
+
+    // An edited report figure, the manifest left as it was.
+    let copy = dir.path().join("edited-report");
+    copy_dir(&bundle, &copy);
+    let report = std::fs::read_to_string(copy.join("report.json")).unwrap();
+    std::fs::write(copy.join("report.json"), report.replacen("\"credit_percent\":", "\"credit_percent\":1", 1))
+        .unwrap();
+    let (code, said) = verify(&copy);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("report.json: SHA-256 is"), "{said}");
+}
