@@ -161,11 +161,12 @@ fn main() -> ExitCode {
                     summary.checkpoints,
                     summary.gaps
                 );
-                for (agent, seq) in &summary.uncovered {
+                for (agent, cut, last) in &summary.left_out {
                     eprintln!(
-                        "slaprobe-collector: {agent}'s results up to seq {seq} are not covered by a checkpoint yet (it \
-                         signs one at least every checkpoint_every, 60 s by default); the bundle will not verify: \
-                         write it again once one has arrived"
+                        "slaprobe-collector: {agent} has not signed a checkpoint past seq {cut} yet: its results \
+                         {}..={last} are left out (not yet evidence); write the bundle again after its next \
+                         checkpoint (at least every checkpoint_every, 60 s by default) to include them",
+                        cut + 1
                     );
                 }
             })

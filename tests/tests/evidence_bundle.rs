@@ -2,7 +2,8 @@
 //! and a `.tar`) and checked by `slaprobe-verify`: it verifies; then each tampering is caught with its own
 //! message, also when the tamperer updates the manifest to match: a result's `ok` flipped, a result removed, two
 //! swapped, a timestamp moved, a key replaced, a checkpoint signature corrupted; and a report figure edited is
-//! caught by the manifest.
+//! caught by the manifest. An independent check written in Python from `docs/evidence.md`
+//! (`tests/python/verify_bundle.py`, on rfc8785, hashlib and cryptography) agrees on each.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +27,19 @@ type Tamper = Box<dyn FnOnce(&mut Vec<String>)>;
 fn verify(bundle: &Path) -> (Option<i32>, String) {
     let output = Command::new(verify_binary()).arg(bundle).output().expect("run slaprobe-verify");
     (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `tests/python/verify_bundle.py` on `bundle`: what it exits with and prints.
+fn python_verify(bundle: &Path) -> (Option<i32>, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/verify_bundle.py");
+    let output = Command::new("python3").arg(script).arg(bundle).output().expect("run python3");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "the Python check needs rfc8785 and cryptography: `python3 -m pip install rfc8785==0.1.4 cryptography` \
+         (.ci/run does): {stderr}"
+    );
+    (output.status.code(), format!("{}{stderr}", String::from_utf8_lossy(&output.stdout)))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -142,6 +156,10 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
     let (code, said) = verify(&bundle);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("verified:") && said.contains("from 3 agents"), "{said}");
+    // The same bundle checked by an implementation of docs/evidence.md written apart, on other libraries.
+    let (code, said) = python_verify(&bundle);
+    assert_eq!(code, Some(0), "the Python check of the specification: {said}");
+    assert!(said.contains("verified"), "{said}");
     let tar: PathBuf = dir.path().join("bundle.tar");
     tokio::task::block_in_place(|| evidence(tar.to_str().unwrap()));
     let (code, said) = verify(&tar);
@@ -215,6 +233,8 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
         assert!(said.contains(expected), "{name}: no {expected:?} in\n{said}");
         let named = if file == results { results } else { "checkpoints.jsonl" };
         assert!(said.contains(&format!("\n  {named}:")), "{name}: the problem names the file and line\n{said}");
+        let (code, said) = python_verify(&bundle.with_file_name(name));
+        assert_eq!(code, Some(1), "{name}: the Python check catches it too: {said}");
     }
 
     // An edited report figure, the manifest left as it was.

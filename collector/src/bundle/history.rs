@@ -3,7 +3,8 @@
 //! The results of the contract's checks that started in the report's evaluation window give a seq span; it is
 //! widened back to just after the agent's last checkpoint (or signed gap) before it, so that the chain value the
 //! span starts from is vouched for, and forward to the first checkpoint at or after its end, so that every result
-//! in it is. Inside, results of the contract's checks appear in full with their chain value; results of other
+//! in it is. While the agent has not yet signed a checkpoint past its latest results (it signs one at least every
+//! `checkpoint_every`), the span ends at its latest checkpoint instead, and what is left out is reported. Inside, results of the contract's checks appear in full with their chain value; results of other
 //! checks, and refused results, by their digest only (the other vendors' results stay private, and the chain
 //! still verifies).
 
@@ -36,8 +37,9 @@ pub struct AgentPart {
     pub gaps: Vec<GapLine>,
     /// The keys that signed any of them.
     pub keys: BTreeSet<PublicKey>,
-    /// The agent's last result of the contract's checks, when no checkpoint covers it yet.
-    pub uncovered: Option<u64>,
+    /// When no checkpoint covers the agent's latest results yet: the seq the part was cut at (its latest
+    /// checkpoint) and the last result left out.
+    pub left_out: Option<(u64, u64)>,
 }
 
 /// `agent_id`'s part, for the span `first..=last` of results of `checks`.
@@ -50,7 +52,7 @@ pub async fn agent_part(
     let statements = store.gap_statements(agent_id).await?;
     let start = start_of(store, agent_id, first, &statements).await?;
     let end = end_of(store, agent_id, last).await?;
-    let mut part = AgentPart { uncovered: (!end.covered).then_some(last), ..AgentPart::default() };
+    let mut part = AgentPart { left_out: (end.results < last).then_some((end.results, last)), ..AgentPart::default() };
     for stored in store.checkpoints(agent_id, (start.saturating_sub(1), end.checkpoint)).await? {
         part.keys.insert(stored.checkpoint.public_key);
         part.checkpoints.push(checkpoint_line(agent_id, &stored));
@@ -119,11 +121,11 @@ async fn start_of(
     Ok(checkpoint.max(gap_end).map_or(1, |vouched| vouched + 1))
 }
 
-/// Where the part ends: the first checkpoint at or after `last`, or `last` when there is none yet.
+/// Where the part ends: the first checkpoint at or after `last`; without one yet, the latest checkpoint before it
+/// (results the agent has not signed yet are not evidence yet), or `last` when the agent never signed one.
 struct End {
     results: u64,
     checkpoint: u64,
-    covered: bool,
 }
 
 async fn end_of(store: &Store, agent_id: &str, last: u64) -> Result<End, StoreError> {
@@ -131,9 +133,17 @@ async fn end_of(store: &Store, agent_id: &str, last: u64) -> Result<End, StoreEr
     if after.is_empty() {
         after = store.checkpoints(agent_id, (last, u64::MAX >> 1)).await?;
     }
-    let checkpoint = after.first().map(|stored| stored.checkpoint.seq);
-    let end = checkpoint.unwrap_or(last);
-    Ok(End { results: end, checkpoint: end, covered: checkpoint.is_some() })
+    let end = match after.first() {
+        Some(stored) => stored.checkpoint.seq,
+        None => {
+            let mut before = store.checkpoints(agent_id, (last.saturating_sub(NEAR), last)).await?;
+            if before.is_empty() {
+                before = store.checkpoints(agent_id, (1, last)).await?;
+            }
+            before.last().map_or(last, |stored| stored.checkpoint.seq)
+        }
+    };
+    Ok(End { results: end, checkpoint: end })
 }
 
 fn checkpoint_line(agent_id: &str, stored: &StoredCheckpoint) -> CheckpointLine {

@@ -60,9 +60,9 @@ pub struct BundleSummary {
     pub checkpoints: u64,
     /// Gaps, signed or not.
     pub gaps: u64,
-    /// Agents whose latest results no checkpoint covers yet, with the last such seq: the bundle does not verify
-    /// until they sign one (at least every `checkpoint_every`, 60 s by default) and it is written again.
-    pub uncovered: Vec<(String, u64)>,
+    /// Agents whose latest results no checkpoint covers yet, so they were left out: the agent, the seq the bundle
+    /// stops at, and the last result left out.
+    pub left_out: Vec<(String, u64, u64)>,
 }
 
 /// `contract.json`: the terms as written and which regions each check is placed in (only they vote).
@@ -91,8 +91,9 @@ pub async fn write_bundle(
     }
     let reports = store_reports(config, store, period_label, Some(contract_id), as_of).await?;
     let mut staging = Staging::new(out)?;
-    let uncovered = parts.iter().filter_map(|(agent, part)| Some((agent.clone(), part.uncovered?))).collect();
-    let mut summary = BundleSummary { results: 0, full: 0, agents: parts.len(), checkpoints: 0, gaps: 0, uncovered };
+    let left_out =
+        parts.iter().filter_map(|(agent, part)| part.left_out.map(|(cut, last)| (agent.clone(), cut, last))).collect();
+    let mut summary = BundleSummary { results: 0, full: 0, agents: parts.len(), checkpoints: 0, gaps: 0, left_out };
     let mut results = staging.create(RESULTS)?;
     let failed = |source| StagingError { path: out.join(RESULTS), source };
     for part in parts.values() {
