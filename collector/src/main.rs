@@ -69,29 +69,15 @@ enum Command {
     },
     /// The results one contract's report is computed from, as JSON lines on standard output.
     Export {
-        /// Collector configuration.
-        #[arg(long, value_name = "PATH")]
-        config: PathBuf,
-        /// Contract id.
-        #[arg(long, value_name = "ID")]
-        contract: String,
-        /// Period: 2026-02 or 2026-Q1.
-        #[arg(long)]
-        period: String,
+        #[command(flatten)]
+        of: ContractPeriod,
     },
     /// Write the evidence bundle of one contract's period (docs/evidence.md): every result of the agents involved
     /// with its chain value, their signed checkpoints, gaps and keys, the terms, the report, and a manifest;
     /// check it with `slaprobe-verify BUNDLE`.
     Evidence {
-        /// Collector configuration.
-        #[arg(long, value_name = "PATH")]
-        config: PathBuf,
-        /// Contract id.
-        #[arg(long, value_name = "ID")]
-        contract: String,
-        /// Period: 2026-02 or 2026-Q1.
-        #[arg(long)]
-        period: String,
+        #[command(flatten)]
+        of: ContractPeriod,
         /// Where to write it: a new (or empty) directory, or a file ending in `.tar`.
         #[arg(long, value_name = "BUNDLE")]
         out: PathBuf,
@@ -121,6 +107,20 @@ enum Command {
     },
 }
 
+/// One contract's period in the store: what `export` and `evidence` are about.
+#[derive(Debug, clap::Args)]
+struct ContractPeriod {
+    /// Collector configuration.
+    #[arg(long, value_name = "PATH")]
+    config: PathBuf,
+    /// Contract id.
+    #[arg(long, value_name = "ID")]
+    contract: String,
+    /// Period: 2026-02 or 2026-Q1.
+    #[arg(long)]
+    period: String,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -148,10 +148,10 @@ fn main() -> ExitCode {
                 _ => Err(CliError::Usage("give --config, or --contracts with --results".into())),
             }
         }
-        Command::Export { config, contract, period } => cli::export_results(&config, &contract, &period),
-        Command::Evidence { config, contract, period, out, as_of } => {
+        Command::Export { of } => cli::export_results(&of.config, &of.contract, &of.period),
+        Command::Evidence { of, out, as_of } => {
             let as_of = as_of.unwrap_or_else(jiff::Timestamp::now);
-            cli::write_evidence(&config, &contract, &period, &out, as_of).map(|summary| {
+            cli::write_evidence(&of.config, &of.contract, &of.period, &out, as_of).map(|summary| {
                 println!(
                     "{}: {} results from {} agents ({} of the contract's checks in full), {} checkpoints, {} gaps",
                     out.display(),

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use slaprobe_collector::config::AgentIdentity;
-use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::ingest::{Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_proto::evidence::{GENESIS, Statement, canonical, link};
 use slaprobe_proto::{ResultRecord, v1};
+
+use crate::ingest_baseline::bench_identities;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -72,14 +72,7 @@ pub fn prepare(rows: &[Vec<ResultRecord>], signed: bool) -> Vec<Stream> {
 /// Results per second: every stream sent to a fresh collector storing in `database`, until all are acknowledged.
 pub async fn ingest_rate(database: &std::path::Path, streams: Vec<Stream>) -> f64 {
     let store = Store::open_sqlite(database).expect("store");
-    let identities = (0..streams.len())
-        .map(|agent| AgentIdentity {
-            agent_id: format!("agent-{agent}"),
-            region: format!("region-{agent}"),
-            token_sha256: token_hash(&format!("token-{agent}")),
-            public_key: None,
-        })
-        .collect();
+    let identities = bench_identities(streams.len());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let service = IngestService::new(store, IngestSettings::admitting(Agents::new(identities))).into_server();

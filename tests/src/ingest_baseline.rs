@@ -1,4 +1,5 @@
-//! What the ingest benchmarks share: a realistic sample result, and the baselines they are measured against — a
+//! What the ingest benchmarks share: a realistic sample result, the benchmark agents' identities, and the
+//! baselines they are measured against — a
 //! bare rusqlite insert of the same rows by one writer, same schema and pragmas as the store (`synchronous =
 //! FULL`), one transaction per agent batch (500 rows) and, the strongest fair baseline, one per 10,000 rows (what
 //! the store's group commit gathers at best).
@@ -9,12 +10,26 @@ use std::time::Instant;
 use jiff::{SignedDuration, Timestamp};
 use prost::Message;
 use rusqlite::params;
+use slaprobe_collector::config::AgentIdentity;
+use slaprobe_collector::digest::token_hash;
 use slaprobe_proto::{ResultRecord, v1};
 
 /// Rows per transaction of the batch baseline: an agent's batch.
 pub const BASELINE_BATCH: usize = 500;
 /// Rows per transaction of the group-commit baseline.
 pub const BASELINE_GROUP: usize = 10_000;
+
+/// The identities of `count` benchmark agents: `agent-N` in `region-N` with token `token-N`.
+pub fn bench_identities(count: usize) -> Vec<AgentIdentity> {
+    (0..count)
+        .map(|agent| AgentIdentity {
+            agent_id: format!("agent-{agent}"),
+            region: format!("region-{agent}"),
+            token_sha256: token_hash(&format!("token-{agent}")),
+            public_key: None,
+        })
+        .collect()
+}
 
 /// A typical HTTP result of `agent` (region `region-N`), the `index`-th it produced, started at `start + index ms`.
 pub fn sample_result(agent: usize, index: u64, start: Timestamp) -> ResultRecord {

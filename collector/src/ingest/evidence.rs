@@ -4,15 +4,18 @@
 //! - **Key**: a key pinned in `collector.yaml` (`agents[].public_key`) must be the one presented; without a pin,
 //!   the first key an agent presents is recorded and every later session must present it. An agent that
 //!   presents none (older than signing) is taken unsigned only while it has no key pinned or on record.
-//! - **Links**: a result carrying a chain value must link to its predecessor's when the session knows that one
-//!   (the previous result of the session, or seq 1's genesis value); a result that does not is refused with the
-//!   reason. Results carrying none (from agents older than chaining) are taken, and are not evidence.
+//! - **Links**: a result carrying a chain value must link to its predecessor's when that one is known (the
+//!   previous result of the session, the agent's latest stored or refused result when the session opened, or
+//!   seq 1's genesis value); a result that does not is refused with the reason. Results carrying none (from agents older than chaining) are taken, and are not evidence.
 //! - **Checkpoints**: must cover a result of their batch, with its chain value, and verify with the session's
 //!   key; otherwise the whole batch is refused, since nothing in it can be vouched for.
 //! - **Gap statements**: a signature that does not verify leaves the gap recorded unsigned (a gap is a fact to
 //!   keep whoever vouches for it).
 
-use slaprobe_proto::evidence::{Chain, GENESIS, PublicKey, Statement, canonical, chain_from_bytes, chain_hex, link};
+use prost::Message;
+use slaprobe_proto::evidence::{
+    Chain, GENESIS, PublicKey, Statement, canonical, carried_chain, chain_from_bytes, chain_hex, link,
+};
 use slaprobe_proto::{ResultRecord, v1};
 
 use super::refusals::Refusal;
@@ -90,6 +93,17 @@ pub struct ChainFollower {
 }
 
 impl ChainFollower {
+    /// A follower that knows where the agent's chain stood in the store: its latest stored or refused result.
+    pub async fn resuming(store: &Store, agent_id: &str) -> Result<Self, StoreError> {
+        let latest = store.latest_row(agent_id).await?;
+        let previous = latest.map(|row| {
+            let chain =
+                v1::Result::decode(row.record.as_slice()).ok().and_then(|result| carried_chain(&result).ok().flatten());
+            (row.seq, chain)
+        });
+        Ok(Self { previous })
+    }
+
     /// Checks that result `seq`, carrying `carried` and decoding to `record`, links to its predecessor when that
     /// is known; returns its chain value, or why it is refused.
     pub fn follow(&mut self, result: &v1::Result, record: Option<&ResultRecord>) -> Result<Option<Chain>, String> {

@@ -159,10 +159,13 @@ impl v1::collector_server::Collector for IngestService {
             .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
         let (outbound, messages) = mpsc::channel(OUTBOUND_QUEUE);
         let claim = self.live.claim(&identity.agent_id);
+        let chain = evidence::ChainFollower::resuming(&self.store, &identity.agent_id)
+            .await
+            .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
         let session = session::Session::new(
             self.store.clone(),
             identity,
-            key,
+            (key, chain),
             self.settings.clone(),
             outbound,
             self.metrics.clone(),

@@ -63,11 +63,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session of `identity`, signing with `key`, writing to `store` and answering on `outbound`.
+    /// A session of `identity`, signing with `key`, its chain followed from `chain`, writing to `store` and
+    /// answering on `outbound`.
     pub fn new(
         store: Store,
         identity: AgentIdentity,
-        key: Option<PublicKey>,
+        (key, chain): (Option<PublicKey>, ChainFollower),
         mut settings: watch::Receiver<Arc<IngestSettings>>,
         outbound: Outbound,
         metrics: Arc<CollectorMetrics>,
@@ -77,7 +78,7 @@ impl Session {
             store,
             identity,
             key,
-            chain: ChainFollower::default(),
+            chain,
             settings,
             outbound,
             assigned_checks,

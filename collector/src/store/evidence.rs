@@ -79,6 +79,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// `agent_id`'s stored or refused result with the highest seq: where its chain stood when it last sent.
+    pub async fn latest_row(&self, agent_id: &str) -> Result<Option<AgentRow>, StoreError> {
+        let agent = agent_id.to_owned();
+        match self {
+            Self::Sqlite(store) => store.read(move |connection| sqlite::evidence::latest_row(connection, &agent)).await,
+            Self::Postgres(store) => store.latest_row(&agent).await,
+        }
+    }
+
     /// The lowest and highest seq of each agent's results of `checks` that started in `[from, to)`, by agent.
     pub async fn seq_spans(
         &self,

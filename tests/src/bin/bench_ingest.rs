@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links};
-use slaprobe_collector::config::AgentIdentity;
-use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::ingest::{Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_tests::agent::plaintext_uplink;
 use slaprobe_tests::evidence_overhead::{self, prepare};
-use slaprobe_tests::ingest_baseline::{BASELINE_BATCH, BASELINE_GROUP, bare_insert_rate, sample_result};
+use slaprobe_tests::ingest_baseline::{
+    BASELINE_BATCH, BASELINE_GROUP, bare_insert_rate, bench_identities, sample_result,
+};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -45,14 +45,7 @@ async fn main() {
     let total = AGENTS as u64 * PER_AGENT;
 
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
-    let identities = (0..AGENTS)
-        .map(|agent| AgentIdentity {
-            agent_id: format!("agent-{agent}"),
-            region: format!("region-{agent}"),
-            token_sha256: token_hash(&format!("token-{agent}")),
-            public_key: None,
-        })
-        .collect();
+    let identities = bench_identities(AGENTS);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let service = IngestService::new(store, IngestSettings::admitting(Agents::new(identities))).into_server();

@@ -15,12 +15,11 @@ use prost::Message;
 use slaprobe_agent::spool::Spool;
 use slaprobe_agent::uplink::{self, Links};
 use slaprobe_collector::config::AgentIdentity;
-use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::ingest::{Agents, IngestService, IngestSettings};
 use slaprobe_collector::store::Store;
 use slaprobe_proto::{ResultRecord, v1};
 use slaprobe_tests::agent::plaintext_uplink;
-use slaprobe_tests::ingest_baseline::sample_result;
+use slaprobe_tests::ingest_baseline::{bench_identities, sample_result};
 use slaprobe_tests::postgres::TestSchema;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -48,14 +47,7 @@ fn spools(dir: &std::path::Path, start: Timestamp) -> (Vec<Arc<Mutex<Spool>>>, V
 /// Results per second through `collectors` collectors on `url`, agents dealt out in turn.
 async fn ingest_rate(url: &str, collectors: usize, dir: &std::path::Path, start: Timestamp) -> f64 {
     let (spools, _) = spools(dir, start);
-    let identities: Vec<AgentIdentity> = (0..AGENTS)
-        .map(|agent| AgentIdentity {
-            agent_id: format!("agent-{agent}"),
-            region: format!("region-{agent}"),
-            token_sha256: token_hash(&format!("token-{agent}")),
-            public_key: None,
-        })
-        .collect();
+    let identities: Vec<AgentIdentity> = bench_identities(AGENTS);
     let mut addresses = Vec::new();
     for _ in 0..collectors {
         let store = Store::open_postgres(url).await.unwrap();

@@ -156,3 +156,23 @@ async fn gap_statements_are_kept_signed_and_a_forged_one_leaves_the_gap_unsigned
     assert_eq!((statements[0].first_seq, statements[0].last_seq), (1, 4));
     assert_eq!(statements[0].statement.chain_after, Some([4; 32]));
 }
+
+#[tokio::test]
+async fn a_new_session_continues_the_chain_where_the_store_left_it() {
+    let fixture = serve().await;
+    let mut agent = Agent::new();
+    let mut session = agent.open(fixture.address).await.unwrap();
+    session.send_batch((1..=3).map(|seq| agent.chained(seq)).collect()).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 3 }));
+    drop(session);
+
+    // The first result of the next session links to result 3 as stored: an altered one is caught at once.
+    let mut session = agent.open(fixture.address).await.unwrap();
+    let mut altered = agent.chained(4);
+    altered.duration_ms = Some(1.0);
+    session.send_batch(vec![altered]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 4 }));
+    let refused = fixture.store.refused().await.unwrap();
+    assert_eq!(refused.iter().map(|refusal| refusal.seq).collect::<Vec<_>>(), [4]);
+    assert!(refused[0].reason.contains("does not follow result 3"), "{}", refused[0].reason);
+}

@@ -180,6 +180,28 @@ impl PostgresStore {
         Ok(rows)
     }
 
+    /// See [`crate::store::Store::latest_row`].
+    pub async fn latest_row(&self, agent_id: &str) -> Result<Option<AgentRow>, StoreError> {
+        let stored = self
+            .rows("SELECT seq, record FROM results WHERE agent_id = $1 ORDER BY seq DESC LIMIT 1", &[&agent_id])
+            .await?;
+        let refused = self
+            .rows(
+                "SELECT seq, record, reason FROM refused_results WHERE agent_id = $1 ORDER BY seq DESC LIMIT 1",
+                &[&agent_id],
+            )
+            .await?;
+        let mut latest: Option<AgentRow> = None;
+        for (row, refused) in stored.iter().map(|row| (row, false)).chain(refused.iter().map(|row| (row, true))) {
+            let seq = seq(row, "seq")?;
+            if latest.as_ref().is_none_or(|latest| seq > latest.seq) {
+                let reason = if refused { Some(row.try_get("reason")?) } else { None };
+                latest = Some(AgentRow { seq, record: row.try_get("record")?, refused: reason });
+            }
+        }
+        Ok(latest)
+    }
+
     /// See [`crate::store::Store::seq_spans`].
     pub async fn seq_spans(
         &self,

@@ -186,3 +186,23 @@ pub fn seq_spans(
         })?
         .collect()
 }
+
+/// `agent_id`'s result or refusal with the highest seq.
+pub fn latest_row(connection: &Connection, agent_id: &str) -> rusqlite::Result<Option<AgentRow>> {
+    let mut latest: Option<AgentRow> = None;
+    for (query, refused) in [
+        ("SELECT seq, record, NULL FROM results WHERE agent_id = ?1 ORDER BY seq DESC LIMIT 1", false),
+        ("SELECT seq, record, reason FROM refused_results WHERE agent_id = ?1 ORDER BY seq DESC LIMIT 1", true),
+    ] {
+        let mut statement = connection.prepare_cached(query)?;
+        let mut rows = statement.query([agent_id])?;
+        if let Some(row) = rows.next()? {
+            let seq = u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default();
+            let reason: Option<String> = if refused { row.get(2)? } else { None };
+            if latest.as_ref().is_none_or(|latest| seq > latest.seq) {
+                latest = Some(AgentRow { seq, record: row.get(1)?, refused: reason });
+            }
+        }
+    }
+    Ok(latest)
+}
