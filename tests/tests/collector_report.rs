@@ -168,6 +168,7 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
         "Incidents (1)",
         "http_status: got 503 Service Unavailable, expected 200-299",
         "How the figures were computed",
+        "slaprobe-verify bundle.tar",
     ] {
         assert!(html.contains(part), "the HTML report lacks {part:?}");
     }

@@ -323,7 +323,8 @@ fn render_method(out: &mut String, contract: &Contract, report: &Report) {
          <li>Eligible = {} total − {} not monitored − {} still to come − {} excluded{} = {} slices; counted down = {} slices.</li>\
          <li>Uptime = 100 × (eligible − down) / eligible = {uptime}.</li>\
          <li>Credit = the largest tier credit whose threshold is above the uptime, capped at {} %: {} %; amount = fee × credit / 100, rounded half away from zero to cents = {}.</li>\
-         </ol>\n<p class=\"note\">Reproduce it: <code>slaprobe-collector report --contracts … --results … --period {} --contract {}</code> on the same results file gives the same figures.</p>\n",
+         </ol>\n<p class=\"note\">Reproduce it: <code>slaprobe-collector report --contracts … --results … --period {} --contract {}</code> on the same results file gives the same figures.</p>\n\
+         <p class=\"note\">Check the measurements: each agent linked every result it measured into a hash chain and signed the chain with its own key. The evidence bundle of this period (<code>slaprobe-collector evidence --contract {} --period {} --out bundle.tar</code>) holds those results and signatures, and anyone can check it without access to this system: <code>slaprobe-verify bundle.tar</code>, then compare the agents' keys it lists with the keys you were given.</p>\n",
         report.period_start,
         report.period_end,
         escape(&report.timezone),
@@ -352,5 +353,7 @@ fn render_method(out: &mut String, contract: &Contract, report: &Report) {
         escape(&money(report.credit_amount, &report.currency)),
         escape(&report.period),
         escape(&report.contract),
+        escape(&report.contract),
+        escape(&report.period),
     );
 }
