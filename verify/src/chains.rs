@@ -15,7 +15,7 @@ use slaprobe_proto::evidence::{
 
 use crate::files::BundleFiles;
 use crate::problems::Problem;
-use crate::statements::{Gap, lines};
+use crate::statements::{Gap, for_each_line};
 
 /// What following the chains counted.
 #[derive(Debug, Default)]
@@ -55,12 +55,12 @@ pub fn follow(
 ) -> Followed {
     let mut followed = Followed::default();
     let mut agents: BTreeMap<String, AgentState> = BTreeMap::new();
-    for (line, value) in lines::<Value>(bundle, RESULTS, problems) {
+    for_each_line::<Value>(bundle, RESULTS, problems, |line, value, problems| {
         let entry = match read_entry(value) {
             Ok(entry) => entry,
             Err(message) => {
                 problems.push(Problem::line(RESULTS, line, message));
-                continue;
+                return;
             }
         };
         let problem = |message: String| Problem::line(RESULTS, line, message);
@@ -74,7 +74,7 @@ pub fn follow(
                 problems.push(problem(format!(
                     "seq {seq} of {agent} comes after seq {last}: results must be in seq order, each once"
                 )));
-                continue;
+                return;
             }
             Some((last, chain)) if seq == last + 1 => Some(chain),
             Some((last, chain)) => across_gaps(agent, last, chain, seq, agent_gaps)
@@ -119,7 +119,7 @@ pub fn follow(
             followed.full_results += 1;
         }
         followed.results += 1;
-    }
+    });
     for (agent, state) in &agents {
         let (Some((last_full, line)), Some((last, _))) = (state.last_full, state.last) else { continue };
         let covered = checkpoints.get(agent).is_some_and(|by_seq| by_seq.range(last_full..=last).next().is_some());

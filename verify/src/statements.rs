@@ -143,19 +143,31 @@ fn signed_by(keys: &Keys, agent: &str, key: &PublicKey, statement: &Statement, s
 /// The lines of a JSON-lines file of the bundle with their numbers; a missing file has none, a bad line is a
 /// problem.
 pub fn lines<T: DeserializeOwned>(bundle: &BundleFiles, file: &str, problems: &mut Vec<Problem>) -> Vec<(usize, T)> {
+    let mut parsed = Vec::new();
+    for_each_line(bundle, file, problems, |line, value, _| parsed.push((line, value)));
+    parsed
+}
+
+/// Hands each line of a JSON-lines file of the bundle, parsed, to `visit` with its number and the problems so
+/// far, one at a time (a bundle's results run to millions of lines); a missing file has none, a bad line is a
+/// problem.
+pub fn for_each_line<T: DeserializeOwned>(
+    bundle: &BundleFiles,
+    file: &str,
+    problems: &mut Vec<Problem>,
+    mut visit: impl FnMut(usize, T, &mut Vec<Problem>),
+) {
     let Some(bytes) = bundle.get(file) else {
         problems.push(Problem::file(file, "missing"));
-        return Vec::new();
+        return;
     };
-    let mut parsed = Vec::new();
     for (index, line) in bytes.split(|byte| *byte == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match serde_json::from_slice(line) {
-            Ok(value) => parsed.push((index + 1, value)),
+            Ok(value) => visit(index + 1, value, problems),
             Err(error) => problems.push(Problem::line(file, index + 1, error.to_string())),
         }
     }
-    parsed
 }

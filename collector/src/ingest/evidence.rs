@@ -56,7 +56,7 @@ pub async fn admit_key(
             Some(key) => Err(KeyProblem::Refused(
                 Refusal::KeyMissing,
                 format!(
-                    "agent {agent_id:?} presented no key; its key is {key} (upgrade the agent, or remove the key from the collector's record)"
+                    "agent {agent_id:?} presented no key, but its key is {key}: run an agent that signs (this version or later)"
                 ),
             )),
         };
