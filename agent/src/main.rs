@@ -1,6 +1,7 @@
 //! `slaprobe-agent --config agent.yaml [--output jsonl:PATH]`: parses arguments, loads the config (exit status
-//! 64 on any problem), prints the public key with `--print-public-key`, wires signals and calls [`slaprobe_agent::run::run`]. With `collector` in the config,
-//! results go through the spool to the collector; without, to `--output`.
+//! 64 on any problem), prints the public key with `--print-public-key`, wires signals and calls
+//! [`slaprobe_agent::run::run`]. With `collector` in the config, results go through the spool to the collector;
+//! without, to `--output`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

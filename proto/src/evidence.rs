@@ -43,8 +43,8 @@ pub fn canonical(record: &ResultRecord) -> Result<Vec<u8>, serde_json::Error> {
 
 /// `value` in RFC 8785 form: no whitespace, object members sorted by their UTF-16 code units, strings escaped as
 /// serde_json escapes them (as ECMAScript's `JSON.stringify` does), numbers as ECMAScript writes them (ryu-js).
-/// About four times as fast as a general JCS serializer on a result, which matters at ingest; the tests hold it
-/// to `serde_json_canonicalizer` on arbitrary values. Integers beyond 2^53 (never a seq in practice) are written
+/// Written here rather than with a general JCS serializer because that one cost ingest a fifth of its throughput
+/// (`bench_ingest`, docs/benchmarks.md); the tests hold it to `serde_json_canonicalizer` on arbitrary values. Integers beyond 2^53 (never a seq in practice) are written
 /// exactly, where RFC 8785 would round them.
 pub fn canonical_value(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);

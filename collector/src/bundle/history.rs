@@ -16,7 +16,7 @@ use slaprobe_proto::evidence::{PublicKey, canonical, carried_chain, chain_hex, r
 use slaprobe_proto::{ResultRecord, v1};
 
 use crate::store::evidence::{AgentRow, StoredCheckpoint};
-use crate::store::{Store, StoreError};
+use crate::store::{GapReport, Store, StoreError};
 
 /// Rows read at once.
 const READ: u32 = 10_000;
@@ -42,12 +42,13 @@ pub struct AgentPart {
     pub left_out: Option<(u64, u64)>,
 }
 
-/// `agent_id`'s part, for the span `first..=last` of results of `checks`.
+/// `agent_id`'s part, for the span `first..=last` of results of `checks`; `gaps` are every gap the store holds.
 pub async fn agent_part(
     store: &Store,
     agent_id: &str,
     (first, last): (u64, u64),
     checks: &BTreeSet<String>,
+    gaps: &[GapReport],
 ) -> Result<AgentPart, StoreError> {
     let statements = store.gap_statements(agent_id).await?;
     let start = start_of(store, agent_id, first, &statements).await?;
@@ -72,15 +73,14 @@ pub async fn agent_part(
         });
     }
     let signed_ranges: Vec<(u64, u64)> = statements.iter().map(|gap| (gap.first_seq, gap.last_seq)).collect();
-    for gap in store.gaps().await? {
+    for gap in gaps {
         let unsigned = !signed_ranges.iter().any(|(from, to)| *from <= gap.first_seq && gap.last_seq <= *to);
         if gap.agent_id == agent_id && unsigned && gap.last_seq >= start && gap.first_seq <= end.results {
-            let (first_seq, last_seq, reason) = (gap.first_seq, gap.last_seq, gap.reason);
             part.gaps.push(GapLine {
                 agent_id: agent_id.to_owned(),
-                first_seq,
-                last_seq,
-                reason,
+                first_seq: gap.first_seq,
+                last_seq: gap.last_seq,
+                reason: gap.reason.clone(),
                 chain_before: None,
                 chain_after: None,
                 signature: None,

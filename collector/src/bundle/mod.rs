@@ -85,8 +85,9 @@ pub async fn write_bundle(
     let (from, to) = evaluation_window(contract, &period);
     let checks: BTreeSet<String> = contract.terms.checks.iter().cloned().collect();
     let mut parts: BTreeMap<String, AgentPart> = BTreeMap::new();
+    let gaps = store.gaps().await?;
     for (agent, first, last) in store.seq_spans(&contract.terms.checks, from, to).await? {
-        let part = agent_part(store, &agent, (first, last), &checks).await?;
+        let part = agent_part(store, &agent, (first, last), &checks, &gaps).await?;
         parts.insert(agent, part);
     }
     let reports = store_reports(config, store, period_label, Some(contract_id), as_of).await?;
@@ -104,21 +105,12 @@ pub async fn write_bundle(
         summary.full += part.full;
     }
     staging.finish(results)?;
-    let jsonl = |lines: Vec<String>| lines.into_iter().map(|line| line + "\n").collect::<String>();
-    let checkpoints: Vec<String> = parts
-        .values()
-        .flat_map(|part| &part.checkpoints)
-        .map(|line| serde_json::to_string(line).unwrap_or_default())
-        .collect();
-    summary.checkpoints = checkpoints.len() as u64;
-    staging.write(CHECKPOINTS, jsonl(checkpoints).as_bytes())?;
-    let gaps: Vec<String> = parts
-        .values()
-        .flat_map(|part| &part.gaps)
-        .map(|line| serde_json::to_string(line).unwrap_or_default())
-        .collect();
-    summary.gaps = gaps.len() as u64;
-    staging.write(GAPS, jsonl(gaps).as_bytes())?;
+    let (checkpoints, count) = jsonl(parts.values().flat_map(|part| &part.checkpoints));
+    summary.checkpoints = count;
+    staging.write(CHECKPOINTS, checkpoints.as_bytes())?;
+    let (gaps, count) = jsonl(parts.values().flat_map(|part| &part.gaps));
+    summary.gaps = count;
+    staging.write(GAPS, gaps.as_bytes())?;
     let on_record = store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
     for (agent, keys) in key_files(&parts, &on_record) {
         staging.write(&format!("{KEYS_DIR}/{agent}.pub"), keys.as_bytes())?;
@@ -138,6 +130,18 @@ pub async fn write_bundle(
     let manifest = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
     staging.close(manifest.as_bytes(), MANIFEST)?;
     Ok(summary)
+}
+
+/// `lines` as JSON lines, and how many there are.
+fn jsonl<'a, T: Serialize + 'a>(lines: impl Iterator<Item = &'a T>) -> (String, u64) {
+    let mut text = String::new();
+    let mut count = 0;
+    for line in lines {
+        text += &serde_json::to_string(line).unwrap_or_default();
+        text.push('\n');
+        count += 1;
+    }
+    (text, count)
 }
 
 fn readme(contract: &str, period: &str) -> String {

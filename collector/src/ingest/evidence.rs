@@ -6,7 +6,8 @@
 //!   presents none (older than signing) is taken unsigned only while it has no key pinned or on record.
 //! - **Links**: a result carrying a chain value must link to its predecessor's when that one is known (the
 //!   previous result of the session, the agent's latest stored or refused result when the session opened, or
-//!   seq 1's genesis value); a result that does not is refused with the reason. Results carrying none (from agents older than chaining) are taken, and are not evidence.
+//!   seq 1's genesis value); a result that does not is refused with the reason. Results carrying none (from
+//!   agents older than chaining) are taken, and are not evidence.
 //! - **Checkpoints**: must cover a result of their batch, with its chain value, and verify with the session's
 //!   key; otherwise the whole batch is refused, since nothing in it can be vouched for.
 //! - **Gap statements**: a signature that does not verify leaves the gap recorded unsigned (a gap is a fact to
@@ -43,13 +44,7 @@ pub async fn admit_key(
     if presented.is_empty() {
         let on_record = match pinned {
             Some(key) => Some(key),
-            None => store
-                .agent_keys()
-                .await
-                .map_err(KeyProblem::Store)?
-                .into_iter()
-                .find(|key| &key.agent_id == agent_id)
-                .map(|key| key.public_key),
+            None => store.agent_key(agent_id).await.map_err(KeyProblem::Store)?,
         };
         return match on_record {
             None => Ok(None),
@@ -86,7 +81,7 @@ pub async fn admit_key(
 }
 
 /// The chain as one session has followed it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChainFollower {
     /// The last result seen: its seq and chain value (none: it carried none).
     previous: Option<(u64, Option<Chain>)>,
@@ -104,8 +99,8 @@ impl ChainFollower {
         Ok(Self { previous })
     }
 
-    /// Checks that result `seq`, carrying `carried` and decoding to `record`, links to its predecessor when that
-    /// is known; returns its chain value, or why it is refused.
+    /// Checks that `result`, decoding to `record`, links to its predecessor when that is known; returns the chain
+    /// value it carries, or why it is refused.
     pub fn follow(&mut self, result: &v1::Result, record: Option<&ResultRecord>) -> Result<Option<Chain>, String> {
         let seq = result.seq;
         let predecessor = match self.previous {

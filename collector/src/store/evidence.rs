@@ -132,15 +132,26 @@ impl Store {
         if changed > 0 {
             tracing::info!(%agent_id, public_key = %presented, pinned, "Recorded the agent's key.");
         }
-        let keys = self.agent_keys().await?;
-        Ok(keys.into_iter().find(|key| key.agent_id == agent_id).map(|key| key.public_key))
+        self.agent_key(agent_id).await
     }
 
     /// Every agent's key on record, by agent.
     pub async fn agent_keys(&self) -> Result<Vec<AgentKey>, StoreError> {
+        self.keys_on_record(None).await
+    }
+
+    /// `agent_id`'s key on record, if any.
+    pub async fn agent_key(&self, agent_id: &str) -> Result<Option<PublicKey>, StoreError> {
+        Ok(self.keys_on_record(Some(agent_id)).await?.pop().map(|key| key.public_key))
+    }
+
+    async fn keys_on_record(&self, only: Option<&str>) -> Result<Vec<AgentKey>, StoreError> {
+        let only = only.map(str::to_owned);
         match self {
-            Self::Sqlite(store) => store.read(sqlite::evidence::agent_keys).await,
-            Self::Postgres(store) => store.agent_keys().await,
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::evidence::agent_keys(connection, only.as_deref())).await
+            }
+            Self::Postgres(store) => store.agent_keys(only.as_deref()).await,
         }
     }
 

@@ -74,9 +74,14 @@ pub async fn insert_gap_statement(transaction: &Transaction<'_>, gap: &GapReport
 
 impl PostgresStore {
     /// See [`crate::store::Store::agent_keys`].
-    pub async fn agent_keys(&self) -> Result<Vec<AgentKey>, StoreError> {
-        let rows =
-            self.rows("SELECT agent_id, public_key, recorded_at_ns FROM agent_keys ORDER BY agent_id", &[]).await?;
+    pub async fn agent_keys(&self, only: Option<&str>) -> Result<Vec<AgentKey>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT agent_id, public_key, recorded_at_ns FROM agent_keys
+                 WHERE $1::text IS NULL OR agent_id = $1 ORDER BY agent_id",
+                &[&only],
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(AgentKey {

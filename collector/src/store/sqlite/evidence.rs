@@ -68,12 +68,14 @@ pub fn insert_gap_statement(transaction: &Transaction, gap: &GapReport) -> rusql
     Ok(())
 }
 
-/// Every agent's key on record, by agent.
-pub fn agent_keys(connection: &Connection) -> rusqlite::Result<Vec<AgentKey>> {
-    let mut query =
-        connection.prepare_cached("SELECT agent_id, public_key, recorded_at_ns FROM agent_keys ORDER BY agent_id")?;
+/// The keys on record, by agent: every agent's, or `only` one's.
+pub fn agent_keys(connection: &Connection, only: Option<&str>) -> rusqlite::Result<Vec<AgentKey>> {
+    let mut query = connection.prepare_cached(
+        "SELECT agent_id, public_key, recorded_at_ns FROM agent_keys WHERE ?1 IS NULL OR agent_id = ?1
+         ORDER BY agent_id",
+    )?;
     query
-        .query_map([], |row| {
+        .query_map([only], |row| {
             Ok(AgentKey { agent_id: row.get(0)?, public_key: key(row, 1)?, recorded_at: timestamp(row, 2)? })
         })?
         .collect()
