@@ -11,9 +11,9 @@ use clap::{Parser, Subcommand};
 use slaprobe_collector::cli::{self, CliError, ReportRequest};
 use slaprobe_collector::config::load_collector_config;
 use slaprobe_collector::reload::{Reload, ReloadRequest};
-use slaprobe_collector::render::Format;
 use slaprobe_collector::serve::serve;
 use slaprobe_proto::error_text::error_chain;
+use slaprobe_sla::render::Format;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// slaprobe's collector.
@@ -165,7 +165,8 @@ fn main() -> ExitCode {
                     eprintln!(
                         "slaprobe-collector: {agent} has not signed a checkpoint past seq {cut} yet: its results \
                          {}..={last} are left out (not yet evidence); write the bundle again after its next \
-                         checkpoint (at least every checkpoint_every, 60 s by default) to include them",
+                         checkpoint (at least every checkpoint_every, 60 s by default) to include them; until \
+                         then the report counts results the bundle does not hold, and slaprobe-verify says so",
                         cut + 1
                     );
                 }

@@ -13,9 +13,9 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 use crate::config::alerting::AlertRule;
-use crate::contract::Contract;
-use crate::sla::status::{ContractStatus, Standing};
 use crate::store::AlertRecord;
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::status::{ContractStatus, Standing};
 
 /// Labels naming one agent.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -7,8 +7,9 @@ use std::path::Path;
 
 /// The layers, bottom first. A module may use modules of its own layer (without a cycle) and of layers below.
 const LAYERS: [&[&str]; 6] = [
-    // Leaves: the pure engine and what it is described in, and helpers that know nothing of the collector.
-    &["contract", "sla", "display", "render", "results_file", "digest", "outage"],
+    // Leaves: helpers that know nothing of the collector (the engine, contracts and reports are the crate
+    // `slaprobe-sla`, below all of these).
+    &["results_file", "digest", "outage"],
     // What is configured and what is stored.
     &["config", "store"],
     // The slice ledger and the one query layer on it, and the metrics registry that its figures and ingest's

@@ -100,13 +100,12 @@ fn exposed_names() -> BTreeSet<String> {
     let contract_yaml = "- { id: web, vendor: V, service: S, checks: [web], objective: 99.9, \
                          no_data: down, credits: { fee: 1, currency: USD, tiers: [] } }";
     let contracts =
-        slaprobe_collector::contract::parse_contracts(serde_yaml_ng::from_str(contract_yaml).unwrap(), "contracts")
-            .unwrap();
+        slaprobe_sla::contract::parse_contracts(serde_yaml_ng::from_str(contract_yaml).unwrap(), "contracts").unwrap();
     let now: jiff::Timestamp = "2026-04-11T00:00:00Z".parse().unwrap();
-    let period = slaprobe_collector::sla::status::current_period(&contracts[0], now).unwrap();
-    let horizon = slaprobe_collector::sla::Horizon { monitored_from: Some(period.start), now };
-    let report = slaprobe_collector::sla::evaluate(&contracts[0], &period, &[], &horizon);
-    let status = slaprobe_collector::sla::status::standing_of(&contracts[0], &period, now, report);
+    let period = slaprobe_sla::status::current_period(&contracts[0], now).unwrap();
+    let horizon = slaprobe_sla::Horizon { monitored_from: Some(period.start), now };
+    let report = slaprobe_sla::evaluate(&contracts[0], &period, &[], &horizon);
+    let status = slaprobe_sla::status::standing_of(&contracts[0], &period, now, report);
     collector.set_contracts(&[(&contracts[0], status)]);
     let agent = AgentMetrics::default();
     let checks = slaprobe_checks::parse_checks_document(

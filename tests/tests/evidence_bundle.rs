@@ -1,9 +1,11 @@
 //! An outage seen by three agents, written as an evidence bundle by `slaprobe-collector evidence` (a directory
 //! and a `.tar`) and checked by `slaprobe-verify`: it verifies; then each tampering is caught with its own
 //! message, also when the tamperer updates the manifest to match: a result's `ok` flipped, a result removed, two
-//! swapped, a timestamp moved, a key replaced, a checkpoint signature corrupted; and a report figure edited is
-//! caught by the manifest. An independent check written in Python from `docs/evidence.md`
-//! (`tests/python/verify_bundle.py`, on rfc8785, hashlib and cryptography) agrees on each.
+//! swapped, a timestamp moved, a key replaced, a checkpoint signature corrupted, a report figure or the claim
+//! document or the terms edited (the report is made again from the results), the start of monitoring moved; and a
+//! report figure edited without resealing is caught by the manifest. An independent check written in Python from `docs/evidence.md`
+//! (`tests/python/verify_bundle.py`, on rfc8785, hashlib and cryptography) agrees on each of the chain and
+//! signature cases.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -156,6 +158,8 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
     let (code, said) = verify(&bundle);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("verified:") && said.contains("from 3 agents"), "{said}");
+    assert!(said.contains("report reproduced from these results: uptime ") && said.contains(" USD"), "{said}");
+    assert!(said.contains("terms applied (compare them with the signed contract): objective 99.9 %"), "{said}");
     // The same bundle checked by an implementation of docs/evidence.md written apart, on other libraries.
     let (code, said) = python_verify(&bundle);
     assert_eq!(code, Some(0), "the Python check of the specification: {said}");
@@ -235,6 +239,56 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
         assert!(said.contains(&format!("\n  {named}:")), "{name}: the problem names the file and line\n{said}");
         let (code, said) = python_verify(&bundle.with_file_name(name));
         assert_eq!(code, Some(1), "{name}: the Python check catches it too: {said}");
+    }
+
+    // The report is made again from the results: an edited figure, an edited claim document or edited terms are
+    // caught although the manifest was resealed, and so is a start of monitoring moved past the first results.
+    let report_cases: Vec<(&str, &str, Tamper, &str)> = vec![
+        (
+            "figure",
+            "report.json",
+            Box::new(|lines: &mut Vec<String>| {
+                let mut value: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                value["down_slices"] = (value["down_slices"].as_u64().unwrap() + 1).into();
+                lines[0] = value.to_string();
+            }),
+            "report.json:1: `down_slices` is",
+        ),
+        (
+            "document",
+            "report.html",
+            Box::new(|lines: &mut Vec<String>| {
+                let index = lines.iter().position(|line| line.contains("USD")).unwrap();
+                lines[index] = lines[index].replacen("USD", "EUR", 1);
+            }),
+            "differs from the claim document the report made again renders to",
+        ),
+        (
+            "terms",
+            "contract.json",
+            Box::new(|lines: &mut Vec<String>| {
+                let mut value: serde_json::Value = serde_json::from_str(&lines.join("\n")).unwrap();
+                value["terms"]["credits"]["fee"] = "1000".into();
+                *lines = vec![value.to_string()];
+            }),
+            "report.json:1: `credit_amount` is",
+        ),
+        (
+            "began",
+            "contract.json",
+            Box::new(|lines: &mut Vec<String>| {
+                let mut value: serde_json::Value = serde_json::from_str(&lines.join("\n")).unwrap();
+                value["monitoring_began"] = "2100-01-01T00:00:00Z".into();
+                *lines = vec![value.to_string()];
+            }),
+            "but contract.json says monitoring began 2100-01-01T00:00:00Z",
+        ),
+    ];
+    for (name, file, tamper, expected) in report_cases {
+        let (code, said) = tampered(&bundle, name, file, tamper);
+        assert_eq!(code, Some(1), "{name}: {said}");
+        assert!(said.contains(expected), "{name}: no {expected:?} in\n{said}");
+        assert!(!said.contains("report reproduced"), "{name}: {said}");
     }
 
     // An edited report figure, the manifest left as it was.

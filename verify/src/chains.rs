@@ -34,7 +34,8 @@ struct Entry {
     seq: u64,
     digest: Chain,
     chain: Chain,
-    full: bool,
+    /// A full line's record (its JSON without the chain value).
+    record: Option<Value>,
 }
 
 /// Where an agent's chain stands.
@@ -46,17 +47,18 @@ struct AgentState {
     last_full: Option<(u64, usize)>,
 }
 
-/// Follows every agent's chain in `results.jsonl`.
+/// Follows every agent's chain in `results.jsonl`, handing each full result to `on_full` with its line.
 pub fn follow(
     bundle: &BundleFiles,
     checkpoints: &BTreeMap<String, BTreeMap<u64, Chain>>,
     gaps: &BTreeMap<String, Vec<Gap>>,
     problems: &mut Vec<Problem>,
+    mut on_full: impl FnMut(usize, Value, &mut Vec<Problem>),
 ) -> Followed {
     let mut followed = Followed::default();
     let mut agents: BTreeMap<String, AgentState> = BTreeMap::new();
     for_each_line::<Value>(bundle, RESULTS, problems, |line, value, problems| {
-        let entry = match read_entry(value) {
+        let mut entry = match read_entry(value) {
             Ok(entry) => entry,
             Err(message) => {
                 problems.push(Problem::line(RESULTS, line, message));
@@ -114,9 +116,10 @@ pub fn follow(
             )));
         }
         state.last = Some((seq, entry.chain));
-        if entry.full {
+        if let Some(record) = entry.record.take() {
             state.last_full = Some((seq, line));
             followed.full_results += 1;
+            on_full(line, record, problems);
         }
         followed.results += 1;
     });
@@ -148,7 +151,7 @@ fn read_entry(mut value: Value) -> Result<Entry, String> {
             chain: parse_chain_hex(&line.chain).map_err(|error| format!("chain: {error}"))?,
             agent_id: line.agent_id,
             seq: line.seq,
-            full: false,
+            record: None,
         });
     }
     let chain = match object.remove("chain") {
@@ -157,7 +160,8 @@ fn read_entry(mut value: Value) -> Result<Entry, String> {
     };
     let agent_id = object.get("agent_id").and_then(Value::as_str).ok_or("no agent_id")?.to_owned();
     let seq = object.get("seq").and_then(Value::as_u64).ok_or("no seq")?;
-    Ok(Entry { agent_id, seq, digest: result_digest(&canonical_value(&value)), chain, full: true })
+    let digest = result_digest(&canonical_value(&value));
+    Ok(Entry { agent_id, seq, digest, chain, record: Some(value) })
 }
 
 /// The chain value before `seq`, when something vouches for it: zeros before seq 1, a checkpoint at `seq - 1`,

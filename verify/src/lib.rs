@@ -6,24 +6,29 @@
 //! - every checkpoint's and every gap statement's signature, with a key in `keys/` of that agent;
 //! - every agent's results in seq order, each linking to the one before it, from a value vouched for (seq 1, a
 //!   checkpoint, a signed gap) to a signed checkpoint at or after its last result; every seq missing between
-//!   them explained by a signed gap statement whose chain values match.
+//!   them explained by a signed gap statement whose chain values match;
+//! - the report: made again from the contract's results in the bundle with the collector's own engine, it must
+//!   match `report.json` field for field and `report.html` byte for byte.
 //!
 //! Layout:
 //! - [`files`]: the bundle's files, from a directory or a `.tar`, bounded in size.
 //! - [`problems`]: a problem and where it is.
 //! - [`statements`]: keys, checkpoints and gap statements, read and their signatures checked.
 //! - [`chains`]: each agent's results followed link by link.
+//! - [`reproduce`]: the report made again from the results and held against the one in the bundle.
 #![forbid(unsafe_code)]
 
 pub mod chains;
 pub mod files;
 pub mod problems;
+pub mod reproduce;
 pub mod statements;
 
 use slaprobe_proto::bundle::{FORMAT, MANIFEST, Manifest};
 
 use files::BundleFiles;
 use problems::Problem;
+use reproduce::{Recount, Reproduced};
 
 /// What a bundle holds and what is wrong with it.
 #[derive(Debug, Default)]
@@ -40,6 +45,8 @@ pub struct Verdict {
     pub checkpoints: u64,
     /// Gaps explained by a signed statement: agent, first and last seq, reason.
     pub signed_gaps: Vec<(String, u64, u64, String)>,
+    /// The report made again, when it matched the bundle's.
+    pub reproduced: Option<Reproduced>,
     /// Every problem found.
     pub problems: Vec<Problem>,
 }
@@ -48,6 +55,16 @@ pub struct Verdict {
 pub fn verify(bundle: &BundleFiles) -> Verdict {
     let mut verdict = Verdict::default();
     let manifest = check_manifest(bundle, &mut verdict.problems);
+    let terms = manifest.as_ref().and_then(|manifest| {
+        let terms = reproduce::read_terms(bundle, &manifest.period, &mut verdict.problems);
+        if let Some(id) = terms.as_ref().map(|terms| terms.contract_id()).filter(|id| *id != manifest.contract) {
+            verdict.problems.push(Problem::file(
+                slaprobe_proto::bundle::CONTRACT,
+                format!("terms of contract {id:?}; the manifest is for {:?}", manifest.contract),
+            ));
+        }
+        terms
+    });
     verdict.subject = manifest.map(|manifest| (manifest.contract, manifest.period));
     let keys = statements::read_keys(bundle, &mut verdict.problems);
     let checkpoints = statements::read_checkpoints(bundle, &keys, &mut verdict.problems);
@@ -59,7 +76,13 @@ pub fn verify(bundle: &BundleFiles) -> Verdict {
             gaps.iter().map(move |gap| (agent.clone(), gap.first_seq, gap.last_seq, gap.reason.clone()))
         })
         .collect();
-    let followed = chains::follow(bundle, &checkpoints, &gaps, &mut verdict.problems);
+    let mut recount = terms.as_ref().map(Recount::new);
+    let followed = chains::follow(bundle, &checkpoints, &gaps, &mut verdict.problems, |line, record, problems| {
+        if let Some(recount) = &mut recount {
+            recount.add(line, record, problems);
+        }
+    });
+    verdict.reproduced = recount.and_then(|recount| recount.finish(bundle, &mut verdict.problems));
     verdict.results = followed.results;
     verdict.full_results = followed.full_results;
     verdict.agents = followed.agents;

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::display;
 use slaprobe_verify::files::BundleFiles;
 use slaprobe_verify::verify;
 
@@ -45,12 +47,19 @@ fn main() -> ExitCode {
     for (agent, first, last, reason) in &verdict.signed_gaps {
         println!("  gap signed by {agent}: results {first}..={last} dropped ({reason})");
     }
-    println!(
-        "  report.json and report.html: held to the manifest's SHA-256; recomputing the report is not yet part of this check"
-    );
+    if let Some(reproduced) = &verdict.reproduced {
+        let report = &reproduced.report;
+        println!(
+            "  report reproduced from these results: uptime {}, credit {} (report.json and report.html match)",
+            display::percent(report.uptime_percent, 3),
+            display::money(report.credit_amount, &report.currency)
+        );
+        println!("  terms applied (compare them with the signed contract): {}", terms(&reproduced.contract));
+    }
     if verdict.problems.is_empty() {
         println!(
-            "verified: every chain link, signature and gap checks out; compare the keys in keys/ with the agents' pinned keys"
+            "verified: every chain link, signature and gap checks out and the report follows from the results; \
+             compare the keys in keys/ with the agents' pinned keys"
         );
         return ExitCode::SUCCESS;
     }
@@ -62,6 +71,21 @@ fn main() -> ExitCode {
         println!("  … and {} more", verdict.problems.len() - SHOWN);
     }
     ExitCode::from(1)
+}
+
+/// The terms that decide the credit, in one line.
+fn terms(contract: &Contract) -> String {
+    let terms = &contract.terms;
+    let credits = &terms.credits;
+    let tiers: Vec<String> =
+        credits.tiers.iter().map(|tier| format!("below {} % → {} %", tier.below, tier.credit)).collect();
+    format!(
+        "objective {} %, fee {}, {}, cap {} %",
+        terms.objective,
+        display::money(credits.fee, &credits.currency),
+        tiers.join(", "),
+        credits.cap
+    )
 }
 
 /// `1339200` as `1,339,200`.

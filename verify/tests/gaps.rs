@@ -11,6 +11,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use slaprobe_proto::bundle::{CheckpointLine, DigestLine, FORMAT, GapLine, Manifest};
 use slaprobe_proto::evidence::{Chain, GENESIS, PublicKey, Statement, chain_hex, link_digest};
+use slaprobe_sla::contract::AppliedContract;
+use slaprobe_sla::render::{Format, render};
+use slaprobe_sla::{Horizon, evaluate, parse_period};
 use slaprobe_verify::files::{BundleFiles, sha256_hex};
 use slaprobe_verify::verify;
 
@@ -67,7 +70,11 @@ fn bundle(dir: &Path, edit: impl FnOnce(&mut Option<GapLine>, &Ed25519KeyPair)) 
         public_key: Some(key),
     });
     edit(&mut gap, &pair);
+    let (contract, report_json, report_html) = terms_and_report();
     let files: BTreeMap<&str, String> = BTreeMap::from([
+        ("contract.json", contract),
+        ("report.json", report_json),
+        ("report.html", report_html),
         ("results.jsonl", results),
         ("checkpoints.jsonl", serde_json::to_string(&checkpoints).unwrap() + "\n"),
         ("gaps.jsonl", gap.map(|gap| serde_json::to_string(&gap).unwrap() + "\n").unwrap_or_default()),
@@ -86,6 +93,25 @@ fn bundle(dir: &Path, edit: impl FnOnce(&mut Option<GapLine>, &Ed25519KeyPair)) 
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
     BundleFiles::read(dir).unwrap()
+}
+
+/// `contract.json`, `report.json` and `report.html` of contract `c` for 2026-02, none of whose results are in
+/// these bundles (every line is another check's, by digest): a report of nothing monitored.
+fn terms_and_report() -> (String, String, String) {
+    let applied: AppliedContract = serde_json::from_value(serde_json::json!({
+        "terms": {
+            "id": "c", "vendor": "V", "service": "S", "checks": ["web"], "objective": "99.9",
+            "credits": { "fee": "100", "currency": "USD", "tiers": [ { "below": "99.9", "credit": "10" } ] }
+        },
+        "placement": {},
+        "monitoring_began": null
+    }))
+    .unwrap();
+    let contract = applied.contract("contract.json").unwrap();
+    let period = parse_period("2026-02", contract.terms.period, &contract.tz).unwrap();
+    let horizon = Horizon { monitored_from: None, now: "2026-03-02T00:00:00Z".parse().unwrap() };
+    let pair = [(&contract, evaluate(&contract, &period, &[], &horizon))];
+    (serde_json::to_string(&applied).unwrap(), render(&pair, Format::Json), render(&pair, Format::Html))
 }
 
 fn problems(edit: impl FnOnce(&mut Option<GapLine>, &Ed25519KeyPair)) -> Vec<String> {

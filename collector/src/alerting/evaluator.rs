@@ -25,15 +25,15 @@ use super::escalation::{channels_of, due_levels, repeat_due};
 use super::rules::{self, Finding, Watched};
 use crate::config::CollectorConfig;
 use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
-use crate::contract::Contract;
 use crate::notify::{Notification, Notifier};
 use crate::outage::Outage;
-use crate::sla::Period;
-use crate::sla::engine::{in_maintenance, slice_boundary, slice_votes};
-use crate::sla::status::current_period;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
 use crate::views::{CurrentRead, Standings};
+use slaprobe_sla::Period;
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::engine::{in_maintenance, slice_boundary, slice_votes};
+use slaprobe_sla::status::current_period;
 
 /// How often rules are evaluated.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -466,7 +466,7 @@ fn resolved_notification(config: &CollectorConfig, alert: &AlertRecord, now: Tim
         Some(RESOLVED_BY_CONDITION) | None => String::new(),
         Some(person) => format!(" by {person}"),
     };
-    let summary = format!("resolved{by} after {}: {}", crate::display::duration(lasted), alert.summary);
+    let summary = format!("resolved{by} after {}: {}", slaprobe_sla::display::duration(lasted), alert.summary);
     notification(config, alert, "resolved", None, summary)
 }
 

@@ -22,10 +22,10 @@ use rust_decimal::Decimal;
 use slaprobe_proto::ResultRecord;
 
 use crate::config::alerting::BurnWindow;
-use crate::contract::{Contract, NoData};
-use crate::display;
-use crate::sla::engine::{SliceState, SliceVote};
-use crate::sla::status::ContractStatus;
+use slaprobe_sla::contract::{Contract, NoData};
+use slaprobe_sla::display;
+use slaprobe_sla::engine::{SliceState, SliceVote};
+use slaprobe_sla::status::ContractStatus;
 
 /// The period the burn-rate windows are written for.
 const REFERENCE_PERIOD_SECONDS: u64 = 30 * 24 * 3600;

@@ -22,12 +22,12 @@ use slaprobe_proto::bundle::{
 };
 
 use crate::config::CollectorConfig;
-use crate::contract::{ContractFile, Placement};
-use crate::render::{Format, render};
-use crate::sla::evaluation_window;
 use crate::store::{Store, StoreError};
-use crate::views::{ViewError, select, store_reports};
+use crate::views::{ViewError, monitoring_began, select, store_reports};
 use history::{AgentPart, agent_part, key_files};
+use slaprobe_sla::contract::AppliedContract;
+use slaprobe_sla::evaluation_window;
+use slaprobe_sla::render::{Format, render};
 use staging::{Staging, StagingError};
 
 /// The bundle's own explanation.
@@ -63,13 +63,6 @@ pub struct BundleSummary {
     /// Agents whose latest results no checkpoint covers yet, so they were left out: the agent, the seq the bundle
     /// stops at, and the last result left out.
     pub left_out: Vec<(String, u64, u64)>,
-}
-
-/// `contract.json`: the terms as written and which regions each check is placed in (only they vote).
-#[derive(Serialize)]
-struct AppliedContract<'a> {
-    terms: &'a ContractFile,
-    placement: &'a Placement,
 }
 
 /// Writes the bundle of `contract` for `period` to `out` (a directory, or a `.tar`), its report as of `as_of`.
@@ -115,7 +108,7 @@ pub async fn write_bundle(
     for (agent, keys) in key_files(&parts, &on_record) {
         staging.write(&format!("{KEYS_DIR}/{agent}.pub"), keys.as_bytes())?;
     }
-    let applied = AppliedContract { terms: &contract.terms, placement: &contract.placement };
+    let applied = AppliedContract::of(contract, monitoring_began(store, contract).await?);
     staging.write(CONTRACT, serde_json::to_string_pretty(&applied).unwrap_or_default().as_bytes())?;
     staging.write(REPORT_JSON, render(&reports, Format::Json).as_bytes())?;
     staging.write(REPORT_HTML, render(&reports, Format::Html).as_bytes())?;
@@ -153,7 +146,9 @@ fn readme(contract: &str, period: &str) -> String {
          1. Compare the keys in keys/ with the agents' keys as their operator pins them.\n\
          2. Run `slaprobe-verify <this bundle>` (a small program of the slaprobe project, without database or\n\
             network), or check by hand as the specification describes: the canonical JSON of each result\n\
-            (RFC 8785), its digest, the chain, and the signatures.\n\n\
+            (RFC 8785), its digest, the chain, and the signatures. slaprobe-verify also makes the report again\n\
+            from results.jsonl and contract.json and holds it against report.json and report.html.\n\
+         3. Compare the terms in contract.json with the contract both parties signed.\n\n\
          manifest.json lists the SHA-256 of every file; results.jsonl shows the contract's results in full and the\n\
          agents' other results by digest only.\n"
     )

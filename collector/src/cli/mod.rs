@@ -18,9 +18,9 @@ use jiff::Timestamp;
 use crate::bundle::{BundleError, BundleSummary, write_bundle};
 use crate::config::{CollectorConfig, ConfigError, Purpose, load_collector_config, load_collector_config_for};
 use crate::migrate::{MigrateError, migrate};
-use crate::render::{Format, render};
 use crate::store::{Store, StoreError};
 use crate::views::{ViewError, export, store_reports};
+use slaprobe_sla::render::{Format, render};
 
 /// Why a command failed; [`CliError::exit_code`] is the status the binary exits with.
 #[derive(Debug, thiserror::Error)]

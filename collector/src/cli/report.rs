@@ -1,6 +1,6 @@
 //! `slaprobe-collector report --contracts FILE --results FILE`: claim reports offline from a results file, so a
 //! third party can reproduce them without a collector (reports from the store are made by [`crate::views`]; every
-//! report is rendered by [`crate::render`]).
+//! report is rendered by [`slaprobe_sla::render`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,10 +8,10 @@ use std::path::Path;
 use jiff::Timestamp;
 
 use crate::config::read_list_file;
-use crate::contract::{Contract, parse_contracts};
 use crate::results_file::for_each_result;
-use crate::sla::{Evaluation, Horizon, Report};
 use crate::views::select;
+use slaprobe_sla::contract::{Contract, parse_contracts};
+use slaprobe_sla::{Evaluation, Horizon, Report};
 
 use super::CliError;
 

@@ -14,7 +14,7 @@ use serde_yaml_ng::Value;
 use slaprobe_checks::deserialize_at;
 use slaprobe_checks::is_valid_label;
 
-use crate::contract::Contract;
+use slaprobe_sla::contract::Contract;
 
 /// `notify:`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

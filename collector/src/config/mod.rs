@@ -22,8 +22,8 @@ use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks};
 
 pub mod alerting;
 
-use crate::contract::{Contract, parse_contracts};
 use alerting::{AlertRule, Notify, parse_alerting};
+use slaprobe_sla::contract::{Contract, parse_contracts};
 
 /// How long results are kept when `collector.yaml` sets no `retention.results` (400 days: claims are disputed
 /// for a year, and a year needs its previous month).
@@ -444,7 +444,7 @@ impl CollectorConfig {
     }
 }
 
-/// Fills each contract's [`Placement`](crate::contract::Placement) from the central checks' `regions`.
+/// Fills each contract's [`Placement`](slaprobe_sla::contract::Placement) from the central checks' `regions`.
 fn place_contracts(contracts: &mut [Contract], checks: &[PreparedCheck]) {
     for contract in contracts {
         contract.placement = checks

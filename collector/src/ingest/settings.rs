@@ -10,8 +10,8 @@ use slaprobe_proto::v1;
 
 use super::auth::Agents;
 use crate::config::{CollectorConfig, DEFAULT_MAX_CLOCK_OFFSET, DEFAULT_RESULTS_RETENTION};
-use crate::contract::Contract;
-use crate::sla::status::current_period;
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::status::current_period;
 
 /// Ingest's view of the configuration; a reload replaces it whole.
 #[derive(Debug, Clone)]

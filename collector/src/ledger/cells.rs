@@ -1,7 +1,7 @@
 //! What the ledger keeps of one slice: per region, agent and check, how many results there were and how many
 //! failed (and how many of each arrived late), the earliest failures as incident samples, and the results that
 //! do not vote here. These are exactly the inputs of rules 3–5 and 9: the engine judges a slice from them as it
-//! judges raw results ([`crate::sla::observations`]), so a report read from the ledger is the report computed
+//! judges raw results ([`slaprobe_sla::observations`]), so a report read from the ledger is the report computed
 //! from the raw results.
 //!
 //! Beside the cells, each slice keeps a latency sketch per region of the successful results of the contract's
@@ -21,12 +21,12 @@ use prost::Message;
 use prost::bytes::Bytes;
 use slaprobe_proto::ResultRecord;
 
-use crate::contract::Contract;
-use crate::sla::grid::Grid;
-use crate::sla::latency::{LatencySketch, SketchBins};
-use crate::sla::observations::{Sample, failure, keep_earliest};
 use crate::store::LedgerSlice;
 use crate::store::columns::nanos;
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::grid::Grid;
+use slaprobe_sla::latency::{LatencySketch, SketchBins};
+use slaprobe_sla::observations::{Sample, failure, keep_earliest};
 
 /// One slice's cells.
 #[derive(Clone, PartialEq, Message)]

@@ -1,7 +1,7 @@
 //! The slice ledger: each contract's settled slices, folded once from the raw results into the counts the engine
 //! judges a slice from ([`cells`]), so a report, a standing or a scrape reads a row per slice instead of every
 //! raw result of the period. It is the engine's input stored, not a second set of rules: the same
-//! [`crate::sla`] code judges a slice whether its counts come from the ledger or from raw results, and the rules
+//! [`slaprobe_sla`] code judges a slice whether its counts come from the ledger or from raw results, and the rules
 //! that depend on the whole period (runs, uptime, credits) are applied when a period is read.
 //!
 //! A slice is settled [`SETTLE_EXTRA`] after the contract's settle time has passed its end ([`upkeep`] folds
@@ -25,10 +25,10 @@ use std::collections::HashMap;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::CollectorConfig;
-use crate::contract::Contract;
-use crate::sla::grid::Grid;
-use crate::sla::status::current_period;
 use crate::store::{LedgerSlice, LedgerState, ResultFlags, Store, StoreError};
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::grid::Grid;
+use slaprobe_sla::status::current_period;
 
 use self::cells::Fold;
 

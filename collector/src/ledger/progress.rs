@@ -6,8 +6,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{settle_horizon, upkeep, usable};
 use crate::config::CollectorConfig;
-use crate::contract::Contract;
 use crate::store::LedgerState;
+use slaprobe_sla::contract::Contract;
 
 /// A ledger this far behind its settle horizon is still being computed (a few upkeep runs' worth of slack).
 const BEHIND: SignedDuration = SignedDuration::from_mins(5);

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{earliest_of, fold_between, merged_ranges, settle_horizon, slice_length, terms_hash};
 use crate::config::CollectorConfig;
-use crate::contract::Contract;
 use crate::outage::Outage;
 use crate::store::{LeaseClaim, LedgerMark, LedgerState, LedgerWrite, Store, StoreError};
+use slaprobe_sla::contract::Contract;
 
 /// Time between runs.
 pub const EVERY: Duration = Duration::from_secs(5);

@@ -16,11 +16,11 @@ use super::Standings;
 use super::window::WindowPass;
 use crate::config::{CollectorConfig, load_collector_config};
 use crate::ledger::{upkeep, usable};
-use crate::sla::breakdown::{DayLatency, RegionView};
-use crate::sla::engine::slice_votes;
-use crate::sla::status::current_period;
-use crate::sla::{Horizon, Period, Report, parse_period};
 use crate::store::{IngestBatch, ResultFlags, SliceParts, Store};
+use slaprobe_sla::breakdown::{DayLatency, RegionView};
+use slaprobe_sla::engine::slice_votes;
+use slaprobe_sla::status::current_period;
+use slaprobe_sla::{Horizon, Period, Report, parse_period};
 
 /// The contract's terms that vary between cases.
 #[derive(Debug, Clone)]

@@ -20,13 +20,13 @@ use slaprobe_proto::ResultRecord;
 pub use self::standings::{Standings, keep_up};
 use self::window::{PassPart, WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
-use crate::contract::Contract;
 use crate::ledger::earliest_of;
-use crate::sla::breakdown::{DayLatency, RegionView};
-use crate::sla::engine::{SliceVote, slice_boundary, vote_window};
-use crate::sla::status::{ContractStatus, current_period, standing_of};
-use crate::sla::{Horizon, Period, Report, evaluation_window, parse_period};
 use crate::store::{LedgerState, Store, StoreError};
+use slaprobe_sla::breakdown::{DayLatency, RegionView};
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::engine::{SliceVote, slice_boundary, vote_window};
+use slaprobe_sla::status::{ContractStatus, current_period, standing_of};
+use slaprobe_sla::{Horizon, Period, Report, evaluation_window, parse_period};
 
 /// Why a view could not be made; the API maps each to its status, the commands to their exit status.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,12 @@ async fn store_horizon(
     now: Timestamp,
 ) -> Result<Horizon, StoreError> {
     Ok(Horizon { monitored_from: monitored_from(contract, store, ledger).await?, now })
+}
+
+/// When monitoring of `contract` began, as its reports from the store take it (see [`monitored_from`]).
+pub async fn monitoring_began(store: &Store, contract: &Contract) -> Result<Option<Timestamp>, StoreError> {
+    let states = store.ledger_states().await?;
+    monitored_from(contract, store, crate::ledger::usable(&states, contract)).await
 }
 
 /// When monitoring of `contract` began: its first result, as stored or as its ledger remembers it (retention may

@@ -23,11 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::window::{PassPart, WindowPass, pending_marks};
 use crate::config::CollectorConfig;
-use crate::contract::Contract;
-use crate::sla::engine::grid_of;
-use crate::sla::status::current_period;
-use crate::sla::{Period, evaluation_window};
 use crate::store::{LedgerState, Store, StoreError};
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::engine::grid_of;
+use slaprobe_sla::status::current_period;
+use slaprobe_sla::{Period, evaluation_window};
 
 /// How often [`keep_up`] brings every contract's kept standing up to date.
 pub const REFRESH: Duration = Duration::from_secs(30);

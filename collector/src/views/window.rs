@@ -12,15 +12,15 @@ use std::ops::Range;
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
 
-use crate::contract::Contract;
 use crate::ledger::cells::{SliceCells, SliceLatency, successful_latency};
 use crate::ledger::merged_ranges;
-use crate::sla::breakdown::{Breakdown, DayLatency, RegionView};
-use crate::sla::engine::{SliceVote, report_of};
-use crate::sla::observations::failure;
-use crate::sla::summary::Summary;
-use crate::sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
 use crate::store::{LedgerSlice, LedgerState, ResultFlags, SliceParts, Store, StoreError};
+use slaprobe_sla::breakdown::{Breakdown, DayLatency, RegionView};
+use slaprobe_sla::contract::Contract;
+use slaprobe_sla::engine::{SliceVote, report_of};
+use slaprobe_sla::observations::failure;
+use slaprobe_sla::summary::Summary;
+use slaprobe_sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window};
 
 /// How much raw time is read at once: six hours of the contract's checks from every region (at 15 regions
 /// probing every 30 s, 10,800 results per check; an hour at a time cost a third more time in queries).
@@ -323,7 +323,7 @@ impl<'a> WindowPass<'a> {
         Some(self.breakdown.take()?.finish(&self.evaluation, horizon))
     }
 
-    /// The window's slices as judged before short runs are forgiven (see [`crate::sla::engine::slice_votes`]).
+    /// The window's slices as judged before short runs are forgiven (see [`slaprobe_sla::engine::slice_votes`]).
     pub fn votes(self, monitored_from: Option<Timestamp>) -> Vec<SliceVote> {
         self.evaluation.votes(monitored_from)
     }
@@ -409,7 +409,7 @@ impl PassPart {
     }
 
     /// The slices of `contract`'s grid over `period` (this part's grid) within `[from, to)`, as judged before
-    /// short runs are forgiven (see [`crate::sla::engine::slice_votes`]).
+    /// short runs are forgiven (see [`slaprobe_sla::engine::slice_votes`]).
     pub fn votes(
         &self,
         contract: &Contract,
@@ -417,7 +417,7 @@ impl PassPart {
         monitored_from: Option<Timestamp>,
         within: (Timestamp, Timestamp),
     ) -> Vec<SliceVote> {
-        crate::sla::engine::votes_of(contract, period, &self.summary, monitored_from, within)
+        slaprobe_sla::engine::votes_of(contract, period, &self.summary, monitored_from, within)
     }
 }
 

@@ -7,12 +7,12 @@ use slaprobe_proto::{HttpDetail, ResultRecord};
 
 use super::*;
 use crate::config::alerting::AlertRule;
-use crate::sla::engine::{SliceState, SliceVote, slice_votes};
-use crate::sla::tests::{at, contract, minutely, status};
+use slaprobe_sla::engine::{SliceState, SliceVote, slice_votes};
+use slaprobe_sla::fixtures::{at, contract, minutely, status};
 
 /// Monitoring that began long before any slice these tests judge.
 const EVER: Option<Timestamp> = Some(Timestamp::MIN);
-use crate::sla::parse_period;
+use slaprobe_sla::parse_period;
 
 /// Votes of one-minute slices from 2026-04-01T00:00Z, one per character: `U`p, `D`own (in `eu`), `?` unknown,
 /// `x` excluded.
@@ -175,7 +175,8 @@ fn breach_forecast_projects_the_recent_down_rate_to_the_period_end() {
         let results = minutely("acme-api", &["eu"], "2026-04-01T00:00:00Z", "2026-04-11T00:00:00Z", |_, t| {
             at(outage.0) <= t && t < at(outage.1)
         });
-        let standing = status(&contract, &period, &crate::sla::tests::horizon_from(&contract, &results, now), &results);
+        let standing =
+            status(&contract, &period, &slaprobe_sla::fixtures::horizon_from(&contract, &results, now), &results);
         let recent = slice_votes(&contract, period.start, (now - SignedDuration::from_hours(24), now), EVER, &results);
         breach_forecast(&contract, &standing, &recent)
     };

@@ -12,13 +12,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiQuery};
-use crate::contract::{Contract, NoData, PeriodKind};
 use crate::http::HttpState;
-use crate::render::{Format, render};
-use crate::sla::breakdown::{DayLatency, RegionView};
-use crate::sla::status::{ContractStatus, current_period};
-use crate::sla::{Incident, Report};
 use crate::views::{store_period_view, store_reports, store_status};
+use slaprobe_sla::breakdown::{DayLatency, RegionView};
+use slaprobe_sla::contract::{Contract, NoData, PeriodKind};
+use slaprobe_sla::render::{Format, render};
+use slaprobe_sla::status::{ContractStatus, current_period};
+use slaprobe_sla::{Incident, Report};
 
 /// A contract's terms as the API shows them.
 #[derive(Debug, Clone, Serialize)]

@@ -5,9 +5,9 @@
 use maud::{Markup, html};
 use slaprobe_proto::Phases;
 
-use crate::display::{day_class, percent};
-use crate::sla::Report;
-use crate::sla::breakdown::DayLatency;
+use slaprobe_sla::Report;
+use slaprobe_sla::breakdown::DayLatency;
+use slaprobe_sla::display::{day_class, percent};
 
 /// One square per local day of `report`, coloured against the objective, day numbers beneath.
 pub fn day_strip(report: &Report) -> Markup {
@@ -56,7 +56,7 @@ pub fn latency_chart(days: &[DayLatency]) -> Markup {
     let span = (days.len().max(2) - 1) as f64;
     let x = |index: usize| left + plot_width * index as f64 / span;
     let y = |ms: f64| top + plot_height * (1.0 - ms / ceiling);
-    let line = |pick: fn(&crate::sla::breakdown::Percentiles) -> f64| {
+    let line = |pick: fn(&slaprobe_sla::breakdown::Percentiles) -> f64| {
         points
             .iter()
             .filter_map(|(index, day)| day.latency.map(|latency| format!("{:.1},{:.1}", x(*index), y(pick(&latency)))))

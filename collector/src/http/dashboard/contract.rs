@@ -11,13 +11,13 @@ use maud::{Markup, html};
 use super::charts::{day_strip, latency_chart};
 use super::overview::{figure, forecast, standing_class, standing_label};
 use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
-use crate::display::{
-    budget_rule, coverage as coverage_line, duration, money, monitored_span, percent, period_status, region_coverage,
-};
 use crate::http::HttpState;
 use crate::http::api::contracts::{ContractDetail, PeriodQuery, contract_detail};
 use crate::http::auth::Caller;
-use crate::sla::Report;
+use slaprobe_sla::Report;
+use slaprobe_sla::display::{
+    budget_rule, coverage as coverage_line, duration, money, monitored_span, percent, period_status, region_coverage,
+};
 
 /// How many earlier periods the page links to.
 const EARLIER_PERIODS: usize = 6;
@@ -270,8 +270,8 @@ fn coverage(report: &Report) -> Markup {
             p.warning {
                 (late.results) " results arrived after the period closed. Without them: "
                 (late.down_slices_without) " down slices, uptime "
-                (crate::display::percent(late.uptime_percent_without, 3)) ", credit "
-                (crate::display::money(late.credit_amount_without, &report.currency)) "."
+                (slaprobe_sla::display::percent(late.uptime_percent_without, 3)) ", credit "
+                (slaprobe_sla::display::money(late.credit_amount_without, &report.currency)) "."
             }
         }
     }

@@ -29,8 +29,8 @@ use maud::{DOCTYPE, Markup, html};
 use super::HttpState;
 use super::api::ApiError;
 use super::auth::{self, Caller};
-use crate::display;
 use crate::reload::ReloadFailure;
+use slaprobe_sla::display;
 
 /// Seconds between refreshes of the live pages.
 pub const REFRESH_SECONDS: u32 = 30;

@@ -12,13 +12,13 @@ use maud::{Markup, html};
 use rust_decimal::Decimal;
 
 use super::{Nav, PageError, as_of_note, layout, reload_failed};
-use crate::display::{duration, money, percent};
 use crate::http::HttpState;
 use crate::http::api::ApiError;
 use crate::http::api::contracts::contract_statuses;
 use crate::http::auth::Caller;
-use crate::sla::status::{ContractStatus, Standing};
 use crate::store::AlertState;
+use slaprobe_sla::display::{duration, money, percent};
+use slaprobe_sla::status::{ContractStatus, Standing};
 
 /// The words for a standing.
 pub fn standing_label(standing: Standing) -> &'static str {
@@ -109,7 +109,7 @@ fn card(status: &ContractStatus) -> Markup {
                 "Period " (report.period) " (" (report.timezone) "), ends " (ends) "."
             }
             @if report.coverage.low {
-                p.warning data-field="coverage" { (crate::display::coverage(report)) }
+                p.warning data-field="coverage" { (slaprobe_sla::display::coverage(report)) }
             }
             @if let Some(silent) = report.silent_agents.as_ref().filter(|silent| !silent.is_empty()) {
                 p.warning { "Silent this period: " (silent.join(", ")) }

@@ -6,9 +6,9 @@
 use std::fmt::Write as _;
 
 use super::html::terms_rows;
+use crate::Report;
 use crate::contract::Contract;
 use crate::display::{budget_rule, coverage, duration, money, monitored_span, percent, period_status, region_coverage};
-use crate::sla::Report;
 
 /// Escapes text for a Markdown table cell.
 fn cell(text: &str) -> String {

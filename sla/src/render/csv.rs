@@ -1,8 +1,8 @@
 //! The report as CSV: a header and one row per contract, every figure exact (uptime and coverage at full
 //! precision, instants in RFC 3339), for spreadsheets and scripts.
 
+use crate::Report;
 use crate::contract::Contract;
-use crate::sla::Report;
 
 /// CSV keeps exact values: uptime and coverage at full precision, instants in RFC 3339.
 pub fn render_csv(pairs: &[(&Contract, &Report)]) -> String {

@@ -200,6 +200,34 @@ pub struct Contract {
 /// Check id → the regions that check runs in, for checks assigned to some regions only.
 pub type Placement = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
+/// A contract as a report applied it: the terms as written, where its checks were placed, and when monitoring of
+/// it began. It is `contract.json` of an evidence bundle, from which the report is computed again.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedContract {
+    /// The terms as written.
+    pub terms: ContractFile,
+    /// Which regions each check is placed in: only they vote.
+    pub placement: Placement,
+    /// The `started_at` of the contract's first stored result (rule 7: slices that ended before it were not
+    /// monitored); `null` when there is none.
+    pub monitoring_began: Option<Timestamp>,
+}
+
+impl AppliedContract {
+    /// `contract` as applied, monitoring having begun at `monitoring_began`.
+    pub fn of(contract: &Contract, monitoring_began: Option<Timestamp>) -> Self {
+        Self { terms: contract.terms.clone(), placement: contract.placement.clone(), monitoring_began }
+    }
+
+    /// The validated contract; every problem with its path under `path`.
+    pub fn contract(&self, path: &str) -> Result<Contract, Vec<String>> {
+        let mut contract = validate(self.terms.clone(), &format!("{path}.terms"))?;
+        contract.placement = self.placement.clone();
+        Ok(contract)
+    }
+}
+
 impl Contract {
     /// Whether a result of `check` from `region` may vote in this contract.
     pub fn admits(&self, check: &str, region: &str) -> bool {

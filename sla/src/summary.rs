@@ -2,7 +2,7 @@
 //! the report, its maintenance windows or its quorums: which regions voted in a slice and which of them voted
 //! down, whether any result fell in it, and for a slice with a down vote the checks that were down and its
 //! earliest failures (an incident's evidence). The engine makes a report from a summary and a horizon alone
-//! ([`crate::sla::engine::report_of`]), so a summary of the settled slices can be kept between requests and a
+//! ([`crate::engine::report_of`]), so a summary of the settled slices can be kept between requests and a
 //! standing made again from it and the few slices that changed.
 //!
 //! Region sets are bits, `words` 64-bit words per slice, laid out flat; regions are numbered in the order they
@@ -201,10 +201,10 @@ fn widened(bits: &[u64], from: usize, to: usize, slices: usize) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::Summary;
-    use crate::sla::grid::Grid;
-    use crate::sla::observations::Observations;
-    use crate::sla::tests::{at, contract};
-    use crate::sla::{Period, engine::report_of};
+    use crate::fixtures::{at, contract};
+    use crate::grid::Grid;
+    use crate::observations::Observations;
+    use crate::{Period, engine::report_of};
 
     /// Observations of `regions` regions over the minutes `slices` of an hour: region `r` reports in every
     /// slice, and fails in slice 1 when `r` is even.
@@ -238,7 +238,7 @@ mod tests {
         let (rest, _) = observed(2..3, (0..130).rev());
         let mut parts = Summary::of(&contract, &first);
         parts.absorb(&Summary::of(&contract, &rest), 2..3);
-        let horizon = crate::sla::Horizon { monitored_from: Some(period.start), now: period.end };
+        let horizon = crate::Horizon { monitored_from: Some(period.start), now: period.end };
         assert_eq!(report_of(&contract, &period, &parts, &horizon), report_of(&contract, &period, &summary, &horizon));
     }
 }

@@ -3,8 +3,8 @@
 //! (the printable claim document, [`html`]). The API, the dashboard's links and the `report` command all render
 //! through here, so a report reads the same wherever it is fetched.
 
+use crate::Report;
 use crate::contract::Contract;
-use crate::sla::Report;
 
 pub mod csv;
 pub mod html;

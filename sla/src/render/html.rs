@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
+use crate::Report;
 use crate::contract::{Combine, Contract, Maintenance, NoData};
 use crate::display::{
     budget_rule, coverage, day_class, duration, money, monitored_span, percent, period_status, region_coverage,
 };
-use crate::sla::Report;
 
 const STYLE: &str = "
 @page { margin: 14mm; }

@@ -146,7 +146,7 @@ pub struct RegionCoverage {
 
 /// Results that arrived after their period closed (flagged `late` at ingest). They vote like any other; this
 /// says how many there were and what the report would be without them, so a changed figure is explained.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LateResults {
     /// How many of the results used arrived late.
     pub results: u64,

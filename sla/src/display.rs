@@ -7,7 +7,7 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::contract::NoData;
-use crate::sla::{PeriodStatus, Report};
+use crate::{PeriodStatus, Report};
 
 /// `value` cut to `digits` decimals with a percent sign, or `no data`.
 pub fn percent(value: Option<f64>, digits: usize) -> String {

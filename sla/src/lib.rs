@@ -1,7 +1,10 @@
-//! The SLA engine: results + contract + period in, report out; no clock, no I/O. It implements rules 1–9 of
-//! `docs/sla.md` to the letter; everything that decides money lives here.
+//! slaprobe-sla: contracts, the SLA engine and the claim reports, everything that decides money. Results +
+//! contract + period in, report out; no clock, no I/O, no database. It implements rules 1–9 of `docs/sla.md` to
+//! the letter. The collector computes its reports with it, and `slaprobe-verify` recomputes a bundle's report with
+//! the same code, so the two cannot disagree by construction.
 //!
 //! Layout:
+//! - [`contract`]: contracts as written in YAML, validated into what the engine needs.
 //! - [`period`]: rule 1, calendar months and quarters in a time zone.
 //! - [`grid`]: rules 1–2, slices and the assignment of results to them.
 //! - [`horizon`]: rule 7's edges, when monitoring began and when the report is made.
@@ -13,15 +16,21 @@
 //! - [`breakdown`]: per-region uptime and daily latency percentiles, to explain a report.
 //! - [`latency`]: mergeable latency sketches those percentiles are read from.
 //! - [`status`]: a contract's standing part way through its period (budget left, best case, certain credit).
+//! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
+//! - [`render`]: reports as JSON, CSV, Markdown and the printable HTML claim document.
+#![forbid(unsafe_code)]
 
 pub mod breakdown;
+pub mod contract;
 pub mod credit;
+pub mod display;
 pub mod engine;
 pub mod grid;
 pub mod horizon;
 pub mod latency;
 pub mod observations;
 pub mod period;
+pub mod render;
 pub mod report;
 pub mod status;
 pub mod summary;
@@ -31,5 +40,7 @@ pub use horizon::Horizon;
 pub use period::{Period, parse_period};
 pub use report::{Coverage, Day, Incident, LateResults, PeriodStatus, Report};
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -133,7 +133,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{LatencySketch, RELATIVE_ACCURACY};
-    use crate::sla::breakdown::Percentiles;
+    use crate::breakdown::Percentiles;
 
     /// The exact nearest-rank percentiles of `values`, the reference the sketch is held to.
     fn percentiles(values: &mut [f64]) -> Option<Percentiles> {
