@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use crate::record::{DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
+use crate::record::{CertificateSummary, DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
 use crate::v1;
 
 /// A protobuf result that cannot be a [`ResultRecord`].
@@ -60,12 +60,26 @@ impl From<&ResultRecord> for v1::Result {
                 redirects: http.redirects,
                 remote_addr: http.remote_addr.clone(),
                 body_bytes: http.body_bytes,
+                status_line: http.status_line.clone(),
+                headers: http.headers.clone(),
+                body_head: http.body_head.clone(),
+                certificates: http
+                    .certificates
+                    .iter()
+                    .map(|certificate| v1::Certificate {
+                        subject: certificate.subject.clone(),
+                        issuer: certificate.issuer.clone(),
+                        not_before_unix_nanos: nanos(certificate.not_before),
+                        not_after_unix_nanos: nanos(certificate.not_after),
+                    })
+                    .collect(),
             }),
             dns: record.dns.as_ref().map(|dns| v1::DnsDetail {
                 rcode: dns.rcode.clone(),
                 answers: dns.answers.clone(),
                 server: dns.server.clone(),
                 protocol: dns.protocol.clone(),
+                authority: dns.authority.clone(),
             }),
             tcp: record.tcp.as_ref().map(|tcp| v1::TcpDetail {
                 remote_addr: tcp.remote_addr.clone(),
@@ -106,6 +120,21 @@ impl TryFrom<v1::Result> for ResultRecord {
                 redirects: http.redirects,
                 remote_addr: http.remote_addr,
                 body_bytes: http.body_bytes,
+                status_line: http.status_line,
+                headers: http.headers,
+                body_head: http.body_head,
+                certificates: http
+                    .certificates
+                    .into_iter()
+                    .map(|certificate| {
+                        Ok(CertificateSummary {
+                            subject: certificate.subject,
+                            issuer: certificate.issuer,
+                            not_before: timestamp("http.certificates.not_before", certificate.not_before_unix_nanos)?,
+                            not_after: timestamp("http.certificates.not_after", certificate.not_after_unix_nanos)?,
+                        })
+                    })
+                    .collect::<Result<_, ConversionError>>()?,
             }),
             None => None,
         };
@@ -146,6 +175,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                 answers: dns.answers,
                 server: dns.server,
                 protocol: dns.protocol,
+                authority: dns.authority,
             }),
             tcp,
         })
@@ -165,7 +195,11 @@ mod tests {
             "ok":false,"error_kind":"http_status","error":"http_status: got 503 Service Unavailable, expected 200-299",
             "phases_ms":{"connect":0.3,"tls":4.1,"ttfb":7.9,"transfer":0.2},
             "http":{"status":503,"version":"HTTP/2","tls_version":"TLSv1.3","cert_expires_at":"2026-05-01T00:00:00Z",
-            "final_url":"https://api.acme.example/health","redirects":1,"remote_addr":"192.0.2.1:443","body_bytes":19}}"#,
+            "final_url":"https://api.acme.example/health","redirects":1,"remote_addr":"192.0.2.1:443","body_bytes":19,
+            "status_line":"HTTP/2 503 Service Unavailable","headers":["retry-after: 30","set-cookie: [redacted]"],
+            "body_head":"upstream unavailable","certificates":[{"subject":"CN=api.acme.example",
+            "issuer":"CN=Acme CA","not_before":"2026-01-01T00:00:00Z","not_after":"2026-05-01T00:00:00Z"}]},
+            "dns":{"rcode":"NXDOMAIN","authority":["acme.example. 300 IN SOA ns.acme.example. host.acme.example. 1 2 3 4 5"]}}"#,
         )
         .unwrap()
     }

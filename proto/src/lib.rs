@@ -7,6 +7,7 @@
 //!   tonic-prost-build; every message and field is documented in the `.proto` file.
 //! - [`convert`]: [`ResultRecord`] ⇄ [`v1::Result`], with errors that name the bad field.
 //! - [`limits`]: message and batch sizes both ends of the stream keep.
+//! - [`capture`]: what a failed attempt keeps of the server's answer, its bounds and redaction.
 //! - [`bundle`]: the files of an evidence bundle, as the collector writes them and the verifier reads them.
 //! - [`evidence`]: the canonical encoding of a result, the hash chain over an agent's results, the statements it
 //!   signs, and agent keys (`docs/evidence.md`).
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod capture;
 pub mod convert;
 pub mod error_text;
 pub mod evidence;
@@ -28,4 +30,4 @@ pub mod v1 {
     tonic::include_proto!("slaprobe.v1");
 }
 
-pub use record::{DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
+pub use record::{CertificateSummary, DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};

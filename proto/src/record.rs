@@ -108,6 +108,33 @@ pub struct HttpDetail {
     /// Bytes of response body received on the final hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_bytes: Option<u64>,
+    /// Failed attempts only: the final response's status line as received (`HTTP/1.1 503 Service Unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_line: Option<String>,
+    /// Failed attempts only: the final response's headers, `name: value`, in the order received; the values of
+    /// sensitive headers, and any configured secret, redacted ([`crate::capture`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    /// Failed attempts only: the first 2 KiB of the final response's body (lossy UTF-8), configured secrets
+    /// redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_head: Option<String>,
+    /// Failed attempts only: the certificates the server presented on the final hop, leaf first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateSummary>,
+}
+
+/// A certificate a server presented, as a person reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateSummary {
+    /// Subject distinguished name (RFC 4514: `CN=api.acme.example, O=Acme`).
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Start of validity.
+    pub not_before: Timestamp,
+    /// End of validity.
+    pub not_after: Timestamp,
 }
 
 /// What a DNS attempt saw.
@@ -125,6 +152,10 @@ pub struct DnsDetail {
     /// Transport used (`udp` or `tcp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// Failed attempts only: authority records in presentation form (the SOA of a negative answer, a
+    /// delegation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authority: Vec<String>,
 }
 
 /// What a TCP attempt saw.

@@ -7,7 +7,7 @@
 //! | `servfail.test.` | SERVFAIL |
 //! | `silent.test.` | nothing at all (the client times out) |
 //! | `truncated.test.` | an empty answer with the TC bit set |
-//! | anything else | NXDOMAIN |
+//! | anything else | NXDOMAIN, with the SOA of `test.` in the authority section as an authoritative server sends |
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -182,7 +183,20 @@ fn answer(zone: &Zone, query: &[u8], udp: bool) -> Option<Vec<u8>> {
                         .cloned(),
                 );
             }
-            None => response.metadata.response_code = ResponseCode::NXDomain,
+            None => {
+                response.metadata.response_code = ResponseCode::NXDomain;
+                let origin = Name::from_str("test.").expect("valid zone name");
+                let soa = SOA::new(
+                    Name::from_str("ns.test.").expect("valid name"),
+                    Name::from_str("hostmaster.test.").expect("valid name"),
+                    2026120101,
+                    3600,
+                    600,
+                    86_400,
+                    300,
+                );
+                response.add_authority(Record::from_rdata(origin, 300, RData::SOA(soa)));
+            }
         },
     }
     response.to_vec().ok()

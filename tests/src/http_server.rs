@@ -12,6 +12,7 @@
 //! | `/body/{text}` | 200 with that text |
 //! | `/header/{name}/{value}` | 200 with that response header |
 //! | `/version` | 200 with the request's HTTP version |
+//! | `/unavailable` | 503 with `retry-after`, a session cookie, the request's `Authorization` echoed in `x-echo`, and a 3 KiB body that echoes it and the request's path and query first |
 //!
 //! It counts accepted connections and requests, so tests can tell that every attempt used a fresh connection.
 
@@ -169,6 +170,8 @@ async fn respond(
     let method = request.method().clone();
     let version = request.version();
     let path = request.uri().path().to_owned();
+    let path_and_query = request.uri().path_and_query().map(ToString::to_string).unwrap_or_default();
+    let authorization = request.headers().get("authorization").cloned();
     let body = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut response = Response::builder();
@@ -207,6 +210,15 @@ async fn respond(
             (StatusCode::OK, "with header".to_owned())
         }
         ["version"] => (StatusCode::OK, format!("{version:?}")),
+        ["unavailable"] => {
+            let echoed = authorization.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
+            response = response
+                .header("retry-after", "30")
+                .header("set-cookie", "session=c0ffee-session-id; HttpOnly")
+                .header("x-echo", echoed.as_str());
+            let text = format!("upstream unavailable; you sent {path_and_query} with Authorization: {echoed}\n");
+            (StatusCode::SERVICE_UNAVAILABLE, text + &"x".repeat(3 * 1024))
+        }
         _ => {
             let sources = counters.failing_sources.lock().expect("sources lock").clone();
             let forced = StatusCode::from_u16(counters.forced_status.load(Ordering::SeqCst));

@@ -65,7 +65,14 @@ async fn response_codes_and_silence() {
     let server = zone_server().await;
     let nx = probe(&dns_check(&server, "missing.test", "")).await;
     assert_failed(&nx, "dns_rcode", "answered NXDOMAIN for missing.test. A, expected NOERROR");
-    assert!(probe(&dns_check(&server, "missing.test", "expect: { rcode: NXDOMAIN }")).await.ok);
+    let authority = nx.dns.expect("dns detail").authority;
+    assert_eq!(
+        authority,
+        ["test. 300 IN SOA ns.test. hostmaster.test. 2026120101 3600 600 86400 300"],
+        "the failure keeps the authority"
+    );
+    let expected_nx = probe(&dns_check(&server, "missing.test", "expect: { rcode: NXDOMAIN }")).await;
+    assert!(expected_nx.ok && expected_nx.dns.is_some_and(|dns| dns.authority.is_empty()), "a pass keeps none");
     let servfail = probe(&dns_check(&server, "servfail.test", "")).await;
     assert_failed(&servfail, "dns_rcode", "answered SERVFAIL");
     assert_eq!(servfail.dns.and_then(|dns| dns.rcode).as_deref(), Some("SERVFAIL"));

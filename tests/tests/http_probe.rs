@@ -36,6 +36,35 @@ async fn success_records_status_version_and_phases() {
 
 /// The bound holds on a loaded 2-core machine; the typical overhead is measured by `bench_agent`.
 #[tokio::test]
+async fn a_failed_attempt_keeps_what_the_server_said_without_the_checks_secrets() {
+    let server = HttpServer::start().await;
+    let url = format!("{}?api_key=query-secret-123", server.url("/unavailable"));
+    let result = probe(&check(&url, "headers: { Authorization: \"Bearer header-secret-456\" }")).await;
+    assert_failed(&result, "http_status", "got 503");
+    let http = result.http.clone().expect("http detail");
+    assert_eq!(http.status_line.as_deref(), Some("HTTP/1.1 503 Service Unavailable"));
+    for header in ["retry-after: 30", "set-cookie: [redacted]", "x-echo: [redacted]"] {
+        assert!(http.headers.iter().any(|line| line == header), "{header:?} in {:?}", http.headers);
+    }
+    let body = http.body_head.expect("the start of the body");
+    assert!(
+        body.starts_with(
+            "upstream unavailable; you sent /unavailable?api_key=[redacted] with Authorization: [redacted]\n"
+        ),
+        "{body}"
+    );
+    assert!(body.len() <= 2048 + 32 && body.len() >= 2000, "about 2 KiB of the 3 KiB body: {}", body.len());
+    let stored = serde_json::to_string(&result).unwrap();
+    for secret in ["header-secret-456", "query-secret-123", "c0ffee-session-id"] {
+        assert!(!stored.contains(secret), "{secret} leaked into {stored}");
+    }
+    assert_eq!(slaprobe_proto::capture::check_bounds(&result), Ok(()));
+
+    let passed = probe(&check(&server.url("/"), "")).await.http.expect("http detail");
+    assert!(passed.status_line.is_none() && passed.headers.is_empty() && passed.body_head.is_none(), "{passed:?}");
+}
+
+#[tokio::test]
 async fn ttfb_covers_the_servers_delay_and_little_more() {
     let server = HttpServer::start_on_own_thread();
     let result = probe(&check(&server.url("/delay/150"), "")).await;
@@ -177,6 +206,10 @@ async fn certificate_problems() {
     let expiring =
         probe(&check(&expiring_server.url("/"), &format!("{ca_file}, expect: {{ cert_min_days: 30 }}"))).await;
     assert_failed(&expiring, "cert_expiry", "fewer than 30");
+    let presented = expiring.http.expect("http detail").certificates;
+    let leaf = presented.first().expect("the certificates the server presented");
+    let days_left = (leaf.not_after.as_second() - jiff::Timestamp::now().as_second()) / 86_400;
+    assert!((8..=10).contains(&days_left) && !leaf.subject.is_empty() && !leaf.issuer.is_empty(), "{presented:?}");
 }
 
 #[tokio::test]

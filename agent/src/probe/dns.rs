@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use slaprobe_checks::check::DnsProtocol;
 use slaprobe_checks::spec::{DnsSpec, rcode_name};
+use slaprobe_proto::capture::{MAX_AUTHORITY, MAX_LINE, cut};
 
 /// Largest UDP response read.
 const MAX_UDP_RESPONSE: usize = 4096;
@@ -54,6 +55,8 @@ pub async fn probe(context: &ProbeContext, spec: &DnsSpec, attempt: &mut Attempt
     if let Some(detail) = attempt.dns.as_mut() {
         detail.rcode = Some(rcode_name(rcode));
         detail.answers = answers.clone();
+        detail.authority =
+            response.authorities.iter().take(MAX_AUTHORITY).map(|record| cut(&record.to_string(), MAX_LINE)).collect();
     }
     if response.metadata.truncation && spec.protocol == DnsProtocol::Udp {
         return Err(Failure::new(

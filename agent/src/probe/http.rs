@@ -25,15 +25,18 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Url;
 
+use super::capture;
 use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use slaprobe_checks::spec::HttpSpec;
 use slaprobe_proto::HttpDetail;
+use slaprobe_proto::capture::BODY_HEAD_BYTES;
 use slaprobe_proto::error_text::error_chain;
 use slaprobe_proto::redact::redact;
 
-/// Body bytes kept for `body_regex`; the rest is counted, not kept.
+/// Body bytes kept for `body_regex` (without one, the first [`BODY_HEAD_BYTES`] for a failure capture); the rest
+/// is counted, not kept.
 const MAX_KEPT_BODY: usize = 1 << 20;
 /// Longest proxy `CONNECT` response head accepted.
 const MAX_PROXY_HEAD: usize = 8 * 1024;
@@ -102,6 +105,14 @@ fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
     attempt.http.get_or_insert_default()
 }
 
+/// Clears what a redirect's response left in the failure captures: they describe the hop that failed.
+fn forget_previous_hop(detail: &mut HttpDetail) {
+    detail.status_line = None;
+    detail.headers.clear();
+    detail.body_head = None;
+    detail.certificates.clear();
+}
+
 /// One request of a redirect chain.
 struct Outgoing<'a> {
     url: &'a Url,
@@ -120,6 +131,7 @@ async fn exchange(
     attempt: &mut Attempt,
 ) -> Result<Response, Failure> {
     let url = outgoing.url;
+    forget_previous_hop(detail(attempt));
     let host =
         url.host_str().ok_or_else(|| Failure::new(ErrorKind::Http, format!("http: {} has no host", redact(url))))?;
     let port = url.port_or_known_default().unwrap_or(80);
@@ -180,20 +192,26 @@ where
         .map_err(|error| describe_hyper_error(&error, connection.error(), "before sending a complete response"))?;
     let status = response.status();
     let version = version_name(response.version());
+    let reason = response.extensions().get::<hyper::ext::ReasonPhrase>().map(|reason| reason.as_bytes());
     {
         let detail = detail(attempt);
         detail.status = Some(status.as_u16());
         detail.version = Some(version.to_owned());
+        detail.status_line = Some(capture::status_line(version, status, reason));
+        detail.headers = capture::header_lines(response.headers(), spec);
     }
     let (parts, incoming) = response.into_parts();
     attempt.enter(format!("reading the response body from {address}"));
     let transfer_start = Instant::now();
-    let body = connection.alongside(read_body(incoming, spec.body_regex.is_some())).await;
+    let keep = if spec.body_regex.is_some() { MAX_KEPT_BODY } else { BODY_HEAD_BYTES };
+    let body = connection.alongside(read_body(incoming, keep)).await;
     add_phase(&mut attempt.phases.transfer, transfer_start);
     let (body, received) = body.map_err(|(error, received)| {
         describe_hyper_error(&error, connection.error(), &format!("after {received} bytes of the body"))
     })?;
-    detail(attempt).body_bytes = Some(received);
+    let detail = detail(attempt);
+    detail.body_bytes = Some(received);
+    detail.body_head = (!body.is_empty()).then(|| capture::body_head(&body));
     Ok(Response { status, headers: parts.headers, body })
 }
 
@@ -237,8 +255,10 @@ async fn handshake(
     let result = tokio_rustls::TlsConnector::from(spec.tls.clone()).connect(name, stream).await;
     add_phase(&mut attempt.phases.tls, start);
     let tls = result.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
-    let (version, expiry) = session_facts(tls.get_ref().1);
+    let connection = tls.get_ref().1;
+    let (version, expiry) = session_facts(connection);
     let detail = detail(attempt);
+    detail.certificates = connection.peer_certificates().map(capture::certificates).unwrap_or_default();
     detail.tls_version = version;
     detail.cert_expires_at = match (detail.cert_expires_at, expiry) {
         (Some(earlier), Some(now)) => Some(earlier.min(now)),
@@ -301,17 +321,17 @@ fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<R
     builder.body(Full::new(body)).map_err(|_| invalid("URL"))
 }
 
-/// Reads the body to its end, keeping up to [`MAX_KEPT_BODY`] bytes when `keep`; returns the kept bytes and the
-/// count received, or the error with the count received before it.
-async fn read_body(mut incoming: hyper::body::Incoming, keep: bool) -> Result<(Vec<u8>, u64), (hyper::Error, u64)> {
+/// Reads the body to its end, keeping its first `keep` bytes; returns the kept bytes and the count received, or
+/// the error with the count received before it.
+async fn read_body(mut incoming: hyper::body::Incoming, keep: usize) -> Result<(Vec<u8>, u64), (hyper::Error, u64)> {
     let mut kept = Vec::new();
     let mut total: u64 = 0;
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|error| (error, total))?;
         if let Ok(data) = frame.into_data() {
             total += data.len() as u64;
-            if keep && kept.len() < MAX_KEPT_BODY {
-                let room = MAX_KEPT_BODY - kept.len();
+            if kept.len() < keep {
+                let room = keep - kept.len();
                 kept.extend_from_slice(&data[..data.len().min(room)]);
             }
         }

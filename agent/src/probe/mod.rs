@@ -8,7 +8,9 @@
 //! - [`http`], [`dns`], [`tcp`]: the three probe kinds.
 //! - [`net`]: name resolution and connecting from the agent's `source_ip`.
 //! - [`tls`]: rustls client settings and handshake facts.
+//! - [`capture`]: what a failed attempt keeps of the server's answer, cleaned of the check's secrets.
 
+pub mod capture;
 pub mod dns;
 pub mod http;
 pub mod net;
@@ -179,6 +181,7 @@ pub async fn run_check(
         failure
     });
     let duration = start.elapsed();
+    capture::settle(&mut attempt, &check.spec, outcome.is_err());
     let (error_kind, error) = match outcome {
         Ok(()) => (None, None),
         Err(failure) => (Some(failure.kind.as_str().to_owned()), Some(failure.message)),

@@ -405,8 +405,8 @@ fn unavailable(error: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("{error}; nothing acknowledged, send again"))
 }
 
-/// The record the store may take, or why not: `started_at` must lie in `(earliest, latest)` (the retention
-/// horizon, and now plus the clock bound).
+/// The record the store may take, or why not: its failure captures within their bounds, and `started_at` in
+/// `(earliest, latest)` (the retention horizon, and now plus the clock bound).
 fn accept(
     result: &v1::Result,
     decoded: Result<ResultRecord, String>,
@@ -416,6 +416,7 @@ fn accept(
         return Err("seq 0 is not a sequence number (they start at 1)".to_owned());
     }
     let mut record = decoded?;
+    slaprobe_proto::capture::check_bounds(&record)?;
     // Agents redact URLs themselves; older ones did not, and nothing stored may hold a credential.
     if let Some(http) = &mut record.http {
         http.final_url = http.final_url.as_deref().map(redacted_url);

@@ -155,17 +155,20 @@ async fn bad_results_are_refused_with_a_reason_and_the_rest_stored() {
     let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
     let mut no_check = result(2, -1);
     no_check.check_id.clear();
-    session.send_batch(vec![result(1, -1), no_check, result(3, 60), result(4, -1)]).await;
-    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 4 }));
+    let mut oversized = result(5, -1);
+    oversized.http = Some(v1::HttpDetail { headers: vec!["x: y".to_owned(); 500], ..Default::default() });
+    session.send_batch(vec![result(1, -1), no_check, result(3, 60), result(4, -1), oversized]).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 5 }));
     let seqs: Vec<u64> = stored(&fixture.store).await.iter().map(|record| record.seq.unwrap()).collect();
-    assert_eq!(seqs, [1, 4], "an empty check id and a start an hour ahead are refused; the batch still counts");
+    assert_eq!(seqs, [1, 4], "an empty check id, a start an hour ahead and oversized captures are refused");
     let refused = fixture.store.refused().await.unwrap();
     let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons[0].0, 2);
     assert!(reasons[0].1.contains("check_id"), "the reason names the field: {reasons:?}");
     assert_eq!(reasons[1].0, 3);
     assert!(reasons[1].1.contains("in the future"), "{reasons:?}");
+    assert_eq!(reasons[2], (5, "http.headers holds 500 entries, more than 65"), "{reasons:?}");
 }
 
 #[tokio::test]

@@ -1,0 +1,127 @@
+//! Failure captures ([`slaprobe_proto::capture`]): while an attempt runs, each HTTP hop notes its response's
+//! status line, headers, the start of its body and the certificates presented, and a DNS query its authority
+//! section. Once the attempt is over, [`settle`] keeps them only if it failed, with the check's configured
+//! secrets (header values, URL and proxy passwords, query values) taken out of everything kept; an attempt that
+//! passed keeps none of them, so results that pass stay small.
+
+use http::{HeaderMap, StatusCode};
+use jiff::Timestamp;
+use rustls::pki_types::CertificateDer;
+use slaprobe_checks::spec::{HttpSpec, ProbeSpec};
+use slaprobe_proto::CertificateSummary;
+use slaprobe_proto::capture::{
+    BODY_HEAD_BYTES, MAX_CERTIFICATES, MAX_HEADERS, MAX_LINE, REDACTED, cut, is_sensitive_header, scrub,
+};
+
+use super::Attempt;
+
+/// Keeps the captures of a failed attempt, cleaned of `spec`'s secrets, and drops those of one that passed.
+pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failed: bool) {
+    if !failed {
+        if let Some(http) = &mut attempt.http {
+            http.status_line = None;
+            http.headers = Vec::new();
+            http.body_head = None;
+            http.certificates = Vec::new();
+        }
+        if let Some(dns) = &mut attempt.dns {
+            dns.authority = Vec::new();
+        }
+        return;
+    }
+    let (ProbeSpec::Http(spec), Some(http)) = (spec, &mut attempt.http) else { return };
+    let secrets = secrets(spec);
+    if secrets.is_empty() {
+        return;
+    }
+    let clean = |text: &str| cut(&scrub(text, &secrets), MAX_LINE);
+    http.status_line = http.status_line.as_deref().map(clean);
+    for header in &mut http.headers {
+        *header = clean(header);
+    }
+    http.body_head = http.body_head.as_deref().map(|body| scrub(body, &secrets));
+}
+
+/// The check's configured secrets: every request header value (and its last word, the credential of
+/// `Bearer …`), the URL's password and query values, and the proxy's password.
+fn secrets(spec: &HttpSpec) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for value in spec.headers.values() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if let Some(last) = value.split_whitespace().last().filter(|last| *last != value) {
+            secrets.push(last.to_owned());
+        }
+        secrets.push(value);
+    }
+    for url in std::iter::once(&spec.url).chain(&spec.proxy) {
+        if let Some(password) = url.password() {
+            secrets.push(password.to_owned());
+            secrets.push(percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
+        }
+        secrets.extend(url.query_pairs().map(|(_, value)| value.into_owned()));
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// The status line as received: the server's own reason phrase when it sent one hyper does not know.
+pub fn status_line(version: &str, status: StatusCode, reason: Option<&[u8]>) -> String {
+    let reason = match reason {
+        Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        None => status.canonical_reason().unwrap_or_default().to_owned(),
+    };
+    cut(format!("{version} {} {reason}", status.as_u16()).trim_end(), MAX_LINE)
+}
+
+/// The headers as `name: value` lines in the order received; sensitive ones (by name, or named by the check's
+/// `sensitive_headers`) as [`REDACTED`]; beyond [`MAX_HEADERS`], one line counting the rest.
+pub fn header_lines(headers: &HeaderMap, spec: &HttpSpec) -> Vec<String> {
+    let mut lines: Vec<String> = headers
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|(name, value)| {
+            let sensitive = is_sensitive_header(name.as_str()) || spec.sensitive_headers.contains(name);
+            let value = if sensitive { REDACTED.into() } else { String::from_utf8_lossy(value.as_bytes()) };
+            cut(&format!("{name}: {value}"), MAX_LINE)
+        })
+        .collect();
+    if headers.len() > MAX_HEADERS {
+        lines.push(format!("… {} more headers not kept", headers.len() - MAX_HEADERS));
+    }
+    lines
+}
+
+/// The first [`BODY_HEAD_BYTES`] of a body, as text.
+pub fn body_head(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(BODY_HEAD_BYTES)]).into_owned()
+}
+
+/// The certificates of a chain as a person reads them, leaf first; ones that do not parse are named so.
+pub fn certificates(chain: &[CertificateDer<'_>]) -> Vec<CertificateSummary> {
+    chain
+        .iter()
+        .take(MAX_CERTIFICATES)
+        .map(|der| match x509_parser::parse_x509_certificate(der) {
+            Ok((_, certificate)) => {
+                let validity = certificate.validity();
+                let at = |time: &x509_parser::time::ASN1Time| {
+                    Timestamp::from_second(time.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH)
+                };
+                CertificateSummary {
+                    subject: cut(&certificate.subject().to_string(), MAX_LINE),
+                    issuer: cut(&certificate.issuer().to_string(), MAX_LINE),
+                    not_before: at(&validity.not_before),
+                    not_after: at(&validity.not_after),
+                }
+            }
+            Err(error) => CertificateSummary {
+                subject: cut(&format!("(a certificate that does not parse: {error})"), MAX_LINE),
+                issuer: String::new(),
+                not_before: Timestamp::UNIX_EPOCH,
+                not_after: Timestamp::UNIX_EPOCH,
+            },
+        })
+        .collect()
+}
