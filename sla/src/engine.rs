@@ -599,5 +599,6 @@ fn incident(contract: &Contract, grid: &Grid, summary: &Summary, slices: std::op
         regions: regions.into_iter().collect(),
         checks: checks.into_iter().collect(),
         sample_errors,
+        observed: Vec::new(),
     }
 }

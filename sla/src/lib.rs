@@ -15,6 +15,7 @@
 //! - [`report`]: the report's fields.
 //! - [`breakdown`]: per-region uptime and daily latency percentiles, to explain a report.
 //! - [`latency`]: mergeable latency sketches those percentiles are read from.
+//! - [`observed`]: what we observed in each incident, one failed result per region, for the claim report.
 //! - [`status`]: a contract's standing part way through its period (budget left, best case, certain credit).
 //! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
 //! - [`render`]: reports as JSON, CSV, Markdown and the printable HTML claim document.
@@ -29,6 +30,7 @@ pub mod grid;
 pub mod horizon;
 pub mod latency;
 pub mod observations;
+pub mod observed;
 pub mod period;
 pub mod render;
 pub mod report;

@@ -174,6 +174,9 @@ pub struct Incident {
     pub checks: Vec<String>,
     /// Up to three distinct errors seen, earliest first.
     pub sample_errors: Vec<String>,
+    /// What we observed: one failed result from each region that voted down, the earliest, with its failure
+    /// captures ([`crate::observed`]); empty where the report was made without the raw results.
+    pub observed: Vec<slaprobe_proto::ResultRecord>,
 }
 
 /// One local day of the period.

@@ -79,6 +79,12 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
         "incident starts at {start}, outage at {outage_start}"
     );
     assert_eq!(incidents[0]["sample_errors"][0], "http_status: got 503 Service Unavailable, expected 200-299");
+    let observed = incidents[0]["observed"].as_array().unwrap();
+    assert_eq!(observed.len(), 1, "one sample from the one region: {report}");
+    let first_failed = results.iter().find(|result| !result.ok).unwrap();
+    assert_eq!(observed[0]["seq"], serde_json::json!(first_failed.seq), "the first failure is the sample");
+    assert_eq!(observed[0]["http"]["status_line"], "HTTP/1.1 503 Service Unavailable", "{report}");
+    assert_eq!(observed[0]["http"]["body_head"], "forced failure", "{report}");
     assert_eq!(report["currency"], "EUR");
     // With `no_data: exclude` only the seconds the agent probed are eligible, so the outage weighs heavily.
     let eligible = report["eligible_slices"].as_u64().unwrap();
@@ -169,6 +175,9 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
         "http_status: got 503 Service Unavailable, expected 200-299",
         "How the figures were computed",
         "slaprobe-verify bundle.tar",
+        "Appendix: what we observed",
+        "HTTP/1.1 503 Service Unavailable",
+        "forced failure",
     ] {
         assert!(html.contains(part), "the HTML report lacks {part:?}");
     }

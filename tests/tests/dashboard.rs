@@ -294,6 +294,14 @@ async fn every_page_shows_the_apis_figures_without_errors() {
     assert!(shows_duration(&text(past, ".figures [data-field=\"downtime\"]"), &Value::from(6000)));
     assert_eq!(text(past, "[data-field=\"incidents\"]"), report["incidents"].as_array().unwrap().len().to_string());
     assert_eq!(text(past, "[data-field=\"met\"]"), "missed");
+    // Under the incident, what was observed: the seeded first failure of eu-west, as the API has it.
+    let sample = &report["incidents"][0]["observed"][0];
+    assert_eq!(sample["error"], "connect: connection refused", "{report}");
+    let observed = text(past, "[data-field=\"observed\"]");
+    assert!(
+        observed.contains("What we observed (1 region)") && observed.contains("connect: connection refused"),
+        "{observed}"
+    );
     assert_eq!(count(past, "svg.strip rect"), report["days"].as_array().unwrap().len());
     assert_eq!(count(past, "svg.strip rect.bad"), 1, "the 10th: 20 of 288 slices down, 93.06 %");
     assert_eq!(count(past, "svg.strip rect.up"), report["days"].as_array().unwrap().len() - 1);

@@ -160,6 +160,19 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
     assert!(said.contains("verified:") && said.contains("from 3 agents"), "{said}");
     assert!(said.contains("report reproduced from these results: uptime ") && said.contains(" USD"), "{said}");
     assert!(said.contains("terms applied (compare them with the signed contract): objective 99.9 %"), "{said}");
+    // The report says what each agent's region observed in the outage, and the verifier made that again too.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("report.json")).unwrap()).unwrap();
+    let observed: Vec<&serde_json::Value> = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|incident| incident["observed"].as_array().unwrap())
+        .collect();
+    assert!(!observed.is_empty(), "{report}");
+    for sample in &observed {
+        assert_eq!(sample["http"]["status_line"], "HTTP/1.1 503 Service Unavailable", "{sample}");
+    }
     // The same bundle checked by an implementation of docs/evidence.md written apart, on other libraries.
     let (code, said) = python_verify(&bundle);
     assert_eq!(code, Some(0), "the Python check of the specification: {said}");

@@ -15,6 +15,8 @@ use serde_json::Value;
 use slaprobe_proto::ResultRecord;
 use slaprobe_proto::bundle::{CONTRACT, REPORT_HTML, REPORT_JSON, RESULTS};
 use slaprobe_sla::contract::{AppliedContract, Contract};
+use slaprobe_sla::observations::failure;
+use slaprobe_sla::observed::Sampler;
 use slaprobe_sla::render::{Format, render};
 use slaprobe_sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window, parse_period};
 
@@ -61,6 +63,9 @@ pub struct Recount<'a> {
     evaluation: Evaluation<'a>,
     /// The contract's oldest result in the bundle, and its line.
     earliest: Option<(Timestamp, usize)>,
+    /// Lines of failed results that vote: the incidents' samples are picked among them once the incidents are
+    /// known.
+    failed_lines: Vec<usize>,
 }
 
 /// The figures of a report made again that matched.
@@ -79,6 +84,7 @@ impl<'a> Recount<'a> {
             window: evaluation_window(&terms.contract, &terms.period),
             evaluation: Evaluation::new(&terms.contract, &terms.period),
             earliest: None,
+            failed_lines: Vec::new(),
             terms,
         }
     }
@@ -100,6 +106,10 @@ impl<'a> Recount<'a> {
         }
         if self.window.0 <= record.started_at && record.started_at < self.window.1 {
             self.evaluation.add(&record);
+            let contract = &self.terms.contract;
+            if contract.admits(&record.check_id, &record.region) && failure(contract, &record).is_some() {
+                self.failed_lines.push(line);
+            }
         }
     }
 
@@ -122,6 +132,7 @@ impl<'a> Recount<'a> {
         let stated = read_report(bundle, problems)?;
         let horizon = Horizon { monitored_from: terms.monitoring_began, now: stated.generated_at };
         let mut report = self.evaluation.report(&horizon);
+        observe(bundle, &terms.contract, &self.failed_lines, &mut report);
         report.silent_agents = stated.silent_agents;
         report.late = stated.late;
         let computed = serde_json::to_value(&report).unwrap_or_default();
@@ -152,6 +163,26 @@ impl<'a> Recount<'a> {
         let [(_, report)] = pair;
         (problems.len() == before).then(|| Reproduced { report, contract: terms.contract.clone() })
     }
+}
+
+/// Fills in what was observed in `report`'s incidents, from the failed results on `lines` of `results.jsonl`.
+fn observe(bundle: &BundleFiles, contract: &Contract, lines: &[usize], report: &mut Report) {
+    let mut sampler = Sampler::new(contract, &report.incidents);
+    let wanted: std::collections::BTreeSet<usize> = lines.iter().copied().collect();
+    let text = bundle.get(RESULTS).unwrap_or_default();
+    for (index, line) in text.split(|byte| *byte == b'\n').enumerate() {
+        if !wanted.contains(&(index + 1)) {
+            continue;
+        }
+        let record = serde_json::from_slice::<Value>(line).ok().and_then(|mut value| {
+            value.as_object_mut()?.remove("chain");
+            serde_json::from_value::<ResultRecord>(value).ok()
+        });
+        if let Some(record) = record {
+            sampler.offer(&record);
+        }
+    }
+    sampler.finish(&mut report.incidents);
 }
 
 /// What `report.json` states.

@@ -11,6 +11,7 @@ use crate::config::read_list_file;
 use crate::results_file::for_each_result;
 use crate::views::select;
 use slaprobe_sla::contract::{Contract, parse_contracts};
+use slaprobe_sla::observed::Sampler;
 use slaprobe_sla::{Evaluation, Horizon, Report};
 
 use super::CliError;
@@ -66,7 +67,7 @@ pub fn offline_reports<'a>(
         message.push_str("\n(pass --skip-bad-lines to report from the valid lines only)");
         return Err(CliError::Data(message));
     }
-    let reports = selected
+    let mut reports: Vec<(&Contract, Report)> = selected
         .into_iter()
         .zip(evaluations)
         .map(|((contract, _), evaluation)| {
@@ -74,5 +75,26 @@ pub fn offline_reports<'a>(
             (contract, evaluation.report(&horizon))
         })
         .collect();
+    if reports.iter().any(|(_, report)| !report.incidents.is_empty()) {
+        observe(results_path, &mut reports)?;
+    }
     Ok(OfflineReports { reports, skipped_lines: bad.count })
+}
+
+/// Fills in what was observed in each report's incidents, reading the results file a second time.
+fn observe(results_path: &Path, reports: &mut [(&Contract, Report)]) -> Result<(), CliError> {
+    let file = std::fs::File::open(results_path)
+        .map_err(|error| CliError::Usage(format!("{}: cannot read: {error}", results_path.display())))?;
+    let mut samplers: Vec<Sampler<'_>> =
+        reports.iter().map(|(contract, report)| Sampler::new(contract, &report.incidents)).collect();
+    for_each_result(std::io::BufReader::new(file), |result| {
+        for sampler in &mut samplers {
+            sampler.offer(&result);
+        }
+    })
+    .map_err(|error| CliError::Data(format!("{}: {error}", results_path.display())))?;
+    for (sampler, (_, report)) in samplers.into_iter().zip(reports.iter_mut()) {
+        sampler.finish(&mut report.incidents);
+    }
+    Ok(())
 }

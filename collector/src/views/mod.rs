@@ -8,6 +8,8 @@
 //! Reports and standings read the slices the ledger settled from the ledger and the rest from raw results,
 //! exports read raw results, six hours at a time ([`window`]). The period view reads the same way, and its
 //! per-region figures and daily latency percentiles come from the same pass (the ledger keeps latency sketches).
+//! Reports and period views then read the raw results of each incident for what we observed in it (one failed
+//! result per region, with its failure captures).
 
 mod standings;
 mod window;
@@ -25,8 +27,13 @@ use crate::store::{LedgerState, Store, StoreError};
 use slaprobe_sla::breakdown::{DayLatency, RegionView};
 use slaprobe_sla::contract::Contract;
 use slaprobe_sla::engine::{SliceVote, slice_boundary, vote_window};
+use slaprobe_sla::observed::Sampler;
 use slaprobe_sla::status::{ContractStatus, current_period, standing_of};
 use slaprobe_sla::{Horizon, Period, Report, evaluation_window, parse_period};
+
+/// How much of an incident's raw results is read at once while looking for its samples: most are found in its
+/// first minutes.
+const SAMPLE_CHUNK: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// Why a view could not be made; the API maps each to its status, the commands to their exit status.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +132,8 @@ pub async fn store_reports<'a>(
         let horizon = store_horizon(contract, store, ledger, now).await?;
         let mut pass = report_pass(contract, &period);
         pass.read(store, &period, ledger).await?;
-        reports.push((contract, naming_silent(config, contract, pass.finish(&horizon))));
+        let report = with_observations(store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
+        reports.push((contract, report));
     }
     Ok(reports)
 }
@@ -317,7 +325,7 @@ pub async fn store_period_view<'a>(
         let mut pass = report_pass(contract, &period).with_breakdown((period.start, period.end));
         pass.read(store, &period, ledger).await?;
         let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
-        let report = naming_silent(config, contract, pass.finish(&horizon));
+        let report = with_observations(store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
         return Ok(PeriodView { contract, period, status: None, report, regions, latency, horizon });
     }
     // Up to the last whole slice before `as_of`.
@@ -327,8 +335,27 @@ pub async fn store_period_view<'a>(
     pass.read(store, &period, ledger).await?;
     let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
     let standing = standing_at(config, contract, &period, &horizon, pass);
-    let report = standing.so_far.clone();
+    let report = with_observations(store, contract, standing.so_far.clone()).await?;
     Ok(PeriodView { contract, period: elapsed, status: Some(standing), report, regions, latency, horizon })
+}
+
+/// `report` with what we observed in each of its incidents ([`Sampler`]): each incident's raw results read
+/// [`SAMPLE_CHUNK`] at a time from its start until every region that voted down in it has its sample.
+async fn with_observations(store: &Store, contract: &Contract, mut report: Report) -> Result<Report, StoreError> {
+    let mut sampler = Sampler::new(contract, &report.incidents);
+    let spans: Vec<(Timestamp, Timestamp)> = sampler.spans().collect();
+    for (index, (start, end)) in spans.into_iter().enumerate() {
+        let mut from = start;
+        while from < end && !sampler.is_complete(index) {
+            let until = from.checked_add(SAMPLE_CHUNK).unwrap_or(end).min(end);
+            for result in store.results_between(&contract.terms.checks, from, until).await? {
+                sampler.offer(&result);
+            }
+            from = until;
+        }
+    }
+    sampler.finish(&mut report.incidents);
+    Ok(report)
 }
 
 /// A pass for `contract`'s standing in `period` (its current one) at `horizon`: the agents that reported so far,

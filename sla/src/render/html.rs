@@ -1,7 +1,7 @@
 //! The claim-ready HTML report: one self-contained page per contract and period (inline CSS, no scripts, no
 //! network), laid out to print on A4 and Letter. It states the contract terms, the outcome, a day-by-day
 //! availability strip, the incidents, the data coverage, and how each figure was computed, so a finance person
-//! can file it and a vendor can check it.
+//! can file it and a vendor can check it; an appendix shows what was observed in each incident.
 
 use std::fmt::Write as _;
 
@@ -28,10 +28,12 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-size: 9pt; } .note { color: #555; font-size: 9pt; }
 .warn { border-left: 1.5mm solid #b00020; padding: 1mm 3mm; background: #fdecee; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 tr, .figure { break-inside: avoid; }
+h3 { font-size: 10.5pt; margin: 5mm 0 1mm; } table.observed { margin-bottom: 3mm; } table.observed th { width: 30mm; }
+pre { font-size: 8pt; white-space: pre-wrap; word-break: break-all; margin: 0; }
 ";
 
 /// Escapes text for HTML.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -134,6 +136,7 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
     render_coverage(out, report);
     render_terms(out, contract);
     render_method(out, contract, report);
+    super::observed::render_appendix(out, report);
 }
 
 fn render_strip(out: &mut String, report: &Report) {

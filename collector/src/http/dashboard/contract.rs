@@ -14,10 +14,11 @@ use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
 use crate::http::HttpState;
 use crate::http::api::contracts::{ContractDetail, PeriodQuery, contract_detail};
 use crate::http::auth::Caller;
-use slaprobe_sla::Report;
 use slaprobe_sla::display::{
     budget_rule, coverage as coverage_line, duration, money, monitored_span, percent, period_status, region_coverage,
 };
+use slaprobe_sla::render::observed::facts;
+use slaprobe_sla::{Incident, Report};
 
 /// How many earlier periods the page links to.
 const EARLIER_PERIODS: usize = 6;
@@ -185,6 +186,23 @@ fn all_earlier_periods(label: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// An incident's detail: what each region that voted down observed first.
+fn observed(incident: &Incident) -> Markup {
+    html! {
+        details data-field="observed" {
+            summary { "What we observed (" (incident.observed.len()) " region" @if incident.observed.len() != 1 { "s" } ")" }
+            @for record in &incident.observed {
+                dl.observed {
+                    @for fact in facts(record) {
+                        dt { (fact.label) }
+                        dd { @if fact.block { pre { (fact.text) } } @else { (fact.text) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn incidents(report: &Report) -> Markup {
     html! {
         h2 { "Incidents (" span data-field="incidents" { (report.incidents.len()) } ")" }
@@ -205,6 +223,9 @@ fn incidents(report: &Report) -> Markup {
                             td { (incident.regions.join(", ")) }
                             td { (incident.checks.join(", ")) }
                             td { code { (incident.sample_errors.join("; ")) } }
+                        }
+                        @if !incident.observed.is_empty() {
+                            tr.observed { td colspan="6" { (observed(incident)) } }
                         }
                     }
                 }

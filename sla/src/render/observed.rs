@@ -1,0 +1,115 @@
+//! "What we observed": the failed results sampled in each incident ([`crate::observed`]) as facts a person reads
+//! (who saw it and when, the error, the status line, headers, body, certificates; the DNS answer and authority;
+//! the TCP banner), for the claim report's appendix and the dashboard's incident detail.
+
+use std::fmt::Write as _;
+
+use slaprobe_proto::ResultRecord;
+
+use super::html::escape;
+use crate::Report;
+
+/// One fact of a sample; `block` when it is several lines (headers, body) to be shown as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    /// What it is.
+    pub label: &'static str,
+    /// The fact.
+    pub text: String,
+    /// Whether it is text to be shown preformatted.
+    pub block: bool,
+}
+
+/// What `record` shows, in reading order.
+pub fn facts(record: &ResultRecord) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let mut line = |label, text: String| facts.push(Fact { label, text, block: false });
+    let agent = record.agent_id.as_deref().unwrap_or(&record.region);
+    let seq = record.seq.map_or_else(String::new, |seq| format!(", result {seq}"));
+    line(
+        "Seen",
+        format!(
+            "{} UTC by agent {agent}{seq} in {}, check {}",
+            record.started_at.strftime("%Y-%m-%d %H:%M:%S%.3f"),
+            record.region,
+            record.check_id
+        ),
+    );
+    if let Some(error) = &record.error {
+        line("Error", error.clone());
+    }
+    let mut block = |label, lines: Vec<String>| {
+        if !lines.is_empty() {
+            facts.push(Fact { label, text: lines.join("\n"), block: true });
+        }
+    };
+    if let Some(http) = &record.http {
+        let mut lines = Vec::new();
+        lines.extend(http.remote_addr.as_ref().map(|address| format!("connected to {address}")));
+        lines.extend(http.tls_version.as_ref().map(|version| format!("TLS {version}")));
+        lines.extend(http.status_line.clone());
+        lines.extend(http.headers.iter().cloned());
+        block("Response", lines);
+        block("Body (first 2 KiB)", http.body_head.iter().cloned().collect());
+        let certificates = http
+            .certificates
+            .iter()
+            .map(|certificate| {
+                format!(
+                    "{}\n  issued by {}\n  valid {} to {}",
+                    certificate.subject, certificate.issuer, certificate.not_before, certificate.not_after
+                )
+            })
+            .collect();
+        block("Certificates presented", certificates);
+    }
+    if let Some(dns) = &record.dns {
+        let mut lines = Vec::new();
+        lines.extend(
+            dns.server
+                .as_ref()
+                .map(|server| format!("asked {server} over {}", dns.protocol.as_deref().unwrap_or("udp"))),
+        );
+        lines.extend(dns.rcode.as_ref().map(|rcode| format!("rcode {rcode}")));
+        lines.extend(dns.answers.iter().map(|answer| format!("answer    {answer}")));
+        lines.extend(dns.authority.iter().map(|record| format!("authority {record}")));
+        block("DNS response", lines);
+    }
+    if let Some(tcp) = &record.tcp {
+        let mut lines = Vec::new();
+        lines.extend(tcp.remote_addr.as_ref().map(|address| format!("connected to {address}")));
+        lines.extend(tcp.banner.as_ref().map(|banner| format!("banner {banner:?}")));
+        block("TCP", lines);
+    }
+    facts
+}
+
+/// The claim report's appendix: each incident's samples, or nothing when no incident has any.
+pub fn render_appendix(out: &mut String, report: &Report) {
+    if report.incidents.iter().all(|incident| incident.observed.is_empty()) {
+        return;
+    }
+    out.push_str(
+        "<h2>Appendix: what we observed</h2>\n<p class=\"note\">For each incident, the first failed attempt from \
+         each region that voted down, as the agent recorded and signed it (secrets configured for the check are \
+         redacted).</p>\n",
+    );
+    for (number, incident) in report.incidents.iter().enumerate().filter(|(_, incident)| !incident.observed.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "<h3>Incident {} · {} to {} UTC</h3>",
+            number + 1,
+            incident.start.strftime("%Y-%m-%d %H:%M:%S"),
+            incident.end.strftime("%Y-%m-%d %H:%M:%S")
+        );
+        for record in &incident.observed {
+            out.push_str("<table class=\"observed\">");
+            for fact in facts(record) {
+                let text = if fact.block { format!("<pre>{}</pre>", escape(&fact.text)) } else { escape(&fact.text) };
+                let _ = write!(out, "<tr><th>{}</th><td>{text}</td></tr>", fact.label);
+            }
+            out.push_str("</table>\n");
+        }
+    }
+}
