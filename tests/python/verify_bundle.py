@@ -58,6 +58,36 @@ def main(bundle):
         verify_signature(keys, c["agent_id"], c["public_key"], statement, c["signature"])
         checkpoints[(c["agent_id"], c["seq"])] = c["chain"]
 
+    # Gaps the agent signed: each explains the seqs it names, and says where the chain continues.
+    gaps = {}
+    for line in (bundle / "gaps.jsonl").read_text().splitlines():
+        g = json.loads(line)
+        if not g.get("signature"):
+            continue
+        statement = {"statement": "gap", "agent_id": g["agent_id"], "first_seq": g["first_seq"],
+                     "last_seq": g["last_seq"], "reason": g["reason"]}
+        for field in ("chain_before", "chain_after"):
+            if g.get(field) is not None:
+                statement[field] = g[field]
+        verify_signature(keys, g["agent_id"], g["public_key"], statement, g["signature"])
+        gaps.setdefault(g["agent_id"], []).append(g)
+
+    def across_gaps(agent, last_seq, chain, seq):
+        """The chain value before `seq` when the seqs after `last_seq` are missing: signed gaps must cover each."""
+        following = last_seq + 1
+        while following < seq:
+            gap = next((g for g in gaps.get(agent, [])
+                        if g["first_seq"] <= following <= g["last_seq"] < seq), None)
+            if gap is None:
+                fail(f"{agent}: seq {seq} follows {last_seq} and no signed gap explains {following}..{seq - 1}")
+            if gap["first_seq"] == following and gap.get("chain_before") not in (None, chain):
+                fail(f"{agent}: the gap {gap['first_seq']}..{gap['last_seq']} follows another chain value")
+            if gap.get("chain_after") is None:
+                fail(f"{agent}: the gap {gap['first_seq']}..{gap['last_seq']} does not say where the chain continues")
+            chain = gap["chain_after"]
+            following = gap["last_seq"] + 1
+        return chain
+
     previous = {}
     count = 0
     for line in (bundle / "results.jsonl").read_text().splitlines():
@@ -70,13 +100,15 @@ def main(bundle):
         chain = value["chain"]
         if agent in previous:
             last_seq, last_chain = previous[agent]
-            if seq != last_seq + 1:
+            if seq <= last_seq:
                 fail(f"{agent}: seq {seq} follows {last_seq}")
-            start = bytes.fromhex(last_chain)
+            start = bytes.fromhex(across_gaps(agent, last_seq, last_chain, seq))
         elif seq == 1:
             start = bytes(32)
         elif (agent, seq - 1) in checkpoints:
             start = bytes.fromhex(checkpoints[(agent, seq - 1)])
+        elif any(g["last_seq"] == seq - 1 and g.get("chain_after") for g in gaps.get(agent, [])):
+            start = bytes.fromhex(next(g["chain_after"] for g in gaps[agent] if g["last_seq"] == seq - 1))
         else:
             fail(f"{agent}: nothing vouches for the chain before seq {seq}")
         if sha256(start + digest).hex() != chain:
@@ -89,7 +121,8 @@ def main(bundle):
     for agent, (last_seq, _) in previous.items():
         if (agent, last_seq) not in checkpoints:
             fail(f"{agent}: its last result, seq {last_seq}, is not signed")
-    print(f"verified {count} results")
+    signed_gaps = sum(len(listed) for listed in gaps.values())
+    print(f"verified {count} results, {signed_gaps} signed gaps")
 
 
 if __name__ == "__main__":

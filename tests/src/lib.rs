@@ -5,6 +5,7 @@
 //!
 //! Layout:
 //! - [`certs`]: a throwaway CA and server certificates (rcgen), written to PEM files when a test needs them.
+//! - [`bundles`]: evidence bundles checked by both verifiers, and tampered with and resealed.
 //! - [`browser`]: headless Chromium loading a page: its DOM, console messages, requests and a screenshot.
 //! - [`http_client`]: one HTTP/1.1 request per connection, for the collector's HTTP listener.
 //! - [`http_server`]: an HTTP(S) server whose paths choose status, delay, redirects, headers and bodies.
@@ -28,6 +29,7 @@
 
 pub mod agent;
 pub mod browser;
+pub mod bundles;
 pub mod certs;
 pub mod collector;
 pub mod dns_server;

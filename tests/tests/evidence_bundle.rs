@@ -8,14 +8,13 @@
 //! signature cases.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::Store;
-use slaprobe_proto::bundle::{MANIFEST, Manifest};
-use slaprobe_tests::agent::{AgentProcess, verify_binary};
+use slaprobe_tests::agent::AgentProcess;
+use slaprobe_tests::bundles::{copy_dir, python_verify, tampered_copy, verify};
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::free_addr;
@@ -26,57 +25,9 @@ const AGENTS: [&str; 3] = ["edge-a", "edge-b", "edge-c"];
 /// An edit of a bundle file's lines.
 type Tamper = Box<dyn FnOnce(&mut Vec<String>)>;
 
-fn verify(bundle: &Path) -> (Option<i32>, String) {
-    let output = Command::new(verify_binary()).arg(bundle).output().expect("run slaprobe-verify");
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// `tests/python/verify_bundle.py` on `bundle`: what it exits with and prints.
-fn python_verify(bundle: &Path) -> (Option<i32>, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/verify_bundle.py");
-    let output = Command::new("python3").arg(script).arg(bundle).output().expect("run python3");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("ModuleNotFoundError"),
-        "the Python check needs rfc8785 and cryptography: `python3 -m pip install rfc8785==0.1.4 cryptography` \
-         (.ci/run does): {stderr}"
-    );
-    (output.status.code(), format!("{}{stderr}", String::from_utf8_lossy(&output.stdout)))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
-/// Rewrites the manifest's hashes to match the files, as a tamperer covering their tracks would.
-fn reseal(bundle: &Path) {
-    let path = bundle.join(MANIFEST);
-    let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    for (name, hash) in manifest.files.iter_mut() {
-        let bytes = std::fs::read(bundle.join(name)).unwrap();
-        *hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
-    }
-    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
-}
-
 /// A copy of `bundle` with `tamper` applied to its `file`'s lines, resealed; what the verifier says of it.
 fn tampered(bundle: &Path, name: &str, file: &str, tamper: impl FnOnce(&mut Vec<String>)) -> (Option<i32>, String) {
-    let copy = bundle.with_file_name(name);
-    copy_dir(bundle, &copy);
-    let path = copy.join(file);
-    let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned).collect();
-    tamper(&mut lines);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    reseal(&copy);
-    verify(&copy)
+    verify(&tampered_copy(bundle, name, file, tamper))
 }
 
 /// The index of the first full line of `agent` that satisfies `test`, and the line parsed.

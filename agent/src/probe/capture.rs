@@ -1,8 +1,8 @@
-//! Failure captures ([`slaprobe_proto::capture`]): while an attempt runs, each HTTP hop notes its response's
-//! status line, headers, the start of its body and the certificates presented, and a DNS query its authority
-//! section. Once the attempt is over, [`settle`] keeps them only if it failed, with the check's configured
-//! secrets (header values, URL and proxy passwords, query values) taken out of everything kept; an attempt that
-//! passed keeps none of them, so results that pass stay small.
+//! Failure captures ([`slaprobe_proto::capture`]): while an attempt runs, each HTTP hop keeps, raw, its
+//! response's status line, headers, the start of its body and the certificates presented ([`Pending`]), and a
+//! DNS query its authority section. Once the attempt is over, [`settle`] turns them into text only if it failed,
+//! with the check's configured secrets (header values, URL and proxy passwords, query values) taken out of
+//! everything kept; an attempt that passed keeps none of them and pays for no formatting.
 
 use http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
@@ -15,15 +15,30 @@ use slaprobe_proto::capture::{
 
 use super::Attempt;
 
+/// What the last HTTP hop's server said, raw.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Status line as received.
+    pub status_line: Option<String>,
+    /// Response headers.
+    pub headers: Option<HeaderMap>,
+    /// The first [`BODY_HEAD_BYTES`] of the body.
+    pub body_head: Vec<u8>,
+    /// The certificates presented.
+    pub certificates: Vec<CertificateDer<'static>>,
+}
+
+impl Pending {
+    /// Forgets what an earlier hop (a redirect) said: the captures describe the hop that failed.
+    pub fn forget(&mut self) {
+        *self = Self::default();
+    }
+}
+
 /// Keeps the captures of a failed attempt, cleaned of `spec`'s secrets, and drops those of one that passed.
 pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failed: bool) {
+    let pending = std::mem::take(&mut attempt.pending);
     if !failed {
-        if let Some(http) = &mut attempt.http {
-            http.status_line = None;
-            http.headers = Vec::new();
-            http.body_head = None;
-            http.certificates = Vec::new();
-        }
         if let Some(dns) = &mut attempt.dns {
             dns.authority = Vec::new();
         }
@@ -31,15 +46,16 @@ pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failed: bool) {
     }
     let (ProbeSpec::Http(spec), Some(http)) = (spec, &mut attempt.http) else { return };
     let secrets = secrets(spec);
-    if secrets.is_empty() {
-        return;
-    }
     let clean = |text: &str| cut(&scrub(text, &secrets), MAX_LINE);
-    http.status_line = http.status_line.as_deref().map(clean);
+    http.status_line = pending.status_line.as_deref().map(clean);
+    http.headers = pending.headers.map(|headers| header_lines(&headers, spec)).unwrap_or_default();
     for header in &mut http.headers {
         *header = clean(header);
     }
-    http.body_head = http.body_head.as_deref().map(|body| scrub(body, &secrets));
+    http.body_head = (!pending.body_head.is_empty()).then(|| {
+        scrub(&String::from_utf8_lossy(&pending.body_head[..pending.body_head.len().min(BODY_HEAD_BYTES)]), &secrets)
+    });
+    http.certificates = certificates(&pending.certificates);
 }
 
 /// The check's configured secrets: every request header value (and its last word, the credential of
@@ -77,7 +93,7 @@ pub fn status_line(version: &str, status: StatusCode, reason: Option<&[u8]>) -> 
 
 /// The headers as `name: value` lines in the order received; sensitive ones (by name, or named by the check's
 /// `sensitive_headers`) as [`REDACTED`]; beyond [`MAX_HEADERS`], one line counting the rest.
-pub fn header_lines(headers: &HeaderMap, spec: &HttpSpec) -> Vec<String> {
+fn header_lines(headers: &HeaderMap, spec: &HttpSpec) -> Vec<String> {
     let mut lines: Vec<String> = headers
         .iter()
         .take(MAX_HEADERS)
@@ -93,13 +109,8 @@ pub fn header_lines(headers: &HeaderMap, spec: &HttpSpec) -> Vec<String> {
     lines
 }
 
-/// The first [`BODY_HEAD_BYTES`] of a body, as text.
-pub fn body_head(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(BODY_HEAD_BYTES)]).into_owned()
-}
-
 /// The certificates of a chain as a person reads them, leaf first; ones that do not parse are named so.
-pub fn certificates(chain: &[CertificateDer<'_>]) -> Vec<CertificateSummary> {
+fn certificates(chain: &[CertificateDer<'_>]) -> Vec<CertificateSummary> {
     chain
         .iter()
         .take(MAX_CERTIFICATES)

@@ -105,14 +105,6 @@ fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
     attempt.http.get_or_insert_default()
 }
 
-/// Clears what a redirect's response left in the failure captures: they describe the hop that failed.
-fn forget_previous_hop(detail: &mut HttpDetail) {
-    detail.status_line = None;
-    detail.headers.clear();
-    detail.body_head = None;
-    detail.certificates.clear();
-}
-
 /// One request of a redirect chain.
 struct Outgoing<'a> {
     url: &'a Url,
@@ -131,7 +123,7 @@ async fn exchange(
     attempt: &mut Attempt,
 ) -> Result<Response, Failure> {
     let url = outgoing.url;
-    forget_previous_hop(detail(attempt));
+    attempt.pending.forget();
     let host =
         url.host_str().ok_or_else(|| Failure::new(ErrorKind::Http, format!("http: {} has no host", redact(url))))?;
     let port = url.port_or_known_default().unwrap_or(80);
@@ -197,9 +189,9 @@ where
         let detail = detail(attempt);
         detail.status = Some(status.as_u16());
         detail.version = Some(version.to_owned());
-        detail.status_line = Some(capture::status_line(version, status, reason));
-        detail.headers = capture::header_lines(response.headers(), spec);
     }
+    attempt.pending.status_line = Some(capture::status_line(version, status, reason));
+    attempt.pending.headers = Some(response.headers().clone());
     let (parts, incoming) = response.into_parts();
     attempt.enter(format!("reading the response body from {address}"));
     let transfer_start = Instant::now();
@@ -211,7 +203,7 @@ where
     })?;
     let detail = detail(attempt);
     detail.body_bytes = Some(received);
-    detail.body_head = (!body.is_empty()).then(|| capture::body_head(&body));
+    attempt.pending.body_head = body[..body.len().min(BODY_HEAD_BYTES)].to_vec();
     Ok(Response { status, headers: parts.headers, body })
 }
 
@@ -257,8 +249,11 @@ async fn handshake(
     let tls = result.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
     let connection = tls.get_ref().1;
     let (version, expiry) = session_facts(connection);
+    attempt.pending.certificates = connection
+        .peer_certificates()
+        .map(|chain| chain.iter().map(|certificate| certificate.clone().into_owned()).collect())
+        .unwrap_or_default();
     let detail = detail(attempt);
-    detail.certificates = connection.peer_certificates().map(capture::certificates).unwrap_or_default();
     detail.tls_version = version;
     detail.cert_expires_at = match (detail.cert_expires_at, expiry) {
         (Some(earlier), Some(now)) => Some(earlier.min(now)),

@@ -111,6 +111,8 @@ pub struct Attempt {
     pub tcp: Option<TcpDetail>,
     /// What the probe is doing now, for timeout messages ("connecting to 192.0.2.1:443").
     pub stage: String,
+    /// What the server said, kept raw until the attempt is judged: a failure keeps it ([`capture::settle`]).
+    pub pending: capture::Pending,
 }
 
 impl Attempt {
