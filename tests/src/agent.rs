@@ -106,7 +106,16 @@ fn build_binaries() -> PathBuf {
     let mut build = Command::new(cargo);
     build.args(["build", "--quiet", "--locked"]);
     if release {
-        build.args(["--release", "-p", "slaprobe-agent", "-p", "slaprobe-collector", "--bins"]);
+        build.args([
+            "--release",
+            "-p",
+            "slaprobe-agent",
+            "-p",
+            "slaprobe-collector",
+            "-p",
+            "slaprobe-verify",
+            "--bins",
+        ]);
     } else {
         build.args(["--workspace", "--tests"]);
     }

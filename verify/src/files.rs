@@ -1,10 +1,12 @@
-//! A bundle's files, read whole into memory from a directory or a `.tar` archive: at most [`MAX_FILES`] files
-//! and [`MAX_BYTES`] in all, so a hostile bundle cannot exhaust the machine. Paths are kept relative, with `/`.
+//! A bundle's files from a directory or a `.tar` archive: at most [`MAX_FILES`] files and [`MAX_BYTES`] in all,
+//! so a hostile bundle cannot exhaust the machine. Paths are kept relative, with `/`. Every file is held in
+//! memory but `results.jsonl`, which runs to gigabytes for a large contract: it is read from the bundle's
+//! directory, or from a temporary copy made while the archive is read, a line at a time.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
-use std::path::{Component, Path};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Component, Path, PathBuf};
 
 use ring::digest;
 
@@ -13,10 +15,32 @@ pub const MAX_FILES: usize = 10_000;
 /// Bytes in a bundle, at most (a year of results of a large contract fits).
 pub const MAX_BYTES: u64 = 16 << 30;
 
+/// The file read from disk rather than memory.
+const STREAMED: &str = slaprobe_proto::bundle::RESULTS;
+
 /// The bundle's files by relative path.
 #[derive(Debug, Default)]
 pub struct BundleFiles {
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Content>,
+}
+
+/// Where a file's bytes are.
+#[derive(Debug)]
+enum Content {
+    /// In memory.
+    Memory(Vec<u8>),
+    /// On disk: the bundle's own file, or a temporary copy of an archive's entry (kept until the bundle is
+    /// dropped); its size.
+    Disk { path: PathBuf, size: u64, _copy: Option<tempfile::TempPath> },
+}
+
+impl Content {
+    fn size(&self) -> u64 {
+        match self {
+            Self::Memory(bytes) => bytes.len() as u64,
+            Self::Disk { size, .. } => *size,
+        }
+    }
 }
 
 /// Why a bundle cannot be read at all.
@@ -70,10 +94,18 @@ impl BundleFiles {
             if !kind.is_file() {
                 return Err(ReadError::Refused(format!("{name}: not a plain file")));
             }
+            if name == STREAMED {
+                let mut copy = tempfile::NamedTempFile::new().map_err(io_error)?;
+                let size = io::copy(&mut entry.by_ref().take(MAX_BYTES + 1), &mut copy).map_err(io_error)?;
+                copy.flush().map_err(io_error)?;
+                let copy = copy.into_temp_path();
+                bundle.add(name, Content::Disk { path: copy.to_path_buf(), size, _copy: Some(copy) })?;
+                continue;
+            }
             let size = entry.header().size().map_err(io_error)?;
             let mut bytes = Vec::with_capacity(usize::try_from(size.min(1 << 20)).unwrap_or(0));
             entry.by_ref().take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(io_error)?;
-            bundle.add(name, bytes)?;
+            bundle.add(name, Content::Memory(bytes))?;
         }
         Ok(bundle)
     }
@@ -87,11 +119,14 @@ impl BundleFiles {
             let kind = entry.file_type().map_err(io_error)?;
             if kind.is_dir() {
                 self.read_dir(&entry.path(), &format!("{name}/"))?;
+            } else if kind.is_file() && name == STREAMED {
+                let size = entry.metadata().map_err(io_error)?.len();
+                self.add(name, Content::Disk { path: entry.path(), size, _copy: None })?;
             } else if kind.is_file() {
                 let file = fs::File::open(entry.path()).map_err(io_error)?;
                 let mut bytes = Vec::new();
                 file.take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(io_error)?;
-                self.add(name, bytes)?;
+                self.add(name, Content::Memory(bytes))?;
             } else {
                 return Err(ReadError::Refused(format!("{name}: not a plain file")));
             }
@@ -99,21 +134,55 @@ impl BundleFiles {
         Ok(())
     }
 
-    fn add(&mut self, name: String, bytes: Vec<u8>) -> Result<(), ReadError> {
-        let total: u64 = self.files.values().map(|bytes| bytes.len() as u64).sum::<u64>() + bytes.len() as u64;
+    fn add(&mut self, name: String, content: Content) -> Result<(), ReadError> {
+        let total: u64 = self.files.values().map(Content::size).sum::<u64>() + content.size();
         if self.files.len() >= MAX_FILES || total > MAX_BYTES {
             return Err(ReadError::Refused(format!(
                 "the bundle holds more than {MAX_FILES} files or {} GiB; this is not a bundle slaprobe wrote",
                 MAX_BYTES >> 30
             )));
         }
-        self.files.insert(name, bytes);
+        self.files.insert(name, content);
         Ok(())
     }
 
-    /// The file at `name`, if the bundle has it.
+    /// The file at `name`, if the bundle has it and holds it in memory (every file but `results.jsonl`).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.files.get(name).map(Vec::as_slice)
+        match self.files.get(name)? {
+            Content::Memory(bytes) => Some(bytes),
+            Content::Disk { .. } => None,
+        }
+    }
+
+    /// The file at `name` to read, if the bundle has it.
+    pub fn open(&self, name: &str) -> Option<io::Result<Box<dyn BufRead + '_>>> {
+        Some(match self.files.get(name)? {
+            Content::Memory(bytes) => Ok(Box::new(bytes.as_slice())),
+            Content::Disk { path, .. } => {
+                fs::File::open(path).map(|file| Box::new(BufReader::with_capacity(1 << 20, file)) as Box<dyn BufRead>)
+            }
+        })
+    }
+
+    /// The hex SHA-256 of the file at `name`, if the bundle has it.
+    pub fn sha256_hex_of(&self, name: &str) -> Option<io::Result<String>> {
+        let mut reader = match self.open(name)? {
+            Ok(reader) => reader,
+            Err(error) => return Some(Err(error)),
+        };
+        let mut context = digest::Context::new(&digest::SHA256);
+        Some(loop {
+            let buffer = match reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) => break Err(error),
+            };
+            if buffer.is_empty() {
+                break Ok(hex::encode(context.finish()));
+            }
+            context.update(buffer);
+            let read = buffer.len();
+            reader.consume(read);
+        })
     }
 
     /// Every file's name.
@@ -123,9 +192,10 @@ impl BundleFiles {
 
     /// Files under `dir/`, with their names.
     pub fn under<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a str, &'a [u8])> {
-        self.files
-            .iter()
-            .filter_map(move |(name, bytes)| Some((name.strip_prefix(dir)?.strip_prefix('/')?, bytes.as_slice())))
+        self.files.iter().filter_map(move |(name, content)| {
+            let Content::Memory(bytes) = content else { return None };
+            Some((name.strip_prefix(dir)?.strip_prefix('/')?, bytes.as_slice()))
+        })
     }
 }
 

@@ -106,10 +106,10 @@ fn check_manifest(bundle: &BundleFiles, problems: &mut Vec<Problem>) -> Option<M
         problems.push(Problem::file(MANIFEST, format!("format {:?}; this verifier reads {FORMAT:?}", manifest.format)));
     }
     for (name, expected) in &manifest.files {
-        match bundle.get(name) {
+        match bundle.sha256_hex_of(name) {
             None => problems.push(Problem::file(name, "listed in the manifest but missing")),
-            Some(bytes) => {
-                let actual = files::sha256_hex(bytes);
+            Some(Err(error)) => problems.push(Problem::file(name, format!("cannot be read: {error}"))),
+            Some(Ok(actual)) => {
                 if !actual.eq_ignore_ascii_case(expected) {
                     problems.push(Problem::file(name, format!("SHA-256 is {actual}; the manifest says {expected}")));
                 }

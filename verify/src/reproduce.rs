@@ -10,6 +10,8 @@
 //! be `report.html` byte for byte. When monitoring began is checked against the results as far as they reach:
 //! no result of the contract may be older than it.
 
+use std::io::BufRead;
+
 use jiff::Timestamp;
 use serde_json::Value;
 use slaprobe_proto::ResultRecord;
@@ -169,17 +171,23 @@ impl<'a> Recount<'a> {
 fn observe(bundle: &BundleFiles, contract: &Contract, lines: &[usize], report: &mut Report) {
     let mut sampler = Sampler::new(contract, &report.incidents);
     let wanted: std::collections::BTreeSet<usize> = lines.iter().copied().collect();
-    let text = bundle.get(RESULTS).unwrap_or_default();
-    for (index, line) in text.split(|byte| *byte == b'\n').enumerate() {
-        if !wanted.contains(&(index + 1)) {
-            continue;
-        }
-        let record = serde_json::from_slice::<Value>(line).ok().and_then(|mut value| {
-            value.as_object_mut()?.remove("chain");
-            serde_json::from_value::<ResultRecord>(value).ok()
-        });
-        if let Some(record) = record {
-            sampler.offer(&record);
+    if let Some(Ok(mut reader)) = bundle.open(RESULTS) {
+        let mut line = Vec::new();
+        for number in 1.. {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if !wanted.contains(&number) {
+                continue;
+            }
+            let record = serde_json::from_slice::<Value>(&line).ok().and_then(|mut value| {
+                value.as_object_mut()?.remove("chain");
+                serde_json::from_value::<ResultRecord>(value).ok()
+            });
+            if let Some(record) = record {
+                sampler.offer(&record);
+            }
         }
     }
     sampler.finish(&mut report.incidents);

@@ -157,17 +157,34 @@ pub fn for_each_line<T: DeserializeOwned>(
     problems: &mut Vec<Problem>,
     mut visit: impl FnMut(usize, T, &mut Vec<Problem>),
 ) {
-    let Some(bytes) = bundle.get(file) else {
-        problems.push(Problem::file(file, "missing"));
-        return;
+    let mut reader = match bundle.open(file) {
+        None => {
+            problems.push(Problem::file(file, "missing"));
+            return;
+        }
+        Some(Err(error)) => {
+            problems.push(Problem::file(file, format!("cannot be read: {error}")));
+            return;
+        }
+        Some(Ok(reader)) => reader,
     };
-    for (index, line) in bytes.split(|byte| *byte == b'\n').enumerate() {
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) => {
+                problems.push(Problem::line(file, number, format!("cannot be read: {error}")));
+                return;
+            }
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice(line) {
-            Ok(value) => visit(index + 1, value, problems),
-            Err(error) => problems.push(Problem::line(file, index + 1, error.to_string())),
+        match serde_json::from_slice(&line) {
+            Ok(value) => visit(number, value, problems),
+            Err(error) => problems.push(Problem::line(file, number, error.to_string())),
         }
     }
 }

@@ -9,12 +9,15 @@
 //! still verifies).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 
 use prost::Message;
-use slaprobe_proto::bundle::{CheckpointLine, DigestLine, GapLine};
+use slaprobe_proto::bundle::{CheckpointLine, DigestLine, GapLine, RESULTS};
 use slaprobe_proto::evidence::{PublicKey, canonical, carried_chain, chain_hex, result_digest};
 use slaprobe_proto::{ResultRecord, v1};
 
+use super::BundleError;
+use super::staging::StagingError;
 use crate::store::evidence::{AgentRow, StoredCheckpoint};
 use crate::store::{GapReport, Store, StoreError};
 
@@ -24,11 +27,11 @@ const READ: u32 = 10_000;
 /// results at most).
 const NEAR: u64 = 2_000;
 
-/// What one agent contributes.
+/// What one agent contributes besides its lines of `results.jsonl`, which are written as they are read.
 #[derive(Debug, Default)]
 pub struct AgentPart {
-    /// Lines of `results.jsonl`, in seq order.
-    pub results: Vec<String>,
+    /// Lines it wrote to `results.jsonl`, in seq order.
+    pub lines: u64,
     /// Of those, full ones.
     pub full: u64,
     /// Lines of `checkpoints.jsonl`.
@@ -42,14 +45,16 @@ pub struct AgentPart {
     pub left_out: Option<(u64, u64)>,
 }
 
-/// `agent_id`'s part, for the span `first..=last` of results of `checks`; `gaps` are every gap the store holds.
+/// `agent_id`'s part, for the span `first..=last` of results of `checks`, its result lines written to `results`
+/// as they are read (a month of an agent is some 90,000 of them); `gaps` are every gap the store holds.
 pub async fn agent_part(
     store: &Store,
     agent_id: &str,
     (first, last): (u64, u64),
     checks: &BTreeSet<String>,
     gaps: &[GapReport],
-) -> Result<AgentPart, StoreError> {
+    results: &mut impl Write,
+) -> Result<AgentPart, BundleError> {
     let statements = store.gap_statements(agent_id).await?;
     let start = start_of(store, agent_id, first, &statements).await?;
     let end = end_of(store, agent_id, last).await?;
@@ -95,7 +100,10 @@ pub async fn agent_part(
         for row in rows {
             let (line, full) = result_line(agent_id, row, checks);
             part.full += u64::from(full);
-            part.results.push(line);
+            part.lines += 1;
+            results.write_all(line.as_bytes()).and_then(|()| results.write_all(b"\n")).map_err(|source| {
+                BundleError::Write(StagingError { path: std::path::PathBuf::from(RESULTS), source })
+            })?;
         }
         cursor = last_read + 1;
     }

@@ -12,7 +12,6 @@ pub mod history;
 pub mod staging;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -77,27 +76,23 @@ pub async fn write_bundle(
     let (contract, period) = select(&config.contracts, period_label, Some(contract_id))?.remove(0);
     let (from, to) = evaluation_window(contract, &period);
     let checks: BTreeSet<String> = contract.terms.checks.iter().cloned().collect();
+    let reports = store_reports(config, store, period_label, Some(contract_id), as_of).await?;
+    let mut staging = Staging::new(out)?;
+    let mut results = staging.create(RESULTS)?;
     let mut parts: BTreeMap<String, AgentPart> = BTreeMap::new();
     let gaps = store.gaps().await?;
     for (agent, first, last) in store.seq_spans(&contract.terms.checks, from, to).await? {
-        let part = agent_part(store, &agent, (first, last), &checks, &gaps).await?;
+        let part = agent_part(store, &agent, (first, last), &checks, &gaps, &mut results).await?;
         parts.insert(agent, part);
     }
-    let reports = store_reports(config, store, period_label, Some(contract_id), as_of).await?;
-    let mut staging = Staging::new(out)?;
+    staging.finish(results)?;
     let left_out =
         parts.iter().filter_map(|(agent, part)| part.left_out.map(|(cut, last)| (agent.clone(), cut, last))).collect();
     let mut summary = BundleSummary { results: 0, full: 0, agents: parts.len(), checkpoints: 0, gaps: 0, left_out };
-    let mut results = staging.create(RESULTS)?;
-    let failed = |source| StagingError { path: out.join(RESULTS), source };
     for part in parts.values() {
-        for line in &part.results {
-            results.write_all(line.as_bytes()).and_then(|()| results.write_all(b"\n")).map_err(failed)?;
-        }
-        summary.results += part.results.len() as u64;
+        summary.results += part.lines;
         summary.full += part.full;
     }
-    staging.finish(results)?;
     let (checkpoints, count) = jsonl(parts.values().flat_map(|part| &part.checkpoints));
     summary.checkpoints = count;
     staging.write(CHECKPOINTS, checkpoints.as_bytes())?;
