@@ -3,11 +3,17 @@
 //! Every probe does a full handshake: session resumption is off, so each attempt sees the certificate chain the
 //! server presents now. The system trust store is loaded once per process; a check's `ca_file` replaces it, and
 //! a file that cannot be read or holds no usable certificate is a configuration problem, not a probe failure.
+//!
+//! Every configuration's verifier notes the chain the server presented before judging it ([`take_presented`]),
+//! so that a probe keeps the certificates of a handshake that failed on them (expired, wrong name, unknown
+//! issuer): rustls hands them over only after a handshake that succeeded.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::Resumption;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
@@ -33,17 +39,18 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, String> 
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|error| format!("TLS setup failed: {error}"))?;
-    let builder = if options.verify {
+    let verifier: Arc<dyn ServerCertVerifier> = if options.verify {
         let roots = match &options.ca_file {
             Some(path) => Arc::new(load_roots(path)?),
             None => system_roots(),
         };
-        builder.with_root_certificates(roots)
+        WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|error| format!("TLS setup failed: {error}"))?
     } else {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
-            provider.signature_verification_algorithms,
-        )))
+        Arc::new(AcceptAnyCertificate(provider.signature_verification_algorithms))
     };
+    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(NotingPresented(verifier)));
     let mut config = match &options.client_identity {
         Some((cert_path, key_path)) => {
             let certs = load_certs(cert_path)?;
@@ -94,6 +101,67 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
         store.add(cert).map_err(|error| format!("{}: not a usable CA certificate: {error}", path.display()))?;
     }
     Ok(store)
+}
+
+thread_local! {
+    /// The chain the last handshake on this thread presented, until taken.
+    static PRESENTED: RefCell<Option<Vec<CertificateDer<'static>>>> = const { RefCell::new(None) };
+}
+
+/// The chain (leaf first) that the server of the last handshake verified on this thread presented, if one was
+/// verified since the last call. The verifier runs within one poll of the handshake, so a caller that calls this
+/// before and right after each poll of its handshake gets its own server's chain.
+pub fn take_presented() -> Option<Vec<CertificateDer<'static>>> {
+    PRESENTED.with(|presented| presented.borrow_mut().take())
+}
+
+/// A verifier that notes the presented chain for [`take_presented`], then lets `0` judge it.
+#[derive(Debug)]
+struct NotingPresented(Arc<dyn ServerCertVerifier>);
+
+impl ServerCertVerifier for NotingPresented {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chain = std::iter::once(end_entity).chain(intermediates).map(|der| der.clone().into_owned()).collect();
+        PRESENTED.with(|presented| *presented.borrow_mut() = Some(chain));
+        self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.0.requires_raw_public_keys()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
+        self.0.root_hint_subjects()
+    }
 }
 
 /// Verifier for `tls_verify: false`: accepts any chain and name but still checks handshake signatures.

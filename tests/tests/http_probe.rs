@@ -201,6 +201,10 @@ async fn certificate_problems() {
     let expired_server = HttpServer::start_tls(ca.server_cert(-30, -3).server_config(&[b"http/1.1"])).await;
     let expired = probe(&check(&expired_server.url("/"), &ca_file)).await;
     assert_failed(&expired, "tls", "tls: certificate expired");
+    // The handshake was refused for its certificate, and the result still shows the chain the server presented.
+    let presented = expired.http.expect("http detail").certificates;
+    let leaf = presented.first().expect("the certificates of a refused handshake");
+    assert!(leaf.not_after < jiff::Timestamp::now() && !leaf.issuer.is_empty(), "{presented:?}");
 
     let expiring_server = HttpServer::start_tls(ca.server_cert(-1, 10).server_config(&[b"http/1.1"])).await;
     let expiring =

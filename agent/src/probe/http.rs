@@ -30,6 +30,7 @@ use super::net::no_delay;
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use slaprobe_checks::spec::HttpSpec;
+use slaprobe_checks::tls::take_presented;
 use slaprobe_proto::HttpDetail;
 use slaprobe_proto::capture::BODY_HEAD_BYTES;
 use slaprobe_proto::error_text::error_chain;
@@ -244,15 +245,21 @@ async fn handshake(
     no_delay(&stream);
     attempt.enter(format!("in the TLS handshake with {host}"));
     let start = Instant::now();
-    let result = tokio_rustls::TlsConnector::from(spec.tls.clone()).connect(name, stream).await;
+    let mut connect = pin!(tokio_rustls::TlsConnector::from(spec.tls.clone()).connect(name, stream));
+    let mut presented = None;
+    // The verifier notes the chain within the poll that verifies it: take it right there, before another
+    // probe's handshake on this thread can, so that a handshake refused for its certificate keeps them too.
+    let result = std::future::poll_fn(|context| {
+        take_presented();
+        let poll = connect.as_mut().poll(context);
+        presented = take_presented().or(presented.take());
+        poll
+    })
+    .await;
     add_phase(&mut attempt.phases.tls, start);
+    attempt.pending.certificates = presented.unwrap_or_default();
     let tls = result.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
-    let connection = tls.get_ref().1;
-    let (version, expiry) = session_facts(connection);
-    attempt.pending.certificates = connection
-        .peer_certificates()
-        .map(|chain| chain.iter().map(|certificate| certificate.clone().into_owned()).collect())
-        .unwrap_or_default();
+    let (version, expiry) = session_facts(tls.get_ref().1);
     let detail = detail(attempt);
     detail.tls_version = version;
     detail.cert_expires_at = match (detail.cert_expires_at, expiry) {
