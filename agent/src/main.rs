@@ -3,7 +3,6 @@
 //! [`slaprobe_agent::run::run`]. With `collector` in the config, results go through the spool to the collector;
 //! without, to `--output`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,11 +39,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLAPROBE_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
     let config = match load_agent_config(&args.config) {
         Ok(config) => config,
         Err(error) => {
@@ -52,6 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    slaprobe_proto::logging::init(config.settings.log_format);
     if args.print_public_key {
         return match SigningKey::load_or_create(&config.settings.spool_dir) {
             Ok(key) => {

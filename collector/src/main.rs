@@ -2,7 +2,6 @@
 //! commands (`check-config`, `report`, `export`, `evidence`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
 //! unusable arguments or configuration, 65 for malformed results, 1 for other failures.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +12,7 @@ use slaprobe_collector::config::load_collector_config;
 use slaprobe_collector::reload::{Reload, ReloadRequest};
 use slaprobe_collector::serve::serve;
 use slaprobe_proto::error_text::error_chain;
+use slaprobe_proto::logging::{self, LogFormat};
 use slaprobe_sla::render::Format;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -122,12 +122,12 @@ struct ContractPeriod {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLAPROBE_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
-    let outcome = match Args::parse().command {
+    let command = Args::parse().command;
+    // `serve` logs as its configuration says, once it has read it; the one-shot commands log text.
+    if !matches!(command, Command::Serve { .. }) {
+        logging::init(LogFormat::Text);
+    }
+    let outcome = match command {
         Command::Serve { config } => return run_serve(&config),
         Command::CheckConfig { config } => cli::check_config(&config).map(|summary| println!("{summary}")),
         Command::Migrate { from, to } => cli::migrate_store(&from, &to),
@@ -199,6 +199,7 @@ fn run_serve(path: &Path) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(error.into()),
     };
+    logging::init(config.log_format);
     let result = cli::runtime().map_err(anyhow::Error::from).and_then(|runtime| {
         runtime.block_on(async {
             let signals = Signals::install()?;

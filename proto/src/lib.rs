@@ -12,6 +12,7 @@
 //! - [`evidence`]: the canonical encoding of a result, the hash chain over an agent's results, the statements it
 //!   signs, and agent keys (`docs/evidence.md`).
 //! - [`redact`]: URLs without credentials or query values, as every part shows and stores them.
+//! - [`logging`]: the binaries' log format, text or JSON lines (`log_format`).
 //! - [`error_text`]: an error as one line with its causes, as both binaries log and store them.
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod convert;
 pub mod error_text;
 pub mod evidence;
 pub mod limits;
+pub mod logging;
 pub mod record;
 pub mod redact;
 

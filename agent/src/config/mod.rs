@@ -44,6 +44,9 @@ pub struct AgentSettings {
     /// and the first is what DNS checks without `dns.server` query.
     #[serde(default = "default_resolv_conf")]
     pub resolv_conf: PathBuf,
+    /// How the log reads: `text` (default) or `json`, one object per line.
+    #[serde(default)]
+    pub log_format: slaprobe_proto::logging::LogFormat,
     /// Most bytes the spool may hold while the collector is away; beyond it the oldest results are dropped
     /// and reported as a gap.
     #[serde(default = "default_spool_max_bytes")]

@@ -9,6 +9,7 @@
 //! so): alerting is its own work item.
 
 use slaprobe_proto::evidence::PublicKey;
+use slaprobe_proto::logging::LogFormat;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -163,6 +164,8 @@ struct Settings {
     retention: Retention,
     #[serde(default)]
     public_url: Option<String>,
+    #[serde(default)]
+    log_format: LogFormat,
 }
 
 /// Added to the longest probe timeout to make the settle time.
@@ -230,6 +233,8 @@ pub struct CollectorConfig {
     /// The address people reach the dashboard at (`https://slaprobe.example.com`), for links in notifications;
     /// without a trailing slash.
     pub public_url: Option<String>,
+    /// How `serve` logs: text or JSON lines (read at start; a reload keeps the format it started with).
+    pub log_format: LogFormat,
 }
 
 /// What a configuration is read for.
@@ -410,6 +415,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             alerts,
             retention: settings.retention,
             public_url,
+            log_format: settings.log_format,
         }),
         _ => Err(fail(problems)),
     }
