@@ -39,18 +39,18 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, String> 
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|error| format!("TLS setup failed: {error}"))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if options.verify {
+    let roots = if options.verify {
         let roots = match &options.ca_file {
             Some(path) => Arc::new(load_roots(path)?),
             None => system_roots(),
         };
-        WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|error| format!("TLS setup failed: {error}"))?
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build();
+        Some(verifier.map_err(|error| format!("TLS setup failed: {error}"))?)
     } else {
-        Arc::new(AcceptAnyCertificate(provider.signature_verification_algorithms))
+        None
     };
-    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(NotingPresented(verifier)));
+    let verifier = ProbeVerifier { roots, algorithms: provider.signature_verification_algorithms };
+    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
     let mut config = match &options.client_identity {
         Some((cert_path, key_path)) => {
             let certs = load_certs(cert_path)?;
@@ -115,11 +115,16 @@ pub fn take_presented() -> Option<Vec<CertificateDer<'static>>> {
     PRESENTED.with(|presented| presented.borrow_mut().take())
 }
 
-/// A verifier that notes the presented chain for [`take_presented`], then lets `0` judge it.
+/// The verifier of every probe configuration: it notes the presented chain for [`take_presented`], then judges it
+/// against the roots, or, for `tls_verify: false` (no roots), accepts any chain and name; handshake signatures are
+/// checked either way.
 #[derive(Debug)]
-struct NotingPresented(Arc<dyn ServerCertVerifier>);
+struct ProbeVerifier {
+    roots: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for NotingPresented {
+impl ServerCertVerifier for ProbeVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -130,7 +135,10 @@ impl ServerCertVerifier for NotingPresented {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let chain = std::iter::once(end_entity).chain(intermediates).map(|der| der.clone().into_owned()).collect();
         PRESENTED.with(|presented| *presented.borrow_mut() = Some(chain));
-        self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        match &self.roots {
+            Some(roots) => roots.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -139,7 +147,7 @@ impl ServerCertVerifier for NotingPresented {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -148,57 +156,10 @@ impl ServerCertVerifier for NotingPresented {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-
-    fn requires_raw_public_keys(&self) -> bool {
-        self.0.requires_raw_public_keys()
-    }
-
-    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
-        self.0.root_hint_subjects()
-    }
-}
-
-/// Verifier for `tls_verify: false`: accepts any chain and name but still checks handshake signatures.
-#[derive(Debug)]
-struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }

@@ -1,11 +1,15 @@
 //! Reading results as JSON lines (`docs/results.md`) one line at a time, so a file of any length is read in
 //! bounded memory; malformed lines are counted, and the first of them kept with their line numbers. A line longer
-//! than any result can be ([`MAX_LINE_BYTES`]) is malformed and skipped without being held.
+//! than any result can be ([`MAX_LINE_BYTES`]) is malformed and skipped without being held. A record is taken as
+//! ingest takes one: its failure captures within their bounds (else the line is malformed) and its URL redacted,
+//! so neither `import` nor an offline report can carry a credential that a file held.
 
 use std::io::{BufRead, Read};
 
 use slaprobe_proto::ResultRecord;
+use slaprobe_proto::capture::check_bounds;
 use slaprobe_proto::limits::MAX_MESSAGE_BYTES;
+use slaprobe_proto::redact::redact_record;
 
 /// The longest line read as a result: a whole gRPC message, which no single result comes near.
 pub const MAX_LINE_BYTES: usize = MAX_MESSAGE_BYTES;
@@ -49,10 +53,14 @@ pub fn for_each_line(
             continue;
         } else {
             match serde_json::from_slice::<ResultRecord>(&line) {
-                Ok(record) => {
-                    each(record);
-                    continue;
-                }
+                Ok(mut record) => match check_bounds(&record) {
+                    Ok(()) => {
+                        redact_record(&mut record);
+                        each(record);
+                        continue;
+                    }
+                    Err(problem) => problem,
+                },
                 Err(error) => error.to_string(),
             }
         };
@@ -108,6 +116,23 @@ mod tests {
         let bad = for_each_result(std::io::BufReader::with_capacity(4096, text.as_bytes()), |_| records += 1).unwrap();
         assert_eq!((records, bad.count), (2, 1));
         assert_eq!(bad.first, [format!("line 2: longer than {MAX_LINE_BYTES} bytes")]);
+    }
+
+    #[test]
+    fn a_record_is_taken_as_ingest_takes_it_bounded_and_redacted() {
+        let line = |http: serde_json::Value| {
+            serde_json::json!({ "check_id": "a", "region": "r", "started_at": "2026-02-01T00:00:00Z", "ok": false,
+                                "http": http })
+            .to_string()
+        };
+        let credential = line(serde_json::json!({ "final_url": "https://u:pw-secret@api.example/x?key=k-secret" }));
+        let oversized = line(serde_json::json!({ "headers": vec!["x: y"; 500] }));
+        let mut records = Vec::new();
+        let bad =
+            for_each_result(format!("{credential}\n{oversized}\n").as_bytes(), |record| records.push(record)).unwrap();
+        let url = records[0].http.as_ref().and_then(|http| http.final_url.as_deref());
+        assert_eq!(url, Some("https://api.example/x?key=…"));
+        assert_eq!(bad.first, ["line 2: http.headers holds 500 entries, more than 65"]);
     }
 
     #[test]

@@ -8,6 +8,14 @@ use url::Url;
 /// What replaces a query value.
 pub const HIDDEN: &str = "…";
 
+/// `record` with the URL it carries redacted: agents redact it themselves, but older ones and other systems'
+/// files (`import`) may not, and nothing stored may hold a credential.
+pub fn redact_record(record: &mut crate::ResultRecord) {
+    if let Some(http) = &mut record.http {
+        http.final_url = http.final_url.as_deref().map(redacted_url);
+    }
+}
+
 /// `text` with credentials removed when it is a URL with a host; anything else comes back unchanged.
 pub fn redacted_url(text: &str) -> String {
     match Url::parse(text) {

@@ -59,6 +59,14 @@ async fn a_failed_attempt_keeps_what_the_server_said_without_the_checks_secrets(
         assert!(!stored.contains(secret), "{secret} leaked into {stored}");
     }
     assert_eq!(slaprobe_proto::capture::check_bounds(&result), Ok(()));
+    // An assertion quotes what the server sent; the echoed secret is taken out of the error message too.
+    let quoted = probe(&check(
+        &url,
+        "headers: { Authorization: \"Bearer header-secret-456\" }, \
+         expect: { status: [503], header_regex: { x-echo: \"^nothing$\" } }",
+    ))
+    .await;
+    assert_failed(&quoted, "assertion", "header x-echo: \"[redacted]\" does not match");
 
     let passed = probe(&check(&server.url("/"), "")).await.http.expect("http detail");
     assert!(passed.status_line.is_none() && passed.headers.is_empty() && passed.body_head.is_none(), "{passed:?}");

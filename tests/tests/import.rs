@@ -36,6 +36,11 @@ fn an_import_is_idempotent_flagged_and_reports_as_the_file_does() {
         };
         lines.push(line.to_string());
     }
+    // Another system's line with a credential and a query key in its URL: stored redacted, as ingest stores one.
+    lines[1] = serde_json::json!({ "check_id": "web", "region": "us-east", "agent_id": "agent-us-east", "seq": 1,
+        "started_at": "2026-02-01T00:01:05Z", "ok": true,
+        "http": { "status": 200, "final_url": "https://probe:hunter2-pw@api.example/health?key=secret-value" } })
+    .to_string();
     lines.insert(3, "{ not json".to_owned());
     lines.insert(10, String::new());
     let results = dir.path().join("results.jsonl");
@@ -56,6 +61,9 @@ fn an_import_is_idempotent_flagged_and_reports_as_the_file_does() {
         store.flagged_results("agent-eu-west").await.unwrap()
     });
     assert!(!flagged.is_empty() && flagged.iter().all(|(_, flags)| *flags == ResultFlags::IMPORTED), "{flagged:?}");
+    let exported = run_collector(&["export", "--config", config, "--contract", "web", "--period", "2026-02"]);
+    assert!(exported.contains("https://api.example/health?key=…"), "the URL is kept, redacted");
+    assert!(!exported.contains("hunter2-pw") && !exported.contains("secret-value"), "{exported}");
 
     let from_store = run_collector(&["report", "--config", config, "--period", "2026-02"]);
     let contracts = dir.path().join("contracts.yaml");

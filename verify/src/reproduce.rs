@@ -169,6 +169,9 @@ impl<'a> Recount<'a> {
 
 /// Fills in what was observed in `report`'s incidents, from the failed results on `lines` of `results.jsonl`.
 fn observe(bundle: &BundleFiles, contract: &Contract, lines: &[usize], report: &mut Report) {
+    if lines.is_empty() || report.incidents.is_empty() {
+        return;
+    }
     let mut sampler = Sampler::new(contract, &report.incidents);
     let wanted: std::collections::BTreeSet<usize> = lines.iter().copied().collect();
     if let Some(Ok(mut reader)) = bundle.open(RESULTS) {

@@ -1,19 +1,18 @@
 //! Failure captures ([`slaprobe_proto::capture`]): while an attempt runs, each HTTP hop keeps, raw, its
 //! response's status line, headers, the start of its body and the certificates presented ([`Pending`]), and a
-//! DNS query its authority section. Once the attempt is over, [`settle`] turns them into text only if it failed,
-//! with the check's configured secrets (header values, URL and proxy passwords, query values) taken out of
-//! everything kept; an attempt that passed keeps none of them and pays for no formatting.
+//! DNS query its authority section (a few records, written out as read). Once the attempt is over, [`settle`]
+//! turns the HTTP ones into text only if it failed, and takes the check's configured secrets (header values, URL
+//! and proxy passwords, query values) out of everything a failure keeps, its error message included (an
+//! assertion quotes the body or a header, which may echo them); an attempt that passed keeps none of them.
 
 use http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use rustls::pki_types::CertificateDer;
 use slaprobe_checks::spec::{HttpSpec, ProbeSpec};
 use slaprobe_proto::CertificateSummary;
-use slaprobe_proto::capture::{
-    BODY_HEAD_BYTES, MAX_CERTIFICATES, MAX_HEADERS, MAX_LINE, REDACTED, cut, is_sensitive_header, scrub,
-};
+use slaprobe_proto::capture::{MAX_CERTIFICATES, MAX_HEADERS, MAX_LINE, REDACTED, cut, is_sensitive_header, scrub};
 
-use super::Attempt;
+use super::{Attempt, Failure};
 
 /// What the last HTTP hop's server said, raw.
 #[derive(Debug, Default)]
@@ -22,7 +21,7 @@ pub struct Pending {
     pub status_line: Option<String>,
     /// Response headers.
     pub headers: Option<HeaderMap>,
-    /// The first [`BODY_HEAD_BYTES`] of the body.
+    /// The first [`slaprobe_proto::capture::BODY_HEAD_BYTES`] of the body.
     pub body_head: Vec<u8>,
     /// The certificates presented.
     pub certificates: Vec<CertificateDer<'static>>,
@@ -35,26 +34,28 @@ impl Pending {
     }
 }
 
-/// Keeps the captures of a failed attempt, cleaned of `spec`'s secrets, and drops those of one that passed.
-pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failed: bool) {
+/// Keeps the captures of a failed attempt (`failure`), cleaned of `spec`'s secrets as its message is, and drops
+/// those of one that passed.
+pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Failure>) {
     let pending = std::mem::take(&mut attempt.pending);
-    if !failed {
+    let Some(failure) = failure else {
         if let Some(dns) = &mut attempt.dns {
             dns.authority = Vec::new();
         }
         return;
-    }
-    let (ProbeSpec::Http(spec), Some(http)) = (spec, &mut attempt.http) else { return };
+    };
+    let ProbeSpec::Http(spec) = spec else { return };
     let secrets = secrets(spec);
+    failure.message = scrub(&failure.message, &secrets);
+    let Some(http) = &mut attempt.http else { return };
     let clean = |text: &str| cut(&scrub(text, &secrets), MAX_LINE);
     http.status_line = pending.status_line.as_deref().map(clean);
     http.headers = pending.headers.map(|headers| header_lines(&headers, spec)).unwrap_or_default();
     for header in &mut http.headers {
         *header = clean(header);
     }
-    http.body_head = (!pending.body_head.is_empty()).then(|| {
-        scrub(&String::from_utf8_lossy(&pending.body_head[..pending.body_head.len().min(BODY_HEAD_BYTES)]), &secrets)
-    });
+    http.body_head =
+        (!pending.body_head.is_empty()).then(|| scrub(&String::from_utf8_lossy(&pending.body_head), &secrets));
     http.certificates = certificates(&pending.certificates);
 }
 

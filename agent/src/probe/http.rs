@@ -45,10 +45,9 @@ const MAX_PROXY_HEAD: usize = 8 * 1024;
 trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
-/// The final response of one hop.
+/// The final response of one hop (its headers are kept in [`capture::Pending`], for a failure capture too).
 struct Response {
     status: StatusCode,
-    headers: HeaderMap,
     body: Vec<u8>,
 }
 
@@ -64,11 +63,13 @@ pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attemp
     let response = loop {
         let request = Outgoing { url: &url, method: &method, body: body.as_deref(), send_sensitive };
         let response = exchange(context, spec, request, attempt).await?;
-        let location =
-            response.headers.get(LOCATION).filter(|_| spec.follow_redirects && response.status.is_redirection());
+        let headers = attempt.pending.headers.as_ref();
+        let location = headers
+            .and_then(|headers| headers.get(LOCATION))
+            .filter(|_| spec.follow_redirects && response.status.is_redirection());
         let Some(location) = location else { break response };
-        let location = location.to_str().unwrap_or_default();
-        let next = url.join(location).map_err(|error| {
+        let location = location.to_str().unwrap_or_default().to_owned();
+        let next = url.join(&location).map_err(|error| {
             let shown = redact(&url);
             Failure::new(ErrorKind::Http, format!("http: {shown} redirects to an invalid location: {error}"))
         })?;
@@ -99,7 +100,10 @@ pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attemp
         detail(attempt).redirects = redirects;
     };
     detail(attempt).final_url = Some(redact(&url));
-    check_expectations(spec, &response, start.elapsed(), detail(attempt).cert_expires_at)
+    let cert_expires_at = detail(attempt).cert_expires_at;
+    let no_headers = HeaderMap::new();
+    let headers = attempt.pending.headers.as_ref().unwrap_or(&no_headers);
+    check_expectations(spec, &response, headers, start.elapsed(), cert_expires_at)
 }
 
 fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
@@ -192,8 +196,8 @@ where
         detail.version = Some(version.to_owned());
     }
     attempt.pending.status_line = Some(capture::status_line(version, status, reason));
-    attempt.pending.headers = Some(response.headers().clone());
     let (parts, incoming) = response.into_parts();
+    attempt.pending.headers = Some(parts.headers);
     attempt.enter(format!("reading the response body from {address}"));
     let transfer_start = Instant::now();
     let keep = if spec.body_regex.is_some() { MAX_KEPT_BODY } else { BODY_HEAD_BYTES };
@@ -205,7 +209,7 @@ where
     let detail = detail(attempt);
     detail.body_bytes = Some(received);
     attempt.pending.body_head = body[..body.len().min(BODY_HEAD_BYTES)].to_vec();
-    Ok(Response { status, headers: parts.headers, body })
+    Ok(Response { status, body })
 }
 
 /// A hyper client connection polled alongside the work that needs it.
@@ -369,6 +373,7 @@ fn version_name(version: Version) -> &'static str {
 fn check_expectations(
     spec: &HttpSpec,
     response: &Response,
+    headers: &HeaderMap,
     elapsed: Duration,
     cert_expires_at: Option<Timestamp>,
 ) -> Result<(), Failure> {
@@ -391,7 +396,7 @@ fn check_expectations(
         ));
     }
     for (name, regex) in &spec.header_regex {
-        let values: Vec<&str> = response.headers.get_all(name).iter().filter_map(|value| value.to_str().ok()).collect();
+        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|value| value.to_str().ok()).collect();
         if values.is_empty() {
             return Err(Failure::new(ErrorKind::Assertion, format!("assertion: response has no {name} header")));
         }

@@ -176,14 +176,14 @@ pub async fn run_check(
             () = cancel => Err(Failure::new(ErrorKind::Cancelled, "cancelled: the agent shut down during the attempt")),
         }
     };
-    let outcome = outcome.map_err(|mut failure| {
+    let mut outcome = outcome.map_err(|mut failure| {
         if matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Cancelled) && !attempt.stage.is_empty() {
             failure.message = format!("{} (while {})", failure.message, attempt.stage);
         }
         failure
     });
     let duration = start.elapsed();
-    capture::settle(&mut attempt, &check.spec, outcome.is_err());
+    capture::settle(&mut attempt, &check.spec, outcome.as_mut().err());
     let (error_kind, error) = match outcome {
         Ok(()) => (None, None),
         Err(failure) => (Some(failure.kind.as_str().to_owned()), Some(failure.message)),

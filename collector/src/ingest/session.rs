@@ -12,7 +12,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use prost::Message;
 use slaprobe_proto::evidence::PublicKey;
-use slaprobe_proto::redact::redacted_url;
+use slaprobe_proto::redact::{redact_record, redacted_url};
 use slaprobe_proto::{ResultRecord, limits, v1};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -417,10 +417,7 @@ fn accept(
     }
     let mut record = decoded?;
     slaprobe_proto::capture::check_bounds(&record)?;
-    // Agents redact URLs themselves; older ones did not, and nothing stored may hold a credential.
-    if let Some(http) = &mut record.http {
-        http.final_url = http.final_url.as_deref().map(redacted_url);
-    }
+    redact_record(&mut record);
     if record.started_at > latest {
         return Err(format!(
             "started_at {} lies in the future (later than {latest}, now plus the clock bound)",
