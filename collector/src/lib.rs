@@ -4,8 +4,11 @@
 //! Layout:
 //! - [`alerting`]: alert rules evaluated against the store, escalation, and the notifications they send.
 //! - [`bundle`]: the evidence bundle of a contract's period, for `evidence`.
-//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `evidence`, `migrate`) and their exit
-//!   statuses.
+//! - [`claims`]: credit claims and their lifecycle, owed to paid, with every change recorded.
+//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `evidence`, `close`, `migrate`) and their
+//!   exit statuses.
+//! - [`closing`]: period close: each settled period's claim report frozen in the store, revised when its figures
+//!   move, and the claims it opens.
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
 //! - [`digest`]: SHA-256 as hex: token hashes, check-list versions.
 //! - [`http`]: the HTTP listener: health, Prometheus metrics, the JSON API, the dashboard, access tokens.
@@ -27,7 +30,9 @@
 
 pub mod alerting;
 pub mod bundle;
+pub mod claims;
 pub mod cli;
+pub mod closing;
 pub mod config;
 pub mod digest;
 pub mod http;

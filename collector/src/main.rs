@@ -1,5 +1,5 @@
 //! `slaprobe-collector`: parses arguments and runs a subcommand: `serve` here, with its signals, the one-shot
-//! commands (`check-config`, `report`, `export`, `evidence`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
+//! commands (`check-config`, `report`, `export`, `evidence`, `close`, `import`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
 //! unusable arguments or configuration, 65 for malformed results, 1 for other failures.
 
 use std::path::{Path, PathBuf};
@@ -96,6 +96,21 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         results: PathBuf,
     },
+    /// Close the periods that have ended and settled, as a serving collector does every five minutes: each one's
+    /// claim report is frozen in the store (revision 1), a new revision is stored when its figures moved since,
+    /// and a period with credit owed opens or updates its claim. One line per period looked at.
+    Close {
+        /// Collector configuration.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Only this period (2026-02 or 2026-Q1), which must have settled; default: every settled period that
+        /// may still be claimed, the last twelve at most.
+        #[arg(long)]
+        period: Option<String>,
+        /// Only this contract.
+        #[arg(long, value_name = "ID")]
+        contract: Option<String>,
+    },
     /// Move a SQLite store into an empty PostgreSQL database, then check every table's row count.
     Migrate {
         /// `sqlite:PATH` of the store to move.
@@ -169,6 +184,16 @@ fn main() -> ExitCode {
                          then the report counts results the bundle does not hold, and slaprobe-verify says so",
                         cut + 1
                     );
+                }
+            })
+        }
+        Command::Close { config, period, contract } => {
+            cli::close_periods(&config, period.as_deref(), contract.as_deref()).map(|closed| {
+                if closed.is_empty() {
+                    println!("no period has settled since monitoring began");
+                }
+                for period in closed {
+                    println!("{period}");
                 }
             })
         }

@@ -1,7 +1,7 @@
 //! The collector's Prometheus metrics (`/metrics`, OpenMetrics text): what ingest stored, refused and skipped
 //! as duplicates, how long store commits take, which agents hold a session, each agent's clock offset, each
-//! contract's standing in its current period and each alert rule's state (computed when scraped), and whether
-//! the latest configuration reload failed. Ingest counts into it; the HTTP listener serves it.
+//! contract's standing in its current period, each alert rule's state and the credit claims per state and
+//! currency (computed when scraped), and whether the latest configuration reload failed. Ingest counts into it; the HTTP listener serves it.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::claims::{Claim, ClaimState, totals};
 use crate::config::alerting::AlertRule;
 use crate::store::AlertRecord;
 use slaprobe_sla::contract::Contract;
@@ -57,6 +58,22 @@ pub struct AlertLabels {
     pub kind: String,
 }
 
+/// Labels naming a state of claims in one currency.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClaimLabels {
+    /// `owed`, `submitted`, `accepted`, `rejected`, `paid` or `void`.
+    pub state: &'static str,
+    /// The currency.
+    pub currency: String,
+}
+
+/// Labels naming one currency.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CurrencyLabels {
+    /// The currency.
+    pub currency: String,
+}
+
 /// Ingest's metrics and each contract's standing; shared by every session and the HTTP listener.
 #[derive(Debug)]
 pub struct CollectorMetrics {
@@ -95,6 +112,10 @@ pub struct CollectorMetrics {
     config_reload_failed: Gauge,
     config_loaded_at: Gauge,
     config_reload_failed_at: Gauge,
+    claims: Family<ClaimLabels, Gauge>,
+    claims_amount: Family<ClaimLabels, Gauge<f64, AtomicU64>>,
+    claims_overdue: Family<CurrencyLabels, Gauge>,
+    claims_recovered: Family<CurrencyLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for CollectorMetrics {
@@ -208,8 +229,32 @@ impl Default for CollectorMetrics {
             "When the latest failed reload happened, Unix seconds (0 while the latest reload succeeded)",
             config_reload_failed_at.clone(),
         );
+        let claims = Family::default();
+        registry.register("claims", "Credit claims in each state, per currency", claims.clone());
+        let claims_amount = Family::default();
+        registry.register(
+            "claims_amount",
+            "Credit of the claims in each state, per currency: owed by the latest report, or paid once paid",
+            claims_amount.clone(),
+        );
+        let claims_overdue = Family::default();
+        registry.register(
+            "claims_overdue",
+            "Claims owed and not submitted past their claim deadline, per currency",
+            claims_overdue.clone(),
+        );
+        let claims_recovered = Family::default();
+        registry.register(
+            "claims_recovered_this_year",
+            "Credit paid this calendar year (UTC), per currency",
+            claims_recovered.clone(),
+        );
         Self {
             registry,
+            claims,
+            claims_amount,
+            claims_overdue,
+            claims_recovered,
             config_reload_failed,
             config_loaded_at,
             config_reload_failed_at,
@@ -294,6 +339,27 @@ impl CollectorMetrics {
             self.alerts_firing.get_or_create(&labels).set(i64::from(open.is_some()));
             let waiting = open.is_some_and(|alert| alert.acknowledged_at.is_none());
             self.alerts_unacknowledged.get_or_create(&labels).set(i64::from(waiting));
+        }
+    }
+
+    /// Sets the claim gauges from `claims` at `now`.
+    pub fn set_claims(&self, claims: &[Claim], now: jiff::Timestamp) {
+        self.claims.clear();
+        self.claims_amount.clear();
+        self.claims_overdue.clear();
+        self.claims_recovered.clear();
+        for claim in claims {
+            let labels = ClaimLabels { state: claim.state.as_str(), currency: claim.currency.clone() };
+            self.claims.get_or_create(&labels).inc();
+            let amount =
+                if claim.state == ClaimState::Paid { claim.paid_amount.unwrap_or_default() } else { claim.owed };
+            self.claims_amount.get_or_create(&labels).inc_by(f64::try_from(amount).unwrap_or(f64::NAN));
+        }
+        for sums in totals(claims, now) {
+            let labels = CurrencyLabels { currency: sums.currency };
+            self.claims_overdue.get_or_create(&labels).set(i64::try_from(sums.overdue_claims).unwrap_or(i64::MAX));
+            let recovered = f64::try_from(sums.recovered_this_year).unwrap_or(f64::NAN);
+            self.claims_recovered.get_or_create(&labels).set(recovered);
         }
     }
 

@@ -1,6 +1,6 @@
 //! `slaprobe-collector migrate --from sqlite:PATH --to postgres:URL`: moves everything a SQLite store holds
 //! (results with their flags, their per-minute rollups, the agent registry, spool gaps, refused results, the
-//! delivery log and alerts)
+//! delivery log, alerts, closed periods with their artifacts, and claims with their history)
 //! into an empty PostgreSQL store, in batches, then checks that every table holds as many rows on both sides.
 //! Rows are copied as stored (the protobuf record bytes included), so reports from either store are equal.
 
@@ -162,7 +162,7 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 9] = [
+const TABLES: [Table; 13] = [
     Table {
         name: "agent_keys",
         columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
@@ -269,6 +269,28 @@ const TABLES: [Table; 9] = [
             ("summary", Kind::Text),
             ("rearmed", Kind::Bool),
         ],
+    },
+    Table {
+        name: "closed_periods",
+        columns: &[("contract", Kind::Text), ("period", Kind::Text), ("revision", Kind::Int), ("record", Kind::Text)],
+    },
+    Table {
+        name: "period_artifacts",
+        columns: &[
+            ("contract", Kind::Text),
+            ("period", Kind::Text),
+            ("revision", Kind::Int),
+            ("name", Kind::Text),
+            ("content", Kind::Bytes),
+        ],
+    },
+    Table {
+        name: "claims",
+        columns: &[("contract", Kind::Text), ("period", Kind::Text), ("version", Kind::Int), ("record", Kind::Text)],
+    },
+    Table {
+        name: "claim_events",
+        columns: &[("contract", Kind::Text), ("period", Kind::Text), ("version", Kind::Int), ("record", Kind::Text)],
     },
 ];
 

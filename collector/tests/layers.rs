@@ -9,14 +9,14 @@ use std::path::Path;
 const LAYERS: [&[&str]; 6] = [
     // Leaves: helpers that know nothing of the collector (the engine, contracts and reports are the crate
     // `slaprobe-sla`, below all of these).
-    &["results_file", "digest", "outage"],
+    &["results_file", "digest", "outage", "claims"],
     // What is configured and what is stored.
     &["config", "store"],
     // The slice ledger and the one query layer on it, and the metrics registry that its figures and ingest's
     // counts fill.
     &["ledger", "views", "metrics"],
     // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL move.
-    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle"],
+    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle", "closing"],
     // The two faces: the HTTP listener and the one-shot commands.
     &["http", "cli"],
     // `serve`, which starts everything (the binary's `main` sits above it).

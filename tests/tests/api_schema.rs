@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use slaprobe_collector::digest::token_hash;
 use slaprobe_collector::store::Store;
 use slaprobe_proto::ResultRecord;
-use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::ports::free_addr;
 
 const ADMIN: &str = "admin-token-5c2d";
@@ -51,6 +51,17 @@ async fn schemathesis_finds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
     store.write_results(history(Timestamp::now())).await.unwrap();
+    // Two hours of a past month with the same outage, so that a closed period and a claim are there to read.
+    let past: Vec<ResultRecord> = history("2026-10-17T12:00:00Z".parse().unwrap())
+        .into_iter()
+        .skip(2 * 540)
+        .take(2 * 120)
+        .map(|mut result| {
+            result.agent_id = result.agent_id.map(|agent| format!("{agent}-past"));
+            result
+        })
+        .collect();
+    store.write_results(past).await.unwrap();
     drop(store);
     let (grpc, http) = (free_addr(), free_addr());
     let config = dir.path().join("collector.yaml");
@@ -68,6 +79,8 @@ async fn schemathesis_finds_nothing() {
         ),
     )
     .unwrap();
+    let closed = tokio::task::block_in_place(|| run_collector(&["close", "--config", config.to_str().unwrap()]));
+    assert!(closed.contains("web 2026-10: closed as revision 1"), "{closed}");
     let _collector = tokio::task::block_in_place(|| start_collector(&config));
 
     let output = tokio::task::block_in_place(|| {
@@ -86,5 +99,5 @@ async fn schemathesis_finds_nothing() {
         "schemathesis found problems:\n{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.contains("Tested: 18"), "every operation was tested:\n{report}");
+    assert!(report.contains("Tested: 24"), "every operation was tested:\n{report}");
 }

@@ -1,4 +1,4 @@
-//! The collector's one-shot commands, `check-config`, `report`, `export`, `evidence`, `import` and `migrate`, and the exit
+//! The collector's one-shot commands, `check-config`, `report`, `export`, `evidence`, `close`, `import` and `migrate`, and the exit
 //! status each failure maps to: 64 for unusable arguments or configuration, 65 for malformed results, 1 for
 //! anything else.
 //! `serve` is not one of them: the binary runs it ([`crate::serve`]) with its signals.
@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use jiff::Timestamp;
 
 use crate::bundle::{BundleError, BundleSummary, write_bundle};
+use crate::closing::{CloseError, Closed, close_due, close_period};
 use crate::config::{CollectorConfig, ConfigError, Purpose, load_collector_config, load_collector_config_for};
 use crate::migrate::{MigrateError, migrate};
 use crate::store::{Store, StoreError};
@@ -49,6 +50,9 @@ pub enum CliError {
     /// No evidence bundle was written (exit 64 for the contract, the period or an output that exists).
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// No period was closed (exit 64 for the contract or a period that has not settled).
+    #[error(transparent)]
+    Close(#[from] CloseError),
 }
 
 impl CliError {
@@ -60,8 +64,9 @@ impl CliError {
             | Self::Store(_)
             | Self::View(ViewError::Store(_))
             | Self::Migrate(_)
-            | Self::Bundle(BundleError::Store(_) | BundleError::View(ViewError::Store(_))) => 1,
-            Self::Usage(_) | Self::Config(_) | Self::View(_) | Self::Bundle(_) => 64,
+            | Self::Bundle(BundleError::Store(_) | BundleError::View(ViewError::Store(_)))
+            | Self::Close(CloseError::Store(_) | CloseError::View(ViewError::Store(_))) => 1,
+            Self::Usage(_) | Self::Config(_) | Self::View(_) | Self::Bundle(_) | Self::Close(_) => 64,
         })
     }
 }
@@ -153,6 +158,20 @@ pub fn write_evidence(
         Ok(())
     })?;
     summary.ok_or_else(|| CliError::Io("the bundle was not written".to_owned()))
+}
+
+/// `close`: closes the settled periods (only `period`, and of `contract`, when given) as of now.
+pub fn close_periods(config: &Path, period: Option<&str>, contract: Option<&str>) -> Result<Vec<Closed>, CliError> {
+    let mut closed = Vec::new();
+    with_store(config, async |config, store| {
+        let now = Timestamp::now();
+        closed = match period {
+            Some(period) => close_period(&config, &store, period, contract, now).await?,
+            None => close_due(&config, &store, contract, now).await?,
+        };
+        Ok(())
+    })?;
+    Ok(closed)
 }
 
 /// `migrate --from sqlite:PATH --to postgres:URL`, with a progress bar on standard error; prints the rows of

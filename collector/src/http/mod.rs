@@ -84,6 +84,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/alerts/{id}", get(api::alerts::alert))
         .route("/api/v1/alerts/{id}/acknowledge", post(api::alerts::acknowledge))
         .route("/api/v1/alerts/{id}/resolve", post(api::alerts::resolve))
+        .route("/api/v1/periods", get(api::claims::periods))
+        .route("/api/v1/periods/{contract}/{period}", get(api::claims::period))
+        .route("/api/v1/periods/{contract}/{period}/{revision}/{file}", get(api::claims::artifact))
+        .route("/api/v1/claims", get(api::claims::claims))
+        .route("/api/v1/claims/{contract}/{period}", get(api::claims::claim).post(api::claims::change))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })
@@ -145,6 +150,10 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
     match state.store.alerts(Some(crate::store::AlertState::Firing), 10_000).await {
         Ok(firing) => state.metrics.set_alerts(&config.alerts, &firing),
         Err(error) => tracing::warn!(%error, "Alert gauges not updated for this scrape."),
+    }
+    match state.store.claims().await {
+        Ok(claims) => state.metrics.set_claims(&claims, jiff::Timestamp::now()),
+        Err(error) => tracing::warn!(%error, "Claim gauges not updated for this scrape."),
     }
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response(),

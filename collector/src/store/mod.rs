@@ -7,14 +7,15 @@
 //! Beside the results the store keeps the evidence about the evidence: each agent's registry entry (version,
 //! last seen, spool backlog, clock offset), the gaps agents report when their spool dropped results, the results
 //! the collector refused with the reason, and per-result flags (clock suspect, unknown check); and the log of
-//! notification deliveries; and alerts with their escalation, plus the leases that make one collector of several
-//! evaluate them.
+//! notification deliveries; alerts with their escalation, plus the leases that make one collector of several
+//! evaluate them; and closed periods with the claims they open.
 //!
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
 //! - [`evidence`]: agents' keys, signed checkpoints and gap statements.
 //! - [`alerts`]: alerts, people's actions on them, and leases.
 //! - [`ledger`]: the slice ledger's rows, states and marks.
+//! - [`periods`]: closed periods with their frozen reports, and the claims they open.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
 //! - [`columns`]: how instants and sequence numbers are kept in columns.
@@ -23,6 +24,7 @@ pub mod alerts;
 pub mod columns;
 pub mod evidence;
 pub mod ledger;
+pub mod periods;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -36,6 +38,7 @@ use slaprobe_proto::error_text::error_chain;
 
 pub use alerts::{AlertAction, AlertChange, AlertRecord, AlertState, LeaseClaim};
 pub use ledger::{LedgerMark, LedgerSlice, LedgerState, LedgerWrite, SliceParts};
+pub use periods::{ArtifactSummary, ClaimWrite, ClosedPeriod, PeriodRevision};
 pub use records::{
     AgentRecord, AgentStatus, Attempt, ClockReading, DeliveryRecord, GapReport, IngestBatch, Refusal, RefusedResult,
     ResultFlags, ResultPosition, ResultQuery, Rollup, SignedCheckpoint, SignedGap, StoredResult,

@@ -238,6 +238,10 @@ pub(crate) enum Write {
     ClearMarks(Vec<i64>),
     /// Delete the ledger rows of slices that ended before this.
     PruneLedger(Timestamp),
+    /// A revision of a closed period, with its artifacts.
+    Revision(Box<super::periods::RevisionRow>),
+    /// A claim change.
+    Claim(Box<super::periods::ClaimRow>),
 }
 
 /// Which results a rollup write counts.
@@ -291,7 +295,9 @@ impl Write {
             | Self::PruneRollups(_)
             | Self::Ledger(_)
             | Self::ClearMarks(_)
-            | Self::PruneLedger(_) => return Ok(()),
+            | Self::PruneLedger(_)
+            | Self::Revision(_)
+            | Self::Claim(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

@@ -16,6 +16,7 @@
 pub mod alerts;
 pub mod evidence;
 pub mod ledger;
+pub mod periods;
 pub mod read;
 mod write;
 
@@ -182,6 +183,37 @@ const MIGRATIONS: &[&str] = &[
         public_key     BLOB    NOT NULL,
         reported_at_ns INTEGER NOT NULL,
         PRIMARY KEY (agent_id, first_seq, last_seq)
+    ) WITHOUT ROWID;
+",
+    "
+    CREATE TABLE closed_periods (
+        contract TEXT    NOT NULL,
+        period   TEXT    NOT NULL,
+        revision INTEGER NOT NULL,
+        record   TEXT    NOT NULL,
+        PRIMARY KEY (contract, period, revision)
+    ) WITHOUT ROWID;
+    CREATE TABLE period_artifacts (
+        contract TEXT    NOT NULL,
+        period   TEXT    NOT NULL,
+        revision INTEGER NOT NULL,
+        name     TEXT    NOT NULL,
+        content  BLOB    NOT NULL,
+        PRIMARY KEY (contract, period, revision, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE claims (
+        contract TEXT    NOT NULL,
+        period   TEXT    NOT NULL,
+        version  INTEGER NOT NULL,
+        record   TEXT    NOT NULL,
+        PRIMARY KEY (contract, period)
+    ) WITHOUT ROWID;
+    CREATE TABLE claim_events (
+        contract TEXT    NOT NULL,
+        period   TEXT    NOT NULL,
+        version  INTEGER NOT NULL,
+        record   TEXT    NOT NULL,
+        PRIMARY KEY (contract, period, version)
     ) WITHOUT ROWID;
 ",
 ];

@@ -101,7 +101,7 @@ pub fn select<'a>(
 }
 
 /// Whether `label` has the form of a period, `YYYY-MM` or `YYYY-Qn` (whichever kind the contract has).
-fn is_period_label(label: &str) -> bool {
+pub fn is_period_label(label: &str) -> bool {
     let Some((year, rest)) = label.split_once('-') else { return false };
     let month_or_quarter = match rest.strip_prefix('Q') {
         Some(quarter) => matches!(quarter, "1" | "2" | "3" | "4"),

@@ -25,6 +25,18 @@ pub enum Format {
     Html,
 }
 
+impl Format {
+    /// The media type of a report in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Md => "text/markdown; charset=utf-8",
+            Self::Html => "text/html; charset=utf-8",
+        }
+    }
+}
+
 /// Renders `reports` in `format`.
 pub fn render(pairs: &[(&Contract, Report)], format: Format) -> String {
     let pairs: Vec<(&Contract, &Report)> = pairs.iter().map(|(contract, report)| (*contract, report)).collect();

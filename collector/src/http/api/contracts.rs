@@ -176,11 +176,5 @@ pub async fn contract_report(
     };
     let format = query.format.unwrap_or(Format::Json);
     let reports = store_reports(&config, &state.store, &period, Some(&id), Timestamp::now()).await?;
-    let content_type = match format {
-        Format::Json => "application/json",
-        Format::Csv => "text/csv; charset=utf-8",
-        Format::Md => "text/markdown; charset=utf-8",
-        Format::Html => "text/html; charset=utf-8",
-    };
-    Ok(([(header::CONTENT_TYPE, content_type)], render(&reports, format)).into_response())
+    Ok(([(header::CONTENT_TYPE, format.content_type())], render(&reports, format)).into_response())
 }

@@ -5,6 +5,7 @@
 //! - [`agents`]: the agent registry.
 //! - [`alerts`]: alerts, acknowledged and resolved by hand.
 //! - [`channels`]: test notifications to the configured channels, and the delivery log.
+//! - [`claims`]: closed periods with their frozen reports, and the claims they open.
 //! - [`checks`]: central checks with their latest result per region.
 //! - [`contracts`]: standing, period views, incidents and claim reports.
 //! - [`results`]: raw results, paged.
@@ -14,6 +15,7 @@ pub mod agents;
 pub mod alerts;
 pub mod channels;
 pub mod checks;
+pub mod claims;
 pub mod contracts;
 pub mod results;
 pub mod rollups;

@@ -4,17 +4,19 @@
 //! functions as the JSON API, so the two always agree.
 //!
 //! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`),
-//! alerts (`/alerts`, with acknowledge and resolve buttons) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
+//! alerts (`/alerts`, with acknowledge and resolve buttons), claims (`/claims`, with forms that record each
+//! step) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
 //! every [`REFRESH_SECONDS`].
 //!
 //! Layout:
-//! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`]: the pages.
+//! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`], [`claims`]: the pages.
 //! - [`charts`]: the SVG day strip, latency chart and phase bars.
 
 pub mod agents;
 pub mod alerts;
 pub mod charts;
 pub mod checks;
+pub mod claims;
 pub mod contract;
 pub mod overview;
 
@@ -55,6 +57,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/alerts", get(alerts::page))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/claims", get(claims::page))
+        .route("/claims/{contract}/{period}", get(claims::claim_page).post(claims::act_from_form))
         .route("/login", get(login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/static/dashboard.css", get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }))
@@ -76,6 +80,8 @@ pub enum Nav {
     Agents,
     /// `/alerts`.
     Alerts,
+    /// `/claims` and a claim.
+    Claims,
     /// A contract page (under the overview).
     Contract,
     /// The login form (no navigation).
@@ -112,6 +118,7 @@ pub fn layout(
                         a href="/checks" class=[nav_class(here, Nav::Checks)] { "Checks" }
                         a href="/agents" class=[nav_class(here, Nav::Agents)] { "Agents" }
                         a href="/alerts" class=[nav_class(here, Nav::Alerts)] { "Alerts" }
+                        a href="/claims" class=[nav_class(here, Nav::Claims)] { "Claims" }
                     }
                     @if let Some(Caller { name: Some(name), role }) = caller {
                         span.who {

@@ -15,6 +15,7 @@
 
 pub mod evidence;
 pub mod ledger;
+pub mod periods;
 pub mod read;
 pub mod write;
 
@@ -176,6 +177,37 @@ const MIGRATIONS: &[&str] = &[
         public_key     BYTEA  NOT NULL,
         reported_at_ns BIGINT NOT NULL,
         PRIMARY KEY (agent_id, first_seq, last_seq)
+    );
+",
+    "
+    CREATE TABLE closed_periods (
+        contract TEXT   NOT NULL,
+        period   TEXT   NOT NULL,
+        revision BIGINT NOT NULL,
+        record   TEXT   NOT NULL,
+        PRIMARY KEY (contract, period, revision)
+    );
+    CREATE TABLE period_artifacts (
+        contract TEXT   NOT NULL,
+        period   TEXT   NOT NULL,
+        revision BIGINT NOT NULL,
+        name     TEXT   NOT NULL,
+        content  BYTEA  NOT NULL,
+        PRIMARY KEY (contract, period, revision, name)
+    );
+    CREATE TABLE claims (
+        contract TEXT   NOT NULL,
+        period   TEXT   NOT NULL,
+        version  BIGINT NOT NULL,
+        record   TEXT   NOT NULL,
+        PRIMARY KEY (contract, period)
+    );
+    CREATE TABLE claim_events (
+        contract TEXT   NOT NULL,
+        period   TEXT   NOT NULL,
+        version  BIGINT NOT NULL,
+        record   TEXT   NOT NULL,
+        PRIMARY KEY (contract, period, version)
     );
 ",
 ];

@@ -66,6 +66,8 @@ impl PostgresStore {
                 .execute("DELETE FROM ledger_slices WHERE end_ns < $1", &[&nanos(*cutoff)])
                 .await
                 .map(changed),
+            Write::Revision(row) => super::periods::insert_revision(&transaction, row).await.map(changed),
+            Write::Claim(row) => super::periods::write_claim(&transaction, row).await.map(changed),
         }?;
         transaction.commit().await?;
         Ok(outcome)

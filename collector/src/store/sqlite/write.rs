@@ -4,7 +4,7 @@ use rusqlite::{Connection, Transaction, params};
 use slaprobe_proto::ResultRecord;
 use slaprobe_proto::evidence::Chain;
 
-use super::{alerts, evidence, ledger};
+use super::{alerts, evidence, ledger, periods};
 use crate::store::WriteOutcome;
 use crate::store::columns::{nanos, seq_column, stored_record};
 use crate::store::records::{
@@ -55,6 +55,8 @@ pub fn commit<'a>(
                     .prepare_cached("DELETE FROM ledger_slices WHERE end_ns < ?1")?
                     .execute(params![nanos(*cutoff)])? as u64,
             ),
+            Write::Revision(row) => changed(periods::insert_revision(&transaction, row)?),
+            Write::Claim(row) => changed(periods::write_claim(&transaction, row)?),
         });
     }
     transaction.commit()?;
