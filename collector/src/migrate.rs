@@ -1,6 +1,7 @@
 //! `slaprobe-collector migrate --from sqlite:PATH --to postgres:URL`: moves everything a SQLite store holds
 //! (results with their flags, their per-minute rollups, the agent registry, spool gaps, refused results, the
-//! delivery log, alerts, closed periods with their artifacts, and claims with their history)
+//! delivery log, alerts, closed periods with their artifacts, claims with their history, and which reports
+//! went to which channel)
 //! into an empty PostgreSQL store, in batches, then checks that every table holds as many rows on both sides.
 //! Rows are copied as stored (the protobuf record bytes included), so reports from either store are equal.
 
@@ -162,7 +163,7 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 13] = [
+const TABLES: [Table; 14] = [
     Table {
         name: "agent_keys",
         columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
@@ -291,6 +292,19 @@ const TABLES: [Table; 13] = [
     Table {
         name: "claim_events",
         columns: &[("contract", Kind::Text), ("period", Kind::Text), ("version", Kind::Int), ("record", Kind::Text)],
+    },
+    Table {
+        name: "report_deliveries",
+        columns: &[
+            ("contract", Kind::Text),
+            ("period", Kind::Text),
+            ("revision", Kind::Int),
+            ("channel", Kind::Text),
+            ("kind", Kind::Text),
+            ("state", Kind::Text),
+            ("tries", Kind::Int),
+            ("updated_at_ns", Kind::Int),
+        ],
     },
 ];
 

@@ -16,9 +16,11 @@ use std::process::ExitCode;
 use jiff::Timestamp;
 
 use crate::bundle::{BundleError, BundleSummary, write_bundle};
+use crate::closing::delivery::deliver_due;
 use crate::closing::{CloseError, Closed, close_due, close_period};
 use crate::config::{CollectorConfig, ConfigError, Purpose, load_collector_config, load_collector_config_for};
 use crate::migrate::{MigrateError, migrate};
+use crate::notify::Notifier;
 use crate::store::{Store, StoreError};
 use crate::views::{ViewError, export, store_reports};
 use slaprobe_sla::render::{Format, render};
@@ -160,7 +162,8 @@ pub fn write_evidence(
     summary.ok_or_else(|| CliError::Io("the bundle was not written".to_owned()))
 }
 
-/// `close`: closes the settled periods (only `period`, and of `contract`, when given) as of now.
+/// `close`: closes the settled periods (only `period`, and of `contract`, when given) as of now, then sends what
+/// is due to the channels of `reports:`.
 pub fn close_periods(config: &Path, period: Option<&str>, contract: Option<&str>) -> Result<Vec<Closed>, CliError> {
     let mut closed = Vec::new();
     with_store(config, async |config, store| {
@@ -169,6 +172,8 @@ pub fn close_periods(config: &Path, period: Option<&str>, contract: Option<&str>
             Some(period) => close_period(&config, &store, period, contract, now).await?,
             None => close_due(&config, &store, contract, now).await?,
         };
+        let notifier = Notifier::new().map_err(CliError::Io)?;
+        deliver_due(&config, &store, &notifier, now).await?;
         Ok(())
     })?;
     Ok(closed)

@@ -11,10 +11,14 @@
 //! `slaprobe-collector close` runs the same steps at once. Both are safe to run together: a revision is stored
 //! once whoever makes it, and a claim changes only from the version a change was made from.
 //!
+//! After closing, each run sends what is due to the channels of `reports:` ([`delivery`]).
+//!
 //! Layout:
 //! - [`changes`]: what differs between two revisions' reports, line by line.
+//! - [`delivery`]: closed periods and claim reminders sent to the channels of `reports:`, once each.
 
 pub mod changes;
+pub mod delivery;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use crate::claims::{RevisedCredit, follow_revision};
 use crate::config::CollectorConfig;
 use crate::digest::{hex, token_hash};
 use crate::ledger::settle_horizon;
+use crate::notify::Notifier;
 use crate::store::{ArtifactSummary, ClaimWrite, ClosedPeriod, LeaseClaim, PeriodRevision, Store, StoreError};
 use crate::views::{ViewError, monitoring_began, select, store_reports};
 use slaprobe_sla::contract::{AppliedContract, Contract};
@@ -332,8 +337,13 @@ async fn follow_claims(
     Ok(())
 }
 
-/// Runs [`close_due`] every [`EVERY`] under the `close` lease until `stop`, then gives the lease up.
-pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
+/// Runs [`close_under_lease`] every [`EVERY`] until `stop`, then gives the lease up.
+pub async fn run(
+    store: Store,
+    notifier: Notifier,
+    config: watch::Receiver<Arc<CollectorConfig>>,
+    stop: CancellationToken,
+) {
     let holder = format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond());
     let mut wait = FIRST_AFTER;
     let mut failing = false;
@@ -344,7 +354,7 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
         }
         wait = EVERY;
         let current = config.borrow().clone();
-        match close_under_lease(&store, &current, &holder, Timestamp::now()).await {
+        match close_under_lease(&store, &notifier, &current, &holder, Timestamp::now()).await {
             Ok(_) if failing => {
                 failing = false;
                 tracing::info!("Closing periods works again.");
@@ -360,9 +370,11 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
     store.release_lease("close", &holder).await;
 }
 
-/// [`close_due`] if `holder` gets the `close` lease; `None` when another collector holds it.
+/// [`close_due`], then [`delivery::deliver_due`], if `holder` gets the `close` lease; `None` when another
+/// collector holds it.
 pub async fn close_under_lease(
     store: &Store,
+    notifier: &Notifier,
     config: &CollectorConfig,
     holder: &str,
     now: Timestamp,
@@ -372,7 +384,9 @@ pub async fn close_under_lease(
     if !store.claim_lease(claim).await? {
         return Ok(None);
     }
-    close_due(config, store, None, now).await.map(Some)
+    let closed = close_due(config, store, None, now).await?;
+    delivery::deliver_due(config, store, notifier, now).await?;
+    Ok(Some(closed))
 }
 
 #[cfg(test)]

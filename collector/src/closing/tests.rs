@@ -154,6 +154,7 @@ async fn a_settled_period_is_frozen_once_revised_when_its_figures_move_and_its_c
 async fn the_close_lease_lets_one_collector_of_several_close() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
+    let notifier = crate::notify::Notifier::new().unwrap();
     let now = at("2026-11-30T12:00:00Z");
     for engine in engines().await {
         let store = &engine.store;
@@ -161,13 +162,54 @@ async fn the_close_lease_lets_one_collector_of_several_close() {
             .write_results(minutely("agent-eu-1", "2026-10-30T00:00:00Z", "2026-11-01T00:00:00Z", (now, now)))
             .await
             .unwrap();
-        let first = close_under_lease(store, &config, "collector-a", now).await.unwrap();
+        let first = close_under_lease(store, &notifier, &config, "collector-a", now).await.unwrap();
         assert_eq!(first.map(|closed| closed.len()), Some(1), "{}", engine.name);
-        assert!(close_under_lease(store, &config, "collector-b", now).await.unwrap().is_none(), "{}", engine.name);
+        assert!(
+            close_under_lease(store, &notifier, &config, "collector-b", now).await.unwrap().is_none(),
+            "{}",
+            engine.name
+        );
         store.release_lease("close", "collector-a").await;
-        let taken =
-            close_under_lease(store, &config, "collector-b", now).await.unwrap().expect("the lease was given up");
+        let taken = close_under_lease(store, &notifier, &config, "collector-b", now)
+            .await
+            .unwrap()
+            .expect("the lease was given up");
         assert_eq!(taken[0].outcome, Outcome::Unchanged);
         assert!(store.claims().await.unwrap().is_empty(), "{}: a met objective owes nothing", engine.name);
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_is_taken_once_retried_after_a_failure_and_taken_over_from_a_stopped_collector() {
+    use crate::store::periods::{DELIVERY_STALE, DELIVERY_TRIES, DeliveryKey};
+    let now = at("2026-11-30T12:00:00Z");
+    let key = |channel: &str| DeliveryKey {
+        contract: "acme-api".into(),
+        period: "2026-10".into(),
+        revision: 1,
+        channel: channel.into(),
+        kind: "report",
+    };
+    for engine in engines().await {
+        let store = &engine.store;
+        let mail = key("mail");
+        assert!(store.take_delivery(&mail, now).await.unwrap(), "{}", engine.name);
+        assert!(!store.take_delivery(&mail, now).await.unwrap(), "{}: taken: nobody else sends it", engine.name);
+        store.finish_delivery(&mail, false, now).await.unwrap();
+        for _ in 1..DELIVERY_TRIES {
+            assert!(store.take_delivery(&mail, now).await.unwrap(), "{}: a failure is tried again", engine.name);
+            store.finish_delivery(&mail, false, now).await.unwrap();
+        }
+        assert!(!store.take_delivery(&mail, now).await.unwrap(), "{}: it has failed for good", engine.name);
+
+        let hook = key("hook");
+        assert!(store.take_delivery(&hook, now).await.unwrap());
+        store.finish_delivery(&hook, true, now).await.unwrap();
+        assert!(!store.take_delivery(&hook, now + DELIVERY_STALE * 2).await.unwrap(), "{}: sent is sent", engine.name);
+
+        let chat = key("chat");
+        assert!(store.take_delivery(&chat, now).await.unwrap());
+        let later = now + DELIVERY_STALE + SignedDuration::from_secs(1);
+        assert!(store.take_delivery(&chat, later).await.unwrap(), "{}: its collector stopped mid-send", engine.name);
     }
 }

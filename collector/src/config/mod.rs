@@ -22,6 +22,7 @@ use slaprobe_checks::env::expand_document;
 use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks};
 
 pub mod alerting;
+pub mod reports;
 
 use alerting::{AlertRule, Notify, parse_alerting};
 use slaprobe_sla::contract::{Contract, parse_contracts};
@@ -161,6 +162,8 @@ struct Settings {
     #[serde(default)]
     alerts: Option<Value>,
     #[serde(default)]
+    reports: Option<Value>,
+    #[serde(default)]
     retention: Retention,
     #[serde(default)]
     public_url: Option<String>,
@@ -228,6 +231,8 @@ pub struct CollectorConfig {
     pub notify: Notify,
     /// Alert rules.
     pub alerts: Vec<AlertRule>,
+    /// Where closed periods' claim reports and claim reminders go.
+    pub reports: reports::Reports,
     /// How long results are kept.
     pub retention: Retention,
     /// The address people reach the dashboard at (`https://slaprobe.example.com`), for links in notifications;
@@ -301,6 +306,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
     let known_contracts = contracts_read.then_some(contracts.as_slice());
     let (notify, alerts) =
         parse_alerting(settings.notify.take(), settings.alerts.take(), known_contracts, &mut problems);
+    let reports = reports::parse_reports(settings.reports.take(), &notify, &mut problems);
     let mut agents = Vec::new();
     for (index, entry) in settings.agents.into_iter().enumerate() {
         let hash = entry.token_sha256.to_ascii_lowercase();
@@ -413,6 +419,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             sources,
             notify,
             alerts,
+            reports,
             retention: settings.retention,
             public_url,
             log_format: settings.log_format,

@@ -298,3 +298,33 @@ fn an_unset_variable_is_one_problem_not_two() {
     let error = load_collector_config(&path).unwrap_err();
     assert_eq!(error.problems, ["listen.grpc: environment variable SLAPROBE_TEST_UNSET_GRPC is not set"]);
 }
+
+#[test]
+fn reports_name_channels_that_carry_a_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |reports: &str| {
+        fs::write(
+            dir.path().join("collector.yaml"),
+            format!(
+                "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\nnotify:\n  channels:\n\
+                 \x20   - {{ id: mail, email: {{ smtp: \"smtp://127.0.0.1:25?tls=none\", from: a@example.com, to: [b@example.com] }} }}\n\
+                 \x20   - {{ id: pager, pagerduty: {{ routing_key: abcdefgh }} }}\n{reports}"
+            ),
+        )
+        .unwrap();
+        load_collector_config(&dir.path().join("collector.yaml"))
+    };
+    let loaded = write("reports: { channels: [mail], send: all }\n").unwrap();
+    assert_eq!((loaded.reports.channels.len(), loaded.reports.remind_before.as_secs()), (1, 5 * 24 * 3600));
+    let error = write("reports: { channels: [mail, mail, pager, chat], remind_before: 0s }\n").unwrap_err().to_string();
+    for problem in [
+        "reports.channels[1]: \"mail\" is named twice",
+        "reports.channels[2]: \"pager\" is a PagerDuty channel",
+        "reports.channels[3]: no channel \"chat\" in notify.channels",
+        "reports.remind_before: give a duration",
+    ] {
+        assert!(error.contains(problem), "{problem}: {error}");
+    }
+    let error = write("reports: { channels: [mail], send: sometimes }\n").unwrap_err().to_string();
+    assert!(error.contains("reports.send") || error.contains("reports: send"), "{error}");
+}

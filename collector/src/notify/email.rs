@@ -1,4 +1,5 @@
-//! Email channels: one plain-text message per notification, over SMTP with lettre.
+//! Email channels: one plain-text message per notification (claim reports: [`super::report`]), over SMTP with
+//! lettre.
 //!
 //! The `smtp` URL follows lettre's connection URLs, with a safer default: `smtp://host:587` upgrades with
 //! STARTTLS and refuses to go on without it; `smtps://host:465` speaks TLS from the start; `?tls=opportunistic`
@@ -8,7 +9,7 @@
 
 use std::time::Duration;
 
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MessageBuilder};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use slaprobe_proto::error_text::error_chain;
 
@@ -32,13 +33,19 @@ fn connection_url(smtp: &str) -> String {
     if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) }
 }
 
-/// The message for `notification`.
-fn message(email: &Email, notification: &Notification) -> Result<Message, String> {
+/// A message from and to the channel's addresses with `subject`, its body still to come.
+pub fn addressed(email: &Email, subject: String) -> Result<MessageBuilder, String> {
     let mailbox = |address: &str| address.parse::<Mailbox>().map_err(|error| format!("{address:?}: {error}"));
-    let mut builder = Message::builder().from(mailbox(&email.from)?).subject(notification.headline());
+    let mut builder = Message::builder().from(mailbox(&email.from)?).subject(subject);
     for to in &email.to {
         builder = builder.to(mailbox(to)?);
     }
+    Ok(builder)
+}
+
+/// The message for `notification`.
+fn message(email: &Email, notification: &Notification) -> Result<Message, String> {
+    let builder = addressed(email, notification.headline())?;
     let mut body = format!("{}\n\n", notification.summary);
     for (label, value) in [
         ("State", notification.state.clone()),
@@ -60,10 +67,14 @@ fn message(email: &Email, notification: &Notification) -> Result<Message, String
 
 /// One attempt to send `notification` by `email`.
 pub async fn send(email: &Email, notification: &Notification, timeout: Duration) -> Attempt {
-    let message = match message(email, notification) {
-        Ok(message) => message,
-        Err(problem) => return Attempt { status: None, error: Some(problem) },
-    };
+    match message(email, notification) {
+        Ok(message) => transmit(email, message, timeout).await,
+        Err(problem) => Attempt { status: None, error: Some(problem) },
+    }
+}
+
+/// One attempt to hand `message` to the channel's SMTP server.
+pub async fn transmit(email: &Email, message: Message, timeout: Duration) -> Attempt {
     let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&connection_url(&email.smtp)) {
         Ok(builder) => builder.timeout(Some(timeout)).build(),
         Err(error) => return Attempt { status: None, error: Some(format!("smtp: {}", error_chain(&error))) },

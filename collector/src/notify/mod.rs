@@ -8,6 +8,8 @@
 //! - **pagerduty**: an Events API v2 `trigger` (firing, test) or `resolve` event, deduplicated on the alert id.
 //! - **email**: a plain-text message over SMTP ([`email`]).
 //!
+//! Closed periods' claim reports and claim reminders ([`report`]) go to the channels of `reports:` the same way.
+//!
 //! A delivery is tried up to [`ATTEMPTS`] times, waiting 1 s, then 2 s, between attempts; an attempt succeeds on
 //! a 2xx answer (or, by email, an accepted message) within [`ATTEMPT_TIMEOUT`].
 //!
@@ -17,6 +19,7 @@
 //! (URL, its path and query, user and password, signing secret, routing key) is cut out of the text.
 
 pub mod email;
+pub mod report;
 
 use std::time::Duration;
 
@@ -28,6 +31,7 @@ use sha2::Sha256;
 use crate::config::alerting::Channel;
 use crate::digest::hex;
 use crate::store::Attempt;
+use report::ReportNotice;
 
 /// Attempts per delivery.
 pub const ATTEMPTS: u32 = 3;
@@ -105,12 +109,7 @@ fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoin
     let json = |value: &serde_json::Value| serde_json::to_vec(value).map_err(|error| error.to_string());
     if let Some(webhook) = &channel.webhook {
         let body = serde_json::to_vec(notification).map_err(|error| error.to_string())?;
-        let headers = webhook
-            .secret
-            .as_deref()
-            .map(|secret| vec![("X-Slaprobe-Signature".to_owned(), format!("sha256={}", signature(secret, &body)))])
-            .unwrap_or_default();
-        return Ok(Outgoing { url: webhook.url.clone(), body, headers });
+        return Ok(Outgoing { url: webhook.url.clone(), headers: signed(webhook.secret.as_deref(), &body), body });
     }
     if let Some(slack) = &channel.slack {
         let text = match &notification.url {
@@ -152,6 +151,27 @@ fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoin
     Err("the channel has no kind".to_owned())
 }
 
+/// The HTTP request a webhook or Slack channel gets about a closed period or a claim deadline.
+fn report_request_for(channel: &Channel, notice: &ReportNotice) -> Result<Outgoing, String> {
+    if let Some(webhook) = &channel.webhook {
+        let body = serde_json::to_vec(notice).map_err(|error| error.to_string())?;
+        return Ok(Outgoing { url: webhook.url.clone(), headers: signed(webhook.secret.as_deref(), &body), body });
+    }
+    if let Some(slack) = &channel.slack {
+        let body = serde_json::to_vec(&serde_json::json!({ "text": notice.slack_text() }))
+            .map_err(|error| error.to_string())?;
+        return Ok(Outgoing { url: slack.url.clone(), body, headers: Vec::new() });
+    }
+    Err("claim reports go to email, webhook or slack channels".to_owned())
+}
+
+/// The signature header of `body` when the webhook has a `secret`.
+fn signed(secret: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    secret
+        .map(|secret| vec![("X-Slaprobe-Signature".to_owned(), format!("sha256={}", signature(secret, body)))])
+        .unwrap_or_default()
+}
+
 /// The lower-case hex HMAC-SHA256 of `body` under `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
@@ -178,18 +198,47 @@ impl Notifier {
 
     /// Delivers `notification` to `channel`, retrying as the module notes say.
     pub async fn deliver(&self, channel: &Channel, notification: &Notification) -> Delivery {
-        let mut delivery = Delivery { channel: channel.id.clone(), delivered: false, attempts: Vec::new() };
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
-            }
-            let outcome = match &channel.email {
+        self.with_retries(channel, move || async move {
+            match &channel.email {
                 Some(email) => email::send(email, notification, ATTEMPT_TIMEOUT).await,
                 None => match request_for(channel, notification) {
                     Ok(outgoing) => self.post(outgoing).await,
                     Err(problem) => Attempt { status: None, error: Some(problem) },
                 },
-            };
+            }
+        })
+        .await
+    }
+
+    /// Delivers a closed period's report or a claim reminder to `channel` ([`report`]), retrying likewise.
+    pub async fn deliver_report(&self, channel: &Channel, notice: &ReportNotice) -> Delivery {
+        self.with_retries(channel, move || async move {
+            match &channel.email {
+                Some(email) => match notice.message(email) {
+                    Ok(message) => email::transmit(email, message, ATTEMPT_TIMEOUT).await,
+                    Err(problem) => Attempt { status: None, error: Some(problem) },
+                },
+                None => match report_request_for(channel, notice) {
+                    Ok(outgoing) => self.post(outgoing).await,
+                    Err(problem) => Attempt { status: None, error: Some(problem) },
+                },
+            }
+        })
+        .await
+    }
+
+    /// Makes up to [`ATTEMPTS`] attempts, 1 s then 2 s apart, until one succeeds; secrets scrubbed from errors.
+    async fn with_retries<F, Attempting>(&self, channel: &Channel, attempt_once: F) -> Delivery
+    where
+        F: Fn() -> Attempting,
+        Attempting: Future<Output = Attempt>,
+    {
+        let mut delivery = Delivery { channel: channel.id.clone(), delivered: false, attempts: Vec::new() };
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+            }
+            let outcome = attempt_once().await;
             let outcome = Attempt { error: outcome.error.map(|text| scrub(&text, &secrets_of(channel))), ..outcome };
             let done = outcome.error.is_none();
             delivery.attempts.push(outcome);

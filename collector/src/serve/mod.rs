@@ -178,7 +178,7 @@ pub async fn serve(
     let (background, mut failures) = Background::new(stop.clone());
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
-    background.spawn("period close", closing::run(store.clone(), config_watch.clone(), stop.clone()));
+    background.spawn("period close", closing::run(store.clone(), notifier.clone(), config_watch.clone(), stop.clone()));
     background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
     let standings_kept = views::keep_up(store.clone(), config_watch.clone(), standings.clone(), stop.clone());
     background.spawn("standings", standings_kept);

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::columns::nanos;
 use super::records::Write;
 use super::{Store, StoreError, sqlite};
 use crate::claims::{Claim, ClaimEvent};
@@ -79,6 +80,37 @@ impl ClaimWrite {
     }
 }
 
+/// One report delivery to one channel: a revision of a closed period (`kind` `report`), or the reminder of its
+/// claim (`kind` `reminder`, revision 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryKey {
+    /// The contract.
+    pub contract: String,
+    /// The period.
+    pub period: String,
+    /// The revision (0 for a reminder).
+    pub revision: u32,
+    /// The channel.
+    pub channel: String,
+    /// `report` or `reminder`.
+    pub kind: &'static str,
+}
+
+/// Tries a delivery gets at most (one per close run, five minutes apart: an hour).
+pub const DELIVERY_TRIES: i64 = 12;
+/// A delivery taken and not finished for this long is taken to have died with its collector and may be retried.
+pub const DELIVERY_STALE: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// A delivery's outcome as the engines write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeliveryStep {
+    pub key: DeliveryKey,
+    pub revision: i64,
+    pub at_ns: i64,
+    /// `None`: take it (new, failed with tries left, or stale); `Some(sent)`: record how it went.
+    pub finished: Option<bool>,
+}
+
 /// A revision as the engines write it: its key, its record as JSON, and its artifacts by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RevisionRow {
@@ -143,6 +175,25 @@ impl Store {
         };
         let applied = self.write(Write::Claim(Box::new(row))).await?;
         Ok(applied.changed > 0)
+    }
+
+    /// Takes `key` for sending at `now`: `true` when this collector is to send it (never taken, failed with tries
+    /// left, or taken by a collector that stopped); `false` when it went, is going, or has failed for good.
+    pub async fn take_delivery(&self, key: &DeliveryKey, now: Timestamp) -> Result<bool, StoreError> {
+        let step =
+            DeliveryStep { key: key.clone(), revision: i64::from(key.revision), at_ns: nanos(now), finished: None };
+        Ok(self.write(Write::ReportDelivery(Box::new(step))).await?.changed > 0)
+    }
+
+    /// Records how the delivery of `key` went.
+    pub async fn finish_delivery(&self, key: &DeliveryKey, sent: bool, now: Timestamp) -> Result<(), StoreError> {
+        let step = DeliveryStep {
+            key: key.clone(),
+            revision: i64::from(key.revision),
+            at_ns: nanos(now),
+            finished: Some(sent),
+        };
+        self.write(Write::ReportDelivery(Box::new(step))).await.map(drop)
     }
 
     /// Every revision of every closed period (of `contract` only, when given), by contract, period, revision.

@@ -242,6 +242,8 @@ pub(crate) enum Write {
     Revision(Box<super::periods::RevisionRow>),
     /// A claim change.
     Claim(Box<super::periods::ClaimRow>),
+    /// A report delivery taken or finished.
+    ReportDelivery(Box<super::periods::DeliveryStep>),
 }
 
 /// Which results a rollup write counts.
@@ -297,7 +299,8 @@ impl Write {
             | Self::ClearMarks(_)
             | Self::PruneLedger(_)
             | Self::Revision(_)
-            | Self::Claim(_) => return Ok(()),
+            | Self::Claim(_)
+            | Self::ReportDelivery(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

@@ -215,6 +215,17 @@ const MIGRATIONS: &[&str] = &[
         record   TEXT    NOT NULL,
         PRIMARY KEY (contract, period, version)
     ) WITHOUT ROWID;
+    CREATE TABLE report_deliveries (
+        contract      TEXT    NOT NULL,
+        period        TEXT    NOT NULL,
+        revision      INTEGER NOT NULL,
+        channel       TEXT    NOT NULL,
+        kind          TEXT    NOT NULL,
+        state         TEXT    NOT NULL,
+        tries         INTEGER NOT NULL,
+        updated_at_ns INTEGER NOT NULL,
+        PRIMARY KEY (contract, period, revision, channel, kind)
+    ) WITHOUT ROWID;
 ",
 ];
 

@@ -209,6 +209,17 @@ const MIGRATIONS: &[&str] = &[
         record   TEXT   NOT NULL,
         PRIMARY KEY (contract, period, version)
     );
+    CREATE TABLE report_deliveries (
+        contract      TEXT   NOT NULL,
+        period        TEXT   NOT NULL,
+        revision      BIGINT NOT NULL,
+        channel       TEXT   NOT NULL,
+        kind          TEXT   NOT NULL,
+        state         TEXT   NOT NULL,
+        tries         BIGINT NOT NULL,
+        updated_at_ns BIGINT NOT NULL,
+        PRIMARY KEY (contract, period, revision, channel, kind)
+    );
 ",
 ];
 

@@ -5,7 +5,7 @@ use tokio_postgres::Transaction;
 
 use super::PostgresStore;
 use crate::store::StoreError;
-use crate::store::periods::{ClaimRow, RevisionRow};
+use crate::store::periods::{ClaimRow, DELIVERY_STALE, DELIVERY_TRIES, DeliveryStep, RevisionRow};
 
 /// Inserts a revision and its artifacts; 0 when that revision is stored already (it stays as it was).
 pub(crate) async fn insert_revision(
@@ -58,6 +58,50 @@ pub(crate) async fn write_claim(transaction: &Transaction<'_>, row: &ClaimRow) -
         )
         .await?;
     Ok(1)
+}
+
+/// Takes a report delivery (1 when this collector is to send it) or records how it went.
+pub(crate) async fn delivery_step(
+    transaction: &Transaction<'_>,
+    step: &DeliveryStep,
+) -> Result<u64, tokio_postgres::Error> {
+    let key = &step.key;
+    match step.finished {
+        None => {
+            let stale = step.at_ns.saturating_sub(DELIVERY_STALE.as_nanos() as i64);
+            transaction
+                .execute(
+                    "INSERT INTO report_deliveries AS delivery
+                         (contract, period, revision, channel, kind, state, tries, updated_at_ns)
+                     VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6)
+                     ON CONFLICT (contract, period, revision, channel, kind) DO UPDATE
+                     SET state = 'sending', tries = delivery.tries + 1, updated_at_ns = excluded.updated_at_ns
+                     WHERE (delivery.state = 'failed' AND delivery.tries < $7)
+                        OR (delivery.state = 'sending' AND delivery.updated_at_ns < $8)",
+                    &[
+                        &key.contract,
+                        &key.period,
+                        &step.revision,
+                        &key.channel,
+                        &key.kind,
+                        &step.at_ns,
+                        &DELIVERY_TRIES,
+                        &stale,
+                    ],
+                )
+                .await
+        }
+        Some(sent) => {
+            let state = if sent { "sent" } else { "failed" };
+            transaction
+                .execute(
+                    "UPDATE report_deliveries SET state = $6, updated_at_ns = $7
+                     WHERE contract = $1 AND period = $2 AND revision = $3 AND channel = $4 AND kind = $5",
+                    &[&key.contract, &key.period, &step.revision, &key.channel, &key.kind, &state, &step.at_ns],
+                )
+                .await
+        }
+    }
 }
 
 impl PostgresStore {

@@ -68,6 +68,7 @@ impl PostgresStore {
                 .map(changed),
             Write::Revision(row) => super::periods::insert_revision(&transaction, row).await.map(changed),
             Write::Claim(row) => super::periods::write_claim(&transaction, row).await.map(changed),
+            Write::ReportDelivery(step) => super::periods::delivery_step(&transaction, step).await.map(changed),
         }?;
         transaction.commit().await?;
         Ok(outcome)

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::store::periods::{ClaimRow, RevisionRow};
+use crate::store::periods::{ClaimRow, DELIVERY_STALE, DELIVERY_TRIES, DeliveryStep, RevisionRow};
 
 /// Inserts a revision and its artifacts; 0 when that revision is stored already (it stays as it was).
 pub(crate) fn insert_revision(transaction: &Transaction, row: &RevisionRow) -> rusqlite::Result<u64> {
@@ -47,6 +47,46 @@ pub(crate) fn write_claim(transaction: &Transaction, row: &ClaimRow) -> rusqlite
         .prepare_cached("INSERT INTO claim_events (contract, period, version, record) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![row.contract, row.period, row.version, row.event])?;
     Ok(1)
+}
+
+/// Takes a report delivery (1 when this collector is to send it) or records how it went.
+pub(crate) fn delivery_step(transaction: &Transaction, step: &DeliveryStep) -> rusqlite::Result<u64> {
+    let key = &step.key;
+    let changed = match step.finished {
+        None => transaction
+            .prepare_cached(
+                "INSERT INTO report_deliveries (contract, period, revision, channel, kind, state, tries, updated_at_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'sending', 1, ?6)
+                 ON CONFLICT (contract, period, revision, channel, kind) DO UPDATE
+                 SET state = 'sending', tries = tries + 1, updated_at_ns = excluded.updated_at_ns
+                 WHERE (state = 'failed' AND tries < ?7) OR (state = 'sending' AND updated_at_ns < ?8)",
+            )?
+            .execute(params![
+                key.contract,
+                key.period,
+                step.revision,
+                key.channel,
+                key.kind,
+                step.at_ns,
+                DELIVERY_TRIES,
+                step.at_ns.saturating_sub(DELIVERY_STALE.as_nanos() as i64)
+            ])?,
+        Some(sent) => transaction
+            .prepare_cached(
+                "UPDATE report_deliveries SET state = ?6, updated_at_ns = ?7
+                 WHERE contract = ?1 AND period = ?2 AND revision = ?3 AND channel = ?4 AND kind = ?5",
+            )?
+            .execute(params![
+                key.contract,
+                key.period,
+                step.revision,
+                key.channel,
+                key.kind,
+                if sent { "sent" } else { "failed" },
+                step.at_ns
+            ])?,
+    };
+    Ok(changed as u64)
 }
 
 /// Every revision's record (of `contract` only, when given), by contract, period, revision.

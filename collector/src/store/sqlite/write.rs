@@ -57,6 +57,7 @@ pub fn commit<'a>(
             ),
             Write::Revision(row) => changed(periods::insert_revision(&transaction, row)?),
             Write::Claim(row) => changed(periods::write_claim(&transaction, row)?),
+            Write::ReportDelivery(step) => changed(periods::delivery_step(&transaction, step)?),
         });
     }
     transaction.commit()?;
