@@ -287,11 +287,13 @@ pub fn apply(
                     problem: format!("{amount} is not a positive amount in cents"),
                 });
             }
+            let mut amount = *amount;
+            amount.rescale(2);
             next.state = ClaimState::Paid;
             next.paid_on = Some(not_future(*on, today)?);
-            next.paid_amount = Some(*amount);
+            next.paid_amount = Some(amount);
             let mut detail = format!("{amount} {} received on {on}", claim.currency);
-            if *amount != claim.owed {
+            if amount != claim.owed {
                 detail.push_str(&format!(" (owed {} {})", claim.owed, claim.currency));
             }
             detail

@@ -4,7 +4,8 @@
 //! not act, an action out of order is a 409 and a bad date a 400, and the admin's submission is recorded under
 //! the token's name. Results imported afterwards make a second revision saying what changed, and the submitted
 //! claim follows its new amount. The payment is recorded through the dashboard's form; Chromium shows the Claims
-//! page and the claim with its history and both revisions; `/metrics` counts the paid claim.
+//! page and the claim with its history and both revisions, and the vendor's scorecard; every answer conforms to
+//! the API's document; `/metrics` counts the paid claim.
 
 use std::process::{Command, Stdio};
 
@@ -17,6 +18,7 @@ use slaprobe_tests::agent::collector_binary;
 use slaprobe_tests::browser::{is_browser_service, is_local, load};
 use slaprobe_tests::collector::{run_collector, start_collector, web_contract};
 use slaprobe_tests::http_client::send;
+use slaprobe_tests::openapi::violations;
 use slaprobe_tests::ports::free_addr;
 
 const VIEWER: &str = "auditor-token-71d0";
@@ -206,6 +208,46 @@ async fn a_month_closes_into_a_frozen_report_and_a_claim_that_is_filed_revised_a
         select(&detail, "[data-field=actions]").iter().all(|actions| text_of(actions).is_empty()),
         "paid: no more steps"
     );
+
+    // The vendor's scorecard: both closed months side by side, the worst incident first, all of it in eu-west.
+    let card = json(&send(http, "GET", "/api/v1/vendors/loopback-inc", &[], "").await.body);
+    let months = card["contracts"][0]["periods"].as_array().unwrap();
+    let measured_month = months.iter().find(|month| month["period"] == period.as_str()).unwrap();
+    assert_eq!(months.len(), 2, "{card}");
+    assert_eq!(
+        (
+            measured_month["credit_owed"].as_str(),
+            measured_month["credit_recovered"].as_str(),
+            measured_month["incidents"].as_u64()
+        ),
+        (Some("150.00"), Some("150.00"), Some(2))
+    );
+    assert_eq!(card["worst_incidents"][0]["duration_seconds"], 30_000);
+    assert_eq!(
+        (card["regions"][0]["region"].as_str(), card["regions"][0]["down_seconds"].as_i64()),
+        (Some("eu-west"), Some(36_000))
+    );
+    let scorecard = tokio::task::block_in_place(|| load(&format!("{base_url}vendors/loopback-inc")));
+    assert!(scorecard.console.is_empty(), "{:?}", scorecard.console);
+    let scorecard = Html::parse_document(&scorecard.dom);
+    assert_eq!(select(&scorecard, "table[data-contract=web] tbody tr").len(), 2);
+    let owed = select(&scorecard, &format!("tr[data-period=\"{period}\"] td[data-field=owed]"));
+    assert_eq!(text_of(&owed[0]), "150.00 USD");
+
+    // Every answer above is as the API's document says.
+    let doc = json(&send(http, "GET", "/api/v1/openapi.json", &[], "").await.body);
+    for (template, path) in [
+        ("/api/v1/periods", "/api/v1/periods".to_owned()),
+        ("/api/v1/periods/{contract}/{period}", format!("/api/v1/periods/web/{period}")),
+        ("/api/v1/claims", "/api/v1/claims".to_owned()),
+        ("/api/v1/claims/{contract}/{period}", format!("/api/v1/claims/web/{period}")),
+        ("/api/v1/vendors", "/api/v1/vendors".to_owned()),
+        ("/api/v1/vendors/{slug}", "/api/v1/vendors/loopback-inc".to_owned()),
+    ] {
+        let body = json(&send(http, "GET", &path, &[], "").await.body);
+        let problems = violations(&doc, template, "get", 200, &body);
+        assert!(problems.is_empty(), "{path}: {problems:?}");
+    }
 
     let metrics = send(http, "GET", "/metrics", &[], "").await.body;
     assert!(metrics.contains("slaprobe_collector_claims{state=\"paid\",currency=\"USD\"} 1"), "{metrics}");

@@ -268,6 +268,27 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         ("/api/v1/alerts", "/api/v1/alerts?state=firing".to_owned(), 200),
         ("/api/v1/alerts", "/api/v1/alerts?state=open".to_owned(), 400),
         ("/api/v1/alerts/{id}", "/api/v1/alerts/web.down.1".to_owned(), 404),
+        ("/api/v1/periods", "/api/v1/periods".to_owned(), 200),
+        ("/api/v1/periods", "/api/v1/periods?contract=Not%20an%20id".to_owned(), 400),
+        ("/api/v1/periods/{contract}/{period}", "/api/v1/periods/web/2026-00".to_owned(), 400),
+        ("/api/v1/periods/{contract}/{period}", "/api/v1/periods/web/2020-01".to_owned(), 404),
+        (
+            "/api/v1/periods/{contract}/{period}/{revision}/{file}",
+            "/api/v1/periods/web/2020-01/1/report.json".to_owned(),
+            404,
+        ),
+        (
+            "/api/v1/periods/{contract}/{period}/{revision}/{file}",
+            "/api/v1/periods/web/2020-01/x/report.json".to_owned(),
+            400,
+        ),
+        ("/api/v1/claims", "/api/v1/claims".to_owned(), 200),
+        ("/api/v1/claims", "/api/v1/claims?state=open".to_owned(), 400),
+        ("/api/v1/claims/{contract}/{period}", "/api/v1/claims/web/2020-01".to_owned(), 404),
+        ("/api/v1/vendors", "/api/v1/vendors".to_owned(), 200),
+        ("/api/v1/vendors/{slug}", "/api/v1/vendors/loopback".to_owned(), 200),
+        ("/api/v1/vendors/{slug}", "/api/v1/vendors/Loop%20back".to_owned(), 400),
+        ("/api/v1/vendors/{slug}", "/api/v1/vendors/nobody".to_owned(), 404),
     ];
     let (_, clamped) = get(http, "/api/v1/rollups?check=web&from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z").await;
     let clamped: serde_json::Value = serde_json::from_str(&clamped).unwrap();

@@ -46,7 +46,7 @@ fn the_lifecycle_runs_owed_submitted_accepted_paid_and_each_step_is_recorded() {
     );
     assert_eq!(event.detail, "submitted on 2026-11-19, reference CASE-1234");
     let (claim, _) = apply(&claim, &ClaimAction::Accept { on: day("2026-11-20") }, "finance", now).unwrap();
-    let pay = ClaimAction::Pay { on: day("2026-11-20"), amount: "80.00".parse().unwrap() };
+    let pay = ClaimAction::Pay { on: day("2026-11-20"), amount: "80".parse().unwrap() };
     let (claim, event) = apply(&claim, &pay, "finance", now).unwrap();
     assert_eq!(
         (claim.state, claim.paid_amount.map(|amount| amount.to_string())),

@@ -89,6 +89,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/periods/{contract}/{period}/{revision}/{file}", get(api::claims::artifact))
         .route("/api/v1/claims", get(api::claims::claims))
         .route("/api/v1/claims/{contract}/{period}", get(api::claims::claim).post(api::claims::change))
+        .route("/api/v1/vendors", get(api::vendors::list))
+        .route("/api/v1/vendors/{slug}", get(api::vendors::vendor))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(dashboard::routes())
         .fallback(|| async { api::ApiError::not_found() })

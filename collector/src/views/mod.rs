@@ -8,9 +8,11 @@
 //! Reports and standings read the slices the ledger settled from the ledger and the rest from raw results,
 //! exports read raw results, six hours at a time ([`window`]). The period view reads the same way, and its
 //! per-region figures and daily latency percentiles come from the same pass (the ledger keeps latency sketches).
+//! Vendor scorecards ([`scorecard`]) read the frozen reports of closed periods instead.
 //! Reports and period views then read the raw results of each incident for what we observed in it (one failed
 //! result per region, with its failure captures).
 
+pub mod scorecard;
 mod standings;
 mod window;
 

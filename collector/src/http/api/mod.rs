@@ -10,6 +10,7 @@
 //! - [`contracts`]: standing, period views, incidents and claim reports.
 //! - [`results`]: raw results, paged.
 //! - [`rollups`]: per-minute counts, kept longer than raw results.
+//! - [`vendors`]: vendors and their scorecards.
 
 pub mod agents;
 pub mod alerts;
@@ -19,6 +20,7 @@ pub mod claims;
 pub mod contracts;
 pub mod results;
 pub mod rollups;
+pub mod vendors;
 
 use axum::Json;
 use axum::extract::FromRequestParts;

@@ -5,11 +5,11 @@
 //!
 //! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`),
 //! alerts (`/alerts`, with acknowledge and resolve buttons), claims (`/claims`, with forms that record each
-//! step) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
+//! step), vendors (`/vendors`, each with its scorecard) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
 //! every [`REFRESH_SECONDS`].
 //!
 //! Layout:
-//! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`], [`claims`]: the pages.
+//! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`], [`claims`], [`vendors`]: the pages.
 //! - [`charts`]: the SVG day strip, latency chart and phase bars.
 
 pub mod agents;
@@ -19,6 +19,7 @@ pub mod checks;
 pub mod claims;
 pub mod contract;
 pub mod overview;
+pub mod vendors;
 
 use axum::Router;
 use axum::extract::Query;
@@ -58,6 +59,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/claims", get(claims::page))
+        .route("/vendors", get(vendors::page))
+        .route("/vendors/{slug}", get(vendors::scorecard_page))
         .route("/claims/{contract}/{period}", get(claims::claim_page).post(claims::act_from_form))
         .route("/login", get(login_form).post(auth::login))
         .route("/logout", post(auth::logout))
@@ -82,6 +85,8 @@ pub enum Nav {
     Alerts,
     /// `/claims` and a claim.
     Claims,
+    /// `/vendors` and a scorecard.
+    Vendors,
     /// A contract page (under the overview).
     Contract,
     /// The login form (no navigation).
@@ -119,6 +124,7 @@ pub fn layout(
                         a href="/agents" class=[nav_class(here, Nav::Agents)] { "Agents" }
                         a href="/alerts" class=[nav_class(here, Nav::Alerts)] { "Alerts" }
                         a href="/claims" class=[nav_class(here, Nav::Claims)] { "Claims" }
+                        a href="/vendors" class=[nav_class(here, Nav::Vendors)] { "Vendors" }
                     }
                     @if let Some(Caller { name: Some(name), role }) = caller {
                         span.who {
