@@ -1,6 +1,7 @@
 //! `slaprobe-collector`: parses arguments and runs a subcommand: `serve` here, with its signals, the one-shot
-//! commands (`check-config`, `report`, `export`, `evidence`, `close`, `import`, `migrate`) through `slaprobe_collector::cli`. Exit status 64 for
-//! unusable arguments or configuration, 65 for malformed results, 1 for other failures.
+//! commands (`check-config`, `report`, `export`, `evidence`, `close`, `import`, `migrate`) through
+//! `slaprobe_collector::cli`. Exit status 64 for unusable arguments or configuration, 65 for malformed results,
+//! 1 for other failures.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,7 +1,8 @@
 //! The collector's Prometheus metrics (`/metrics`, OpenMetrics text): what ingest stored, refused and skipped
 //! as duplicates, how long store commits take, which agents hold a session, each agent's clock offset, each
 //! contract's standing in its current period, each alert rule's state and the credit claims per state and
-//! currency (computed when scraped), and whether the latest configuration reload failed. Ingest counts into it; the HTTP listener serves it.
+//! currency (computed when scraped), and whether the latest configuration reload failed. Ingest counts into
+//! it; the HTTP listener serves it.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;

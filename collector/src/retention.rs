@@ -58,7 +58,7 @@ pub async fn prune_once(
 
 /// Runs [`prune_once`] every [`EVERY`] until `stop`.
 pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
-    let holder = format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond());
+    let holder = crate::store::alerts::lease_holder();
     let mut wait = FIRST_AFTER;
     loop {
         tokio::select! {

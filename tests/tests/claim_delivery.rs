@@ -26,7 +26,8 @@ fn config(dir: &std::path::Path, store: &str, smtp: &str, hook: &str, remind_bef
             "listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{store}\" }}\n\
              retention: {{ results: 36500d, rollups: 36500d }}\npublic_url: https://slaprobe.example\n\
              notify:\n  channels:\n\
-             \x20   - {{ id: finance-mail, email: {{ smtp: \"{smtp}\", from: slaprobe@example.com, to: [ap@example.com] }} }}\n\
+             \x20   - {{ id: finance-mail, email: {{ smtp: \"{smtp}\", from: slaprobe@example.com, \
+             to: [ap@example.com] }} }}\n\
              \x20   - {{ id: finance-hook, webhook: {{ url: \"{hook}\", secret: \"{SECRET}\" }} }}\n\
              reports: {{ channels: [finance-mail, finance-hook], remind_before: {remind_before} }}\n\
              contracts:\n  - {{ id: web, vendor: Loopback Inc., service: Web, checks: [web], objective: 99.9, \

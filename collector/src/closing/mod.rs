@@ -36,6 +36,7 @@ use crate::config::CollectorConfig;
 use crate::digest::{hex, token_hash};
 use crate::ledger::settle_horizon;
 use crate::notify::Notifier;
+use crate::outage::Outage;
 use crate::store::{ArtifactSummary, ClaimWrite, ClosedPeriod, LeaseClaim, PeriodRevision, Store, StoreError};
 use crate::views::{ViewError, monitoring_began, select, store_reports};
 use slaprobe_sla::contract::{AppliedContract, Contract};
@@ -75,7 +76,8 @@ pub enum CloseError {
     Store(#[from] StoreError),
     /// The period asked for has not ended and settled yet (exit 64).
     #[error(
-        "contract {contract:?}: period {period} has not closed yet: it ends at {end} and its results settle by {settles}"
+        "contract {contract:?}: period {period} has not closed yet: it ends at {end} and its results settle \
+             by {settles}"
     )]
     NotYet {
         /// The contract.
@@ -344,9 +346,9 @@ pub async fn run(
     config: watch::Receiver<Arc<CollectorConfig>>,
     stop: CancellationToken,
 ) {
-    let holder = format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond());
+    let holder = crate::store::alerts::lease_holder();
     let mut wait = FIRST_AFTER;
-    let mut failing = false;
+    let mut outage = Outage::default();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -355,14 +357,14 @@ pub async fn run(
         wait = EVERY;
         let current = config.borrow().clone();
         match close_under_lease(&store, &notifier, &current, &holder, Timestamp::now()).await {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!("Closing periods works again.");
+            Ok(_) => {
+                if let Some(ended) = outage.worked() {
+                    tracing::info!(lasted = ?ended.lasted, failed_runs = ended.failures, "Periods close again.");
+                }
             }
-            Ok(_) => {}
-            Err(error) if !failing => {
-                failing = true;
-                tracing::warn!(%error, "Could not close periods; trying again every five minutes.");
+            Err(error) if outage.failed() => {
+                let said = "Could not close periods; trying again every five minutes (said once until it works).";
+                tracing::warn!(%error, "{said}");
             }
             Err(_) => {}
         }

@@ -307,7 +307,8 @@ fn reports_name_channels_that_carry_a_document() {
             dir.path().join("collector.yaml"),
             format!(
                 "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\nnotify:\n  channels:\n\
-                 \x20   - {{ id: mail, email: {{ smtp: \"smtp://127.0.0.1:25?tls=none\", from: a@example.com, to: [b@example.com] }} }}\n\
+                 \x20   - {{ id: mail, email: {{ smtp: \"smtp://127.0.0.1:25?tls=none\", from: a@example.com, \
+                 to: [b@example.com] }} }}\n\
                  \x20   - {{ id: pager, pagerduty: {{ routing_key: abcdefgh }} }}\n{reports}"
             ),
         )

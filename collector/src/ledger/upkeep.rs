@@ -210,7 +210,7 @@ fn marked_ranges(contract: &Contract, marks: &[LedgerMark], settled_until: Times
 
 /// Runs [`run_once`] every [`EVERY`] until `stop`.
 pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
-    let holder = format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond());
+    let holder = crate::store::alerts::lease_holder();
     let mut outage = Outage::default();
     loop {
         let current = config.borrow().clone();

@@ -196,7 +196,8 @@ pub async fn change(
     let (contract, period) = period_key(contract, period)?;
     let action: ClaimAction = serde_json::from_slice(&body).map_err(|error| {
         ApiError::bad_request(format!(
-            "body: {error}; give {{\"action\": \"submit\" | \"accept\" | \"reject\" | \"pay\", \"on\": \"YYYY-MM-DD\", …}}"
+            "body: {error}; give {{\"action\": \"submit\" | \"accept\" | \"reject\" | \"pay\", \
+             \"on\": \"YYYY-MM-DD\", …}}"
         ))
     })?;
     let (claim, event) = act(&state, &caller, &contract, &period, &action).await?;

@@ -174,7 +174,10 @@ fn forms(claim: &Claim, today: jiff::civil::Date) -> Markup {
                 form method="post" action=(action) data-action="pay" {
                     input type="hidden" name="action" value="pay";
                     (date("Received on"))
-                    label { " Amount " input type="text" name="amount" value=(claim.owed) inputmode="decimal" required; }
+                    label {
+                        " Amount "
+                        input type="text" name="amount" value=(claim.owed) inputmode="decimal" required;
+                    }
                     button type="submit" { "Record payment" }
                 }
             }

@@ -5,8 +5,8 @@
 //!
 //! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`),
 //! alerts (`/alerts`, with acknowledge and resolve buttons), claims (`/claims`, with forms that record each
-//! step), vendors (`/vendors`, each with its scorecard) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh themselves
-//! every [`REFRESH_SECONDS`].
+//! step), vendors (`/vendors`, each with its scorecard) and the login form (`/login`, used when `api_tokens`
+//! are configured). Live pages refresh themselves every [`REFRESH_SECONDS`].
 //!
 //! Layout:
 //! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`], [`claims`], [`vendors`]: the pages.

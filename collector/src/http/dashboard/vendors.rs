@@ -24,7 +24,10 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         @if listed.is_empty() { p { "No contract is configured." } }
         ul data-list="vendors" {
             @for vendor in &listed {
-                li { a href={ "/vendors/" (vendor.slug) } { (vendor.vendor) } " " span.muted { (vendor.contracts.join(", ")) } }
+                li {
+                    a href={ "/vendors/" (vendor.slug) } { (vendor.vendor) }
+                    " " span.muted { (vendor.contracts.join(", ")) }
+                }
             }
         }
     };
@@ -72,13 +75,23 @@ fn contract_table(contract: &ContractCard) -> Markup {
                 tbody {
                     @for period in &contract.periods {
                         tr.failing[period.met == Some(false)] data-period=(period.period) {
-                            td { a href={ "/contracts/" (contract.contract) "?period=" (period.period) } { (period.period) } }
+                            td {
+                                a href={ "/contracts/" (contract.contract) "?period=" (period.period) } {
+                                    (period.period)
+                                }
+                            }
                             td.num data-field="uptime" { (display::percent(period.uptime_percent, 3)) }
-                            td { @match period.met { Some(true) => span.badge.up { "met" }, Some(false) => span.badge.down { "missed" }, None => span.muted { "no data" } } }
+                            td { @match period.met {
+                                Some(true) => span.badge.up { "met" },
+                                Some(false) => span.badge.down { "missed" },
+                                None => span.muted { "no data" },
+                            } }
                             td.num { (display::duration(period.down_seconds)) }
                             td.num { (period.incidents) }
                             td.num data-field="owed" { (period.credit_owed) " " (period.currency) }
-                            td.num data-field="recovered" { @if let Some(paid) = period.credit_recovered { (paid) " " (period.currency) } }
+                            td.num data-field="recovered" {
+                                @if let Some(paid) = period.credit_recovered { (paid) " " (period.currency) }
+                            }
                             td { @if let Some(state) = period.claim_state {
                                 a href={ "/claims/" (contract.contract) "/" (period.period) } { (state.as_str()) }
                             } }
@@ -109,7 +122,10 @@ fn worst(card: &Scorecard) -> Markup {
         @if !card.worst_incidents.is_empty() {
             h2 { "Worst incidents" }
             div.scroll { table data-table="worst" {
-                thead { tr { th { "Contract" } th { "Period" } th { "Start" } th.num { "Length" } th { "Regions" } th { "Checks" } } }
+                thead { tr {
+                    th { "Contract" } th { "Period" } th { "Start" } th.num { "Length" }
+                    th { "Regions" } th { "Checks" }
+                } }
                 tbody {
                     @for incident in &card.worst_incidents {
                         tr {
@@ -132,7 +148,11 @@ fn regions(card: &Scorecard) -> Markup {
                 thead { tr { th { "Region" } th.num { "Incident time voting down" } th.num { "Incidents" } } }
                 tbody {
                     @for region in &card.regions {
-                        tr { td { (region.region) } td.num { (display::duration(region.down_seconds as f64)) } td.num { (region.incidents) } }
+                        tr {
+                            td { (region.region) }
+                            td.num { (display::duration(region.down_seconds as f64)) }
+                            td.num { (region.incidents) }
+                        }
                     }
                 }
             } }

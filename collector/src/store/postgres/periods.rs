@@ -125,7 +125,8 @@ impl PostgresStore {
             .connection()
             .await?
             .query_opt(
-                "SELECT content FROM period_artifacts WHERE contract = $1 AND period = $2 AND revision = $3 AND name = $4",
+                "SELECT content FROM period_artifacts
+                 WHERE contract = $1 AND period = $2 AND revision = $3 AND name = $4",
                 &[&key[0], &key[1], &i64::from(revision), &key[2]],
             )
             .await?;
