@@ -19,6 +19,7 @@ use crate::http::api::ApiError;
 use crate::http::api::claims::{act, claim_of, period_key};
 use crate::http::auth::Caller;
 use crate::store::ClosedPeriod;
+use slaprobe_sla::display;
 
 /// `GET /claims`.
 pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Caller>>) -> Result<Response, PageError> {
@@ -35,6 +36,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
             p { "No closed period has left a credit owed yet." }
         } @else {
             (totals_table(&sums))
+            h2 { "Every claim" }
             (claims_table(&claims, now))
         }
         (as_of_note(now, false))
@@ -54,13 +56,13 @@ fn totals_table(sums: &[CurrencyTotals]) -> Markup {
                 @for sums in sums {
                     tr data-currency=(sums.currency) {
                         td { (sums.currency) }
-                        td.num data-field="owed" { (sums.owed) }
+                        td.num data-field="owed" { (format!("{:.2}", sums.owed)) }
                         td.num data-field="overdue" {
-                            (sums.overdue)
+                            (format!("{:.2}", sums.overdue))
                             @if sums.overdue_claims > 0 { " " span.badge.down { (sums.overdue_claims) " overdue" } }
                         }
-                        td.num data-field="in-flight" { (sums.in_flight) }
-                        td.num data-field="recovered" { (sums.recovered_this_year) }
+                        td.num data-field="in-flight" { (format!("{:.2}", sums.in_flight)) }
+                        td.num data-field="recovered" { (format!("{:.2}", sums.recovered_this_year)) }
                     }
                 }
             }
@@ -82,10 +84,10 @@ fn claims_table(claims: &[Claim], now: Timestamp) -> Markup {
                             br; span.muted { (claim.vendor) } }
                         td { (claim.period) }
                         td data-field="state" { (state_badge(claim, now)) }
-                        td.num { (claim.owed) " " (claim.currency) }
+                        td.num { (display::money(claim.owed, &claim.currency)) }
                         td.time { (claim.deadline.map(moment).unwrap_or_else(|| "no deadline".to_owned())) }
                         td { (claim.reference.as_deref().unwrap_or("")) }
-                        td.num { @if let Some(paid) = claim.paid_amount { (paid) " " (claim.currency) } }
+                        td.num { @if let Some(paid) = claim.paid_amount { (display::money(paid, &claim.currency)) } }
                     }
                 }
             }
@@ -123,12 +125,12 @@ pub async fn claim_page(
         div.summary {
             span { "Vendor " strong { (claim.vendor) } }
             span data-field="state" { (state_badge(&claim, now)) }
-            span data-field="owed" { "Owed " strong { (claim.owed) " " (claim.currency) } }
+            span data-field="owed" { "Owed " strong { (display::money(claim.owed, &claim.currency)) } }
             span { "Claim by " (claim.deadline.map(moment).unwrap_or_else(|| "(no claim window)".to_owned())) }
             @if let Some(reference) = &claim.reference { span data-field="reference" { "Reference " (reference) } }
             @if let Some(reason) = &claim.rejection_reason { span { "Rejected: " (reason) } }
             @if let (Some(paid), Some(on)) = (claim.paid_amount, claim.paid_on) {
-                span data-field="paid" { "Paid " (paid) " " (claim.currency) " on " (on) }
+                span data-field="paid" { "Paid " (display::money(paid, &claim.currency)) " on " (on) }
             }
         }
         @if may_act { (forms(&claim, today)) }
@@ -221,7 +223,7 @@ fn revisions_table(revisions: &[ClosedPeriod]) -> Markup {
                                 ul { @for change in &revision.changes { li { (change) } } }
                             }
                         }
-                        td.num { (revision.credit_amount) " " (revision.currency) }
+                        td.num { (display::money(revision.credit_amount, &revision.currency)) }
                         td { ul {
                             @for artifact in &revision.artifacts {
                                 li {

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::{Nav, PageError, as_of_note, layout, reload_failed};
+use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
 use crate::http::HttpState;
 use crate::http::api::vendors::scorecard_of;
 use crate::http::auth::Caller;
@@ -88,9 +88,9 @@ fn contract_table(contract: &ContractCard) -> Markup {
                             } }
                             td.num { (display::duration(period.down_seconds)) }
                             td.num { (period.incidents) }
-                            td.num data-field="owed" { (period.credit_owed) " " (period.currency) }
+                            td.num data-field="owed" { (display::money(period.credit_owed, &period.currency)) }
                             td.num data-field="recovered" {
-                                @if let Some(paid) = period.credit_recovered { (paid) " " (period.currency) }
+                                @if let Some(paid) = period.credit_recovered { (display::money(paid, &period.currency)) }
                             }
                             td { @if let Some(state) = period.claim_state {
                                 a href={ "/claims/" (contract.contract) "/" (period.period) } { (state.as_str()) }
@@ -109,8 +109,8 @@ fn totals(card: &Scorecard) -> Markup {
             h2 { "Credit" }
             div.summary {
                 @for sums in &card.totals {
-                    span data-currency=(sums.currency) { "Owed " strong { (sums.owed) " " (sums.currency) }
-                        ", recovered " strong { (sums.recovered) " " (sums.currency) } }
+                    span data-currency=(sums.currency) { "Owed " strong { (display::money(sums.owed, &sums.currency)) }
+                        ", recovered " strong { (display::money(sums.recovered, &sums.currency)) } }
                 }
             }
         }
@@ -129,7 +129,8 @@ fn worst(card: &Scorecard) -> Markup {
                 tbody {
                     @for incident in &card.worst_incidents {
                         tr {
-                            td { (incident.contract) } td { (incident.period) } td.time { (incident.start) }
+                            td { (incident.contract) } td { (incident.period) }
+                            td.time { (incident.start.parse().map(moment).unwrap_or_else(|_| incident.start.clone())) }
                             td.num { (display::duration(incident.duration_seconds as f64)) }
                             td { (incident.regions.join(", ")) } td { (incident.checks.join(", ")) }
                         }
