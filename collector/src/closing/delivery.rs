@@ -31,6 +31,7 @@ pub async fn deliver_due(
         return Ok(());
     }
     let revisions = store.closed_periods(None).await?;
+    let claims = store.claims().await?;
     for revision in &revisions {
         let Some(contract) = contract_of(config, &revision.contract) else { continue };
         let earlier_owed = revisions.iter().any(|earlier| {
@@ -46,19 +47,21 @@ pub async fn deliver_due(
         if !wanted || !claimable(revision, now) {
             continue;
         }
-        let claim = store
-            .claims()
-            .await?
-            .into_iter()
-            .find(|claim| claim.contract == revision.contract && claim.period == revision.period);
+        let claim = claims.iter().find(|claim| claim.contract == revision.contract && claim.period == revision.period);
         let mut notice = None;
         for channel in &config.reports.channels {
-            let key = key(revision, revision.revision, channel, "report");
+            let key = DeliveryKey {
+                contract: revision.contract.clone(),
+                period: revision.period.clone(),
+                revision: revision.revision,
+                channel: channel.clone(),
+                kind: "report",
+            };
             if !store.take_delivery(&key, now).await? {
                 continue;
             }
             if notice.is_none() {
-                notice = Some(period_notice(config, store, contract, revision, claim.as_ref()).await?);
+                notice = Some(period_notice(config, store, contract, revision, claim).await?);
             }
             if let Some(notice) = &notice {
                 send(config, store, notifier, &key, notice).await?;
@@ -109,16 +112,6 @@ fn claimable(revision: &ClosedPeriod, now: Timestamp) -> bool {
     let until =
         revision.claim_deadline.or_else(|| revision.closed_at.saturating_add(super::RECHECK_WITHOUT_DEADLINE).ok());
     until.is_some_and(|until| now < until)
-}
-
-fn key(revision: &ClosedPeriod, number: u32, channel: &str, kind: &'static str) -> DeliveryKey {
-    DeliveryKey {
-        contract: revision.contract.clone(),
-        period: revision.period.clone(),
-        revision: number,
-        channel: channel.to_owned(),
-        kind,
-    }
 }
 
 /// The link to the claim (or the contract, when nothing is owed), when `public_url` is set.

@@ -37,6 +37,7 @@ use crate::digest::{hex, token_hash};
 use crate::ledger::settle_horizon;
 use crate::notify::Notifier;
 use crate::outage::Outage;
+use crate::store::periods::latest_revisions;
 use crate::store::{ArtifactSummary, ClaimWrite, ClosedPeriod, LeaseClaim, PeriodRevision, Store, StoreError};
 use crate::views::{ViewError, monitoring_began, select, store_reports};
 use slaprobe_sla::contract::{AppliedContract, Contract};
@@ -144,7 +145,7 @@ pub async fn close_due(
     only: Option<&str>,
     now: Timestamp,
 ) -> Result<Vec<Closed>, CloseError> {
-    let mut latest = latest_revisions(store).await?;
+    let mut latest = latest_by_period(store).await?;
     let mut done = Vec::new();
     for contract in config.contracts.iter().filter(|contract| only.is_none_or(|id| contract.terms.id == id)) {
         let Some(began) = monitoring_began(store, contract).await? else { continue };
@@ -185,7 +186,7 @@ pub async fn close_period(
             });
         }
     }
-    let latest = latest_revisions(store).await?;
+    let latest = latest_by_period(store).await?;
     let mut done = Vec::new();
     for (contract, period) in selected {
         let before = latest.get(&(contract.terms.id.clone(), period.label.clone()));
@@ -197,12 +198,9 @@ pub async fn close_period(
 }
 
 /// Each closed period's latest revision, by contract and period.
-async fn latest_revisions(store: &Store) -> Result<BTreeMap<(String, String), ClosedPeriod>, StoreError> {
-    let mut latest = BTreeMap::new();
-    for revision in store.closed_periods(None).await? {
-        latest.insert((revision.contract.clone(), revision.period.clone()), revision);
-    }
-    Ok(latest)
+async fn latest_by_period(store: &Store) -> Result<BTreeMap<(String, String), ClosedPeriod>, StoreError> {
+    let latest = latest_revisions(store.closed_periods(None).await?);
+    Ok(latest.into_iter().map(|revision| ((revision.contract.clone(), revision.period.clone()), revision)).collect())
 }
 
 /// The periods of `contract` that have settled at `now` and were monitored (ended after `began`), newest

@@ -55,6 +55,19 @@ pub struct ArtifactSummary {
     pub bytes: u64,
 }
 
+/// The last revision of each period in `revisions` (as [`Store::closed_periods`] orders them: by contract,
+/// period, revision), in the same order.
+pub fn latest_revisions(revisions: Vec<ClosedPeriod>) -> Vec<ClosedPeriod> {
+    let mut latest: Vec<ClosedPeriod> = Vec::new();
+    for revision in revisions {
+        match latest.last_mut() {
+            Some(last) if last.contract == revision.contract && last.period == revision.period => *last = revision,
+            _ => latest.push(revision),
+        }
+    }
+    latest
+}
+
 /// One revision to store: its record and its artifacts' contents, in the order of `period.artifacts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodRevision {

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::claims::{Claim, ClaimState};
 use crate::config::CollectorConfig;
+use crate::store::periods::latest_revisions;
 use crate::store::{ClosedPeriod, Store, StoreError};
 
 /// Closed periods shown per contract.
@@ -195,7 +196,8 @@ pub async fn scorecard(
             objective: contract.terms.objective,
             periods: Vec::new(),
         };
-        for revision in last_revisions(store.closed_periods(Some(id)).await?) {
+        let closed = latest_revisions(store.closed_periods(Some(id)).await?);
+        for revision in closed.into_iter().rev().take(PERIODS_SHOWN).rev() {
             let json = store.artifact(id, &revision.period, revision.revision, "report.json").await?;
             let report: Value = json.and_then(|json| serde_json::from_slice(&json).ok()).unwrap_or(Value::Null);
             let claim = claims.iter().find(|claim| claim.contract == id && claim.period == revision.period);
@@ -230,20 +232,6 @@ pub async fn scorecard(
     card.regions.sort_by(|a, b| b.down_seconds.cmp(&a.down_seconds).then(a.region.cmp(&b.region)));
     card.totals = totals.into_values().collect();
     Ok(Some(card))
-}
-
-/// The latest revision of each of the last [`PERIODS_SHOWN`] closed periods in `revisions` (sorted by period,
-/// then revision), oldest first.
-fn last_revisions(revisions: Vec<ClosedPeriod>) -> Vec<ClosedPeriod> {
-    let mut latest: Vec<ClosedPeriod> = Vec::new();
-    for revision in revisions {
-        match latest.last_mut() {
-            Some(last) if last.period == revision.period => *last = revision,
-            _ => latest.push(revision),
-        }
-    }
-    let skip = latest.len().saturating_sub(PERIODS_SHOWN);
-    latest.split_off(skip)
 }
 
 fn period_card(revision: &ClosedPeriod, report: &Value, claim: Option<&Claim>) -> PeriodCard {

@@ -21,6 +21,7 @@ use crate::claims::{ActionRefused, Claim, ClaimAction, ClaimEvent, ClaimState, a
 use crate::closing::ARTIFACTS;
 use crate::http::HttpState;
 use crate::http::auth::Caller;
+use crate::store::periods::latest_revisions;
 use crate::store::{ClaimWrite, ClosedPeriod};
 use crate::views::is_period_label;
 
@@ -38,18 +39,6 @@ pub async fn periods(
     let contract = query.contract.map(|contract| label("contract", contract)).transpose()?;
     let periods = latest_revisions(state.store.closed_periods(contract.as_deref()).await?);
     Ok(Json(serde_json::json!({ "periods": periods })))
-}
-
-/// The last revision of each period in `revisions` (sorted by contract, period, revision).
-pub fn latest_revisions(revisions: Vec<ClosedPeriod>) -> Vec<ClosedPeriod> {
-    let mut latest: Vec<ClosedPeriod> = Vec::new();
-    for revision in revisions {
-        match latest.last_mut() {
-            Some(last) if last.contract == revision.contract && last.period == revision.period => *last = revision,
-            _ => latest.push(revision),
-        }
-    }
-    latest
 }
 
 /// A contract id and a period label from a path, checked.
