@@ -21,6 +21,8 @@
 //! - [`metrics`]: the collector's Prometheus metrics, counted by ingest and served by [`http`].
 //! - [`migrate`]: moving a SQLite store into PostgreSQL.
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
+//! - [`status_pages`]: the vendors' status pages, read on schedule and kept for reports to hold against our
+//!   incidents.
 //! - [`store`]: result storage behind one interface (SQLite today) with the agent registry, gaps and refusals.
 //! - [`retention`]: deleting results past `retention.results`, by one collector at a time.
 //! - [`results_file`]: reading JSON-lines results with line-numbered errors.
@@ -46,5 +48,6 @@ pub mod reload;
 pub mod results_file;
 pub mod retention;
 pub mod serve;
+pub mod status_pages;
 pub mod store;
 pub mod views;

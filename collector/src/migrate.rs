@@ -1,7 +1,7 @@
 //! `slaprobe-collector migrate --from sqlite:PATH --to postgres:URL`: moves everything a SQLite store holds
 //! (results with their flags, their per-minute rollups, the agent registry, spool gaps, refused results, the
-//! delivery log, alerts, closed periods with their artifacts, claims with their history, and which reports
-//! went to which channel)
+//! delivery log, alerts, closed periods with their artifacts, claims with their history, which reports
+//! went to which channel, and what vendors' status pages declared)
 //! into an empty PostgreSQL store, in batches, then checks that every table holds as many rows on both sides.
 //! Rows are copied as stored (the protobuf record bytes included), so reports from either store are equal.
 
@@ -163,7 +163,7 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 14] = [
+const TABLES: [Table; 15] = [
     Table {
         name: "agent_keys",
         columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
@@ -306,6 +306,7 @@ const TABLES: [Table; 14] = [
             ("updated_at_ns", Kind::Int),
         ],
     },
+    Table { name: "status_pages", columns: &[("url", Kind::Text), ("record", Kind::Text)] },
 ];
 
 async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) -> Result<(), MigrateError> {

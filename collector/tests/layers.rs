@@ -15,8 +15,9 @@ const LAYERS: [&[&str]; 6] = [
     // The slice ledger and the one query layer on it, and the metrics registry that its figures and ingest's
     // counts fill.
     &["ledger", "views", "metrics"],
-    // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL move.
-    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle", "closing"],
+    // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL
+    // move, period close, and the vendors' status pages read.
+    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle", "closing", "status_pages"],
     // The two faces: the HTTP listener and the one-shot commands.
     &["http", "cli"],
     // `serve`, which starts everything (the binary's `main` sits above it).

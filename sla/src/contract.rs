@@ -105,7 +105,38 @@ pub struct ContractFile {
     /// Percent of the measurable time that must have been measured; below it a report warns in its headline.
     #[serde(default = "default_min_coverage")]
     pub min_coverage: f64,
+    /// How long ahead the vendor must announce a maintenance for it to be excludable; reports list those
+    /// announced later as not excludable.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub maintenance_notice: Option<Duration>,
+    /// The vendor's public status page, read to hold its word against ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_page: Option<StatusPageFile>,
 }
+
+/// Which status page software a vendor's page runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusPageKind {
+    /// Atlassian Statuspage: `/api/v2/incidents.json` and `/api/v2/scheduled-maintenances.json`.
+    Statuspage,
+}
+
+/// `status_page:` of a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPageFile {
+    /// The software.
+    pub kind: StatusPageKind,
+    /// The page's address (`https://status.example.com`), without credentials, query or fragment.
+    pub url: String,
+    /// How often it is read.
+    #[serde(default = "default_status_poll", with = "humantime_serde")]
+    pub poll_every: Duration,
+}
+
+/// The shortest `poll_every`: a vendor's status page is read, not hammered.
+pub const MIN_STATUS_POLL: Duration = Duration::from_secs(30);
 
 /// A maintenance window: explicit (`start`, `end`) or weekly (`weekly`, `at`, `duration`).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -255,6 +286,10 @@ fn default_min_coverage() -> f64 {
     90.0
 }
 
+fn default_status_poll() -> Duration {
+    Duration::from_secs(300)
+}
+
 fn default_cap() -> Decimal {
     Decimal::ONE_HUNDRED
 }
@@ -366,6 +401,17 @@ pub fn validate(terms: ContractFile, path: &str) -> Result<Contract, Vec<String>
     if terms.min_down_run == 0 {
         problem("min_down_run", "must be at least 1".to_owned());
     }
+    if let Some(page) = &terms.status_page {
+        if let Err(message) = check_status_url(&page.url) {
+            problem("status_page.url", message);
+        }
+        if page.poll_every < MIN_STATUS_POLL {
+            problem(
+                "status_page.poll_every",
+                format!("{} is below the 30s minimum", humantime::format_duration(page.poll_every)),
+            );
+        }
+    }
     let mut maintenance = Vec::new();
     for (index, window) in terms.maintenance.iter().enumerate() {
         match resolve_maintenance(window) {
@@ -421,6 +467,25 @@ pub fn validate(terms: ContractFile, path: &str) -> Result<Contract, Vec<String>
         }),
         _ => Err(problems),
     }
+}
+
+/// A status page's address: `http(s)://host[/path]`, nothing a report should not show.
+fn check_status_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest.filter(|rest| !rest.is_empty() && !rest.starts_with('/')) else {
+        return Err(format!("{url:?} is not an http:// or https:// address"));
+    };
+    if url.len() > 300 {
+        return Err("longer than 300 characters".to_owned());
+    }
+    if let Some(character) =
+        rest.chars().find(|character| matches!(character, '@' | '?' | '#') || !character.is_ascii_graphic())
+    {
+        return Err(format!(
+            "{character:?} is not allowed: give the page's address without credentials, query or fragment"
+        ));
+    }
+    Ok(())
 }
 
 fn resolve_maintenance(window: &MaintenanceFile) -> Result<Maintenance, String> {

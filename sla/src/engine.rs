@@ -309,6 +309,7 @@ pub fn report_of(contract: &Contract, period: &Period, summary: &Summary, horizo
         results_ignored: summary.ignored,
         silent_agents: None,
         late: None,
+        vendor_status: None,
     }
 }
 

@@ -17,6 +17,8 @@
 //! - [`latency`]: mergeable latency sketches those percentiles are read from.
 //! - [`observed`]: what we observed in each incident, one failed result per region, for the claim report.
 //! - [`status`]: a contract's standing part way through its period (budget left, best case, certain credit).
+//! - [`vendor`]: the vendor's status page against our incidents (declared, undeclared, short-notice
+//!   maintenance).
 //! - [`display`]: how figures read for people (percent cut, not rounded; durations; money).
 //! - [`render`]: reports as JSON, CSV, Markdown and the printable HTML claim document.
 #![forbid(unsafe_code)]
@@ -36,6 +38,7 @@ pub mod render;
 pub mod report;
 pub mod status;
 pub mod summary;
+pub mod vendor;
 
 pub use engine::{Evaluation, evaluate, evaluation_window};
 pub use horizon::Horizon;

@@ -102,6 +102,9 @@ pub struct Report {
     /// Results that arrived after the period had closed, and what the report would say without them; `null`
     /// when there were none or the report was made from a file (arrival times unknown).
     pub late: Option<LateResults>,
+    /// What the vendor's status page declared during the period, against our incidents
+    /// ([`crate::vendor`]); `null` when the contract names no status page or the report was made from a file.
+    pub vendor_status: Option<crate::vendor::VendorStatus>,
 }
 
 /// Whether every slice of the period has ended.

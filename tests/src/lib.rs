@@ -18,6 +18,7 @@
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
 //! - [`smtp_receiver`]: an SMTP server that keeps the messages it accepts.
+//! - [`status_page_server`]: a vendor's Statuspage-compatible status page, declaring what the test sets.
 //! - [`tcp_relay`]: a TCP relay in front of a real server, cut and restored by the test.
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`ports`]: a free loopback port for a process to bind, and one held closed.
@@ -44,6 +45,7 @@ pub mod postgres;
 pub mod process_stats;
 pub mod proxy;
 pub mod smtp_receiver;
+pub mod status_page_server;
 pub mod tcp_relay;
 pub mod tcp_server;
 pub mod wait;

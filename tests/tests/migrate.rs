@@ -121,6 +121,15 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         store.gap_statements("agent-eu").await.unwrap(),
     );
     assert_eq!((evidence.0.len(), evidence.1.len(), evidence.2.len()), (1, 1, 1));
+    let page = slaprobe_collector::store::status_pages::StatusPageRecord {
+        url: "https://status.acme.example".to_owned(),
+        checked_at: Some(start),
+        attempted_at: start,
+        problem: None,
+        failures: 0,
+        notices: Vec::new(),
+    };
+    store.put_status_page(&page).await.unwrap();
     drop(store);
 
     let binary = collector_binary();
@@ -144,6 +153,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         "agent_keys: 1 rows",
         "checkpoints: 1 rows",
         "gap_statements: 1 rows",
+        "status_pages: 1 rows",
     ] {
         assert!(printed.contains(line), "no {line:?} in\n{printed}");
     }

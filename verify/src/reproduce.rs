@@ -1,14 +1,15 @@
-//! The report made again from the bundle's own results, with the collector's engine (`slaprobe-sla`), and held
-//! against `report.json` and `report.html`.
+//! The report made again from the bundle's own results, with the collector's engine (`slaprobe-sla`), and held against
+//! `report.json` and `report.html`.
 //!
-//! The contract's full results in `results.jsonl` that started in the period's evaluation window (the period and
-//! its run margins) are laid out as the collector lays out the results it stores; `contract.json` gives the
-//! terms, where the checks were placed and when monitoring began; `report.json` gives the moment the report was
-//! made. Two fields cannot be computed from the bundle and are taken from `report.json` as the collector's word:
-//! `silent_agents` (which agents the collector expected) and `late` (which results arrived after the period
-//! closed). Every other field must come out the same, and the HTML claim document rendered from the report must
-//! be `report.html` byte for byte. When monitoring began is checked against the results as far as they reach:
-//! no result of the contract may be older than it.
+//! The contract's full results in `results.jsonl` that started in the period's evaluation window (the period and its
+//! run margins) are laid out as the collector lays out the results it stores; `contract.json` gives the terms, where
+//! the checks were placed and when monitoring began; `report.json` gives the moment the report was made. Two fields
+//! cannot be computed from the bundle and are taken from `report.json` as the collector's word: `silent_agents` (which
+//! agents the collector expected) and `late` (which results arrived after the period closed); of `vendor_status`, what
+//! the vendor's status page declared is the collector's word too, and what it makes of our incidents is made again.
+//! Every other field must come out the same, and the HTML claim document rendered from the report must be `report.html`
+//! byte for byte. When monitoring began is checked against the results as far as they reach: no result of the contract
+//! may be older than it.
 
 use std::io::BufRead;
 
@@ -20,6 +21,7 @@ use slaprobe_sla::contract::{AppliedContract, Contract};
 use slaprobe_sla::observations::failure;
 use slaprobe_sla::observed::Sampler;
 use slaprobe_sla::render::{Format, render};
+use slaprobe_sla::vendor::VendorStatus;
 use slaprobe_sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window, parse_period};
 
 use crate::files::BundleFiles;
@@ -137,6 +139,8 @@ impl<'a> Recount<'a> {
         observe(bundle, &terms.contract, &self.failed_lines, &mut report);
         report.silent_agents = stated.silent_agents;
         report.late = stated.late;
+        report.vendor_status =
+            stated.vendor_status.map(|status| slaprobe_sla::vendor::compare(status.read(), &terms.contract, &report));
         let computed = serde_json::to_value(&report).unwrap_or_default();
         for (field, value) in stated.fields.iter() {
             if !computed.get(field).is_some_and(|computed| computed == value) {
@@ -202,6 +206,7 @@ struct StatedReport {
     generated_at: Timestamp,
     silent_agents: Option<Vec<String>>,
     late: Option<LateResults>,
+    vendor_status: Option<VendorStatus>,
 }
 
 /// `report.json`'s one report.
@@ -237,7 +242,10 @@ fn read_report(bundle: &BundleFiles, problems: &mut Vec<Problem>) -> Option<Stat
         .ok()?;
     let late =
         serde_json::from_value(field("late")).map_err(|error| problems.push(fail(format!("`late`: {error}")))).ok()?;
-    Some(StatedReport { fields, generated_at, silent_agents, late })
+    let vendor_status = serde_json::from_value(field("vendor_status"))
+        .map_err(|error| problems.push(fail(format!("`vendor_status`: {error}"))))
+        .ok()?;
+    Some(StatedReport { fields, generated_at, silent_agents, late, vendor_status })
 }
 
 /// What to say of a field of `report.json` that the results do not give.

@@ -1,15 +1,17 @@
-//! What differs between two revisions of a closed period: the reports' JSON compared field by field, one line
-//! per figure that moved (`down_slices: 100 → 103`), and the reason in words. `generated_at` always differs and
-//! is left out; a list whose length changed is one line (`incidents: 2 → 3 entries`) rather than every shifted
-//! entry; what was observed during incidents (failure captures) is compared only by its count.
+//! What differs between two revisions of a closed period: the reports' JSON compared field by field, one line per
+//! figure that moved (`down_slices: 100 → 103`), and the reason in words. `generated_at` always differs and is left
+//! out, as are when the vendor's status page was last read and whether that worked; a list whose length changed is one
+//! line (`incidents: 2 → 3 entries`) rather than every shifted entry; what was observed during incidents (failure
+//! captures) is compared only by its count.
 
 use serde_json::{Map, Value};
 
 /// Lines listed at most; the rest are counted.
 const MAX_LINES: usize = 40;
 
-/// Fields whose differences are not changes of the figures.
-const IGNORED: [&str; 1] = ["generated_at"];
+/// Fields whose differences are not changes of the figures: when the report was made, and when the vendor's
+/// status page was last read and whether that worked (what it declared is compared).
+const IGNORED: [&str; 3] = ["generated_at", "vendor_status.checked_at", "vendor_status.problem"];
 
 /// The lines saying what differs from `before` to `after`, by field name; empty when nothing does.
 pub fn between(before: &Value, after: &Value) -> Vec<String> {
@@ -48,10 +50,10 @@ fn compare(path: &str, before: &Value, after: &Value, lines: &mut Vec<String>) {
 fn compare_objects(path: &str, before: &Map<String, Value>, after: &Map<String, Value>, lines: &mut Vec<String>) {
     let keys = after.keys().chain(before.keys().filter(|key| !after.contains_key(*key)));
     for key in keys {
-        if path.is_empty() && IGNORED.contains(&key.as_str()) {
+        let inner = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        if IGNORED.contains(&inner.as_str()) {
             continue;
         }
-        let inner = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
         compare(&inner, before.get(key).unwrap_or(&Value::Null), after.get(key).unwrap_or(&Value::Null), lines);
     }
 }
@@ -78,6 +80,10 @@ pub fn reason(before: &Value, after: &Value, terms_changed: bool) -> String {
     }
     if terms_changed {
         reasons.push("the contract's terms changed".to_owned());
+    }
+    let declared = |report: &Value| report.pointer("/vendor_status/declared").cloned().unwrap_or(Value::Null);
+    if declared(before) != declared(after) {
+        reasons.push("the vendor's status page changed what it declared".to_owned());
     }
     if reasons.is_empty() {
         reasons.push("the stored results changed (imported, or deleted by retention)".to_owned());
@@ -120,6 +126,22 @@ mod tests {
         assert_eq!(reason(&before, &after, false), "3 result(s) arrived after the period closed");
         assert_eq!(reason(&before, &before, true), "the contract's terms changed");
         assert_eq!(reason(&before, &before, false), "the stored results changed (imported, or deleted by retention)");
+    }
+
+    #[test]
+    fn a_new_read_of_the_status_page_is_no_change_but_a_new_declaration_is() {
+        let before =
+            json!({"vendor_status": {"checked_at": "a", "problem": null, "declared": [], "undeclared_incidents": 1}});
+        let reread = json!({"vendor_status": {"checked_at": "b", "problem": "HTTP 503", "declared": [],
+            "undeclared_incidents": 1}});
+        assert!(between(&before, &reread).is_empty());
+        let declared = json!({"vendor_status": {"checked_at": "c", "problem": null, "declared": [{"id": "x"}],
+            "undeclared_incidents": 0}});
+        assert_eq!(
+            between(&before, &declared),
+            ["vendor_status.declared: 0 → 1 entries", "vendor_status.undeclared_incidents: 1 → 0"]
+        );
+        assert_eq!(reason(&before, &declared, false), "the vendor's status page changed what it declared");
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::metrics::CollectorMetrics;
 use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
+use crate::status_pages;
 use crate::store::{Store, StoreError};
 use crate::views::{self, Standings};
 
@@ -85,7 +86,7 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// Notifications cannot be sent at all.
+    /// Notifications cannot be sent at all, or status pages not read.
     #[error("{0}")]
     Notifier(String),
     /// The gRPC server failed.
@@ -172,6 +173,7 @@ pub async fn serve(
     let refusals = Arc::new(Refusals::default());
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(ServeError::Notifier)?;
+    let page_client = status_pages::client().map_err(ServeError::Notifier)?;
     let standings = Standings::new();
     let evaluator =
         Evaluator::new(store.clone(), notifier.clone(), config_watch.clone()).with_standings(standings.clone());
@@ -179,6 +181,7 @@ pub async fn serve(
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
     background.spawn("period close", closing::run(store.clone(), notifier.clone(), config_watch.clone(), stop.clone()));
+    background.spawn("status pages", status_pages::run(store.clone(), page_client, config_watch.clone(), stop.clone()));
     background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
     let standings_kept = views::keep_up(store.clone(), config_watch.clone(), standings.clone(), stop.clone());
     background.spawn("standings", standings_kept);

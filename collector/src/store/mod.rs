@@ -8,7 +8,7 @@
 //! last seen, spool backlog, clock offset), the gaps agents report when their spool dropped results, the results
 //! the collector refused with the reason, and per-result flags (clock suspect, unknown check); and the log of
 //! notification deliveries; alerts with their escalation, plus the leases that make one collector of several
-//! evaluate them; and closed periods with the claims they open.
+//! evaluate them; closed periods with the claims they open; and what vendors' status pages declared.
 //!
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
@@ -16,6 +16,7 @@
 //! - [`alerts`]: alerts, people's actions on them, and leases.
 //! - [`ledger`]: the slice ledger's rows, states and marks.
 //! - [`periods`]: closed periods with their frozen reports, and the claims they open.
+//! - [`status_pages`]: what vendors' status pages declared, as last read.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
 //! - [`columns`]: how instants and sequence numbers are kept in columns.
@@ -28,6 +29,7 @@ pub mod periods;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
+pub mod status_pages;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -244,6 +244,8 @@ pub(crate) enum Write {
     Claim(Box<super::periods::ClaimRow>),
     /// A report delivery taken or finished.
     ReportDelivery(Box<super::periods::DeliveryStep>),
+    /// A status page's record, in place of its last one.
+    StatusPage(Box<super::status_pages::StatusPageRow>),
 }
 
 /// Which results a rollup write counts.
@@ -300,7 +302,8 @@ impl Write {
             | Self::PruneLedger(_)
             | Self::Revision(_)
             | Self::Claim(_)
-            | Self::ReportDelivery(_) => return Ok(()),
+            | Self::ReportDelivery(_)
+            | Self::StatusPage(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

@@ -227,6 +227,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (contract, period, revision, channel, kind)
     ) WITHOUT ROWID;
 ",
+    "
+    CREATE TABLE status_pages (
+        url    TEXT NOT NULL PRIMARY KEY,
+        record TEXT NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

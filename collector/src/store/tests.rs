@@ -448,3 +448,44 @@ async fn the_first_key_an_agent_presents_stays_until_a_pinned_one_replaces_it() 
         assert_eq!(keys, [("agent-1".to_owned(), second), ("agent-2".to_owned(), first)], "{}", engine.name);
     }
 }
+
+#[tokio::test]
+async fn a_status_page_record_replaces_the_last_and_survives_reopening() {
+    use super::status_pages::StatusPageRecord;
+    for engine in engines().await {
+        let store = &engine.store;
+        let url = "https://status.acme.example";
+        let unread = store.status_page_read(url).await.unwrap();
+        assert!(
+            unread.checked_at.is_none()
+                && unread.problem.as_deref().is_some_and(|problem| problem.starts_with("not read yet"))
+        );
+        let notice = slaprobe_sla::vendor::VendorNotice {
+            id: "inc-1".to_owned(),
+            kind: slaprobe_sla::vendor::NoticeKind::Incident,
+            name: "Elevated errors".to_owned(),
+            status: "resolved".to_owned(),
+            impact: "major".to_owned(),
+            start: at("2026-02-10T10:00:00Z"),
+            end: None,
+            announced_at: at("2026-02-10T10:05:00Z"),
+            link: None,
+        };
+        let mut record = StatusPageRecord {
+            url: url.to_owned(),
+            checked_at: Some(at("2026-02-10T11:00:00Z")),
+            attempted_at: at("2026-02-10T11:00:00Z"),
+            problem: None,
+            failures: 0,
+            notices: vec![notice],
+        };
+        store.put_status_page(&record).await.unwrap();
+        (record.problem, record.failures) =
+            (Some("/api/v2/incidents.json: HTTP 503 Service Unavailable".to_owned()), 1);
+        store.put_status_page(&record).await.unwrap();
+        let reopened = engine.reopen().await;
+        assert_eq!(reopened.status_page(url).await.unwrap(), Some(record.clone()), "{}", engine.name);
+        let read = reopened.status_page_read(url).await.unwrap();
+        assert_eq!((read.checked_at, read.problem, read.notices), (record.checked_at, record.problem, record.notices));
+    }
+}

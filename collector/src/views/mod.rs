@@ -10,7 +10,8 @@
 //! per-region figures and daily latency percentiles come from the same pass (the ledger keeps latency sketches).
 //! Vendor scorecards ([`scorecard`]) read the frozen reports of closed periods instead.
 //! Reports and period views then read the raw results of each incident for what we observed in it (one failed
-//! result per region, with its failure captures).
+//! result per region, with its failure captures), and what the vendor's status page declared
+//! (kept by `status_pages`).
 
 pub mod scorecard;
 mod standings;
@@ -342,7 +343,8 @@ pub async fn store_period_view<'a>(
 }
 
 /// `report` with what we observed in each of its incidents ([`Sampler`]): each incident's raw results read
-/// [`SAMPLE_CHUNK`] at a time from its start until every region that voted down in it has its sample.
+/// [`SAMPLE_CHUNK`] at a time from its start until every region that voted down in it has its sample; and with
+/// the vendor's word against them.
 async fn with_observations(store: &Store, contract: &Contract, mut report: Report) -> Result<Report, StoreError> {
     let mut sampler = Sampler::new(contract, &report.incidents);
     let spans: Vec<(Timestamp, Timestamp)> = sampler.spans().collect();
@@ -357,6 +359,15 @@ async fn with_observations(store: &Store, contract: &Contract, mut report: Repor
         }
     }
     sampler.finish(&mut report.incidents);
+    with_vendor_word(store, contract, report).await
+}
+
+/// `report` with what the vendor's status page declared against its incidents, when the contract names one.
+async fn with_vendor_word(store: &Store, contract: &Contract, mut report: Report) -> Result<Report, StoreError> {
+    if let Some(page) = &contract.terms.status_page {
+        let read = store.status_page_read(&page.url).await?;
+        report.vendor_status = Some(slaprobe_sla::vendor::compare(read, contract, &report));
+    }
     Ok(report)
 }
 

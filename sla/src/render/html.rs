@@ -133,6 +133,7 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
     );
     render_strip(out, report);
     render_incidents(out, report);
+    super::vendor::render_html(out, report);
     render_coverage(out, report);
     render_terms(out, contract);
     render_method(out, contract, report);
@@ -265,7 +266,7 @@ pub fn terms_rows(contract: &Contract) -> Vec<(&'static str, String)> {
             }
         })
         .collect();
-    vec![
+    let mut rows = vec![
         (
             "Checks",
             format!(
@@ -311,7 +312,14 @@ pub fn terms_rows(contract: &Contract) -> Vec<(&'static str, String)> {
             ),
         ),
         ("Coverage warning below", format!("{} % of the measurable time", terms.min_coverage)),
-    ]
+    ];
+    if let Some(notice) = terms.maintenance_notice {
+        rows.push(("Maintenance notice", format!("at least {} ahead", duration(notice.as_secs_f64()))));
+    }
+    if let Some(page) = &terms.status_page {
+        rows.push(("Vendor's status page", page.url.clone()));
+    }
+    rows
 }
 
 fn render_method(out: &mut String, contract: &Contract, report: &Report) {

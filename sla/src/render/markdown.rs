@@ -111,6 +111,7 @@ fn render_one(out: &mut String, contract: &Contract, report: &Report) {
         let _ = writeln!(out, "| {name} | {} |", cell(&value));
     }
     render_incidents(out, report);
+    super::vendor::render_markdown(out, report, cell);
 }
 
 fn render_coverage(out: &mut String, report: &Report) {

@@ -1,7 +1,8 @@
-//! Reports rendered for people and tools: `json` (one object per contract per line, the fields of
-//! `docs/sla.md`), `csv` (one row per contract, every figure at full precision), `md` ([`markdown`]) and `html`
-//! (the printable claim document, [`html`], with its appendix of what we observed, [`observed`]). The API, the dashboard's links and the `report` command all render
-//! through here, so a report reads the same wherever it is fetched.
+//! Reports rendered for people and tools: `json` (one object per contract per line, the fields of `docs/sla.md`), `csv`
+//! (one row per contract, every figure at full precision), `md` ([`markdown`]) and `html` (the printable claim
+//! document, [`html`], with its appendix of what we observed, [`observed`], and the vendor's status page against our
+//! incidents, [`vendor`]). The API, the dashboard's links and the `report` command all render through here, so a report
+//! reads the same wherever it is fetched.
 
 use crate::Report;
 use crate::contract::Contract;
@@ -10,6 +11,7 @@ pub mod csv;
 pub mod html;
 pub mod markdown;
 pub mod observed;
+pub mod vendor;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]

@@ -1,6 +1,6 @@
-//! A contract's page (`/contracts/{id}?period=`): for a manager, the period's figures, the daily availability
-//! strip, the incidents, each region's own view, latency percentiles per day, and the claim report of this or
-//! any earlier period in every format.
+//! A contract's page (`/contracts/{id}?period=`): for a manager, the period's figures, the daily availability strip,
+//! the incidents (and what the vendor's status page declared), each region's own view, latency percentiles per day, and
+//! the claim report of this or any earlier period in every format.
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -70,6 +70,7 @@ pub async fn page(
         h2 { "Availability day by day" }
         div.scroll { (day_strip(report)) }
         (incidents(report))
+        (super::vendor_word::section(report))
         (regions(&detail))
         h2 { "Latency" }
         div.scroll { (latency_chart(&detail.latency)) }

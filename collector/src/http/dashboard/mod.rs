@@ -11,6 +11,7 @@
 //! Layout:
 //! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`], [`claims`], [`vendors`]: the pages.
 //! - [`charts`]: the SVG day strip, latency chart and phase bars.
+//! - [`vendor_word`]: a contract's vendor status page against our incidents.
 
 pub mod agents;
 pub mod alerts;
@@ -19,6 +20,7 @@ pub mod checks;
 pub mod claims;
 pub mod contract;
 pub mod overview;
+pub mod vendor_word;
 pub mod vendors;
 
 use axum::Router;

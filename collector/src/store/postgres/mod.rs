@@ -221,6 +221,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (contract, period, revision, channel, kind)
     );
 ",
+    "
+    CREATE TABLE status_pages (
+        url    TEXT NOT NULL PRIMARY KEY,
+        record TEXT NOT NULL
+    );
+",
 ];
 
 /// Connections in the pool at most.

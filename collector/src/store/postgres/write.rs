@@ -69,6 +69,14 @@ impl PostgresStore {
             Write::Revision(row) => super::periods::insert_revision(&transaction, row).await.map(changed),
             Write::Claim(row) => super::periods::write_claim(&transaction, row).await.map(changed),
             Write::ReportDelivery(step) => super::periods::delivery_step(&transaction, step).await.map(changed),
+            Write::StatusPage(row) => transaction
+                .execute(
+                    "INSERT INTO status_pages (url, record) VALUES ($1, $2)
+                     ON CONFLICT (url) DO UPDATE SET record = excluded.record",
+                    &[&row.url, &row.record],
+                )
+                .await
+                .map(changed),
         }?;
         transaction.commit().await?;
         Ok(outcome)

@@ -58,6 +58,14 @@ pub fn commit<'a>(
             Write::Revision(row) => changed(periods::insert_revision(&transaction, row)?),
             Write::Claim(row) => changed(periods::write_claim(&transaction, row)?),
             Write::ReportDelivery(step) => changed(periods::delivery_step(&transaction, step)?),
+            Write::StatusPage(row) => changed(
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO status_pages (url, record) VALUES (?1, ?2)
+                         ON CONFLICT (url) DO UPDATE SET record = excluded.record",
+                    )?
+                    .execute(params![row.url, row.record])? as u64,
+            ),
         });
     }
     transaction.commit()?;
