@@ -1,11 +1,11 @@
-//! An outage seen by three agents, written as an evidence bundle by `slaprobe-collector evidence` (a directory
-//! and a `.tar`) and checked by `slaprobe-verify`: it verifies; then each tampering is caught with its own
-//! message, also when the tamperer updates the manifest to match: a result's `ok` flipped, a result removed, two
-//! swapped, a timestamp moved, a key replaced, a checkpoint signature corrupted, a report figure or the claim
-//! document or the terms edited (the report is made again from the results), the start of monitoring moved; and a
-//! report figure edited without resealing is caught by the manifest. An independent check written in Python from `docs/evidence.md`
-//! (`tests/python/verify_bundle.py`, on rfc8785, hashlib and cryptography) agrees on each of the chain and
-//! signature cases.
+//! An outage seen by three agents, written as an evidence bundle by `slaprobe-collector evidence` (a directory and a
+//! `.tar`) and checked by `slaprobe-verify`: it verifies; then each tampering is caught with its own message, also when
+//! the tamperer updates the manifest to match: a result's `ok` flipped, a result removed, two swapped, a timestamp
+//! moved, a key replaced, a checkpoint signature corrupted, a report figure (among them what the vendor's status page
+//! declared against the outage) or the claim document or the terms edited (the report is made again from the results),
+//! the start of monitoring moved; and a report figure edited without resealing is caught by the manifest. An
+//! independent check written in Python from `docs/evidence.md` (`tests/python/verify_bundle.py`, on rfc8785, hashlib
+//! and cryptography) agrees on each of the chain and signature cases.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use slaprobe_tests::bundles::{copy_dir, python_verify, tampered_copy, verify};
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::free_addr;
+use slaprobe_tests::status_page_server::StatusPageServer;
 use slaprobe_tests::wait;
 
 const AGENTS: [&str; 3] = ["edge-a", "edge-b", "edge-c"];
@@ -43,6 +44,14 @@ fn full_line(lines: &[String], agent: &str, test: impl Fn(&serde_json::Value) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bundle_verifies_and_every_tampering_is_named() {
     let server = HttpServer::start().await;
+    // The vendor's status page has declared an incident, open since an hour ago.
+    let page = StatusPageServer::start().await;
+    let hour_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).to_string();
+    page.declare(
+        vec![serde_json::json!({ "id": "inc-1", "name": "Errors on web", "status": "investigating",
+            "impact": "major", "created_at": hour_ago, "started_at": hour_ago, "resolved_at": null })],
+        Vec::new(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let grpc = free_addr();
     let agents_yaml: String = AGENTS
@@ -59,8 +68,10 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
             "listen: {{ grpc: \"{grpc}\" }}\nstorage: {{ sqlite: data/slaprobe.db }}\nagents:\n{agents_yaml}\
              checks:\n  - {{ id: web, kind: http, target: \"{}\", interval: 1s, timeout: 500ms }}\n\
              contracts:\n  - {{ id: web, vendor: Loopback, service: Web, checks: [web], objective: 99.9, slice: 1s, \
+             status_page: {{ kind: statuspage, url: \"{}\" }}, \
              credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n",
-            server.url("/")
+            server.url("/"),
+            page.url()
         ),
     )
     .unwrap();
@@ -96,6 +107,10 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
         let _ = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(10)));
     }
     assert!(stored().await.iter().any(|result| !result.ok), "the outage is in the results");
+    wait::until(Duration::from_secs(30), "the status page read", async || {
+        store.status_page(&page.url()).await.unwrap().is_some_and(|record| record.checked_at.is_some())
+    })
+    .await;
     drop(collector);
 
     let period = jiff::Timestamp::now().strftime("%Y-%m").to_string();
@@ -236,6 +251,17 @@ async fn a_bundle_verifies_and_every_tampering_is_named() {
                 *lines = vec![value.to_string()];
             }),
             "report.json:1: `credit_amount` is",
+        ),
+        (
+            "vendor",
+            "report.json",
+            Box::new(|lines: &mut Vec<String>| {
+                let mut value: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                assert_eq!(value["vendor_status"]["undeclared_incidents"], 0, "the vendor declared the outage");
+                value["vendor_status"]["undeclared_incidents"] = 1.into();
+                lines[0] = value.to_string();
+            }),
+            "report.json:1: `vendor_status.undeclared_incidents` is 1, but the results give 0",
         ),
         (
             "began",
