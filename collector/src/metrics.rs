@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicU64;
 use crate::claims::{Claim, ClaimState, totals};
 use crate::config::alerting::AlertRule;
 use crate::store::AlertRecord;
+use crate::store::status_pages::StatusPageRecord;
 use slaprobe_sla::contract::Contract;
 use slaprobe_sla::status::{ContractStatus, Standing};
 
@@ -117,6 +118,8 @@ pub struct CollectorMetrics {
     claims_amount: Family<ClaimLabels, Gauge<f64, AtomicU64>>,
     claims_overdue: Family<CurrencyLabels, Gauge>,
     claims_recovered: Family<CurrencyLabels, Gauge<f64, AtomicU64>>,
+    status_page_failing: Family<ContractLabels, Gauge>,
+    status_page_checked_at: Family<ContractLabels, Gauge>,
 }
 
 impl Default for CollectorMetrics {
@@ -250,8 +253,22 @@ impl Default for CollectorMetrics {
             "Credit paid this calendar year (UTC), per currency",
             claims_recovered.clone(),
         );
+        let status_page_failing = Family::default();
+        registry.register(
+            "status_page_failing",
+            "1 while the last read of the contract's vendor status page failed (or it was never read), else 0",
+            status_page_failing.clone(),
+        );
+        let status_page_checked_at = Family::default();
+        registry.register(
+            "status_page_checked_at_seconds",
+            "When the contract's vendor status page was last read successfully, Unix seconds (0: never)",
+            status_page_checked_at.clone(),
+        );
         Self {
             registry,
+            status_page_failing,
+            status_page_checked_at,
             claims,
             claims_amount,
             claims_overdue,
@@ -361,6 +378,20 @@ impl CollectorMetrics {
             self.claims_overdue.get_or_create(&labels).set(i64::try_from(sums.overdue_claims).unwrap_or(i64::MAX));
             let recovered = f64::try_from(sums.recovered_this_year).unwrap_or(f64::NAN);
             self.claims_recovered.get_or_create(&labels).set(recovered);
+        }
+    }
+
+    /// Sets the status page gauges from each contract that names a page and that page's record (`None`: never
+    /// read).
+    pub fn set_status_pages(&self, pages: &[(String, Option<StatusPageRecord>)]) {
+        self.status_page_failing.clear();
+        self.status_page_checked_at.clear();
+        for (contract, record) in pages {
+            let labels = ContractLabels { contract: contract.clone() };
+            let checked_at = record.as_ref().and_then(|record| record.checked_at);
+            let failing = record.as_ref().is_none_or(|record| record.problem.is_some());
+            self.status_page_failing.get_or_create(&labels).set(i64::from(failing));
+            self.status_page_checked_at.get_or_create(&labels).set(checked_at.map_or(0, |at| at.as_second()));
         }
     }
 

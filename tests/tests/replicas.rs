@@ -1,7 +1,8 @@
 //! Two collectors on one PostgreSQL, agents split between them (each lists both, in a different order). One
 //! collector is killed with SIGKILL; its agent fails over to the other. Afterwards every result each agent sent
 //! is in the store exactly once, with no sequence number missing, and both collectors' configurations give the
-//! same claim report. Two collectors started at the same instant on a fresh database migrate it once.
+//! same claim report. Two collectors started at the same instant on a fresh database migrate it once, and two
+//! collectors read a vendor's status page once.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::free_addr;
 use slaprobe_tests::postgres::TestSchema;
+use slaprobe_tests::status_page_server::StatusPageServer;
 
 /// (agent, stored results, distinct sequence numbers, highest sequence number) per agent.
 async fn counts(schema: &TestSchema) -> Vec<(String, i64, i64, i64)> {
@@ -189,4 +191,36 @@ async fn a_collector_stopped_cleanly_gives_up_its_leases_at_once() {
     let status = tokio::task::block_in_place(|| collector.wait()).unwrap();
     assert!(status.success(), "{status}");
     assert_eq!(held().await, Vec::<String>::new(), "leases given up, not left to expire");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_collectors_read_a_vendor_status_page_once() {
+    let Some(schema) = TestSchema::create().await else { return };
+    let page = StatusPageServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "listen: {{ grpc: \"{}\" }}\nstorage: {{ postgres: \"{}\" }}\n\
+                 contracts:\n  - {{ id: web, vendor: Loopback Inc., service: Web, checks: [web], objective: 99.9, \
+                 status_page: {{ kind: statuspage, url: \"{}\", poll_every: 30s }}, \
+                 credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n",
+                free_addr(),
+                schema.url,
+                page.url()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (first, second) = (config("first.yaml"), config("second.yaml"));
+    let _collectors = tokio::task::block_in_place(|| [start_collector(&first), start_collector(&second)]);
+    slaprobe_tests::wait::until(Duration::from_secs(30), "the status page read", async || page.requests() >= 2).await;
+    // Both collectors look every 10 s; only the lease holder reads, and not again before `poll_every`.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(page.requests(), 2, "one read: incidents and scheduled maintenances");
+    let holders = schema.client.query("SELECT holder FROM leases WHERE name = 'status_pages'", &[]).await.unwrap();
+    assert_eq!(holders.len(), 1);
 }

@@ -157,6 +157,10 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(claims) => state.metrics.set_claims(&claims, jiff::Timestamp::now()),
         Err(error) => tracing::warn!(%error, "Claim gauges not updated for this scrape."),
     }
+    match status_pages(&config, &state.store).await {
+        Ok(pages) => state.metrics.set_status_pages(&pages),
+        Err(error) => tracing::warn!(%error, "Status page gauges not updated for this scrape."),
+    }
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response(),
         Err(error) => {
@@ -165,6 +169,20 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Each contract that names a vendor status page, with that page's record (`None`: never read).
+async fn status_pages(
+    config: &CollectorConfig,
+    store: &crate::store::Store,
+) -> Result<Vec<(String, Option<crate::store::status_pages::StatusPageRecord>)>, crate::store::StoreError> {
+    let mut pages = Vec::new();
+    for contract in &config.contracts {
+        if let Some(page) = &contract.terms.status_page {
+            pages.push((contract.terms.id.clone(), store.status_page(&page.url).await?));
+        }
+    }
+    Ok(pages)
 }
 
 /// The content type of `/metrics`, which Prometheus negotiates for.
