@@ -11,6 +11,11 @@
 //! one attempt with a deadline of `min(timeout, slot + interval − now)`, so an attempt never outlives its slot.
 //! A slot that cannot start before its end is skipped and logged. A check's attempts never overlap: the task is
 //! sequential, and a changed check's new task waits for the old one to finish.
+//!
+//! A check with `confirm:` is probed again between slots: `after` a failed attempt began, and again while it keeps
+//! failing (up to `attempts` per slot), and once `after` the first success that follows a failure, so both the
+//! failure and the recovery are seen by two attempts and the recovery is measured to about `after`. Each
+//! confirmation must end, its whole timeout included, before the next slot; a check that never fails makes none.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{WallClock, until};
 use crate::probe::AttemptWindow;
-use slaprobe_checks::{Check, PreparedCheck};
+use slaprobe_checks::{Check, ConfirmSettings, PreparedCheck};
 
 /// Runs one attempt; the agent's runner probes for real, the scheduler's own tests substitute a timed stand-in.
 pub trait AttemptRunner: Send + Sync + 'static {
@@ -183,6 +188,7 @@ async fn check_loop<R: AttemptRunner>(
     let offset = slot_offset(&check.check.id, interval);
     let interval_signed = SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX);
     let mut last_slot: Option<Timestamp> = None;
+    let mut failing = false;
     loop {
         let now = shared.clock.now();
         let not_before = match last_slot {
@@ -208,37 +214,121 @@ async fn check_loop<R: AttemptRunner>(
         last_slot = Some(slot);
         // Boxed: a slot's state (permit wait, attempt, result hand-off) lives on the heap only while it runs,
         // so an idle check task stays small (10,000 of them per agent are expected).
-        let keep_going = Box::pin(run_slot(&shared, &check, slot, interval_signed, &stop)).await;
+        let keep_going = Box::pin(run_slot(&shared, &check, slot, interval_signed, &stop, &mut failing)).await;
         if !keep_going {
             return;
         }
     }
 }
 
-/// Runs one slot: waits for a permit, probes within the slot's budget, hands the result on. Returns false when
-/// the check is stopping or nobody takes results any more.
+/// Runs one slot: its attempt, then the confirmations the check's `confirm:` asks for ([`confirm`]).
+/// `failing` says whether the check's latest attempt failed, and is kept up to date. Returns false when the check
+/// is stopping or nobody takes results any more.
 async fn run_slot<R: AttemptRunner>(
     shared: &Shared<R>,
     check: &PreparedCheck,
     slot: Timestamp,
     interval: SignedDuration,
     stop: &CancellationToken,
+    failing: &mut bool,
 ) -> bool {
+    let slot_end = slot + interval;
+    let ok = match attempt(shared, check, slot, slot_end, false, stop).await {
+        Attempted::Stopping => return false,
+        Attempted::Skipped => return true,
+        Attempted::Done(ok) => ok,
+    };
+    let Some(settings) = check.check.confirm else {
+        *failing = !ok;
+        return true;
+    };
+    confirm(shared, check, settings, (slot, slot_end), (*failing, ok), stop).await.is_some_and(|ok| {
+        *failing = !ok;
+        true
+    })
+}
+
+/// What became of one attempt.
+enum Attempted {
+    /// It ran; whether it passed.
+    Done(bool),
+    /// No probe capacity before it had to end.
+    Skipped,
+    /// The check is stopping, or nobody takes results any more.
+    Stopping,
+}
+
+/// Runs one attempt planned for `planned`, to end by `end`: waits for a permit, probes within the budget left,
+/// hands the result on.
+async fn attempt<R: AttemptRunner>(
+    shared: &Shared<R>,
+    check: &PreparedCheck,
+    planned: Timestamp,
+    end: Timestamp,
+    confirmation: bool,
+    stop: &CancellationToken,
+) -> Attempted {
     let permit = tokio::select! {
         permit = shared.permits.acquire() => permit,
-        () = stop.cancelled() => return false,
+        () = stop.cancelled() => return Attempted::Stopping,
     };
-    let Ok(permit) = permit else { return false };
+    let Ok(permit) = permit else { return Attempted::Stopping };
     let started_at = shared.clock.now();
-    let budget = until(started_at, slot + interval).min(check.timeout);
+    let budget = until(started_at, end).min(check.timeout);
     if budget.is_zero() {
-        tracing::warn!(check_id = %check.check.id, %slot, "Skipped a slot: no probe capacity before it ended.");
-        return true;
+        let said = "Skipped an attempt: no probe capacity before it had to end.";
+        tracing::warn!(check_id = %check.check.id, %planned, "{said}");
+        return Attempted::Skipped;
     }
-    let window = AttemptWindow { scheduled_at: Some(slot), started_at, timeout: budget };
-    let record = shared.runner.attempt(check, window, shared.abort_in_flight.clone()).await;
+    let window = AttemptWindow { scheduled_at: Some(planned), started_at, timeout: budget };
+    let mut record = shared.runner.attempt(check, window, shared.abort_in_flight.clone()).await;
     drop(permit);
-    shared.results.send(record).await.is_ok()
+    record.confirmation = confirmation;
+    let ok = record.ok;
+    if shared.results.send(record).await.is_err() {
+        return Attempted::Stopping;
+    }
+    Attempted::Done(ok)
+}
+
+/// The confirmations after a slot's attempt: while the check fails, another attempt `after` the last one began
+/// (at most `attempts` of them in the slot), and after a success that follows a failure, one more. Each must
+/// end before the next slot, `timeout` included. `(was_failing, ok)`: whether the attempt before the slot's
+/// failed, and whether the slot's passed. Returns whether the latest attempt passed; `None` when stopping.
+async fn confirm<R: AttemptRunner>(
+    shared: &Shared<R>,
+    check: &PreparedCheck,
+    settings: ConfirmSettings,
+    (slot, slot_end): (Timestamp, Timestamp),
+    (was_failing, ok): (bool, bool),
+    stop: &CancellationToken,
+) -> Option<bool> {
+    let after = SignedDuration::try_from(settings.after).unwrap_or(SignedDuration::MAX);
+    let timeout = SignedDuration::try_from(check.timeout).unwrap_or(SignedDuration::MAX);
+    let limit = settings.attempts.unwrap_or(u32::MAX);
+    let (mut failed_before, mut latest_ok, mut last_start) = (was_failing, ok, slot);
+    let mut after_failures = 0;
+    loop {
+        let wanted = if latest_ok { failed_before } else { after_failures < limit };
+        let now = shared.clock.now();
+        let next = (last_start + after).max(now);
+        if !wanted || next + timeout > slot_end {
+            return Some(latest_ok);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(until(now, next)) => {}
+            () = stop.cancelled() => return None,
+        }
+        if !latest_ok {
+            after_failures += 1;
+        }
+        last_start = next;
+        match attempt(shared, check, next, slot_end, true, stop).await {
+            Attempted::Stopping => return None,
+            Attempted::Skipped => return Some(latest_ok),
+            Attempted::Done(ok) => (failed_before, latest_ok) = (!latest_ok, ok),
+        }
+    }
 }
 
 #[cfg(test)]

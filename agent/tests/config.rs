@@ -74,6 +74,7 @@ checks:
   - { id: d, kind: http, target: "http://x/", interval: 5s, http: { headers: { X-Token: "${UNSET_VAR}" } } }
   - { id: e, kind: http, target: "http://x/", interval: 5s, colour: blue }
   - { id: f, kind: http, target: "ftp://alice:pw5ecret@x/?key=K3Y", interval: 5s }
+  - { id: g, kind: tcp, target: "x:1", interval: 5s, confirm: { after: 5s, attempts: 0 } }
 "#;
     let error = parse_agent_config(text, "agent.yaml", &env).expect_err("invalid");
     let expected = [
@@ -97,6 +98,8 @@ checks:
         "checks[4].http.headers.X-Token: environment variable UNSET_VAR is not set",
         "checks[5].colour: unknown field `colour`",
         "checks[6].target: \"ftp://x/?key=…\" is not an http:// or https:// URL",
+        "checks[7].confirm.after: 5s must be at least 1s and below the interval (5s)",
+        "checks[7].confirm.attempts: must be from 1 to 1000",
     ];
     for part in expected {
         assert!(error.problems.iter().any(|problem| problem.contains(part)), "missing {part:?} in:\n{error}");

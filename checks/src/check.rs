@@ -38,6 +38,24 @@ pub struct Check {
     /// TCP settings (`kind: tcp` only).
     #[serde(default)]
     pub tcp: Option<Box<TcpSettings>>,
+    /// Confirmation attempts after a failure, and once after the recovery that follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<ConfirmSettings>,
+}
+
+/// `confirm:`: after a failed attempt the check is probed again `after` later, and again while it keeps
+/// failing, up to `attempts` times per interval (by default as many as fit before the next slot); after the first
+/// success that follows failures, once more. Each is an ordinary attempt on a fresh connection, recorded with
+/// `confirmation: true`, and ends before the check's next slot begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSettings {
+    /// Time from one attempt's start to the confirmation's; at least 1 s, below the interval.
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    /// Confirmations after failures per interval at most; absent: as many as fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 /// The three probe kinds.

@@ -23,7 +23,7 @@ pub mod spec;
 pub mod tls;
 pub mod validate;
 
-pub use check::{Check, CheckKind};
+pub use check::{Check, CheckKind, ConfirmSettings};
 pub use document::{ChecksDocument, parse_checks, parse_checks_document};
 pub use problems::{ConfigError, deserialize_at};
 pub use spec::{PreparedCheck, ProbeSpec};

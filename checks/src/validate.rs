@@ -71,6 +71,21 @@ impl Preparer {
                 ),
             );
         }
+        if let Some(confirm) = &check.confirm {
+            if confirm.after < Duration::from_secs(1) || confirm.after >= check.interval {
+                problems.add(
+                    "confirm.after",
+                    format!(
+                        "{} must be at least 1s and below the interval ({})",
+                        humantime::format_duration(confirm.after),
+                        humantime::format_duration(check.interval)
+                    ),
+                );
+            }
+            if confirm.attempts.is_some_and(|attempts| !(1..=1000).contains(&attempts)) {
+                problems.add("confirm.attempts", "must be from 1 to 1000");
+            }
+        }
         if let Some(regions) = &check.regions {
             for (index, region) in regions.iter().enumerate() {
                 if !is_valid_label(region) {

@@ -88,6 +88,7 @@ impl From<&ResultRecord> for v1::Result {
                 cert_expires_unix_nanos: tcp.cert_expires_at.map(nanos),
             }),
             chain: Vec::new(),
+            confirmation: record.confirmation,
         }
     }
 }
@@ -178,6 +179,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                 authority: dns.authority,
             }),
             tcp,
+            confirmation: result.confirmation,
         })
     }
 }

@@ -48,6 +48,10 @@ pub struct ResultRecord {
     /// TCP detail, for `kind: tcp` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpDetail>,
+    /// A confirmation attempt (the check's `confirm:`), made between slots after a failure or a recovery;
+    /// absent for an attempt in its slot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmation: bool,
 }
 
 /// Phase timings in milliseconds, as blackbox_exporter's `probe_http_duration_seconds` phases.

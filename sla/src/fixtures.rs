@@ -103,6 +103,7 @@ pub fn every(
                 http: None,
                 dns: None,
                 tcp: None,
+                confirmation: false,
             });
         }
         minute += step;

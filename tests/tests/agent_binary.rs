@@ -1,9 +1,11 @@
 //! The real `slaprobe-agent` binary: configuration errors, standalone probing to JSON lines, SIGHUP reload and
-//! graceful SIGTERM shutdown, including a probe still waiting for its answer when the grace runs out.
+//! graceful SIGTERM shutdown, including a probe still waiting for its answer when the grace runs out; and
+//! confirmation attempts that catch a recovery within about `after`.
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use slaprobe_proto::ResultRecord;
 use slaprobe_tests::agent::{AgentProcess, run_agent};
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::closed_port;
@@ -131,4 +133,46 @@ async fn sigterm_cancels_a_probe_still_waiting_after_the_grace_and_writes_it() {
     assert!(!cancelled.ok);
     assert_eq!(cancelled.error_kind.as_deref(), Some("cancelled"), "{cancelled:?}");
     assert!(cancelled.error.as_deref().is_some_and(|error| error.contains("shut down")), "{cancelled:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirmation_attempts_measure_the_recovery_to_about_after() {
+    let server = HttpServer::start().await;
+    let agent = AgentProcess::start(&format!(
+        "agent_id: edge-1\nregion: eu-west\nchecks:\n\
+         - {{ id: web, kind: http, target: \"{}\", interval: 10s, timeout: 2s, confirm: {{ after: 1s }} }}\n",
+        server.url("/")
+    ));
+    let results_after = |at: jiff::Timestamp| {
+        let results = agent.results();
+        results.into_iter().filter(|record| record.started_at > at).collect::<Vec<_>>()
+    };
+    tokio::task::block_in_place(|| {
+        wait::blocking(Duration::from_secs(15), "a first result", || !agent.results().is_empty())
+    });
+    let failing_from = jiff::Timestamp::now();
+    server.fail_with(503);
+    tokio::task::block_in_place(|| {
+        wait::blocking(Duration::from_secs(15), "a failure and two confirmations", || {
+            results_after(failing_from).iter().filter(|record| !record.ok).count() >= 3
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let recovered_at = jiff::Timestamp::now();
+    server.recover();
+    tokio::task::block_in_place(|| {
+        wait::blocking(Duration::from_secs(15), "the recovery and its confirmation", || {
+            results_after(recovered_at).iter().filter(|record| record.ok).count() >= 2
+        })
+    });
+    agent.signal(Signal::SIGTERM);
+    let (status, log, results) = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(10)));
+    assert!(status.success(), "{log}");
+    let failed: Vec<&ResultRecord> = results.iter().filter(|record| !record.ok).collect();
+    assert!(failed.len() >= 3 && failed[1..].iter().all(|record| record.confirmation), "{failed:?}");
+    let after: Vec<&ResultRecord> = results.iter().filter(|record| record.started_at > recovered_at).collect();
+    let late = after[0].started_at.duration_since(recovered_at);
+    assert!(after[0].ok && late < jiff::SignedDuration::from_millis(1_500), "the recovery seen {late:?} after it");
+    assert!(after[0].confirmation && after[1].confirmation && after[1].ok, "{after:?}");
+    assert_eq!(server.connections() as usize, results.len(), "every attempt on a fresh connection");
 }

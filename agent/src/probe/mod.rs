@@ -203,6 +203,7 @@ pub async fn run_check(
         http: attempt.http,
         dns: attempt.dns,
         tcp: attempt.tcp,
+        confirmation: false,
     }
 }
 

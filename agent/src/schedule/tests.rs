@@ -16,12 +16,14 @@ use crate::clock::WallClock;
 use crate::probe::AttemptWindow;
 use slaprobe_checks::{PreparedCheck, parse_checks};
 
+mod confirm;
+
 /// Wall time that advances with tokio's (paused) clock from a fixed start, and can be stepped like a real clock
 /// corrected by NTP.
-struct PausedClock {
-    base: Timestamp,
-    start: Instant,
-    step: Mutex<SignedDuration>,
+pub(super) struct PausedClock {
+    pub(super) base: Timestamp,
+    pub(super) start: Instant,
+    pub(super) step: Mutex<SignedDuration>,
 }
 
 impl WallClock for PausedClock {
@@ -59,6 +61,7 @@ impl AttemptRunner for TimedRunner {
             http: None,
             dns: None,
             tcp: None,
+            confirmation: false,
         }
     }
 }
@@ -83,7 +86,7 @@ fn fixture(busy: Duration, max_concurrent: usize) -> Fixture {
     Fixture { scheduler, results, windows, clock }
 }
 
-fn checks(yaml: &str) -> Vec<PreparedCheck> {
+pub(super) fn checks(yaml: &str) -> Vec<PreparedCheck> {
     parse_checks(serde_yaml_ng::from_str(yaml).unwrap(), "checks").unwrap()
 }
 

@@ -43,6 +43,7 @@ fn minutely(agent: &str, from: &str, to: &str, down: (Timestamp, Timestamp)) -> 
             http: None,
             dns: None,
             tcp: None,
+            confirmation: false,
         });
         minute += SignedDuration::from_mins(1);
     }

@@ -154,6 +154,7 @@ fn results(config: &CollectorConfig, draws: &[Draw]) -> Vec<(ResultRecord, bool)
             http: None,
             dns: None,
             tcp: None,
+            confirmation: false,
         };
         if twice {
             results.push((result.clone(), late));

@@ -306,6 +306,7 @@ fn probe(at: Timestamp, region: usize, contract: usize) -> ResultRecord {
         http: None,
         dns: None,
         tcp: None,
+        confirmation: false,
     }
 }
 

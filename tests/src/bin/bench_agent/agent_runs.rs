@@ -72,12 +72,23 @@ pub struct Target {
 
 /// `count` HTTP checks of `target`, one YAML list item per line, indented by `indent`.
 fn checks_yaml(count: usize, target: &Target, interval: &str, indent: &str) -> String {
-    let timeout = if interval == "1s" { "800ms" } else { "10s" };
+    checks_yaml_with(count, target, interval, indent, "")
+}
+
+/// [`checks_yaml`] with `extra` (`, confirm: …`) added to each check.
+fn checks_yaml_with(count: usize, target: &Target, interval: &str, indent: &str, extra: &str) -> String {
+    let timeout = if interval == "1s" {
+        "800ms"
+    } else if interval == "2s" {
+        "900ms"
+    } else {
+        "10s"
+    };
     let http = target.http.as_ref().map(|http| format!(", http: {http}")).unwrap_or_default();
     (0..count)
         .map(|index| {
             format!(
-                "{indent}- {{ id: web-{index}, kind: http, target: \"{}\", interval: {interval}, timeout: {timeout}{http} }}\n",
+                "{indent}- {{ id: web-{index}, kind: http, target: \"{}\", interval: {interval}, timeout: {timeout}{http}{extra} }}\n",
                 target.url
             )
         })
@@ -120,13 +131,28 @@ fn write(path: PathBuf, text: &str) -> PathBuf {
 /// The agent alone: `checks` checks of `target` at 1 s, JSON lines out, measured for `seconds` after a warm-up.
 pub async fn standalone(dir: &Path, target: &Target, checks: usize, seconds: u64, threads: usize) -> Figures {
     let name = format!("standalone-{checks}-{threads}-{}", target.url.split(':').next().unwrap_or("http"));
-    let config = write(
-        dir.join(format!("{name}.yaml")),
-        &format!(
-            "agent_id: bench\nregion: bench\nworker_threads: {threads}\nchecks:\n{}",
-            checks_yaml(checks, target, "1s", "  ")
-        ),
+    let yaml = format!(
+        "agent_id: bench\nregion: bench\nworker_threads: {threads}\nchecks:\n{}",
+        checks_yaml(checks, target, "1s", "  ")
     );
+    measure_standalone(dir, &name, &yaml, seconds).await
+}
+
+/// The agent alone with `checks` checks of `target` at 2 s that never fail, without and with `confirm: { after:
+/// 1s }`: what a confirmation costs a check that does not need one.
+pub async fn standalone_confirm(dir: &Path, target: &Target, checks: usize, seconds: u64) -> (Figures, Figures) {
+    let yaml = |extra: &str| {
+        format!("agent_id: bench\nregion: bench\nchecks:\n{}", checks_yaml_with(checks, target, "2s", "  ", extra))
+    };
+    let without = measure_standalone(dir, "confirm-without", &yaml(""), seconds).await;
+    let with = measure_standalone(dir, "confirm-with", &yaml(", confirm: { after: 1s }"), seconds).await;
+    (without, with)
+}
+
+/// Runs the agent alone with the configuration `yaml`, JSON lines out, and measures it for `seconds` after a
+/// warm-up.
+async fn measure_standalone(dir: &Path, name: &str, yaml: &str, seconds: u64) -> Figures {
+    let config = write(dir.join(format!("{name}.yaml")), yaml);
     let output = dir.join(format!("{name}.jsonl"));
     let mut agent = start_agent(&config, Some(&output));
     let pid = agent.id();

@@ -119,6 +119,17 @@ async fn main() {
         100.0 * streamed.cpu_ms_per_probe / (streamed.cpu_ms_per_probe - signing_ms)
     );
 
+    let (without, with) = agent_runs::standalone_confirm(dir.path(), &http, checks, seconds).await;
+    without.print(&format!("slaprobe-agent, standalone HTTP: {checks} checks at 2s, measured for {seconds} s"));
+    with.print(&format!(
+        "slaprobe-agent, standalone HTTP: the same with confirm: {{ after: 1s }} (no failures), \
+         measured for {seconds} s"
+    ));
+    println!(
+        "  CPU per probe with confirm / without  {:>8.1} %   (target <= 105 %)",
+        100.0 * with.cpu_ms_per_probe / without.cpu_ms_per_probe
+    );
+
     let (peak, probes) = agent_runs::memory(dir.path(), &http, options.memory_checks, options.memory_seconds).await;
     println!(
         "slaprobe-agent: {} HTTP checks at 60s for {} s ({probes} probes): peak RSS MB {peak:.1}   (target <= 40)",
