@@ -1,8 +1,9 @@
 //! The scheduler: every check runs once per `interval`, in slots anchored to the wall clock.
 //!
-//! A check's slots are `k × interval + offset` since the Unix epoch, where `offset` is derived from a hash of the
-//! check id. So slots are predictable (`scheduled_at` can be computed by anyone), stable across restarts and
-//! reloads, and spread across the interval: 10,000 checks at 60 s start about 170 per second, not all at once.
+//! A check's slots are `k × interval + offset` since the Unix epoch, where `offset` is the check's `phase` (which
+//! the collector staggers across the agents probing it) or else derived from a hash of the check id
+//! ([`slaprobe_checks::phase`]). So slots are predictable (`scheduled_at` can be computed by anyone), stable across
+//! restarts and reloads, and spread across the interval: 10,000 checks at 60 s start about 170 per second.
 //!
 //! A wall-clock step forward skips to the slots of the new time; a step back makes the next slot follow the new
 //! time instead of waiting out the step (the clock watcher logs each step once).
@@ -23,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use sha2::{Digest, Sha256};
 use slaprobe_proto::ResultRecord;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{WallClock, until};
 use crate::probe::AttemptWindow;
-use slaprobe_checks::{Check, ConfirmSettings, PreparedCheck};
+use slaprobe_checks::{Check, ConfirmSettings, PreparedCheck, offset_of};
 
 /// Runs one attempt; the agent's runner probes for real, the scheduler's own tests substitute a timed stand-in.
 pub trait AttemptRunner: Send + Sync + 'static {
@@ -42,15 +42,6 @@ pub trait AttemptRunner: Send + Sync + 'static {
         window: AttemptWindow,
         abort: CancellationToken,
     ) -> impl Future<Output = ResultRecord> + Send;
-}
-
-/// The offset of a check's slots within its interval, from a SHA-256 of its id (millisecond resolution).
-pub fn slot_offset(check_id: &str, interval: Duration) -> Duration {
-    let digest = Sha256::digest(check_id.as_bytes());
-    let mut prefix = [0u8; 8];
-    prefix.copy_from_slice(&digest[..8]);
-    let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(u64::from_be_bytes(prefix) % interval_ms)
 }
 
 /// The first slot at or after `not_before`.
@@ -185,7 +176,7 @@ async fn check_loop<R: AttemptRunner>(
         let _ = previous.await;
     }
     let interval = check.check.interval;
-    let offset = slot_offset(&check.check.id, interval);
+    let offset = offset_of(&check.check);
     let interval_signed = SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX);
     let mut last_slot: Option<Timestamp> = None;
     let mut failing = false;

@@ -29,6 +29,11 @@ pub struct Check {
     /// Regions that run this check; absent means every region.
     #[serde(default)]
     pub regions: Option<Vec<String>>,
+    /// Where in the interval the check's slots fall (`k × interval + phase` since the Unix epoch); absent: from a
+    /// hash of the id ([`crate::slot_offset`]). The collector sets it in what it pushes to each agent, so that the
+    /// agents probing a check take turns across its interval.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Duration>,
     /// HTTP settings (`kind: http` only).
     #[serde(default)]
     pub http: Option<Box<HttpSettings>>,

@@ -11,6 +11,7 @@
 //! - [`validate`]: checks → [`PreparedCheck`]s, with every problem and its path.
 //! - [`spec`]: [`PreparedCheck`] and the per-kind specs the probes run (parsed URLs, compiled regexes, TLS).
 //! - [`tls`]: the TLS client configurations probes connect with.
+//! - [`phase`]: where in its interval a check's slots fall, and how agents probing one check are staggered.
 //! - [`document`]: the `checks:` list, the document the collector pushes and its version.
 //! - [`problems`]: [`ConfigError`] and path-aware deserialisation, used for every slaprobe config file.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@
 pub mod check;
 pub mod document;
 pub mod env;
+pub mod phase;
 pub mod problems;
 pub mod spec;
 pub mod tls;
@@ -25,6 +27,7 @@ pub mod validate;
 
 pub use check::{Check, CheckKind, ConfirmSettings};
 pub use document::{ChecksDocument, parse_checks, parse_checks_document};
+pub use phase::{offset_of, slot_offset, staggered};
 pub use problems::{ConfigError, deserialize_at};
 pub use spec::{PreparedCheck, ProbeSpec};
 pub use validate::is_valid_label;

@@ -71,6 +71,9 @@ impl Preparer {
                 ),
             );
         }
+        if check.phase.is_some_and(|phase| phase >= check.interval) {
+            problems.add("phase", "must be below the interval");
+        }
         if let Some(confirm) = &check.confirm {
             if confirm.after < Duration::from_secs(1) || confirm.after >= check.interval {
                 problems.add(

@@ -62,18 +62,13 @@ async fn each_outage_is_held_against_what_the_vendor_declared() {
 
     let page = StatusPageServer::start().await;
     let hour = 60;
+    // Opened ten minutes into our first outage; and one we never saw.
+    let first =
+        incident("inc-a", "Elevated error rates", minute(start, 13_010), Some(minute(start, 13_090)), "resolved");
+    let unseen =
+        incident("inc-unseen", "Degraded dashboard", minute(start, 25_000), Some(minute(start, 25_060)), "resolved");
     page.declare(
-        vec![
-            // Opened ten minutes into our first outage.
-            incident("inc-a", "Elevated error rates", minute(start, 13_010), Some(minute(start, 13_090)), "resolved"),
-            incident(
-                "inc-unseen",
-                "Degraded dashboard",
-                minute(start, 25_000),
-                Some(minute(start, 25_060)),
-                "resolved",
-            ),
-        ],
+        vec![first.clone(), unseen.clone()],
         vec![
             maintenance("mnt-short", minute(start, 30_000), minute(start, 30_060), minute(start, 30_000 - 2 * hour)),
             maintenance("mnt-ok", minute(start, 5_000), minute(start, 5_060), minute(start, 5_000 - 7 * 24 * hour)),
@@ -216,15 +211,9 @@ async fn each_outage_is_held_against_what_the_vendor_declared() {
     // The vendor owns up to the second outage after the close.
     page.declare(
         vec![
-            incident("inc-a", "Elevated error rates", minute(start, 13_010), Some(minute(start, 13_090)), "resolved"),
+            first,
             incident("inc-b", "Login failures", minute(start, 20_005), Some(minute(start, 20_045)), "postmortem"),
-            incident(
-                "inc-unseen",
-                "Degraded dashboard",
-                minute(start, 25_000),
-                Some(minute(start, 25_060)),
-                "resolved",
-            ),
+            unseen,
         ],
         vec![],
     );

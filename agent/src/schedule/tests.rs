@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ApplySummary, AttemptRunner, Scheduler, next_slot, slot_offset};
+use super::{ApplySummary, AttemptRunner, Scheduler, next_slot};
 use crate::clock::WallClock;
 use crate::probe::AttemptWindow;
-use slaprobe_checks::{PreparedCheck, parse_checks};
+use slaprobe_checks::{PreparedCheck, parse_checks, slot_offset};
 
 mod confirm;
 

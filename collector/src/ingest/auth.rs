@@ -24,6 +24,19 @@ impl Agents {
         self.identities.contains(identity)
     }
 
+    /// The ids of the agents in `regions` (every admitted agent when `None`), sorted.
+    pub fn ids_in(&self, regions: Option<&Vec<String>>) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .identities
+            .iter()
+            .filter(|identity| regions.is_none_or(|regions| regions.contains(&identity.region)))
+            .map(|identity| identity.agent_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The identity whose token the request presents (`authorization: Bearer <token>`), or why there is none
     /// with the status to answer.
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<AgentIdentity, (Refusal, Status)> {

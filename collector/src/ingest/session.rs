@@ -199,7 +199,7 @@ impl Session {
 
     /// The agent's checks, if they differ from what it runs; a refusal instead when they do not fit a message.
     fn push_checks(&mut self) -> Reply {
-        let config = self.settings.borrow().pushed_config(&self.identity.region);
+        let config = self.settings.borrow().pushed_config(&self.identity.agent_id, &self.identity.region);
         let Some(config) = config.filter(|config| config.version != self.pushed_version) else { return Ok(None) };
         self.pushed_version = config.version.clone();
         let bytes = config.encoded_len();

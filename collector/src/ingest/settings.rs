@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use slaprobe_checks::{Check, ChecksDocument};
+use slaprobe_checks::{Check, ChecksDocument, staggered};
 use slaprobe_proto::v1;
 
 use super::auth::Agents;
@@ -77,13 +77,25 @@ impl IngestSettings {
         Self { agents, ..Self::default() }
     }
 
-    /// The checks document for `region` and its version (hex SHA-256 of the document), if checks are pushed.
-    pub fn pushed_config(&self, region: &str) -> Option<v1::CheckConfig> {
+    /// The checks document for `agent_id` in `region` and its version (hex SHA-256 of the document), if checks
+    /// are pushed. Each check without a `phase` of its own gets the agent's turn among the admitted agents that
+    /// probe it ([`staggered`]), so they do not all probe at the same moment.
+    pub fn pushed_config(&self, agent_id: &str, region: &str) -> Option<v1::CheckConfig> {
         let checks = self.checks.as_ref()?;
         let region = region.to_owned();
-        let chosen =
-            checks.iter().filter(|check| check.regions.as_ref().is_none_or(|regions| regions.contains(&region)));
-        let document = ChecksDocument::new(chosen);
+        let chosen: Vec<Check> = checks
+            .iter()
+            .filter(|check| check.regions.as_ref().is_none_or(|regions| regions.contains(&region)))
+            .map(|check| {
+                let probing = self.agents.ids_in(check.regions.as_ref());
+                let mut check = check.clone();
+                if let (None, Some(position)) = (check.phase, probing.iter().position(|id| *id == agent_id)) {
+                    check.phase = Some(staggered(&check, position, probing.len()));
+                }
+                check
+            })
+            .collect();
+        let document = ChecksDocument::new(&chosen);
         Some(v1::CheckConfig { version: document.version, checks_yaml: document.yaml, ..Default::default() })
     }
 

@@ -435,3 +435,39 @@ async fn a_check_list_too_large_for_one_message_is_refused_in_words() {
 }
 
 mod evidence;
+
+#[test]
+fn each_agent_probing_a_check_gets_its_turn_across_the_interval() {
+    let identity = |agent_id: &str, region: &str| crate::config::AgentIdentity {
+        agent_id: agent_id.to_owned(),
+        region: region.to_owned(),
+        token_sha256: String::new(),
+        public_key: None,
+    };
+    let agents = Agents::new(vec![
+        identity("edge-c", "ap"),
+        identity("edge-a", "eu"),
+        identity("edge-b", "us"),
+        identity("x", "eu"),
+    ]);
+    let checks = slaprobe_checks::parse_checks_document(
+        "checks:\n  - { id: api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, regions: [eu, us, ap] }\n\
+         \x20 - { id: pinned, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, phase: 7s }\n",
+    )
+    .unwrap();
+    let mut settings = IngestSettings::admitting(agents);
+    settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+    let phases = |agent: &str, region: &str| -> Vec<(String, Option<std::time::Duration>)> {
+        let pushed = settings.pushed_config(agent, region).unwrap();
+        let checks = slaprobe_checks::parse_checks_document(&pushed.checks_yaml).unwrap();
+        checks.into_iter().map(|prepared| (prepared.check.id, prepared.check.phase)).collect()
+    };
+    let base = slaprobe_checks::slot_offset("api", std::time::Duration::from_secs(60)).as_millis() as u64;
+    let turn = |quarter: u64| Some(std::time::Duration::from_millis((base + quarter * 15_000) % 60_000));
+    let pinned = ("pinned".to_owned(), Some(std::time::Duration::from_secs(7)));
+    // Four agents run `api` (sorted: edge-a, edge-b, edge-c, x): a quarter of the interval apart.
+    assert_eq!(phases("edge-a", "eu"), [("api".to_owned(), turn(0)), pinned.clone()]);
+    assert_eq!(phases("edge-b", "us"), [("api".to_owned(), turn(1)), pinned.clone()]);
+    assert_eq!(phases("edge-c", "ap"), [("api".to_owned(), turn(2)), pinned.clone()]);
+    assert_eq!(phases("x", "eu"), [("api".to_owned(), turn(3)), pinned], "a phase of its own is kept");
+}

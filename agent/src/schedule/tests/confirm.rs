@@ -1,7 +1,8 @@
 //! Confirmation attempts under paused time: a 90 s outage of a check probed every 60 s, at ten phases against
 //! its slots. With `confirm: { after: 5s }` the recovery is measured within 10 s every time; the start of the
-//! outage is only ever seen at the next slot, so its error spreads over the interval either way. A check that
-//! never fails makes no confirmation at all.
+//! outage is only ever seen at the next slot, so its error spreads over the interval either way, unless several
+//! agents probe at staggered phases: with three, the first of them sees it within 20 s. A check that never fails
+//! makes no confirmation at all.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{PausedClock, checks};
 use crate::probe::AttemptWindow;
 use crate::schedule::{AttemptRunner, Scheduler};
-use slaprobe_checks::PreparedCheck;
+use slaprobe_checks::{Check, PreparedCheck, staggered};
 
 /// Fails every attempt that starts inside `outage`; each takes 20 ms.
 struct OutageRunner {
@@ -77,6 +78,13 @@ fn edge_errors(results: &[ResultRecord], (start, end): (Timestamp, Timestamp)) -
     (seconds(start, results[first_failed].started_at), seconds(end, recovered.started_at))
 }
 
+/// The smallest and largest of `errors`, for people.
+fn range(errors: &[f64]) -> String {
+    let (low, high) =
+        errors.iter().fold((f64::MAX, f64::MIN), |(low, high), error| (low.min(*error), high.max(*error)));
+    format!("{low:.1}–{high:.1} s")
+}
+
 /// Ten phases of the outage against the slots, spread over the interval.
 fn phases() -> impl Iterator<Item = SignedDuration> {
     (0..10_i64).map(|run| SignedDuration::from_millis((run * 6_173 + 1_234) % 60_000))
@@ -103,10 +111,6 @@ async fn with_confirm_the_recovery_of_a_90_s_outage_is_measured_within_10_s() {
             starts.push(start);
             ends.push(end);
         }
-        let range = |errors: &[f64]| {
-            let (low, high) = errors.iter().fold((f64::MAX, f64::MIN), |(low, high), e| (low.min(*e), high.max(*e)));
-            format!("{low:.1}–{high:.1} s")
-        };
         spreads.push(format!("{name}: start seen {} late, recovery {} late", range(&starts), range(&ends)));
     }
     // The measured spread, for docs/checks.md (`cargo test -p slaprobe-agent confirm -- --nocapture`).
@@ -149,4 +153,32 @@ async fn confirmations_stop_at_attempts_and_before_the_next_slot() {
     let recovered = results.iter().position(|r| r.ok && r.started_at >= outage.1).unwrap();
     assert!(results[recovered + 1].confirmation && results[recovered + 1].ok, "the recovery confirmed once");
     assert!(!results[recovered + 2].confirmation, "then the next slot");
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_staggered_agents_see_the_start_of_an_outage_within_a_third_of_the_interval() {
+    let check: Check =
+        serde_yaml_ng::from_str("{ id: api, kind: tcp, target: \"127.0.0.1:9\", interval: 60s }").unwrap();
+    let mut lates = Vec::new();
+    for phase in phases() {
+        let mut earliest = f64::MAX;
+        for position in 0..3 {
+            let turn = staggered(&check, position, 3).as_millis();
+            let yaml = format!(
+                "- {{ id: api, kind: tcp, target: \"127.0.0.1:9\", interval: 60s, phase: {turn}ms, \
+                 confirm: {{ after: 5s }} }}\n"
+            );
+            let (results, outage) = run(&yaml, phase, 7).await;
+            assert!(
+                results
+                    .iter()
+                    .all(|record| record.scheduled_at.unwrap().as_millisecond() % 60_000 == turn as i64 % 60_000
+                        || record.confirmation)
+            );
+            earliest = earliest.min(edge_errors(&results, outage).0);
+        }
+        assert!(earliest < 20.0, "phase {phase:?}: the first region saw the start {earliest} s late");
+        lates.push(earliest);
+    }
+    println!("three staggered agents: start seen {} late by the first of them", range(&lates));
 }
