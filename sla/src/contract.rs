@@ -133,6 +133,10 @@ pub struct StatusPageFile {
     /// How often it is read.
     #[serde(default = "default_status_poll", with = "humantime_serde")]
     pub poll_every: Duration,
+    /// The page's components that are this service (`[API, Webhooks]`): only what the vendor declared for one of
+    /// them, or for no component in particular, is held against our incidents; empty: everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
 }
 
 /// The shortest `poll_every`: a vendor's status page is read, not hammered.

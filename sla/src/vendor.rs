@@ -3,7 +3,9 @@
 //! overlaps it, allowing [`MATCH_SLACK`] on either side, since vendors open incidents after the fact and close
 //! them early), `maintenance` (only a declared maintenance overlaps it) or `undeclared`. Each vendor incident
 //! says whether we saw it. Each maintenance says how long before its start it was announced and, when the
-//! contract sets `maintenance_notice`, whether that was enough notice for the vendor to exclude it.
+//! contract sets `maintenance_notice`, whether that was enough notice for the vendor to exclude it. With
+//! `status_page.components`, only what the vendor declared for those components (or for none in particular)
+//! counts.
 //!
 //! Nothing here moves a figure: uptime and credits follow the contract's own maintenance windows (rules 1–9).
 //! What the vendor declared is shown beside them, so that a claim can answer "that was announced maintenance"
@@ -50,6 +52,9 @@ pub struct VendorNotice {
     pub announced_at: Timestamp,
     /// The vendor's short link to it, when it gave one.
     pub link: Option<String>,
+    /// The components it names (empty: none in particular).
+    #[serde(default)]
+    pub components: Vec<String>,
 }
 
 /// What is known of a contract's status page when a report is made.
@@ -169,10 +174,12 @@ pub fn compare(read: StatusPageRead, contract: &Contract, report: &Report) -> Ve
     let ours: Vec<(Timestamp, Timestamp)> =
         report.incidents.iter().map(|incident| (incident.start, incident.end)).collect();
     let notice_required = contract.terms.maintenance_notice.and_then(|notice| SignedDuration::try_from(notice).ok());
+    let ours_only = contract.terms.status_page.as_ref().map(|page| page.components.as_slice()).unwrap_or_default();
     let mut notices: Vec<VendorNotice> = read
         .notices
         .into_iter()
         .filter(|notice| notice.start < report.period_end && report.period_start < until(notice, now))
+        .filter(|notice| concerns(notice, ours_only))
         .collect();
     notices.sort_by(|left, right| (left.start, left.kind, &left.id).cmp(&(right.start, right.kind, &right.id)));
     let declared: Vec<Declared> = notices
@@ -238,6 +245,14 @@ pub fn compare(read: StatusPageRead, contract: &Contract, report: &Report) -> Ve
         declared,
         incidents,
     }
+}
+
+/// Whether `notice` concerns the service whose components are `ours` (any, when none are named): it names one of
+/// them (case aside), or no component at all.
+fn concerns(notice: &VendorNotice, ours: &[String]) -> bool {
+    ours.is_empty()
+        || notice.components.is_empty()
+        || notice.components.iter().any(|named| ours.iter().any(|our| our.eq_ignore_ascii_case(named)))
 }
 
 /// A notice's end, an open one lasting until `now`.

@@ -1,12 +1,12 @@
 //! The vendor's word against ours, with the real binary and a Statuspage-compatible page on loopback. A month with
 //! three outages of ours is imported: the page declares an incident overlapping the first, says nothing of the second,
 //! and announced a maintenance over the third only two hours ahead (the contract asks for 72 h); it also declares an
-//! incident we never saw. The serving collector reads the page; the API's report, the claim report in HTML and
-//! Markdown, the dashboard in Chromium and the frozen period all show each of our incidents as declared, undeclared or
-//! during maintenance, the vendor incident we did not see, and the maintenance as not excludable, with no figure
-//! changed. A second contract names a page nobody answers at: its page and `/metrics` say so, and nothing else stops.
-//! When the vendor later owns up to the second outage, the next close stores a revision saying the vendor's status page
-//! changed what it declared.
+//! incident we never saw, and one of another of its services (a component the contract does not name) during our second
+//! outage. The serving collector reads the page; the API's report, the claim report in HTML and Markdown, the dashboard
+//! in Chromium and the frozen period all show each of our incidents as declared, undeclared or during maintenance, the
+//! vendor incident we did not see, and the maintenance as not excludable, with no figure changed. A second contract
+//! names a page nobody answers at: its page and `/metrics` say so, and nothing else stops. When the vendor later owns
+//! up to the second outage, the next close stores a revision saying the vendor's status page changed what it declared.
 
 use jiff::{Timestamp, ToSpan};
 use scraper::{Html, Selector};
@@ -67,8 +67,12 @@ async fn each_outage_is_held_against_what_the_vendor_declared() {
         incident("inc-a", "Elevated error rates", minute(start, 13_010), Some(minute(start, 13_090)), "resolved");
     let unseen =
         incident("inc-unseen", "Degraded dashboard", minute(start, 25_000), Some(minute(start, 25_060)), "resolved");
+    // Another service of the vendor's failed during our second outage: not ours.
+    let mut billing =
+        incident("inc-billing", "Invoices delayed", minute(start, 19_990), Some(minute(start, 20_060)), "resolved");
+    billing["components"] = json!([{ "id": "c1", "name": "Billing" }]);
     page.declare(
-        vec![first.clone(), unseen.clone()],
+        vec![first.clone(), unseen.clone(), billing],
         vec![
             maintenance("mnt-short", minute(start, 30_000), minute(start, 30_060), minute(start, 30_000 - 2 * hour)),
             maintenance("mnt-ok", minute(start, 5_000), minute(start, 5_060), minute(start, 5_000 - 7 * 24 * hour)),
@@ -80,7 +84,7 @@ async fn each_outage_is_held_against_what_the_vendor_declared() {
         "contracts:\n\
          \x20 - id: web\n    vendor: Loopback Inc.\n    service: Web\n    checks: [web]\n    objective: 99.9\n\
          \x20   claim_window: 365d\n    maintenance_notice: 72h\n\
-         \x20   status_page: {{ kind: statuspage, url: \"{}\", poll_every: 30s }}\n\
+         \x20   status_page: {{ kind: statuspage, url: \"{}\", poll_every: 30s, components: [Web, API] }}\n\
          \x20   credits: {{ fee: 500, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }}\n\
          \x20 - id: mail\n    vendor: Quiet Ltd.\n    service: Mail\n    checks: [mail]\n    objective: 99.9\n\
          \x20   status_page: {{ kind: statuspage, url: \"http://{}\" }}\n\
@@ -148,6 +152,7 @@ async fn each_outage_is_held_against_what_the_vendor_declared() {
         ),
         (Some(1), Some(1), Some(1))
     );
+    assert!(status["declared"].as_array().unwrap().iter().all(|entry| entry["id"] != "inc-billing"), "not our service");
     assert_eq!(report["down_slices"], 190, "what the vendor declared moves no figure");
     let document: Value = serde_json::from_str(&send(http, "GET", "/api/v1/openapi.json", &[], "").await.body).unwrap();
     let problems = violations(&document, "/api/v1/contracts/{id}/report", "get", 200, &report);

@@ -46,23 +46,28 @@ impl AttemptRunner for TimedRunner {
             () = tokio::time::sleep(self.busy.min(window.timeout)) => false,
             () = abort.cancelled() => true,
         };
-        ResultRecord {
-            check_id: check.check.id.clone(),
-            region: "test".to_owned(),
-            agent_id: None,
-            seq: None,
-            scheduled_at: window.scheduled_at,
-            started_at: window.started_at,
-            duration_ms: None,
-            ok: !cancelled,
-            error_kind: cancelled.then(|| "cancelled".to_owned()),
-            error: None,
-            phases_ms: Default::default(),
-            http: None,
-            dns: None,
-            tcp: None,
-            confirmation: false,
-        }
+        attempted(check, &window, cancelled.then_some("cancelled"))
+    }
+}
+
+/// The record of an attempt of `check` in `window` that failed with `error_kind`, or passed.
+pub(super) fn attempted(check: &PreparedCheck, window: &AttemptWindow, error_kind: Option<&str>) -> ResultRecord {
+    ResultRecord {
+        check_id: check.check.id.clone(),
+        region: "test".to_owned(),
+        agent_id: None,
+        seq: None,
+        scheduled_at: window.scheduled_at,
+        started_at: window.started_at,
+        duration_ms: None,
+        ok: error_kind.is_none(),
+        error_kind: error_kind.map(str::to_owned),
+        error: None,
+        phases_ms: Default::default(),
+        http: None,
+        dns: None,
+        tcp: None,
+        confirmation: false,
     }
 }
 

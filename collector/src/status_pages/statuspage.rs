@@ -16,6 +16,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const BODY_LIMIT: usize = 4 << 20;
 /// Characters kept of a title.
 const NAME_CHARS: usize = 200;
+/// Components kept per incident or maintenance.
+const MAX_COMPONENTS: usize = 50;
 /// Characters kept of an id, a status or an impact.
 const WORD_CHARS: usize = 64;
 
@@ -38,6 +40,14 @@ struct Incident {
     resolved_at: Option<Timestamp>,
     #[serde(default)]
     shortlink: Option<String>,
+    #[serde(default)]
+    components: Vec<Component>,
+}
+
+/// A component an incident or maintenance names.
+#[derive(Deserialize)]
+struct Component {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +68,8 @@ struct Maintenance {
     scheduled_until: Option<Timestamp>,
     #[serde(default)]
     shortlink: Option<String>,
+    #[serde(default)]
+    components: Vec<Component>,
 }
 
 /// What the page at `url` declares now; the error names the document and what is wrong with it.
@@ -78,6 +90,7 @@ pub async fn read(client: &reqwest::Client, url: &str) -> Result<Vec<VendorNotic
             end: incident.resolved_at,
             announced_at: incident.created_at,
             link: incident.shortlink.as_deref().and_then(plain_link),
+            components: names(&incident.components),
         })
         .collect();
     notices.extend(maintenances.scheduled_maintenances.into_iter().map(|maintenance| VendorNotice {
@@ -90,6 +103,7 @@ pub async fn read(client: &reqwest::Client, url: &str) -> Result<Vec<VendorNotic
         end: maintenance.scheduled_until,
         announced_at: maintenance.created_at,
         link: maintenance.shortlink.as_deref().and_then(plain_link),
+        components: names(&maintenance.components),
     }));
     Ok(notices)
 }
@@ -113,6 +127,11 @@ async fn document<T: serde::de::DeserializeOwned>(
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|error| format!("{path}: not a Statuspage document: {error}"))
+}
+
+/// The names of `components`, cut, at most [`MAX_COMPONENTS`].
+fn names(components: &[Component]) -> Vec<String> {
+    components.iter().take(MAX_COMPONENTS).map(|component| cut(&component.name, NAME_CHARS)).collect()
 }
 
 /// `text` cut to `chars` characters, control characters dropped.

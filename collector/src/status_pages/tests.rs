@@ -17,6 +17,7 @@ fn notice(id: &str, start: Timestamp, status: &str) -> VendorNotice {
         end: Some(start + SignedDuration::from_hours(1)),
         announced_at: start,
         link: None,
+        components: Vec::new(),
     }
 }
 

@@ -470,6 +470,7 @@ async fn a_status_page_record_replaces_the_last_and_survives_reopening() {
             end: None,
             announced_at: at("2026-02-10T10:05:00Z"),
             link: None,
+            components: Vec::new(),
         };
         let mut record = StatusPageRecord {
             url: url.to_owned(),

@@ -18,6 +18,7 @@ fn notice(id: &str, kind: NoticeKind, start: &str, end: Option<&str>, announced:
         end: end.map(at),
         announced_at: at(announced),
         link: None,
+        components: Vec::new(),
     }
 }
 
@@ -187,4 +188,31 @@ fn a_status_page_address_may_not_carry_credentials_or_a_query() {
         assert!(problems[0].starts_with("contracts[0].status_page.url: "), "{problems:?}");
         assert!(problems[0].contains(expected), "{problems:?}");
     }
+}
+
+#[test]
+fn with_components_named_only_their_notices_count() {
+    let (_, report) = february();
+    let contract = contract(
+        "{ maintenance_notice: 72h, status_page: { kind: statuspage, url: \"https://status.acme.example\", \
+         components: [API] } }",
+    );
+    let on = |mut notice: VendorNotice, components: &[&str]| {
+        notice.components = components.iter().map(|name| (*name).to_owned()).collect();
+        notice
+    };
+    let billing = notice("billing", NoticeKind::Incident, "2026-02-20T14:00:00Z", None, "2026-02-20T14:00:00Z");
+    let page_wide = notice(
+        "all",
+        NoticeKind::Incident,
+        "2026-02-10T10:00:00Z",
+        Some("2026-02-10T10:20:00Z"),
+        "2026-02-10T10:00:00Z",
+    );
+    let api = notice("api", NoticeKind::Maintenance, "2026-02-25T03:00:00Z", None, "2026-02-25T02:00:00Z");
+    let status =
+        compare(page(vec![on(billing, &["Billing"]), page_wide, on(api, &["api", "Billing"])]), &contract, &report);
+    let ids: Vec<&str> = status.declared.iter().map(|declared| declared.notice.id.as_str()).collect();
+    assert_eq!(ids, ["all", "api"], "billing's incident is another service's");
+    assert_eq!(status.incidents[1].verdict, Verdict::Undeclared);
 }

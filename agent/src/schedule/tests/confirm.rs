@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{PausedClock, checks};
+use super::{PausedClock, attempted, checks};
 use crate::probe::AttemptWindow;
 use crate::schedule::{AttemptRunner, Scheduler};
 use slaprobe_checks::{Check, PreparedCheck, staggered};
@@ -27,23 +27,7 @@ impl AttemptRunner for OutageRunner {
     async fn attempt(&self, check: &PreparedCheck, window: AttemptWindow, _abort: CancellationToken) -> ResultRecord {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let failed = self.outage.0 <= window.started_at && window.started_at < self.outage.1;
-        ResultRecord {
-            check_id: check.check.id.clone(),
-            region: "test".to_owned(),
-            agent_id: None,
-            seq: None,
-            scheduled_at: window.scheduled_at,
-            started_at: window.started_at,
-            duration_ms: Some(20.0),
-            ok: !failed,
-            error_kind: failed.then(|| "connect".to_owned()),
-            error: None,
-            phases_ms: Default::default(),
-            http: None,
-            dns: None,
-            tcp: None,
-            confirmation: false,
-        }
+        attempted(check, &window, failed.then_some("connect"))
     }
 }
 
