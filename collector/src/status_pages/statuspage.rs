@@ -23,21 +23,34 @@ const WORD_CHARS: usize = 64;
 
 #[derive(Deserialize)]
 struct Incidents {
-    incidents: Vec<Incident>,
+    incidents: Vec<Posted>,
 }
 
 #[derive(Deserialize)]
-struct Incident {
+struct Maintenances {
+    scheduled_maintenances: Vec<Posted>,
+}
+
+/// An incident or a scheduled maintenance as the page lists it (the fields of both that are used).
+#[derive(Deserialize)]
+struct Posted {
     id: String,
     name: String,
     status: String,
     #[serde(default)]
     impact: Option<String>,
     created_at: Timestamp,
+    /// Incidents: when it began, if not when it was posted.
     #[serde(default)]
     started_at: Option<Timestamp>,
+    /// Incidents: when it was resolved.
     #[serde(default)]
     resolved_at: Option<Timestamp>,
+    /// Maintenances: the window.
+    #[serde(default)]
+    scheduled_for: Option<Timestamp>,
+    #[serde(default)]
+    scheduled_until: Option<Timestamp>,
     #[serde(default)]
     shortlink: Option<String>,
     #[serde(default)]
@@ -50,62 +63,38 @@ struct Component {
     name: String,
 }
 
-#[derive(Deserialize)]
-struct Maintenances {
-    scheduled_maintenances: Vec<Maintenance>,
-}
-
-#[derive(Deserialize)]
-struct Maintenance {
-    id: String,
-    name: String,
-    status: String,
-    #[serde(default)]
-    impact: Option<String>,
-    created_at: Timestamp,
-    scheduled_for: Timestamp,
-    #[serde(default)]
-    scheduled_until: Option<Timestamp>,
-    #[serde(default)]
-    shortlink: Option<String>,
-    #[serde(default)]
-    components: Vec<Component>,
-}
-
 /// What the page at `url` declares now; the error names the document and what is wrong with it.
 pub async fn read(client: &reqwest::Client, url: &str) -> Result<Vec<VendorNotice>, String> {
     let base = url.trim_end_matches('/');
     let incidents: Incidents = document(client, base, "/api/v2/incidents.json").await?;
     let maintenances: Maintenances = document(client, base, "/api/v2/scheduled-maintenances.json").await?;
-    let mut notices: Vec<VendorNotice> = incidents
-        .incidents
-        .into_iter()
-        .map(|incident| VendorNotice {
-            id: cut(&incident.id, WORD_CHARS),
-            kind: NoticeKind::Incident,
-            name: cut(&incident.name, NAME_CHARS),
-            status: cut(&incident.status, WORD_CHARS),
-            impact: cut(incident.impact.as_deref().unwrap_or("none"), WORD_CHARS),
-            start: incident.started_at.unwrap_or(incident.created_at),
-            end: incident.resolved_at,
-            announced_at: incident.created_at,
-            link: incident.shortlink.as_deref().and_then(plain_link),
-            components: names(&incident.components),
-        })
-        .collect();
-    notices.extend(maintenances.scheduled_maintenances.into_iter().map(|maintenance| VendorNotice {
-        id: cut(&maintenance.id, WORD_CHARS),
-        kind: NoticeKind::Maintenance,
-        name: cut(&maintenance.name, NAME_CHARS),
-        status: cut(&maintenance.status, WORD_CHARS),
-        impact: cut(maintenance.impact.as_deref().unwrap_or("maintenance"), WORD_CHARS),
-        start: maintenance.scheduled_for,
-        end: maintenance.scheduled_until,
-        announced_at: maintenance.created_at,
-        link: maintenance.shortlink.as_deref().and_then(plain_link),
-        components: names(&maintenance.components),
-    }));
-    Ok(notices)
+    let incidents = incidents.incidents.into_iter().map(|posted| notice(posted, NoticeKind::Incident));
+    let maintenances =
+        maintenances.scheduled_maintenances.into_iter().map(|posted| notice(posted, NoticeKind::Maintenance));
+    Ok(incidents.chain(maintenances).collect())
+}
+
+/// What `posted` declares, as a notice of `kind`: an incident from its start (or its posting) to its resolution,
+/// a maintenance over its scheduled window.
+fn notice(posted: Posted, kind: NoticeKind) -> VendorNotice {
+    let (start, end, impact) = match kind {
+        NoticeKind::Incident => (posted.started_at.unwrap_or(posted.created_at), posted.resolved_at, "none"),
+        NoticeKind::Maintenance => {
+            (posted.scheduled_for.unwrap_or(posted.created_at), posted.scheduled_until, "maintenance")
+        }
+    };
+    VendorNotice {
+        id: cut(&posted.id, WORD_CHARS),
+        kind,
+        name: cut(&posted.name, NAME_CHARS),
+        status: cut(&posted.status, WORD_CHARS),
+        impact: cut(posted.impact.as_deref().unwrap_or(impact), WORD_CHARS),
+        start,
+        end,
+        announced_at: posted.created_at,
+        link: posted.shortlink.as_deref().and_then(plain_link),
+        components: names(&posted.components),
+    }
 }
 
 /// The JSON document at `base` + `path`, read up to [`BODY_LIMIT`].
@@ -149,6 +138,44 @@ fn plain_link(link: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use slaprobe_sla::vendor::NoticeKind;
+
+    #[test]
+    fn an_incident_runs_from_its_start_and_a_maintenance_over_its_window() {
+        let incidents: super::Incidents = serde_json::from_str(
+            r#"{"incidents": [{"id": "i1", "name": "Errors", "status": "resolved", "impact": "major",
+                "created_at": "2026-02-10T10:05:00.000-08:00", "started_at": "2026-02-10T10:00:00Z",
+                "resolved_at": "2026-02-10T11:00:00Z", "shortlink": "https://stspg.io/i1",
+                "components": [{"id": "c", "name": "API"}], "incident_updates": []}]}"#,
+        )
+        .unwrap();
+        let incident = super::notice(incidents.incidents.into_iter().next().unwrap(), NoticeKind::Incident);
+        assert_eq!(
+            (incident.start.to_string(), incident.end.map(|end| end.to_string()), incident.announced_at.to_string()),
+            (
+                "2026-02-10T10:00:00Z".to_owned(),
+                Some("2026-02-10T11:00:00Z".to_owned()),
+                "2026-02-10T18:05:00Z".to_owned()
+            )
+        );
+        assert_eq!(
+            (incident.components, incident.link.as_deref()),
+            (vec!["API".to_owned()], Some("https://stspg.io/i1"))
+        );
+        let maintenances: super::Maintenances = serde_json::from_str(
+            r#"{"scheduled_maintenances": [{"id": "m1", "name": "Upgrade", "status": "scheduled",
+                "created_at": "2026-02-01T00:00:00Z", "scheduled_for": "2026-02-05T03:00:00Z",
+                "scheduled_until": "2026-02-05T04:00:00Z"}]}"#,
+        )
+        .unwrap();
+        let maintenance =
+            super::notice(maintenances.scheduled_maintenances.into_iter().next().unwrap(), NoticeKind::Maintenance);
+        assert_eq!(
+            (maintenance.start.to_string(), maintenance.impact.as_str()),
+            ("2026-02-05T03:00:00Z".to_owned(), "maintenance")
+        );
+    }
+
     #[test]
     fn vendor_text_is_cut_and_odd_links_are_dropped() {
         assert_eq!(super::cut("a\u{7}b\nc", 2), "ab");
