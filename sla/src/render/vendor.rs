@@ -19,6 +19,19 @@ pub fn source(status: &VendorStatus) -> String {
     format!("{} ({read}{problem})", status.status_page)
 }
 
+/// The findings counted: `Undeclared: 1 of our 3 incidents · vendor incidents we did not see: 1 · maintenances
+/// posted with less notice than the contract requires: 1`.
+pub fn tally(status: &VendorStatus) -> String {
+    format!(
+        "Undeclared: {} of our {} incidents · vendor incidents we did not see: {} · maintenances posted with less \
+         notice than the contract requires: {}",
+        status.undeclared_incidents,
+        status.incidents.len(),
+        status.unseen_vendor_incidents,
+        status.short_notice_maintenances
+    )
+}
+
 /// What the vendor said of one of our incidents.
 pub fn said(status: &VendorStatus, verdict: Verdict, ids: &[String]) -> String {
     let named: Vec<String> = ids
@@ -63,16 +76,14 @@ pub fn render_html(out: &mut String, report: &Report) {
     let Some(status) = &report.vendor_status else { return };
     let _ = writeln!(
         out,
-        "<h2>The vendor's status page</h2>\n<p class=\"{}\">{}. {} of our incidents undeclared, {} vendor incidents \
-         we did not see, {} maintenances announced with less notice than the contract requires. What the vendor \
-         declared changes no figure above: only the contract's maintenance windows are excluded.</p>",
+        "<h2>The vendor's status page</h2>\n<p class=\"{}\">{}. {}. What the vendor declared changes no figure \
+         above: only the contract's maintenance windows are excluded.</p>",
         if status.problem.is_some() { "warn" } else { "note" },
         escape(&source(status)),
-        status.undeclared_incidents,
-        status.unseen_vendor_incidents,
-        status.short_notice_maintenances,
+        escape(&tally(status)),
     );
     if !status.incidents.is_empty() {
+        out.push_str("<h3>Our incidents against the vendor's word</h3>\n");
         out.push_str(
             "<table><tr><th>Our incident (UTC)</th><th class=\"num\">Duration</th><th>The vendor said</th></tr>\n",
         );
@@ -93,7 +104,8 @@ pub fn render_html(out: &mut String, report: &Report) {
         return;
     }
     out.push_str(
-        "<table><tr><th>The vendor declared</th><th>Title</th><th>When (UTC)</th><th>Posted</th>\
+        "<h3>What the vendor declared during the period</h3>\n\
+         <table><tr><th>The vendor declared</th><th>Title</th><th>When (UTC)</th><th>Posted</th>\
          <th class=\"num\">Our downtime within</th><th>Finding</th></tr>\n",
     );
     for declared in &status.declared {
@@ -117,10 +129,11 @@ pub fn render_markdown(out: &mut String, report: &Report, cell: impl Fn(&str) ->
     let Some(status) = &report.vendor_status else { return };
     let _ = writeln!(
         out,
-        "\n### The vendor's status page: {} ({})\n\n{}\n",
+        "\n### The vendor's status page: {} ({})\n\n{}. {}.\n",
         report.contract,
         report.period,
-        cell(&source(status))
+        cell(&source(status)),
+        tally(status)
     );
     if !status.incidents.is_empty() {
         out.push_str("| our incident | duration | the vendor said |\n| --- | ---: | --- |\n");

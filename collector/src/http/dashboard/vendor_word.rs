@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use super::moment;
 use slaprobe_sla::Report;
 use slaprobe_sla::display::duration;
-use slaprobe_sla::render::vendor::{finding, said, source, span};
+use slaprobe_sla::render::vendor::{finding, said, source, span, tally};
 
 /// The section, when the contract names a status page.
 pub fn section(report: &Report) -> Markup {
@@ -19,13 +19,9 @@ pub fn section(report: &Report) -> Markup {
         } @else {
             p.note data-field="status-page" { (source(status)) }
         }
-        p.note {
-            span data-field="undeclared" { (status.undeclared_incidents) } " of our incidents undeclared · "
-            span data-field="unseen" { (status.unseen_vendor_incidents) } " vendor incidents we did not see · "
-            span data-field="short-notice" { (status.short_notice_maintenances) }
-            " maintenances announced with less notice than the contract requires. None of it changes a figure."
-        }
+        p.note data-field="tally" { (tally(status)) ". None of it changes a figure." }
         @if !status.incidents.is_empty() {
+            h3 { "Our incidents against the vendor's word" }
             div.scroll { table data-field="our-incidents" {
                 thead { tr { th { "Our incident" } th.num { "Duration" } th { "The vendor said" } } }
                 tbody {
@@ -42,6 +38,7 @@ pub fn section(report: &Report) -> Markup {
         @if status.declared.is_empty() {
             p.muted { "The vendor declared no incident or maintenance during this period." }
         } @else {
+            h3 { "What the vendor declared during the period" }
             div.scroll { table data-field="declared" {
                 thead { tr {
                     th { "The vendor declared" } th { "Title" } th { "When" } th { "Posted" }
