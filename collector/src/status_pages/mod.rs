@@ -29,7 +29,7 @@ use crate::store::{LeaseClaim, Store, StoreError};
 const TICK: Duration = Duration::from_secs(10);
 /// Wait after start before the first look.
 const FIRST_AFTER: Duration = Duration::from_secs(2);
-/// The lease outlives a tick by far.
+/// The lease outlives one page's read (two requests of at most 20 s) by far.
 const LEASE: SignedDuration = SignedDuration::from_mins(2);
 /// The longest wait after failures.
 const MAX_BACKOFF: SignedDuration = SignedDuration::from_hours(1);
@@ -77,17 +77,25 @@ fn merged(stored: Vec<VendorNotice>, fresh: Vec<VendorNotice>, now: Timestamp) -
     notices
 }
 
-/// Reads every page that is due at `now` and stores what it declared, or why it could not be read.
+/// Reads every page that is due and stores what it declared, or why it could not be read, while `holder` holds
+/// the `status_pages` lease: it is taken or renewed before each page, so a run over many slow pages never
+/// outlasts it, and a run stops as soon as another collector holds it.
 pub async fn read_due(
     config: &CollectorConfig,
     store: &Store,
     client: &reqwest::Client,
-    now: Timestamp,
+    holder: &str,
 ) -> Result<(), StoreError> {
     for (url, every) in pages(config) {
+        let now = Timestamp::now();
         let stored = store.status_page(&url).await?;
         if stored.as_ref().is_some_and(|record| due_at(record, every) > now) {
             continue;
+        }
+        let until = now.saturating_add(LEASE).unwrap_or(now);
+        let claim = LeaseClaim { name: "status_pages".to_owned(), holder: holder.to_owned(), now, until };
+        if !store.claim_lease(claim).await? {
+            return Ok(());
         }
         let record = read_page(client, &url, stored, now).await;
         store.put_status_page(&record).await?;
@@ -144,7 +152,7 @@ pub fn client() -> Result<reqwest::Client, String> {
         .map_err(|error| format!("cannot set up the HTTP client for status pages: {error}"))
 }
 
-/// Reads due pages every [`TICK`] while this collector holds the `status_pages` lease, until `stop`.
+/// Reads due pages ([`read_due`]) every [`TICK`] until `stop`, then gives the lease up.
 pub async fn run(
     store: Store,
     client: reqwest::Client,
@@ -161,18 +169,7 @@ pub async fn run(
         }
         wait = TICK;
         let current = config.borrow().clone();
-        if pages(&current).is_empty() {
-            continue;
-        }
-        let now = Timestamp::now();
-        let until = now.saturating_add(LEASE).unwrap_or(now);
-        let claim = LeaseClaim { name: "status_pages".to_owned(), holder: holder.clone(), now, until };
-        let outcome = match store.claim_lease(claim).await {
-            Ok(true) => read_due(&current, &store, &client, now).await,
-            Ok(false) => Ok(()),
-            Err(error) => Err(error),
-        };
-        match outcome {
+        match read_due(&current, &store, &client, &holder).await {
             Ok(()) => {
                 if let Some(ended) = outage.worked() {
                     tracing::info!(lasted = ?ended.lasted, "Status pages are kept again.");

@@ -147,13 +147,13 @@ pub(crate) struct ClaimRow {
 }
 
 /// A record as its JSON column.
-fn document(record: &impl Serialize) -> Result<String, StoreError> {
+pub(super) fn document(record: &impl Serialize) -> Result<String, StoreError> {
     serde_json::to_string(record)
         .map_err(|error| StoreError::Undecodable { column: "record".to_owned(), problem: error.to_string() })
 }
 
 /// A JSON column read back.
-fn decoded<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+pub(super) fn decoded<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text)
         .map_err(|error| StoreError::Undecodable { column: column.to_owned(), problem: error.to_string() })
 }

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slaprobe_sla::vendor::{StatusPageRead, VendorNotice};
 
+use super::periods::{decoded, document};
 use super::records::Write;
 use super::{Store, StoreError};
 
@@ -37,18 +38,14 @@ pub(crate) struct StatusPageRow {
 impl Store {
     /// Stores `record` in place of the page's last one.
     pub async fn put_status_page(&self, record: &StatusPageRecord) -> Result<(), StoreError> {
-        let document = serde_json::to_string(record).map_err(|error| StoreError::Undecodable {
-            column: "status_pages.record".to_owned(),
-            problem: error.to_string(),
-        })?;
-        let row = StatusPageRow { url: record.url.clone(), record: document };
+        let row = StatusPageRow { url: record.url.clone(), record: document(record)? };
         self.write(Write::StatusPage(Box::new(row))).await.map(drop)
     }
 
     /// The record of the page at `url`, if it was ever read.
     pub async fn status_page(&self, url: &str) -> Result<Option<StatusPageRecord>, StoreError> {
         let url = url.to_owned();
-        let document = match self {
+        let stored = match self {
             Self::Sqlite(store) => {
                 store
                     .read(move |connection| {
@@ -67,14 +64,7 @@ impl Store {
                 .await?
                 .map(|row| row.get::<_, String>(0)),
         };
-        document
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|error| StoreError::Undecodable {
-                    column: "status_pages.record".to_owned(),
-                    problem: error.to_string(),
-                })
-            })
-            .transpose()
+        stored.map(|text| decoded("status_pages.record", &text)).transpose()
     }
 
     /// What reports are to hold against our incidents for the page at `url`: its record, or, before the page
