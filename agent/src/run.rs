@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SystemClock, watch_steps};
-use crate::config::{AgentConfig, load_agent_config};
+use crate::config::{AgentConfig, load_agent_config, with_own_controls};
 use crate::metrics::{AgentMetrics, serve_metrics};
 use crate::output::write_jsonl;
 use crate::private_files::{create_private_dir, write_private_atomically};
@@ -137,7 +137,7 @@ pub async fn run(
             let dir = &config.settings.spool_dir;
             if let Some((version, checks)) = load_pushed(dir, &config.settings.region) {
                 tracing::info!(checks = checks.len(), "Using the checks the collector pushed last.");
-                initial_checks = checks;
+                initial_checks = with_own_controls(checks, &config.controls);
                 *config_version.lock().unwrap_or_else(PoisonError::into_inner) = version;
             }
             let key = SigningKey::load_or_create(dir).map_err(RunError::Key)?;
@@ -187,7 +187,7 @@ pub async fn run(
     let summary = scheduler.apply(initial_checks);
     metrics.checks.set(scheduled(summary));
     tracing::info!(checks = summary.added, region = %config.settings.region, "Started probing.");
-    let settings = config.settings;
+    let (settings, mut own_controls) = (config.settings, config.controls);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -197,7 +197,8 @@ pub async fn run(
                         tracing::warn!("Settings other than `checks` changed; they take effect on restart.");
                     }
                     if uplink.is_some() && !config_version.lock().map(|version| version.is_empty()).unwrap_or(true) {
-                        tracing::info!("Reloaded; the collector's pushed checks stay in force over the local ones.");
+                        own_controls = new_config.controls;
+                        tracing::info!("Reloaded; the pushed checks stay in force (own controls apply from the next push).");
                         continue;
                     }
                     let summary = scheduler.apply(new_config.checks_for_region().cloned());
@@ -213,7 +214,8 @@ pub async fn run(
                         tracing::error!(%error, "Could not keep the pushed checks on disk; they apply until restart.");
                     }
                     let region = settings.region.clone();
-                    let summary = scheduler.apply(checks.into_iter().filter(|check| runs_in(check, &region)));
+                    let ours = checks.into_iter().filter(|check| runs_in(check, &region)).collect();
+                    let summary = scheduler.apply(with_own_controls(ours, &own_controls));
                     metrics.checks.set(scheduled(summary));
                     if let Ok(mut version) = config_version.lock() {
                         *version = config.version;

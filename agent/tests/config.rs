@@ -180,3 +180,21 @@ fn plaintext_collectors_beyond_this_machine_must_be_asked_for() {
         .expect("asked for explicitly");
     parse_agent_config(&config("[\"https://collector.example:7070\"]", ""), "agent.yaml", &env).expect("TLS");
 }
+
+#[test]
+fn own_control_checks_are_probed_besides_pushed_checks_and_their_ids_are_their_own() {
+    let text = "region: eu-west\nchecks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 30s }\n\
+                control_checks:\n  - { id: ctl-gateway, kind: tcp, target: \"127.0.0.1:2\", interval: 30s }\n";
+    let config = parse_agent_config(text, "agent.yaml", &env).unwrap();
+    let running: Vec<(&str, bool)> =
+        config.checks_for_region().map(|check| (check.check.id.as_str(), check.check.control)).collect();
+    assert_eq!(running, [("acme-api", false), ("ctl-gateway", true)]);
+    let pushed = config.checks.clone();
+    let with_own = slaprobe_agent::config::with_own_controls(pushed, &config.controls);
+    assert_eq!(with_own.iter().map(|check| check.check.id.as_str()).collect::<Vec<_>>(), ["acme-api", "ctl-gateway"]);
+
+    let clash = "region: eu-west\nchecks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 30s }\n\
+                 control_checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:2\", interval: 30s }\n";
+    let error = parse_agent_config(clash, "agent.yaml", &env).unwrap_err().to_string();
+    assert!(error.contains("control_checks[0].id: \"acme-api\" is also a check's id"), "{error}");
+}

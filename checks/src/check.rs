@@ -46,6 +46,11 @@ pub struct Check {
     /// Confirmation attempts after a failure, and once after the recovery that follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<ConfirmSettings>,
+    /// A control check (listed under `control_checks:`): a known-good target that does not share the vendors'
+    /// fate, probed to tell the agent's own faults from theirs. Its results are marked `control` and never count
+    /// for a contract; when most of an agent's controls fail in a slice, its results there are inconclusive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
 }
 
 /// `confirm:`: after a failed attempt the check is probed again `after` later, and again while it keeps

@@ -44,6 +44,16 @@ pub fn parse_checks_document(text: &str) -> Result<Vec<PreparedCheck>, Vec<Strin
     parse_checks(top.remove("checks").unwrap_or(Value::Null), "checks")
 }
 
+/// Deserialises and validates a `control_checks:` list: checks like any other, each marked
+/// [`Check::control`](crate::Check::control).
+pub fn parse_control_checks(value: Value, path: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
+    let mut controls = parse_checks(value, path)?;
+    for control in &mut controls {
+        control.check.control = true;
+    }
+    Ok(controls)
+}
+
 /// Deserialises and validates a `checks:` list.
 ///
 /// `path` is the list's own path, used to prefix every problem (`checks[3].timeout: ...`).

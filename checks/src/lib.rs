@@ -26,7 +26,7 @@ pub mod tls;
 pub mod validate;
 
 pub use check::{Check, CheckKind, ConfirmSettings};
-pub use document::{ChecksDocument, parse_checks, parse_checks_document};
+pub use document::{ChecksDocument, parse_checks, parse_checks_document, parse_control_checks};
 pub use phase::{offset_of, slot_offset, staggered};
 pub use problems::{ConfigError, deserialize_at};
 pub use spec::{PreparedCheck, ProbeSpec};

@@ -89,6 +89,7 @@ impl From<&ResultRecord> for v1::Result {
             }),
             chain: Vec::new(),
             confirmation: record.confirmation,
+            control: record.control,
         }
     }
 }
@@ -180,6 +181,7 @@ impl TryFrom<v1::Result> for ResultRecord {
             }),
             tcp,
             confirmation: result.confirmation,
+            control: result.control,
         })
     }
 }

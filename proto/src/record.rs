@@ -52,6 +52,10 @@ pub struct ResultRecord {
     /// absent for an attempt in its slot.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirmation: bool,
+    /// A control probe (one of the agent's `control_checks:`): it never counts for a contract, and tells
+    /// whether the agent's own network and host were sound; absent for other checks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
 }
 
 /// Phase timings in milliseconds, as blackbox_exporter's `probe_http_duration_seconds` phases.

@@ -90,6 +90,22 @@ pub fn region_coverage(report: &Report) -> String {
     if regions.is_empty() { "none".to_owned() } else { regions.join(", ") }
 }
 
+/// The time each region's results were set aside as inconclusive (its agents' own control probes failed, rule
+/// 10), as `eu-west 12 min, us-east 3 min`; `None` when no region's were.
+pub fn inconclusive_time(report: &Report) -> Option<String> {
+    let regions: Vec<String> = (report.coverage.regions.iter())
+        .filter(|region| region.inconclusive_slices > 0)
+        .map(|region| {
+            let seconds = region.inconclusive_slices as f64 * report.slice_seconds as f64;
+            format!("{} {}", region.region, duration(seconds))
+        })
+        .collect();
+    (!regions.is_empty()).then(|| regions.join(", "))
+}
+
+/// The sentence that says what inconclusive time is, after [`inconclusive_time`].
+pub const INCONCLUSIVE_MEANING: &str = "the agent's own control probes failed there, so its results counted as no      data from its region (our network, not the vendor's)";
+
 /// One line on which time the error budget is for, by the contract's `no_data` rule.
 pub fn budget_rule(no_data: NoData) -> &'static str {
     match no_data {

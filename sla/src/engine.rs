@@ -83,7 +83,7 @@ impl<'a> Evaluation<'a> {
 
     /// Takes one result into account (those off the period and its run margins are left out).
     pub fn add(&mut self, result: &ResultRecord) {
-        if self.contract.terms.checks.contains(&result.check_id) {
+        if !result.control && self.contract.terms.checks.contains(&result.check_id) {
             self.first_result = Some(self.first_result.map_or(result.started_at, |first| first.min(result.started_at)));
         }
         self.observations.add(self.contract, &self.grid, result);
@@ -254,6 +254,7 @@ pub fn report_of(contract: &Contract, period: &Period, summary: &Summary, horizo
                 region: summary.regions()[*region].clone(),
                 reported_slices: judged.reported_by_region[*region],
                 percent: share(judged.reported_by_region[*region]),
+                inconclusive_slices: judged.inconclusive_by_region[*region],
             })
             .collect(),
     };
@@ -325,6 +326,8 @@ struct Judged {
     /// Per region (by its number in the summary): slices inside the period, monitored, ended and outside
     /// maintenance, in which it voted.
     reported_by_region: Vec<u64>,
+    /// Per region: of those slices, the ones in which some of its results were inconclusive (rule 10).
+    inconclusive_by_region: Vec<u64>,
     /// Slices inside the period that start in a maintenance window, whether or not they have ended.
     maintenance: u64,
 }
@@ -347,6 +350,7 @@ fn judge_slices(
     let mut judged = Judged {
         states: vec![SliceState::Future; grid.slices()],
         reported_by_region: vec![0; summary.regions().len()],
+        inconclusive_by_region: vec![0; summary.regions().len()],
         maintenance: 0,
     };
     for slice in slices.start..slices.end.min(grid.slices()) {
@@ -365,6 +369,9 @@ fn judge_slices(
             if counted {
                 for region in summary.voted(slice) {
                     judged.reported_by_region[region] += 1;
+                }
+                for region in summary.inconclusive(slice) {
+                    judged.inconclusive_by_region[region] += 1;
                 }
             }
             if down >= contract.terms.min_regions_down as usize {

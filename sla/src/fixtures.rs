@@ -104,6 +104,7 @@ pub fn every(
                 dns: None,
                 tcp: None,
                 confirmation: false,
+                control: false,
             });
         }
         minute += step;

@@ -1,9 +1,11 @@
-//! Results laid out on a contract's slice grid (rules 2–3): per (region, check, slice) how many results there
-//! were and how many failed, and the earliest failures of each slice as incident samples. Rules 3 and 4 are read
-//! off it ([`Observations::region_vote`]).
+//! Results laid out on a contract's slice grid (rules 2–3 and 10): per (region, agent, check, slice) how many
+//! results there were and how many failed, the earliest failures of each slice as incident samples, and per
+//! (agent, control check, slice) the same counts of the agents' control probes. Rules 3 and 4 are read off it
+//! ([`Observations::region_vote`]), without the results of an agent in a slice its controls made inconclusive
+//! ([`Observations::inconclusive`]).
 //!
 //! Results are added one at a time, in any order, so a report can be made while a results file streams past:
-//! the memory it takes grows with the slices and regions of the period, not with the number of results.
+//! the memory it takes grows with the slices, regions and agents of the period, not with the number of results.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,6 +26,13 @@ struct Counts {
     failed: u32,
 }
 
+impl Counts {
+    /// Rule 3: `None` without results, else whether they are down at `ratio`.
+    fn down(self, ratio: Decimal) -> Option<bool> {
+        (self.total > 0).then(|| Decimal::from(self.failed) >= ratio * Decimal::from(self.total))
+    }
+}
+
 /// A failed result kept for incident reports.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -35,25 +44,52 @@ pub struct Sample {
     pub error: String,
 }
 
+/// One agent's results from one region: a row of `checks × slices` counts.
+#[derive(Debug, Clone)]
+struct Source {
+    agent: usize,
+    counts: Vec<Counts>,
+}
+
+/// One agent's results of one control check: `slices` counts.
+#[derive(Debug, Clone)]
+struct ControlRow {
+    counts: Vec<Counts>,
+}
+
 /// Results on the grid; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Observations {
     /// The regions that reported, in order of arrival.
     pub regions: Vec<String>,
     region_index: HashMap<String, usize>,
+    /// The agents that reported (results or controls), in order of arrival; `""` for results without one.
+    agents: Vec<String>,
+    agent_index: HashMap<String, usize>,
+    /// Per region, its sources (indices into `sources`).
+    region_sources: Vec<Vec<usize>>,
+    sources: Vec<Source>,
+    source_index: HashMap<(usize, usize), usize>,
+    /// Per (agent, control check id), its row in `controls`.
+    control_index: HashMap<(usize, String), usize>,
+    controls: Vec<ControlRow>,
+    /// Per agent, its rows in `controls`.
+    agent_controls: Vec<Vec<usize>>,
+    /// The failed ratio controls are judged with (the contract's, without `slow_ms`).
+    failed_ratio: Decimal,
     checks: usize,
     /// The slices of the grid laid out: `first..first + slices`.
     first: usize,
     slices: usize,
     grid_slices: usize,
-    /// Per region, `checks × slices` counts.
-    counts: Vec<Vec<Counts>>,
     samples: Vec<Vec<Sample>>,
     has_data: Vec<bool>,
     /// Results laid out.
     pub used: u64,
     /// Results of other checks, or from regions the contract's checks are not assigned to.
     pub ignored: u64,
+    /// Control results laid out.
+    pub control_results: u64,
 }
 
 impl Observations {
@@ -70,21 +106,37 @@ impl Observations {
         Self {
             regions: Vec::new(),
             region_index: HashMap::new(),
+            agents: Vec::new(),
+            agent_index: HashMap::new(),
+            region_sources: Vec::new(),
+            sources: Vec::new(),
+            source_index: HashMap::new(),
+            control_index: HashMap::new(),
+            controls: Vec::new(),
+            agent_controls: Vec::new(),
+            failed_ratio: contract.terms.failed_ratio,
             checks: contract.terms.checks.len(),
             first,
             slices,
             grid_slices,
-            counts: Vec::new(),
             samples: vec![Vec::new(); slices],
             has_data: vec![false; slices],
             used: 0,
             ignored: 0,
+            control_results: 0,
         }
     }
 
     /// Lays out one result (rule 2); one off the grid is left out, one of another check or a region the check is
-    /// not assigned to is counted as ignored.
+    /// not assigned to is counted as ignored. A control probe's result is laid out as its agent's control.
     pub fn add(&mut self, contract: &Contract, grid: &Grid, result: &ResultRecord) {
+        let agent = result.agent_id.as_deref().unwrap_or_default();
+        if result.control {
+            if let Some(slice) = grid.index_of(result.started_at).filter(|slice| self.covered().contains(slice)) {
+                self.add_control_counts(agent, &result.check_id, slice, 1, u32::from(!result.ok));
+            }
+            return;
+        }
         let Some(check) = contract.terms.checks.iter().position(|id| *id == result.check_id) else {
             self.ignored += 1;
             return;
@@ -97,38 +149,96 @@ impl Observations {
             return;
         };
         let failure = failure(contract, result);
-        self.add_counts(&result.region, check, slice, 1, u32::from(failure.is_some()));
+        self.add_counts((&result.region, agent), check, slice, 1, u32::from(failure.is_some()));
         if let Some(error) = failure {
             keep_earliest(&mut self.samples[slice - self.first], result.started_at, check, error);
         }
     }
 
-    /// Lays out `total` results of `check` from `region` in `slice`, `failed` of them failed (rule 3's counts,
-    /// as the slice ledger keeps them).
-    pub fn add_counts(&mut self, region: &str, check: usize, slice: usize, total: u32, failed: u32) {
+    /// Lays out `total` results of `check` from (`region`, `agent`) in `slice`, `failed` of them failed (rule
+    /// 3's counts, as the slice ledger keeps them).
+    pub fn add_counts(&mut self, (region, agent): (&str, &str), check: usize, slice: usize, total: u32, failed: u32) {
         if check >= self.checks || !self.covered().contains(&slice) || total == 0 {
             return;
         }
-        let region = self.region(region);
+        let source = self.source(region, agent);
         let at = self.at(check, slice);
-        let counts = &mut self.counts[region][at];
+        let counts = &mut self.sources[source].counts[at];
         counts.total += total;
         counts.failed += failed;
         self.has_data[slice - self.first] = true;
         self.used += u64::from(total);
     }
 
+    /// Lays out `total` results of the control check `control` from `agent` in `slice`, `failed` of them failed.
+    pub fn add_control_counts(&mut self, agent: &str, control: &str, slice: usize, total: u32, failed: u32) {
+        if !self.covered().contains(&slice) || total == 0 {
+            return;
+        }
+        let agent = self.agent(agent);
+        let row = match self.control_index.get(&(agent, control.to_owned())) {
+            Some(row) => *row,
+            None => {
+                self.controls.push(ControlRow { counts: vec![Counts::default(); self.slices] });
+                let row = self.controls.len() - 1;
+                self.control_index.insert((agent, control.to_owned()), row);
+                self.agent_controls[agent].push(row);
+                row
+            }
+        };
+        let counts = &mut self.controls[row].counts[slice - self.first];
+        counts.total += total;
+        counts.failed += failed;
+        self.control_results += u64::from(total);
+    }
+
     /// Takes away counts laid out before (the results that arrived late, to see the period without them).
-    pub fn remove_counts(&mut self, region: &str, check: usize, slice: usize, total: u32, failed: u32) {
+    pub fn remove_counts(
+        &mut self,
+        (region, agent): (&str, &str),
+        check: usize,
+        slice: usize,
+        total: u32,
+        failed: u32,
+    ) {
         let Some(region) = self.region_index.get(region).copied() else { return };
+        let Some(agent) = self.agent_index.get(agent).copied() else { return };
+        let Some(source) = self.source_index.get(&(region, agent)).copied() else { return };
         if check >= self.checks || !self.covered().contains(&slice) {
             return;
         }
         let at = self.at(check, slice);
-        let counts = &mut self.counts[region][at];
+        let counts = &mut self.sources[source].counts[at];
         counts.total = counts.total.saturating_sub(total);
         counts.failed = counts.failed.saturating_sub(failed);
         self.used = self.used.saturating_sub(u64::from(total));
+    }
+
+    /// Rule 10: whether the results of the agent numbered `agent` in `slice` are inconclusive, because most of
+    /// its control checks with results there are down (rule 3 with the contract's `failed_ratio`; `slow_ms` does
+    /// not apply to controls). An agent without control results in a slice is conclusive there.
+    fn agent_inconclusive(&self, agent: usize, slice: usize) -> bool {
+        let (mut measured, mut down) = (0_usize, 0_usize);
+        for row in self.agent_controls[agent].iter().map(|row| &self.controls[*row]) {
+            if let Some(failing) = row.counts[slice - self.first].down(self.failed_ratio) {
+                measured += 1;
+                down += usize::from(failing);
+            }
+        }
+        down * 2 > measured
+    }
+
+    /// Whether, in `slice`, results of the region numbered `region` were set aside because their agent's controls
+    /// made them inconclusive (rule 10).
+    pub fn inconclusive(&self, region: usize, slice: usize) -> bool {
+        if self.controls.is_empty() || !self.covered().contains(&slice) {
+            return false;
+        }
+        self.region_sources[region].iter().map(|source| &self.sources[*source]).any(|source| {
+            self.has_controls(source.agent)
+                && (0..self.checks).any(|check| source.counts[self.at(check, slice)].total > 0)
+                && self.agent_inconclusive(source.agent, slice)
+        })
     }
 
     /// Offers a failure as an incident sample of `slice`: kept if it is among the earliest.
@@ -147,36 +257,38 @@ impl Observations {
     /// `None` when it did not report.
     pub fn of_region(&self, region: &str) -> Option<Self> {
         let index = *self.region_index.get(region)?;
-        let counts = self.counts[index].clone();
+        let sources: Vec<Source> =
+            (self.region_sources[index].iter()).map(|source| self.sources[*source].clone()).collect();
         let has_data: Vec<bool> = (0..self.slices)
-            .map(|slice| (0..self.checks).any(|check| counts[check * self.slices + slice].total > 0))
+            .map(|slice| {
+                let at = |check: usize| check * self.slices + slice;
+                sources.iter().any(|source| (0..self.checks).any(|check| source.counts[at(check)].total > 0))
+            })
             .collect();
+        let used = sources.iter().flat_map(|source| &source.counts).map(|counts| u64::from(counts.total)).sum();
         Some(Self {
             regions: vec![region.to_owned()],
             region_index: HashMap::from([(region.to_owned(), 0)]),
-            checks: self.checks,
-            first: self.first,
-            slices: self.slices,
-            grid_slices: self.grid_slices,
-            used: counts.iter().map(|counts| u64::from(counts.total)).sum(),
-            counts: vec![counts],
+            region_sources: vec![(0..sources.len()).collect()],
+            source_index: sources.iter().enumerate().map(|(at, source)| ((0, source.agent), at)).collect(),
+            sources,
             samples: vec![Vec::new(); self.slices],
             has_data,
+            used,
             ignored: 0,
+            ..self.clone()
         })
     }
 
-    /// The results `region` had in `slices`, and how many of them failed (rule 3).
+    /// The results `region` had in `slices`, and how many of them failed (rule 3), those an agent's controls
+    /// made inconclusive left out.
     pub fn region_totals(&self, region: &str, slices: std::ops::Range<usize>) -> (u64, u64) {
-        let Some(index) = self.region_index.get(region) else { return (0, 0) };
+        let Some(index) = self.region_index.get(region).copied() else { return (0, 0) };
         let covered = self.covered();
-        let (start, end) = (slices.start.max(covered.start), slices.end.min(covered.end));
         let mut totals = (0, 0);
-        if start >= end {
-            return totals;
-        }
-        for check in 0..self.checks {
-            for counts in &self.counts[*index][self.at(check, start)..self.at(check, end)] {
+        for slice in slices.start.max(covered.start)..slices.end.min(covered.end) {
+            for check in 0..self.checks {
+                let counts = self.region_counts(index, check, slice);
                 totals.0 += u64::from(counts.total);
                 totals.1 += u64::from(counts.failed);
             }
@@ -184,6 +296,22 @@ impl Observations {
         totals
     }
 
+    /// The counts of `check` in `slice` (a covered one) summed over the region's agents, without those whose
+    /// controls made them inconclusive there (rule 10).
+    fn region_counts(&self, region: usize, check: usize, slice: usize) -> Counts {
+        let at = self.at(check, slice);
+        let mut counts = Counts::default();
+        for source in self.region_sources[region].iter().map(|source| &self.sources[*source]) {
+            let own = source.counts[at];
+            if own.total > 0 && !(self.has_controls(source.agent) && self.agent_inconclusive(source.agent, slice)) {
+                counts.total += own.total;
+                counts.failed += own.failed;
+            }
+        }
+        counts
+    }
+
+    /// The number of `name`, numbering it if it is new.
     fn region(&mut self, name: &str) -> usize {
         if let Some(index) = self.region_index.get(name) {
             return *index;
@@ -191,8 +319,38 @@ impl Observations {
         let index = self.regions.len();
         self.regions.push(name.to_owned());
         self.region_index.insert(name.to_owned(), index);
-        self.counts.push(vec![Counts::default(); self.checks * self.slices]);
+        self.region_sources.push(Vec::new());
         index
+    }
+
+    /// The number of agent `name`, numbering it if it is new.
+    fn agent(&mut self, name: &str) -> usize {
+        if let Some(index) = self.agent_index.get(name) {
+            return *index;
+        }
+        let index = self.agents.len();
+        self.agents.push(name.to_owned());
+        self.agent_index.insert(name.to_owned(), index);
+        self.agent_controls.push(Vec::new());
+        index
+    }
+
+    /// Whether the agent numbered `agent` has any control results.
+    fn has_controls(&self, agent: usize) -> bool {
+        !self.agent_controls[agent].is_empty()
+    }
+
+    /// The row of (`region`, `agent`)'s counts, made if it is new.
+    fn source(&mut self, region: &str, agent: &str) -> usize {
+        let (region, agent) = (self.region(region), self.agent(agent));
+        if let Some(source) = self.source_index.get(&(region, agent)) {
+            return *source;
+        }
+        let source = self.sources.len();
+        self.sources.push(Source { agent, counts: vec![Counts::default(); self.checks * self.slices] });
+        self.source_index.insert((region, agent), source);
+        self.region_sources[region].push(source);
+        source
     }
 
     /// The slices of the grid laid out.
@@ -215,14 +373,13 @@ impl Observations {
         slice.checked_sub(self.first).and_then(|slice| self.samples.get(slice)).map_or(&[], Vec::as_slice)
     }
 
-    /// Rule 3: `None` without data, else whether (check, region) is down in `slice`.
+    /// Rule 3: `None` without data, else whether (check, region) is down in `slice`; results an agent's controls
+    /// made inconclusive there are no data (rule 10).
     pub fn check_down(&self, contract: &Contract, region: usize, check: usize, slice: usize) -> Option<bool> {
         if !self.covered().contains(&slice) {
             return None;
         }
-        let counts = self.counts[region][self.at(check, slice)];
-        (counts.total > 0)
-            .then(|| Decimal::from(counts.failed) >= contract.terms.failed_ratio * Decimal::from(counts.total))
+        self.region_counts(region, check, slice).down(contract.terms.failed_ratio)
     }
 
     /// Rule 4: `None` if the region does not vote, else whether it votes down.

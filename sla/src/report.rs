@@ -145,6 +145,9 @@ pub struct RegionCoverage {
     pub reported_slices: u64,
     /// Of the measurable slices, percent; `null` when nothing was measurable yet.
     pub percent: Option<f64>,
+    /// Measurable slices in which some of its results were set aside as inconclusive, because the agent's own
+    /// control probes failed there (rule 10): they count as no data from the region.
+    pub inconclusive_slices: u64,
 }
 
 /// Results that arrived after their period closed (flagged `late` at ingest). They vote like any other; this

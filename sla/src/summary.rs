@@ -1,6 +1,6 @@
-//! What rules 2–4 make of a contract's results, slice by slice, before anything that depends on the moment of
-//! the report, its maintenance windows or its quorums: which regions voted in a slice and which of them voted
-//! down, whether any result fell in it, and for a slice with a down vote the checks that were down and its
+//! What rules 2–4 and 10 make of a contract's results, slice by slice, before anything that depends on the
+//! moment of the report, its maintenance windows or its quorums: which regions voted in a slice and which of them
+//! voted down, which had results set aside as inconclusive, whether any result fell in it, and for a slice with a down vote the checks that were down and its
 //! earliest failures (an incident's evidence). The engine makes a report from a summary and a horizon alone
 //! ([`crate::engine::report_of`]), so a summary of the settled slices can be kept between requests and a
 //! standing made again from it and the few slices that changed.
@@ -32,6 +32,8 @@ pub struct Summary {
     words: usize,
     voted: Vec<u64>,
     down: Vec<u64>,
+    /// Regions some of whose results were set aside as inconclusive (rule 10).
+    inconclusive: Vec<u64>,
     has_data: Vec<bool>,
     details: BTreeMap<usize, DownDetail>,
     /// Results the slices summarised were laid out from.
@@ -52,6 +54,9 @@ impl Summary {
         for (region, name) in observations.regions.iter().enumerate() {
             let id = summary.region_id(name);
             for slice in observations.covered() {
+                if observations.inconclusive(region, slice) {
+                    set(&mut summary.inconclusive, summary.words, slice, id);
+                }
                 let Some(down) = observations.region_vote(contract, region, slice) else { continue };
                 set(&mut summary.voted, summary.words, slice, id);
                 if !down {
@@ -88,6 +93,9 @@ impl Summary {
                 }
                 if contains(&other.down, other.words, slice, from) {
                     set(&mut self.down, self.words, slice, *to);
+                }
+                if contains(&other.inconclusive, other.words, slice, from) {
+                    set(&mut self.inconclusive, self.words, slice, *to);
                 }
             }
             self.has_data[slice] |= other.has_data[slice];
@@ -131,6 +139,11 @@ impl Summary {
         members(&self.down, self.words, slice)
     }
 
+    /// The regions some of whose results in `slice` were set aside as inconclusive (rule 10).
+    pub fn inconclusive(&self, slice: usize) -> impl Iterator<Item = usize> + '_ {
+        members(&self.inconclusive, self.words, slice)
+    }
+
     /// How many regions voted in `slice`, and how many of them voted down.
     pub fn votes(&self, slice: usize) -> (usize, usize) {
         let count = |bits: &[u64]| bits.iter().map(|word| word.count_ones() as usize).sum();
@@ -154,6 +167,7 @@ impl Summary {
             let words = self.words + 1;
             self.voted = widened(&self.voted, self.words, words, self.slices);
             self.down = widened(&self.down, self.words, words, self.slices);
+            self.inconclusive = widened(&self.inconclusive, self.words, words, self.slices);
             self.words = words;
         }
         id
@@ -216,7 +230,7 @@ mod tests {
         for region in order {
             for slice in slices.clone() {
                 let failed = u32::from(slice == 1 && region % 2 == 0);
-                observations.add_counts(&format!("region-{region:03}"), 0, slice, 1, failed);
+                observations.add_counts((&format!("region-{region:03}"), ""), 0, slice, 1, failed);
             }
         }
         (observations, period)

@@ -10,6 +10,8 @@ use super::{PeriodStatus, Report, evaluate, parse_period};
 use crate::contract::Contract;
 use crate::fixtures::{at, contract, every, horizon_from, minutely, status};
 
+mod controls;
+
 fn within(t: Timestamp, from: &str, to: &str) -> bool {
     at(from) <= t && t < at(to)
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
-use slaprobe_checks::{ConfigError, PreparedCheck, deserialize_at, env, is_valid_label, parse_checks};
+use slaprobe_checks::{
+    ConfigError, PreparedCheck, deserialize_at, env, is_valid_label, parse_checks, parse_control_checks,
+};
 
 /// The agent's settings, everything of `agent.yaml` but the checks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -129,6 +131,9 @@ pub struct AgentConfig {
     pub settings: AgentSettings,
     /// Validated checks, in file order.
     pub checks: Vec<PreparedCheck>,
+    /// This agent's own control checks (`control_checks:`), probed besides whatever checks it runs, pushed or
+    /// local.
+    pub controls: Vec<PreparedCheck>,
 }
 
 impl AgentConfig {
@@ -146,14 +151,25 @@ impl AgentConfig {
         self.settings.agent_id.as_deref().unwrap_or(&self.settings.region)
     }
 
-    /// The checks this agent's region runs.
+    /// The checks this agent's region runs, its own controls included.
     pub fn checks_for_region(&self) -> impl Iterator<Item = &PreparedCheck> {
         let region = &self.settings.region;
-        self.checks.iter().filter(move |prepared| match &prepared.check.regions {
+        self.checks.iter().chain(&self.controls).filter(move |prepared| match &prepared.check.regions {
             Some(regions) => regions.contains(region),
             None => true,
         })
     }
+}
+
+/// `pushed` (the checks the collector pushed for this region) with the agent's own controls added, except one
+/// whose id a pushed check already has (the collector's list wins).
+pub fn with_own_controls(mut pushed: Vec<PreparedCheck>, controls: &[PreparedCheck]) -> Vec<PreparedCheck> {
+    let own: Vec<PreparedCheck> = (controls.iter())
+        .filter(|control| pushed.iter().all(|check| check.check.id != control.check.id))
+        .cloned()
+        .collect();
+    pushed.extend(own);
+    pushed
 }
 
 /// Reads and validates an agent config file, expanding `${VAR}` from the process environment.
@@ -179,6 +195,7 @@ pub fn parse_agent_config(
         return Err(fail(vec!["(document): expected a mapping of settings".to_owned()]));
     };
     let check_values = top.remove("checks").unwrap_or(Value::Sequence(Vec::new()));
+    let control_values = top.remove("control_checks").unwrap_or(Value::Sequence(Vec::new()));
     let settings =
         deserialize_at::<AgentSettings>(Value::Mapping(top), "").map_err(|problem| problems.push(problem)).ok();
     if let Some(settings) = &settings {
@@ -188,8 +205,17 @@ pub fn parse_agent_config(
         problems.extend(check_problems);
         Vec::new()
     });
+    let controls = parse_control_checks(control_values, "control_checks").unwrap_or_else(|control_problems| {
+        problems.extend(control_problems);
+        Vec::new()
+    });
+    for (index, control) in controls.iter().enumerate() {
+        if checks.iter().any(|check| check.check.id == control.check.id) {
+            problems.push(format!("control_checks[{index}].id: {:?} is also a check's id", control.check.id));
+        }
+    }
     match settings {
-        Some(settings) if problems.is_empty() => Ok(AgentConfig { settings, checks }),
+        Some(settings) if problems.is_empty() => Ok(AgentConfig { settings, checks, controls }),
         _ => Err(fail(problems)),
     }
 }

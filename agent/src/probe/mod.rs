@@ -204,6 +204,7 @@ pub async fn run_check(
         dns: attempt.dns,
         tcp: attempt.tcp,
         confirmation: false,
+        control: check.check.control,
     }
 }
 

@@ -68,6 +68,7 @@ pub(super) fn attempted(check: &PreparedCheck, window: &AttemptWindow, error_kin
         dns: None,
         tcp: None,
         confirmation: false,
+        control: false,
     }
 }
 

@@ -331,11 +331,15 @@ impl Evaluator {
         let finding = match rule.kind {
             AlertKind::Down => {
                 let from = back(rule.down_slices().max(rule.up_slices()) as usize + DOWN_CONTEXT_SLICES);
-                let results = self.store.results_between(checks, from, through).await?;
+                let mut results = self.store.results_between(checks, from, through).await?;
+                results.retain(|result| !result.control);
+                let measured = results.len();
+                // The agents' controls, so a region whose own network failed does not count (rule 10).
+                results.extend(self.store.control_results_between(from, through).await?);
                 let monitored_from = self.store.first_result_at(checks).await?;
                 let votes = slice_votes(contract, period.start, (from, through), monitored_from, &results);
                 rules::down(&votes, rule.down_slices(), rule.up_slices(), firing).map(|mut finding| {
-                    if let Some(error) = latest_error(&results, &finding.regions) {
+                    if let Some(error) = latest_error(&results[..measured], &finding.regions) {
                         finding.summary.push_str(&format!("; latest error: {error}"));
                     }
                     finding

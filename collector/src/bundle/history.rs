@@ -4,7 +4,8 @@
 //! widened back to just after the agent's last checkpoint (or signed gap) before it, so that the chain value the
 //! span starts from is vouched for, and forward to the first checkpoint at or after its end, so that every result
 //! in it is. While the agent has not yet signed a checkpoint past its latest results (it signs one at least every
-//! `checkpoint_every`), the span ends at its latest checkpoint instead, and what is left out is reported. Inside, results of the contract's checks appear in full with their chain value; results of other
+//! `checkpoint_every`), the span ends at its latest checkpoint instead, and what is left out is reported. Inside,
+//! results of the contract's checks and of control probes appear in full with their chain value; results of other
 //! checks, and refused results, by their digest only (the other vendors' results stay private, and the chain
 //! still verifies).
 
@@ -165,8 +166,8 @@ fn checkpoint_line(agent_id: &str, stored: &StoredCheckpoint) -> CheckpointLine 
     }
 }
 
-/// A row's line: in full (the record and its chain value) for a stored result of `checks`, by digest otherwise;
-/// whether it is full.
+/// A row's line: in full (the record and its chain value) for a stored result of `checks` or of a control probe
+/// (what decides whether the agent's results are conclusive), by digest otherwise; whether it is full.
 fn result_line(agent_id: &str, row: AgentRow, checks: &BTreeSet<String>) -> (String, bool) {
     let decoded = v1::Result::decode(row.record.as_slice()).ok();
     let chain = decoded.as_ref().and_then(|result| carried_chain(result).ok().flatten());
@@ -179,7 +180,9 @@ fn result_line(agent_id: &str, row: AgentRow, checks: &BTreeSet<String>) -> (Str
         value.to_string()
     };
     match (record, chain) {
-        (Some(record), _) if row.refused.is_none() && checks.contains(&record.check_id) => (full_line(&record), true),
+        (Some(record), _) if row.refused.is_none() && (checks.contains(&record.check_id) || record.control) => {
+            (full_line(&record), true)
+        }
         (Some(record), Some(chain)) => {
             let digest = canonical(&record).map(|canonical| chain_hex(&result_digest(&canonical)));
             let line = DigestLine {

@@ -44,6 +44,7 @@ fn minutely(agent: &str, from: &str, to: &str, down: (Timestamp, Timestamp)) -> 
             dns: None,
             tcp: None,
             confirmation: false,
+            control: false,
         });
         minute += SignedDuration::from_mins(1);
     }

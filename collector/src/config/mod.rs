@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 pub use slaprobe_checks::ConfigError;
 use slaprobe_checks::env::expand_document;
-use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks};
+use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks, parse_control_checks};
 
 pub mod alerting;
 pub mod reports;
@@ -221,6 +221,9 @@ pub struct CollectorConfig {
     pub api_tokens: Vec<ApiToken>,
     /// The central check list.
     pub checks: Vec<PreparedCheck>,
+    /// Control checks (`control_checks:`): known-good targets pushed with the central check list, whose failures
+    /// tell an agent's own faults from the vendors'.
+    pub control_checks: Vec<PreparedCheck>,
     /// Agents whose clock is off by more than this get their results flagged.
     pub max_clock_offset: Duration,
     /// Contracts.
@@ -275,6 +278,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
     let Value::Mapping(mut top) = document else { return Err(fail(problems)) };
     let base = path.parent().unwrap_or(Path::new("."));
     let inline_checks = top.remove("checks");
+    let inline_controls = top.remove("control_checks");
     let inline_contracts = top.remove("contracts");
     let settings = deserialize_at::<Settings>(Value::Mapping(top), "").map_err(|problem| problems.push(problem)).ok();
     let (checks_file, contracts_file) = settings
@@ -292,6 +296,16 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
         Vec::new()
     });
     let checks_read = problems.len() == checks_problems_before;
+    let control_checks =
+        parse_control_checks(inline_controls.unwrap_or(Value::Null), "control_checks").unwrap_or_else(|more| {
+            problems.extend(more);
+            Vec::new()
+        });
+    for (index, control) in control_checks.iter().enumerate() {
+        if checks.iter().any(|check| check.check.id == control.check.id) {
+            problems.push(format!("control_checks[{index}].id: {:?} is also a check's id", control.check.id));
+        }
+    }
     let contracts_problems_before = problems.len();
     let contracts_value = list_source(base, inline_contracts, contracts_file, "contracts", &mut problems);
     let contracts = parse_contracts(contracts_value, "contracts").unwrap_or_else(|more| {
@@ -301,6 +315,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
     let contracts_read = problems.len() == contracts_problems_before;
     if checks_read && contracts_read {
         check_references(&contracts, &checks, contracts_file, &mut problems);
+        refuse_controls_in_contracts(&contracts, &control_checks, contracts_file, &mut problems);
     }
     let Some(mut settings) = settings else { return Err(fail(problems)) };
     let known_contracts = contracts_read.then_some(contracts.as_slice());
@@ -414,6 +429,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             agents,
             api_tokens,
             checks,
+            control_checks,
             max_clock_offset: settings.max_clock_offset,
             contracts,
             sources,
@@ -504,6 +520,26 @@ fn check_references(
                      name, or write `{{ id: {id}, local: true }}` if agents define it in their own agent.yaml"
                 ),
             ));
+        }
+    }
+}
+
+/// A problem for each contract check that is a control check: a control is the agent's own yardstick, so it
+/// never counts for a contract.
+fn refuse_controls_in_contracts(
+    contracts: &[Contract],
+    controls: &[PreparedCheck],
+    contracts_file: Option<&Path>,
+    problems: &mut Vec<String>,
+) {
+    for (index, contract) in contracts.iter().enumerate() {
+        for (position, id) in contract.terms.checks.iter().enumerate() {
+            if controls.iter().any(|control| &control.check.id == id) {
+                let problem = format!(
+                    "contracts[{index}].checks[{position}]: {id:?} is a control check (it tells our own faults from                      the vendor's and never counts for a contract); list it under `checks:` to measure it"
+                );
+                problems.push(in_file(contracts_file, "contracts_file", problem));
+            }
         }
     }
 }

@@ -329,3 +329,23 @@ fn reports_name_channels_that_carry_a_document() {
     let error = write("reports: { channels: [mail], send: sometimes }\n").unwrap_err().to_string();
     assert!(error.contains("reports.send") || error.contains("reports: send"), "{error}");
 }
+
+#[test]
+fn control_checks_are_checks_marked_control_that_no_contract_may_count() {
+    let checks = "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 30s }\n  \
+                  - { id: acme-dns, kind: dns, target: example.test, interval: 30s }\n";
+    let controls = "control_checks:\n  - { id: ctl-gateway, kind: tcp, target: \"127.0.0.1:2\", interval: 30s }\n";
+    let config = load_with_contracts(&format!("{checks}{controls}")).unwrap();
+    let ids: Vec<(&str, bool)> =
+        config.control_checks.iter().map(|control| (control.check.id.as_str(), control.check.control)).collect();
+    assert_eq!(ids, [("ctl-gateway", true)]);
+    assert!(config.checks.iter().all(|check| !check.check.control));
+
+    let clash = "control_checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:2\", interval: 30s }\n";
+    let text = load_with_contracts(&format!("{checks}{clash}")).unwrap_err().to_string();
+    assert!(text.contains("control_checks[0].id: \"acme-api\" is also a check's id"), "{text}");
+    assert!(text.contains("contracts[0].checks[0]: \"acme-api\" is a control check"), "{text}");
+    let bad = "control_checks:\n  - { id: ctl, kind: tcp, target: \"127.0.0.1:2\", interval: 0s }\n";
+    let text = load_with_contracts(&format!("{checks}{bad}")).unwrap_err().to_string();
+    assert!(text.contains("control_checks[0].interval: 0s is below the minimum of 1s"), "{text}");
+}

@@ -6,7 +6,7 @@
 //! assigned to the agent's region, when there is a central list; stamped too far in the future); the batch is acknowledged through its highest `seq` in both cases, so one bad
 //! record cannot wedge an agent's spool.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -21,6 +21,7 @@ use tonic::{Status, Streaming};
 use super::IngestSettings;
 use super::evidence::{ChainFollower, verify_checkpoint, verify_gap};
 use super::live::Claim;
+use super::settings::Assignment;
 use crate::config::AgentIdentity;
 use crate::metrics::AgentLabels;
 use crate::metrics::CollectorMetrics;
@@ -56,7 +57,7 @@ pub struct Session {
     chain: ChainFollower,
     settings: watch::Receiver<Arc<IngestSettings>>,
     outbound: Outbound,
-    assigned_checks: Option<HashSet<String>>,
+    assignment: Option<Assignment>,
     clock_suspect: bool,
     pushed_version: String,
     metrics: Arc<CollectorMetrics>,
@@ -73,7 +74,7 @@ impl Session {
         outbound: Outbound,
         metrics: Arc<CollectorMetrics>,
     ) -> Self {
-        let assigned_checks = settings.borrow_and_update().assigned_checks(&identity.region);
+        let assignment = settings.borrow_and_update().assignment(&identity.region);
         Self {
             store,
             identity,
@@ -81,7 +82,7 @@ impl Session {
             chain,
             settings,
             outbound,
-            assigned_checks,
+            assignment,
             clock_suspect: false,
             pushed_version: String::new(),
             metrics,
@@ -193,7 +194,7 @@ impl Session {
                 "this agent's entry (token, region or pinned key) changed in, or was removed from, the collector's configuration",
             ));
         }
-        self.assigned_checks = settings.assigned_checks(&self.identity.region);
+        self.assignment = settings.assignment(&self.identity.region);
         self.push_checks()
     }
 
@@ -363,14 +364,12 @@ impl Session {
         })))
     }
 
-    /// With a central check list, only results of checks assigned to the agent's region are taken: an agent
-    /// cannot vote for a check of another region.
+    /// With a central check list, only results of checks assigned to the agent's region are taken (an agent
+    /// cannot vote for a check of another region), and of the agent's own controls ([`Assignment`]).
     fn assigned(&self, result: &v1::Result) -> Result<(), String> {
-        match &self.assigned_checks {
-            Some(assigned) if !assigned.contains(&result.check_id) => {
-                Err(format!("check {:?} is not assigned to region {}", result.check_id, self.identity.region))
-            }
-            _ => Ok(()),
+        match &self.assignment {
+            Some(assignment) => assignment.admits(&result.check_id, result.control, &self.identity.region),
+            None => Ok(()),
         }
     }
 
@@ -381,6 +380,9 @@ impl Session {
         }
         if self.settings.borrow().is_late(&record.check_id, record.started_at, received_at) {
             flags = flags | ResultFlags::LATE;
+        }
+        if record.control {
+            flags = flags | ResultFlags::CONTROL;
         }
         flags
     }

@@ -1,7 +1,7 @@
 //! What ingest takes from `collector.yaml`: the admitted agents, the central check list pushed to them, and the
 //! clock-offset bound beyond which an agent's results are flagged.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -18,8 +18,8 @@ use slaprobe_sla::status::current_period;
 pub struct IngestSettings {
     /// Agents admitted.
     pub agents: Agents,
-    /// The central check list, or `None` when agents run their own checks (nothing is pushed, and results of
-    /// any check are taken).
+    /// The central check list, its control checks included, or `None` when agents run their own checks
+    /// (nothing is pushed, and results of any check are taken).
     pub checks: Option<Vec<Check>>,
     /// An agent whose clock is off by more than this gets its results flagged `clock_suspect`, and a result
     /// stamped further than this in the future is refused.
@@ -53,11 +53,11 @@ impl Default for IngestSettings {
 }
 
 impl IngestSettings {
-    /// What ingest takes from `config`. An empty central check list pushes nothing: agents then run the checks
-    /// of their own `agent.yaml`.
+    /// What ingest takes from `config`. An empty central check list pushes nothing, control checks neither:
+    /// agents then run the checks (and controls) of their own `agent.yaml`.
     pub fn from_config(config: &CollectorConfig) -> Self {
-        let checks =
-            (!config.checks.is_empty()).then(|| config.checks.iter().map(|prepared| prepared.check.clone()).collect());
+        let central = config.checks.iter().chain(&config.control_checks);
+        let checks = (!config.checks.is_empty()).then(|| central.map(|prepared| prepared.check.clone()).collect());
         let closes = config
             .contracts
             .iter()
@@ -109,12 +109,39 @@ impl IngestSettings {
         })
     }
 
-    /// The ids of the central checks assigned to `region`, or `None` when there is no central list.
-    pub fn assigned_checks(&self, region: &str) -> Option<HashSet<String>> {
+    /// What results an agent of `region` may send, or `None` when there is no central list (any check).
+    pub fn assignment(&self, region: &str) -> Option<Assignment> {
         let checks = self.checks.as_ref()?;
         let assigned = checks
             .iter()
             .filter(|check| check.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == region)));
-        Some(assigned.map(|check| check.id.clone()).collect())
+        Some(Assignment {
+            assigned: assigned.map(|check| (check.id.clone(), check.control)).collect(),
+            central: checks.iter().map(|check| check.id.clone()).collect(),
+        })
+    }
+}
+
+/// The checks an agent's results may be of, with a central check list: those assigned to its region (a control
+/// result must be of a control check and the other way round), and its own controls (`control_checks:` in its
+/// agent.yaml), whose ids are none of the central list's.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// The central checks assigned to the region, by id: whether each is a control check.
+    assigned: HashMap<String, bool>,
+    /// Every central check's id, whatever its regions.
+    central: HashSet<String>,
+}
+
+impl Assignment {
+    /// Whether `region`'s agent may send a result of `check` (`control`: marked as a control probe); why not.
+    pub fn admits(&self, check: &str, control: bool, region: &str) -> Result<(), String> {
+        match self.assigned.get(check) {
+            Some(is_control) if *is_control == control => Ok(()),
+            Some(true) => Err(format!("check {check:?} is a control check; its results must be marked `control`")),
+            Some(false) => Err(format!("check {check:?} is not a control check; it is measured, not a control")),
+            None if control && !self.central.contains(check) => Ok(()),
+            None => Err(format!("check {check:?} is not assigned to region {region}")),
+        }
     }
 }

@@ -267,6 +267,48 @@ async fn results_of_checks_not_assigned_to_the_region_are_refused_with_the_reaso
 }
 
 #[tokio::test]
+async fn control_results_are_taken_only_as_controls_and_flagged() {
+    let checks = slaprobe_checks::parse_checks_document(
+        "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n\
+         \x20 - { id: ctl-gw, kind: tcp, target: \"127.0.0.1:2\", interval: 60s, timeout: 5s, control: true }\n",
+    )
+    .unwrap();
+    let fixture = serve_with(|settings| {
+        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+    })
+    .await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("checks pushed") };
+    assert!(config.checks_yaml.contains("control: true"), "{}", config.checks_yaml);
+    let control = |seq: u64, check: &str, marked: bool| {
+        let mut result = result(seq, -1);
+        result.check_id = check.to_owned();
+        result.control = marked;
+        result
+    };
+    let batch = vec![
+        control(1, "ctl-gw", true),
+        control(2, "ctl-own", true),
+        control(3, "acme-api", true),
+        control(4, "ctl-gw", false),
+    ];
+    session.send_batch(batch).await;
+    assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 4 }));
+    let flagged = fixture.store.flagged_results("agent-eu-1").await.unwrap();
+    let taken: Vec<(u64, Vec<&str>)> = flagged.iter().map(|(seq, flags)| (*seq, flags.names())).collect();
+    assert_eq!(taken, [(1, vec!["control"]), (2, vec!["control"])], "the central control and the agent's own");
+    let refused = fixture.store.refused().await.unwrap();
+    let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [
+            (3, "check \"acme-api\" is not a control check; it is measured, not a control"),
+            (4, "check \"ctl-gw\" is a control check; its results must be marked `control`")
+        ]
+    );
+}
+
+#[tokio::test]
 async fn oversized_and_undecodable_messages_end_the_session_and_harm_nothing() {
     let fixture = serve().await;
     let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();

@@ -1,6 +1,6 @@
 //! What the ledger keeps of one slice: per region, agent and check, how many results there were and how many
-//! failed (and how many of each arrived late), the earliest failures as incident samples, and the results that
-//! do not vote here. These are exactly the inputs of rules 3–5 and 9: the engine judges a slice from them as it
+//! failed (and how many of each arrived late), per agent and control check the same of its control probes (rule
+//! 10), the earliest failures as incident samples, and the results that do not vote here. These are exactly the inputs of rules 3–5 and 9: the engine judges a slice from them as it
 //! judges raw results ([`slaprobe_sla::observations`]), so a report read from the ledger is the report computed
 //! from the raw results.
 //!
@@ -43,6 +43,26 @@ pub struct SliceCells {
     /// Of those, the ones that arrived late.
     #[prost(uint64, tag = "4")]
     pub ignored_late: u64,
+    /// Per agent and control check, its control probes.
+    #[prost(message, repeated, tag = "5")]
+    pub controls: Vec<ControlCell>,
+}
+
+/// The results of one control check from one agent in one slice.
+#[derive(Clone, PartialEq, Message)]
+pub struct ControlCell {
+    /// The agent (a protobuf string; empty for results without one).
+    #[prost(bytes = "bytes", tag = "1")]
+    pub agent: Bytes,
+    /// The control check's id.
+    #[prost(string, tag = "2")]
+    pub check: String,
+    /// Results.
+    #[prost(uint32, tag = "3")]
+    pub total: u32,
+    /// Failed results.
+    #[prost(uint32, tag = "4")]
+    pub failed: u32,
 }
 
 /// The results of one check from one agent in one slice.
@@ -169,9 +189,13 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// Takes one raw result in (`late`: it arrived late); one of another check or off the slices is left out.
+    /// Takes one raw result in (`late`: it arrived late); one of another check or off the slices is left out, a
+    /// control probe's is counted for its agent.
     pub fn add(&mut self, result: &ResultRecord, late: bool) {
-        let Some(check) = self.contract.terms.checks.iter().position(|id| *id == result.check_id) else { return };
+        let check = self.contract.terms.checks.iter().position(|id| *id == result.check_id);
+        if check.is_none() && !result.control {
+            return;
+        }
         let key_in = |(grid, range): &(Grid, std::ops::Range<usize>)| {
             let slice = grid.index_of(result.started_at).filter(|slice| range.contains(slice))?;
             Some((grid.slice_start(slice), grid.slice_end(slice)))
@@ -181,6 +205,13 @@ impl<'a> Fold<'a> {
             .filter_map(|(index, grid)| Some((index, key_in(grid)?)))
             .filter(|(index, key)| !self.grids[..*index].iter().any(|earlier| key_in(earlier) == Some(*key)))
             .map(|(_, key)| key);
+        let keys: Vec<(Timestamp, Timestamp)> = keys.collect();
+        let (Some(check), false) = (check, result.control) else {
+            for key in keys {
+                self.add_control(key, result);
+            }
+            return;
+        };
         let admitted = self.contract.admits(&result.check_id, &result.region);
         let failure = admitted.then(|| failure(self.contract, result)).flatten();
         for key in keys {
@@ -227,6 +258,24 @@ impl<'a> Fold<'a> {
                 }
             }
         }
+    }
+
+    /// Counts a control probe's result in the slice `key`.
+    fn add_control(&mut self, key: (Timestamp, Timestamp), result: &ResultRecord) {
+        let agent = result.agent_id.as_deref().unwrap_or_default();
+        let folding = self.slices.entry(key).or_default();
+        let controls = &mut folding.cells.controls;
+        let index = controls.iter().position(|cell| cell.check == result.check_id && cell.agent == agent.as_bytes());
+        let cell = match index {
+            Some(index) => &mut controls[index],
+            None => {
+                let agent = Self::name(&mut self.names, agent);
+                controls.push(ControlCell { agent, check: result.check_id.clone(), ..ControlCell::default() });
+                controls.last_mut().expect("just pushed")
+            }
+        };
+        cell.total += 1;
+        cell.failed += u32::from(!result.ok);
     }
 
     /// The folded slices that had results, as rows for the store.

@@ -43,14 +43,14 @@ const READ_SPAN: SignedDuration = SignedDuration::from_hours(1);
 /// The hash of what a contract's ledger cells depend on: its checks (in order), slice length, `slow_ms`, time
 /// zone, period kind, `min_down_run` (the margins periods are judged with) and where its checks are placed.
 /// Quorum, ratios, `no_data`, maintenance and credits are applied when a period is read, so changing them needs
-/// no rebuild. The first line names the layout of the rows (v2: slices carry latency sketches), so a ledger
-/// written before a change of layout is rebuilt too.
+/// no rebuild. The first line names the layout of the rows (v2: slices carry latency sketches; v3: and the
+/// agents' control probes), so a ledger written before a change of layout is rebuilt too.
 pub fn terms_hash(contract: &Contract) -> String {
     let terms = &contract.terms;
     let placement: Vec<(&String, &std::collections::BTreeSet<String>)> =
         contract.placement.iter().filter(|(check, _)| terms.checks.contains(check)).collect();
     let described = format!(
-        "ledger v2\nchecks {:?}\nslice_ns {}\nslow_ms {:?}\ntimezone {}\nperiod {:?}\nmin_down_run {}\nplacement {:?}",
+        "ledger v3\nchecks {:?}\nslice_ns {}\nslow_ms {:?}\ntimezone {}\nperiod {:?}\nmin_down_run {}\nplacement {:?}",
         terms.checks,
         terms.slice.as_nanos(),
         terms.slow_ms,
@@ -180,7 +180,15 @@ pub async fn fold_between(
     let mut read_from = from;
     while read_from < until {
         let read_to = read_from.saturating_add(READ_SPAN).unwrap_or(until).min(until);
-        for (result, flags) in &store.flagged_results_between(&checks, read_from, read_to).await? {
+        for result in &store.control_results_between(read_from, read_to).await? {
+            for (fold, from, _) in folds.iter_mut().flatten() {
+                if result.started_at >= *from {
+                    fold.add(result, false);
+                }
+            }
+        }
+        let measured = store.flagged_results_between(&checks, read_from, read_to).await?;
+        for (result, flags) in measured.iter().filter(|(_, flags)| !flags.contains(ResultFlags::CONTROL)) {
             for index in folding.get(result.check_id.as_str()).into_iter().flatten() {
                 if let Some((fold, from, earliest)) = &mut folds[*index]
                     && result.started_at >= *from

@@ -92,19 +92,26 @@ pub struct LedgerWrite {
     pub slices: Vec<LedgerSlice>,
 }
 
-/// The marks the results of one write leave: per check, the range of `started_at` of those that started more
-/// than [`MARK_AFTER`] before `received_at` (all of them without an arrival time).
+/// The check a control result's mark names instead of its own: the slices of every contract are folded again
+/// for it (an agent's controls decide whether its results of every contract are conclusive). Not a valid
+/// check id, so no check has it.
+pub const CONTROL_MARK: &str = "*control";
+
+/// The marks the results of one write leave: per check ([`CONTROL_MARK`] for control results), the range of
+/// `started_at` of those that started more than [`MARK_AFTER`] before `received_at` (all of them without an
+/// arrival time).
 pub(crate) fn marks_of<'a>(
     results: impl Iterator<Item = &'a (ResultRecord, ResultFlags)>,
     received_at: Option<Timestamp>,
 ) -> Vec<(String, Timestamp, Timestamp)> {
     let threshold = received_at.map(|at| at.saturating_sub(MARK_AFTER).unwrap_or(at));
     let mut marks: BTreeMap<&str, (Timestamp, Timestamp)> = BTreeMap::new();
-    for (result, _) in results {
+    for (result, flags) in results {
         if threshold.is_some_and(|threshold| result.started_at >= threshold) {
             continue;
         }
-        let (from, to) = marks.entry(result.check_id.as_str()).or_insert((result.started_at, result.started_at));
+        let check = if flags.contains(ResultFlags::CONTROL) { CONTROL_MARK } else { result.check_id.as_str() };
+        let (from, to) = marks.entry(check).or_insert((result.started_at, result.started_at));
         *from = (*from).min(result.started_at);
         *to = (*to).max(result.started_at);
     }

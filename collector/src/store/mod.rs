@@ -156,16 +156,18 @@ impl Store {
         postgres::PostgresStore::open(url).await.map(Self::Postgres)
     }
 
-    /// Stores `results` (each with `agent_id` and `seq`), unflagged, returning once they are durably committed.
+    /// Stores `results` (each with `agent_id` and `seq`), flagged only as they call for themselves
+    /// ([`ResultFlags::of_record`]), returning once they are durably committed.
     pub async fn write_results(&self, results: Vec<ResultRecord>) -> Result<WriteOutcome, StoreError> {
-        let results = results.into_iter().map(|result| (result, ResultFlags::NONE)).collect();
-        self.write(records::Write::Results(results)).await
+        let results = results.into_iter().map(|result| (ResultFlags::of_record(&result), result));
+        self.write(records::Write::Results(results.map(|(flags, result)| (result, flags)).collect())).await
     }
 
     /// Stores `results` (each with `agent_id` and `seq`) loaded by `import`, flagged `imported`.
     pub async fn import_results(&self, results: Vec<ResultRecord>) -> Result<WriteOutcome, StoreError> {
-        let results = results.into_iter().map(|result| (result, ResultFlags::IMPORTED)).collect();
-        self.write(records::Write::Results(results)).await
+        let results =
+            results.into_iter().map(|result| (ResultFlags::IMPORTED | ResultFlags::of_record(&result), result));
+        self.write(records::Write::Results(results.map(|(flags, result)| (result, flags)).collect())).await
     }
 
     /// Stores one batch received from an agent: its accepted results with their flags, its refusals, and the
@@ -377,6 +379,21 @@ impl Store {
                 store.read(move |connection| sqlite::read::flagged_results_between(connection, &checks, from, to)).await
             }
             Self::Postgres(store) => store.flagged_results_between(&checks, from, to).await,
+        }
+    }
+
+    /// Every agent's control results (flagged `control`) whose `started_at` lies in `[from, to)`, ordered by
+    /// `started_at`: what tells whether an agent's results of a slice are conclusive.
+    pub async fn control_results_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ResultRecord>, StoreError> {
+        match self {
+            Self::Sqlite(store) => {
+                store.read(move |connection| sqlite::read::control_results_between(connection, from, to)).await
+            }
+            Self::Postgres(store) => store.control_results_between(from, to).await,
         }
     }
 

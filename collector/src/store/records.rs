@@ -29,6 +29,10 @@ impl ResultFlags {
     /// The result was loaded with `slaprobe-collector import` (from a standalone agent's file or another system),
     /// not received from an agent's session.
     pub const IMPORTED: Self = Self(8);
+    /// The result is a control probe's (the agent's `control_checks:`): it never counts for a contract, and the
+    /// engine reads it to tell whether the agent's results of its slice are conclusive. Indexed, so a report
+    /// reads every agent's controls of a time range at once.
+    pub const CONTROL: Self = Self(16);
 
     /// The flags as stored.
     pub fn bits(self) -> u32 {
@@ -38,6 +42,11 @@ impl ResultFlags {
     /// The flags from their stored form (unknown bits are kept, so a newer collector's flags survive).
     pub fn from_bits(bits: u32) -> Self {
         Self(bits)
+    }
+
+    /// The flags `record` itself calls for: [`Self::CONTROL`] for a control probe's result, else none.
+    pub fn of_record(record: &ResultRecord) -> Self {
+        if record.control { Self::CONTROL } else { Self::NONE }
     }
 
     /// Whether every flag of `other` is set.
@@ -52,6 +61,7 @@ impl ResultFlags {
             (Self::UNKNOWN_CHECK, "unknown_check"),
             (Self::LATE, "late"),
             (Self::IMPORTED, "imported"),
+            (Self::CONTROL, "control"),
         ]
         .into_iter()
         .filter(|(flag, _)| self.contains(*flag))

@@ -233,6 +233,9 @@ const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    CREATE INDEX results_controls ON results (started_at_ns) WHERE flags & 16 <> 0;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

@@ -1,8 +1,9 @@
 //! Equivalence, proven: a report read through the slice ledger equals, field for field, the report computed from
 //! the raw results, for random contracts (slices that do and do not divide the period, DST months, quorums,
 //! `combine: all`, `slow_ms`, maintenance, minimum runs across period boundaries, checks placed in some regions)
-//! and random results (several regions, agents and checks, duplicates, results out of order, results that
-//! arrive after their slice settled and after their period closed), with the ledger settled part way and whole,
+//! and random results (several regions, agents and checks, the agents' control probes that make some of their
+//! slices inconclusive, duplicates, results out of order, results that arrive after their slice settled and after
+//! their period closed), with the ledger settled part way and whole,
 //! and with late results stored but not yet folded again. The period view's per-region figures and daily
 //! latency, and alerting's slice votes, read through the ledger equal those from raw results too.
 
@@ -76,7 +77,7 @@ fn terms() -> impl Strategy<Value = Terms> {
 }
 
 /// One generated result: near which moment (0: the period's start, 1: its DST change, 2: its end), how many
-/// seconds from it, from which agent, of which check, whether it passed, how long it took, whether it arrives
+/// seconds from it, from which agent, of which check (the third is a control), whether it passed, how long it took, whether it arrives
 /// late (after the first upkeep), and whether it is sent twice.
 type Draw = (usize, i64, usize, usize, bool, u32, bool, bool);
 
@@ -86,7 +87,7 @@ fn draws() -> impl Strategy<Value = Vec<Draw>> {
             0usize..3,
             -5400i64..5400,
             0usize..4,
-            0usize..2,
+            0usize..3,
             prop::bool::weighted(0.6),
             50u32..400,
             prop::bool::weighted(0.2),
@@ -112,6 +113,8 @@ fn config(dir: &std::path::Path, terms: &Terms) -> CollectorConfig {
          checks:\n\
          \x20 - {{ id: api, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s, regions: [eu, us] }}\n\
          \x20 - {{ id: web, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s }}\n\
+         control_checks:\n\
+         \x20 - {{ id: ctl, kind: tcp, target: \"127.0.0.1:9\", interval: 30s, timeout: 5s }}\n\
          contracts:\n\
          \x20 - id: acme\n    vendor: Acme\n    service: API\n    checks: [api, web]\n    combine: {}\n    objective: 99.9\n    \
          period: month\n    timezone: {}\n    slice: {}\n    failed_ratio: {}\n    min_regions_down: {}\n    no_data: {}\n    \
@@ -140,7 +143,7 @@ fn results(config: &CollectorConfig, draws: &[Draw]) -> Vec<(ResultRecord, bool)
         *seq += 1;
         let (agent_id, region) = AGENTS[agent];
         let result = ResultRecord {
-            check_id: ["api", "web"][check].to_owned(),
+            check_id: ["api", "web", "ctl"][check].to_owned(),
             region: region.to_owned(),
             agent_id: Some(agent_id.to_owned()),
             seq: Some(*seq),
@@ -155,6 +158,7 @@ fn results(config: &CollectorConfig, draws: &[Draw]) -> Vec<(ResultRecord, bool)
             dns: None,
             tcp: None,
             confirmation: false,
+            control: check == 2,
         };
         if twice {
             results.push((result.clone(), late));
@@ -200,7 +204,7 @@ async fn send(store: &Store, results: &[(ResultRecord, bool)], received_at: Time
         let batch: Vec<(ResultRecord, ResultFlags)> = results
             .iter()
             .filter(|(result, _)| result.agent_id.as_deref() == Some(agent))
-            .map(|(result, _)| (result.clone(), flags))
+            .map(|(result, _)| (result.clone(), flags | ResultFlags::of_record(result)))
             .collect();
         let batch = IngestBatch {
             agent_id: agent.to_owned(),
@@ -250,7 +254,8 @@ async fn votes_agree(
     let through = read.votes(store, window).await.unwrap();
     let (all_time_from, all_time_to) =
         ("2020-01-01T00:00:00Z".parse().unwrap(), "2030-01-01T00:00:00Z".parse().unwrap());
-    let results = store.results_between(&contract.terms.checks, all_time_from, all_time_to).await.unwrap();
+    let mut results = store.results_between(&contract.terms.checks, all_time_from, all_time_to).await.unwrap();
+    results.extend(store.control_results_between(all_time_from, all_time_to).await.unwrap());
     let monitored_from = store.first_result_at(&contract.terms.checks).await.unwrap();
     let raw = slice_votes(contract, current.start, window, monitored_from, &results);
     prop_assert!(!raw.is_empty());
@@ -421,6 +426,8 @@ fn contracts_config(dir: &std::path::Path, name: &str, contracts: &[String]) -> 
          checks:\n\
          \x20 - {{ id: api, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s, regions: [eu, us] }}\n\
          \x20 - {{ id: web, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s, timeout: 5s }}\n\
+         control_checks:\n\
+         \x20 - {{ id: ctl, kind: tcp, target: \"127.0.0.1:9\", interval: 30s, timeout: 5s }}\n\
          contracts:\n{}",
         contracts.concat()
     );

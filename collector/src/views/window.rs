@@ -52,13 +52,17 @@ impl<'a> WindowChunks<'a> {
         Self { store, checks: contract.terms.checks.clone(), next: from, end: to }
     }
 
-    /// The next chunk's results with their flags, or `None` once the window is done.
+    /// The next chunk's results with their flags, the agents' control results after them (rule 10), or `None`
+    /// once the window is done.
     pub async fn next(&mut self) -> Result<Option<Vec<(ResultRecord, ResultFlags)>>, StoreError> {
         if self.next >= self.end {
             return Ok(None);
         }
         let until = self.next.checked_add(CHUNK).unwrap_or(self.end).min(self.end);
-        let chunk = self.store.flagged_results_between(&self.checks, self.next, until).await?;
+        let mut chunk = self.store.flagged_results_between(&self.checks, self.next, until).await?;
+        chunk.retain(|(_, flags)| !flags.contains(ResultFlags::CONTROL));
+        let controls = self.store.control_results_between(self.next, until).await?;
+        chunk.extend(controls.into_iter().map(|result| (result, ResultFlags::CONTROL)));
         self.next = until;
         Ok(Some(chunk))
     }
@@ -68,6 +72,7 @@ impl<'a> WindowChunks<'a> {
 struct LateCounts {
     slice: usize,
     region: String,
+    agent: String,
     check: usize,
     total: u32,
     failed: u32,
@@ -127,6 +132,9 @@ impl<'a> WindowPass<'a> {
     pub fn add(&mut self, result: &ResultRecord, late: bool) {
         let Some(slice) = self.evaluation.slice_of(result.started_at) else { return };
         self.evaluation.add(result);
+        if result.control {
+            return;
+        }
         let check = self.contract.terms.checks.iter().position(|id| *id == result.check_id);
         let Some(check) = check.filter(|_| self.contract.admits(&result.check_id, &result.region)) else {
             self.late_results += u64::from(late);
@@ -135,7 +143,8 @@ impl<'a> WindowPass<'a> {
         if late {
             self.late_results += 1;
             let failed = u32::from(failure(self.contract, result).is_some());
-            self.late.push(LateCounts { slice, region: result.region.clone(), check, total: 1, failed });
+            let agent = result.agent_id.clone().unwrap_or_default();
+            self.late.push(LateCounts { slice, region: result.region.clone(), agent, check, total: 1, failed });
         }
         if let Some(agent) = &result.agent_id {
             self.reported_by(agent, result.started_at);
@@ -172,12 +181,13 @@ impl<'a> WindowPass<'a> {
         for cell in &cells.cells {
             let (region, agent) = cell.region_and_agent().map_err(|error| ("cells", error))?;
             let observations = self.evaluation.observations();
-            observations.add_counts(region, cell.check as usize, slice, cell.total, cell.failed);
+            observations.add_counts((region, agent), cell.check as usize, slice, cell.total, cell.failed);
             if cell.late_total > 0 {
                 self.late_results += u64::from(cell.late_total);
                 self.late.push(LateCounts {
                     slice,
                     region: region.to_owned(),
+                    agent: agent.to_owned(),
                     check: cell.check as usize,
                     total: cell.late_total,
                     failed: cell.late_failed,
@@ -188,6 +198,10 @@ impl<'a> WindowPass<'a> {
             }
         }
         let observations = self.evaluation.observations();
+        for control in &cells.controls {
+            let agent = std::str::from_utf8(&control.agent).map_err(|error| ("cells", error))?;
+            observations.add_control_counts(agent, &control.check, slice, control.total, control.failed);
+        }
         for (started_at, check, error) in cells.samples() {
             observations.add_sample(slice, started_at, check, error);
         }
@@ -333,7 +347,8 @@ impl<'a> WindowPass<'a> {
         let without = (self.late_results > 0).then(|| {
             let mut without = self.evaluation.clone();
             for late in &self.late {
-                without.observations().remove_counts(&late.region, late.check, late.slice, late.total, late.failed);
+                let source = (late.region.as_str(), late.agent.as_str());
+                without.observations().remove_counts(source, late.check, late.slice, late.total, late.failed);
             }
             without.summary()
         });

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use crate::Report;
 use crate::contract::{Combine, Contract, Maintenance, NoData};
 use crate::display::{
-    budget_rule, coverage, day_class, duration, money, monitored_span, percent, period_status, region_coverage,
+    INCONCLUSIVE_MEANING, budget_rule, coverage, day_class, duration, inconclusive_time, money, monitored_span,
+    percent, period_status, region_coverage,
 };
 
 const STYLE: &str = "
@@ -207,7 +208,7 @@ fn render_coverage(out: &mut String, report: &Report) {
          <tr><td>Unknown (too few regions reported)</td><td class=\"num\">{}</td></tr>\
          <tr><td>Eligible</td><td class=\"num\">{}</td></tr>\
          <tr><td>Results used / ignored (other checks or regions)</td><td class=\"num\">{} / {}</td></tr>\
-         <tr><td>Agents that sent nothing this period</td><td>{}</td></tr>{}</table>\n",
+         <tr><td>Agents that sent nothing this period</td><td>{}</td></tr>{}{}</table>\n",
         report.coverage.reported_slices,
         report.coverage.measurable_slices,
         percent(report.coverage.percent, 2),
@@ -226,8 +227,15 @@ fn render_coverage(out: &mut String, report: &Report) {
             Some(agents) if agents.is_empty() => "none".to_owned(),
             Some(agents) => format!("<b>{}</b>", escape(&agents.join(", "))),
         },
+        inconclusive_row(report),
         late_row(report),
     );
+}
+
+/// The coverage row for results set aside as inconclusive, if any were.
+fn inconclusive_row(report: &Report) -> String {
+    let Some(time) = inconclusive_time(report) else { return String::new() };
+    format!("<tr><td>Inconclusive ({})</td><td><b>{}</b></td></tr>", escape(INCONCLUSIVE_MEANING), escape(&time))
 }
 
 /// The coverage row for results that arrived after the period closed, if any did.

@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use super::html::terms_rows;
 use crate::Report;
 use crate::contract::Contract;
-use crate::display::{budget_rule, coverage, duration, money, monitored_span, percent, period_status, region_coverage};
+use crate::display::{
+    INCONCLUSIVE_MEANING, budget_rule, coverage, duration, inconclusive_time, money, monitored_span, percent,
+    period_status, region_coverage,
+};
 
 /// Escapes text for a Markdown table cell.
 fn cell(text: &str) -> String {
@@ -143,6 +146,9 @@ fn render_coverage(out: &mut String, report: &Report) {
             _ => String::new(),
         },
     );
+    if let Some(time) = inconclusive_time(report) {
+        let _ = writeln!(out, "\nInconclusive: **{}** ({INCONCLUSIVE_MEANING}).", cell(&time));
+    }
     if let Some(late) = &report.late {
         let _ = writeln!(
             out,

@@ -307,6 +307,7 @@ fn probe(at: Timestamp, region: usize, contract: usize) -> ResultRecord {
         dns: None,
         tcp: None,
         confirmation: false,
+        control: false,
     }
 }
 

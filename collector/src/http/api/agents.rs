@@ -1,5 +1,6 @@
 //! `GET /api/v1/agents`: the agent registry, with whether each agent holds a session now and whether its clock
-//! is within `max_clock_offset`, and its signing key: pinned, on record (unpinned), or none. An agent that has not sent results for [`SILENT_AFTER`] is marked silent.
+//! is within `max_clock_offset`, its signing key (pinned, on record (unpinned), or none), and how its control
+//! probes stand. An agent that has not sent results for [`SILENT_AFTER`] is marked silent.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+use slaprobe_proto::ResultRecord;
 use slaprobe_proto::evidence::PublicKey;
 
 use super::ApiError;
@@ -45,6 +47,42 @@ pub struct AgentView {
     pub key: &'static str,
     /// Its public key, pinned or on record.
     pub public_key: Option<PublicKey>,
+    /// Its control probes of the last [`CONTROLS_WINDOW`]; `None` without any.
+    pub controls: Option<ControlsView>,
+}
+
+/// How far back the agents' control probes are read for [`ControlsView`].
+pub const CONTROLS_WINDOW: SignedDuration = SignedDuration::from_mins(5);
+
+/// An agent's control probes as of now: per control check, its latest result in [`CONTROLS_WINDOW`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ControlsView {
+    /// Control checks with a result in the window.
+    pub probed: u32,
+    /// Of those, the ones whose latest result failed.
+    pub failing: u32,
+    /// Most of them are failing: the agent's results are inconclusive now (rule 10).
+    pub inconclusive: bool,
+}
+
+/// Per agent, its controls as of `now`, from the latest result of each of its control checks.
+fn controls_of(results: &[ResultRecord]) -> HashMap<String, ControlsView> {
+    let mut latest: HashMap<(&str, &str), &ResultRecord> = HashMap::new();
+    for result in results {
+        let key = (result.agent_id.as_deref().unwrap_or_default(), result.check_id.as_str());
+        let newer = latest.get(&key).is_none_or(|kept| kept.started_at <= result.started_at);
+        if newer {
+            latest.insert(key, result);
+        }
+    }
+    let mut views: HashMap<String, ControlsView> = HashMap::new();
+    for ((agent, _), result) in latest {
+        let view = views.entry(agent.to_owned()).or_insert(ControlsView { probed: 0, failing: 0, inconclusive: false });
+        view.probed += 1;
+        view.failing += u32::from(!result.ok);
+        view.inconclusive = view.failing * 2 > view.probed;
+    }
+    views
 }
 
 /// Every agent that ever opened a session, by id, as of `now`.
@@ -56,6 +94,8 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
         (config.max_clock_offset, pinned)
     };
     let records = state.store.agents().await?;
+    let since = now.saturating_sub(CONTROLS_WINDOW).unwrap_or(now);
+    let controls = controls_of(&state.store.control_results_between(since, now).await?);
     let recorded: HashMap<String, PublicKey> =
         state.store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
     Ok(records
@@ -70,6 +110,7 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
             AgentView {
                 key,
                 public_key,
+                controls: controls.get(&record.agent_id).copied(),
                 connected: state.metrics.is_connected(&record.agent_id),
                 silent: now.duration_since(record.last_seen) > SILENT_AFTER,
                 clock_offset_ms: clock.map(|clock| clock.offset_nanos as f64 / 1e6),

@@ -1,6 +1,7 @@
-//! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned), and which agents have gone silent (nothing for
-//! [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out. Below,
-//! the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
+//! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned)
+//! and control probes (passing, or failing so that its results are inconclusive), and which agents have gone
+//! silent (nothing for [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones
+//! stand out. Below, the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
 //! log.
 
 use std::collections::BTreeMap;
@@ -53,7 +54,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
             div.scroll { table {
                 thead { tr {
                     th { "Agent" } th { "Region" } th { "Version" } th { "Session" } th { "Last results" }
-                    th.num { "Backlog" } th.num { "Clock offset" } th { "Key" }
+                    th.num { "Backlog" } th.num { "Clock offset" } th { "Key" } th { "Controls (5 min)" }
                 } }
                 tbody {
                     @for view in &views {
@@ -79,13 +80,26 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                                     _ => span.badge.silent { "unsigned" },
                                 }
                             }
+                            td data-field="controls" {
+                                @match view.controls {
+                                    None => span.muted { "none" },
+                                    Some(controls) if controls.inconclusive => {
+                                        span.badge.down { "inconclusive" }
+                                        " " (controls.failing) " of " (controls.probed) " failing"
+                                    }
+                                    Some(controls) => {
+                                        span.badge.up { "passing" }
+                                        " " (controls.probed - controls.failing) " of " (controls.probed)
+                                    }
+                                }
+                            }
                         }
                     }
                     @for agent in &never {
                         tr.silent data-agent=(agent.agent_id) {
                             td { strong { (agent.agent_id) } " " span.badge.silent { "never connected" } }
                             td { (agent.region) }
-                            td colspan="6" { span.muted { "Configured in collector.yaml; no session yet." } }
+                            td colspan="7" { span.muted { "Configured in collector.yaml; no session yet." } }
                         }
                     }
                 }

@@ -227,6 +227,9 @@ const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL
     );
 ",
+    "
+    CREATE INDEX results_controls ON results (started_at_ns) WHERE flags & 16 <> 0;
+",
 ];
 
 /// Connections in the pool at most.

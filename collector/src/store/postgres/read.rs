@@ -116,6 +116,22 @@ impl PostgresStore {
         Ok(records)
     }
 
+    /// See [`crate::store::Store::control_results_between`].
+    pub async fn control_results_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ResultRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT record FROM results WHERE flags & 16 <> 0 AND started_at_ns >= $1 AND started_at_ns < $2
+                 ORDER BY started_at_ns, agent_id, seq",
+                &[&nanos(from), &nanos(to)],
+            )
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
     /// See [`crate::store::Store::agents`].
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         let rows = self

@@ -84,6 +84,25 @@ pub fn flagged_results_between(
     Ok(records)
 }
 
+/// Control probes' results (flagged `control`, of any check) whose `started_at` lies in `[from, to)`, ordered by
+/// `started_at`.
+pub fn control_results_between(
+    connection: &Connection,
+    from: Timestamp,
+    to: Timestamp,
+) -> rusqlite::Result<Vec<ResultRecord>> {
+    let mut query = connection.prepare_cached(
+        "SELECT record FROM results WHERE flags & 16 <> 0 AND started_at_ns >= ?1 AND started_at_ns < ?2
+         ORDER BY started_at_ns, agent_id, seq",
+    )?;
+    let rows = query.query_map(params![nanos(from), nanos(to)], |row| {
+        let bytes = row.get_ref(0)?.as_blob()?;
+        let decoded = v1::Result::decode(bytes).map_err(|error| conversion_error(0, error))?;
+        ResultRecord::try_from(decoded).map_err(|error| conversion_error(0, error))
+    })?;
+    rows.collect()
+}
+
 /// Every agent's registry entry, by id.
 pub fn agents(connection: &Connection) -> rusqlite::Result<Vec<AgentRecord>> {
     let mut query = connection.prepare_cached(
