@@ -20,6 +20,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod health;
 pub mod metrics;
 pub mod output;
 pub mod private_files;

@@ -120,11 +120,9 @@ pub async fn run(
         ),
         None => None,
     };
-    let runner = ProbeRunner {
-        context: ProbeContext::new(config.settings.source_ip, &config.settings.resolv_conf),
-        identity,
-        metrics: metrics.clone(),
-    };
+    let context = ProbeContext::new(config.settings.source_ip, &config.settings.resolv_conf);
+    let resolver = context.nameserver().map_or_else(|failure| failure.message, |server| server.to_string());
+    let runner = ProbeRunner { context, identity, metrics: metrics.clone() };
     let (results, queue) = mpsc::channel(RESULT_QUEUE);
     let (pushed_tx, mut pushed) = mpsc::channel::<v1::CheckConfig>(4);
     let config_version = Arc::new(Mutex::new(String::new()));
@@ -159,6 +157,7 @@ pub async fn run(
                     results: config.settings.checkpoint_results,
                     every: config.settings.checkpoint_every,
                 },
+                resolver,
             };
             let links = Links {
                 appended: appended.clone(),

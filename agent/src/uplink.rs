@@ -31,6 +31,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::CollectorTls;
+use crate::health::SelfView;
 use crate::signing::{CheckpointPolicy, Signer, SigningKey};
 use crate::spool::{Gap, Spool};
 
@@ -56,6 +57,9 @@ pub struct UplinkSettings {
     pub key: Arc<SigningKey>,
     /// How often checkpoints are signed.
     pub checkpoints: CheckpointPolicy,
+    /// The nameserver the probes resolve names with (`ip:port`), or why there is none: part of the agent's
+    /// view of itself sent with every batch.
+    pub resolver: String,
 }
 
 /// The TLS settings for `https://` collectors: the system's roots, plus the CA and client identity of
@@ -118,13 +122,14 @@ enum SessionError {
 
 /// Streams `spool` to the collector until `shutdown`.
 pub async fn run(settings: UplinkSettings, spool: Arc<Mutex<Spool>>, links: Links, shutdown: CancellationToken) {
+    let mut view = SelfView::new(settings.resolver.clone());
     let mut failures: u32 = 0;
     let mut attempt: usize = 0;
     while !shutdown.is_cancelled() {
         let url = &settings.collectors[attempt % settings.collectors.len().max(1)];
         attempt += 1;
         let outcome = tokio::select! {
-            outcome = session(&settings, url, &spool, &links, &mut failures) => outcome,
+            outcome = session(&settings, url, &spool, &links, (&mut failures, &mut view)) => outcome,
             () = shutdown.cancelled() => return,
         };
         links.connected.set(0);
@@ -151,7 +156,7 @@ async fn session(
     url: &str,
     spool: &Arc<Mutex<Spool>>,
     links: &Links,
-    failures: &mut u32,
+    (failures, view): (&mut u32, &mut SelfView),
 ) -> Result<(), SessionError> {
     let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|error| SessionError::Spool(format!("collector URL {url:?}: {error}")))?;
@@ -205,11 +210,11 @@ async fn session(
     loop {
         if sent_through.saturating_sub(acked_through) < WINDOW {
             // The batch and the gaps come from one look at the spool, so a gap the batch skips over is known.
-            let (batch, gaps) = with_spool(spool, |spool| {
+            let (batch, gaps, (backlog, dropped)) = with_spool(spool, |spool| {
                 let batch = spool
                     .read_after(sent_through, limits::BATCH_RESULTS, limits::BATCH_TARGET_BYTES)
                     .map_err(|error| error.to_string())?;
-                Ok((batch, spool.gaps().to_vec()))
+                Ok((batch, spool.gaps().to_vec(), (spool.backlog(), spool.dropped_total())))
             })?;
             // Gaps that appeared during the session are reported before any result past them.
             for gap in gaps {
@@ -220,7 +225,9 @@ async fn session(
             }
             if let Some(last) = batch.last().map(|result| result.seq) {
                 let checkpoint = signer.checkpoint(&batch);
-                let body = v1::agent_message::Body::Batch(v1::ResultBatch { results: batch, checkpoint });
+                view.saw(&batch);
+                let health = Some(view.health(wall_clock_nanos(), backlog, dropped));
+                let body = v1::agent_message::Body::Batch(v1::ResultBatch { results: batch, checkpoint, health });
                 to_collector.send(send(body)).await.map_err(|_| SessionError::Closed)?;
                 sent_through = last;
                 continue;
@@ -246,6 +253,7 @@ async fn session(
                 }
                 Some(v1::CollectorMessage { body: Some(v1::collector_message::Body::Clock(echo)) }) => {
                     if let Some(estimate) = clock_probe.take().and_then(|probe| clock_estimate(probe, &echo)) {
+                        view.clock(estimate.offset_nanos);
                         let body = v1::agent_message::Body::ClockEstimate(estimate);
                         to_collector.send(send(body)).await.map_err(|_| SessionError::Closed)?;
                     }

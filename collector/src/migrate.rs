@@ -163,7 +163,7 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 15] = [
+const TABLES: [Table; 16] = [
     Table {
         name: "agent_keys",
         columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
@@ -307,6 +307,7 @@ const TABLES: [Table; 15] = [
         ],
     },
     Table { name: "status_pages", columns: &[("url", Kind::Text), ("record", Kind::Text)] },
+    Table { name: "agent_health", columns: &[("agent_id", Kind::Text), ("at_ns", Kind::Int), ("record", Kind::Text)] },
 ];
 
 async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) -> Result<(), MigrateError> {

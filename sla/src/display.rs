@@ -103,6 +103,29 @@ pub fn inconclusive_time(report: &Report) -> Option<String> {
     (!regions.is_empty()).then(|| regions.join(", "))
 }
 
+/// How the regions were measuring during `incident`, in one line: `eu-west, us-east measuring normally
+/// throughout; ap-south: agent-ap-1: controls failing (2 of 3) at 12:03:00Z`; `not known` when the report
+/// carries nothing of it.
+pub fn measurement(incident: &crate::report::Incident) -> String {
+    use crate::report::MeasurementState;
+    let of = |state: MeasurementState| {
+        (incident.measurement.iter()).filter(move |region| region.state == state).map(|region| region.region.as_str())
+    };
+    let mut parts = Vec::new();
+    let normal: Vec<&str> = of(MeasurementState::Normal).collect();
+    if !normal.is_empty() {
+        parts.push(format!("{} measuring normally throughout", normal.join(", ")));
+    }
+    for region in incident.measurement.iter().filter(|region| region.state == MeasurementState::Abnormal) {
+        parts.push(format!("{}: {}", region.region, region.notes.join(", ")));
+    }
+    let unknown: Vec<&str> = of(MeasurementState::Unknown).collect();
+    if !unknown.is_empty() {
+        parts.push(format!("{}: not known (no report of the agents' own state)", unknown.join(", ")));
+    }
+    if parts.is_empty() { "not known".to_owned() } else { parts.join("; ") }
+}
+
 /// The sentence that says what inconclusive time is, after [`inconclusive_time`].
 pub const INCONCLUSIVE_MEANING: &str = "the agent's own control probes failed there, so its results counted as no      data from its region (our network, not the vendor's)";
 

@@ -608,5 +608,6 @@ fn incident(contract: &Contract, grid: &Grid, summary: &Summary, slices: std::op
         checks: checks.into_iter().collect(),
         sample_errors,
         observed: Vec::new(),
+        measurement: Vec::new(),
     }
 }

@@ -43,7 +43,7 @@ pub mod vendor;
 pub use engine::{Evaluation, evaluate, evaluation_window};
 pub use horizon::Horizon;
 pub use period::{Period, parse_period};
-pub use report::{Coverage, Day, Incident, LateResults, PeriodStatus, Report};
+pub use report::{Coverage, Day, Incident, LateResults, MeasurementState, PeriodStatus, RegionMeasurement, Report};
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

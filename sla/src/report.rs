@@ -183,6 +183,34 @@ pub struct Incident {
     /// What we observed: one failed result from each region that voted down, the earliest, with its failure
     /// captures ([`crate::observed`]); empty where the report was made without the raw results.
     pub observed: Vec<slaprobe_proto::ResultRecord>,
+    /// How each region that reported in the period was measuring during the incident, by the agents' own
+    /// reports of themselves (the collector's word); empty where the report was made without them.
+    pub measurement: Vec<RegionMeasurement>,
+}
+
+/// How one region's agents were measuring during an incident, by what they reported of themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RegionMeasurement {
+    /// Region label.
+    pub region: String,
+    /// `normal`: every report of its agents from shortly before the incident to its end was normal (controls
+    /// passing, clock within bound, nothing dropped); `abnormal`: some was not (`notes` say what); `unknown`: its
+    /// agents reported nothing of themselves then.
+    pub state: MeasurementState,
+    /// What was not normal, each once (`agent-eu-1: controls failing (2 of 3) at 12:03:00Z`).
+    pub notes: Vec<String>,
+}
+
+/// See [`RegionMeasurement::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasurementState {
+    /// Measuring normally throughout.
+    Normal,
+    /// Something was off; see the notes.
+    Abnormal,
+    /// Nothing reported.
+    Unknown,
 }
 
 /// One local day of the period.

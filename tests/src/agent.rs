@@ -79,6 +79,7 @@ pub fn plaintext_uplink(
         tls: client_tls(None).expect("TLS settings without files"),
         key: std::sync::Arc::new(SigningKey::load_or_create(key_dir).expect("agent key")),
         checkpoints: CheckpointPolicy::default(),
+        resolver: "127.0.0.1:53".to_owned(),
     }
 }
 

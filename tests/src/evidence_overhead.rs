@@ -55,7 +55,7 @@ pub fn prepare(rows: &[Vec<ResultRecord>], signed: bool) -> Vec<Stream> {
                     let signature = pair.sign(&statement.signed_bytes()).as_ref().to_vec();
                     v1::Checkpoint { seq: last, chain: previous.to_vec(), signature }
                 });
-                batches.push(v1::ResultBatch { results, checkpoint });
+                batches.push(v1::ResultBatch { results, checkpoint, health: None });
             }
             let hello = v1::Hello {
                 agent_id,

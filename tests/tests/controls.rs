@@ -6,7 +6,10 @@
 //! - eu-west's own network fails (its control fails, then the vendor fails from there too): eu counts as no
 //!   data, not a single down slice, no alert; the agents API shows eu's controls failing meanwhile, and the claim
 //!   report (JSON and HTML) names eu's inconclusive time;
-//! - controls pass and the vendor is down from two regions: downtime and the alert, as before.
+//! - controls pass and the vendor is down from two regions: downtime and the alert, as before; the incident says
+//!   how each region was measuring by what its agent reported of itself (us and ap normally throughout);
+//! - the period's evidence bundle, with every agent's control probes in it, verifies: `slaprobe-verify` makes
+//!   the same report, eu's inconclusive time included, from the bundle alone.
 //!
 //! Faults start and end just after a slice boundary, the control's a slice before the vendor's (and ends a slice
 //! after), as a real uplink failure does: each slice the vendor fails in then holds failing control probes.
@@ -14,10 +17,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use serde_json::Value;
 use slaprobe_collector::digest::token_hash;
 use slaprobe_tests::agent::AgentProcess;
-use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::bundles::verify;
+use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::free_addr;
@@ -98,14 +103,14 @@ async fn a_region_whose_own_network_fails_is_no_data_and_a_vendor_down_elsewhere
         ),
     )
     .unwrap();
-    let _collector = tokio::task::block_in_place(|| start_collector(&config));
-    let _agents: Vec<AgentProcess> = REGIONS
+    let collector = tokio::task::block_in_place(|| start_collector(&config));
+    let agents: Vec<AgentProcess> = REGIONS
         .iter()
         .map(|(region, address)| {
             let spool = tempfile::tempdir().unwrap();
             let yaml = format!(
                 "agent_id: agent-{region}\nregion: {region}\ncollector: \"http://{grpc}\"\ntoken: {region}\n\
-                 spool_dir: \"{}\"\nsource_ip: {address}\n",
+                 spool_dir: \"{}\"\nsource_ip: {address}\ncheckpoint_every: 0s\n",
                 spool.path().join("spool").display()
             );
             AgentProcess::start_for_collector(spool, &yaml)
@@ -158,4 +163,33 @@ async fn a_region_whose_own_network_fails_is_no_data_and_a_vendor_down_elsewhere
     let incident = &report["incidents"][0];
     assert_eq!(incident["regions"], serde_json::json!(["eu", "us"]), "{report}");
     println!("vendor down from 2 of 3 regions with controls passing: {down} down slices, alert fired");
+    let measured = |region: &str| {
+        let regions = incident["measurement"].as_array().unwrap();
+        regions.iter().find(|measured| measured["region"] == region).cloned().unwrap_or_default()
+    };
+    for region in ["us", "ap"] {
+        assert_eq!(measured(region)["state"], "normal", "{region}: {}", incident["measurement"]);
+    }
+    // eu's own fault ended shortly before, within the two minutes before the incident that count.
+    println!("eu measuring during the incident: {}", measured("eu"));
+    let (_, html) = api(http, &format!("/api/v1/contracts/acme/report?period={period}&format=html")).await;
+    assert!(html.contains("<th>Our measurement</th>") && html.contains(" measuring normally throughout"), "{html}");
+
+    for agent in agents {
+        agent.signal(Signal::SIGTERM);
+        let _ = tokio::task::block_in_place(|| agent.wait(Duration::from_secs(10)));
+    }
+    drop(collector);
+    let bundle = dir.path().join("bundle");
+    let (config_arg, bundle_arg) = (config.to_str().unwrap(), bundle.to_str().unwrap());
+    let args = ["evidence", "--config", config_arg, "--contract", "acme", "--period", &period, "--out", bundle_arg];
+    tokio::task::block_in_place(|| run_collector(&args));
+    let results = std::fs::read_to_string(bundle.join("results.jsonl")).unwrap();
+    assert!(results.lines().any(|line| line.contains("\"control\":true")), "control probes in full");
+    let (code, said) = verify(&bundle);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("report reproduced from these results"), "{said}");
+    let bundled: Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("report.json")).unwrap()).unwrap();
+    let eu = bundled["coverage"]["regions"].as_array().unwrap().iter().find(|region| region["region"] == "eu").cloned();
+    assert!(eu.is_some_and(|eu| eu["inconclusive_slices"].as_u64().unwrap() >= 5), "{bundled}");
 }

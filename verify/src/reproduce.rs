@@ -2,11 +2,13 @@
 //! `report.json` and `report.html`.
 //!
 //! The contract's full results in `results.jsonl` that started in the period's evaluation window (the period and its
-//! run margins) are laid out as the collector lays out the results it stores; `contract.json` gives the terms, where
+//! run margins), its checks' and the agents' control probes, are laid out as the collector lays out the results it
+//! stores; `contract.json` gives the terms, where
 //! the checks were placed and when monitoring began; `report.json` gives the moment the report was made. Two fields
 //! cannot be computed from the bundle and are taken from `report.json` as the collector's word: `silent_agents` (which
-//! agents the collector expected) and `late` (which results arrived after the period closed); of `vendor_status`, what
-//! the vendor's status page declared is the collector's word too, and what it makes of our incidents is made again.
+//! agents the collector expected) and `late` (which results arrived after the period closed); each incident's
+//! `measurement` (what the agents reported of themselves) is the collector's word too; of `vendor_status`, what
+//! the vendor's status page declared is the collector's word, and what it makes of our incidents is made again.
 //! Every other field must come out the same, and the HTML claim document rendered from the report must be `report.html`
 //! byte for byte. When monitoring began is checked against the results as far as they reach: no result of the contract
 //! may be older than it.
@@ -22,7 +24,9 @@ use slaprobe_sla::observations::failure;
 use slaprobe_sla::observed::Sampler;
 use slaprobe_sla::render::{Format, render};
 use slaprobe_sla::vendor::VendorStatus;
-use slaprobe_sla::{Evaluation, Horizon, LateResults, Period, Report, evaluation_window, parse_period};
+use slaprobe_sla::{
+    Evaluation, Horizon, LateResults, Period, RegionMeasurement, Report, evaluation_window, parse_period,
+};
 
 use crate::files::BundleFiles;
 use crate::problems::Problem;
@@ -102,13 +106,21 @@ impl<'a> Recount<'a> {
                 return;
             }
         };
+        let in_window = self.window.0 <= record.started_at && record.started_at < self.window.1;
+        if record.control {
+            // An agent's control probe: it decides whether the agent's results are conclusive (rule 10).
+            if in_window {
+                self.evaluation.add(&record);
+            }
+            return;
+        }
         if !self.terms.contract.terms.checks.contains(&record.check_id) {
             return;
         }
         if self.earliest.is_none_or(|(at, _)| record.started_at < at) {
             self.earliest = Some((record.started_at, line));
         }
-        if self.window.0 <= record.started_at && record.started_at < self.window.1 {
+        if in_window {
             self.evaluation.add(&record);
             let contract = &self.terms.contract;
             if contract.admits(&record.check_id, &record.region) && failure(contract, &record).is_some() {
@@ -139,6 +151,9 @@ impl<'a> Recount<'a> {
         observe(bundle, &terms.contract, &self.failed_lines, &mut report);
         report.silent_agents = stated.silent_agents;
         report.late = stated.late;
+        for (incident, measurement) in report.incidents.iter_mut().zip(stated.measurements) {
+            incident.measurement = measurement;
+        }
         report.vendor_status =
             stated.vendor_status.map(|status| slaprobe_sla::vendor::compare(status.read(), &terms.contract, &report));
         let computed = serde_json::to_value(&report).unwrap_or_default();
@@ -207,6 +222,8 @@ struct StatedReport {
     silent_agents: Option<Vec<String>>,
     late: Option<LateResults>,
     vendor_status: Option<VendorStatus>,
+    /// Each incident's measurement, in order.
+    measurements: Vec<Vec<RegionMeasurement>>,
 }
 
 /// `report.json`'s one report.
@@ -245,7 +262,18 @@ fn read_report(bundle: &BundleFiles, problems: &mut Vec<Problem>) -> Option<Stat
     let vendor_status = serde_json::from_value(field("vendor_status"))
         .map_err(|error| problems.push(fail(format!("`vendor_status`: {error}"))))
         .ok()?;
-    Some(StatedReport { fields, generated_at, silent_agents, late, vendor_status })
+    let incidents = field("incidents");
+    let stated_incidents = incidents.as_array().map(Vec::as_slice).unwrap_or_default();
+    let measurements = stated_incidents
+        .iter()
+        .enumerate()
+        .map(|(index, incident)| {
+            serde_json::from_value(incident.get("measurement").cloned().unwrap_or(Value::Array(Vec::new())))
+                .map_err(|error| problems.push(fail(format!("`incidents[{index}].measurement`: {error}"))))
+                .ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(StatedReport { fields, generated_at, silent_agents, late, vendor_status, measurements })
 }
 
 /// What to say of a field of `report.json` that the results do not give.

@@ -9,7 +9,8 @@
 //! agent's region) unless the agent already runs that version. A result that cannot be accepted (malformed,
 //! its check not assigned to the agent's region, stamped later than now plus the clock bound or earlier than
 //! the retention horizon) is kept among the refusals with the reason and acknowledged without being stored, so
-//! one bad record cannot wedge an agent's spool.
+//! one bad record cannot wedge an agent's spool. The agent's view of itself that comes with its batches is kept as
+//! its history ([`health`]).
 //!
 //! Limits: a stream must send its Hello within [`HELLO_TIMEOUT`]; messages over [`MAX_MESSAGE`] and batches of
 //! more than [`limits::MAX_BATCH_RESULTS`] end the session; each agent has one live session, and a new Hello
@@ -30,6 +31,7 @@
 
 pub mod auth;
 pub mod evidence;
+pub mod health;
 pub mod live;
 pub mod refusals;
 pub mod session;

@@ -20,6 +20,7 @@ use tonic::{Status, Streaming};
 
 use super::IngestSettings;
 use super::evidence::{ChainFollower, verify_checkpoint, verify_gap};
+use super::health::HealthNotes;
 use super::live::Claim;
 use super::settings::Assignment;
 use crate::config::AgentIdentity;
@@ -59,6 +60,7 @@ pub struct Session {
     outbound: Outbound,
     assignment: Option<Assignment>,
     clock_suspect: bool,
+    health: HealthNotes,
     pushed_version: String,
     metrics: Arc<CollectorMetrics>,
 }
@@ -84,6 +86,7 @@ impl Session {
             outbound,
             assignment,
             clock_suspect: false,
+            health: HealthNotes::default(),
             pushed_version: String::new(),
             metrics,
         }
@@ -156,7 +159,10 @@ impl Session {
 
     async fn handle(&mut self, message: v1::AgentMessage, writes: &mut VecDeque<JoinHandle<Reply>>) -> Reply {
         match message.body {
-            Some(v1::agent_message::Body::Batch(batch)) => {
+            Some(v1::agent_message::Body::Batch(mut batch)) => {
+                if let Some(health) = batch.health.take() {
+                    self.note_health(health).await;
+                }
                 writes.extend(self.store_batch(batch)?);
                 Ok(None)
             }
@@ -216,6 +222,16 @@ impl Session {
         }
         tracing::info!(agent_id = %self.identity.agent_id, version = %config.version, "Pushing checks to the agent.");
         Ok(Some(v1::collector_message::Body::Config(config)))
+    }
+
+    /// Keeps the agent's view of itself when it says something new ([`HealthNotes`]); a store failure is
+    /// logged, not the session's end (the results that follow will tell).
+    async fn note_health(&mut self, health: v1::AgentHealth) {
+        let bound = self.settings.borrow().max_clock_offset;
+        let Some(record) = self.health.take(&self.identity, health, Timestamp::now(), bound) else { return };
+        if let Err(error) = self.store.record_health(&record).await {
+            tracing::warn!(agent_id = %self.identity.agent_id, %error, "Could not keep the agent's view of itself.");
+        }
     }
 
     async fn record_clock(&mut self, estimate: v1::ClockEstimate) -> Reply {

@@ -21,6 +21,7 @@
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
 //! - [`columns`]: how instants and sequence numbers are kept in columns.
 
+pub mod agent_health;
 pub mod alerts;
 pub mod columns;
 pub mod evidence;

@@ -256,6 +256,8 @@ pub(crate) enum Write {
     ReportDelivery(Box<super::periods::DeliveryStep>),
     /// A status page's record, in place of its last one.
     StatusPage(Box<super::status_pages::StatusPageRow>),
+    /// A row of an agent's history of itself.
+    Health(Box<super::agent_health::HealthRow>),
 }
 
 /// Which results a rollup write counts.
@@ -313,7 +315,8 @@ impl Write {
             | Self::Revision(_)
             | Self::Claim(_)
             | Self::ReportDelivery(_)
-            | Self::StatusPage(_) => return Ok(()),
+            | Self::StatusPage(_)
+            | Self::Health(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

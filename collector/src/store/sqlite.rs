@@ -236,6 +236,15 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX results_controls ON results (started_at_ns) WHERE flags & 16 <> 0;
 ",
+    "
+    CREATE TABLE agent_health (
+        agent_id TEXT    NOT NULL,
+        at_ns    INTEGER NOT NULL,
+        record   TEXT    NOT NULL,
+        PRIMARY KEY (agent_id, at_ns)
+    ) WITHOUT ROWID;
+    CREATE INDEX agent_health_by_time ON agent_health (at_ns);
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

@@ -13,6 +13,7 @@
 //! result per region, with its failure captures), and what the vendor's status page declared
 //! (kept by `status_pages`).
 
+pub mod measurement;
 pub mod scorecard;
 mod standings;
 mod window;
@@ -135,7 +136,8 @@ pub async fn store_reports<'a>(
         let horizon = store_horizon(contract, store, ledger, now).await?;
         let mut pass = report_pass(contract, &period);
         pass.read(store, &period, ledger).await?;
-        let report = with_observations(store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
+        let report =
+            with_observations(config, store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
         reports.push((contract, report));
     }
     Ok(reports)
@@ -328,7 +330,8 @@ pub async fn store_period_view<'a>(
         let mut pass = report_pass(contract, &period).with_breakdown((period.start, period.end));
         pass.read(store, &period, ledger).await?;
         let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
-        let report = with_observations(store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
+        let report =
+            with_observations(config, store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
         return Ok(PeriodView { contract, period, status: None, report, regions, latency, horizon });
     }
     // Up to the last whole slice before `as_of`.
@@ -338,14 +341,19 @@ pub async fn store_period_view<'a>(
     pass.read(store, &period, ledger).await?;
     let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
     let standing = standing_at(config, contract, &period, &horizon, pass);
-    let report = with_observations(store, contract, standing.so_far.clone()).await?;
+    let report = with_observations(config, store, contract, standing.so_far.clone()).await?;
     Ok(PeriodView { contract, period: elapsed, status: Some(standing), report, regions, latency, horizon })
 }
 
 /// `report` with what we observed in each of its incidents ([`Sampler`]): each incident's raw results read
-/// [`SAMPLE_CHUNK`] at a time from its start until every region that voted down in it has its sample; and with
-/// the vendor's word against them.
-async fn with_observations(store: &Store, contract: &Contract, mut report: Report) -> Result<Report, StoreError> {
+/// [`SAMPLE_CHUNK`] at a time from its start until every region that voted down in it has its sample; with how
+/// each region was measuring then ([`measurement`]); and with the vendor's word against them.
+async fn with_observations(
+    config: &CollectorConfig,
+    store: &Store,
+    contract: &Contract,
+    mut report: Report,
+) -> Result<Report, StoreError> {
     let mut sampler = Sampler::new(contract, &report.incidents);
     let spans: Vec<(Timestamp, Timestamp)> = sampler.spans().collect();
     for (index, (start, end)) in spans.into_iter().enumerate() {
@@ -359,6 +367,7 @@ async fn with_observations(store: &Store, contract: &Contract, mut report: Repor
         }
     }
     sampler.finish(&mut report.incidents);
+    let report = measurement::with_measurement(store, config.max_clock_offset, report).await?;
     with_vendor_word(store, contract, report).await
 }
 

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use crate::Report;
 use crate::contract::{Combine, Contract, Maintenance, NoData};
 use crate::display::{
-    INCONCLUSIVE_MEANING, budget_rule, coverage, day_class, duration, inconclusive_time, money, monitored_span,
-    percent, period_status, region_coverage,
+    INCONCLUSIVE_MEANING, budget_rule, coverage, day_class, duration, inconclusive_time, measurement, money,
+    monitored_span, percent, period_status, region_coverage,
 };
 
 const STYLE: &str = "
@@ -176,19 +176,20 @@ fn render_incidents(out: &mut String, report: &Report) {
         return;
     }
     out.push_str(
-        "<table><tr><th>Start (UTC)</th><th>End (UTC)</th><th class=\"num\">Duration</th><th>Regions</th><th>Checks</th><th>Sample errors</th></tr>\n",
+        "<table><tr><th>Start (UTC)</th><th>End (UTC)</th><th class=\"num\">Duration</th><th>Regions</th><th>Checks</th><th>Sample errors</th><th>Our measurement</th></tr>\n",
     );
     for incident in &report.incidents {
         let errors: Vec<String> = incident.sample_errors.iter().map(|error| escape(error)).collect();
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             incident.start.strftime("%Y-%m-%d %H:%M:%S"),
             incident.end.strftime("%Y-%m-%d %H:%M:%S"),
             duration(incident.duration_seconds as f64),
             escape(&incident.regions.join(", ")),
             escape(&incident.checks.join(", ")),
             errors.join("<br>"),
+            escape(&measurement(incident)),
         );
     }
     out.push_str("</table>\n");

@@ -9,8 +9,8 @@ use super::html::terms_rows;
 use crate::Report;
 use crate::contract::Contract;
 use crate::display::{
-    INCONCLUSIVE_MEANING, budget_rule, coverage, duration, inconclusive_time, money, monitored_span, percent,
-    period_status, region_coverage,
+    INCONCLUSIVE_MEANING, budget_rule, coverage, duration, inconclusive_time, measurement, money, monitored_span,
+    percent, period_status, region_coverage,
 };
 
 /// Escapes text for a Markdown table cell.
@@ -168,20 +168,21 @@ fn render_incidents(out: &mut String, report: &Report) {
     }
     let _ = write!(
         out,
-        "\n### Incidents: {} ({})\n\n| start | end | duration | regions | checks | sample errors |\n\
-         | --- | --- | ---: | --- | --- | --- |\n",
+        "\n### Incidents: {} ({})\n\n| start | end | duration | regions | checks | sample errors | our measurement |\n\
+         | --- | --- | ---: | --- | --- | --- | --- |\n",
         report.contract, report.period
     );
     for incident in &report.incidents {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             incident.start,
             incident.end,
             duration(incident.duration_seconds as f64),
             cell(&incident.regions.join(", ")),
             cell(&incident.checks.join(", ")),
             cell(&incident.sample_errors.join("; ")),
+            cell(&measurement(incident)),
         );
     }
 }

@@ -213,7 +213,7 @@ fn incidents(report: &Report) -> Markup {
             div.scroll { table {
                 thead { tr {
                     th { "Start" } th { "End" } th.num { "Duration" } th { "Regions" } th { "Checks" }
-                    th { "Sample errors" }
+                    th { "Sample errors" } th { "Our measurement" }
                 } }
                 tbody {
                     @for incident in &report.incidents {
@@ -224,9 +224,10 @@ fn incidents(report: &Report) -> Markup {
                             td { (incident.regions.join(", ")) }
                             td { (incident.checks.join(", ")) }
                             td { code { (incident.sample_errors.join("; ")) } }
+                            td data-field="measurement" { (slaprobe_sla::display::measurement(incident)) }
                         }
                         @if !incident.observed.is_empty() {
-                            tr.observed { td colspan="6" { (observed(incident)) } }
+                            tr.observed { td colspan="7" { (observed(incident)) } }
                         }
                     }
                 }

@@ -49,7 +49,7 @@ impl Agent {
 }
 
 async fn send_checkpointed(session: &Session, results: Vec<v1::Result>, checkpoint: v1::Checkpoint) {
-    let batch = v1::ResultBatch { results, checkpoint: Some(checkpoint) };
+    let batch = v1::ResultBatch { results, checkpoint: Some(checkpoint), health: None };
     session.send(v1::agent_message::Body::Batch(batch)).await;
 }
 

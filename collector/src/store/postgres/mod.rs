@@ -230,6 +230,15 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX results_controls ON results (started_at_ns) WHERE flags & 16 <> 0;
 ",
+    "
+    CREATE TABLE agent_health (
+        agent_id TEXT    NOT NULL,
+        at_ns    BIGINT NOT NULL,
+        record   TEXT    NOT NULL,
+        PRIMARY KEY (agent_id, at_ns)
+    );
+    CREATE INDEX agent_health_by_time ON agent_health (at_ns);
+",
 ];
 
 /// Connections in the pool at most.

@@ -50,14 +50,18 @@ impl PostgresStore {
                 .execute("DELETE FROM result_rollups WHERE minute_ns < $1", &[&nanos(*cutoff)])
                 .await
                 .map(changed),
-            Write::Prune(cutoff) => transaction
-                .execute(
-                    "DELETE FROM results WHERE (agent_id, seq, started_at_ns) IN
-                         (SELECT agent_id, seq, started_at_ns FROM results WHERE started_at_ns < $1 LIMIT $2)",
-                    &[&nanos(*cutoff), &i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX)],
-                )
-                .await
-                .map(changed),
+            Write::Prune(cutoff) => {
+                // The agents' history of themselves goes with the results it speaks for.
+                transaction.execute("DELETE FROM agent_health WHERE at_ns < $1", &[&nanos(*cutoff)]).await?;
+                transaction
+                    .execute(
+                        "DELETE FROM results WHERE (agent_id, seq, started_at_ns) IN
+                             (SELECT agent_id, seq, started_at_ns FROM results WHERE started_at_ns < $1 LIMIT $2)",
+                        &[&nanos(*cutoff), &i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX)],
+                    )
+                    .await
+                    .map(changed)
+            }
             Write::Ledger(step) => super::ledger::write(&transaction, step).await.map(changed),
             Write::ClearMarks(ids) => {
                 transaction.execute("DELETE FROM ledger_marks WHERE id = ANY($1)", &[ids]).await.map(changed)
@@ -74,6 +78,14 @@ impl PostgresStore {
                     "INSERT INTO status_pages (url, record) VALUES ($1, $2)
                      ON CONFLICT (url) DO UPDATE SET record = excluded.record",
                     &[&row.url, &row.record],
+                )
+                .await
+                .map(changed),
+            Write::Health(row) => transaction
+                .execute(
+                    "INSERT INTO agent_health (agent_id, at_ns, record) VALUES ($1, $2, $3)
+                     ON CONFLICT (agent_id, at_ns) DO UPDATE SET record = excluded.record",
+                    &[&row.agent_id, &row.at_ns, &row.record],
                 )
                 .await
                 .map(changed),

@@ -66,6 +66,14 @@ pub fn commit<'a>(
                     )?
                     .execute(params![row.url, row.record])? as u64,
             ),
+            Write::Health(row) => changed(
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO agent_health (agent_id, at_ns, record) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (agent_id, at_ns) DO UPDATE SET record = excluded.record",
+                    )?
+                    .execute(params![row.agent_id, row.at_ns, row.record])? as u64,
+            ),
         });
     }
     transaction.commit()?;
@@ -78,6 +86,8 @@ fn changed(rows: u64) -> WriteOutcome {
 
 /// Deletes up to [`PRUNE_BATCH`] results that started before `cutoff`.
 fn prune(transaction: &Transaction, cutoff: jiff::Timestamp) -> rusqlite::Result<u64> {
+    // The agents' history of themselves goes with the results it speaks for.
+    transaction.prepare_cached("DELETE FROM agent_health WHERE at_ns < ?1")?.execute(params![nanos(cutoff)])?;
     let deleted = transaction
         .prepare_cached(
             "DELETE FROM results WHERE (agent_id, seq) IN
