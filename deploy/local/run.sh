@@ -35,6 +35,8 @@ agents:
 # The central check list, pushed to agents by region. Replace with your vendors' endpoints.
 checks:
   - { id: collector-grpc, kind: tcp, target: "127.0.0.1:7070", interval: 30s }
+control_checks:   # a known-good target: when the agent's controls fail, its results count as no data
+  - { id: ctl-dashboard, kind: http, target: "http://127.0.0.1:8080/healthz", interval: 30s }
 contracts:
   - id: collector-grpc
     vendor: This machine

@@ -205,10 +205,9 @@ impl<'a> Fold<'a> {
             .filter_map(|(index, grid)| Some((index, key_in(grid)?)))
             .filter(|(index, key)| !self.grids[..*index].iter().any(|earlier| key_in(earlier) == Some(*key)))
             .map(|(_, key)| key);
-        let keys: Vec<(Timestamp, Timestamp)> = keys.collect();
         let (Some(check), false) = (check, result.control) else {
             for key in keys {
-                self.add_control(key, result);
+                Self::add_control(&mut self.slices, &mut self.names, key, result);
             }
             return;
         };
@@ -261,15 +260,20 @@ impl<'a> Fold<'a> {
     }
 
     /// Counts a control probe's result in the slice `key`.
-    fn add_control(&mut self, key: (Timestamp, Timestamp), result: &ResultRecord) {
+    fn add_control(
+        slices: &mut BTreeMap<(Timestamp, Timestamp), Folding>,
+        names: &mut Vec<Bytes>,
+        key: (Timestamp, Timestamp),
+        result: &ResultRecord,
+    ) {
         let agent = result.agent_id.as_deref().unwrap_or_default();
-        let folding = self.slices.entry(key).or_default();
+        let folding = slices.entry(key).or_default();
         let controls = &mut folding.cells.controls;
         let index = controls.iter().position(|cell| cell.check == result.check_id && cell.agent == agent.as_bytes());
         let cell = match index {
             Some(index) => &mut controls[index],
             None => {
-                let agent = Self::name(&mut self.names, agent);
+                let agent = Self::name(names, agent);
                 controls.push(ControlCell { agent, check: result.check_id.clone(), ..ControlCell::default() });
                 controls.last_mut().expect("just pushed")
             }
