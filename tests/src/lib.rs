@@ -23,6 +23,7 @@
 //! - [`tcp_server`]: TCP listeners with a banner, a TLS banner, or one that closes at once.
 //! - [`ports`]: a free loopback port for a process to bind, and one held closed.
 //! - [`agent`]: checks from YAML, one probe attempt in-process, and the `slaprobe-agent` binary as a process.
+//! - [`regions`]: one agent per region, each probing from its own loopback address.
 //! - [`collector`]: the `slaprobe-collector` binary as a process.
 //! - [`log_capture`]: the log of the code under test, kept in memory for assertions.
 //! - [`wait`]: polling a condition until it holds, with a deadline that names what was awaited.
@@ -44,6 +45,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process_stats;
 pub mod proxy;
+pub mod regions;
 pub mod smtp_receiver;
 pub mod status_page_server;
 pub mod tcp_relay;

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use slaprobe_collector::alerting;
 use slaprobe_collector::digest::token_hash;
-use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::collector::{start_collector, start_collector_logged};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::openapi::violations;
 use slaprobe_tests::ports::free_addr;
+use slaprobe_tests::regions::{self, agents_yaml, start_agents};
 use slaprobe_tests::smtp_receiver::SmtpReceiver;
 use slaprobe_tests::wait;
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
@@ -36,7 +36,7 @@ const FIRING_BOUND: Duration = Duration::from_millis(2_000 + 2_500 + 1_000 + 1_0
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn source(region: &str) -> IpAddr {
-    REGIONS.iter().find(|(name, _)| *name == region).unwrap().1.parse().unwrap()
+    regions::source(&REGIONS, region)
 }
 
 async fn api(http: SocketAddr, method: &str, path: &str) -> (u16, Value) {
@@ -68,12 +68,7 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
     let smtp = SmtpReceiver::start();
     let dir = tempfile::tempdir().unwrap();
     let (grpc, http) = (free_addr(), free_addr());
-    let agents: String = REGIONS
-        .iter()
-        .map(|(region, _)| {
-            format!("  - {{ id: agent-{region}, region: {region}, token_sha256: \"{}\" }}\n", token_hash(region))
-        })
-        .collect();
+    let agents = agents_yaml(&REGIONS);
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,
@@ -99,18 +94,7 @@ async fn down_in_two_of_three_regions_notifies_once_escalates_and_resolves() {
     )
     .unwrap();
     let mut collector = tokio::task::block_in_place(|| start_collector(&config));
-    let _agents: Vec<AgentProcess> = REGIONS
-        .iter()
-        .map(|(region, address)| {
-            let spool = tempfile::tempdir().unwrap();
-            let yaml = format!(
-                "agent_id: agent-{region}\nregion: {region}\ncollector: \"http://{grpc}\"\ntoken: {region}\n\
-                 spool_dir: \"{}\"\nsource_ip: {address}\n",
-                spool.path().join("spool").display()
-            );
-            AgentProcess::start_for_collector(spool, &yaml)
-        })
-        .collect();
+    let _agents = start_agents(&REGIONS, grpc, "");
     wait_for_all_regions(http).await;
 
     // Down from eu only: quorum 2 of 3 does not hold; nobody hears of it.

@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use slaprobe_collector::digest::token_hash;
-use slaprobe_tests::agent::AgentProcess;
 use slaprobe_tests::bundles::verify;
 use slaprobe_tests::collector::{run_collector, start_collector};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::http_server::HttpServer;
 use slaprobe_tests::ports::free_addr;
+use slaprobe_tests::regions::{self, agents_yaml, start_agents};
 use slaprobe_tests::wait;
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
 
@@ -37,7 +36,7 @@ const SETTLED: Duration = Duration::from_millis(2 * 2_000 + 2_500 + 1_000);
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn source(region: &str) -> IpAddr {
-    REGIONS.iter().find(|(name, _)| *name == region).unwrap().1.parse().unwrap()
+    regions::source(&REGIONS, region)
 }
 
 async fn api(http: SocketAddr, path: &str) -> (u16, String) {
@@ -78,12 +77,7 @@ async fn a_region_whose_own_network_fails_is_no_data_and_a_vendor_down_elsewhere
     let chat = WebhookReceiver::start(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let (grpc, http) = (free_addr(), free_addr());
-    let agents: String = REGIONS
-        .iter()
-        .map(|(region, _)| {
-            format!("  - {{ id: agent-{region}, region: {region}, token_sha256: \"{}\" }}\n", token_hash(region))
-        })
-        .collect();
+    let agents = agents_yaml(&REGIONS);
     let config = dir.path().join("collector.yaml");
     std::fs::write(
         &config,
@@ -104,18 +98,7 @@ async fn a_region_whose_own_network_fails_is_no_data_and_a_vendor_down_elsewhere
     )
     .unwrap();
     let collector = tokio::task::block_in_place(|| start_collector(&config));
-    let agents: Vec<AgentProcess> = REGIONS
-        .iter()
-        .map(|(region, address)| {
-            let spool = tempfile::tempdir().unwrap();
-            let yaml = format!(
-                "agent_id: agent-{region}\nregion: {region}\ncollector: \"http://{grpc}\"\ntoken: {region}\n\
-                 spool_dir: \"{}\"\nsource_ip: {address}\ncheckpoint_every: 0s\n",
-                spool.path().join("spool").display()
-            );
-            AgentProcess::start_for_collector(spool, &yaml)
-        })
-        .collect();
+    let agents = start_agents(&REGIONS, grpc, "checkpoint_every: 0s\n");
     wait::until(PATIENCE, "every agent's controls to pass", async || {
         let controls = controls(http).await;
         controls.len() == 3 && controls.iter().all(|(_, view)| view["inconclusive"] == false)

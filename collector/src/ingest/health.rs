@@ -97,7 +97,10 @@ mod tests {
         let off = v1::AgentHealth { clock_offset_nanos: Some(-3_000_000_000), ..failing.clone() };
         assert!(notes.take(&identity, off.clone(), soon, bound).is_some(), "the clock went beyond the bound");
         assert!(notes.take(&identity, off.clone(), start + SignedDuration::from_secs(64), bound).is_none());
-        assert!(notes.take(&identity, off.clone(), start + SignedDuration::from_secs(65), bound).is_some(), "a minute on");
+        assert!(
+            notes.take(&identity, off.clone(), start + SignedDuration::from_secs(65), bound).is_some(),
+            "a minute on"
+        );
         let lying = v1::AgentHealth { controls_failing: 9, ..healthy };
         let kept = notes.take(&identity, lying, start + SignedDuration::from_secs(66), bound).unwrap();
         assert_eq!(kept.controls_failing, 3, "never more failing than probed");

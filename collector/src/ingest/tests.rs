@@ -106,6 +106,26 @@ impl Session {
     }
 }
 
+/// A collector pushing the central checks of `checks_yaml` (a `checks:` document), and agent-eu-1's session
+/// with it, past the checks it was pushed.
+async fn serve_pushing(checks_yaml: &str) -> (Fixture, Session, v1::CheckConfig) {
+    let checks = slaprobe_checks::parse_checks_document(checks_yaml).unwrap();
+    let fixture = serve_with(|settings| {
+        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+    })
+    .await;
+    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
+    let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("checks pushed") };
+    (fixture, session, config)
+}
+
+/// Asserts that the refused results are `expected`: their seqs and reasons.
+async fn assert_refused(store: &Store, expected: &[(u64, &str)]) {
+    let refused = store.refused().await.unwrap();
+    let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
+    assert_eq!(reasons, expected);
+}
+
 async fn stored(store: &Store) -> Vec<ResultRecord> {
     let far = "2100-01-01T00:00:00Z".parse().unwrap();
     store.results_between(&["acme-api".to_owned()], Timestamp::UNIX_EPOCH, far).await.unwrap()
@@ -234,17 +254,11 @@ async fn the_registry_records_sessions_clocks_and_gaps_and_flags_suspect_results
 
 #[tokio::test]
 async fn results_of_checks_not_assigned_to_the_region_are_refused_with_the_reason() {
-    let checks = slaprobe_checks::parse_checks_document(
+    let (fixture, mut session, config) = serve_pushing(
         "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n\
          \x20 - { id: us-only, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, regions: [us-east] }\n",
     )
-    .unwrap();
-    let fixture = serve_with(|settings| {
-        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
-    })
     .await;
-    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
-    let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("checks pushed") };
     assert!(config.checks_yaml.contains("acme-api") && !config.checks_yaml.contains("us-only"));
     let mut retired = result(2, -1);
     retired.check_id = "retired-check".to_owned();
@@ -254,31 +268,24 @@ async fn results_of_checks_not_assigned_to_the_region_are_refused_with_the_reaso
     assert_eq!(session.next().await.unwrap(), v1::collector_message::Body::Ack(v1::Ack { through_seq: 3 }));
     let seqs: Vec<u64> = stored(&fixture.store).await.iter().map(|record| record.seq.unwrap()).collect();
     assert_eq!(seqs, [1]);
-    let refused = fixture.store.refused().await.unwrap();
-    let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
-    assert_eq!(
-        reasons,
-        [
+    assert_refused(
+        &fixture.store,
+        &[
             (2, "check \"retired-check\" is not assigned to region eu-west"),
-            (3, "check \"us-only\" is not assigned to region eu-west")
-        ]
-    );
+            (3, "check \"us-only\" is not assigned to region eu-west"),
+        ],
+    )
+    .await;
     assert!(fixture.store.flagged_results("agent-eu-1").await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn control_results_are_taken_only_as_controls_and_flagged() {
-    let checks = slaprobe_checks::parse_checks_document(
+    let (fixture, mut session, config) = serve_pushing(
         "checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:1\", interval: 60s, timeout: 5s }\n\
          \x20 - { id: ctl-gw, kind: tcp, target: \"127.0.0.1:2\", interval: 60s, timeout: 5s, control: true }\n",
     )
-    .unwrap();
-    let fixture = serve_with(|settings| {
-        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
-    })
     .await;
-    let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
-    let v1::collector_message::Body::Config(config) = session.next().await.unwrap() else { panic!("checks pushed") };
     assert!(config.checks_yaml.contains("control: true"), "{}", config.checks_yaml);
     let control = |seq: u64, check: &str, marked: bool| {
         let mut result = result(seq, -1);
@@ -297,15 +304,14 @@ async fn control_results_are_taken_only_as_controls_and_flagged() {
     let flagged = fixture.store.flagged_results("agent-eu-1").await.unwrap();
     let taken: Vec<(u64, Vec<&str>)> = flagged.iter().map(|(seq, flags)| (*seq, flags.names())).collect();
     assert_eq!(taken, [(1, vec!["control"]), (2, vec!["control"])], "the central control and the agent's own");
-    let refused = fixture.store.refused().await.unwrap();
-    let reasons: Vec<(u64, &str)> = refused.iter().map(|refusal| (refusal.seq, refusal.reason.as_str())).collect();
-    assert_eq!(
-        reasons,
-        [
+    assert_refused(
+        &fixture.store,
+        &[
             (3, "check \"acme-api\" is not a control check; it is measured, not a control"),
-            (4, "check \"ctl-gw\" is a control check; its results must be marked `control`")
-        ]
-    );
+            (4, "check \"ctl-gw\" is a control check; its results must be marked `control`"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
