@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 use super::{earliest_of, fold_between, merged_ranges, settle_horizon, slice_length, terms_hash};
 use crate::config::CollectorConfig;
 use crate::outage::Outage;
-use crate::store::ledger::CONTROL_MARK;
 use crate::store::{LeaseClaim, LedgerMark, LedgerState, LedgerWrite, Store, StoreError};
 use slaprobe_sla::contract::Contract;
 
@@ -203,8 +202,7 @@ fn marked_ranges(contract: &Contract, marks: &[LedgerMark], settled_until: Times
     merged_ranges(
         marks
             .iter()
-            .filter(|mark| mark.check_id == CONTROL_MARK || contract.terms.checks.contains(&mark.check_id))
-            .filter(|mark| mark.from < settled_until)
+            .filter(|mark| mark.concerns(contract) && mark.from < settled_until)
             .map(|mark| (mark.from, mark.to.saturating_add(slice).unwrap_or(Timestamp::MAX).min(settled_until)))
             .collect(),
     )

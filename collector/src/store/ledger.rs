@@ -74,6 +74,14 @@ pub struct LedgerMark {
     pub to: Timestamp,
 }
 
+impl LedgerMark {
+    /// Whether the mark's results can change `contract`'s slices: results of its checks, or control probes'
+    /// (which decide whether any agent's results are conclusive).
+    pub fn concerns(&self, contract: &slaprobe_sla::contract::Contract) -> bool {
+        self.check_id == CONTROL_MARK || contract.terms.checks.contains(&self.check_id)
+    }
+}
+
 /// One step of a contract's ledger, written in one transaction: the slices that end in `(after, until]` are
 /// replaced by `slices`, and the state is set.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -436,8 +436,8 @@ impl PassPart {
     }
 }
 
-/// The ranges of `started_at` of the contract's results that were marked late before `settled` and not yet
-/// folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
+/// The ranges of `started_at` of the contract's results (and of control probes) that were marked late before
+/// `settled` and not yet folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
 pub async fn pending_marks(
     store: &Store,
     contract: &Contract,
@@ -453,7 +453,7 @@ pub async fn pending_marks(
     }
     let ranges = marks
         .into_iter()
-        .filter(|mark| contract.terms.checks.contains(&mark.check_id) && mark.from < settled)
+        .filter(|mark| mark.concerns(contract) && mark.from < settled)
         .map(|mark| (mark.from, mark.to));
     Ok(Some(merged_ranges(ranges.collect())))
 }
