@@ -2,7 +2,8 @@
 //! ([`crate::store::agent_health`]): `normal` when every record of its agents from [`BEFORE`] before the
 //! incident to its end says so (most of its controls passing, its clock within `max_clock_offset`, no result
 //! dropped meanwhile), `abnormal` with what was not, `unknown` when its agents said nothing of themselves then
-//! (agents older than this, or a report made from a file). It answers "that was your network" with the record.
+//! (agents older than this). When no agent said anything then, the incident's measurement stays empty, as in a
+//! report made from a results file. It answers "that was your network" with the record.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,7 +24,11 @@ pub async fn with_measurement(store: &Store, bound: Duration, mut report: Report
     for incident in &mut report.incidents {
         let from = incident.start.saturating_sub(BEFORE).unwrap_or(incident.start);
         let records = store.health_between(from, incident.end).await?;
-        incident.measurement = judge(&regions, &records, bound);
+        // Nothing from any region says no more than a report made from a results file: left empty, so that a
+        // report of imported or exported results is the same from the store and from the file.
+        if !records.is_empty() {
+            incident.measurement = judge(&regions, &records, bound);
+        }
     }
     Ok(report)
 }
