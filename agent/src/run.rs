@@ -197,7 +197,7 @@ pub async fn run(
                     }
                     if uplink.is_some() && !config_version.lock().map(|version| version.is_empty()).unwrap_or(true) {
                         own_controls = new_config.controls;
-                        tracing::info!("Reloaded; the pushed checks stay in force (own controls apply from the next push).");
+                        tracing::info!("Reloaded; pushed checks stay (own controls apply from the next push).");
                         continue;
                     }
                     let summary = scheduler.apply(new_config.checks_for_region().cloned());

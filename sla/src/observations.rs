@@ -63,8 +63,8 @@ pub struct Observations {
     /// The regions that reported, in order of arrival.
     pub regions: Vec<String>,
     region_index: HashMap<String, usize>,
-    /// The agents that reported (results or controls), in order of arrival; `""` for results without one.
-    agents: Vec<String>,
+    /// The agents that reported (results or controls), numbered in order of arrival; `""` for results without
+    /// one.
     agent_index: HashMap<String, usize>,
     /// Per region, its sources (indices into `sources`).
     region_sources: Vec<Vec<usize>>,
@@ -88,8 +88,6 @@ pub struct Observations {
     pub used: u64,
     /// Results of other checks, or from regions the contract's checks are not assigned to.
     pub ignored: u64,
-    /// Control results laid out.
-    pub control_results: u64,
 }
 
 impl Observations {
@@ -106,7 +104,6 @@ impl Observations {
         Self {
             regions: Vec::new(),
             region_index: HashMap::new(),
-            agents: Vec::new(),
             agent_index: HashMap::new(),
             region_sources: Vec::new(),
             sources: Vec::new(),
@@ -123,7 +120,6 @@ impl Observations {
             has_data: vec![false; slices],
             used: 0,
             ignored: 0,
-            control_results: 0,
         }
     }
 
@@ -189,7 +185,6 @@ impl Observations {
         let counts = &mut self.controls[row].counts[slice - self.first];
         counts.total += total;
         counts.failed += failed;
-        self.control_results += u64::from(total);
     }
 
     /// Takes away counts laid out before (the results that arrived late, to see the period without them).
@@ -218,14 +213,14 @@ impl Observations {
     /// its control checks with results there are down (rule 3 with the contract's `failed_ratio`; `slow_ms` does
     /// not apply to controls). An agent without control results in a slice is conclusive there.
     fn agent_inconclusive(&self, agent: usize, slice: usize) -> bool {
-        let (mut measured, mut down) = (0_usize, 0_usize);
+        let (mut measured, mut down) = (0_u32, 0_u32);
         for row in self.agent_controls[agent].iter().map(|row| &self.controls[*row]) {
             if let Some(failing) = row.counts[slice - self.first].down(self.failed_ratio) {
                 measured += 1;
-                down += usize::from(failing);
+                down += u32::from(failing);
             }
         }
-        down * 2 > measured
+        most_failing(down, measured)
     }
 
     /// Whether, in `slice`, results of the region numbered `region` were set aside because their agent's controls
@@ -235,8 +230,7 @@ impl Observations {
             return false;
         }
         self.region_sources[region].iter().map(|source| &self.sources[*source]).any(|source| {
-            self.has_controls(source.agent)
-                && (0..self.checks).any(|check| source.counts[self.at(check, slice)].total > 0)
+            (0..self.checks).any(|check| source.counts[self.at(check, slice)].total > 0)
                 && self.agent_inconclusive(source.agent, slice)
         })
     }
@@ -269,14 +263,22 @@ impl Observations {
         Some(Self {
             regions: vec![region.to_owned()],
             region_index: HashMap::from([(region.to_owned(), 0)]),
+            agent_index: self.agent_index.clone(),
             region_sources: vec![(0..sources.len()).collect()],
             source_index: sources.iter().enumerate().map(|(at, source)| ((0, source.agent), at)).collect(),
             sources,
+            control_index: self.control_index.clone(),
+            controls: self.controls.clone(),
+            agent_controls: self.agent_controls.clone(),
+            failed_ratio: self.failed_ratio,
+            checks: self.checks,
+            first: self.first,
+            slices: self.slices,
+            grid_slices: self.grid_slices,
             samples: vec![Vec::new(); self.slices],
             has_data,
             used,
             ignored: 0,
-            ..self.clone()
         })
     }
 
@@ -303,7 +305,7 @@ impl Observations {
         let mut counts = Counts::default();
         for source in self.region_sources[region].iter().map(|source| &self.sources[*source]) {
             let own = source.counts[at];
-            if own.total > 0 && !(self.has_controls(source.agent) && self.agent_inconclusive(source.agent, slice)) {
+            if own.total > 0 && !self.agent_inconclusive(source.agent, slice) {
                 counts.total += own.total;
                 counts.failed += own.failed;
             }
@@ -328,16 +330,10 @@ impl Observations {
         if let Some(index) = self.agent_index.get(name) {
             return *index;
         }
-        let index = self.agents.len();
-        self.agents.push(name.to_owned());
+        let index = self.agent_index.len();
         self.agent_index.insert(name.to_owned(), index);
         self.agent_controls.push(Vec::new());
         index
-    }
-
-    /// Whether the agent numbered `agent` has any control results.
-    fn has_controls(&self, agent: usize) -> bool {
-        !self.agent_controls[agent].is_empty()
     }
 
     /// The row of (`region`, `agent`)'s counts, made if it is new.
@@ -408,6 +404,12 @@ impl Observations {
     fn at(&self, check: usize, slice: usize) -> usize {
         check * self.slices + slice - self.first
     }
+}
+
+/// Rule 10's majority: whether `failing` of an agent's `measured` control checks (those with results) make its
+/// results inconclusive, that is, more than half of them.
+pub fn most_failing(failing: u32, measured: u32) -> bool {
+    failing.saturating_mul(2) > measured
 }
 
 /// Rule 3's verdict on one result: `None` when it passed, else the text of its failure (its error, or what made it

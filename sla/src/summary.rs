@@ -1,9 +1,9 @@
-//! What rules 2–4 and 10 make of a contract's results, slice by slice, before anything that depends on the
-//! moment of the report, its maintenance windows or its quorums: which regions voted in a slice and which of them
-//! voted down, which had results set aside as inconclusive, whether any result fell in it, and for a slice with a down vote the checks that were down and its
-//! earliest failures (an incident's evidence). The engine makes a report from a summary and a horizon alone
-//! ([`crate::engine::report_of`]), so a summary of the settled slices can be kept between requests and a
-//! standing made again from it and the few slices that changed.
+//! What rules 2–4 and 10 make of a contract's results, slice by slice, before anything that depends on the moment of
+//! the report, its maintenance windows or its quorums: which regions voted in a slice and which of them voted down,
+//! which had results set aside as inconclusive, whether any result fell in it, and for a slice with a down vote the
+//! checks that were down and its earliest failures (an incident's evidence). The engine makes a report from a summary
+//! and a horizon alone ([`crate::engine::report_of`]), so a summary of the settled slices can be kept between requests
+//! and a standing made again from it and the few slices that changed.
 //!
 //! Region sets are bits, `words` 64-bit words per slice, laid out flat; regions are numbered in the order they
 //! first appear (reports list them by name).

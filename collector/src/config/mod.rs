@@ -536,7 +536,8 @@ fn refuse_controls_in_contracts(
         for (position, id) in contract.terms.checks.iter().enumerate() {
             if controls.iter().any(|control| &control.check.id == id) {
                 let problem = format!(
-                    "contracts[{index}].checks[{position}]: {id:?} is a control check (it tells our own faults from                      the vendor's and never counts for a contract); list it under `checks:` to measure it"
+                    "contracts[{index}].checks[{position}]: {id:?} is a control check (it tells our own faults from \
+                     the vendor's and never counts for a contract); list it under `checks:` to measure it"
                 );
                 problems.push(in_file(contracts_file, "contracts_file", problem));
             }

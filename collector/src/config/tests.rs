@@ -344,7 +344,9 @@ fn control_checks_are_checks_marked_control_that_no_contract_may_count() {
     let clash = "control_checks:\n  - { id: acme-api, kind: tcp, target: \"127.0.0.1:2\", interval: 30s }\n";
     let text = load_with_contracts(&format!("{checks}{clash}")).unwrap_err().to_string();
     assert!(text.contains("control_checks[0].id: \"acme-api\" is also a check's id"), "{text}");
-    assert!(text.contains("contracts[0].checks[0]: \"acme-api\" is a control check"), "{text}");
+    let expected = "contracts[0].checks[0]: \"acme-api\" is a control check (it tells our own faults from the \
+                    vendor's and never counts for a contract); list it under `checks:` to measure it";
+    assert!(text.contains(expected), "{text}");
     let bad = "control_checks:\n  - { id: ctl, kind: tcp, target: \"127.0.0.1:2\", interval: 0s }\n";
     let text = load_with_contracts(&format!("{checks}{bad}")).unwrap_err().to_string();
     assert!(text.contains("control_checks[0].interval: 0s is below the minimum of 1s"), "{text}");

@@ -1,8 +1,8 @@
-//! What the ledger keeps of one slice: per region, agent and check, how many results there were and how many
-//! failed (and how many of each arrived late), per agent and control check the same of its control probes (rule
-//! 10), the earliest failures as incident samples, and the results that do not vote here. These are exactly the inputs of rules 3–5 and 9: the engine judges a slice from them as it
-//! judges raw results ([`slaprobe_sla::observations`]), so a report read from the ledger is the report computed
-//! from the raw results.
+//! What the ledger keeps of one slice: per region, agent and check, how many results there were and how many failed
+//! (and how many of each arrived late), per agent and control check the same of its control probes (rule 10), the
+//! earliest failures as incident samples, and the results that do not vote here. These are exactly the inputs of rules
+//! 3–5 and 9: the engine judges a slice from them as it judges raw results ([`slaprobe_sla::observations`]), so a
+//! report read from the ledger is the report computed from the raw results.
 //!
 //! Beside the cells, each slice keeps a latency sketch per region of the successful results of the contract's
 //! checks ([`SliceLatency`]), which the period view's per-day and per-region percentiles are merged from; reports

@@ -76,9 +76,9 @@ fn terms() -> impl Strategy<Value = Terms> {
         )
 }
 
-/// One generated result: near which moment (0: the period's start, 1: its DST change, 2: its end), how many
-/// seconds from it, from which agent, of which check (the third is a control), whether it passed, how long it took, whether it arrives
-/// late (after the first upkeep), and whether it is sent twice.
+/// One generated result: near which moment (0: the period's start, 1: its DST change, 2: its end), how many seconds
+/// from it, from which agent, of which check (the third is a control), whether it passed, how long it took, whether it
+/// arrives late (after the first upkeep), and whether it is sent twice.
 type Draw = (usize, i64, usize, usize, bool, u32, bool, bool);
 
 fn draws() -> impl Strategy<Value = Vec<Draw>> {

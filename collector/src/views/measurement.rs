@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use slaprobe_sla::observations::most_failing;
 use slaprobe_sla::{MeasurementState, RegionMeasurement, Report};
 
 use crate::store::agent_health::HealthRecord;
@@ -57,7 +58,7 @@ fn notes(records: &[&HealthRecord], bound: Duration) -> Vec<String> {
     for record in records {
         let agent = record.agent_id.as_str();
         let at = moment(record.at);
-        if record.controls_failing * 2 > record.controls_probed {
+        if most_failing(record.controls_failing, record.controls_probed) {
             let note = format!(
                 "{agent}: controls failing ({} of {}) at {at}",
                 record.controls_failing, record.controls_probed

@@ -436,8 +436,8 @@ impl PassPart {
     }
 }
 
-/// The ranges of `started_at` of the contract's results (and of control probes) that were marked late before
-/// `settled` and not yet folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
+/// The ranges of `started_at` of the contract's results (and of control probes) that were marked late before `settled`
+/// and not yet folded again, merged; `None` when there are too many marks to tell (the ledger is then not used).
 pub async fn pending_marks(
     store: &Store,
     contract: &Contract,

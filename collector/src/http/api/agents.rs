@@ -80,7 +80,7 @@ fn controls_of(results: &[ResultRecord]) -> HashMap<String, ControlsView> {
         let view = views.entry(agent.to_owned()).or_insert(ControlsView { probed: 0, failing: 0, inconclusive: false });
         view.probed += 1;
         view.failing += u32::from(!result.ok);
-        view.inconclusive = view.failing * 2 > view.probed;
+        view.inconclusive = slaprobe_sla::observations::most_failing(view.failing, view.probed);
     }
     views
 }

@@ -1,7 +1,7 @@
-//! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned)
-//! and control probes (passing, or failing so that its results are inconclusive), and which agents have gone
-//! silent (nothing for [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones
-//! stand out. Below, the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
+//! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned) and
+//! control probes (passing, or failing so that its results are inconclusive), and which agents have gone silent
+//! (nothing for [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out.
+//! Below, the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
 //! log.
 
 use std::collections::BTreeMap;
