@@ -163,7 +163,7 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 16] = [
+const TABLES: [Table; 18] = [
     Table {
         name: "agent_keys",
         columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
@@ -308,6 +308,19 @@ const TABLES: [Table; 16] = [
     },
     Table { name: "status_pages", columns: &[("url", Kind::Text), ("record", Kind::Text)] },
     Table { name: "agent_health", columns: &[("agent_id", Kind::Text), ("at_ns", Kind::Int), ("record", Kind::Text)] },
+    Table {
+        name: "agent_faults",
+        columns: &[("start_ns", Kind::Int), ("agent_id", Kind::Text), ("end_ns", Kind::Int), ("record", Kind::Text)],
+    },
+    Table {
+        name: "agent_fault_progress",
+        columns: &[
+            ("id", Kind::Int32),
+            ("rule", Kind::Text),
+            ("judged_from_ns", Kind::Int),
+            ("judged_until_ns", Kind::Int),
+        ],
+    },
 ];
 
 async fn copy_table(source: &Connection, target: &PostgresStore, table: &Table) -> Result<(), MigrateError> {

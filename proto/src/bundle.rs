@@ -20,6 +20,9 @@ pub const RESULTS: &str = "results.jsonl";
 pub const CHECKPOINTS: &str = "checkpoints.jsonl";
 /// The gaps the agents reported, signed or not.
 pub const GAPS: &str = "gaps.jsonl";
+/// The spans in which the collector found an agent failing on its own (rule 11 of the SLA rules), one JSON line
+/// each: the collector's judgement, which the report applied; a bundle without it had none.
+pub const FAULTS: &str = "faults.jsonl";
 /// The directory of the agents' public keys, one `AGENT.pub` each.
 pub const KEYS_DIR: &str = "keys";
 /// The contract's terms as applied.

@@ -127,8 +127,8 @@ pub fn measurement(incident: &crate::report::Incident) -> String {
 }
 
 /// The sentence that says what inconclusive time is, after [`inconclusive_time`].
-pub const INCONCLUSIVE_MEANING: &str = "the agent's own control probes failed there, so its results counted as no \
-     data from its region (our network, not the vendor's)";
+pub const INCONCLUSIVE_MEANING: &str = "the agent's own control probes failed there, or every vendor it probes \
+     failed from it alone, so its results counted as no data from its region (our network, not the vendor's)";
 
 /// One line on which time the error budget is for, by the contract's `no_data` rule.
 pub fn budget_rule(no_data: NoData) -> &'static str {

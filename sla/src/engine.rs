@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use slaprobe_proto::ResultRecord;
 
 use super::credit::{Uptime, credit_amount, credit_percent};
+use super::faults::AgentFault;
 use super::grid::Grid;
 use super::horizon::Horizon;
 use super::observations::{Observations, Sample};
@@ -87,6 +88,11 @@ impl<'a> Evaluation<'a> {
             self.first_result = Some(self.first_result.map_or(result.started_at, |first| first.min(result.started_at)));
         }
         self.observations.add(self.contract, &self.grid, result);
+    }
+
+    /// Sets aside the results `fault` names (rule 11); a fault off the covered slices changes nothing.
+    pub fn add_fault(&mut self, fault: &AgentFault) {
+        self.observations.add_fault(&self.grid, &fault.agent_id, (fault.start, fault.end));
     }
 
     /// The results laid out so far, to lay out counts a slice ledger kept.
@@ -419,7 +425,7 @@ pub fn vote_window(contract: &Contract, anchor: Timestamp, (from, to): (Timestam
 }
 
 /// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor`, judged from
-/// `results`, oldest first; slices that ended before `monitored_from` (the contract's first stored result) are
+/// `results` and the agents' `faults` (rule 11), oldest first; slices that ended before `monitored_from` (the contract's first stored result) are
 /// `NotMonitored` (rule 7), so they neither burn budget nor count as unknown.
 pub fn slice_votes(
     contract: &Contract,
@@ -427,10 +433,12 @@ pub fn slice_votes(
     window: (Timestamp, Timestamp),
     monitored_from: Option<Timestamp>,
     results: &[ResultRecord],
+    faults: &[AgentFault],
 ) -> Vec<SliceVote> {
     let Some(window) = vote_window(contract, anchor, window) else { return Vec::new() };
     let mut evaluation = Evaluation::new(contract, &window);
     results.iter().for_each(|result| evaluation.add(result));
+    faults.iter().for_each(|fault| evaluation.add_fault(fault));
     evaluation.votes(monitored_from)
 }
 

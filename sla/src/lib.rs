@@ -1,5 +1,5 @@
 //! slaprobe-sla: contracts, the SLA engine and the claim reports, everything that decides money. Results +
-//! contract + period in, report out; no clock, no I/O, no database. It implements rules 1–9 of `docs/sla.md` to
+//! contract + period in, report out; no clock, no I/O, no database. It implements rules 1–11 of `docs/sla.md` to
 //! the letter. The collector computes its reports with it, and `slaprobe-verify` recomputes a bundle's report with
 //! the same code, so the two cannot disagree by construction.
 //!
@@ -8,7 +8,8 @@
 //! - [`period`]: rule 1, calendar months and quarters in a time zone.
 //! - [`grid`]: rules 1–2, slices and the assignment of results to them.
 //! - [`horizon`]: rule 7's edges, when monitoring began and when the report is made.
-//! - [`observations`]: rules 2–4, results laid out per region, check and slice, one at a time.
+//! - [`observations`]: rules 2–4, 10 and 11, results laid out per region, check and slice, one at a time.
+//! - [`faults`]: rule 11, an agent that saw several vendors fail at once while other regions saw them up.
 //! - [`summary`]: what rules 2–4 make of them slice by slice, which a report is made from.
 //! - [`engine`]: rules 5–7 and 9, from region votes to slice states, runs, uptime and incidents.
 //! - [`credit`]: rule 8, exact tier comparison and rounding.
@@ -28,6 +29,7 @@ pub mod contract;
 pub mod credit;
 pub mod display;
 pub mod engine;
+pub mod faults;
 pub mod grid;
 pub mod horizon;
 pub mod latency;

@@ -1,8 +1,9 @@
 //! Results laid out on a contract's slice grid (rules 2–3 and 10): per (region, agent, check, slice) how many
 //! results there were and how many failed, the earliest failures of each slice as incident samples, and per
-//! (agent, control check, slice) the same counts of the agents' control probes. Rules 3 and 4 are read off it
-//! ([`Observations::region_vote`]), without the results of an agent in a slice its controls made inconclusive
-//! ([`Observations::inconclusive`]).
+//! (agent, control check, slice) the same counts of the agents' control probes, and the slices rule 11 set an
+//! agent's results aside in ([`Observations::add_fault`]). Rules 3 and 4 are read off it
+//! ([`Observations::region_vote`]), without the results of an agent in a slice its controls or rule 11 made
+//! inconclusive ([`Observations::inconclusive`]).
 //!
 //! Results are added one at a time, in any order, so a report can be made while a results file streams past:
 //! the memory it takes grows with the slices, regions and agents of the period, not with the number of results.
@@ -75,6 +76,8 @@ pub struct Observations {
     controls: Vec<ControlRow>,
     /// Per agent, its rows in `controls`.
     agent_controls: Vec<Vec<usize>>,
+    /// Per agent, the covered slices rule 11 set its results aside in (empty for an agent without any).
+    faulted: Vec<Vec<bool>>,
     /// The failed ratio controls are judged with (the contract's, without `slow_ms`).
     failed_ratio: Decimal,
     checks: usize,
@@ -111,6 +114,7 @@ impl Observations {
             control_index: HashMap::new(),
             controls: Vec::new(),
             agent_controls: Vec::new(),
+            faulted: Vec::new(),
             failed_ratio: contract.terms.failed_ratio,
             checks: contract.terms.checks.len(),
             first,
@@ -187,6 +191,29 @@ impl Observations {
         counts.failed += failed;
     }
 
+    /// Rule 11: sets aside the results of `agent` in every covered slice of `grid` that overlaps `[start, end)`.
+    pub fn add_fault(&mut self, grid: &Grid, agent: &str, (start, end): (Timestamp, Timestamp)) {
+        let covered = self.covered();
+        let first = grid.first_ending_after(start).max(covered.start);
+        for slice in (first..covered.end).take_while(|slice| grid.slice_start(*slice) < end) {
+            self.add_fault_in(agent, slice);
+        }
+    }
+
+    /// Rule 11: sets aside the results of `agent` in `slice` (as the slice ledger keeps it).
+    pub fn add_fault_in(&mut self, agent: &str, slice: usize) {
+        if !self.covered().contains(&slice) {
+            return;
+        }
+        let slices = self.slices;
+        let agent = self.agent(agent);
+        let faulted = &mut self.faulted[agent];
+        if faulted.is_empty() {
+            *faulted = vec![false; slices];
+        }
+        faulted[slice - self.first] = true;
+    }
+
     /// Takes away counts laid out before (the results that arrived late, to see the period without them).
     pub fn remove_counts(
         &mut self,
@@ -209,10 +236,14 @@ impl Observations {
         self.used = self.used.saturating_sub(u64::from(total));
     }
 
-    /// Rule 10: whether the results of the agent numbered `agent` in `slice` are inconclusive, because most of
-    /// its control checks with results there are down (rule 3 with the contract's `failed_ratio`; `slow_ms` does
-    /// not apply to controls). An agent without control results in a slice is conclusive there.
+    /// Rules 10 and 11: whether the results of the agent numbered `agent` in `slice` are inconclusive, because
+    /// rule 11 set them aside or most of its control checks with results there are down (rule 3 with the
+    /// contract's `failed_ratio`; `slow_ms` does not apply to controls). An agent without control results in a
+    /// slice and no fault there is conclusive there.
     fn agent_inconclusive(&self, agent: usize, slice: usize) -> bool {
+        if self.faulted[agent].get(slice - self.first) == Some(&true) {
+            return true;
+        }
         let (mut measured, mut down) = (0_u32, 0_u32);
         for row in self.agent_controls[agent].iter().map(|row| &self.controls[*row]) {
             if let Some(failing) = row.counts[slice - self.first].down(self.failed_ratio) {
@@ -224,9 +255,10 @@ impl Observations {
     }
 
     /// Whether, in `slice`, results of the region numbered `region` were set aside because their agent's controls
-    /// made them inconclusive (rule 10).
+    /// or rule 11 made them inconclusive (rules 10 and 11).
     pub fn inconclusive(&self, region: usize, slice: usize) -> bool {
-        if self.controls.is_empty() || !self.covered().contains(&slice) {
+        let judged = !self.controls.is_empty() || self.faulted.iter().any(|slices| !slices.is_empty());
+        if !judged || !self.covered().contains(&slice) {
             return false;
         }
         self.region_sources[region].iter().map(|source| &self.sources[*source]).any(|source| {
@@ -270,6 +302,7 @@ impl Observations {
             control_index: self.control_index.clone(),
             controls: self.controls.clone(),
             agent_controls: self.agent_controls.clone(),
+            faulted: self.faulted.clone(),
             failed_ratio: self.failed_ratio,
             checks: self.checks,
             first: self.first,
@@ -333,6 +366,7 @@ impl Observations {
         let index = self.agent_index.len();
         self.agent_index.insert(name.to_owned(), index);
         self.agent_controls.push(Vec::new());
+        self.faulted.push(Vec::new());
         index
     }
 

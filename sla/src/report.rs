@@ -146,7 +146,8 @@ pub struct RegionCoverage {
     /// Of the measurable slices, percent; `null` when nothing was measurable yet.
     pub percent: Option<f64>,
     /// Measurable slices in which some of its results were set aside as inconclusive, because the agent's own
-    /// control probes failed there (rule 10): they count as no data from the region.
+    /// control probes failed there (rule 10) or every vendor it probes failed from it alone (rule 11): they count
+    /// as no data from the region.
     pub inconclusive_slices: u64,
 }
 

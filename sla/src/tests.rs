@@ -11,6 +11,7 @@ use crate::contract::Contract;
 use crate::fixtures::{at, contract, every, horizon_from, minutely, status};
 
 mod controls;
+mod faults;
 
 fn within(t: Timestamp, from: &str, to: &str) -> bool {
     at(from) <= t && t < at(to)

@@ -82,6 +82,11 @@ pub fn verify(bundle: &BundleFiles) -> Verdict {
             recount.add(line, record, problems);
         }
     });
+    if let Some(recount) = &mut recount {
+        for fault in statements::read_faults(bundle, &mut verdict.problems) {
+            recount.add_fault(&fault);
+        }
+    }
     verdict.reproduced = recount.and_then(|recount| recount.finish(bundle, &mut verdict.problems));
     verdict.results = followed.results;
     verdict.full_results = followed.full_results;

@@ -20,6 +20,7 @@ use serde_json::Value;
 use slaprobe_proto::ResultRecord;
 use slaprobe_proto::bundle::{CONTRACT, REPORT_HTML, REPORT_JSON, RESULTS};
 use slaprobe_sla::contract::{AppliedContract, Contract};
+use slaprobe_sla::faults::AgentFault;
 use slaprobe_sla::observations::failure;
 use slaprobe_sla::observed::Sampler;
 use slaprobe_sla::render::{Format, render};
@@ -127,6 +128,11 @@ impl<'a> Recount<'a> {
                 self.failed_lines.push(line);
             }
         }
+    }
+
+    /// Sets aside the results of the agent and span `fault` names, as the collector found (rule 11).
+    pub fn add_fault(&mut self, fault: &AgentFault) {
+        self.evaluation.add_fault(fault);
     }
 
     /// The report made again, held against `report.json` and `report.html`; `Some` when it matches both.

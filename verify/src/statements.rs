@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::DeserializeOwned;
-use slaprobe_proto::bundle::{CHECKPOINTS, CheckpointLine, GAPS, GapLine, KEYS_DIR};
+use slaprobe_proto::bundle::{CHECKPOINTS, CheckpointLine, FAULTS, GAPS, GapLine, KEYS_DIR};
 use slaprobe_proto::evidence::{Chain, PublicKey, Statement, parse_chain_hex};
+use slaprobe_sla::faults::AgentFault;
 
 use crate::files::BundleFiles;
 use crate::problems::Problem;
@@ -138,6 +139,15 @@ fn signed_by(keys: &Keys, agent: &str, key: &PublicKey, statement: &Statement, s
     }
     let signature = BASE64.decode(signature).map_err(|error| format!("the signature is not base64: {error}"))?;
     if key.verifies(statement, &signature) { Ok(()) } else { Err(format!("the signature does not verify with {key}")) }
+}
+
+/// The spans in which the collector found an agent failing on its own (rule 11), as the bundle states them; none
+/// when the bundle has no such file (it was written before the rule).
+pub fn read_faults(bundle: &BundleFiles, problems: &mut Vec<Problem>) -> Vec<AgentFault> {
+    if !bundle.names().any(|name| name == FAULTS) {
+        return Vec::new();
+    }
+    lines::<AgentFault>(bundle, FAULTS, problems).into_iter().map(|(_, fault)| fault).collect()
 }
 
 /// The lines of a JSON-lines file of the bundle with their numbers; a missing file has none, a bad line is a

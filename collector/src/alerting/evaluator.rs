@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::escalation::{channels_of, due_levels, repeat_due};
+use super::live_faults::LiveFaults;
 use super::rules::{self, Finding, Watched};
 use crate::config::CollectorConfig;
 use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
@@ -67,6 +68,8 @@ pub struct Evaluator {
     standings: Standings,
     /// Each contract's current period as read in this tick, shared by its rules.
     reads: HashMap<String, CurrentRead>,
+    /// Rule 11's spans judged at once, shared by every rule.
+    live_faults: LiveFaults,
 }
 
 impl Evaluator {
@@ -83,6 +86,7 @@ impl Evaluator {
             memo: HashMap::new(),
             standings: Standings::new(),
             reads: HashMap::new(),
+            live_faults: LiveFaults::default(),
         }
     }
 
@@ -336,8 +340,12 @@ impl Evaluator {
                 let measured = results.len();
                 // The agents' controls, so a region whose own network failed does not count (rule 10).
                 results.extend(self.store.control_results_between(from, through).await?);
+                // And the spans in which rule 11 found an agent failing on its own: those judged for good, and
+                // those that ended since, judged now.
+                let mut faults = self.store.agent_faults_between(from, through).await?;
+                faults.extend(self.live_faults.between(&self.store, config, (from, through)).await?);
                 let monitored_from = self.store.first_result_at(checks).await?;
-                let votes = slice_votes(contract, period.start, (from, through), monitored_from, &results);
+                let votes = slice_votes(contract, period.start, (from, through), monitored_from, &results, &faults);
                 rules::down(&votes, rule.down_slices(), rule.up_slices(), firing).map(|mut finding| {
                     if let Some(error) = latest_error(&results[..measured], &finding.regions) {
                         finding.summary.push_str(&format!("; latest error: {error}"));

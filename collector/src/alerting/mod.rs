@@ -6,10 +6,12 @@
 //! - [`rules`]: the conditions, one pure function per kind.
 //! - [`escalation`]: which levels are due, pure.
 //! - [`evaluator`]: the loop: lease, evaluate, fire, escalate, repeat, resolve, in maintenance stay quiet.
+//! - [`live_faults`]: rule 11 judged at once for `down` rules, each span once.
 //! - [`send`]: one notification to a set of channels, each delivery logged.
 
 pub mod escalation;
 pub mod evaluator;
+pub mod live_faults;
 pub mod rules;
 
 use crate::config::alerting::Channel;

@@ -1,8 +1,9 @@
 //! `slaprobe-collector evidence`: the evidence bundle of one contract's period (`docs/evidence.md`), everything
 //! a vendor or an auditor needs to check the claim without the collector: every result of the agents involved,
 //! in seq order, with their chain values (other checks' results and refused ones by digest only); the agents'
-//! signed checkpoints and gap statements and their keys; the contract's terms as applied; the report as JSON
-//! and HTML; a manifest with the SHA-256 of every file; and a `README.txt` saying how to verify it.
+//! signed checkpoints and gap statements and their keys; the spans in which the collector found an agent failing
+//! on its own (rule 11); the contract's terms as applied; the report as JSON and HTML; a manifest with the
+//! SHA-256 of every file; and a `README.txt` saying how to verify it.
 //!
 //! Layout:
 //! - [`history`]: one agent's part: which results, and their lines.
@@ -17,7 +18,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::Serialize;
 use slaprobe_proto::bundle::{
-    CHECKPOINTS, CONTRACT, FORMAT, GAPS, KEYS_DIR, MANIFEST, Manifest, REPORT_HTML, REPORT_JSON, RESULTS,
+    CHECKPOINTS, CONTRACT, FAULTS, FORMAT, GAPS, KEYS_DIR, MANIFEST, Manifest, REPORT_HTML, REPORT_JSON, RESULTS,
 };
 
 use crate::config::CollectorConfig;
@@ -99,6 +100,8 @@ pub async fn write_bundle(
     let (gaps, count) = jsonl(parts.values().flat_map(|part| &part.gaps));
     summary.gaps = count;
     staging.write(GAPS, gaps.as_bytes())?;
+    let (faults, _) = jsonl(store.agent_faults_between(from, to).await?.iter());
+    staging.write(FAULTS, faults.as_bytes())?;
     let on_record = store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
     for (agent, keys) in key_files(&parts, &on_record) {
         staging.write(&format!("{KEYS_DIR}/{agent}.pub"), keys.as_bytes())?;
@@ -144,6 +147,9 @@ fn readme(contract: &str, period: &str) -> String {
             (RFC 8785), its digest, the chain, and the signatures. slaprobe-verify also makes the report again\n\
             from results.jsonl and contract.json and holds it against report.json and report.html.\n\
          3. Compare the terms in contract.json with the contract both parties signed.\n\n\
+         faults.jsonl lists the minutes in which the collector found an agent failing on its own (every vendor it\n\
+         probed failed from there alone): the report counts that agent's results there as no data. It is the\n\
+         collector's finding, not signed by the agents, and can only take time away from the claim.\n\n\
          manifest.json lists the SHA-256 of every file; results.jsonl shows the contract's results in full and the\n\
          agents' other results by digest only.\n"
     )

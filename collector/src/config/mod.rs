@@ -26,6 +26,7 @@ pub mod reports;
 
 use alerting::{AlertRule, Notify, parse_alerting};
 use slaprobe_sla::contract::{Contract, parse_contracts};
+use slaprobe_sla::faults::FaultRule;
 
 /// How long results are kept when `collector.yaml` sets no `retention.results` (400 days: claims are disputed
 /// for a year, and a year needs its previous month).
@@ -166,6 +167,8 @@ struct Settings {
     #[serde(default)]
     retention: Retention,
     #[serde(default)]
+    agent_faults: FaultRule,
+    #[serde(default)]
     public_url: Option<String>,
     #[serde(default)]
     log_format: LogFormat,
@@ -238,6 +241,8 @@ pub struct CollectorConfig {
     pub reports: reports::Reports,
     /// How long results are kept.
     pub retention: Retention,
+    /// Rule 11 (`agent_faults:`): when an agent's failures across vendors are its own.
+    pub agent_faults: FaultRule,
     /// The address people reach the dashboard at (`https://slaprobe.example.com`), for links in notifications;
     /// without a trailing slash.
     pub public_url: Option<String>,
@@ -414,6 +419,9 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             as_written(results)
         ));
     }
+    if let Some(problem) = settings.agent_faults.problem() {
+        problems.push(format!("agent_faults.{problem}"));
+    }
     let public_url = settings.public_url.as_deref().map(|url| url.trim_end_matches('/').to_owned());
     if let Some(url) = &public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -437,6 +445,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             alerts,
             reports,
             retention: settings.retention,
+            agent_faults: settings.agent_faults,
             public_url,
             log_format: settings.log_format,
         }),

@@ -14,9 +14,11 @@
 //! Layout:
 //! - [`cells`]: one slice's counts and samples, and folding raw results into them.
 //! - [`upkeep`]: the background task that settles slices, folds marked ones again and rebuilds.
+//! - [`faults`]: rule 11's judgements of agents across every contract, made by the same task.
 //! - [`progress`]: how far each contract's ledger is, for `/readyz`.
 
 pub mod cells;
+pub mod faults;
 pub mod progress;
 pub mod upkeep;
 

@@ -1,10 +1,11 @@
 //! Keeping the ledger: every few seconds, the collector holding the `ledger` lease (one of several sharing a
-//! PostgreSQL store) goes through the contracts. A contract without a ledger, or whose terms changed, is
-//! started again from its first stored result; slices marked by late results are folded again; then settled
-//! slices are folded up to the contract's settle horizon, [`STEP`] at a time, each step that found results one
-//! transaction that also records how far the ledger is (steps without results are recorded with the next that
-//! has some, or once they cover [`RECORD_QUIET`]). A collector killed mid-way loses at most the steps since the
-//! last record, and the next run resumes from the recorded point with the same outcome.
+//! PostgreSQL store) judges rule 11's spans that are due ([`super::faults`]), then goes through the contracts. A
+//! contract without a ledger, or whose terms changed, is started again from its first stored result; slices
+//! marked by late results are folded again; then settled slices are folded up to the contract's settle horizon,
+//! [`STEP`] at a time, each step that found results one transaction that also records how far the ledger is
+//! (steps without results are recorded with the next that has some, or once they cover [`RECORD_QUIET`]). A
+//! collector killed mid-way loses at most the steps since the last record, and the next run resumes from the
+//! recorded point with the same outcome.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ pub async fn run_once(
     let states: BTreeMap<String, LedgerState> =
         store.ledger_states().await?.into_iter().map(|state| (state.contract.clone(), state)).collect();
     let marks = store.ledger_marks(MARKS_PER_RUN).await?;
-    let mut steps = 0;
+    let mut steps = super::faults::judge(store, config, &marks, now).await?;
     let mut settling = Vec::new();
     for contract in &config.contracts {
         let horizon = settle_horizon(config, contract, now);

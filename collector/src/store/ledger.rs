@@ -100,9 +100,9 @@ pub struct LedgerWrite {
     pub slices: Vec<LedgerSlice>,
 }
 
-/// The check a control result's mark names instead of its own: the slices of every contract are folded again
-/// for it (an agent's controls decide whether its results of every contract are conclusive). Not a valid
-/// check id, so no check has it.
+/// The check a control result's mark names instead of its own, and the mark of spans whose rule 11 judgement
+/// changed: the slices of every contract are folded again for it (an agent's controls and faults decide whether
+/// its results of every contract are conclusive). Not a valid check id, so no check has it.
 pub const CONTROL_MARK: &str = "*control";
 
 /// The marks the results of one write leave: per check ([`CONTROL_MARK`] for control results), the range of

@@ -8,7 +8,8 @@
 //! last seen, spool backlog, clock offset), the gaps agents report when their spool dropped results, the results
 //! the collector refused with the reason, and per-result flags (clock suspect, unknown check); and the log of
 //! notification deliveries; alerts with their escalation, plus the leases that make one collector of several
-//! evaluate them; closed periods with the claims they open; and what vendors' status pages declared.
+//! evaluate them; closed periods with the claims they open; what vendors' status pages declared; each agent's
+//! view of itself; and the spans in which rule 11 set an agent's results aside.
 //!
 //! Layout:
 //! - [`records`]: what the store keeps beside results.
@@ -17,6 +18,8 @@
 //! - [`ledger`]: the slice ledger's rows, states and marks.
 //! - [`periods`]: closed periods with their frozen reports, and the claims they open.
 //! - [`status_pages`]: what vendors' status pages declared, as last read.
+//! - [`agent_health`]: each agent's view of itself over time.
+//! - [`faults`]: rule 11's judgements of agents and how far they are made.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
 //! - [`columns`]: how instants and sequence numbers are kept in columns.
@@ -25,6 +28,7 @@ pub mod agent_health;
 pub mod alerts;
 pub mod columns;
 pub mod evidence;
+pub mod faults;
 pub mod ledger;
 pub mod periods;
 pub mod postgres;

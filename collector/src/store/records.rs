@@ -258,6 +258,8 @@ pub(crate) enum Write {
     StatusPage(Box<super::status_pages::StatusPageRow>),
     /// A row of an agent's history of itself.
     Health(Box<super::agent_health::HealthRow>),
+    /// Rule 11's judgement of some spans.
+    Faults(Box<super::faults::FaultRows>),
 }
 
 /// Which results a rollup write counts.
@@ -316,7 +318,8 @@ impl Write {
             | Self::Claim(_)
             | Self::ReportDelivery(_)
             | Self::StatusPage(_)
-            | Self::Health(_) => return Ok(()),
+            | Self::Health(_)
+            | Self::Faults(_) => return Ok(()),
         };
         for (index, result) in results.enumerate() {
             if result.agent_id.is_none() || result.seq.is_none() {

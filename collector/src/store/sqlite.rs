@@ -245,6 +245,21 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX agent_health_by_time ON agent_health (at_ns);
 ",
+    "
+    CREATE TABLE agent_faults (
+        start_ns INTEGER NOT NULL,
+        agent_id TEXT    NOT NULL,
+        end_ns   INTEGER NOT NULL,
+        record   TEXT    NOT NULL,
+        PRIMARY KEY (start_ns, agent_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE agent_fault_progress (
+        id              INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        rule            TEXT    NOT NULL,
+        judged_from_ns  INTEGER NOT NULL,
+        judged_until_ns INTEGER NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

@@ -257,7 +257,7 @@ async fn votes_agree(
     let mut results = store.results_between(&contract.terms.checks, all_time_from, all_time_to).await.unwrap();
     results.extend(store.control_results_between(all_time_from, all_time_to).await.unwrap());
     let monitored_from = store.first_result_at(&contract.terms.checks).await.unwrap();
-    let raw = slice_votes(contract, current.start, window, monitored_from, &results);
+    let raw = slice_votes(contract, current.start, window, monitored_from, &results, &[]);
     prop_assert!(!raw.is_empty());
     prop_assert_eq!(through, raw, "votes at {}", now);
     Ok(())

@@ -462,6 +462,8 @@ pub async fn export<'a>(
 }
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod ledger_tests;
 
 #[cfg(test)]

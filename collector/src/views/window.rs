@@ -4,7 +4,8 @@
 //! and for the period view the latency sketches per region and day ([`Breakdown`]). A pass can cover part of
 //! the grid ([`WindowPass::over`]) and hands what it gathered over as a [`PassPart`], which parts of the same
 //! grid add up in. Memory grows with the period's slices, not with its results; time with the slices, plus the
-//! raw results of what the ledger has not settled.
+//! raw results of what the ledger has not settled. Rule 11's stored judgements of agents are applied to every
+//! slice read, from the ledger or raw.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -267,6 +268,9 @@ impl<'a> WindowPass<'a> {
         (from, settled): (Timestamp, Timestamp),
         skipped: impl Fn(Timestamp, Timestamp) -> bool,
     ) -> Result<(), StoreError> {
+        if from < settled {
+            self.read_faults(store, (from, settled)).await?;
+        }
         let parts = if self.breakdown.is_some() { SliceParts::CountsAndLatency } else { SliceParts::Counts };
         let contract = self.contract.terms.id.clone();
         let read = |chunk: (Timestamp, Timestamp)| {
@@ -299,6 +303,7 @@ impl<'a> WindowPass<'a> {
         wanted: impl Fn(Timestamp, Timestamp) -> bool,
     ) -> Result<(), StoreError> {
         for (first, last) in ranges {
+            self.read_faults(store, (first, last)).await?;
             let mut chunks = WindowChunks::between(store, self.contract, first, last);
             while let Some(chunk) = chunks.next().await? {
                 for (result, flags) in &chunk {
@@ -309,6 +314,16 @@ impl<'a> WindowPass<'a> {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Sets aside the results rule 11 found inconclusive in `[from, to)`, in the slices this pass covers. The
+    /// ledger's rows do not hold these judgements: every read applies them as stored, so a slice reads the same
+    /// from the ledger and from raw results, and applying them twice changes nothing.
+    async fn read_faults(&mut self, store: &Store, (from, to): (Timestamp, Timestamp)) -> Result<(), StoreError> {
+        for fault in store.agent_faults_between(from, to).await? {
+            self.evaluation.add_fault(&fault);
         }
         Ok(())
     }

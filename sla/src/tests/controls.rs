@@ -65,7 +65,8 @@ fn example_f_our_network_failed_not_the_vendors() {
     assert_eq!(report.coverage.regions[0].reported_slices, 43_200 - 60);
     assert_eq!(report.results_used, vendor.len() as u64, "control results are never the contract's");
     let markdown = crate::render::render(&[(&contract, report.clone())], crate::render::Format::Md);
-    let said = "Inconclusive: **eu-west 1 h** (the agent's own control probes failed there, so its results counted \
+    let said = "Inconclusive: **eu-west 1 h** (the agent's own control probes failed there, or every vendor it \
+                probes failed from it alone, so its results counted \
                 as no data from its region (our network, not the vendor's)).";
     assert!(markdown.contains(said), "{markdown}");
     assert_eq!(report.results_ignored, 0);

@@ -66,7 +66,7 @@ fn down_follows_the_quorum_rule_of_the_contract() {
             failing.contains(&region) && t >= at("2026-04-01T00:05:00Z")
         });
         let window = (at("2026-04-01T00:00:00Z"), at("2026-04-01T00:10:00Z"));
-        slice_votes(&contract, at("2026-04-01T00:00:00Z"), window, EVER, &results)
+        slice_votes(&contract, at("2026-04-01T00:00:00Z"), window, EVER, &results, &[])
     };
     let one_region = slice_votes_for(&["eu"]);
     assert_eq!(one_region.len(), 10);
@@ -83,13 +83,13 @@ fn slice_votes_keep_to_whole_slices_on_the_period_grid() {
     let results = minutely("acme-api", &["eu"], "2026-04-01T00:00:00Z", "2026-04-01T00:10:00Z", |_, _| false);
     let anchor = at("2026-04-01T00:00:00Z");
     let votes =
-        slice_votes(&contract, anchor, (at("2026-04-01T00:02:30Z"), at("2026-04-01T00:07:59Z")), EVER, &results);
+        slice_votes(&contract, anchor, (at("2026-04-01T00:02:30Z"), at("2026-04-01T00:07:59Z")), EVER, &results, &[]);
     let starts: Vec<String> = votes.iter().map(|vote| vote.start.to_string()).collect();
     assert_eq!(
         starts,
         ["2026-04-01T00:03:00Z", "2026-04-01T00:04:00Z", "2026-04-01T00:05:00Z", "2026-04-01T00:06:00Z"]
     );
-    let before = slice_votes(&contract, anchor, (at("2026-03-31T23:58:00Z"), anchor), EVER, &results);
+    let before = slice_votes(&contract, anchor, (at("2026-03-31T23:58:00Z"), anchor), EVER, &results, &[]);
     assert_eq!(before.len(), 2, "slices before the anchor step back from it");
     assert!(before.iter().all(|vote| vote.state == SliceState::Unknown));
 }
@@ -112,7 +112,7 @@ fn time_before_the_first_result_burns_no_budget_even_with_no_data_down() {
     let window = (at("2026-04-01T00:00:00Z"), at("2026-04-01T01:00:00Z"));
     let anchor = at("2026-04-01T00:00:00Z");
     let windows = AlertRule::default_windows();
-    let judged = |monitored_from| slice_votes(&contract, anchor, window, monitored_from, &results);
+    let judged = |monitored_from| slice_votes(&contract, anchor, window, monitored_from, &results, &[]);
     let from_first_result = judged(Some(at("2026-04-01T00:30:05Z")));
     assert_eq!(from_first_result.iter().filter(|vote| vote.state == SliceState::NotMonitored).count(), 30);
     assert_eq!(burn_rate(&contract, &windows, THIRTY_DAYS, &from_first_result), None);
@@ -177,7 +177,8 @@ fn breach_forecast_projects_the_recent_down_rate_to_the_period_end() {
         });
         let standing =
             status(&contract, &period, &slaprobe_sla::fixtures::horizon_from(&contract, &results, now), &results);
-        let recent = slice_votes(&contract, period.start, (now - SignedDuration::from_hours(24), now), EVER, &results);
+        let recent =
+            slice_votes(&contract, period.start, (now - SignedDuration::from_hours(24), now), EVER, &results, &[]);
         breach_forecast(&contract, &standing, &recent)
     };
     let finding =

@@ -1,6 +1,7 @@
 //! `GET /api/v1/agents`: the agent registry, with whether each agent holds a session now and whether its clock
-//! is within `max_clock_offset`, its signing key (pinned, on record (unpinned), or none), and how its control
-//! probes stand. An agent that has not sent results for [`SILENT_AFTER`] is marked silent.
+//! is within `max_clock_offset`, its signing key (pinned, on record (unpinned), or none), how its control
+//! probes stand, and the spans of the last day in which rule 11 found it failing on its own. An agent that has
+//! not sent results for [`SILENT_AFTER`] is marked silent.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use slaprobe_proto::ResultRecord;
 use slaprobe_proto::evidence::PublicKey;
+use slaprobe_sla::faults::AgentFault;
 
 use super::ApiError;
 use crate::http::HttpState;
@@ -49,6 +51,37 @@ pub struct AgentView {
     pub public_key: Option<PublicKey>,
     /// Its control probes of the last [`CONTROLS_WINDOW`]; `None` without any.
     pub controls: Option<ControlsView>,
+    /// The spans of the last [`FAULTS_WINDOW`] in which rule 11 found it failing on its own; `None` without any.
+    pub own_faults: Option<FaultsView>,
+}
+
+/// How far back an agent's own faults (rule 11) are read for [`FaultsView`].
+pub const FAULTS_WINDOW: SignedDuration = SignedDuration::from_hours(24);
+
+/// An agent's own faults of the last [`FAULTS_WINDOW`] (rule 11).
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultsView {
+    /// How many spans.
+    pub spans: u32,
+    /// The latest of them.
+    pub latest: AgentFault,
+}
+
+/// Per agent, its faults among `faults` (in time order).
+fn faults_of(faults: Vec<AgentFault>) -> HashMap<String, FaultsView> {
+    let mut views: HashMap<String, FaultsView> = HashMap::new();
+    for fault in faults {
+        match views.get_mut(&fault.agent_id) {
+            Some(view) => {
+                view.spans += 1;
+                view.latest = fault;
+            }
+            None => {
+                views.insert(fault.agent_id.clone(), FaultsView { spans: 1, latest: fault });
+            }
+        }
+    }
+    views
 }
 
 /// How far back the agents' control probes are read for [`ControlsView`].
@@ -96,6 +129,8 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
     let records = state.store.agents().await?;
     let since = now.saturating_sub(CONTROLS_WINDOW).unwrap_or(now);
     let controls = controls_of(&state.store.control_results_between(since, now).await?);
+    let day_ago = now.saturating_sub(FAULTS_WINDOW).unwrap_or(now);
+    let mut own_faults = faults_of(state.store.agent_faults_between(day_ago, now).await?);
     let recorded: HashMap<String, PublicKey> =
         state.store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
     Ok(records
@@ -111,6 +146,7 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
                 key,
                 public_key,
                 controls: controls.get(&record.agent_id).copied(),
+                own_faults: own_faults.remove(&record.agent_id),
                 connected: state.metrics.is_connected(&record.agent_id),
                 silent: now.duration_since(record.last_seen) > SILENT_AFTER,
                 clock_offset_ms: clock.map(|clock| clock.offset_nanos as f64 / 1e6),

@@ -55,6 +55,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                 thead { tr {
                     th { "Agent" } th { "Region" } th { "Version" } th { "Session" } th { "Last results" }
                     th.num { "Backlog" } th.num { "Clock offset" } th { "Key" } th { "Controls (5 min)" }
+                    th { "Failing alone (24 h)" }
                 } }
                 tbody {
                     @for view in &views {
@@ -93,13 +94,24 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                                     }
                                 }
                             }
+                            td data-field="own-faults" {
+                                @match &view.own_faults {
+                                    None => span.muted { "never" },
+                                    Some(faults) => {
+                                        span.badge.partial { (faults.spans) " span" @if faults.spans > 1 { "s" } }
+                                        " latest " (faults.latest.start.strftime("%H:%M:%S")) "–"
+                                        (faults.latest.end.strftime("%H:%M:%S UTC")) ": "
+                                        (faults.latest.vendors.join(", ")) " failed from it alone"
+                                    }
+                                }
+                            }
                         }
                     }
                     @for agent in &never {
                         tr.silent data-agent=(agent.agent_id) {
                             td { strong { (agent.agent_id) } " " span.badge.silent { "never connected" } }
                             td { (agent.region) }
-                            td colspan="7" { span.muted { "Configured in collector.yaml; no session yet." } }
+                            td colspan="8" { span.muted { "Configured in collector.yaml; no session yet." } }
                         }
                     }
                 }

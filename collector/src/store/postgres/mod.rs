@@ -239,6 +239,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX agent_health_by_time ON agent_health (at_ns);
 ",
+    "
+    CREATE TABLE agent_faults (
+        start_ns BIGINT NOT NULL,
+        agent_id TEXT   NOT NULL,
+        end_ns   BIGINT NOT NULL,
+        record   TEXT   NOT NULL,
+        PRIMARY KEY (start_ns, agent_id)
+    );
+    CREATE TABLE agent_fault_progress (
+        id              INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        rule            TEXT    NOT NULL,
+        judged_from_ns  BIGINT  NOT NULL,
+        judged_until_ns BIGINT  NOT NULL
+    );
+",
 ];
 
 /// Connections in the pool at most.

@@ -7,6 +7,7 @@ use tokio_postgres::Transaction;
 use super::PostgresStore;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
 use crate::store::columns::{nanos, seq_column, stored_record};
+use crate::store::faults::{self, FaultRows};
 use crate::store::records::{
     AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
     RollupWindow, Write,
@@ -53,6 +54,7 @@ impl PostgresStore {
             Write::Prune(cutoff) => {
                 // The agents' history of themselves goes with the results it speaks for.
                 transaction.execute("DELETE FROM agent_health WHERE at_ns < $1", &[&nanos(*cutoff)]).await?;
+                transaction.execute(faults::PRUNE, &[&nanos(*cutoff)]).await?;
                 transaction
                     .execute(
                         "DELETE FROM results WHERE (agent_id, seq, started_at_ns) IN
@@ -89,6 +91,7 @@ impl PostgresStore {
                 )
                 .await
                 .map(changed),
+            Write::Faults(judged) => write_faults(&transaction, judged).await,
         }?;
         transaction.commit().await?;
         Ok(outcome)
@@ -97,6 +100,24 @@ impl PostgresStore {
 
 fn changed(rows: u64) -> WriteOutcome {
     WriteOutcome { changed: rows, ..WriteOutcome::default() }
+}
+
+/// Replaces the faults of the judged spans, marks them when they changed and moves the progress.
+async fn write_faults(
+    transaction: &Transaction<'_>,
+    judged: &FaultRows,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let mut written = transaction.execute(faults::REPLACE, &[&judged.from_ns, &judged.to_ns]).await?;
+    for (start_ns, agent_id, end_ns, record) in &judged.rows {
+        written += transaction.execute(faults::INSERT, &[start_ns, agent_id, end_ns, record]).await?;
+    }
+    if let Some((check, from, to)) = judged.mark {
+        written += transaction.execute(faults::MARK, &[&check, &from, &to]).await?;
+    }
+    if let Some((rule, from, until)) = &judged.progress {
+        written += transaction.execute(faults::PROGRESS, &[rule, from, until]).await?;
+    }
+    Ok(changed(written))
 }
 
 async fn rollup(transaction: &Transaction<'_>, window: &RollupWindow) -> Result<WriteOutcome, tokio_postgres::Error> {

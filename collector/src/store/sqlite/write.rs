@@ -7,6 +7,7 @@ use slaprobe_proto::evidence::Chain;
 use super::{alerts, evidence, ledger, periods};
 use crate::store::WriteOutcome;
 use crate::store::columns::{nanos, seq_column, stored_record};
+use crate::store::faults::{self, FaultRows};
 use crate::store::records::{
     AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
     RollupWindow, Write,
@@ -74,6 +75,7 @@ pub fn commit<'a>(
                     )?
                     .execute(params![row.agent_id, row.at_ns, row.record])? as u64,
             ),
+            Write::Faults(judged) => changed(write_faults(&transaction, judged)?),
         });
     }
     transaction.commit()?;
@@ -88,6 +90,7 @@ fn changed(rows: u64) -> WriteOutcome {
 fn prune(transaction: &Transaction, cutoff: jiff::Timestamp) -> rusqlite::Result<u64> {
     // The agents' history of themselves goes with the results it speaks for.
     transaction.prepare_cached("DELETE FROM agent_health WHERE at_ns < ?1")?.execute(params![nanos(cutoff)])?;
+    transaction.prepare_cached(&faults::PRUNE.replace('$', "?"))?.execute(params![nanos(cutoff)])?;
     let deleted = transaction
         .prepare_cached(
             "DELETE FROM results WHERE (agent_id, seq) IN
@@ -95,6 +98,23 @@ fn prune(transaction: &Transaction, cutoff: jiff::Timestamp) -> rusqlite::Result
         )?
         .execute(params![nanos(cutoff), i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX)])?;
     Ok(deleted as u64)
+}
+
+/// Replaces the faults of the judged spans, marks them when they changed and moves the progress.
+fn write_faults(transaction: &Transaction, judged: &FaultRows) -> rusqlite::Result<u64> {
+    let statement = |sql: &str| transaction.prepare_cached(&sql.replace('$', "?"));
+    let mut written = statement(faults::REPLACE)?.execute(params![judged.from_ns, judged.to_ns])? as u64;
+    let mut insert = statement(faults::INSERT)?;
+    for (start_ns, agent_id, end_ns, record) in &judged.rows {
+        written += insert.execute(params![start_ns, agent_id, end_ns, record])? as u64;
+    }
+    if let Some((check, from, to)) = judged.mark {
+        written += statement(faults::MARK)?.execute(params![check, from, to])? as u64;
+    }
+    if let Some((rule, from, until)) = &judged.progress {
+        written += statement(faults::PROGRESS)?.execute(params![rule, from, until])? as u64;
+    }
+    Ok(written)
 }
 
 /// Recomputes the rollups of the window's minutes from the results there (each check through its index).
