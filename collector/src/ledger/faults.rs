@@ -33,10 +33,10 @@ pub async fn judge(
     now: Timestamp,
 ) -> Result<u64, StoreError> {
     let rule = config.agent_faults;
-    if rule.vendors == 0 {
+    let vendors = vendors_of_checks(&config.contracts);
+    if !can_find_faults(&rule, &vendors) {
         return Ok(0);
     }
-    let vendors = vendors_of_checks(&config.contracts);
     let due = rule.span_start(now.saturating_sub(JUDGE_AFTER).unwrap_or(now));
     let described = describe(&rule);
     let previous = store.fault_progress().await?;
@@ -81,12 +81,19 @@ pub async fn judge_now(
     config: &CollectorConfig,
     (from, to): (Timestamp, Timestamp),
 ) -> Result<Vec<AgentFault>, StoreError> {
-    let rule = config.agent_faults;
-    if rule.vendors == 0 {
+    let (rule, vendors) = (config.agent_faults, vendors_of_checks(&config.contracts));
+    if !can_find_faults(&rule, &vendors) {
         return Ok(Vec::new());
     }
-    let judge = Judge { store, rule, vendors: vendors_of_checks(&config.contracts) };
+    let judge = Judge { store, rule, vendors };
     judge.spans((rule.span_start(from), rule.span_start(to))).await
+}
+
+/// Whether the contracts name enough vendors for `rule` to find a fault (it is on, and they name at least
+/// `vendors`): otherwise nothing is read.
+fn can_find_faults(rule: &FaultRule, vendors: &HashMap<String, BTreeSet<String>>) -> bool {
+    let distinct: BTreeSet<&String> = vendors.values().flatten().collect();
+    rule.vendors > 0 && distinct.len() >= rule.vendors
 }
 
 /// What judging needs.

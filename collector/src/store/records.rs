@@ -107,6 +107,21 @@ pub struct IngestBatch {
     pub checkpoint: Option<SignedCheckpoint>,
 }
 
+impl IngestBatch {
+    /// A batch of `results` alone, without chain values, refusals or a checkpoint (as an agent that signs
+    /// nothing sends them; benchmarks and tests write results this way).
+    pub fn of_results(agent_id: &str, received_at: Timestamp, results: Vec<(ResultRecord, ResultFlags)>) -> Self {
+        Self {
+            agent_id: agent_id.to_owned(),
+            received_at,
+            results,
+            chains: Vec::new(),
+            refused: Vec::new(),
+            checkpoint: None,
+        }
+    }
+}
+
 /// An agent's verified signature over its chain value at `seq` (`docs/evidence.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedCheckpoint {

@@ -332,14 +332,8 @@ async fn ingested_results_keep_their_arrival_and_late_ones_are_found() {
         let received_at = at("2026-03-02T08:00:00Z");
         let on_time = result("agent-1", 1, "acme-api", 0);
         let late = result("agent-1", 2, "acme-api", 1);
-        let batch = super::IngestBatch {
-            agent_id: "agent-1".to_owned(),
-            received_at,
-            results: vec![(on_time, super::ResultFlags::NONE), (late, super::ResultFlags::LATE)],
-            chains: Vec::new(),
-            refused: Vec::new(),
-            checkpoint: None,
-        };
+        let results = vec![(on_time, super::ResultFlags::NONE), (late, super::ResultFlags::LATE)];
+        let batch = super::IngestBatch::of_results("agent-1", received_at, results);
         engine.store.write_ingested(batch).await.unwrap();
         engine.store.write_results(vec![result("agent-1", 3, "acme-api", 2)]).await.unwrap();
         let (from, to) = everything();

@@ -72,15 +72,7 @@ async fn send(store: &Store, results: &[ResultRecord], received_at: Timestamp) {
             .filter(|result| result.agent_id.as_deref() == Some(agent))
             .map(|result| (result.clone(), ResultFlags::NONE))
             .collect();
-        let batch = IngestBatch {
-            agent_id: agent.to_owned(),
-            received_at,
-            results: batch,
-            chains: Vec::new(),
-            refused: Vec::new(),
-            checkpoint: None,
-        };
-        store.write_ingested(batch).await.unwrap();
+        store.write_ingested(IngestBatch::of_results(agent, received_at, batch)).await.unwrap();
     }
 }
 

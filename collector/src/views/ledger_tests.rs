@@ -206,15 +206,7 @@ async fn send(store: &Store, results: &[(ResultRecord, bool)], received_at: Time
             .filter(|(result, _)| result.agent_id.as_deref() == Some(agent))
             .map(|(result, _)| (result.clone(), flags | ResultFlags::of_record(result)))
             .collect();
-        let batch = IngestBatch {
-            agent_id: agent.to_owned(),
-            received_at,
-            results: batch,
-            chains: Vec::new(),
-            refused: Vec::new(),
-            checkpoint: None,
-        };
-        store.write_ingested(batch).await.unwrap();
+        store.write_ingested(IngestBatch::of_results(agent, received_at, batch)).await.unwrap();
     }
 }
 

@@ -337,14 +337,7 @@ async fn load(store: &Store, start: Timestamp, end: Timestamp, upkeep: Option<&C
                 for step in (writer..total).step_by(WRITERS as usize) {
                     let at = start + SignedDuration::from_secs(step * INTERVAL);
                     let received_at = at + SignedDuration::from_secs(INTERVAL);
-                    let batch = IngestBatch {
-                        agent_id: "agent-00".to_owned(),
-                        received_at,
-                        results: step_results(at),
-                        chains: Vec::new(),
-                        refused: Vec::new(),
-                        checkpoint: None,
-                    };
+                    let batch = IngestBatch::of_results("agent-00", received_at, step_results(at));
                     store.write_ingested(batch).await.expect("write a batch");
                     progress[writer as usize].store(received_at.as_second(), Ordering::Relaxed);
                 }
