@@ -82,6 +82,24 @@ pub struct CheckpointLine {
     pub public_key: PublicKey,
 }
 
+/// A line of `faults.jsonl`: a span in which the collector found an agent failing on its own (rule 11 of the
+/// SLA rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultLine {
+    /// The agent.
+    pub agent_id: String,
+    /// Its region.
+    pub region: String,
+    /// The span's start.
+    pub start: Timestamp,
+    /// The span's end (exclusive).
+    pub end: Timestamp,
+    /// How many distinct vendors the agent saw fail while other regions saw them up. Their names stay out of
+    /// the bundle, as other vendors' results do: which vendors a customer monitors is not this vendor's business.
+    pub vendors: u32,
+}
+
 /// A line of `gaps.jsonl`: a range of results the agent dropped, with its signed statement when it made one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -147,6 +147,8 @@ async fn every_vendor_failing_from_one_region_only_is_that_regions_fault() {
     let faults = std::fs::read_to_string(bundle.join("faults.jsonl")).unwrap();
     assert_eq!(faults.lines().count(), 3, "{faults}");
     assert!(faults.lines().all(|line| line.contains(r#""agent_id":"agent-eu""#)), "{faults}");
+    // How many vendors, not which: Acme's bundle does not tell Acme whom else the customer monitors.
+    assert!(faults.lines().all(|line| line.contains(r#""vendors":3"#)) && !faults.contains("Bolt"), "{faults}");
     let (code, said) = verify(&bundle);
     assert_eq!((code, said.contains("report reproduced from these results")), (Some(0), true), "{said}");
     let one_less = tampered_copy(&bundle, "one-fault-less", "faults.jsonl", |lines| lines.truncate(2));

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::DeserializeOwned;
-use slaprobe_proto::bundle::{CHECKPOINTS, CheckpointLine, FAULTS, GAPS, GapLine, KEYS_DIR};
+use slaprobe_proto::bundle::{CHECKPOINTS, CheckpointLine, FAULTS, FaultLine, GAPS, GapLine, KEYS_DIR};
 use slaprobe_proto::evidence::{Chain, PublicKey, Statement, parse_chain_hex};
 use slaprobe_sla::faults::AgentFault;
 
@@ -147,7 +147,15 @@ pub fn read_faults(bundle: &BundleFiles, problems: &mut Vec<Problem>) -> Vec<Age
     if !bundle.names().any(|name| name == FAULTS) {
         return Vec::new();
     }
-    lines::<AgentFault>(bundle, FAULTS, problems).into_iter().map(|(_, fault)| fault).collect()
+    (lines::<FaultLine>(bundle, FAULTS, problems).into_iter())
+        .map(|(_, line)| AgentFault {
+            agent_id: line.agent_id,
+            region: line.region,
+            start: line.start,
+            end: line.end,
+            vendors: Vec::new(),
+        })
+        .collect()
 }
 
 /// The lines of a JSON-lines file of the bundle with their numbers; a missing file has none, a bad line is a

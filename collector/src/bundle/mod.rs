@@ -18,7 +18,8 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::Serialize;
 use slaprobe_proto::bundle::{
-    CHECKPOINTS, CONTRACT, FAULTS, FORMAT, GAPS, KEYS_DIR, MANIFEST, Manifest, REPORT_HTML, REPORT_JSON, RESULTS,
+    CHECKPOINTS, CONTRACT, FAULTS, FORMAT, FaultLine, GAPS, KEYS_DIR, MANIFEST, Manifest, REPORT_HTML, REPORT_JSON,
+    RESULTS,
 };
 
 use crate::config::CollectorConfig;
@@ -100,7 +101,16 @@ pub async fn write_bundle(
     let (gaps, count) = jsonl(parts.values().flat_map(|part| &part.gaps));
     summary.gaps = count;
     staging.write(GAPS, gaps.as_bytes())?;
-    let (faults, _) = jsonl(store.agent_faults_between(from, to).await?.iter());
+    let faults: Vec<FaultLine> = (store.agent_faults_between(from, to).await?.into_iter())
+        .map(|fault| FaultLine {
+            vendors: u32::try_from(fault.vendors.len()).unwrap_or(u32::MAX),
+            agent_id: fault.agent_id,
+            region: fault.region,
+            start: fault.start,
+            end: fault.end,
+        })
+        .collect();
+    let (faults, _) = jsonl(faults.iter());
     staging.write(FAULTS, faults.as_bytes())?;
     let on_record = store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
     for (agent, keys) in key_files(&parts, &on_record) {
