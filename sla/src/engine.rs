@@ -425,8 +425,8 @@ pub fn vote_window(contract: &Contract, anchor: Timestamp, (from, to): (Timestam
 }
 
 /// The whole slices of `contract` inside `[from, to)`, on the slice grid that starts at `anchor`, judged from
-/// `results` and the agents' `faults` (rule 11), oldest first; slices that ended before `monitored_from` (the contract's first stored result) are
-/// `NotMonitored` (rule 7), so they neither burn budget nor count as unknown.
+/// `results` and the agents' `faults` (rule 11), oldest first; slices that ended before `monitored_from` (the
+/// contract's first stored result) are `NotMonitored` (rule 7), so they neither burn budget nor count as unknown.
 pub fn slice_votes(
     contract: &Contract,
     anchor: Timestamp,

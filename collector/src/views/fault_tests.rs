@@ -1,7 +1,7 @@
-//! Rule 11 judged as the ledger is kept (`crate::ledger::faults`) and applied by every read, on both engines: an agent that saw three vendors fail while another
-//! region saw them up is found span by span, its time is set aside in every contract's report (read through the
-//! ledger or raw), a result that arrives late for a judged span has the span judged again, and the collector does
-//! not judge back before it first saw the rule.
+//! Rule 11 judged as the ledger is kept (`crate::ledger::faults`) and applied by every read, on both engines:
+//! an agent that saw three vendors fail while another region saw them up is found span by span, its time is set
+//! aside in every contract's report (read through the ledger or raw), a result that arrives late for a judged
+//! span has the span judged again, and the collector does not judge back before it first saw the rule.
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_proto::ResultRecord;
