@@ -13,14 +13,14 @@ use slaprobe_proto::ResultRecord;
 use super::merged_ranges;
 use crate::config::CollectorConfig;
 use crate::store::faults::{FaultProgress, FaultsWrite, describe};
-use crate::store::ledger::{CONTROL_MARK, MARK_AFTER};
+use crate::store::ledger::MARK_AFTER;
 use crate::store::{LedgerMark, Store, StoreError};
 use slaprobe_sla::faults::{AgentFault, FaultRule, judge_span, vendors_of_checks};
 
 /// A span is judged this long after it ends: longer than a result may arrive after it started without leaving a
 /// ledger mark ([`MARK_AFTER`]), so a result that arrives after its span was judged has left a mark and the span
 /// is judged again.
-pub const JUDGE_AFTER: SignedDuration = MARK_AFTER.checked_add(SignedDuration::from_secs(15)).unwrap();
+pub const JUDGE_AFTER: SignedDuration = SignedDuration::from_secs(MARK_AFTER.as_secs() + 15);
 
 /// The most time judged in one read of results (and one write), and the most new time one run judges.
 const READ_SPAN: SignedDuration = SignedDuration::from_hours(1);
@@ -39,14 +39,13 @@ pub async fn judge(
     }
     let due = rule.span_start(now.saturating_sub(JUDGE_AFTER).unwrap_or(now));
     let described = describe(&rule);
-    let previous = store.fault_progress().await?;
-    let (judged_from, judged_until) = match &previous {
-        Some(progress) if progress.rule == described => (progress.judged_from, progress.judged_until),
-        _ => (due, due),
-    };
+    let recorded = store.fault_progress().await?.filter(|progress| progress.rule == described);
+    let (judged_from, judged_until) =
+        recorded.as_ref().map_or((due, due), |progress| (progress.judged_from, progress.judged_until));
+    // Control probes' marks (and those of changed judgements) name no check of a contract.
     let marked = merged_ranges(
         (marks.iter())
-            .filter(|mark| mark.check_id != CONTROL_MARK && vendors.contains_key(&mark.check_id))
+            .filter(|mark| vendors.contains_key(&mark.check_id))
             .map(|mark| {
                 let from = rule.span_start(mark.from).max(judged_from);
                 (from, rule.span_end(rule.span_start(mark.to)).min(judged_until))
@@ -59,15 +58,15 @@ pub async fn judge(
     for (from, to) in marked {
         let mut at = from;
         while at < to {
-            let until = rule.span_start(at.saturating_add(READ_SPAN).unwrap_or(to)).clamp(at, to);
-            let until = if until == at { to } else { until };
+            // Spans are at most READ_SPAN long, so each read moves on by at least one span.
+            let until = rule.span_start(at.saturating_add(READ_SPAN).unwrap_or(to)).min(to);
             writes += judge.range((at, until), None).await?;
             at = until;
         }
     }
-    let moved = rule.span_start(judged_until.saturating_add(READ_SPAN).unwrap_or(due)).clamp(judged_until, due);
-    let recorded = previous.is_some_and(|progress| progress.rule == described);
-    if moved > judged_until || !recorded {
+    // Not `clamp`: a clock set back puts `due` before `judged_until`, and then nothing new is judged.
+    let moved = rule.span_start(judged_until.saturating_add(READ_SPAN).unwrap_or(due)).min(due);
+    if moved > judged_until || recorded.is_none() {
         let progress = FaultProgress { rule: described, judged_from, judged_until: moved };
         writes += judge.range((judged_until, moved), Some(progress)).await?;
     }

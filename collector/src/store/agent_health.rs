@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::columns::nanos;
-use super::periods::{decoded, document};
+use super::periods::document;
 use super::records::Write;
 use super::{Store, StoreError};
 
@@ -51,23 +51,7 @@ impl Store {
 
     /// Every agent's records from `[from, to)`, in time order.
     pub async fn health_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<HealthRecord>, StoreError> {
-        let (from, to) = (nanos(from), nanos(to));
         let query = "SELECT record FROM agent_health WHERE at_ns >= $1 AND at_ns < $2 ORDER BY at_ns, agent_id";
-        let texts: Vec<String> = match self {
-            Self::Sqlite(store) => {
-                store
-                    .read(move |connection| {
-                        let mut statement = connection.prepare_cached(&query.replace('$', "?"))?;
-                        let rows = statement.query_map(rusqlite::params![from, to], |row| row.get::<_, String>(0))?;
-                        rows.collect::<rusqlite::Result<Vec<String>>>()
-                    })
-                    .await?
-            }
-            Self::Postgres(store) => {
-                let rows = store.connection().await?.query(query, &[&from, &to]).await?;
-                rows.iter().map(|row| row.get::<_, String>(0)).collect()
-            }
-        };
-        texts.iter().map(|text| decoded("agent_health.record", text)).collect()
+        self.json_records(query, vec![nanos(from), nanos(to)], "agent_health.record").await
     }
 }

@@ -8,7 +8,7 @@ use slaprobe_sla::faults::{AgentFault, FaultRule};
 
 use super::columns::nanos;
 use super::ledger::CONTROL_MARK;
-use super::periods::{decoded, document};
+use super::periods::document;
 use super::records::Write;
 use super::{Store, StoreError};
 
@@ -93,26 +93,10 @@ impl Store {
     /// The faults whose span overlaps `[from, to)`, in order of start and agent.
     pub async fn agent_faults_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AgentFault>, StoreError> {
         let longest = SignedDuration::try_from(FaultRule::LONGEST_SPAN).unwrap_or(SignedDuration::ZERO);
-        let (earliest, from, to) = (nanos(from.saturating_sub(longest).unwrap_or(from)), nanos(from), nanos(to));
+        let earliest = from.saturating_sub(longest).unwrap_or(from);
         let query = "SELECT record FROM agent_faults WHERE start_ns >= $1 AND start_ns < $3 AND end_ns > $2
                      ORDER BY start_ns, agent_id";
-        let texts: Vec<String> = match self {
-            Self::Sqlite(store) => {
-                store
-                    .read(move |connection| {
-                        let mut statement = connection.prepare_cached(&query.replace('$', "?"))?;
-                        let rows = statement
-                            .query_map(rusqlite::params![earliest, from, to], |row| row.get::<_, String>(0))?;
-                        rows.collect::<rusqlite::Result<Vec<String>>>()
-                    })
-                    .await?
-            }
-            Self::Postgres(store) => {
-                let rows = store.connection().await?.query(query, &[&earliest, &from, &to]).await?;
-                rows.iter().map(|row| row.get::<_, String>(0)).collect()
-            }
-        };
-        texts.iter().map(|text| decoded("agent_faults.record", text)).collect()
+        self.json_records(query, vec![nanos(earliest), nanos(from), nanos(to)], "agent_faults.record").await
     }
 
     /// How far the spans are judged, if they ever were.

@@ -159,6 +159,35 @@ pub(super) fn decoded<T: serde::de::DeserializeOwned>(column: &str, text: &str) 
 }
 
 impl Store {
+    /// The JSON records `query` selects (one text column, `$n` parameters bound to `params` in order), each
+    /// decoded as `T`; a record that does not decode is an error naming `column`.
+    pub(super) async fn json_records<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &'static str,
+        params: Vec<i64>,
+        column: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let texts: Vec<String> = match self {
+            Self::Sqlite(store) => {
+                store
+                    .read(move |connection| {
+                        let mut statement = connection.prepare_cached(&query.replace('$', "?"))?;
+                        let rows =
+                            statement.query_map(rusqlite::params_from_iter(params), |row| row.get::<_, String>(0))?;
+                        rows.collect::<rusqlite::Result<Vec<String>>>()
+                    })
+                    .await?
+            }
+            Self::Postgres(store) => {
+                let bound: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    params.iter().map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+                let rows = store.connection().await?.query(query, &bound).await?;
+                rows.iter().map(|row| row.get::<_, String>(0)).collect()
+            }
+        };
+        texts.iter().map(|text| decoded(column, text)).collect()
+    }
+
     /// Stores a revision of a closed period with its artifacts; `false` when that revision was already stored
     /// (another collector made it first), which leaves the stored one as it was.
     pub async fn record_revision(&self, revision: PeriodRevision) -> Result<bool, StoreError> {

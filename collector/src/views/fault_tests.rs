@@ -130,5 +130,9 @@ async fn an_agent_failing_every_vendor_alone_is_set_aside_and_judged_again_when_
             run_once(store, &config, "test", now).await.unwrap();
         }
         assert_eq!(reported(&config, store, now).await, [(6, 9); 3], "{}: through the ledger", engine.name);
+
+        // The clock is set back half an hour: nothing new is judged, nothing judged is lost.
+        run_once(store, &config, "test", at("2026-04-10T12:15:00Z")).await.unwrap();
+        assert_eq!(fault_minutes(store).await, without, "{}", engine.name);
     }
 }
