@@ -146,8 +146,8 @@ pub async fn run(
     }
 }
 
-/// A hash of the files' contents (a missing file hashes as missing). `sources` starts with the config file.
-fn fingerprint(files: &[PathBuf]) -> u64 {
+/// A hash of the files' contents (a missing file hashes as missing).
+pub fn fingerprint(files: &[PathBuf]) -> u64 {
     let mut hasher = DefaultHasher::new();
     for file in files {
         std::fs::read(file).ok().hash(&mut hasher);

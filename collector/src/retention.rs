@@ -3,7 +3,7 @@
 //! from a spool that was away are counted), deletes results older than `retention.results` (default 400 days),
 //! and rollups and slice-ledger rows older than `retention.rollups` (default 5 years): the ledger keeps a period's
 //! figures after its raw results are gone. Rollups cover the checks of the central list and
-//! of the contracts.
+//! of the contracts. Each run is counted in the metrics with what it deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
-use crate::store::{LeaseClaim, Store, StoreError};
+use crate::metrics::CollectorMetrics;
+use crate::store::{LeaseClaim, PrunedResults, Store, StoreError};
 
 /// Time between runs.
 pub const EVERY: Duration = Duration::from_secs(3600);
@@ -25,14 +26,25 @@ const LEASE: SignedDuration = SignedDuration::from_mins(30);
 /// How far back each run recomputes the rollups.
 pub const ROLLUP_WINDOW: SignedDuration = SignedDuration::from_hours(48);
 
-/// Rolls up and deletes the results of `store` past the retention of the configuration `config` publishes, at `now`, if
-/// `holder` gets the lease; how many went (`None`: another collector holds the lease).
+/// What one run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Results, and the PostgreSQL partitions dropped whole.
+    pub results: PrunedResults,
+    /// Per-minute rollups.
+    pub rollups: u64,
+    /// Slice-ledger rows.
+    pub ledger_slices: u64,
+}
+
+/// Rolls up and deletes the results of `store` past the retention of `config`, at `now`, if `holder` gets the
+/// lease; what went (`None`: another collector holds the lease).
 pub async fn prune_once(
     store: &Store,
     config: &CollectorConfig,
     holder: &str,
     now: Timestamp,
-) -> Result<Option<u64>, StoreError> {
+) -> Result<Option<Deleted>, StoreError> {
     let until = now.saturating_add(LEASE).unwrap_or(now);
     let claim = LeaseClaim { name: "retention".to_owned(), holder: holder.to_owned(), now, until };
     if !store.claim_lease(claim).await? {
@@ -47,17 +59,22 @@ pub async fn prune_once(
         now.saturating_sub(SignedDuration::try_from(keep).unwrap_or(SignedDuration::MAX)).unwrap_or(Timestamp::MIN)
     };
     let cutoff = before(config.retention.results);
-    let deleted = store.prune_results(cutoff).await?;
-    if deleted > 0 {
-        tracing::info!(deleted, %cutoff, "Deleted results past retention.");
+    let results = store.prune_results(cutoff).await?;
+    if results.results > 0 {
+        tracing::info!(deleted = results.results, partitions = results.partitions, %cutoff, "Deleted results past retention.");
     }
-    store.prune_rollups(before(config.retention.rollups)).await?;
-    store.prune_ledger(before(config.retention.rollups)).await?;
-    Ok(Some(deleted))
+    let rollups = store.prune_rollups(before(config.retention.rollups)).await?;
+    let ledger_slices = store.prune_ledger(before(config.retention.rollups)).await?;
+    Ok(Some(Deleted { results, rollups, ledger_slices }))
 }
 
-/// Runs [`prune_once`] every [`EVERY`] until `stop`.
-pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
+/// Runs [`prune_once`] every [`EVERY`] until `stop`, counting each run in `metrics`.
+pub async fn run(
+    store: Store,
+    config: watch::Receiver<Arc<CollectorConfig>>,
+    metrics: Arc<CollectorMetrics>,
+    stop: CancellationToken,
+) {
     let holder = crate::store::alerts::lease_holder();
     let mut wait = FIRST_AFTER;
     loop {
@@ -67,8 +84,23 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
         }
         wait = EVERY;
         let current = config.borrow().clone();
-        if let Err(error) = prune_once(&store, &current, &holder, Timestamp::now()).await {
-            tracing::warn!(%error, "Retention did not run; trying again in an hour.");
+        let operations = &metrics.operations;
+        match prune_once(&store, &current, &holder, Timestamp::now()).await {
+            Ok(Some(deleted)) => {
+                operations.count_retention_run("done");
+                let counts = [
+                    ("results", deleted.results.results),
+                    ("partitions", deleted.results.partitions),
+                    ("rollups", deleted.rollups),
+                    ("ledger_slices", deleted.ledger_slices),
+                ];
+                operations.count_retention_deleted(counts, Timestamp::now().as_second());
+            }
+            Ok(None) => operations.count_retention_run("not_holder"),
+            Err(error) => {
+                operations.count_retention_run("failed");
+                tracing::warn!(%error, "Retention did not run; trying again in an hour.");
+            }
         }
     }
     store.release_lease("retention", &holder).await;

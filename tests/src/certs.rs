@@ -86,29 +86,45 @@ impl TestCa {
     /// Writes a server certificate for `127.0.0.1` and `localhost` (valid now) and its key to `dir/server.pem`
     /// and `dir/server.key`.
     pub fn write_server_identity(&self, dir: &Path) -> (PathBuf, PathBuf) {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
-        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
-        params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
+        self.write_server_identity_until(dir, 30)
+    }
+
+    /// Writes a server certificate for `127.0.0.1` and `localhost`, valid from yesterday for `days` days from
+    /// now, and its key to `dir/server.pem` and `dir/server.key` (replacing what is there).
+    pub fn write_server_identity_until(&self, dir: &Path, days: i64) -> (PathBuf, PathBuf) {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let (cert, key) = self.identity(CertificateParams::new(names).expect("leaf params"), days);
         let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
-        std::fs::write(&cert_path, cert.pem() + &self.pem()).expect("write server cert");
-        std::fs::write(&key_path, key.serialize_pem()).expect("write server key");
+        std::fs::write(&cert_path, cert + &self.pem()).expect("write server cert");
+        std::fs::write(&key_path, key).expect("write server key");
         (cert_path, key_path)
     }
 
     /// Writes a client certificate and key signed by this CA to `dir/client.pem` and `dir/client.key`.
     pub fn write_client_identity(&self, dir: &Path) -> (PathBuf, PathBuf) {
-        let mut params = CertificateParams::new(vec!["slaprobe-agent".to_owned()]).expect("client params");
-        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
-        params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
-        let key = KeyPair::generate().expect("client key");
-        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
-        let (cert_path, key_path) = (dir.join("client.pem"), dir.join("client.key"));
-        std::fs::write(&cert_path, cert.pem()).expect("write client cert");
-        std::fs::write(&key_path, key.serialize_pem()).expect("write client key");
+        self.write_named_client_identity(dir, "client", "slaprobe-agent")
+    }
+
+    /// Writes a client certificate for `name` (its subject's common name and its DNS name) and its key, signed
+    /// by this CA, to `dir/FILE.pem` and `dir/FILE.key`.
+    pub fn write_named_client_identity(&self, dir: &Path, file: &str, name: &str) -> (PathBuf, PathBuf) {
+        let mut params = CertificateParams::new(vec![name.to_owned()]).expect("client params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let (cert, key) = self.identity(params, 30);
+        let (cert_path, key_path) = (dir.join(format!("{file}.pem")), dir.join(format!("{file}.key")));
+        std::fs::write(&cert_path, cert).expect("write client cert");
+        std::fs::write(&key_path, key).expect("write client key");
         (cert_path, key_path)
+    }
+
+    /// A certificate of `params` signed by this CA, valid from yesterday for `days` days from now, and its key,
+    /// both PEM.
+    fn identity(&self, mut params: CertificateParams, days: i64) -> (String, String) {
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(days);
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
+        (cert.pem(), key.serialize_pem())
     }
 
     /// A server configuration presenting `cert` that demands a client certificate signed by this CA.

@@ -27,6 +27,7 @@ pub fn bench_identities(count: usize) -> Vec<AgentIdentity> {
             region: format!("region-{agent}"),
             token_sha256: token_hash(&format!("token-{agent}")),
             public_key: None,
+            client_cert: None,
         })
         .collect()
 }

@@ -46,6 +46,7 @@ async fn serve_on(listener: TcpListener, store: Store) -> Arc<CollectorMetrics> 
         region: "eu-west".to_owned(),
         token_sha256: token_hash("s3cret"),
         public_key: None,
+        client_cert: None,
     }]);
     let metrics = Arc::new(CollectorMetrics::default());
     let service =

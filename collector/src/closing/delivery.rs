@@ -14,6 +14,7 @@ use super::ARTIFACTS;
 use crate::claims::{Claim, ClaimState};
 use crate::config::CollectorConfig;
 use crate::config::reports::SendWhich;
+use crate::config::retention::UNSTATED_CLAIM_WINDOW;
 use crate::notify::Notifier;
 use crate::notify::report::{Documents, NoticeKind, ReportNotice};
 use crate::store::periods::{DELIVERY_TRIES, DeliveryKey};
@@ -109,8 +110,7 @@ fn contract_of<'a>(config: &'a CollectorConfig, id: &str) -> Option<&'a Contract
 /// Whether the period of `revision` may still be claimed at `now` (or, without a deadline, was closed within
 /// the time its revisions are looked at again).
 fn claimable(revision: &ClosedPeriod, now: Timestamp) -> bool {
-    let until =
-        revision.claim_deadline.or_else(|| revision.closed_at.saturating_add(super::RECHECK_WITHOUT_DEADLINE).ok());
+    let until = revision.claim_deadline.or_else(|| revision.closed_at.saturating_add(UNSTATED_CLAIM_WINDOW).ok());
     until.is_some_and(|until| now < until)
 }
 

@@ -2,7 +2,7 @@
 //! time and a minute), the collector freezes its claim report. The report is rendered as JSON, HTML, CSV and
 //! Markdown exactly as `report` prints it and stored with each file's SHA-256 as revision 1 of the closed
 //! period; it is never changed. Every run looks again at the closed periods that may still be claimed (until
-//! their claim deadline, or [`RECHECK_WITHOUT_DEADLINE`] after their end): when results that arrived late, a
+//! their claim deadline, or [`UNSTATED_CLAIM_WINDOW`] after their end): when results that arrived late, a
 //! change of the contract's terms, or an import move any figure, a new revision is stored that lists what
 //! changed and says why. Each revision with a credit owed opens or updates the period's claim
 //! ([`crate::claims`]).
@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::claims::{RevisedCredit, follow_revision};
 use crate::config::CollectorConfig;
+use crate::config::retention::UNSTATED_CLAIM_WINDOW;
 use crate::digest::{hex, token_hash};
 use crate::ledger::settle_horizon;
 use crate::notify::Notifier;
@@ -53,8 +54,6 @@ const FIRST_AFTER: Duration = Duration::from_secs(30);
 const LEASE: SignedDuration = SignedDuration::from_mins(30);
 /// Ended periods a run looks back over: a year of months.
 const PERIODS_BACK: usize = 12;
-/// How long after its end a period whose contract sets no `claim_window` is still looked at again.
-pub const RECHECK_WITHOUT_DEADLINE: SignedDuration = SignedDuration::from_hours(90 * 24);
 /// How many tries a claim change gets when a person changes the claim at the same moment.
 const CLAIM_TRIES: usize = 3;
 
@@ -226,7 +225,7 @@ fn settled_periods(config: &CollectorConfig, contract: &Contract, began: Timesta
 
 /// Whether a closed period may still be claimed at `now`, so late changes to it still matter.
 fn still_claimable(revision: &ClosedPeriod, period: &Period, now: Timestamp) -> bool {
-    let until = revision.claim_deadline.or_else(|| period.end.saturating_add(RECHECK_WITHOUT_DEADLINE).ok());
+    let until = revision.claim_deadline.or_else(|| period.end.saturating_add(UNSTATED_CLAIM_WINDOW).ok());
     until.is_some_and(|until| now < until)
 }
 

@@ -22,15 +22,15 @@ use slaprobe_checks::env::expand_document;
 use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks, parse_control_checks};
 
 pub mod alerting;
+pub mod client_cert;
 pub mod reports;
+pub mod retention;
 
 use alerting::{AlertRule, Notify, parse_alerting};
+pub use client_cert::ClientCertBinding;
+pub use retention::{DEFAULT_RESULTS_RETENTION, Retention};
 use slaprobe_sla::contract::{Contract, parse_contracts};
 use slaprobe_sla::faults::FaultRule;
-
-/// How long results are kept when `collector.yaml` sets no `retention.results` (400 days: claims are disputed
-/// for a year, and a year needs its previous month).
-pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// The clock-offset bound when `collector.yaml` sets none.
 pub const DEFAULT_MAX_CLOCK_OFFSET: Duration = Duration::from_secs(2);
@@ -46,6 +46,8 @@ pub struct AgentIdentity {
     pub token_sha256: String,
     /// The agent's pinned public key (`public_key:`); without one, the first key it presents is recorded.
     pub public_key: Option<PublicKey>,
+    /// The client certificate its sessions must present (`client_cert:`), when bound to one.
+    pub client_cert: Option<ClientCertBinding>,
 }
 
 /// `listen:`.
@@ -117,6 +119,8 @@ struct AgentEntry {
     token_sha256: String,
     #[serde(default)]
     public_key: Option<String>,
+    #[serde(default)]
+    client_cert: Option<ClientCertBinding>,
 }
 
 /// What an API token may do.
@@ -179,36 +183,6 @@ pub const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 
 fn default_max_clock_offset() -> Duration {
     DEFAULT_MAX_CLOCK_OFFSET
-}
-
-/// `retention:`: how long raw results, and their per-minute rollups, are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Retention {
-    /// Results that started longer ago are deleted in the background (default 400 days: claims are disputed for
-    /// a year, and a year needs its previous month).
-    #[serde(default = "default_results_retention", with = "humantime_serde")]
-    pub results: Duration,
-    /// Per-minute rollups (counts per check, region and minute) are kept this long (default 5 years).
-    #[serde(default = "default_rollups_retention", with = "humantime_serde")]
-    pub rollups: Duration,
-}
-
-/// The shortest retention accepted: a claim needs at least its whole period and the claim window after it.
-pub const MIN_RESULTS_RETENTION: Duration = Duration::from_secs(35 * 24 * 3600);
-
-fn default_results_retention() -> Duration {
-    DEFAULT_RESULTS_RETENTION
-}
-
-fn default_rollups_retention() -> Duration {
-    Duration::from_secs(5 * 365 * 24 * 3600)
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self { results: default_results_retention(), rollups: default_rollups_retention() }
-    }
 }
 
 /// A loaded and validated `collector.yaml`.
@@ -328,7 +302,10 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
         parse_alerting(settings.notify.take(), settings.alerts.take(), known_contracts, &mut problems);
     let reports = reports::parse_reports(settings.reports.take(), &notify, &mut problems);
     let mut agents = Vec::new();
-    for (index, entry) in settings.agents.into_iter().enumerate() {
+    // Bindings need a verified client certificate; `listen` is not read for store-only commands.
+    let certificates_asked =
+        purpose == Purpose::StoreOnly || settings.listen.tls.as_ref().is_some_and(|tls| tls.client_ca_file.is_some());
+    for (index, mut entry) in settings.agents.into_iter().enumerate() {
         let hash = entry.token_sha256.to_ascii_lowercase();
         if !is_sha256_hex(&hash) {
             problems.push(format!("agents[{index}].token_sha256: not a hex SHA-256 (64 hex digits)"));
@@ -343,7 +320,11 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
                 None
             }
         };
-        agents.push(AgentIdentity { agent_id: entry.id, region: entry.region, token_sha256: hash, public_key });
+        if let Some(binding) = &mut entry.client_cert {
+            problems.extend(binding.problems(&format!("agents[{index}].client_cert"), certificates_asked));
+        }
+        let (agent_id, region, client_cert) = (entry.id, entry.region, entry.client_cert);
+        agents.push(AgentIdentity { agent_id, region, token_sha256: hash, public_key, client_cert });
     }
     let mut api_tokens: Vec<ApiToken> = Vec::new();
     for (index, mut entry) in settings.api_tokens.into_iter().enumerate() {
@@ -401,24 +382,6 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             }
         }
     }
-    let (results, rollups) = (settings.retention.results, settings.retention.rollups);
-    let defaulted = |value: Duration, default: Duration| {
-        let note = if value == default { ", the default when it is not set" } else { "" };
-        format!("{}{note}", as_written(value))
-    };
-    if rollups < results {
-        problems.push(format!(
-            "retention.rollups: {} is shorter than retention.results ({}); rollups must outlive the results",
-            defaulted(rollups, default_rollups_retention()),
-            defaulted(results, default_results_retention())
-        ));
-    }
-    if results < MIN_RESULTS_RETENTION {
-        problems.push(format!(
-            "retention.results: {} is shorter than the minimum of 35d (a month and its claim window)",
-            as_written(results)
-        ));
-    }
     if let Some(problem) = settings.agent_faults.problem() {
         problems.push(format!("agent_faults.{problem}"));
     }
@@ -430,6 +393,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
     }
     let mut contracts = contracts;
     place_contracts(&mut contracts, &checks);
+    problems.extend(settings.retention.problems(&contracts));
     match storage {
         Some(storage) if problems.is_empty() => Ok(CollectorConfig {
             listen,
@@ -556,15 +520,6 @@ fn refuse_controls_in_contracts(
 
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
-}
-
-/// `duration` as a user writes it: whole days as `35d`, anything else as `humantime` spells it (`36h 30m`).
-fn as_written(duration: Duration) -> String {
-    const DAY: u64 = 86_400;
-    match duration.as_secs() {
-        seconds if seconds > 0 && seconds % DAY == 0 && duration.subsec_nanos() == 0 => format!("{}d", seconds / DAY),
-        _ => humantime::format_duration(duration).to_string(),
-    }
 }
 
 /// `problems` without those that follow from an unset variable: a value that could not be expanded is reported

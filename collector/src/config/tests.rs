@@ -351,3 +351,72 @@ fn control_checks_are_checks_marked_control_that_no_contract_may_count() {
     let text = load_with_contracts(&format!("{checks}{bad}")).unwrap_err().to_string();
     assert!(text.contains("control_checks[0].interval: 0s is below the minimum of 1s"), "{text}");
 }
+
+#[test]
+fn results_retention_must_outlive_every_contracts_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("contracts.yaml"),
+        "contracts:\n  - { id: monthly, vendor: Acme, service: API, objective: 99.9, checks: [api], \
+         credits: { fee: 100, currency: USD, tiers: [] } }\n  \
+         - { id: quarterly, vendor: Acme, service: CDN, objective: 99.9, checks: [api], period: quarter, \
+         claim_window: 90d, credits: { fee: 100, currency: USD, tiers: [] } }\n",
+    )
+    .unwrap();
+    let path = dir.path().join("collector.yaml");
+    let config = |retention: &str| {
+        format!(
+            "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\ncontracts_file: contracts.yaml\n\
+             checks: [ {{ id: api, kind: tcp, target: \"127.0.0.1:9\", interval: 30s }} ]\n{retention}"
+        )
+    };
+    fs::write(&path, config("retention: { results: 100d }\n")).unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    let expected = "retention.results: 100d would delete results contract \"quarterly\" may still claim with: it needs \
+                    at least 189d (a quarter of up to 92d, its claim_window of 90d, and a margin of 7d)";
+    assert!(text.contains(expected), "{text}");
+    fs::write(&path, config("retention: { results: 189d }\n")).unwrap();
+    assert!(load_collector_config(&path).is_ok(), "the period, the window and the margin are enough");
+    fs::write(
+        dir.path().join("contracts.yaml"),
+        "contracts:\n  - { id: monthly, vendor: Acme, service: API, \
+         objective: 99.9, checks: [api], credits: { fee: 100, currency: USD, tiers: [] } }\n",
+    )
+    .unwrap();
+    fs::write(&path, config("retention: { results: 60d }\n")).unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    let expected = "contract \"monthly\" may still claim with: it needs at least 128d (a month of up to 31d, 90d \
+                    to claim, as it states no claim_window, and a margin of 7d)";
+    assert!(text.contains(expected), "{text}");
+    fs::write(&path, config("")).unwrap();
+    assert!(load_collector_config(&path).is_ok(), "the default of 400d outlives every claim");
+}
+
+#[test]
+fn a_client_certificate_binding_needs_a_client_ca_and_a_name_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.yaml");
+    let hash = "a".repeat(64);
+    fs::write(
+        &path,
+        format!(
+            "listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ sqlite: x.db }}\nagents:\n  \
+             - {{ id: a, region: eu, token_sha256: \"{hash}\", client_cert: {{ name: a }} }}\n  \
+             - {{ id: b, region: eu, token_sha256: \"{}\", client_cert: {{ spki_sha256: xyz }} }}\n  \
+             - {{ id: c, region: eu, token_sha256: \"{}\", client_cert: {{}} }}\n",
+            "b".repeat(64),
+            "c".repeat(64)
+        ),
+    )
+    .unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    for expected in [
+        "agents[0].client_cert: needs listen.tls.client_ca_file",
+        "agents[1].client_cert.spki_sha256: not a hex SHA-256",
+        "agents[2].client_cert: give `name`, `spki_sha256` or both",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+    let report = super::load_collector_config_for(&path, super::Purpose::StoreOnly).unwrap_err().to_string();
+    assert!(!report.contains("client_ca_file"), "store-only commands do not read listen: {report}");
+}

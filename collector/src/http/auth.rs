@@ -85,31 +85,46 @@ pub async fn require_token(State(state): State<HttpState>, mut request: Request,
     let caller = {
         let config = state.config.borrow();
         if config.api_tokens.is_empty() {
-            Some(Caller { name: None, role: Role::Admin })
+            Ok(Caller { name: None, role: Role::Admin })
         } else {
             let cookie_counts = !(changes && is_machine_path(path));
-            presented_token(request.headers(), cookie_counts).and_then(|token| caller_for(&config.api_tokens, &token))
+            match presented_token(request.headers(), cookie_counts) {
+                Some(token) => caller_for(&config.api_tokens, &token).ok_or("unknown_token"),
+                None => Err("no_token"),
+            }
         }
     };
-    let Some(caller) = caller else {
-        if is_machine_path(path) {
-            let mut response =
-                ApiError(StatusCode::UNAUTHORIZED, "give a valid token: `Authorization: Bearer <token>`".to_owned())
-                    .into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"slaprobe\""));
-            return response;
+    let operations = &state.metrics.operations;
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(reason) => {
+            // A browser arriving without its cookie is sent to the login page: navigation, not a refusal.
+            if reason != "no_token" || is_machine_path(path) {
+                operations.count_http_auth_refused(reason);
+            }
+            return refuse(&request);
         }
-        let wanted = request.uri().path_and_query().map_or("/", |wanted| wanted.as_str());
-        let query = serde_urlencoded::to_string([("next", wanted)]).unwrap_or_default();
-        return Redirect::to(&format!("/login?{query}")).into_response();
     };
     if changes && caller.role < Role::Admin {
+        operations.count_http_auth_refused("not_admin");
         return ApiError(StatusCode::FORBIDDEN, "this needs an admin token".to_owned()).into_response();
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The answer to a request without a valid token: 401 for the API and metrics, the login page for pages.
+fn refuse(request: &Request) -> Response {
+    if is_machine_path(request.uri().path()) {
+        let mut response =
+            ApiError(StatusCode::UNAUTHORIZED, "give a valid token: `Authorization: Bearer <token>`".to_owned())
+                .into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"slaprobe\""));
+        return response;
+    }
+    let wanted = request.uri().path_and_query().map_or("/", |wanted| wanted.as_str());
+    let query = serde_urlencoded::to_string([("next", wanted)]).unwrap_or_default();
+    Redirect::to(&format!("/login?{query}")).into_response()
 }
 
 /// What the login form posts.
@@ -140,6 +155,7 @@ pub async fn login(State(state): State<HttpState>, Form(form): Form<LoginForm>) 
     let valid = caller_for(&state.config.borrow().api_tokens, form.token.trim()).is_some();
     let next = local_path(form.next.as_deref());
     if !valid {
+        state.metrics.operations.count_http_auth_refused("unknown_token");
         let page = super::dashboard::login_page(Some("That token is not valid."), next);
         return (StatusCode::UNAUTHORIZED, page).into_response();
     }

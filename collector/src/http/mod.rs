@@ -8,6 +8,7 @@
 //! - [`dashboard`]: the web pages.
 //! - [`guard`]: time limit, `Host` check and cross-site refusal, before any handler.
 //! - [`listener`]: the accept loop with its header timeout and connection cap.
+//! - [`observe`]: requests counted by route, method and status, with their latency.
 //! - [`metrics`]: ingest's Prometheus metrics.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod guard;
 pub mod listener;
+pub mod observe;
 pub use std::sync::Arc;
 
 use axum::Router;
@@ -99,6 +101,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::time_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::count_request))
         .with_state(state)
 }
 

@@ -78,6 +78,7 @@ mod tests {
             region: "eu-west".to_owned(),
             token_sha256: String::new(),
             public_key: None,
+            client_cert: None,
         };
         let healthy = v1::AgentHealth {
             clock_offset_nanos: Some(2_000_000),

@@ -46,6 +46,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::config::client_cert::PresentedCertificate;
 use crate::metrics::CollectorMetrics;
 use crate::store::{AgentStatus, Store};
 pub use auth::Agents;
@@ -123,6 +124,16 @@ impl v1::collector_server::Collector for IngestService {
             self.refusals.refused(&self.metrics, remote, None, reason);
             status
         })?;
+        if let Some(binding) = &identity.client_cert {
+            let presented = request.peer_certs().and_then(|chain| PresentedCertificate::read(chain.first()?));
+            if !presented.as_ref().is_some_and(|presented| binding.admits(presented)) {
+                self.refusals.refused(&self.metrics, remote, Some(&identity.agent_id), Refusal::CertificateMismatch);
+                return Err(Status::permission_denied(format!(
+                    "agent {:?} is bound to another client certificate than the one presented",
+                    identity.agent_id
+                )));
+            }
+        }
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await.map_err(|_| {
             Status::deadline_exceeded(format!("no Hello within {} s of opening the stream", HELLO_TIMEOUT.as_secs()))

@@ -1,5 +1,7 @@
-//! Agent sessions the collector refused (no token, a malformed `authorization`, an unknown token, a Hello claiming
-//! another agent than the token's, an agent key missing or not the one pinned or on record): counted by reason in `/metrics` and logged with the remote address, at most
+//! Agent sessions the collector refused (a TLS handshake that failed, no token, a malformed `authorization`, an
+//! unknown token, a client certificate not the one the agent is bound to, a Hello claiming another agent than the
+//! token's, an agent key missing or not the one pinned or on record): counted by reason in `/metrics` and
+//! logged with the remote address, at most
 //! once a minute per address and reason (with how many more were refused meanwhile), so that an agent retrying
 //! forever with a wrong token is visible instead of silent, and cannot flood the log. The agents page lists each
 //! address and reason refused since this collector started ([`Refusals::sources`]): how often, when first and
@@ -34,6 +36,14 @@ pub enum Refusal {
     KeyMissing,
     /// The Hello presents another key than the one pinned or on record.
     KeyMismatch,
+    /// The TLS handshake failed: not TLS, no protocol or cipher in common, or too slow.
+    TlsHandshake,
+    /// The TLS handshake failed because the peer presented no client certificate (one is required).
+    NoClientCertificate,
+    /// The TLS handshake failed on the client certificate: not signed by the client CA, expired, or unusable.
+    UntrustedClientCertificate,
+    /// The agent is bound to a client certificate (`agents[].client_cert`) and presented another one.
+    CertificateMismatch,
 }
 
 impl Refusal {
@@ -46,6 +56,10 @@ impl Refusal {
             Self::IdentityMismatch => "identity_mismatch",
             Self::KeyMissing => "key_missing",
             Self::KeyMismatch => "key_mismatch",
+            Self::TlsHandshake => "tls_handshake",
+            Self::NoClientCertificate => "no_client_certificate",
+            Self::UntrustedClientCertificate => "untrusted_client_certificate",
+            Self::CertificateMismatch => "client_certificate_mismatch",
         }
     }
 
@@ -58,6 +72,10 @@ impl Refusal {
             Self::IdentityMismatch => "claimed another agent or region than its token's",
             Self::KeyMissing => "presented no agent key, though one is pinned or on record",
             Self::KeyMismatch => "presented another agent key than the one pinned or on record",
+            Self::TlsHandshake => "TLS handshake failed (not TLS, nothing in common, or too slow)",
+            Self::NoClientCertificate => "presented no client certificate",
+            Self::UntrustedClientCertificate => "client certificate not signed by the client CA, or expired",
+            Self::CertificateMismatch => "presented another client certificate than the one the agent is bound to",
         }
     }
 }

@@ -33,6 +33,7 @@ async fn serve_with(adjust: impl FnOnce(&mut IngestSettings)) -> Fixture {
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
         public_key: None,
+        client_cert: None,
         token_sha256: token_hash("s3cret"),
     }]);
     let mut settings = IngestSettings::admitting(agents);
@@ -384,6 +385,7 @@ async fn a_reload_that_removes_the_token_ends_the_session() {
         agent_id: "agent-eu-1".to_owned(),
         region: "eu-west".to_owned(),
         public_key: None,
+        client_cert: None,
         token_sha256: token_hash("s3cret"),
     };
     let (settings, watched) =
@@ -491,6 +493,7 @@ fn each_agent_probing_a_check_gets_its_turn_across_the_interval() {
         region: region.to_owned(),
         token_sha256: String::new(),
         public_key: None,
+        client_cert: None,
     };
     let agents = Agents::new(vec![
         identity("edge-c", "ap"),

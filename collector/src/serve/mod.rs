@@ -2,17 +2,20 @@
 //! listener on `listen.http` ([`crate::http`]), and alert evaluation ([`crate::alerting`]), until shutdown.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind `127.0.0.1:0` and drive the
-//! real server. With `listen.tls` the listener speaks TLS (rustls), and with `client_ca_file` it demands a client
-//! certificate signed by that CA. The configuration is reloaded while serving ([`crate::reload`]). On
+//! real server. With `listen.tls` the listener speaks TLS (rustls, [`tls`]: reloaded while serving), and with
+//! `client_ca_file` it demands a client certificate signed by that CA. The configuration is reloaded while
+//! serving ([`crate::reload`]). On
 //! shutdown, new sessions stop; open agent sessions get [`DRAIN`] to end before the server stops regardless
 //! (agents replay anything unacknowledged, so nothing is lost), and the background tasks ([`background`]) get as
 //! long again. A background task that stops on its own stops the collector with an error naming it.
 
 pub mod background;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,12 +24,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use self::background::Background;
+use self::tls::CurrentTls;
 use crate::alerting::evaluator::Evaluator;
 use crate::closing;
-use crate::config::{CollectorConfig, ListenTls, Storage};
+use crate::config::{CollectorConfig, Storage};
 use crate::http::{HttpState, serve_http};
 use crate::ingest::refusals::Refusals;
 use crate::ingest::{IngestService, IngestSettings};
@@ -66,16 +69,15 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// The certificate and key of `listen.tls` do not make an identity.
-    #[error("listen.tls: {} and {} do not make a TLS identity: {}", cert.display(), key.display(), error_chain(source))]
-    TlsIdentity {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-        /// What tonic said.
-        #[source]
-        source: tonic::transport::Error,
+    /// A file of `listen.tls` does not hold what it should, or the files do not go together.
+    #[error("listen.tls: the {what} {}: {problem}", path.display())]
+    TlsMaterial {
+        /// Which file (`certificate`, `key`, `client CA`, `certificate and key`).
+        what: String,
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
     },
     /// `listen.http` cannot be bound.
     #[error("listen.http: cannot listen on {address}: {source}")]
@@ -98,19 +100,6 @@ pub enum ServeError {
     /// A background task stopped before shutdown ([`background`]).
     #[error("{0}; the collector stopped")]
     TaskStopped(String),
-}
-
-/// The rustls settings of `listen.tls`.
-pub fn tls_config(tls: &ListenTls) -> Result<ServerTlsConfig, ServeError> {
-    let read = |path: &Path, what: &'static str| {
-        std::fs::read(path).map_err(|source| ServeError::TlsFile { what, path: path.to_owned(), source })
-    };
-    let identity = Identity::from_pem(read(&tls.cert_file, "certificate")?, read(&tls.key_file, "key")?);
-    let mut config = ServerTlsConfig::new().identity(identity);
-    if let Some(client_ca) = &tls.client_ca_file {
-        config = config.client_ca_root(Certificate::from_pem(read(client_ca, "client CA")?));
-    }
-    Ok(config)
 }
 
 /// Opens the store; a PostgreSQL that does not answer yet (starting beside the collector, say) is tried again
@@ -159,18 +148,12 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .http2_max_header_list_size(Some(16 * 1024));
-    if let Some(tls) = &config.listen.tls {
-        builder = builder.tls_config(tls_config(tls)?).map_err(|source| ServeError::TlsIdentity {
-            cert: tls.cert_file.clone(),
-            key: tls.key_file.clone(),
-            source,
-        })?;
-    }
     let (health, health_service) = tonic_health::server::health_reporter();
     let (settings, watched) = watch::channel(Arc::new(IngestSettings::from_config(&config)));
     let (published, config_watch) = watch::channel(Arc::new(config.clone()));
     let metrics = Arc::new(CollectorMetrics::default());
     let refusals = Arc::new(Refusals::default());
+    let tls = config.listen.tls.as_ref().map(|files| CurrentTls::load(files, &metrics)).transpose()?;
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(ServeError::Notifier)?;
     let page_client = status_pages::client().map_err(ServeError::Notifier)?;
@@ -179,7 +162,8 @@ pub async fn serve(
         Evaluator::new(store.clone(), notifier.clone(), config_watch.clone()).with_standings(standings.clone());
     let (background, mut failures) = Background::new(stop.clone());
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
-    background.spawn("retention", retention::run(store.clone(), config_watch.clone(), stop.clone()));
+    let retention = retention::run(store.clone(), config_watch.clone(), metrics.clone(), stop.clone());
+    background.spawn("retention", retention);
     background.spawn("period close", closing::run(store.clone(), notifier.clone(), config_watch.clone(), stop.clone()));
     background.spawn("status pages", status_pages::run(store.clone(), page_client, config_watch.clone(), stop.clone()));
     background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
@@ -190,7 +174,7 @@ pub async fn serve(
         let state = HttpState {
             store: store.clone(),
             metrics: metrics.clone(),
-            config: config_watch,
+            config: config_watch.clone(),
             reload: reload.sender.clone(),
             notifier,
             reload_status: reload.status(),
@@ -201,7 +185,10 @@ pub async fn serve(
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         background.spawn("the HTTP listener", serve_http(listener, state, stop.clone()));
     }
-    let ingest = IngestService::reloading(store, watched).with_metrics(metrics).with_refusals(refusals).into_server();
+    let ingest = IngestService::reloading(store, watched)
+        .with_metrics(metrics.clone())
+        .with_refusals(refusals.clone())
+        .into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
     tracing::info!(
         address = %grpc.local_addr().map_err(ServeError::GrpcListener)?,
@@ -210,10 +197,16 @@ pub async fn serve(
         "Serving gRPC ingest."
     );
     background.spawn("configuration reloading", reload::run(reload, config, settings, published, stop.clone()));
-    let server = builder
-        .add_service(health_service)
-        .add_service(ingest)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop.clone().cancelled_owned());
+    let router = builder.add_service(health_service).add_service(ingest);
+    let stopped = stop.clone().cancelled_owned();
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+        Some(tls) => {
+            background.spawn("TLS reloading", tls.clone().keep_current(config_watch, metrics.clone(), stop.clone()));
+            let incoming = tls::incoming(grpc, tls, refusals, metrics, stop.clone());
+            Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+        None => Box::pin(router.serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped)),
+    };
     tokio::pin!(server);
     let failure = tokio::select! {
         result = &mut server => {

@@ -133,6 +133,15 @@ pub struct WriteOutcome {
     pub changed: u64,
 }
 
+/// What [`Store::prune_results`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedResults {
+    /// Results.
+    pub results: u64,
+    /// Whole monthly partitions dropped (PostgreSQL).
+    pub partitions: u64,
+}
+
 /// The collector's storage.
 #[derive(Clone)]
 pub enum Store {
@@ -249,17 +258,17 @@ impl Store {
     }
 
     /// Deletes every result that started before `cutoff` (whole monthly partitions at once on PostgreSQL, then
-    /// the rest in batches); returns how many results went.
-    pub async fn prune_results(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
-        let mut deleted = match self {
-            Self::Sqlite(_) => 0,
+    /// the rest in batches); returns how many results and partitions went.
+    pub async fn prune_results(&self, cutoff: Timestamp) -> Result<PrunedResults, StoreError> {
+        let mut pruned = match self {
+            Self::Sqlite(_) => PrunedResults::default(),
             Self::Postgres(store) => store.drop_partitions_before(cutoff).await?,
         };
         loop {
             let batch = self.write(records::Write::Prune(cutoff)).await?.changed;
-            deleted += batch;
+            pruned.results += batch;
             if batch < records::PRUNE_BATCH {
-                return Ok(deleted);
+                return Ok(pruned);
             }
         }
     }

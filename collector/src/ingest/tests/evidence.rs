@@ -113,6 +113,7 @@ async fn an_agent_keeps_the_key_it_first_presented_until_another_is_pinned() {
             agent_id: "agent-eu-1".to_owned(),
             region: "eu-west".to_owned(),
             public_key: Some(pinned),
+            client_cert: None,
             token_sha256: token_hash("s3cret"),
         }]);
     })

@@ -371,8 +371,11 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    /// Drops the monthly partitions that end at or before `cutoff`; returns the results they held.
-    pub(crate) async fn drop_partitions_before(&self, cutoff: jiff::Timestamp) -> Result<u64, StoreError> {
+    /// Drops the monthly partitions that end at or before `cutoff`; returns how many, and the results they held.
+    pub(crate) async fn drop_partitions_before(
+        &self,
+        cutoff: jiff::Timestamp,
+    ) -> Result<crate::store::PrunedResults, StoreError> {
         let client = self.connection().await?;
         let rows = client
             .query(
@@ -385,7 +388,7 @@ impl PostgresStore {
             )
             .await?;
         let cutoff = crate::store::columns::nanos(cutoff);
-        let mut deleted = 0;
+        let mut pruned = crate::store::PrunedResults::default();
         for row in rows {
             let name: String = row.get(0);
             let Some((year, month)) = partition_month(&name) else { continue };
@@ -397,9 +400,10 @@ impl PostgresStore {
             client.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).await?;
             self.partitions.lock().map_err(|_| unusable("partition cache poisoned"))?.remove(&(year, month));
             tracing::info!(partition = %name, results = count, "Dropped a partition past retention.");
-            deleted += u64::try_from(count).unwrap_or(0);
+            pruned.results += u64::try_from(count).unwrap_or(0);
+            pruned.partitions += 1;
         }
-        Ok(deleted)
+        Ok(pruned)
     }
 }
 

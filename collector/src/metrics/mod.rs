@@ -1,8 +1,9 @@
 //! The collector's Prometheus metrics (`/metrics`, OpenMetrics text): what ingest stored, refused and skipped
 //! as duplicates, how long store commits take, which agents hold a session, each agent's clock offset, each
 //! contract's standing in its current period, each alert rule's state and the credit claims per state and
-//! currency (computed when scraped), and whether the latest configuration reload failed. Ingest counts into
-//! it; the HTTP listener serves it.
+//! currency (computed when scraped), and whether the latest configuration reload failed; beside them the
+//! operator's signals ([`operations`]) and the process's own ([`process`]). Ingest counts into it; the HTTP
+//! listener serves it.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -12,6 +13,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+
+pub mod operations;
+mod process;
+
+use operations::OperationMetrics;
 
 use crate::claims::{Claim, ClaimState, totals};
 use crate::config::alerting::AlertRule;
@@ -30,8 +36,9 @@ pub struct AgentLabels {
 /// Labels naming why an agent session was refused.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
-    /// `no_token`, `malformed_authorization`, `unknown_token`, `identity_mismatch`, `key_missing` or
-    /// `key_mismatch`.
+    /// `no_token`, `malformed_authorization`, `unknown_token`, `identity_mismatch`, `key_missing`,
+    /// `key_mismatch`, `tls_handshake`, `no_client_certificate`, `untrusted_client_certificate` or
+    /// `client_certificate_mismatch`.
     pub reason: &'static str,
 }
 
@@ -104,6 +111,8 @@ pub struct CollectorMetrics {
     pub http_connections_refused: Counter,
     /// HTTP requests answered 503 because they took longer than `listen.http_request_timeout`.
     pub http_requests_timed_out: Counter,
+    /// The operator's signals: build, process, retention, HTTP requests, refused credentials and handshakes.
+    pub operations: OperationMetrics,
     contract_uptime: ContractGauge,
     contract_budget: ContractGauge,
     contract_budget_left: ContractGauge,
@@ -124,7 +133,10 @@ pub struct CollectorMetrics {
 
 impl Default for CollectorMetrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("slaprobe_collector");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("slaprobe_collector");
+        let operations = OperationMetrics::registered(registry);
         let results_stored = Counter::default();
         registry.register("results_stored", "Results newly stored", results_stored.clone());
         let results_duplicate = Counter::default();
@@ -148,7 +160,7 @@ impl Default for CollectorMetrics {
         let sessions_refused = Family::default();
         registry.register(
             "agent_sessions_refused",
-            "Agent sessions refused: no or malformed token, unknown token, a Hello claiming another agent, or an agent key missing or not the one pinned or on record",
+            "Agent sessions refused: a failed TLS handshake (no, untrusted or another client certificate), no or malformed token, unknown token, a Hello claiming another agent, or an agent key missing or not the one pinned or on record",
             sessions_refused.clone(),
         );
         let evidence_rejected = Family::default();
@@ -266,7 +278,8 @@ impl Default for CollectorMetrics {
             status_page_checked_at.clone(),
         );
         Self {
-            registry,
+            registry: root,
+            operations,
             status_page_failing,
             status_page_checked_at,
             claims,

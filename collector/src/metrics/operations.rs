@@ -1,0 +1,154 @@
+//! The signals an operator of the collector looks for, beside ingest's and the contracts' figures: which build
+//! runs, the process's CPU, memory and file descriptors (read from `/proc` when scraped), retention runs and
+//! what they deleted, HTTP requests by route and status with their latency, HTTP credentials refused by
+//! reason, and reloads of the gRPC listener's certificate with its expiry. Agent sessions and TLS handshakes
+//! refused are counted with the other refusals (`agent_sessions_refused`).
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// Labels of one outcome (`done`, `failed`, `not_holder`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// What happened.
+    pub outcome: &'static str,
+}
+
+/// Labels naming what retention deleted.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeletedLabels {
+    /// `results`, `partitions`, `rollups` or `ledger_slices`.
+    pub what: &'static str,
+}
+
+/// Labels of one HTTP request: the route as declared (`/api/v1/contracts/{id}`, never the path asked for, so
+/// the series stay few) and the status code.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The matched route, or `unmatched`.
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The status code.
+    pub status: u16,
+}
+
+/// Labels of a refused HTTP credential.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// `no_token`, `unknown_token` or `not_admin`.
+    pub reason: &'static str,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The operator's metrics, registered in the collector's registry.
+#[derive(Debug)]
+pub struct OperationMetrics {
+    retention_runs: Family<OutcomeLabels, Counter>,
+    retention_deleted: Family<DeletedLabels, Counter>,
+    retention_last_run: Gauge,
+    http_requests: Family<RouteLabels, Counter>,
+    http_seconds: Family<RouteLabels, Histogram>,
+    http_auth_refused: Family<RefusedLabels, Counter>,
+    tls_reloads: Family<OutcomeLabels, Counter>,
+    tls_certificate_expiry: FloatGauge,
+}
+
+impl OperationMetrics {
+    /// The metrics, registered in `registry` (prefixed `slaprobe_collector_`), with the build's version.
+    pub fn registered(registry: &mut Registry) -> Self {
+        let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        registry.register("build", "The collector's build", build);
+        let metrics = Self {
+            retention_runs: Family::default(),
+            retention_deleted: Family::default(),
+            retention_last_run: Gauge::default(),
+            http_requests: Family::default(),
+            http_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16))),
+            http_auth_refused: Family::default(),
+            tls_reloads: Family::default(),
+            tls_certificate_expiry: FloatGauge::default(),
+        };
+        registry.register(
+            "retention_runs",
+            "Retention runs: done, failed, or not_holder (another collector holds the lease)",
+            metrics.retention_runs.clone(),
+        );
+        registry.register(
+            "retention_deleted",
+            "What retention deleted: results, partitions (PostgreSQL), rollups, ledger_slices",
+            metrics.retention_deleted.clone(),
+        );
+        registry.register(
+            "retention_last_run_timestamp_seconds",
+            "When this collector last finished a retention run, Unix seconds (0: never)",
+            metrics.retention_last_run.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            metrics.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route, method and status",
+            metrics.http_seconds.clone(),
+        );
+        registry.register(
+            "http_auth_refused",
+            "HTTP requests and logins refused for their token: no_token (an API or metrics call without one), unknown_token, not_admin (a change asked with a viewer token)",
+            metrics.http_auth_refused.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "Reloads of the listener's TLS certificate, key and client CA: done or failed",
+            metrics.tls_reloads.clone(),
+        );
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the certificate the gRPC listener serves expires, Unix seconds",
+            metrics.tls_certificate_expiry.clone(),
+        );
+        metrics
+    }
+
+    /// Counts a retention run that ended with `outcome`.
+    pub fn count_retention_run(&self, outcome: &'static str) {
+        self.retention_runs.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Counts what one retention run deleted, at `finished` (Unix seconds).
+    pub fn count_retention_deleted(&self, deleted: [(&'static str, u64); 4], finished: i64) {
+        for (what, count) in deleted {
+            self.retention_deleted.get_or_create(&DeletedLabels { what }).inc_by(count);
+        }
+        self.retention_last_run.set(finished);
+    }
+
+    /// Counts an HTTP request to `route` answered with `status` after `seconds`.
+    pub fn count_http_request(&self, labels: RouteLabels, seconds: f64) {
+        self.http_seconds.get_or_create(&labels).observe(seconds);
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts an HTTP credential refused for `reason`.
+    pub fn count_http_auth_refused(&self, reason: &'static str) {
+        self.http_auth_refused.get_or_create(&RefusedLabels { reason }).inc();
+    }
+
+    /// Counts a TLS reload that ended with `outcome`; `expires` is when the certificate now served expires.
+    pub fn count_tls_reload(&self, outcome: &'static str, expires: Option<i64>) {
+        self.tls_reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+        if let Some(expires) = expires {
+            self.tls_certificate_expiry.set(expires as f64);
+        }
+    }
+}
