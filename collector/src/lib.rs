@@ -7,6 +7,7 @@
 //! - [`claims`]: credit claims and their lifecycle, owed to paid, with every change recorded.
 //! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `evidence`, `close`, `migrate`) and their
 //!   exit statuses.
+//! - [`cluster`]: this collector among the replicas serving one store: heartbeats, who is alive.
 //! - [`closing`]: period close: each settled period's claim report frozen in the store, revised when its figures
 //!   move, and the claims it opens.
 //! - [`config`]: `collector.yaml` and the checks and contracts files it names.
@@ -35,6 +36,7 @@ pub mod bundle;
 pub mod claims;
 pub mod cli;
 pub mod closing;
+pub mod cluster;
 pub mod config;
 pub mod digest;
 pub mod http;

@@ -75,7 +75,7 @@ pub async fn run(
     metrics: Arc<CollectorMetrics>,
     stop: CancellationToken,
 ) {
-    let holder = crate::store::alerts::lease_holder();
+    let holder = crate::store::cluster::instance_name().to_owned();
     let mut wait = FIRST_AFTER;
     loop {
         tokio::select! {

@@ -16,8 +16,8 @@ const LAYERS: [&[&str]; 6] = [
     // counts fill.
     &["ledger", "views", "metrics"],
     // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL
-    // move, period close, and the vendors' status pages read.
-    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle", "closing", "status_pages"],
+    // move, period close, the vendors' status pages read, and the replicas' heartbeats.
+    &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle", "closing", "status_pages", "cluster"],
     // The two faces: the HTTP listener and the one-shot commands.
     &["http", "cli"],
     // `serve`, which starts everything (the binary's `main` sits above it).

@@ -57,7 +57,7 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         ),
     )
     .unwrap();
-    let _collector = tokio::task::block_in_place(|| start_collector(&collector_config));
+    let collector = tokio::task::block_in_place(|| start_collector(&collector_config));
     assert_eq!(get(http, "/healthz").await, (200, "ok\n".to_owned()));
     let (status, ready) = get(http, "/readyz").await;
     assert!(status == 200 && ready.starts_with("ready\nconfig: loaded "), "{status} {ready}");
@@ -92,6 +92,8 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert_eq!(agents[0]["region"], "local");
     assert_eq!(agents[0]["version"], registry.version.as_str());
     assert_eq!(agents[0]["connected"], true);
+    let holder = agents[0]["collector"].as_str().unwrap_or_default();
+    assert!(holder.ends_with(&format!(":{}", collector.id())), "the session is this collector's: {body}");
     assert_eq!(agents[0]["connected_at"], registry.connected_at.to_string());
     assert_eq!(agents[0]["clock_within_bound"], true);
     assert_eq!(agents[0]["key"], "unpinned", "the first key the agent presented is on record: {body}");
@@ -245,6 +247,7 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     let checked = [
         ("/api/v1/agents", "/api/v1/agents".to_owned(), 200),
         ("/api/v1/checks", "/api/v1/checks".to_owned(), 200),
+        ("/api/v1/cluster", "/api/v1/cluster".to_owned(), 200),
         ("/api/v1/contracts", "/api/v1/contracts".to_owned(), 200),
         ("/api/v1/contracts/{id}", "/api/v1/contracts/web".to_owned(), 200),
         ("/api/v1/contracts/{id}", format!("/api/v1/contracts/web?period={past}"), 200),
@@ -303,6 +306,18 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
             "{path} is documented but not checked"
         );
     }
+    // One collector: it lists itself alive; the agent's session has ended, so it holds none.
+    let (_, body) = get(http, "/api/v1/cluster").await;
+    let cluster: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let replica = &cluster["replicas"][0];
+    assert_eq!((replica["alive"].as_bool(), replica["this"].as_bool()), (Some(true), Some(true)), "{body}");
+    assert_eq!((replica["sessions"].as_u64(), cluster["this"].as_str()), (Some(0), replica["name"].as_str()));
+    let (_, body) = get(http, "/api/v1/agents").await;
+    let agents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&agents["agents"][0]["collector"], &agents["agents"][0]["connected"]),
+        (&serde_json::Value::Null, &serde_json::json!(false))
+    );
     // The check can fail: an undocumented field, or a missing one, is caught.
     let (_, body) = get(http, "/api/v1/agents").await;
     let mut agents: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -107,6 +107,19 @@ fn exposed_names() -> BTreeSet<String> {
     let report = slaprobe_sla::evaluate(&contracts[0], &period, &[], &horizon);
     let status = slaprobe_sla::status::standing_of(&contracts[0], &period, now, report);
     collector.set_contracts(&[(&contracts[0], status)]);
+    collector.operations.set_cluster(&[("alerting".to_owned(), true)], 1);
+    let registry = slaprobe_collector::store::AgentRecord {
+        agent_id: "edge-1".into(),
+        region: "r".into(),
+        version: "1".into(),
+        connected_at: now,
+        last_seen: now,
+        spool_backlog: 0,
+        clock: None,
+        session_collector: None,
+    };
+    collector.operations.set_agents(&[registry]);
+    collector.operations.count_tls_reload("done", Some(now.as_second()));
     let agent = AgentMetrics::default();
     let checks = slaprobe_checks::parse_checks_document(
         "checks: [ { id: web, kind: tcp, target: \"127.0.0.1:1\", interval: 60s } ]",
@@ -153,6 +166,28 @@ fn the_monitoring_examples_name_only_metrics_that_exist() {
     let scrape: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("prometheus.yml")).unwrap()).unwrap();
     assert_eq!(scrape["scrape_configs"].as_sequence().map(Vec::len), Some(2));
+    let rules = std::fs::read_to_string(dir.join("slaprobe-rules.yml")).unwrap();
+    let unknown: Vec<String> = referenced_names(&rules).difference(&exposed).cloned().collect();
+    assert!(unknown.is_empty(), "the alert rules query metrics nobody exposes: {unknown:?}");
+}
+
+#[test]
+fn the_alert_rules_and_scrape_example_pass_promtool() {
+    let dir = deploy("monitoring");
+    let output = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(dir.join("slaprobe-rules.yml"))
+        .output()
+        .expect("promtool (Debian package prometheus) runs");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "promtool check rules: {said}");
+    assert!(said.contains("SUCCESS: 6 rules found"), "{said}");
+    let output =
+        std::process::Command::new("promtool").arg("check").arg("config").arg(dir.join("prometheus.yml")).output();
+    let output = output.expect("promtool runs");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "promtool check config (with the rules it names): {said}");
 }
 
 #[test]

@@ -37,6 +37,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
             version: "0.1.0".to_owned(),
             connected_at: start,
             spool_backlog: 3,
+            collector: "collector-a:1".to_owned(),
         })
         .await
         .unwrap();
@@ -63,6 +64,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         chains: vec![Some([3; 32])],
         refused,
         checkpoint: Some(checkpoint),
+        spool_backlog: Some(0),
     };
     store.write_ingested(batch).await.unwrap();
     store

@@ -52,7 +52,7 @@ async fn the_scheduled_run_rolls_up_and_deletes_what_is_past_the_configured_rete
         ),
     )
     .unwrap();
-    let (_collector, log) = tokio::task::block_in_place(|| start_collector_logged(&config));
+    let (collector, log) = tokio::task::block_in_place(|| start_collector_logged(&config));
     let cutoff = now - SignedDuration::from_hours(35 * 24);
     wait::until(Duration::from_secs(120), "the first retention run", async || {
         stored_between(&store, Timestamp::UNIX_EPOCH, cutoff).await.is_empty()
@@ -80,5 +80,5 @@ async fn the_scheduled_run_rolls_up_and_deletes_what_is_past_the_configured_rete
         .unwrap()
         .query_row("SELECT name, holder FROM leases WHERE name = 'retention'", [], |row| Ok((row.get(0)?, row.get(1)?)))
         .unwrap();
-    assert!(lease.1.starts_with("collector-"), "the run held the retention lease: {lease:?}");
+    assert!(lease.1.ends_with(&format!(":{}", collector.id())), "the collector held the retention lease: {lease:?}");
 }

@@ -90,6 +90,12 @@ impl Evaluator {
         }
     }
 
+    /// This evaluator, holding the alerting lease as `holder` (a serving collector's [instance
+    /// name](crate::store::cluster::instance_name); without it each evaluator is a holder of its own).
+    pub fn holding_as(self, holder: &str) -> Self {
+        Self { holder: holder.to_owned(), ..self }
+    }
+
     /// This evaluator, sharing `standings` (what the HTTP views keep of each contract's standing).
     pub fn with_standings(self, standings: Standings) -> Self {
         Self { standings, ..self }

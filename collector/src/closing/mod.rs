@@ -343,7 +343,7 @@ pub async fn run(
     config: watch::Receiver<Arc<CollectorConfig>>,
     stop: CancellationToken,
 ) {
-    let holder = crate::store::alerts::lease_holder();
+    let holder = crate::store::cluster::instance_name().to_owned();
     let mut wait = FIRST_AFTER;
     let mut outage = Outage::default();
     loop {

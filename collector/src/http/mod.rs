@@ -73,6 +73,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(prometheus))
         .route("/api/v1/agents", get(api::agents::agents))
         .route("/api/v1/checks", get(api::checks::checks))
+        .route("/api/v1/cluster", get(api::cluster::cluster))
         .route("/api/v1/contracts", get(api::contracts::contracts))
         .route("/api/v1/contracts/{id}", get(api::contracts::contract))
         .route("/api/v1/contracts/{id}/incidents", get(api::contracts::incidents))
@@ -164,6 +165,14 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(pages) => state.metrics.set_status_pages(&pages),
         Err(error) => tracing::warn!(%error, "Status page gauges not updated for this scrape."),
     }
+    match state.store.agents().await {
+        Ok(agents) => state.metrics.operations.set_agents(&agents),
+        Err(error) => tracing::warn!(%error, "Agent gauges not updated for this scrape."),
+    }
+    match cluster_gauges(&state.store).await {
+        Ok((leases, alive)) => state.metrics.operations.set_cluster(&leases, alive),
+        Err(error) => tracing::warn!(%error, "Lease and replica gauges not updated for this scrape."),
+    }
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response(),
         Err(error) => {
@@ -175,6 +184,16 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
 }
 
 /// Each contract that names a vendor status page, with that page's record (`None`: never read).
+/// Each lease on record with whether this collector holds it now, and how many replicas are alive.
+async fn cluster_gauges(store: &Store) -> Result<(Vec<(String, bool)>, usize), crate::store::StoreError> {
+    let now = jiff::Timestamp::now();
+    let me = crate::store::cluster::instance_name();
+    let leases = store.leases().await?;
+    let held = leases.into_iter().map(|lease| (lease.holder == me && lease.expires_at > now, lease.name));
+    let alive = store.replicas().await?.iter().filter(|replica| crate::cluster::is_alive(replica, now)).count();
+    Ok((held.map(|(held, name)| (name, held)).collect(), alive))
+}
+
 async fn status_pages(
     config: &CollectorConfig,
     store: &crate::store::Store,

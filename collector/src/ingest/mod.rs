@@ -48,6 +48,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::client_cert::PresentedCertificate;
 use crate::metrics::CollectorMetrics;
+use crate::store::cluster::instance_name;
 use crate::store::{AgentStatus, Store};
 pub use auth::Agents;
 use evidence::KeyProblem;
@@ -159,12 +160,14 @@ impl v1::collector_server::Collector for IngestService {
             }
         };
         tracing::info!(agent_id = %identity.agent_id, version = %hello.version, backlog = hello.spool_backlog, signed = key.is_some(), "Agent connected.");
+        let connected_at = Timestamp::now();
         let status = AgentStatus {
             agent_id: identity.agent_id.clone(),
             region: identity.region.clone(),
             version: hello.version.clone(),
-            connected_at: Timestamp::now(),
+            connected_at,
             spool_backlog: hello.spool_backlog,
+            collector: instance_name().to_owned(),
         };
         self.store
             .record_agent(status)
@@ -175,6 +178,7 @@ impl v1::collector_server::Collector for IngestService {
         let chain = evidence::ChainFollower::resuming(&self.store, &identity.agent_id)
             .await
             .map_err(|error| Status::unavailable(format!("{error}; try again later")))?;
+        let identity_id = identity.agent_id.clone();
         let session = session::Session::new(
             self.store.clone(),
             identity,
@@ -183,7 +187,14 @@ impl v1::collector_server::Collector for IngestService {
             outbound,
             self.metrics.clone(),
         );
-        tokio::spawn(session.run(hello.config_version, inbound, claim));
+        let (store, agent_id) = (self.store.clone(), identity_id);
+        tokio::spawn(async move {
+            session.run(hello.config_version, inbound, claim).await;
+            // Unless a newer session took its place, every replica now shows the agent not connected.
+            if let Err(error) = store.session_ended(&agent_id, instance_name(), connected_at).await {
+                tracing::debug!(%agent_id, %error, "Could not record the end of a session; it shows until the agent is back.");
+            }
+        });
         Ok(Response::new(ReceiverStream::new(messages)))
     }
 }

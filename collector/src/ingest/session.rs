@@ -313,6 +313,7 @@ impl Session {
             chains: Vec::new(),
             refused: Vec::new(),
             checkpoint: None,
+            spool_backlog: batch.health.as_ref().map(|health| health.spool_backlog),
         };
         let mut carried = Vec::with_capacity(batch.results.len());
         for result in batch.results {

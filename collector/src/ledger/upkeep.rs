@@ -211,7 +211,7 @@ fn marked_ranges(contract: &Contract, marks: &[LedgerMark], settled_until: Times
 
 /// Runs [`run_once`] every [`EVERY`] until `stop`.
 pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, stop: CancellationToken) {
-    let holder = crate::store::alerts::lease_holder();
+    let holder = crate::store::cluster::instance_name().to_owned();
     let mut outage = Outage::default();
     loop {
         let current = config.borrow().clone();

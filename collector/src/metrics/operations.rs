@@ -1,7 +1,9 @@
 //! The signals an operator of the collector looks for, beside ingest's and the contracts' figures: which build
 //! runs, the process's CPU, memory and file descriptors (read from `/proc` when scraped), retention runs and
 //! what they deleted, HTTP requests by route and status with their latency, HTTP credentials refused by
-//! reason, and reloads of the gRPC listener's certificate with its expiry. Agent sessions and TLS handshakes
+//! reason, reloads of the gRPC listener's certificate with its expiry, which leases this replica holds and how
+//! many replicas are alive, and each agent's spool backlog and each region's latest results as recorded by
+//! whichever replica holds the session (read from the store when scraped, so every replica shows all agents). Agent sessions and TLS handshakes
 //! refused are counted with the other refusals (`agent_sessions_refused`).
 
 use std::sync::atomic::AtomicU64;
@@ -13,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+use crate::store::AgentRecord;
 
 /// Labels of one outcome (`done`, `failed`, `not_holder`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +44,20 @@ pub struct RouteLabels {
     pub status: u16,
 }
 
+/// Labels naming one lease.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// `alerting`, `retention`, `ledger`, `close` or `status_pages`.
+    pub lease: String,
+}
+
+/// Labels naming one region.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegionLabels {
+    /// The region.
+    pub region: String,
+}
+
 /// Labels of a refused HTTP credential.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
@@ -60,6 +78,10 @@ pub struct OperationMetrics {
     http_auth_refused: Family<RefusedLabels, Counter>,
     tls_reloads: Family<OutcomeLabels, Counter>,
     tls_certificate_expiry: FloatGauge,
+    lease_held: Family<LeaseLabels, Gauge>,
+    replicas_alive: Gauge,
+    agent_backlog: Family<super::AgentLabels, Gauge>,
+    region_last_result: Family<RegionLabels, Gauge>,
 }
 
 impl OperationMetrics {
@@ -76,6 +98,10 @@ impl OperationMetrics {
             http_auth_refused: Family::default(),
             tls_reloads: Family::default(),
             tls_certificate_expiry: FloatGauge::default(),
+            lease_held: Family::default(),
+            replicas_alive: Gauge::default(),
+            agent_backlog: Family::default(),
+            region_last_result: Family::default(),
         };
         registry.register(
             "retention_runs",
@@ -117,7 +143,48 @@ impl OperationMetrics {
             "When the certificate the gRPC listener serves expires, Unix seconds",
             metrics.tls_certificate_expiry.clone(),
         );
+        registry.register(
+            "lease_held",
+            "1 for each lease this collector holds now (the work it does for all replicas), 0 for the others on record",
+            metrics.lease_held.clone(),
+        );
+        registry.register(
+            "replicas_alive",
+            "Collectors serving this store that beat within the last 30 s, this one included",
+            metrics.replicas_alive.clone(),
+        );
+        registry.register(
+            "agent_spool_backlog",
+            "Results waiting in each agent's spool, as its latest batch said (whichever collector it sends to)",
+            metrics.agent_backlog.clone(),
+        );
+        registry.register(
+            "region_last_result_timestamp_seconds",
+            "When results last arrived from any agent of the region, Unix seconds",
+            metrics.region_last_result.clone(),
+        );
         metrics
+    }
+
+    /// Sets each agent's backlog and each region's latest results from the registry `agents`.
+    pub fn set_agents(&self, agents: &[AgentRecord]) {
+        self.agent_backlog.clear();
+        self.region_last_result.clear();
+        for agent in agents {
+            let backlog = i64::try_from(agent.spool_backlog).unwrap_or(i64::MAX);
+            self.agent_backlog.get_or_create(&super::AgentLabels { agent_id: agent.agent_id.clone() }).set(backlog);
+            let latest = self.region_last_result.get_or_create(&RegionLabels { region: agent.region.clone() });
+            latest.set(latest.get().max(agent.last_seen.as_second()));
+        }
+    }
+
+    /// Sets the cluster gauges: each lease on record with whether this collector holds it, and the replicas alive.
+    pub fn set_cluster(&self, leases: &[(String, bool)], alive: usize) {
+        self.lease_held.clear();
+        for (lease, held) in leases {
+            self.lease_held.get_or_create(&LeaseLabels { lease: lease.clone() }).set(i64::from(*held));
+        }
+        self.replicas_alive.set(i64::try_from(alive).unwrap_or(i64::MAX));
     }
 
     /// Counts a retention run that ended with `outcome`.

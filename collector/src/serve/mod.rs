@@ -29,6 +29,7 @@ use self::background::Background;
 use self::tls::CurrentTls;
 use crate::alerting::evaluator::Evaluator;
 use crate::closing;
+use crate::cluster;
 use crate::config::{CollectorConfig, Storage};
 use crate::http::{HttpState, serve_http};
 use crate::ingest::refusals::Refusals;
@@ -39,6 +40,7 @@ use crate::notify::Notifier;
 use crate::reload::{self, Reload};
 use crate::retention;
 use crate::status_pages;
+use crate::store::cluster::instance_name;
 use crate::store::{Store, StoreError};
 use crate::views::{self, Standings};
 
@@ -148,6 +150,7 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .http2_max_header_list_size(Some(16 * 1024));
+    cluster::arrive(&store).await;
     let (health, health_service) = tonic_health::server::health_reporter();
     let (settings, watched) = watch::channel(Arc::new(IngestSettings::from_config(&config)));
     let (published, config_watch) = watch::channel(Arc::new(config.clone()));
@@ -158,8 +161,9 @@ pub async fn serve(
     let notifier = Notifier::new().map_err(ServeError::Notifier)?;
     let page_client = status_pages::client().map_err(ServeError::Notifier)?;
     let standings = Standings::new();
-    let evaluator =
-        Evaluator::new(store.clone(), notifier.clone(), config_watch.clone()).with_standings(standings.clone());
+    let evaluator = Evaluator::new(store.clone(), notifier.clone(), config_watch.clone())
+        .holding_as(instance_name())
+        .with_standings(standings.clone());
     let (background, mut failures) = Background::new(stop.clone());
     background.spawn("alert evaluation", evaluator.run(stop.clone()));
     let retention = retention::run(store.clone(), config_watch.clone(), metrics.clone(), stop.clone());
@@ -167,6 +171,7 @@ pub async fn serve(
     background.spawn("period close", closing::run(store.clone(), notifier.clone(), config_watch.clone(), stop.clone()));
     background.spawn("status pages", status_pages::run(store.clone(), page_client, config_watch.clone(), stop.clone()));
     background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
+    background.spawn("heartbeats", cluster::run(store.clone(), config_watch.clone(), stop.clone()));
     let standings_kept = views::keep_up(store.clone(), config_watch.clone(), standings.clone(), stop.clone());
     background.spawn("standings", standings_kept);
     if let Some(address) = config.listen.http {

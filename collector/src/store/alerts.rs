@@ -96,12 +96,6 @@ pub struct AlertChange {
     pub at: Timestamp,
 }
 
-/// A name for this collector process as a lease holder, unique among collectors sharing a store (its process id
-/// and the moment it was made).
-pub fn lease_holder() -> String {
-    format!("collector-{}-{}", std::process::id(), Timestamp::now().as_nanosecond())
-}
-
 /// A request to hold the named lease until `until`: granted when it is free, expired, or already the holder's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseClaim {

@@ -20,12 +20,14 @@
 //! - [`status_pages`]: what vendors' status pages declared, as last read.
 //! - [`agent_health`]: each agent's view of itself over time.
 //! - [`faults`]: rule 11's judgements of agents and how far they are made.
+//! - [`cluster`]: the replicas serving the store, their leases, and who holds each agent's session.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
 //! - [`columns`]: how instants and sequence numbers are kept in columns.
 
 pub mod agent_health;
 pub mod alerts;
+pub mod cluster;
 pub mod columns;
 pub mod evidence;
 pub mod faults;

@@ -105,6 +105,8 @@ pub struct IngestBatch {
     pub refused: Vec<Refusal>,
     /// The checkpoint the agent signed with the batch, verified.
     pub checkpoint: Option<SignedCheckpoint>,
+    /// Results waiting in the agent's spool as it sent the batch, when it said.
+    pub spool_backlog: Option<u64>,
 }
 
 impl IngestBatch {
@@ -118,6 +120,7 @@ impl IngestBatch {
             chains: Vec::new(),
             refused: Vec::new(),
             checkpoint: None,
+            spool_backlog: None,
         }
     }
 }
@@ -161,6 +164,8 @@ pub struct AgentStatus {
     pub connected_at: Timestamp,
     /// Results waiting in the agent's spool at that moment.
     pub spool_backlog: u64,
+    /// The replica holding the session ([`super::cluster::ReplicaRecord::name`]).
+    pub collector: String,
 }
 
 /// An agent's clock against the collector's.
@@ -217,10 +222,12 @@ pub struct AgentRecord {
     pub connected_at: Timestamp,
     /// When it last sent results.
     pub last_seen: Timestamp,
-    /// Results waiting in its spool when its last session opened.
+    /// Results waiting in its spool, as its latest batch (or the Hello of its latest session) said.
     pub spool_backlog: u64,
     /// Its latest clock estimate, if any.
     pub clock: Option<ClockReading>,
+    /// The replica holding its session, as recorded (`None`: no session since it last ended).
+    pub session_collector: Option<String>,
 }
 
 /// One write the store's writer performs; every variant commits durably before it is answered.
@@ -275,6 +282,8 @@ pub(crate) enum Write {
     Health(Box<super::agent_health::HealthRow>),
     /// Rule 11's judgement of some spans.
     Faults(Box<super::faults::FaultRows>),
+    /// A replica's heartbeat, its leaving, or the end of a session it held.
+    Cluster(Box<super::cluster::ClusterWrite>),
 }
 
 /// Which results a rollup write counts.
@@ -333,6 +342,7 @@ impl Write {
             | Self::Claim(_)
             | Self::ReportDelivery(_)
             | Self::StatusPage(_)
+            | Self::Cluster(_)
             | Self::Health(_)
             | Self::Faults(_) => return Ok(()),
         };

@@ -260,6 +260,14 @@ const MIGRATIONS: &[&str] = &[
         judged_until_ns INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    ALTER TABLE agents ADD COLUMN session_collector TEXT;
+    CREATE TABLE collectors (
+        name         TEXT    NOT NULL PRIMARY KEY,
+        heartbeat_ns INTEGER NOT NULL,
+        record       TEXT    NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

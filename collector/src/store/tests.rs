@@ -143,6 +143,7 @@ async fn registry_and_gaps_keep_only_what_is_missing() {
             version: "1.2.3".to_owned(),
             connected_at,
             spool_backlog: 7,
+            collector: "collector-a:1".to_owned(),
         };
         store.record_agent(status).await.unwrap();
         store
@@ -484,5 +485,63 @@ async fn a_status_page_record_replaces_the_last_and_survives_reopening() {
         assert_eq!(reopened.status_page(url).await.unwrap(), Some(record.clone()), "{}", engine.name);
         let read = reopened.status_page_read(url).await.unwrap();
         assert_eq!((read.checked_at, read.problem, read.notices), (record.checked_at, record.problem, record.notices));
+    }
+}
+
+#[tokio::test]
+async fn replicas_beat_hold_sessions_and_leave() {
+    use super::IngestBatch;
+    use super::cluster::ReplicaRecord;
+    for engine in engines().await {
+        let store = &engine.store;
+        let replica = |name: &str, heartbeat: &str| ReplicaRecord {
+            name: name.to_owned(),
+            version: "1.0.0".to_owned(),
+            started_at: at("2026-02-01T00:00:00Z"),
+            heartbeat_at: at(heartbeat),
+            config_sha256: "a".repeat(64),
+            grpc: "127.0.0.1:7070".to_owned(),
+            http: None,
+        };
+        store.beat(&replica("collector-a:1", "2026-02-01T00:00:10Z")).await.unwrap();
+        store.beat(&replica("collector-b:1", "2026-02-01T00:00:10Z")).await.unwrap();
+        store.beat(&replica("collector-a:1", "2026-02-02T00:00:20Z")).await.unwrap();
+        let names: Vec<String> = store.replicas().await.unwrap().into_iter().map(|replica| replica.name).collect();
+        assert_eq!(names, ["collector-a:1"], "{}: b, silent for a day, is forgotten", engine.name);
+
+        let opened = at("2026-02-02T00:00:00Z");
+        let session = |collector: &str, connected_at| AgentStatus {
+            agent_id: "agent-1".to_owned(),
+            region: "eu".to_owned(),
+            version: "1.0.0".to_owned(),
+            connected_at,
+            spool_backlog: 40,
+            collector: collector.to_owned(),
+        };
+        store.record_agent(session("collector-a:1", opened)).await.unwrap();
+        let mut batch = IngestBatch::of_results("agent-1", opened, vec![]);
+        batch.spool_backlog = Some(7);
+        store.write_ingested(batch).await.unwrap();
+        let agent = store.agents().await.unwrap().remove(0);
+        assert_eq!((agent.session_collector.as_deref(), agent.spool_backlog), (Some("collector-a:1"), 7));
+        // The agent moved to b; a's old session ending afterwards leaves b's in place.
+        let moved = at("2026-02-02T00:01:00Z");
+        store.record_agent(session("collector-b:1", moved)).await.unwrap();
+        store.session_ended("agent-1", "collector-a:1", opened).await.unwrap();
+        assert_eq!(store.agents().await.unwrap()[0].session_collector.as_deref(), Some("collector-b:1"));
+        store.session_ended("agent-1", "collector-b:1", moved).await.unwrap();
+        assert_eq!(store.agents().await.unwrap()[0].session_collector, None, "{}", engine.name);
+        // A replica leaving ends the sessions it held and takes its row with it.
+        store.record_agent(session("collector-a:1", at("2026-02-02T00:02:00Z"))).await.unwrap();
+        store.leave_cluster("collector-a:1").await.unwrap();
+        assert_eq!(store.agents().await.unwrap()[0].session_collector, None, "{}", engine.name);
+        assert!(store.replicas().await.unwrap().is_empty(), "{}", engine.name);
+        let claim = LeaseClaim { name: "retention".into(), holder: "collector-b:1".into(), now: opened, until: moved };
+        assert!(store.claim_lease(claim).await.unwrap());
+        let leases = store.leases().await.unwrap();
+        assert_eq!(
+            (leases[0].name.as_str(), leases[0].holder.as_str(), leases[0].expires_at),
+            ("retention", "collector-b:1", moved)
+        );
     }
 }

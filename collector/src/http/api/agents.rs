@@ -1,9 +1,10 @@
-//! `GET /api/v1/agents`: the agent registry, with whether each agent holds a session now and whether its clock
+//! `GET /api/v1/agents`: the agent registry, with whether each agent holds a session now, with which replica
+//! (a session recorded for a replica that stopped beating is taken as gone), and whether its clock
 //! is within `max_clock_offset`, its signing key (pinned, on record (unpinned), or none), how its control
 //! probes stand, and the spans of the last day in which rule 11 found it failing on its own. An agent that has
 //! not sent results for [`SILENT_AFTER`] is marked silent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,9 @@ use slaprobe_proto::evidence::PublicKey;
 use slaprobe_sla::faults::AgentFault;
 
 use super::ApiError;
+use crate::cluster::is_alive;
 use crate::http::HttpState;
+use crate::store::cluster::instance_name;
 
 /// An agent with no results for this long is silent.
 pub const SILENT_AFTER: SignedDuration = SignedDuration::from_mins(5);
@@ -28,15 +31,17 @@ pub struct AgentView {
     pub region: String,
     /// Agent software version at its last session.
     pub version: String,
-    /// Whether it holds a session with this collector now.
+    /// Whether it holds a session now, with this collector or another replica serving the store.
     pub connected: bool,
+    /// The replica holding its session (`null` while it has none).
+    pub collector: Option<String>,
     /// Whether it sent nothing for [`SILENT_AFTER`].
     pub silent: bool,
     /// When its last session opened.
     pub connected_at: Timestamp,
     /// When it last sent results.
     pub last_seen: Timestamp,
-    /// Results waiting in its spool when its last session opened.
+    /// Results waiting in its spool, as its latest batch said (or its latest Hello, before any batch).
     pub spool_backlog: u64,
     /// Collector clock minus agent clock, milliseconds (`null` before the first estimate).
     pub clock_offset_ms: Option<f64>,
@@ -127,6 +132,15 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
         (config.max_clock_offset, pinned)
     };
     let records = state.store.agents().await?;
+    let alive: HashSet<String> = (state.store.replicas().await?.into_iter())
+        .filter(|replica| is_alive(replica, now))
+        .map(|replica| replica.name)
+        .collect();
+    // This collector's own sessions are known first hand; another replica's, while it keeps beating.
+    let holding = |agent_id: &str, collector: &String| match collector == instance_name() {
+        true => state.metrics.is_connected(agent_id),
+        false => alive.contains(collector),
+    };
     let since = now.saturating_sub(CONTROLS_WINDOW).unwrap_or(now);
     let controls = controls_of(&state.store.control_results_between(since, now).await?);
     let day_ago = now.saturating_sub(FAULTS_WINDOW).unwrap_or(now);
@@ -142,12 +156,14 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
                 (None, Some(key)) => ("unpinned", Some(*key)),
                 (None, None) => ("unsigned", None),
             };
+            let collector = record.session_collector.clone().filter(|collector| holding(&record.agent_id, collector));
             AgentView {
+                connected: collector.is_some(),
+                collector,
                 key,
                 public_key,
                 controls: controls.get(&record.agent_id).copied(),
                 own_faults: own_faults.remove(&record.agent_id),
-                connected: state.metrics.is_connected(&record.agent_id),
                 silent: now.duration_since(record.last_seen) > SILENT_AFTER,
                 clock_offset_ms: clock.map(|clock| clock.offset_nanos as f64 / 1e6),
                 clock_round_trip_ms: clock.map(|clock| clock.round_trip_nanos as f64 / 1e6),

@@ -5,6 +5,7 @@
 //! - [`agents`]: the agent registry.
 //! - [`alerts`]: alerts, acknowledged and resolved by hand.
 //! - [`channels`]: test notifications to the configured channels, and the delivery log.
+//! - [`cluster`]: the replicas serving the store, and the leases they hold.
 //! - [`claims`]: closed periods with their frozen reports, and the claims they open.
 //! - [`checks`]: central checks with their latest result per region.
 //! - [`contracts`]: standing, period views, incidents and claim reports.
@@ -17,6 +18,7 @@ pub mod alerts;
 pub mod channels;
 pub mod checks;
 pub mod claims;
+pub mod cluster;
 pub mod contracts;
 pub mod results;
 pub mod rollups;

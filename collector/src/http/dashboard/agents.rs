@@ -1,8 +1,9 @@
 //! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned) and
 //! control probes (passing, or failing so that its results are inconclusive), and which agents have gone silent
 //! (nothing for [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out.
-//! Below, the sessions this collector refused since it started: an agent with a wrong token shows here, not only in the
-//! log.
+//! Each agent's session names the replica holding it. Below, the collectors serving the store (alive or gone,
+//! same configuration or not, the sessions and leases each holds), and the sessions this collector refused since
+//! it started: an agent with a wrong token shows here, not only in the log.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use maud::{Markup, html};
 use super::{Nav, PageError, ago, as_of_note, layout, reload_failed};
 use crate::http::HttpState;
 use crate::http::api::agents::agent_views;
+use crate::http::api::cluster::{ClusterView, cluster_view};
 use crate::http::auth::Caller;
 use crate::ingest::refusals::RefusedSource;
 
@@ -63,7 +65,15 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                             td { strong { (view.agent_id) } @if view.silent { " " span.badge.silent { "silent" } } }
                             td { (view.region) }
                             td { (view.version) }
-                            td data-field="connected" { @if view.connected { "connected" } @else { "not connected" } }
+                            td data-field="connected" {
+                                @match &view.collector {
+                                    Some(collector) => {
+                                        "connected to " code data-field="collector" { (collector) }
+                                        span.muted { " since " (view.connected_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
+                                    }
+                                    None => "not connected",
+                                }
+                            }
                             td { (ago(now, view.last_seen)) }
                             td.num data-field="backlog" { (view.spool_backlog) }
                             td.num {
@@ -117,10 +127,51 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                 }
             } }
         }
+        (collectors(&cluster_view(&state, now).await?, now))
         (refused_sessions(&state.refusals.sources(), now))
         (as_of_note(now, true))
     };
     Ok(layout("Agents", Nav::Agents, caller.as_ref().map(|caller| &caller.0), reload_failed(&state), true, body))
+}
+
+/// The replicas serving the store, with the leases each holds.
+fn collectors(cluster: &ClusterView, now: Timestamp) -> Markup {
+    html! {
+        h2 { "Collectors" }
+        @if cluster.replicas.is_empty() {
+            p.muted { "No collector has recorded a heartbeat yet (each does within 10 s of starting)." }
+        } @else {
+            div.scroll { table {
+                thead { tr {
+                    th { "Collector" } th { "Version" } th { "Started" } th { "Heartbeat" } th.num { "Sessions" }
+                    th { "Configuration" } th { "Leases" }
+                } }
+                tbody {
+                    @for view in &cluster.replicas {
+                        tr.silent[!view.alive] data-replica=(view.replica.name) {
+                            td {
+                                strong { (view.replica.name) }
+                                @if view.this { " " span.muted { "(this one)" } }
+                                @if !view.alive { " " span.badge.silent { "gone" } }
+                            }
+                            td { (view.replica.version) }
+                            td { (view.replica.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
+                            td data-field="heartbeat" { (ago(now, view.replica.heartbeat_at)) }
+                            td.num data-field="sessions" { (view.sessions) }
+                            td title=(view.replica.config_sha256) {
+                                @if view.same_config { "same as this one" }
+                                @else { span.badge.partial { "differs" } }
+                            }
+                            td data-field="leases" {
+                                (cluster.leases.iter().filter(|lease| lease.held && lease.lease.holder == view.replica.name)
+                                    .map(|lease| lease.lease.name.as_str()).collect::<Vec<_>>().join(", "))
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    }
 }
 
 /// The addresses whose agent sessions were refused, with how often and the id they claimed.

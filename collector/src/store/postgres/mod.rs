@@ -254,6 +254,14 @@ const MIGRATIONS: &[&str] = &[
         judged_until_ns BIGINT  NOT NULL
     );
 ",
+    "
+    ALTER TABLE agents ADD COLUMN session_collector TEXT;
+    CREATE TABLE collectors (
+        name         TEXT   NOT NULL PRIMARY KEY,
+        heartbeat_ns BIGINT NOT NULL,
+        record       TEXT   NOT NULL
+    );
+",
 ];
 
 /// Connections in the pool at most.

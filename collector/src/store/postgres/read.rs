@@ -137,7 +137,7 @@ impl PostgresStore {
         let rows = self
             .rows(
                 "SELECT agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog,
-                        clock_offset_ns, clock_round_trip_ns, clock_measured_at_ns
+                        clock_offset_ns, clock_round_trip_ns, clock_measured_at_ns, session_collector
                  FROM agents ORDER BY agent_id",
                 &[],
             )
@@ -161,6 +161,7 @@ impl PostgresStore {
                     last_seen: timestamp(row, "last_seen_ns")?,
                     spool_backlog: unsigned(row, "spool_backlog")?,
                     clock,
+                    session_collector: row.try_get("session_collector")?,
                 })
             })
             .collect()

@@ -6,6 +6,7 @@ use tokio_postgres::Transaction;
 
 use super::PostgresStore;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
+use crate::store::cluster::{self, ClusterWrite};
 use crate::store::columns::{nanos, seq_column, stored_record};
 use crate::store::faults::{self, FaultRows};
 use crate::store::records::{
@@ -92,10 +93,28 @@ impl PostgresStore {
                 .await
                 .map(changed),
             Write::Faults(judged) => write_faults(&transaction, judged).await,
+            Write::Cluster(step) => cluster(&transaction, step).await,
         }?;
         transaction.commit().await?;
         Ok(outcome)
     }
+}
+
+/// A replica's heartbeat, its leaving, or the end of a session it held.
+async fn cluster(transaction: &Transaction<'_>, step: &ClusterWrite) -> Result<WriteOutcome, tokio_postgres::Error> {
+    Ok(changed(match step {
+        ClusterWrite::Beat(name, at, record, forget) => {
+            transaction.execute(cluster::FORGET, &[forget]).await?;
+            transaction.execute(cluster::BEAT, &[name, at, record]).await?
+        }
+        ClusterWrite::Leave(name) => {
+            transaction.execute(cluster::CLEAR_SESSIONS, &[name]).await?
+                + transaction.execute(cluster::LEAVE, &[name]).await?
+        }
+        ClusterWrite::SessionEnded(agent_id, collector, opened) => {
+            transaction.execute(cluster::SESSION_ENDED, &[agent_id, collector, opened]).await?
+        }
+    }))
 }
 
 fn changed(rows: u64) -> WriteOutcome {
@@ -201,8 +220,9 @@ async fn ingest(transaction: &Transaction<'_>, batch: &IngestBatch) -> Result<Wr
     }
     transaction
         .execute(
-            "UPDATE agents SET last_seen_ns = GREATEST(last_seen_ns, $2) WHERE agent_id = $1",
-            &[&batch.agent_id, &nanos(batch.received_at)],
+            "UPDATE agents SET last_seen_ns = GREATEST(last_seen_ns, $2),
+                 spool_backlog = COALESCE($3, spool_backlog) WHERE agent_id = $1",
+            &[&batch.agent_id, &nanos(batch.received_at), &batch.spool_backlog.map(seq_column)],
         )
         .await?;
     Ok(outcome)
@@ -214,18 +234,20 @@ async fn upsert_agent(
 ) -> Result<WriteOutcome, tokio_postgres::Error> {
     transaction
         .execute(
-            "INSERT INTO agents (agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog)
-             VALUES ($1, $2, $3, $4, $4, $5)
+            "INSERT INTO agents (agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog,
+                 session_collector)
+             VALUES ($1, $2, $3, $4, $4, $5, $6)
              ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, version = excluded.version,
                  connected_at_ns = excluded.connected_at_ns,
                  last_seen_ns = GREATEST(agents.last_seen_ns, excluded.last_seen_ns),
-                 spool_backlog = excluded.spool_backlog",
+                 spool_backlog = excluded.spool_backlog, session_collector = excluded.session_collector",
             &[
                 &status.agent_id,
                 &status.region,
                 &status.version,
                 &nanos(status.connected_at),
                 &seq_column(status.spool_backlog),
+                &status.collector,
             ],
         )
         .await?;

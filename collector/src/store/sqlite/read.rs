@@ -107,7 +107,7 @@ pub fn control_results_between(
 pub fn agents(connection: &Connection) -> rusqlite::Result<Vec<AgentRecord>> {
     let mut query = connection.prepare_cached(
         "SELECT agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog,
-                clock_offset_ns, clock_round_trip_ns, clock_measured_at_ns
+                clock_offset_ns, clock_round_trip_ns, clock_measured_at_ns, session_collector
          FROM agents ORDER BY agent_id",
     )?;
     query
@@ -126,6 +126,7 @@ pub fn agents(connection: &Connection) -> rusqlite::Result<Vec<AgentRecord>> {
                 last_seen: timestamp(row, 4)?,
                 spool_backlog: unsigned(row, 5)?,
                 clock,
+                session_collector: row.get(9)?,
             })
         })?
         .collect()

@@ -6,6 +6,7 @@ use slaprobe_proto::evidence::Chain;
 
 use super::{alerts, evidence, ledger, periods};
 use crate::store::WriteOutcome;
+use crate::store::cluster::{self, ClusterWrite};
 use crate::store::columns::{nanos, seq_column, stored_record};
 use crate::store::faults::{self, FaultRows};
 use crate::store::records::{
@@ -59,6 +60,7 @@ pub fn commit<'a>(
             Write::Revision(row) => changed(periods::insert_revision(&transaction, row)?),
             Write::Claim(row) => changed(periods::write_claim(&transaction, row)?),
             Write::ReportDelivery(step) => changed(periods::delivery_step(&transaction, step)?),
+            Write::Cluster(step) => changed(cluster(&transaction, step)?),
             Write::StatusPage(row) => changed(
                 transaction
                     .prepare_cached(
@@ -186,26 +188,48 @@ fn ingest(transaction: &Transaction, batch: &IngestBatch) -> rusqlite::Result<Wr
         ])?;
     }
     transaction
-        .prepare_cached("UPDATE agents SET last_seen_ns = max(last_seen_ns, ?2) WHERE agent_id = ?1")?
-        .execute(params![batch.agent_id, nanos(batch.received_at)])?;
+        .prepare_cached(
+            "UPDATE agents SET last_seen_ns = max(last_seen_ns, ?2), spool_backlog = coalesce(?3, spool_backlog)
+             WHERE agent_id = ?1",
+        )?
+        .execute(params![batch.agent_id, nanos(batch.received_at), batch.spool_backlog.map(seq_column)])?;
     Ok(outcome)
+}
+
+/// A replica's heartbeat, its leaving, or the end of a session it held; the rows changed.
+fn cluster(transaction: &Transaction, step: &ClusterWrite) -> rusqlite::Result<u64> {
+    let run = |statement: &str, values: &[&dyn rusqlite::ToSql]| {
+        transaction.prepare_cached(&statement.replace('$', "?"))?.execute(values).map(|rows| rows as u64)
+    };
+    Ok(match step {
+        ClusterWrite::Beat(name, at, record, forget) => {
+            run(cluster::FORGET, &[forget])?;
+            run(cluster::BEAT, &[name, at, record])?
+        }
+        ClusterWrite::Leave(name) => run(cluster::CLEAR_SESSIONS, &[name])? + run(cluster::LEAVE, &[name])?,
+        ClusterWrite::SessionEnded(agent_id, collector, opened) => {
+            run(cluster::SESSION_ENDED, &[agent_id, collector, opened])?
+        }
+    })
 }
 
 fn upsert_agent(transaction: &Transaction, status: &AgentStatus) -> rusqlite::Result<()> {
     transaction
         .prepare_cached(
-            "INSERT INTO agents (agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+            "INSERT INTO agents (agent_id, region, version, connected_at_ns, last_seen_ns, spool_backlog,
+                 session_collector)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
              ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, version = excluded.version,
                  connected_at_ns = excluded.connected_at_ns, last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
-                 spool_backlog = excluded.spool_backlog",
+                 spool_backlog = excluded.spool_backlog, session_collector = excluded.session_collector",
         )?
         .execute(params![
             status.agent_id,
             status.region,
             status.version,
             nanos(status.connected_at),
-            seq_column(status.spool_backlog)
+            seq_column(status.spool_backlog),
+            status.collector
         ])?;
     Ok(())
 }
