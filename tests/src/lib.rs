@@ -15,6 +15,7 @@
 //! - [`evidence_overhead`]: ingest with and without chain values and signed checkpoints, for `bench_ingest`.
 //! - [`process_stats`]: CPU time and peak memory of a process, from `/proc` (for the benchmarks).
 //! - [`postgres`]: a PostgreSQL schema of a test's own, dropped afterwards.
+//! - [`prometheus`]: a real Prometheus scraping the test's targets with rule files loaded.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
 //! - [`smtp_receiver`]: an SMTP server that keeps the messages it accepts.
@@ -44,6 +45,7 @@ pub mod openapi;
 pub mod ports;
 pub mod postgres;
 pub mod process_stats;
+pub mod prometheus;
 pub mod proxy;
 pub mod regions;
 pub mod smtp_receiver;

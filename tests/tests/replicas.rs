@@ -180,7 +180,7 @@ async fn a_collector_stopped_cleanly_gives_up_its_leases_at_once() {
     let pid = collector.id();
     let held = async || -> Vec<String> {
         let query = "SELECT name FROM leases WHERE holder LIKE $1 ORDER BY name";
-        let rows = schema.client.query(query, &[&format!("collector-{pid}-%")]).await.unwrap();
+        let rows = schema.client.query(query, &[&format!("%:{pid}")]).await.unwrap();
         rows.iter().map(|row| row.get(0)).collect()
     };
     slaprobe_tests::wait::until(Duration::from_secs(30), "the alerting and ledger leases", async || {
@@ -191,6 +191,8 @@ async fn a_collector_stopped_cleanly_gives_up_its_leases_at_once() {
     let status = tokio::task::block_in_place(|| collector.wait()).unwrap();
     assert!(status.success(), "{status}");
     assert_eq!(held().await, Vec::<String>::new(), "leases given up, not left to expire");
+    let replicas: i64 = schema.client.query_one("SELECT count(*) FROM collectors", &[]).await.unwrap().get(0);
+    assert_eq!(replicas, 0, "a clean stop leaves the replica list");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,8 @@
 //! it holds nothing of: results in flight when their segment was dropped may still arrive). Any error ends
 //! the session; the next attempt waits an exponential backoff with full jitter, from 200 ms up to 30 s, and
 //! resumes from the last acknowledgement (the collector ignores results it already has). Several collector URLs
-//! are tried in turn. Check configurations the collector pushes are handed to the agent through [`Links`].
+//! are tried in turn; an agent away from the first one goes back once it serves again ([`home`]). Check
+//! configurations the collector pushes are handed to the agent through [`Links`].
 //!
 //! Each batch may carry a checkpoint the agent signs over its last result, and each gap report is signed
 //! ([`crate::signing::Signer`]); Hello carries the agent's public key.
@@ -17,6 +18,8 @@
 //! `https://` URLs use TLS (rustls) with the system's roots plus `collector_tls.ca_file`, and present the
 //! client certificate of `collector_tls` when given. Every [`CLOCK_INTERVAL`] (and at the start of a session)
 //! the uplink measures its clock against the collector's, NTP-style, and reports the estimate.
+
+pub mod home;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -124,22 +127,32 @@ enum SessionError {
 pub async fn run(settings: UplinkSettings, spool: Arc<Mutex<Spool>>, links: Links, shutdown: CancellationToken) {
     let mut view = SelfView::new(settings.resolver.clone());
     let mut failures: u32 = 0;
-    let mut attempt: usize = 0;
+    let mut index: usize = 0;
     while !shutdown.is_cancelled() {
-        let url = &settings.collectors[attempt % settings.collectors.len().max(1)];
-        attempt += 1;
+        index %= settings.collectors.len().max(1);
+        let url = &settings.collectors[index];
+        let home = (index != 0).then(|| settings.collectors[0].as_str());
         let outcome = tokio::select! {
-            outcome = session(&settings, url, &spool, &links, (&mut failures, &mut view)) => outcome,
+            outcome = session(&settings, (url, home), &spool, &links, (&mut failures, &mut view)) => outcome,
             () = shutdown.cancelled() => return,
         };
         links.connected.set(0);
-        if let Err(error) = outcome {
-            let delay = backoff(failures);
-            failures = failures.saturating_add(1);
-            tracing::warn!(collector = %url, %error, retry_in_ms = delay.as_millis() as u64, "Collector session ended.");
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return,
+        match outcome {
+            Ok(()) => {
+                let home = &settings.collectors[0];
+                tracing::info!(from = %url, to = %home, "The first collector listed serves again; going back to it.");
+                index = 0;
+            }
+            Err(error) => {
+                index += 1;
+                let delay = backoff(failures);
+                failures = failures.saturating_add(1);
+                let retry_in_ms = delay.as_millis() as u64;
+                tracing::warn!(collector = %url, %error, retry_in_ms, "Collector session ended.");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return,
+                }
             }
         }
     }
@@ -151,9 +164,11 @@ pub fn backoff(failures: u32) -> Duration {
     ceiling.mul_f64(rand::random::<f64>()).max(Duration::from_millis(50))
 }
 
+/// One session with the collector at `url` until an error ends it, or (`Ok`) until `home`, the first collector
+/// listed when `url` is another, has served again long enough to go back to it.
 async fn session(
     settings: &UplinkSettings,
-    url: &str,
+    (url, home): (&str, Option<&str>),
     spool: &Arc<Mutex<Spool>>,
     links: &Links,
     (failures, view): (&mut u32, &mut SelfView),
@@ -207,6 +222,13 @@ async fn session(
     let mut clock = tokio::time::interval(CLOCK_INTERVAL);
     let mut clock_probe: Option<(i64, Instant)> = None;
     let mut reported = gaps;
+    let going_home = async {
+        match home {
+            Some(home) => home::time_to_go_home(settings, home).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(going_home);
     loop {
         if sent_through.saturating_sub(acked_through) < WINDOW {
             // The batch and the gaps come from one look at the spool, so a gap the batch skips over is known.
@@ -267,6 +289,7 @@ async fn session(
                 let probe = v1::agent_message::Body::Clock(v1::ClockProbe { agent_unix_nanos: sent_at });
                 to_collector.send(send(probe)).await.map_err(|_| SessionError::Closed)?;
             }
+            () = &mut going_home => return Ok(()),
             () = links.appended.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
