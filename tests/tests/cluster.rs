@@ -110,6 +110,18 @@ async fn replicas_look_like_one_system_and_agents_spread_back() {
     })
     .await;
     println!("both replicas show agent-eu on {name_a} and agent-us on {name_b}");
+    // Prometheus sees each replica's pool, and one figure per region whichever replica it asks.
+    wait::until(Duration::from_secs(30), "pool and region gauges scraped from both", async || {
+        let pools = prometheus.query("slaprobe_collector_store_pool_connections{state=\"max\"}", "instance").await;
+        let mut regions = prometheus
+            .query("count by (region) (slaprobe_collector_region_last_result_timestamp_seconds)", "region")
+            .await;
+        regions.sort_by(|left, right| left.0.cmp(&right.0));
+        pools.len() == 2
+            && pools.iter().all(|(_, max)| *max == 16.0)
+            && regions == [("eu".to_owned(), 2.0), ("us".to_owned(), 2.0)]
+    })
+    .await;
 
     // B is killed: agent-us fails over to A, A shows B gone, Prometheus fires for B's instance.
     let killed_at = Instant::now();

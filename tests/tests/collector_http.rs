@@ -159,6 +159,20 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
     assert!(sample(&scrape, "slaprobe_collector_batches_total") >= 1.0);
     assert_eq!(sample(&scrape, "slaprobe_collector_agent_sessions"), 0.0, "the agent's session has ended");
     assert!(scrape.samples.iter().any(|sample| sample.metric == "slaprobe_collector_store_commit_seconds_count"));
+    // The operator's signals: the build, the process, the store, the HTTP requests themselves.
+    let labelled = |name: &str, label: (&str, &str)| {
+        let found =
+            scrape.samples.iter().find(|sample| sample.metric == name && sample.labels.get(label.0) == Some(label.1));
+        number(&found.unwrap_or_else(|| panic!("no {name}{{{}=\"{}\"}} in\n{text}", label.0, label.1)).value)
+    };
+    assert_eq!(labelled("slaprobe_collector_build_info", ("version", env!("CARGO_PKG_VERSION"))), 1.0);
+    assert!(sample(&scrape, "process_resident_memory_bytes") > 1e6, "{text}");
+    assert!(sample(&scrape, "process_open_fds") > 0.0 && sample(&scrape, "process_start_time_seconds") > 1.7e9);
+    assert_eq!(labelled("slaprobe_collector_store_errors_total", ("operation", "write")), 0.0);
+    assert!(labelled("slaprobe_collector_http_requests_total", ("route", "/api/v1/agents")) >= 1.0, "{text}");
+    assert!(labelled("slaprobe_collector_http_requests_total", ("route", "unmatched")) >= 1.0, "the 404 above: {text}");
+    assert_eq!(labelled("slaprobe_collector_lease_held", ("lease", "ledger")), 1.0, "{text}");
+    assert_eq!(sample(&scrape, "slaprobe_collector_replicas_alive"), 1.0);
     let contract = |name: &str| {
         let found =
             scrape.samples.iter().find(|sample| sample.metric == name && sample.labels.get("contract") == Some("web"));

@@ -169,6 +169,7 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(agents) => state.metrics.operations.set_agents(&agents),
         Err(error) => tracing::warn!(%error, "Agent gauges not updated for this scrape."),
     }
+    state.metrics.operations.set_pool(state.store.pool_use());
     match cluster_gauges(&state.store).await {
         Ok((leases, alive)) => state.metrics.operations.set_cluster(&leases, alive),
         Err(error) => tracing::warn!(%error, "Lease and replica gauges not updated for this scrape."),

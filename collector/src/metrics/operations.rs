@@ -16,7 +16,12 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+
 use crate::store::AgentRecord;
+use crate::store::usage::{self, PoolUse};
 
 /// Labels of one outcome (`done`, `failed`, `not_holder`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,6 +87,14 @@ pub struct OperationMetrics {
     replicas_alive: Gauge,
     agent_backlog: Family<super::AgentLabels, Gauge>,
     region_last_result: Family<RegionLabels, Gauge>,
+    pool_connections: Family<PoolLabels, Gauge>,
+}
+
+/// Labels of the PostgreSQL pool's connections by state.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `in_use`, `idle`, `waiting` (queries waiting for one) or `max`.
+    pub state: &'static str,
 }
 
 impl OperationMetrics {
@@ -102,7 +115,9 @@ impl OperationMetrics {
             replicas_alive: Gauge::default(),
             agent_backlog: Family::default(),
             region_last_result: Family::default(),
+            pool_connections: Family::default(),
         };
+        registry.register_collector(Box::new(StoreFailuresCollector));
         registry.register(
             "retention_runs",
             "Retention runs: done, failed, or not_holder (another collector holds the lease)",
@@ -163,7 +178,26 @@ impl OperationMetrics {
             "When results last arrived from any agent of the region, Unix seconds",
             metrics.region_last_result.clone(),
         );
+        registry.register(
+            "store_pool_connections",
+            "The PostgreSQL pool: connections in_use and idle, queries waiting for one, and the max it opens",
+            metrics.pool_connections.clone(),
+        );
         metrics
+    }
+
+    /// Sets the pool gauges from `pool` (none on SQLite).
+    pub fn set_pool(&self, pool: Option<PoolUse>) {
+        self.pool_connections.clear();
+        if let Some(pool) = pool {
+            for (state, count) in
+                [("in_use", pool.in_use), ("idle", pool.idle), ("waiting", pool.waiting), ("max", pool.max)]
+            {
+                self.pool_connections
+                    .get_or_create(&PoolLabels { state })
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
     }
 
     /// Sets each agent's backlog and each region's latest results from the registry `agents`.
@@ -217,5 +251,29 @@ impl OperationMetrics {
         if let Some(expires) = expires {
             self.tls_certificate_expiry.set(expires as f64);
         }
+    }
+}
+
+/// `store_errors_total{operation}`: the store's failed writes, reads and connections, read at each scrape.
+#[derive(Debug)]
+struct StoreFailuresCollector;
+
+impl Collector for StoreFailuresCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let failures = usage::failures();
+        let counter = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "store_errors",
+            "Store operations that failed: write (a transaction not committed), read (SQLite), connect (PostgreSQL)",
+            None,
+            counter.metric_type(),
+        )?;
+        for (operation, count) in
+            [("write", failures.writes), ("read", failures.reads), ("connect", failures.connections)]
+        {
+            let labels = [("operation", operation)];
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@
 //! - [`status_pages`]: what vendors' status pages declared, as last read.
 //! - [`agent_health`]: each agent's view of itself over time.
 //! - [`faults`]: rule 11's judgements of agents and how far they are made.
+//! - [`usage`]: failed writes, reads and connections, and the PostgreSQL pool's use, for `/metrics`.
 //! - [`cluster`]: the replicas serving the store, their leases, and who holds each agent's session.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
@@ -37,6 +38,7 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 pub mod status_pages;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -209,10 +211,14 @@ impl Store {
 
     async fn write(&self, write: records::Write) -> Result<WriteOutcome, StoreError> {
         write.check()?;
-        match self {
+        let outcome = match self {
             Self::Sqlite(store) => store.write(write).await,
             Self::Postgres(store) => store.write(write).await,
+        };
+        if outcome.is_err() {
+            usage::count_failed_write();
         }
+        outcome
     }
 
     /// Logs a notification delivery.

@@ -370,7 +370,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|error| StoreError::Unusable(format!("a read task failed: {error}")))?
-        .map_err(|error| sqlite_error(&self.path, error))
+        .map_err(|error| {
+            crate::store::usage::count_failed_read();
+            sqlite_error(&self.path, error)
+        })
     }
 }
 

@@ -295,7 +295,22 @@ impl PostgresStore {
 
     /// A pooled connection.
     pub(crate) async fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        Ok(self.pool.get().await?)
+        let connection = self.pool.get().await;
+        if connection.is_err() {
+            crate::store::usage::count_failed_connection();
+        }
+        Ok(connection?)
+    }
+
+    /// The pool's connections now.
+    pub(crate) fn pool_use(&self) -> crate::store::usage::PoolUse {
+        let status = self.pool.status();
+        crate::store::usage::PoolUse {
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            waiting: status.waiting,
+            max: status.max_size,
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
