@@ -144,6 +144,19 @@ impl AgentProcess {
         Self::start_in(dir, config, false)
     }
 
+    /// Starts agent `agent-REGION` in region `region` with `token`, sending over plaintext gRPC to `collectors`
+    /// in that order (failing over between them, going back to the first), spooling in its own directory.
+    pub fn start_listing(region: &str, token: &str, collectors: &[std::net::SocketAddr]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let urls: Vec<String> = collectors.iter().map(|address| format!("\"http://{address}\"")).collect();
+        let yaml = format!(
+            "agent_id: agent-{region}\nregion: {region}\ncollector: [{}]\ntoken: {token}\nspool_dir: \"{}\"\n",
+            urls.join(", "),
+            dir.path().join("spool").display()
+        );
+        Self::start_in(dir, &yaml, false)
+    }
+
     fn start_in(dir: tempfile::TempDir, config: &str, jsonl: bool) -> Self {
         std::fs::write(dir.path().join("agent.yaml"), config).expect("write agent.yaml");
         let mut command = Command::new(agent_binary());

@@ -79,19 +79,8 @@ async fn replicas_look_like_one_system_and_agents_spread_back() {
     .unwrap();
     let (_collector_a, name_a) = tokio::task::block_in_place(|| start(&config, grpc_a, http_a));
     let (collector_b, name_b) = tokio::task::block_in_place(|| start(&config, grpc_b, http_b));
-    let agent = |id: &str, token: &str, collectors: [SocketAddr; 2]| {
-        let spool = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "agent_id: agent-{id}\nregion: {id}\ncollector: [\"http://{}\", \"http://{}\"]\ntoken: {token}\n\
-             spool_dir: \"{}\"\n",
-            collectors[0],
-            collectors[1],
-            spool.path().join("spool").display()
-        );
-        AgentProcess::start_for_collector(spool, &yaml)
-    };
-    let agent_eu = agent("eu", "eu-token", [grpc_a, grpc_b]);
-    let agent_us = agent("us", "us-token", [grpc_b, grpc_a]);
+    let agent_eu = AgentProcess::start_listing("eu", "eu-token", &[grpc_a, grpc_b]);
+    let agent_us = AgentProcess::start_listing("us", "us-token", &[grpc_b, grpc_a]);
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/monitoring/slaprobe-rules.yml");
     let prometheus = Prometheus::start(dir.path(), "slaprobe-collector", &[http_a, http_b], &[&rules]).await;
 

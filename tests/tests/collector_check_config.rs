@@ -70,3 +70,31 @@ fn commands_on_the_store_do_not_need_what_serving_needs() {
     ]);
     assert!(export.is_empty(), "no results stored: {export}");
 }
+
+#[test]
+fn a_retention_that_would_delete_an_open_quarterly_claim_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    let write = |retention: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "listen: {{ grpc: \"127.0.0.1:1\" }}\nstorage: {{ sqlite: slaprobe.db }}\nretention: {{ results: {retention} }}\n\
+                 checks:\n  - {{ id: cdn, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s }}\n\
+                 contracts:\n  - {{ id: edge-cdn, vendor: Edge Inc., service: CDN, checks: [cdn], objective: 99.9, \
+                 period: quarter, claim_window: 90d, credits: {{ fee: 100, currency: USD, tiers: [] }} }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("120d");
+    let (code, stdout, stderr) = check_config(&config);
+    assert_eq!(code, Some(64), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("retention.results: 120d would delete results contract \"edge-cdn\" may still claim with: it needs at least 189d"),
+        "{stderr}"
+    );
+    write("189d");
+    let (code, stdout, stderr) = check_config(&config);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+}

@@ -348,7 +348,11 @@ async fn every_page_shows_the_apis_figures_without_errors() {
     let agents = &loads["agents"];
     let listed = api(http, "/api/v1/agents").await;
     assert_eq!(listed["agents"].as_array().unwrap().len(), 1);
-    assert_eq!(text(agents, "[data-agent=\"edge-1\"] [data-field=\"connected\"]"), "connected");
+    let holder = listed["agents"][0]["collector"].as_str().expect("the replica holding edge-1's session");
+    assert_eq!(text(agents, "[data-agent=\"edge-1\"] [data-field=\"collector\"]"), holder);
+    assert!(text(agents, "[data-agent=\"edge-1\"] [data-field=\"connected\"]").starts_with("connected to "));
+    // The Collectors table lists this collector, alive, holding the session.
+    assert_eq!(text(agents, &format!("[data-replica=\"{holder}\"] [data-field=\"sessions\"]")), "1");
     assert_eq!(count(agents, "tr.silent[data-agent=\"edge-2\"]"), 1);
     assert_eq!(count(agents, "tr.silent[data-agent=\"edge-1\"]"), 0);
     assert_eq!(text(agents, "[data-field=\"silent\"]"), "1 silent or never connected");

@@ -58,19 +58,8 @@ async fn agents_fail_over_between_collectors_on_one_postgres_without_loss_or_dup
     let (config_a, config_b) = (write_config("a", grpc_a, http_a), write_config("b", grpc_b, http_b));
     let collector_a = tokio::task::block_in_place(|| start_collector(&config_a));
     let _collector_b = tokio::task::block_in_place(|| start_collector(&config_b));
-    let agent = |id: &str, token: &str, collectors: [SocketAddr; 2]| {
-        let spool = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "agent_id: agent-{id}\nregion: {id}\ncollector: [\"http://{}\", \"http://{}\"]\ntoken: {token}\n\
-             spool_dir: \"{}\"\n",
-            collectors[0],
-            collectors[1],
-            spool.path().join("spool").display()
-        );
-        AgentProcess::start_for_collector(spool, &yaml)
-    };
-    let agent_eu = agent("eu", "eu-token", [grpc_a, grpc_b]);
-    let agent_us = agent("us", "us-token", [grpc_b, grpc_a]);
+    let agent_eu = AgentProcess::start_listing("eu", "eu-token", &[grpc_a, grpc_b]);
+    let agent_us = AgentProcess::start_listing("us", "us-token", &[grpc_b, grpc_a]);
 
     // Both agents report (each through its first collector), then A dies and eu carries on through B.
     let deadline = Instant::now() + Duration::from_secs(30);

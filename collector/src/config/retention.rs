@@ -26,17 +26,44 @@ pub const MARGIN: Duration = Duration::from_secs(7 * DAY);
 
 const DAY: u64 = 86_400;
 
-/// `retention:`: how long raw results, and their per-minute rollups, are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `retention:`: how long raw results, and their per-minute rollups, are kept; with the text of each as the
+/// file wrote it, so that a message quotes `36h 30m` and not a conversion of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RetentionFile")]
 pub struct Retention {
     /// Results that started longer ago are deleted in the background (default 400 days).
-    #[serde(default = "default_results_retention", with = "humantime_serde")]
     pub results: Duration,
     /// Per-minute rollups (counts per check, region and minute) and the slice ledger are kept this long (default
     /// 5 years).
-    #[serde(default = "default_rollups_retention", with = "humantime_serde")]
     pub rollups: Duration,
+    /// `results` and `rollups` as written; `None` where the default applies.
+    written: (Option<String>, Option<String>),
+}
+
+/// `retention:` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    #[serde(default)]
+    results: Option<String>,
+    #[serde(default)]
+    rollups: Option<String>,
+}
+
+impl TryFrom<RetentionFile> for Retention {
+    type Error = String;
+
+    fn try_from(file: RetentionFile) -> Result<Self, String> {
+        let parse = |key: &str, text: &Option<String>, default: Duration| match text {
+            Some(text) => humantime::parse_duration(text).map_err(|error| format!("{key}: {text:?}: {error}")),
+            None => Ok(default),
+        };
+        Ok(Self {
+            results: parse("results", &file.results, default_results_retention())?,
+            rollups: parse("rollups", &file.rollups, default_rollups_retention())?,
+            written: (file.results, file.rollups),
+        })
+    }
 }
 
 fn default_results_retention() -> Duration {
@@ -49,7 +76,7 @@ fn default_rollups_retention() -> Duration {
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { results: default_results_retention(), rollups: default_rollups_retention() }
+        Self { results: default_results_retention(), rollups: default_rollups_retention(), written: (None, None) }
     }
 }
 
@@ -57,35 +84,37 @@ impl Retention {
     /// What is wrong with these retentions next to `contracts`, one line each, naming the key.
     pub fn problems(&self, contracts: &[Contract]) -> Vec<String> {
         let mut problems = Vec::new();
-        let defaulted = |value: Duration, default: Duration| {
-            let note = if value == default { ", the default when it is not set" } else { "" };
-            format!("{}{note}", as_written(value))
-        };
+        let (results, rollups) = (shown(self.results, &self.written.0), shown(self.rollups, &self.written.1));
         if self.rollups < self.results {
             problems.push(format!(
-                "retention.rollups: {} is shorter than retention.results ({}); rollups must outlive the results",
-                defaulted(self.rollups, default_rollups_retention()),
-                defaulted(self.results, default_results_retention())
+                "retention.rollups: {rollups} is shorter than retention.results ({results}); rollups must outlive the \
+                 results"
             ));
         }
         if self.results < MIN_RESULTS_RETENTION {
             problems.push(format!(
-                "retention.results: {} is shorter than the minimum of 35d (a month and its claim window)",
-                as_written(self.results)
+                "retention.results: {results} is shorter than the minimum of 35d (a month and its claim window)"
             ));
         } else if let Some((contract, needed)) = neediest(contracts)
             && self.results < needed
         {
             problems.push(format!(
-                "retention.results: {} would delete results contract {:?} may still claim with: it needs at least \
-                 {} ({}); raise retention.results",
-                defaulted(self.results, default_results_retention()),
+                "retention.results: {results} would delete results contract {:?} may still claim with: it needs at \
+                 least {} ({}); raise retention.results",
                 contract.terms.id,
                 as_written(needed),
                 why_needed(contract)
             ));
         }
         problems
+    }
+}
+
+/// `value` as the file wrote it (`written`), or, where the default applies, the default and that it is one.
+fn shown(value: Duration, written: &Option<String>) -> String {
+    match written {
+        Some(text) => text.clone(),
+        None => format!("{}, the default when it is not set", as_written(value)),
     }
 }
 
@@ -123,7 +152,7 @@ fn why_needed(contract: &Contract) -> String {
     format!("{period}, {window}, and a margin of {}", as_written(MARGIN))
 }
 
-/// `duration` as a user writes it: whole days as `35d`, anything else as `humantime` spells it (`36h 30m`).
+/// `duration` as a user would write it: whole days as `35d`, anything else as `humantime` spells it.
 fn as_written(duration: Duration) -> String {
     match duration.as_secs() {
         seconds if seconds > 0 && seconds % DAY == 0 && duration.subsec_nanos() == 0 => format!("{}d", seconds / DAY),

@@ -99,7 +99,11 @@ fn retention_has_a_floor_and_a_default() {
     fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { results: 36h 30m }\n")
         .unwrap();
     let text = load_collector_config(&path).unwrap_err().to_string();
-    assert!(text.contains("retention.results: 1day 12h 30m is shorter than the minimum of 35d"), "{text}");
+    assert!(text.contains("retention.results: 36h 30m is shorter than the minimum of 35d"), "as written: {text}");
+    fs::write(&path, "listen: { grpc: 127.0.0.1:7070 }\nstorage: { sqlite: x.db }\nretention: { results: soon }\n")
+        .unwrap();
+    let text = load_collector_config(&path).unwrap_err().to_string();
+    assert!(text.contains("retention: results: \"soon\""), "{text}");
 }
 
 #[test]
