@@ -70,7 +70,8 @@ pub async fn run(store: Store, config: watch::Receiver<Arc<CollectorConfig>>, st
             }
             Err(error) => {
                 if outage.failed() {
-                    tracing::warn!(%error, "Could not record this collector's heartbeat; other replicas show it as gone.");
+                    let effect = "other replicas show it as gone";
+                    tracing::warn!(%error, effect, "Could not record this collector's heartbeat.");
                 }
             }
         }

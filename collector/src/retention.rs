@@ -61,7 +61,8 @@ pub async fn prune_once(
     let cutoff = before(config.retention.results);
     let results = store.prune_results(cutoff).await?;
     if results.results > 0 {
-        tracing::info!(deleted = results.results, partitions = results.partitions, %cutoff, "Deleted results past retention.");
+        let (deleted, partitions) = (results.results, results.partitions);
+        tracing::info!(deleted, partitions, %cutoff, "Deleted results past retention.");
     }
     let rollups = store.prune_rollups(before(config.retention.rollups)).await?;
     let ledger_slices = store.prune_ledger(before(config.retention.rollups)).await?;

@@ -79,7 +79,8 @@ fn a_retention_that_would_delete_an_open_quarterly_claim_is_refused() {
         std::fs::write(
             &config,
             format!(
-                "listen: {{ grpc: \"127.0.0.1:1\" }}\nstorage: {{ sqlite: slaprobe.db }}\nretention: {{ results: {retention} }}\n\
+                "listen: {{ grpc: \"127.0.0.1:1\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
+                 retention: {{ results: {retention} }}\n\
                  checks:\n  - {{ id: cdn, kind: http, target: \"http://127.0.0.1:9/\", interval: 30s }}\n\
                  contracts:\n  - {{ id: edge-cdn, vendor: Edge Inc., service: CDN, checks: [cdn], objective: 99.9, \
                  period: quarter, claim_window: 90d, credits: {{ fee: 100, currency: USD, tiers: [] }} }}\n"
@@ -91,7 +92,10 @@ fn a_retention_that_would_delete_an_open_quarterly_claim_is_refused() {
     let (code, stdout, stderr) = check_config(&config);
     assert_eq!(code, Some(64), "{stdout}{stderr}");
     assert!(
-        stderr.contains("retention.results: 120d would delete results contract \"edge-cdn\" may still claim with: it needs at least 189d"),
+        stderr.contains(
+            "retention.results: 120d would delete results contract \"edge-cdn\" may still claim with: it needs at \
+             least 189d"
+        ),
         "{stderr}"
     );
     write("189d");

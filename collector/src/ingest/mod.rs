@@ -192,7 +192,8 @@ impl v1::collector_server::Collector for IngestService {
             session.run(hello.config_version, inbound, claim).await;
             // Unless a newer session took its place, every replica now shows the agent not connected.
             if let Err(error) = store.session_ended(&agent_id, instance_name(), connected_at).await {
-                tracing::debug!(%agent_id, %error, "Could not record the end of a session; it shows until the agent is back.");
+                let effect = "it shows until the agent is back";
+                tracing::debug!(%agent_id, %error, effect, "Could not record the end of a session.");
             }
         });
         Ok(Response::new(ReceiverStream::new(messages)))

@@ -1,10 +1,11 @@
 //! The signals an operator of the collector looks for, beside ingest's and the contracts' figures: which build
-//! runs, the process's CPU, memory and file descriptors (read from `/proc` when scraped), retention runs and
-//! what they deleted, HTTP requests by route and status with their latency, HTTP credentials refused by
-//! reason, reloads of the gRPC listener's certificate with its expiry, which leases this replica holds and how
-//! many replicas are alive, and each agent's spool backlog and each region's latest results as recorded by
-//! whichever replica holds the session (read from the store when scraped, so every replica shows all agents). Agent sessions and TLS handshakes
-//! refused are counted with the other refusals (`agent_sessions_refused`).
+//! runs (the process's own CPU, memory and descriptors are [`super::process`]), the store's failures and
+//! PostgreSQL pool, retention runs and what they deleted, HTTP requests by route and status with their
+//! latency, HTTP credentials refused by reason, reloads of the gRPC listener's certificate with its expiry,
+//! which leases this replica holds and how many replicas are alive, and each agent's spool backlog and each
+//! region's latest results as recorded by whichever replica holds the session (read from the store when
+//! scraped, so every replica shows all agents). Agent sessions and TLS handshakes refused are counted with the
+//! other refusals (`agent_sessions_refused`).
 
 use std::sync::atomic::AtomicU64;
 

@@ -162,16 +162,19 @@ fn collectors(cluster: &ClusterView, now: Timestamp) -> Markup {
                                 @if view.same_config { "same as this one" }
                                 @else { span.badge.partial { "differs" } }
                             }
-                            td data-field="leases" {
-                                (cluster.leases.iter().filter(|lease| lease.held && lease.lease.holder == view.replica.name)
-                                    .map(|lease| lease.lease.name.as_str()).collect::<Vec<_>>().join(", "))
-                            }
+                            td data-field="leases" { (held_by(cluster, &view.replica.name)) }
                         }
                     }
                 }
             } }
         }
     }
+}
+
+/// The leases `replica` holds now, by name, comma-separated.
+fn held_by(cluster: &ClusterView, replica: &str) -> String {
+    let held = cluster.leases.iter().filter(|lease| lease.held && lease.lease.holder == replica);
+    held.map(|lease| lease.lease.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// The addresses whose agent sessions were refused, with how often and the id they claimed.
