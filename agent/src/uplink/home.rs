@@ -1,8 +1,9 @@
 //! Going back to the first collector listed. An agent that failed over to another collector checks the first
 //! (its home) every [`CHECK_EVERY`], with a fifth of jitter either way, with `grpc.health.v1.Health/Check`. Once
-//! home has answered SERVING [`STABLE_CHECKS`] times in a row and the agent has been away at least [`MIN_AWAY`],
-//! the session ends cleanly and the next opens at home: agents spread back across their collectors after one
-//! returns, within [`RETURN_BOUND`] of it serving again, without moving for a collector that only blinks.
+//! home has answered SERVING [`STABLE_CHECKS`] times in a row, and the agent has been away at least [`MIN_AWAY`]
+//! (waited out if need be), the session ends cleanly and the next opens at home: agents spread back across their
+//! collectors after one returns, within [`RETURN_BOUND`] of it serving again (and not before [`MIN_AWAY`] after
+//! failing over), without moving for a collector that only blinks.
 
 use std::time::{Duration, Instant};
 
@@ -26,18 +27,16 @@ pub const RETURN_BOUND: Duration = Duration::from_secs(80);
 /// How long one check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Completes when it is time to go back to `home`: it has served [`STABLE_CHECKS`] checks in a row, the first
-/// at least [`MIN_AWAY`] after this started minus the checks' span.
+/// Completes when it is time to go back to `home`: it has served [`STABLE_CHECKS`] checks in a row, and
+/// [`MIN_AWAY`] has passed since this started.
 pub async fn time_to_go_home(settings: &UplinkSettings, home: &str) {
     let away_since = Instant::now();
     let mut serving: u32 = 0;
-    loop {
+    while serving < STABLE_CHECKS {
         tokio::time::sleep(CHECK_EVERY.mul_f64(0.8 + 0.4 * rand::random::<f64>())).await;
         serving = if is_serving(settings, home).await { serving + 1 } else { 0 };
-        if serving >= STABLE_CHECKS && away_since.elapsed() >= MIN_AWAY {
-            return;
-        }
     }
+    tokio::time::sleep(MIN_AWAY.saturating_sub(away_since.elapsed())).await;
 }
 
 /// Whether the collector at `url` answers that its ingest service is serving.

@@ -13,7 +13,8 @@ use crate::digest::hex;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertBinding {
-    /// The subject's common name, or one of the certificate's DNS names (`agent-eu-1`); survives renewal.
+    /// The subject's common name, or one of the certificate's DNS names (`agent-eu-1`, compared without regard
+    /// to ASCII case, as DNS names are); survives renewal.
     #[serde(default)]
     pub name: Option<String>,
     /// Lower-case hex SHA-256 of the certificate's SubjectPublicKeyInfo (DER): `openssl x509 -in agent.crt
@@ -76,7 +77,8 @@ impl ClientCertBinding {
 
     /// Whether `presented` is the certificate this binding names.
     pub fn admits(&self, presented: &PresentedCertificate) -> bool {
-        let name_matches = self.name.as_ref().is_none_or(|name| presented.names.iter().any(|given| given == name));
+        let name_matches =
+            self.name.as_ref().is_none_or(|name| presented.names.iter().any(|given| given.eq_ignore_ascii_case(name)));
         let key_matches = self.spki_sha256.as_ref().is_none_or(|hash| *hash == presented.spki_sha256);
         name_matches && key_matches
     }

@@ -190,9 +190,9 @@ async fn cluster_gauges(store: &Store) -> Result<(Vec<(String, bool)>, usize), c
     let now = jiff::Timestamp::now();
     let me = crate::store::cluster::instance_name();
     let leases = store.leases().await?;
-    let held = leases.into_iter().map(|lease| (lease.holder == me && lease.expires_at > now, lease.name));
+    let held = leases.into_iter().map(|lease| (lease.name, lease.holder == me && lease.expires_at > now)).collect();
     let alive = store.replicas().await?.iter().filter(|replica| crate::cluster::is_alive(replica, now)).count();
-    Ok((held.map(|(held, name)| (name, held)).collect(), alive))
+    Ok((held, alive))
 }
 
 async fn status_pages(

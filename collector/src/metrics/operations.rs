@@ -9,17 +9,15 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
 
 use crate::store::AgentRecord;
 use crate::store::usage::{self, PoolUse};
@@ -262,12 +260,11 @@ struct StoreFailuresCollector;
 impl Collector for StoreFailuresCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let failures = usage::failures();
-        let counter = ConstCounter::new(0u64);
         let mut family = encoder.encode_descriptor(
             "store_errors",
             "Store operations that failed: write (a transaction not committed), read (SQLite), connect (PostgreSQL)",
             None,
-            counter.metric_type(),
+            MetricType::Counter,
         )?;
         for (operation, count) in
             [("write", failures.writes), ("read", failures.reads), ("connect", failures.connections)]

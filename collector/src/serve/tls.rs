@@ -131,13 +131,9 @@ impl CurrentTls {
         metrics: Arc<CollectorMetrics>,
         stop: CancellationToken,
     ) {
-        let files = |tls: &ListenTls| -> Vec<PathBuf> {
-            [Some(tls.cert_file.clone()), Some(tls.key_file.clone()), tls.client_ca_file.clone()]
-                .into_iter()
-                .flatten()
-                .collect()
-        };
-        let watched = files(&self.files);
+        let ListenTls { cert_file, key_file, client_ca_file } = &self.files;
+        let watched: Vec<PathBuf> =
+            [Some(cert_file.clone()), Some(key_file.clone()), client_ca_file.clone()].into_iter().flatten().collect();
         let mut loaded_from = reload::fingerprint(&watched);
         let mut poll = tokio::time::interval(reload::POLL);
         let mut config_open = true;

@@ -137,9 +137,8 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
         .map(|replica| replica.name)
         .collect();
     // This collector's own sessions are known first hand; another replica's, while it keeps beating.
-    let holding = |agent_id: &str, collector: &String| match collector == instance_name() {
-        true => state.metrics.is_connected(agent_id),
-        false => alive.contains(collector),
+    let holding = |agent_id: &str, collector: &String| {
+        if collector == instance_name() { state.metrics.is_connected(agent_id) } else { alive.contains(collector) }
     };
     let since = now.saturating_sub(CONTROLS_WINDOW).unwrap_or(now);
     let controls = controls_of(&state.store.control_results_between(since, now).await?);
