@@ -1,12 +1,13 @@
-//! slaprobe-agent: probes HTTP(S), DNS and TCP endpoints on a wall-clock schedule, one attempt each on a fresh
-//! connection, with timing phases, and records every attempt as a result (`docs/checks.md`, `docs/results.md`, `docs/configuration.md`).
+//! slaprobe-agent: probes HTTP(S), DNS, TCP, TLS, gRPC health and ICMP endpoints on a wall-clock schedule, one
+//! attempt each on a fresh connection, with timing phases, and records every attempt as a result
+//! (`docs/checks.md`, `docs/results.md`, `docs/configuration.md`).
 //!
 //! Standalone, checks come from `agent.yaml` and results go to JSON lines; with a collector, results go through
 //! a durable disk spool and are streamed over gRPC, and the collector pushes the checks.
 //!
 //! Layout:
 //! - [`config`]: `agent.yaml`, validation with every error and its path (the check format is `slaprobe_checks`).
-//! - [`probe`]: the HTTP, DNS and TCP probes, their phases and failure classes.
+//! - [`probe`]: the probes of every kind, their phases and failure classes.
 //! - [`schedule`]: wall-clock slots, spreading, bounded concurrency, reload without losing slots.
 //! - [`output`]: JSON-lines result writer.
 //! - [`spool`]: the durable, checksummed, capped on-disk spool.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// Exit status for unusable configuration or arguments (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
 
-/// Probes HTTP(S), DNS and TCP endpoints on schedule and records every attempt.
+/// Probes HTTP(S), DNS, TCP, TLS, gRPC health and ICMP endpoints on schedule and records every attempt.
 #[derive(Debug, Parser)]
 #[command(name = "slaprobe-agent", version)]
 struct Args {

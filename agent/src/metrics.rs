@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::spool::Spool;
-use slaprobe_checks::{PreparedCheck, ProbeSpec};
+use slaprobe_checks::PreparedCheck;
 
 /// A probe's kind and outcome (`ok`, or the failure's `error_kind`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -130,11 +130,7 @@ impl Default for AgentMetrics {
 impl AgentMetrics {
     /// Counts one attempt of `check` that produced `result`.
     pub fn observe(&self, check: &PreparedCheck, result: &ResultRecord) {
-        let kind = match check.spec {
-            ProbeSpec::Http(_) => "http",
-            ProbeSpec::Dns(_) => "dns",
-            ProbeSpec::Tcp(_) => "tcp",
-        };
+        let kind = check.check.kind.as_str();
         let outcome = if result.ok { "ok".to_owned() } else { result.error_kind.clone().unwrap_or_default() };
         self.probes.get_or_create(&ProbeLabels { kind, outcome }).inc();
         if let Some(duration_ms) = result.duration_ms {

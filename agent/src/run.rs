@@ -209,6 +209,12 @@ pub async fn run(
             Some(config) = pushed.recv() => match parse_checks_document(&config.checks_yaml) {
                 _ if config_refused(&config) => {}
                 Ok(checks) => {
+                    let unrunnable = unrunnable(&checks, &settings.region);
+                    if !unrunnable.is_empty() {
+                        let problems = unrunnable.join("; ");
+                        tracing::error!(%problems, "Refused the pushed checks; kept the running ones.");
+                        continue;
+                    }
                     if let Err(error) = save_pushed(&settings.spool_dir, &config.checks_yaml) {
                         tracing::error!(%error, "Could not keep the pushed checks on disk; they apply until restart.");
                     }
@@ -258,6 +264,15 @@ fn log_apply(message: &str, summary: crate::schedule::ApplySummary) {
 /// Checks scheduled after an apply.
 fn scheduled(summary: crate::schedule::ApplySummary) -> i64 {
     i64::try_from(summary.added + summary.changed + summary.unchanged).unwrap_or(i64::MAX)
+}
+
+/// The pushed checks for `region` this agent cannot run (ICMP without a usable socket), each with why.
+fn unrunnable(checks: &[PreparedCheck], region: &str) -> Vec<String> {
+    let ours: Vec<&PreparedCheck> = checks.iter().filter(|check| runs_in(check, region)).collect();
+    crate::probe::icmp::unavailable(ours.iter().copied())
+        .into_iter()
+        .map(|(index, why)| format!("check {:?}: {why}", ours[index].check.id))
+        .collect()
 }
 
 fn runs_in(check: &PreparedCheck, region: &str) -> bool {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::{GrpcSettings, IcmpSettings, TlsCheckSettings};
+
 /// One check: what to probe, how often, and what counts as success.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +20,7 @@ pub struct Check {
     pub id: String,
     /// Probe kind.
     pub kind: CheckKind,
-    /// URL (http), domain name (dns) or `host:port` (tcp).
+    /// URL (http), domain name (dns), `host:port` (tcp, tls, grpc) or host (icmp).
     pub target: String,
     /// Time between attempts; at least 1 s.
     #[serde(with = "humantime_serde")]
@@ -43,6 +45,15 @@ pub struct Check {
     /// TCP settings (`kind: tcp` only).
     #[serde(default)]
     pub tcp: Option<Box<TcpSettings>>,
+    /// TLS handshake settings (`kind: tls` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<TlsCheckSettings>>,
+    /// gRPC health settings (`kind: grpc` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<Box<GrpcSettings>>,
+    /// ICMP echo settings (`kind: icmp` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<Box<IcmpSettings>>,
     /// Confirmation attempts after a failure, and once after the recovery that follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<ConfirmSettings>,
@@ -68,7 +79,7 @@ pub struct ConfirmSettings {
     pub attempts: Option<u32>,
 }
 
-/// The three probe kinds.
+/// The probe kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
@@ -78,6 +89,12 @@ pub enum CheckKind {
     Dns,
     /// TCP connect, optionally with TLS, a payload and a banner expectation.
     Tcp,
+    /// TLS handshake only: version, cipher suite, chain, stapling, name.
+    Tls,
+    /// `grpc.health.v1.Health/Check`.
+    Grpc,
+    /// ICMP echo requests.
+    Icmp,
 }
 
 impl CheckKind {
@@ -87,6 +104,9 @@ impl CheckKind {
             Self::Http => "http",
             Self::Dns => "dns",
             Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Grpc => "grpc",
+            Self::Icmp => "icmp",
         }
     }
 }

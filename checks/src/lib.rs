@@ -6,7 +6,7 @@
 //! problem is reported at once, each with its path (`checks[2].interval: ...`).
 //!
 //! Layout:
-//! - [`check`]: the YAML shape of a check.
+//! - [`check`]: the YAML shape of a check; [`kinds`]: the sections of the `tls`, `grpc` and `icmp` kinds.
 //! - [`env`]: `${VAR}` expansion.
 //! - [`validate`]: checks → [`PreparedCheck`]s, with every problem and its path.
 //! - [`spec`]: [`PreparedCheck`] and the per-kind specs the probes run (parsed URLs, compiled regexes, TLS).
@@ -19,6 +19,7 @@
 pub mod check;
 pub mod document;
 pub mod env;
+pub mod kinds;
 pub mod phase;
 pub mod problems;
 pub mod spec;

@@ -10,7 +10,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 use http::{HeaderMap, HeaderName, Method};
 use regex::Regex;
-use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 use url::Url;
 
 use crate::check::{Check, DnsProtocol, IpVersion};
@@ -35,6 +36,12 @@ pub enum ProbeSpec {
     Dns(Arc<DnsSpec>),
     /// TCP.
     Tcp(Arc<TcpSpec>),
+    /// TLS handshake.
+    Tls(Arc<TlsCheckSpec>),
+    /// gRPC health.
+    Grpc(Arc<GrpcSpec>),
+    /// ICMP echo.
+    Icmp(Arc<IcmpSpec>),
 }
 
 /// A ready HTTP probe.
@@ -115,6 +122,69 @@ pub struct TcpSpec {
     pub send: Option<Vec<u8>>,
     /// Banner expectation.
     pub expect_regex: Option<Regex>,
+}
+
+/// A ready TLS handshake probe.
+#[derive(Debug)]
+pub struct TlsCheckSpec {
+    /// Host name or IP literal to connect to.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// Name sent as SNI and checked against the leaf certificate.
+    pub server_name: ServerName<'static>,
+    /// Client configuration that completes the handshake whatever the chain, so that it can be reported in full.
+    pub tls: Arc<ClientConfig>,
+    /// Roots the chain is judged against (`ca_file` or the system store).
+    pub roots: Arc<RootCertStore>,
+    /// Certificate expiry expectation, in days.
+    pub cert_min_days: Option<u32>,
+    /// Lowest acceptable negotiated version.
+    pub min_version: Option<ProtocolVersion>,
+    /// The chain must be valid.
+    pub chain_valid: bool,
+    /// The leaf must be valid for `server_name`.
+    pub hostname_match: bool,
+    /// An OCSP response must be stapled.
+    pub ocsp_stapled: bool,
+}
+
+/// A ready gRPC health probe.
+#[derive(Debug)]
+pub struct GrpcSpec {
+    /// Host name or IP literal.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// TLS configuration (ALPN `h2`) when `tls: true`.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// Service asked about; empty: the server.
+    pub service: String,
+    /// Request metadata.
+    pub metadata: HeaderMap,
+}
+
+/// A ready ICMP echo probe.
+#[derive(Debug)]
+pub struct IcmpSpec {
+    /// Host name or IP literal.
+    pub host: String,
+    /// Address family.
+    pub ip_version: IpVersion,
+    /// Echo requests per attempt.
+    pub count: u16,
+    /// Time between echo requests.
+    pub interval: Duration,
+    /// Payload bytes per request.
+    pub payload_size: u16,
+    /// Most loss accepted, in percent; `None`: fail only when no reply came.
+    pub max_loss_percent: Option<f64>,
+    /// Every reply must come back within this.
+    pub max_rtt: Option<Duration>,
 }
 
 /// Record types a DNS check may query.

@@ -29,8 +29,19 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// Client certificate chain and key (PEM) for mutual TLS.
     pub client_identity: Option<(PathBuf, PathBuf)>,
-    /// Offer HTTP/2 and HTTP/1.1 through ALPN.
-    pub alpn_http: bool,
+    /// Protocols offered through ALPN.
+    pub alpn: Alpn,
+}
+
+/// What a client offers through ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alpn {
+    /// Nothing (TCP and TLS checks).
+    None,
+    /// HTTP/2 and HTTP/1.1 (HTTP checks).
+    Http,
+    /// HTTP/2 only (gRPC checks).
+    H2,
 }
 
 /// Builds the rustls client configuration for `options`; the error says which file is wrong and why.
@@ -40,10 +51,7 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, String> 
         .with_safe_default_protocol_versions()
         .map_err(|error| format!("TLS setup failed: {error}"))?;
     let roots = if options.verify {
-        let roots = match &options.ca_file {
-            Some(path) => Arc::new(load_roots(path)?),
-            None => system_roots(),
-        };
+        let roots = trust_roots(options.ca_file.as_deref())?;
         let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build();
         Some(verifier.map_err(|error| format!("TLS setup failed: {error}"))?)
     } else {
@@ -63,10 +71,20 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, String> 
         None => builder.with_no_client_auth(),
     };
     config.resumption = Resumption::disabled();
-    if options.alpn_http {
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    }
+    config.alpn_protocols = match options.alpn {
+        Alpn::None => Vec::new(),
+        Alpn::Http => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        Alpn::H2 => vec![b"h2".to_vec()],
+    };
     Ok(Arc::new(config))
+}
+
+/// The roots a chain is judged against: the CAs in `ca_file`, or the system trust store.
+pub fn trust_roots(ca_file: Option<&Path>) -> Result<Arc<RootCertStore>, String> {
+    match ca_file {
+        Some(path) => Ok(Arc::new(load_roots(path)?)),
+        None => Ok(system_roots()),
+    }
 }
 
 fn system_roots() -> Arc<RootCertStore> {
@@ -103,15 +121,24 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-thread_local! {
-    /// The chain the last handshake on this thread presented, until taken.
-    static PRESENTED: RefCell<Option<Vec<CertificateDer<'static>>>> = const { RefCell::new(None) };
+/// What a server presented for verification.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// The chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// Whether an OCSP response was stapled to it.
+    pub ocsp_stapled: bool,
 }
 
-/// The chain (leaf first) that the server of the last handshake verified on this thread presented, if one was
-/// verified since the last call. The verifier runs within one poll of the handshake, so a caller that calls this
-/// before and right after each poll of its handshake gets its own server's chain.
-pub fn take_presented() -> Option<Vec<CertificateDer<'static>>> {
+thread_local! {
+    /// What the last handshake on this thread presented, until taken.
+    static PRESENTED: RefCell<Option<Presented>> = const { RefCell::new(None) };
+}
+
+/// What the server of the last handshake verified on this thread presented, if one was verified since the last
+/// call. The verifier runs within one poll of the handshake, so a caller that calls this before and right after
+/// each poll of its handshake gets its own server's chain.
+pub fn take_presented() -> Option<Presented> {
     PRESENTED.with(|presented| presented.borrow_mut().take())
 }
 
@@ -134,7 +161,8 @@ impl ServerCertVerifier for ProbeVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let chain = std::iter::once(end_entity).chain(intermediates).map(|der| der.clone().into_owned()).collect();
-        PRESENTED.with(|presented| *presented.borrow_mut() = Some(chain));
+        let noted = Presented { chain, ocsp_stapled: !ocsp_response.is_empty() };
+        PRESENTED.with(|presented| *presented.borrow_mut() = Some(noted));
         match &self.roots {
             Some(roots) => roots.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
             None => Ok(ServerCertVerified::assertion()),

@@ -78,6 +78,17 @@ pub fn check_bounds(record: &ResultRecord) -> Result<(), String> {
             too_long("http.certificates.issuer", &certificate.issuer, MAX_LINE)?;
         }
     }
+    if let Some(tls) = &record.tls {
+        too_many("tls.certificates", tls.certificates.len(), MAX_CERTIFICATES)?;
+        for certificate in &tls.certificates {
+            too_long("tls.certificates.subject", &certificate.subject, MAX_LINE)?;
+            too_long("tls.certificates.issuer", &certificate.issuer, MAX_LINE)?;
+        }
+        too_long("tls.chain_error", tls.chain_error.as_deref().unwrap_or_default(), MAX_LINE)?;
+    }
+    if let Some(grpc) = &record.grpc {
+        too_long("grpc.service", grpc.service.as_deref().unwrap_or_default(), MAX_LINE)?;
+    }
     if let Some(dns) = &record.dns {
         too_many("dns.authority", dns.authority.len(), MAX_AUTHORITY)?;
         for record in &dns.authority {

@@ -4,7 +4,9 @@
 
 use jiff::Timestamp;
 
-use crate::record::{CertificateSummary, DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
+use crate::record::{
+    CertificateSummary, DnsDetail, GrpcDetail, HttpDetail, IcmpDetail, Phases, ResultRecord, TcpDetail, TlsDetail,
+};
 use crate::v1;
 
 /// A protobuf result that cannot be a [`ResultRecord`].
@@ -63,16 +65,7 @@ impl From<&ResultRecord> for v1::Result {
                 status_line: http.status_line.clone(),
                 headers: http.headers.clone(),
                 body_head: http.body_head.clone(),
-                certificates: http
-                    .certificates
-                    .iter()
-                    .map(|certificate| v1::Certificate {
-                        subject: certificate.subject.clone(),
-                        issuer: certificate.issuer.clone(),
-                        not_before_unix_nanos: nanos(certificate.not_before),
-                        not_after_unix_nanos: nanos(certificate.not_after),
-                    })
-                    .collect(),
+                certificates: certificates_out(&http.certificates),
             }),
             dns: record.dns.as_ref().map(|dns| v1::DnsDetail {
                 rcode: dns.rcode.clone(),
@@ -86,6 +79,35 @@ impl From<&ResultRecord> for v1::Result {
                 banner: tcp.banner.clone(),
                 tls_version: tcp.tls_version.clone(),
                 cert_expires_unix_nanos: tcp.cert_expires_at.map(nanos),
+            }),
+            tls: record.tls.as_ref().map(|tls| v1::TlsDetail {
+                remote_addr: tls.remote_addr.clone(),
+                server_name: tls.server_name.clone(),
+                version: tls.version.clone(),
+                cipher_suite: tls.cipher_suite.clone(),
+                certificates: certificates_out(&tls.certificates),
+                cert_expires_unix_nanos: tls.cert_expires_at.map(nanos),
+                ocsp_stapled: tls.ocsp_stapled,
+                chain_valid: tls.chain_valid,
+                chain_error: tls.chain_error.clone(),
+                hostname_match: tls.hostname_match,
+            }),
+            grpc: record.grpc.as_ref().map(|grpc| v1::GrpcDetail {
+                remote_addr: grpc.remote_addr.clone(),
+                service: grpc.service.clone(),
+                serving_status: grpc.serving_status.clone(),
+                grpc_status: grpc.grpc_status.clone(),
+                tls_version: grpc.tls_version.clone(),
+                cert_expires_unix_nanos: grpc.cert_expires_at.map(nanos),
+            }),
+            icmp: record.icmp.as_ref().map(|icmp| v1::IcmpDetail {
+                remote_addr: icmp.remote_addr.clone(),
+                sent: icmp.sent,
+                received: icmp.received,
+                loss_percent: icmp.loss_percent,
+                rtt_min_ms: icmp.rtt_min_ms,
+                rtt_avg_ms: icmp.rtt_avg_ms,
+                rtt_max_ms: icmp.rtt_max_ms,
             }),
             chain: Vec::new(),
             confirmation: record.confirmation,
@@ -125,18 +147,10 @@ impl TryFrom<v1::Result> for ResultRecord {
                 status_line: http.status_line,
                 headers: http.headers,
                 body_head: http.body_head,
-                certificates: http
-                    .certificates
-                    .into_iter()
-                    .map(|certificate| {
-                        Ok(CertificateSummary {
-                            subject: certificate.subject,
-                            issuer: certificate.issuer,
-                            not_before: timestamp("http.certificates.not_before", certificate.not_before_unix_nanos)?,
-                            not_after: timestamp("http.certificates.not_after", certificate.not_after_unix_nanos)?,
-                        })
-                    })
-                    .collect::<Result<_, ConversionError>>()?,
+                certificates: certificates_in(
+                    http.certificates,
+                    ["http.certificates.not_before", "http.certificates.not_after"],
+                )?,
             }),
             None => None,
         };
@@ -148,6 +162,41 @@ impl TryFrom<v1::Result> for ResultRecord {
                 cert_expires_at: tcp
                     .cert_expires_unix_nanos
                     .map(|at| timestamp("tcp.cert_expires_unix_nanos", at))
+                    .transpose()?,
+            }),
+            None => None,
+        };
+        let tls = match result.tls {
+            Some(tls) => Some(TlsDetail {
+                remote_addr: tls.remote_addr,
+                server_name: tls.server_name,
+                version: tls.version,
+                cipher_suite: tls.cipher_suite,
+                certificates: certificates_in(
+                    tls.certificates,
+                    ["tls.certificates.not_before", "tls.certificates.not_after"],
+                )?,
+                cert_expires_at: tls
+                    .cert_expires_unix_nanos
+                    .map(|at| timestamp("tls.cert_expires_unix_nanos", at))
+                    .transpose()?,
+                ocsp_stapled: tls.ocsp_stapled,
+                chain_valid: tls.chain_valid,
+                chain_error: tls.chain_error,
+                hostname_match: tls.hostname_match,
+            }),
+            None => None,
+        };
+        let grpc = match result.grpc {
+            Some(grpc) => Some(GrpcDetail {
+                remote_addr: grpc.remote_addr,
+                service: grpc.service,
+                serving_status: grpc.serving_status,
+                grpc_status: grpc.grpc_status,
+                tls_version: grpc.tls_version,
+                cert_expires_at: grpc
+                    .cert_expires_unix_nanos
+                    .map(|at| timestamp("grpc.cert_expires_unix_nanos", at))
                     .transpose()?,
             }),
             None => None,
@@ -180,10 +229,51 @@ impl TryFrom<v1::Result> for ResultRecord {
                 authority: dns.authority,
             }),
             tcp,
+            tls,
+            grpc,
+            icmp: result.icmp.map(|icmp| IcmpDetail {
+                remote_addr: icmp.remote_addr,
+                sent: icmp.sent,
+                received: icmp.received,
+                loss_percent: icmp.loss_percent,
+                rtt_min_ms: icmp.rtt_min_ms,
+                rtt_avg_ms: icmp.rtt_avg_ms,
+                rtt_max_ms: icmp.rtt_max_ms,
+            }),
             confirmation: result.confirmation,
             control: result.control,
         })
     }
+}
+
+fn certificates_out(certificates: &[CertificateSummary]) -> Vec<v1::Certificate> {
+    certificates
+        .iter()
+        .map(|certificate| v1::Certificate {
+            subject: certificate.subject.clone(),
+            issuer: certificate.issuer.clone(),
+            not_before_unix_nanos: nanos(certificate.not_before),
+            not_after_unix_nanos: nanos(certificate.not_after),
+        })
+        .collect()
+}
+
+/// `[not_before, not_after]` name the fields a bad time is reported in.
+fn certificates_in(
+    certificates: Vec<v1::Certificate>,
+    [not_before, not_after]: [&'static str; 2],
+) -> Result<Vec<CertificateSummary>, ConversionError> {
+    certificates
+        .into_iter()
+        .map(|certificate| {
+            Ok(CertificateSummary {
+                subject: certificate.subject,
+                issuer: certificate.issuer,
+                not_before: timestamp(not_before, certificate.not_before_unix_nanos)?,
+                not_after: timestamp(not_after, certificate.not_after_unix_nanos)?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -203,7 +293,16 @@ mod tests {
             "status_line":"HTTP/2 503 Service Unavailable","headers":["retry-after: 30","set-cookie: [redacted]"],
             "body_head":"upstream unavailable","certificates":[{"subject":"CN=api.acme.example",
             "issuer":"CN=Acme CA","not_before":"2026-01-01T00:00:00Z","not_after":"2026-05-01T00:00:00Z"}]},
-            "dns":{"rcode":"NXDOMAIN","authority":["acme.example. 300 IN SOA ns.acme.example. host.acme.example. 1 2 3 4 5"]}}"#,
+            "dns":{"rcode":"NXDOMAIN","authority":["acme.example. 300 IN SOA ns.acme.example. host.acme.example. 1 2 3 4 5"]},
+            "tls":{"remote_addr":"192.0.2.1:443","server_name":"api.acme.example","version":"TLSv1.2",
+            "cipher_suite":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","certificates":[{"subject":"CN=api.acme.example",
+            "issuer":"CN=Acme CA","not_before":"2026-01-01T00:00:00Z","not_after":"2026-05-01T00:00:00Z"}],
+            "cert_expires_at":"2026-05-01T00:00:00Z","ocsp_stapled":false,"chain_valid":false,
+            "chain_error":"certificate expired","hostname_match":true},
+            "grpc":{"remote_addr":"192.0.2.1:443","service":"acme.Payments","serving_status":"NOT_SERVING",
+            "tls_version":"TLSv1.3","cert_expires_at":"2026-05-01T00:00:00Z"},
+            "icmp":{"remote_addr":"192.0.2.1","sent":5,"received":4,"loss_percent":20.0,"rtt_min_ms":0.031,
+            "rtt_avg_ms":0.04,"rtt_max_ms":0.052}}"#,
         )
         .unwrap()
     }

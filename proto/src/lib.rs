@@ -32,4 +32,6 @@ pub mod v1 {
     tonic::include_proto!("slaprobe.v1");
 }
 
-pub use record::{CertificateSummary, DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
+pub use record::{
+    CertificateSummary, DnsDetail, GrpcDetail, HttpDetail, IcmpDetail, Phases, ResultRecord, TcpDetail, TlsDetail,
+};

@@ -48,6 +48,15 @@ pub struct ResultRecord {
     /// TCP detail, for `kind: tcp` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpDetail>,
+    /// TLS detail, for `kind: tls` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDetail>,
+    /// gRPC health detail, for `kind: grpc` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcDetail>,
+    /// ICMP echo detail, for `kind: icmp` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpDetail>,
     /// A confirmation attempt (the check's `confirm:`), made between slots after a failure or a recovery;
     /// absent for an attempt in its slot.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -181,6 +190,91 @@ pub struct TcpDetail {
     /// Earliest `notAfter` in the certificate chain, when `tls: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_expires_at: Option<Timestamp>,
+}
+
+/// What a TLS handshake check saw: the facts of the handshake and the verdicts on the chain, whether or not the
+/// check's expectations hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsDetail {
+    /// Address connected to (or tried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+    /// Server name sent (SNI) and checked against the certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Negotiated version (`TLSv1.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Negotiated cipher suite, IANA name (`TLS13_AES_256_GCM_SHA384`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+    /// The chain the server presented, leaf first, at most 8.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateSummary>,
+    /// Earliest `notAfter` in the presented chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires_at: Option<Timestamp>,
+    /// Whether the server stapled an OCSP response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_stapled: Option<bool>,
+    /// Whether the chain leads to a trusted root and every certificate in it is valid now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_valid: Option<bool>,
+    /// Why the chain is not valid (`certificate expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_error: Option<String>,
+    /// Whether the leaf certificate is valid for `server_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname_match: Option<bool>,
+}
+
+/// What a gRPC health check (`grpc.health.v1.Health/Check`) saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrpcDetail {
+    /// Address connected to (or tried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+    /// Service name asked about; empty: the whole server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Serving status answered (`SERVING`, `NOT_SERVING`, `SERVICE_UNKNOWN`, `UNKNOWN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_status: Option<String>,
+    /// gRPC status code of a call that failed (`UNIMPLEMENTED`, `UNAVAILABLE`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<String>,
+    /// Negotiated TLS version, over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// Earliest `notAfter` in the certificate chain, over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires_at: Option<Timestamp>,
+}
+
+/// What an ICMP echo check saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IcmpDetail {
+    /// Address pinged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+    /// Echo requests sent.
+    #[serde(default)]
+    pub sent: u32,
+    /// Echo replies received in time.
+    #[serde(default)]
+    pub received: u32,
+    /// Percentage of requests without a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_percent: Option<f64>,
+    /// Fastest round trip, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_min_ms: Option<f64>,
+    /// Mean round trip, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_avg_ms: Option<f64>,
+    /// Slowest round trip, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_max_ms: Option<f64>,
 }
 
 fn is_zero(value: &u32) -> bool {

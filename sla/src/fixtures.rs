@@ -103,6 +103,9 @@ pub fn every(
                 http: None,
                 dns: None,
                 tcp: None,
+                tls: None,
+                grpc: None,
+                icmp: None,
                 confirmation: false,
                 control: false,
             });

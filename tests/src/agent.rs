@@ -136,12 +136,17 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Writes `config` to `agent.yaml` and starts the agent with `--output jsonl:results.jsonl`.
     pub fn start(config: &str) -> Self {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), config, true)
+        Self::start_via(&[], config)
+    }
+
+    /// Like [`AgentProcess::start`], with the agent's command line after `prefix` (`ip netns exec NAME`).
+    pub fn start_via(prefix: &[&str], config: &str) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), config, true, prefix)
     }
 
     /// Writes `config` (which names a collector) to `DIR/agent.yaml` and starts the agent without `--output`.
     pub fn start_for_collector(dir: tempfile::TempDir, config: &str) -> Self {
-        Self::start_in(dir, config, false)
+        Self::start_in(dir, config, false, &[])
     }
 
     /// Starts agent `agent-REGION` in region `region` with `token`, sending over plaintext gRPC to `collectors`
@@ -154,12 +159,12 @@ impl AgentProcess {
             urls.join(", "),
             dir.path().join("spool").display()
         );
-        Self::start_in(dir, &yaml, false)
+        Self::start_in(dir, &yaml, false, &[])
     }
 
-    fn start_in(dir: tempfile::TempDir, config: &str, jsonl: bool) -> Self {
+    fn start_in(dir: tempfile::TempDir, config: &str, jsonl: bool, prefix: &[&str]) -> Self {
         std::fs::write(dir.path().join("agent.yaml"), config).expect("write agent.yaml");
-        let mut command = Command::new(agent_binary());
+        let mut command = command_via(prefix);
         command.arg("--config").arg(dir.path().join("agent.yaml"));
         if jsonl {
             command.arg("--output").arg(format!("jsonl:{}", dir.path().join("results.jsonl").display()));
@@ -215,6 +220,18 @@ impl Drop for AgentProcess {
     }
 }
 
+/// The agent's command, run by `prefix` when there is one.
+fn command_via(prefix: &[&str]) -> Command {
+    match prefix.split_first() {
+        None => Command::new(agent_binary()),
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(agent_binary());
+            command
+        }
+    }
+}
+
 /// Parses a JSON-lines results file; a missing file is empty, a malformed line fails the test.
 #[track_caller]
 pub fn read_results(path: &Path) -> Vec<ResultRecord> {
@@ -229,7 +246,12 @@ pub fn read_results(path: &Path) -> Vec<ResultRecord> {
 
 /// Runs `slaprobe-agent` with `args` to completion; returns exit code, stdout and stderr.
 pub fn run_agent(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(agent_binary()).args(args).stdin(Stdio::null()).output().expect("run slaprobe-agent");
+    run_agent_via(&[], args)
+}
+
+/// Like [`run_agent`], with the agent's command line after `prefix` (`setpriv --reuid=65534 …`).
+pub fn run_agent_via(prefix: &[&str], args: &[&str]) -> (Option<i32>, String, String) {
+    let output = command_via(prefix).args(args).stdin(Stdio::null()).output().expect("run slaprobe-agent");
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

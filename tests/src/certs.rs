@@ -155,14 +155,28 @@ impl Default for TestCa {
 impl ServerCert {
     /// A rustls server configuration presenting this certificate, offering `alpn`.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Arc<ServerConfig> {
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
-        let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), key)
-            .expect("server config");
+        let mut config = self.config(rustls::DEFAULT_VERSIONS, Vec::new());
         config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
         Arc::new(config)
+    }
+
+    /// A server configuration that speaks TLS 1.2 only.
+    pub fn tls12_only(&self) -> Arc<ServerConfig> {
+        Arc::new(self.config(&[&rustls::version::TLS12], Vec::new()))
+    }
+
+    /// A server configuration that staples `ocsp` (any bytes: clients only see whether something was stapled).
+    pub fn stapling(&self, ocsp: &[u8]) -> Arc<ServerConfig> {
+        Arc::new(self.config(rustls::DEFAULT_VERSIONS, ocsp.to_vec()))
+    }
+
+    fn config(&self, versions: &[&'static rustls::SupportedProtocolVersion], ocsp: Vec<u8>) -> ServerConfig {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert_with_ocsp(self.chain.clone(), key, ocsp)
+            .expect("server config")
     }
 }

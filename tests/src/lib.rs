@@ -9,7 +9,9 @@
 //! - [`browser`]: headless Chromium loading a page: its DOM, console messages, requests and a screenshot.
 //! - [`http_client`]: one HTTP/1.1 request per connection, for the collector's HTTP listener.
 //! - [`http_server`]: an HTTP(S) server whose paths choose status, delay, redirects, headers and bodies.
+//! - [`grpc_health_server`]: a gRPC health service whose statuses the test switches, plaintext or TLS.
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
+//! - [`netns`]: network namespaces a test makes, with loopback up and sysctls of their own.
 //! - [`openapi`]: API answers checked against the collector's OpenAPI document.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
 //! - [`evidence_overhead`]: ingest with and without chain values and signed checkpoints, for `bench_ingest`.
@@ -37,10 +39,12 @@ pub mod certs;
 pub mod collector;
 pub mod dns_server;
 pub mod evidence_overhead;
+pub mod grpc_health_server;
 pub mod http_client;
 pub mod http_server;
 pub mod ingest_baseline;
 pub mod log_capture;
+pub mod netns;
 pub mod openapi;
 pub mod ports;
 pub mod postgres;

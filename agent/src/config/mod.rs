@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use crate::probe::icmp;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 use slaprobe_checks::{
@@ -213,6 +214,10 @@ pub fn parse_agent_config(
         if checks.iter().any(|check| check.check.id == control.check.id) {
             problems.push(format!("control_checks[{index}].id: {:?} is also a check's id", control.check.id));
         }
+    }
+    for (list, prepared) in [("checks", &checks), ("control_checks", &controls)] {
+        problems
+            .extend(icmp::unavailable(prepared).into_iter().map(|(index, why)| format!("{list}[{index}].kind: {why}")));
     }
     match settings {
         Some(settings) if problems.is_empty() => Ok(AgentConfig { settings, checks, controls }),

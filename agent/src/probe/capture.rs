@@ -3,7 +3,8 @@
 //! DNS query its authority section (a few records, written out as read). Once the attempt is over, [`settle`]
 //! turns the HTTP ones into text only if it failed, and takes the check's configured secrets (header values, URL
 //! and proxy passwords, query values) out of everything a failure keeps, its error message included (an
-//! assertion quotes the body or a header, which may echo them); an attempt that passed keeps none of them.
+//! assertion quotes the body or a header, which may echo them); an attempt that passed keeps none of them. A
+//! gRPC check's failure message is cleaned of its metadata values the same way.
 
 use http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
@@ -44,6 +45,9 @@ pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Fail
         }
         return;
     };
+    if let ProbeSpec::Grpc(spec) = spec {
+        failure.message = scrub(&failure.message, &header_secrets(&spec.metadata));
+    }
     let ProbeSpec::Http(spec) = spec else { return };
     let secrets = secrets(spec);
     failure.message = scrub(&failure.message, &secrets);
@@ -62,14 +66,7 @@ pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Fail
 /// The check's configured secrets: every request header value (and its last word, the credential of
 /// `Bearer …`), the URL's password and query values, and the proxy's password.
 fn secrets(spec: &HttpSpec) -> Vec<String> {
-    let mut secrets = Vec::new();
-    for value in spec.headers.values() {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        if let Some(last) = value.split_whitespace().last().filter(|last| *last != value) {
-            secrets.push(last.to_owned());
-        }
-        secrets.push(value);
-    }
+    let mut secrets = header_secrets(&spec.headers);
     for url in std::iter::once(&spec.url).chain(&spec.proxy) {
         if let Some(password) = url.password() {
             secrets.push(password.to_owned());
@@ -80,6 +77,20 @@ fn secrets(spec: &HttpSpec) -> Vec<String> {
     // Longest first, so a secret containing another is replaced whole.
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     secrets.dedup();
+    secrets
+}
+
+/// Every header value, and its last word (the credential of `Bearer …`), longest first.
+fn header_secrets(headers: &HeaderMap) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for value in headers.values() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if let Some(last) = value.split_whitespace().last().filter(|last| *last != value) {
+            secrets.push(last.to_owned());
+        }
+        secrets.push(value);
+    }
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     secrets
 }
 
@@ -111,7 +122,7 @@ fn header_lines(headers: &HeaderMap, spec: &HttpSpec) -> Vec<String> {
 }
 
 /// The certificates of a chain as a person reads them, leaf first; ones that do not parse are named so.
-fn certificates(chain: &[CertificateDer<'_>]) -> Vec<CertificateSummary> {
+pub fn certificates(chain: &[CertificateDer<'_>]) -> Vec<CertificateSummary> {
     chain
         .iter()
         .take(MAX_CERTIFICATES)

@@ -27,10 +27,9 @@ use url::Url;
 
 use super::capture;
 use super::net::no_delay;
-use super::tls::{describe_handshake_error, server_name, session_facts};
+use super::tls::{check_cert_days, describe_handshake_error, handshake_noting, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use slaprobe_checks::spec::HttpSpec;
-use slaprobe_checks::tls::take_presented;
 use slaprobe_proto::HttpDetail;
 use slaprobe_proto::capture::BODY_HEAD_BYTES;
 use slaprobe_proto::error_text::error_chain;
@@ -249,19 +248,9 @@ async fn handshake(
     no_delay(&stream);
     attempt.enter(format!("in the TLS handshake with {host}"));
     let start = Instant::now();
-    let mut connect = pin!(tokio_rustls::TlsConnector::from(spec.tls.clone()).connect(name, stream));
-    let mut presented = None;
-    // The verifier notes the chain within the poll that verifies it: take it right there, before another
-    // probe's handshake on this thread can, so that a handshake refused for its certificate keeps them too.
-    let result = std::future::poll_fn(|context| {
-        take_presented();
-        let poll = connect.as_mut().poll(context);
-        presented = take_presented().or(presented.take());
-        poll
-    })
-    .await;
+    let (result, presented) = handshake_noting(spec.tls.clone(), name, stream).await;
     add_phase(&mut attempt.phases.tls, start);
-    attempt.pending.certificates = presented.unwrap_or_default();
+    attempt.pending.certificates = presented.map(|presented| presented.chain).unwrap_or_default();
     let tls = result.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
     let (version, expiry) = session_facts(tls.get_ref().1);
     let detail = detail(attempt);
@@ -425,15 +414,5 @@ fn check_expectations(
             format!("slow: took {} ms, above max_latency {}", elapsed.as_millis(), humantime::format_duration(limit)),
         ));
     }
-    if let (Some(min_days), Some(expires)) = (spec.cert_min_days, cert_expires_at) {
-        let seconds_left = expires.as_second() - Timestamp::now().as_second();
-        let days_left = seconds_left.div_euclid(86_400);
-        if days_left < i64::from(min_days) {
-            return Err(Failure::new(
-                ErrorKind::CertExpiry,
-                format!("cert_expiry: certificate expires at {expires} ({days_left} days left, fewer than {min_days})"),
-            ));
-        }
-    }
-    Ok(())
+    check_cert_days(spec.cert_min_days, cert_expires_at)
 }

@@ -5,14 +5,17 @@
 //! deadline cuts it short the result still says how far it got.
 //!
 //! Layout:
-//! - [`http`], [`dns`], [`tcp`]: the three probe kinds.
+//! - [`http`], [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`], [`icmp`]: the probe kinds.
 //! - [`net`]: name resolution and connecting from the agent's `source_ip`.
 //! - [`tls`]: rustls client settings and handshake facts.
 //! - [`capture`]: what a failed attempt keeps of the server's answer, cleaned of the check's secrets.
 
 pub mod capture;
 pub mod dns;
+pub mod grpc;
+pub mod handshake;
 pub mod http;
+pub mod icmp;
 pub mod net;
 pub mod tcp;
 pub mod tls;
@@ -21,7 +24,7 @@ use std::fmt;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use slaprobe_proto::{DnsDetail, HttpDetail, Phases, ResultRecord, TcpDetail};
+use slaprobe_proto::{DnsDetail, GrpcDetail, HttpDetail, IcmpDetail, Phases, ResultRecord, TcpDetail, TlsDetail};
 use tokio::time::Instant;
 
 pub use net::ProbeContext;
@@ -52,6 +55,10 @@ pub enum ErrorKind {
     CertExpiry,
     /// The DNS response code is not the expected one.
     DnsRcode,
+    /// The gRPC call failed (a status other than OK, or the HTTP/2 connection broke).
+    Grpc,
+    /// Echo requests went unanswered: all of them, or more than `max_loss`.
+    PacketLoss,
     /// The agent shut down before the attempt finished.
     Cancelled,
 }
@@ -71,6 +78,8 @@ impl ErrorKind {
             Self::Slow => "slow",
             Self::CertExpiry => "cert_expiry",
             Self::DnsRcode => "dns_rcode",
+            Self::Grpc => "grpc",
+            Self::PacketLoss => "packet_loss",
             Self::Cancelled => "cancelled",
         }
     }
@@ -109,6 +118,14 @@ pub struct Attempt {
     pub dns: Option<DnsDetail>,
     /// TCP detail.
     pub tcp: Option<TcpDetail>,
+    /// TLS handshake detail.
+    pub tls: Option<TlsDetail>,
+    /// gRPC health detail.
+    pub grpc: Option<GrpcDetail>,
+    /// ICMP echo detail.
+    pub icmp: Option<IcmpDetail>,
+    /// When the attempt's timeout cuts it short; a probe that waits for several answers stops just before.
+    pub deadline: Option<Instant>,
     /// What the probe is doing now, for timeout messages ("connecting to 192.0.2.1:443").
     pub stage: String,
     /// What the server said, kept raw until the attempt is judged: a failure keeps it ([`capture::settle`]).
@@ -128,7 +145,7 @@ pub fn millis_since(start: Instant) -> f64 {
 }
 
 /// Rounds milliseconds to three decimals (whole microseconds): finer digits are clock noise.
-fn round_micros(millis: f64) -> f64 {
+pub(crate) fn round_micros(millis: f64) -> f64 {
     (millis * 1000.0).round() / 1000.0
 }
 
@@ -168,7 +185,7 @@ pub async fn run_check(
     cancel: impl Future<Output = ()>,
 ) -> ResultRecord {
     let start = Instant::now();
-    let mut attempt = Attempt::default();
+    let mut attempt = Attempt { deadline: Some(start + window.timeout), ..Attempt::default() };
     let outcome = {
         let probe = run_spec(context, &check.spec, &mut attempt);
         tokio::select! {
@@ -203,6 +220,9 @@ pub async fn run_check(
         http: attempt.http,
         dns: attempt.dns,
         tcp: attempt.tcp,
+        tls: attempt.tls,
+        grpc: attempt.grpc,
+        icmp: attempt.icmp,
         confirmation: false,
         control: check.check.control,
     }
@@ -213,6 +233,9 @@ async fn run_spec(context: &ProbeContext, spec: &ProbeSpec, attempt: &mut Attemp
         ProbeSpec::Http(spec) => http::probe(context, spec, attempt).await,
         ProbeSpec::Dns(spec) => dns::probe(context, spec, attempt).await,
         ProbeSpec::Tcp(spec) => tcp::probe(context, spec, attempt).await,
+        ProbeSpec::Tls(spec) => handshake::probe(context, spec, attempt).await,
+        ProbeSpec::Grpc(spec) => grpc::probe(context, spec, attempt).await,
+        ProbeSpec::Icmp(spec) => icmp::probe(context, spec, attempt).await,
     }
 }
 

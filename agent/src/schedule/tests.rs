@@ -67,6 +67,9 @@ pub(super) fn attempted(check: &PreparedCheck, window: &AttemptWindow, error_kin
         http: None,
         dns: None,
         tcp: None,
+        tls: None,
+        grpc: None,
+        icmp: None,
         confirmation: false,
         control: false,
     }

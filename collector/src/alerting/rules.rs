@@ -230,7 +230,9 @@ pub fn cert_expiry(latest: &[ResultRecord], now: Timestamp, within: Duration) ->
                 .http
                 .as_ref()
                 .and_then(|http| http.cert_expires_at)
-                .or(result.tcp.as_ref().and_then(|tcp| tcp.cert_expires_at))?;
+                .or(result.tcp.as_ref().and_then(|tcp| tcp.cert_expires_at))
+                .or(result.tls.as_ref().and_then(|tls| tls.cert_expires_at))
+                .or(result.grpc.as_ref().and_then(|grpc| grpc.cert_expires_at))?;
             (expires.duration_since(now) < within).then_some((result, expires))
         })
         .collect();

@@ -43,6 +43,9 @@ fn minutely(agent: &str, from: &str, to: &str, down: (Timestamp, Timestamp)) -> 
             http: None,
             dns: None,
             tcp: None,
+            tls: None,
+            grpc: None,
+            icmp: None,
             confirmation: false,
             control: false,
         });

@@ -157,6 +157,9 @@ fn results(config: &CollectorConfig, draws: &[Draw]) -> Vec<(ResultRecord, bool)
             http: None,
             dns: None,
             tcp: None,
+            tls: None,
+            grpc: None,
+            icmp: None,
             confirmation: false,
             control: check == 2,
         };

@@ -1,10 +1,10 @@
 //! "What we observed": the failed results sampled in each incident ([`crate::observed`]) as facts a person reads
 //! (who saw it and when, the error, the status line, headers, body, certificates; the DNS answer and authority;
-//! the TCP banner), for the claim report's appendix and the dashboard's incident detail.
+//! the TCP banner; the TLS handshake; the gRPC health answer; the echo counts), for the claim report's appendix and the dashboard's incident detail.
 
 use std::fmt::Write as _;
 
-use slaprobe_proto::ResultRecord;
+use slaprobe_proto::{CertificateSummary, ResultRecord};
 
 use super::html::escape;
 use crate::Report;
@@ -51,17 +51,7 @@ pub fn facts(record: &ResultRecord) -> Vec<Fact> {
         lines.extend(http.headers.iter().cloned());
         block("Response", lines);
         block("Body (first 2 KiB)", http.body_head.iter().cloned().collect());
-        let certificates = http
-            .certificates
-            .iter()
-            .map(|certificate| {
-                format!(
-                    "{}\n  issued by {}\n  valid {} to {}",
-                    certificate.subject, certificate.issuer, certificate.not_before, certificate.not_after
-                )
-            })
-            .collect();
-        block("Certificates presented", certificates);
+        block("Certificates presented", certificate_lines(&http.certificates));
     }
     if let Some(dns) = &record.dns {
         let mut lines = Vec::new();
@@ -81,7 +71,55 @@ pub fn facts(record: &ResultRecord) -> Vec<Fact> {
         lines.extend(tcp.banner.as_ref().map(|banner| format!("banner {banner:?}")));
         block("TCP", lines);
     }
+    if let Some(tls) = &record.tls {
+        let mut lines = Vec::new();
+        lines.extend(tls.remote_addr.as_ref().map(|address| format!("connected to {address}")));
+        lines.extend(tls.server_name.as_ref().map(|name| format!("server name {name}")));
+        lines.extend(tls.version.as_ref().map(|version| format!("TLS {version}")));
+        lines.extend(tls.cipher_suite.as_ref().map(|suite| format!("cipher suite {suite}")));
+        lines.extend(tls.chain_valid.map(|valid| match (valid, &tls.chain_error) {
+            (true, _) => "chain valid".to_owned(),
+            (false, Some(error)) => format!("chain not valid: {error}"),
+            (false, None) => "chain not valid".to_owned(),
+        }));
+        lines.extend(tls.hostname_match.map(|matched| format!("name matches: {}", if matched { "yes" } else { "no" })));
+        lines.extend(tls.ocsp_stapled.map(|stapled| format!("OCSP stapled: {}", if stapled { "yes" } else { "no" })));
+        block("TLS handshake", lines);
+        block("Certificates presented", certificate_lines(&tls.certificates));
+    }
+    if let Some(grpc) = &record.grpc {
+        let mut lines = Vec::new();
+        lines.extend(grpc.remote_addr.as_ref().map(|address| format!("connected to {address}")));
+        lines.extend(grpc.tls_version.as_ref().map(|version| format!("TLS {version}")));
+        let service = grpc.service.as_deref().filter(|service| !service.is_empty()).unwrap_or("(the server)");
+        lines.push(format!("health of {service}"));
+        lines.extend(grpc.serving_status.as_ref().map(|status| format!("answered {status}")));
+        lines.extend(grpc.grpc_status.as_ref().map(|status| format!("call failed: {status}")));
+        block("gRPC health", lines);
+    }
+    if let Some(icmp) = &record.icmp {
+        let mut lines = Vec::new();
+        lines.extend(icmp.remote_addr.as_ref().map(|address| format!("pinged {address}")));
+        let loss = icmp.loss_percent.map_or_else(String::new, |loss| format!(" ({loss}% lost)"));
+        lines.push(format!("{} sent, {} received{loss}", icmp.sent, icmp.received));
+        if let (Some(min), Some(avg), Some(max)) = (icmp.rtt_min_ms, icmp.rtt_avg_ms, icmp.rtt_max_ms) {
+            lines.push(format!("round trip min/avg/max {min}/{avg}/{max} ms"));
+        }
+        block("ICMP echo", lines);
+    }
     facts
+}
+
+fn certificate_lines(certificates: &[CertificateSummary]) -> Vec<String> {
+    certificates
+        .iter()
+        .map(|certificate| {
+            format!(
+                "{}\n  issued by {}\n  valid {} to {}",
+                certificate.subject, certificate.issuer, certificate.not_before, certificate.not_after
+            )
+        })
+        .collect()
 }
 
 /// The claim report's appendix: each incident's samples, or nothing when no incident has any.

@@ -306,6 +306,9 @@ fn probe(at: Timestamp, region: usize, contract: usize) -> ResultRecord {
         http: None,
         dns: None,
         tcp: None,
+        tls: None,
+        grpc: None,
+        icmp: None,
         confirmation: false,
         control: false,
     }

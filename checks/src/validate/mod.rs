@@ -1,10 +1,15 @@
 //! Validation: a [`Check`] as written becomes a [`PreparedCheck`] ready to probe, or a list of problems, each
 //! with its path. Everything that can be decided once is decided here (URLs parsed, regexes compiled, TLS
 //! configurations built, the DNS server chosen).
+//!
+//! The `tls`, `grpc` and `icmp` kinds are prepared in [`kinds`].
 
-use std::collections::HashMap;
+mod kinds;
+
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +21,9 @@ use regex::Regex;
 use rustls::ClientConfig;
 use url::Url;
 
-use crate::check::{Check, CheckKind, HttpSettings, StatusSpec, TcpSettings};
+use crate::check::{Check, CheckKind, StatusSpec, TcpSettings};
 use crate::spec::{DNS_RECORD_TYPES, DnsSpec, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec};
-use crate::tls::{self, TlsOptions};
+use crate::tls::{self, Alpn, TlsOptions};
 
 /// True for `[a-z0-9._-]{1,64}`, the shape of check ids, regions and agent ids.
 pub fn is_valid_label(text: &str) -> bool {
@@ -100,6 +105,9 @@ impl Preparer {
             ("http", check.http.is_some(), CheckKind::Http),
             ("dns", check.dns.is_some(), CheckKind::Dns),
             ("tcp", check.tcp.is_some(), CheckKind::Tcp),
+            ("tls", check.tls.is_some(), CheckKind::Tls),
+            ("grpc", check.grpc.is_some(), CheckKind::Grpc),
+            ("icmp", check.icmp.is_some(), CheckKind::Icmp),
         ] {
             if present && kind != check.kind {
                 problems.add(section, format!("not allowed on a `kind: {}` check", check.kind.as_str()));
@@ -109,6 +117,9 @@ impl Preparer {
             CheckKind::Http => self.prepare_http(&check, &mut problems).map(|spec| ProbeSpec::Http(Arc::new(spec))),
             CheckKind::Dns => self.prepare_dns(&check, &mut problems).map(|spec| ProbeSpec::Dns(Arc::new(spec))),
             CheckKind::Tcp => self.prepare_tcp(&check, &mut problems).map(|spec| ProbeSpec::Tcp(Arc::new(spec))),
+            CheckKind::Tls => self.prepare_tls(&check, &mut problems).map(|spec| ProbeSpec::Tls(Arc::new(spec))),
+            CheckKind::Grpc => self.prepare_grpc(&check, &mut problems).map(|spec| ProbeSpec::Grpc(Arc::new(spec))),
+            CheckKind::Icmp => kinds::prepare_icmp(&check, &mut problems).map(|spec| ProbeSpec::Icmp(Arc::new(spec))),
         };
         match spec {
             Some(spec) if problems.list.is_empty() => Ok(PreparedCheck { check, timeout, spec }),
@@ -147,7 +158,7 @@ impl Preparer {
         let method = Method::from_str(&settings.method)
             .map_err(|_| problems.add("http.method", format!("{:?} is not an HTTP method", settings.method)))
             .ok();
-        let headers = http_headers(&settings, problems);
+        let headers = header_map(&settings.headers, "http.headers", problems);
         let mut sensitive_headers = Vec::new();
         for (index, name) in settings.sensitive_headers.iter().enumerate() {
             match HeaderName::from_str(name) {
@@ -174,20 +185,14 @@ impl Preparer {
                 None
             }
         });
-        let client_identity = match (&settings.client_cert, &settings.client_key) {
-            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-            (None, None) => None,
-            _ => {
-                problems.add("http.client_cert", "client_cert and client_key must be given together");
-                None
-            }
-        };
+        let client_identity =
+            client_identity(settings.client_cert.as_ref(), settings.client_key.as_ref(), "http", problems);
         let tls = self
             .tls_config(TlsOptions {
                 verify: settings.tls_verify,
                 ca_file: settings.ca_file.clone(),
                 client_identity,
-                alpn_http: true,
+                alpn: Alpn::Http,
             })
             .map_err(|error| problems.add("http", error))
             .ok();
@@ -262,7 +267,7 @@ impl Preparer {
                 verify: settings.tls_verify,
                 ca_file: settings.ca_file.clone(),
                 client_identity: None,
-                alpn_http: false,
+                alpn: Alpn::None,
             })
             .map_err(|error| problems.add("tcp", error))
             .ok()
@@ -283,6 +288,23 @@ impl Preparer {
     }
 }
 
+/// The client certificate and key, which come together or not at all.
+fn client_identity(
+    cert: Option<&PathBuf>,
+    key: Option<&PathBuf>,
+    section: &str,
+    problems: &mut Problems<'_>,
+) -> Option<(PathBuf, PathBuf)> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => {
+            problems.add(&format!("{section}.client_cert"), "client_cert and client_key must be given together");
+            None
+        }
+    }
+}
+
 /// The one-line cause of a regex error (the full message draws the pattern over several lines).
 fn regex_cause(error: &regex::Error) -> String {
     let text = error.to_string();
@@ -290,11 +312,12 @@ fn regex_cause(error: &regex::Error) -> String {
     last.trim_start_matches("error: ").to_owned()
 }
 
-fn http_headers(settings: &HttpSettings, problems: &mut Problems<'_>) -> Option<HeaderMap> {
+/// `written` as headers; `section` prefixes each problem's field (`http.headers.X-Key`).
+fn header_map(written: &BTreeMap<String, String>, section: &str, problems: &mut Problems<'_>) -> Option<HeaderMap> {
     let mut headers = HeaderMap::new();
     let mut valid = true;
-    for (name, value) in &settings.headers {
-        let field = format!("http.headers.{name}");
+    for (name, value) in written {
+        let field = format!("{section}.{name}");
         match (HeaderName::from_str(name), HeaderValue::from_str(value)) {
             (Ok(name), Ok(value)) => {
                 headers.append(name, value);
