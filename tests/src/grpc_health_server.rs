@@ -1,5 +1,6 @@
 //! A gRPC server with the standard health service (`grpc.health.v1`), whose statuses the test switches, that
-//! answers only calls carrying the expected `authorization` metadata, in plaintext HTTP/2 or over TLS.
+//! answers only calls carrying the expected `authorization` metadata (or, for benchmarks, any call), in
+//! plaintext HTTP/2 or over TLS.
 
 use std::net::SocketAddr;
 
@@ -32,19 +33,26 @@ impl Drop for GrpcHealthServer {
 impl GrpcHealthServer {
     /// Plaintext HTTP/2.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, true).await
+    }
+
+    /// Plaintext HTTP/2, answering calls without metadata too (what blackbox_exporter's `grpc` prober sends).
+    pub async fn start_open() -> Self {
+        Self::start_with(None, false).await
     }
 
     /// Over TLS, presenting the PEM certificate chain and key given.
     pub async fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
-        Self::start_with(Some(Identity::from_pem(cert_pem, key_pem))).await
+        Self::start_with(Some(Identity::from_pem(cert_pem, key_pem)), true).await
     }
 
-    async fn start_with(identity: Option<Identity>) -> Self {
+    async fn start_with(identity: Option<Identity>, authorized_only: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC test server");
         let addr = listener.local_addr().expect("local addr");
         let reporter = HealthReporter::new();
-        let service = HealthServer::with_interceptor(HealthService::from_health_reporter(reporter.clone()), authorize);
+        let interceptor = move |request: Request<()>| if authorized_only { authorize(request) } else { Ok(request) };
+        let service =
+            HealthServer::with_interceptor(HealthService::from_health_reporter(reporter.clone()), interceptor);
         let mut builder = Server::builder();
         if let Some(identity) = identity {
             builder = builder.tls_config(ServerTlsConfig::new().identity(identity)).expect("gRPC server TLS");

@@ -151,7 +151,7 @@ pub async fn standalone_confirm(dir: &Path, target: &Target, checks: usize, seco
 
 /// Runs the agent alone with the configuration `yaml`, JSON lines out, and measures it for `seconds` after a
 /// warm-up.
-async fn measure_standalone(dir: &Path, name: &str, yaml: &str, seconds: u64) -> Figures {
+pub async fn measure_standalone(dir: &Path, name: &str, yaml: &str, seconds: u64) -> Figures {
     let config = write(dir.join(format!("{name}.yaml")), yaml);
     let output = dir.join(format!("{name}.jsonl"));
     let mut agent = start_agent(&config, Some(&output));

@@ -30,18 +30,21 @@ pub struct Baseline {
 /// Runs the exporter with an `http_2xx` module (`ca_file` trusted for HTTPS) and drives `rate` probes a second of
 /// `target` for `seconds` after a warm-up; `None` when the exporter is not installed.
 pub async fn measure(dir: &Path, target: &str, ca_file: Option<&Path>, rate: usize, seconds: u64) -> Option<Baseline> {
+    let tls =
+        ca_file.map(|ca| format!("      tls_config:\n        ca_file: \"{}\"\n", ca.display())).unwrap_or_default();
+    let module = format!("prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n{tls}");
+    measure_module(dir, &module, target, rate, seconds).await
+}
+
+/// Runs the exporter with `module` (the YAML under the module's name, indented for it) and drives `rate` probes a
+/// second of `target` for `seconds` after a warm-up; `None` when the exporter is not installed.
+pub async fn measure_module(dir: &Path, module: &str, target: &str, rate: usize, seconds: u64) -> Option<Baseline> {
     if !Path::new(BINARY).exists() {
         eprintln!("prometheus-blackbox-exporter is not installed: apt-get install prometheus-blackbox-exporter");
         return None;
     }
-    let tls =
-        ca_file.map(|ca| format!("      tls_config:\n        ca_file: \"{}\"\n", ca.display())).unwrap_or_default();
     let config = dir.join("blackbox.yml");
-    std::fs::write(
-        &config,
-        format!("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n{tls}"),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("modules:\n  bench:\n    {module}")).unwrap();
     let port = free_addr().port();
     let mut exporter = Command::new(BINARY)
         .arg(format!("--config.file={}", config.display()))
@@ -58,7 +61,7 @@ pub async fn measure(dir: &Path, target: &str, ca_file: Option<&Path>, rate: usi
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let path = format!("/probe?module=http_2xx&target={target}");
+    let path = format!("/probe?module=bench&target={target}");
     paced(&address, &path, rate, 2).await;
     let pid = exporter.id();
     let (cpu_start, wall_start) = (cpu_seconds(pid), Instant::now());

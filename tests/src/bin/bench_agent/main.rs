@@ -15,10 +15,13 @@
 //! 5. Baselines: blackbox_exporter's `/probe` driven at the standalone runs' rate (paced, as Prometheus scrapes
 //!    N targets each interval), HTTP and HTTPS; the ratio of CPU per probe.
 //! 6. Timing: how much the probe's `ttfb` adds to the time the server held the request.
+//! 7. The other kinds: TLS handshakes, gRPC health calls and ICMP echoes, each next to blackbox_exporter's
+//!    matching module (`--kinds-only` runs just this part).
 
 mod agent_runs;
 mod blackbox;
 mod evidence;
+mod kinds;
 mod process;
 mod ttfb;
 
@@ -27,6 +30,8 @@ use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::http_server::HttpServer;
 
 struct Options {
+    kinds_only: bool,
+    kind_checks: usize,
     checks: usize,
     seconds: u64,
     memory_checks: usize,
@@ -34,8 +39,19 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut options = Options { checks: 1000, seconds: 20, memory_checks: 10_000, memory_seconds: 60 };
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut options = Options {
+        kinds_only: false,
+        kind_checks: 200,
+        checks: 1000,
+        seconds: 20,
+        memory_checks: 10_000,
+        memory_seconds: 60,
+    };
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(position) = args.iter().position(|arg| arg == "--kinds-only") {
+        options.kinds_only = true;
+        args.remove(position);
+    }
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|value| value.parse::<u64>().ok()).unwrap_or_else(|| usage());
         match pair[0].as_str() {
@@ -43,6 +59,7 @@ fn options() -> Options {
             "--seconds" => options.seconds = value,
             "--memory-checks" => options.memory_checks = value as usize,
             "--memory-seconds" => options.memory_seconds = value,
+            "--kind-checks" => options.kind_checks = value as usize,
             _ => usage(),
         }
     }
@@ -50,7 +67,10 @@ fn options() -> Options {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench-agent [--checks N] [--seconds S] [--memory-checks N] [--memory-seconds S]");
+    eprintln!(
+        "usage: bench-agent [--checks N] [--seconds S] [--memory-checks N] [--memory-seconds S] [--kind-checks N] \
+         [--kinds-only]"
+    );
     std::process::exit(64)
 }
 
@@ -87,6 +107,10 @@ async fn compare(
 async fn main() {
     let options = options();
     let dir = tempfile::tempdir().expect("temp dir");
+    if options.kinds_only {
+        kinds::compare(dir.path(), options.kind_checks, options.seconds).await;
+        return;
+    }
     let (checks, seconds) = (options.checks, options.seconds);
     let server = HttpServer::start().await;
     let http = Target { url: server.url("/"), http: None };
@@ -143,4 +167,5 @@ async fn main() {
     println!(
         "ttfb minus the server's own time, 500 sequential probes: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms"
     );
+    kinds::compare(dir.path(), options.kind_checks, seconds).await;
 }
