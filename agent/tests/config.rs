@@ -54,7 +54,7 @@ fn design_example_parses_with_defaults_and_env_expansion() {
     assert_eq!(config.checks.len(), 3);
     let ProbeSpec::Http(http) = &config.checks[0].spec else { panic!("http spec") };
     assert_eq!(http.headers["authorization"], "Bearer t0ken");
-    assert_eq!(http.status, vec![200..=299]);
+    assert_eq!(http.expect.status, vec![200..=299]);
     assert_eq!(config.checks[1].timeout, Duration::from_secs(10), "default timeout: min(10s, interval/2)");
     assert_eq!(config.checks[2].check.interval, Duration::from_secs(60));
     let region_ids: Vec<&str> = config.checks_for_region().map(|check| check.check.id.as_str()).collect();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::{GrpcSettings, IcmpSettings, TlsCheckSettings};
+use crate::steps::HttpStepSettings;
 
 /// One check: what to probe, how often, and what counts as success.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -170,6 +171,10 @@ pub struct HttpSettings {
     /// What the response must satisfy.
     #[serde(default)]
     pub expect: HttpExpect,
+    /// A multi-step check: these requests in order, each on a fresh connection, instead of one request to the
+    /// target; `method`, `body` and `expect` then belong to each step, `headers` go with every step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<HttpStepSettings>,
 }
 
 impl Default for HttpSettings {
@@ -188,6 +193,7 @@ impl Default for HttpSettings {
             proxy: None,
             ip_version: IpVersion::Any,
             expect: HttpExpect::default(),
+            steps: Vec::new(),
         }
     }
 }

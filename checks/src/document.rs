@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::check::Check;
 use crate::problems::deserialize_at;
 use crate::spec::PreparedCheck;
+use crate::split::{Item, cut_lists};
 use crate::validate::Preparer;
 
 /// The checks pushed to one agent, as the YAML document (`checks: [...]`) and its version.
@@ -37,8 +38,20 @@ impl ChecksDocument {
     }
 }
 
-/// Parses and validates a pushed checks document (`checks: [...]`).
+/// Parses and validates a pushed checks document (`checks: [...]`), one check at a time when it is laid out as
+/// the collector writes it ([`crate::split`]).
 pub fn parse_checks_document(text: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
+    if let Some(cut) = cut_lists(text, &["checks"]) {
+        let mut rest: Value = serde_yaml_ng::from_str(&cut.rest).map_err(|error| vec![error.to_string()])?;
+        if !matches!(rest, Value::Mapping(_) | Value::Null) {
+            return Err(vec!["expected `checks:` at the top".to_owned()]);
+        }
+        if let Some(list) = rest.as_mapping_mut().and_then(|top| top.remove("checks")) {
+            return parse_checks(list, "checks");
+        }
+        let items = cut.lists.into_iter().flat_map(|(_, items)| items);
+        return parse_check_items(items.map(|item| item_value(&item)), "checks", None);
+    }
     let document: Value = serde_yaml_ng::from_str(text).map_err(|error| vec![error.to_string()])?;
     let Value::Mapping(mut top) = document else { return Err(vec!["expected `checks:` at the top".to_owned()]) };
     parse_checks(top.remove("checks").unwrap_or(Value::Null), "checks")
@@ -47,11 +60,15 @@ pub fn parse_checks_document(text: &str) -> Result<Vec<PreparedCheck>, Vec<Strin
 /// Deserialises and validates a `control_checks:` list: checks like any other, each marked
 /// [`Check::control`](crate::Check::control).
 pub fn parse_control_checks(value: Value, path: &str) -> Result<Vec<PreparedCheck>, Vec<String>> {
-    let mut controls = parse_checks(value, path)?;
-    for control in &mut controls {
-        control.check.control = true;
+    parse_checks(value, path).map(as_controls)
+}
+
+/// Marks `checks` as control checks ([`Check::control`](crate::Check::control)).
+pub fn as_controls(mut checks: Vec<PreparedCheck>) -> Vec<PreparedCheck> {
+    for check in &mut checks {
+        check.check.control = true;
     }
-    Ok(controls)
+    checks
 }
 
 /// Deserialises and validates a `checks:` list.
@@ -63,12 +80,45 @@ pub fn parse_checks(value: Value, path: &str) -> Result<Vec<PreparedCheck>, Vec<
         Value::Null => Vec::new(),
         _ => return Err(vec![format!("{path}: expected a list of checks")]),
     };
+    parse_check_items(items.into_iter().map(Ok), path, None)
+}
+
+/// The value of a list item cut from its document ([`crate::split`]), or why it does not parse.
+pub fn item_value(item: &Item) -> Result<Value, String> {
+    match serde_yaml_ng::from_str::<Value>(&item.text) {
+        Ok(Value::Sequence(mut values)) if values.len() == 1 => Ok(values.remove(0)),
+        Ok(_) => Err(format!("the item beginning on line {} is not one list item", item.line)),
+        Err(error) => Err(format!("{error} (in the item beginning on line {})", item.line)),
+    }
+}
+
+/// Deserialises and validates the items of a `checks:` list one by one, each dropped once prepared; with
+/// `lookup`, `${VAR}` is expanded in each item first. An item that did not parse is its error.
+pub fn parse_check_items(
+    items: impl IntoIterator<Item = Result<Value, String>>,
+    path: &str,
+    lookup: Option<crate::env::Lookup<'_>>,
+) -> Result<Vec<PreparedCheck>, Vec<String>> {
     let mut problems = Vec::new();
     let mut preparer = Preparer::default();
     let mut seen = HashSet::new();
-    let mut checks = Vec::with_capacity(items.len());
+    let mut checks = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let item_path = format!("{path}[{index}]");
+        let mut item = match item {
+            Ok(item) => item,
+            Err(problem) => {
+                problems.push(format!("{item_path}: {problem}"));
+                continue;
+            }
+        };
+        if let Some(lookup) = lookup {
+            let unset = crate::env::expand_value(&mut item, &item_path, lookup);
+            if !unset.is_empty() {
+                problems.extend(unset);
+                continue;
+            }
+        }
         let check = match deserialize_at::<Check>(item, &item_path) {
             Ok(check) => check,
             Err(problem) => {

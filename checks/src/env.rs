@@ -2,16 +2,26 @@
 //!
 //! Expansion happens on values, not on the raw text, so a secret containing YAML syntax cannot change the
 //! document's structure, and an unset variable is reported with the path of the value that named it. `$${` is
-//! a literal `${`; a `$` not followed by `{` is left alone (regexes use it).
+//! a literal `${`; a `$` not followed by `{` is left alone (regexes use it). `${steps.NAME.CAPTURE}` is left as
+//! written: it is a multi-step check's reference to a value captured while the attempt runs
+//! ([`crate::template`]).
 
 use serde_yaml_ng::Value;
+
+/// Where `${VAR}` values come from: the process environment, or a test's table.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Expands `${VAR}` in every string of `value`, using `lookup` for variables.
 ///
 /// Returns one message per problem, each prefixed with the value's path (`checks[0].http.headers.Authorization`).
 pub fn expand_document(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    expand_value(value, "", lookup)
+}
+
+/// Like [`expand_document`], for a value found at `path` (`checks[3]`), which prefixes every problem.
+pub fn expand_value(value: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
     let mut errors = Vec::new();
-    expand_at(value, "", lookup, &mut errors);
+    expand_at(value, path, lookup, &mut errors);
     errors
 }
 
@@ -58,6 +68,13 @@ pub fn expand_str(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {text:?}"))?;
             let name = &body[..end];
+            if name.starts_with("steps.") {
+                out.push_str("${");
+                out.push_str(name);
+                out.push('}');
+                rest = &body[end + 1..];
+                continue;
+            }
             let valid = !name.is_empty()
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
@@ -88,6 +105,14 @@ mod tests {
     fn expands_escapes_and_leaves_regex_dollars() {
         assert_eq!(expand_str("Bearer ${TOKEN}", &env).unwrap(), "Bearer s3cr:et");
         assert_eq!(expand_str("$${TOKEN} ^220$", &env).unwrap(), "${TOKEN} ^220$");
+    }
+
+    #[test]
+    fn step_references_are_left_for_the_attempt() {
+        assert_eq!(
+            expand_str("Bearer ${steps.login.token} ${TOKEN}", &env).unwrap(),
+            "Bearer ${steps.login.token} s3cr:et"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 use url::Url;
 
 use crate::check::{Check, DnsProtocol, IpVersion};
+use crate::template::Template;
 
 /// A validated check with everything its probe needs.
 #[derive(Debug, Clone)]
@@ -67,6 +68,15 @@ pub struct HttpSpec {
     pub proxy: Option<Url>,
     /// Address family.
     pub ip_version: IpVersion,
+    /// What the response must satisfy (of the one request; each step has its own).
+    pub expect: HttpExpectations,
+    /// A multi-step check's steps, in order; empty for a single request to `url`.
+    pub steps: Vec<HttpStep>,
+}
+
+/// What an HTTP response must satisfy.
+#[derive(Debug)]
+pub struct HttpExpectations {
     /// Accepted status ranges.
     pub status: Vec<RangeInclusive<u16>>,
     /// Body expectation.
@@ -77,6 +87,45 @@ pub struct HttpSpec {
     pub max_latency: Option<Duration>,
     /// Certificate expiry expectation, in days.
     pub cert_min_days: Option<u32>,
+}
+
+/// One step of a multi-step HTTP check: a request made from templates, its expectations and its captures.
+#[derive(Debug)]
+pub struct HttpStep {
+    /// Name, unique in the check.
+    pub name: String,
+    /// Request URL; `None`: the check's target.
+    pub url: Option<Template>,
+    /// Request method.
+    pub method: Method,
+    /// Request headers besides the check's.
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Request body.
+    pub body: Option<Template>,
+    /// What the response must satisfy.
+    pub expect: HttpExpectations,
+    /// Values taken from the response, in the order later steps refer to them.
+    pub captures: Vec<Capture>,
+}
+
+/// A value a step takes from its response.
+#[derive(Debug)]
+pub struct Capture {
+    /// Name.
+    pub name: String,
+    /// Where it comes from.
+    pub source: CaptureSource,
+}
+
+/// Where a captured value comes from.
+#[derive(Debug)]
+pub enum CaptureSource {
+    /// A JSON pointer into the body.
+    Json(String),
+    /// A response header.
+    Header(HeaderName),
+    /// The first group of a regex over the body.
+    Regex(Regex),
 }
 
 impl HttpSpec {

@@ -19,6 +19,8 @@ pub const MAX_LINE: usize = 1024;
 pub const MAX_CERTIFICATES: usize = 8;
 /// Authority records kept at most.
 pub const MAX_AUTHORITY: usize = 16;
+/// Most steps of a multi-step HTTP check.
+pub const MAX_STEPS: usize = 10;
 /// What replaces a value that is not kept.
 pub const REDACTED: &str = "[redacted]";
 /// Secrets shorter than this are not searched for: they would match ordinary text, and are no secret.
@@ -76,6 +78,10 @@ pub fn check_bounds(record: &ResultRecord) -> Result<(), String> {
         for certificate in &http.certificates {
             too_long("http.certificates.subject", &certificate.subject, MAX_LINE)?;
             too_long("http.certificates.issuer", &certificate.issuer, MAX_LINE)?;
+        }
+        too_many("http.steps", http.steps.len(), MAX_STEPS)?;
+        for step in &http.steps {
+            too_long("http.steps.name", &step.name, 64)?;
         }
     }
     if let Some(tls) = &record.tls {

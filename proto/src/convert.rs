@@ -5,7 +5,8 @@
 use jiff::Timestamp;
 
 use crate::record::{
-    CertificateSummary, DnsDetail, GrpcDetail, HttpDetail, IcmpDetail, Phases, ResultRecord, TcpDetail, TlsDetail,
+    CertificateSummary, DnsDetail, GrpcDetail, HttpDetail, HttpStepDetail, IcmpDetail, Phases, ResultRecord, TcpDetail,
+    TlsDetail,
 };
 use crate::v1;
 
@@ -46,13 +47,7 @@ impl From<&ResultRecord> for v1::Result {
             ok: record.ok,
             error_kind: record.error_kind.clone().unwrap_or_default(),
             error: record.error.clone().unwrap_or_default(),
-            phases_ms: (!phases.is_empty()).then_some(v1::Phases {
-                dns: phases.dns,
-                connect: phases.connect,
-                tls: phases.tls,
-                ttfb: phases.ttfb,
-                transfer: phases.transfer,
-            }),
+            phases_ms: (!phases.is_empty()).then(|| phases_out(phases)),
             http: record.http.as_ref().map(|http| v1::HttpDetail {
                 status: http.status.map(u32::from),
                 version: http.version.clone(),
@@ -66,6 +61,17 @@ impl From<&ResultRecord> for v1::Result {
                 headers: http.headers.clone(),
                 body_head: http.body_head.clone(),
                 certificates: certificates_out(&http.certificates),
+                steps: http
+                    .steps
+                    .iter()
+                    .map(|step| v1::HttpStep {
+                        name: step.name.clone(),
+                        status: step.status.map(u32::from),
+                        duration_ms: step.duration_ms,
+                        phases_ms: (!step.phases_ms.is_empty()).then(|| phases_out(&step.phases_ms)),
+                        ok: step.ok,
+                    })
+                    .collect(),
             }),
             dns: record.dns.as_ref().map(|dns| v1::DnsDetail {
                 rcode: dns.rcode.clone(),
@@ -151,6 +157,27 @@ impl TryFrom<v1::Result> for ResultRecord {
                     http.certificates,
                     ["http.certificates.not_before", "http.certificates.not_after"],
                 )?,
+                steps: http
+                    .steps
+                    .into_iter()
+                    .map(|step| {
+                        Ok(HttpStepDetail {
+                            name: step.name,
+                            status: step
+                                .status
+                                .map(|status| {
+                                    u16::try_from(status).map_err(|_| ConversionError {
+                                        field: "http.steps.status",
+                                        problem: format!("{status} is not an HTTP status"),
+                                    })
+                                })
+                                .transpose()?,
+                            duration_ms: step.duration_ms,
+                            phases_ms: phases_in(step.phases_ms.unwrap_or_default()),
+                            ok: step.ok,
+                        })
+                    })
+                    .collect::<Result<_, ConversionError>>()?,
             }),
             None => None,
         };
@@ -213,13 +240,7 @@ impl TryFrom<v1::Result> for ResultRecord {
             ok: result.ok,
             error_kind: non_empty(result.error_kind),
             error: non_empty(result.error),
-            phases_ms: Phases {
-                dns: phases.dns,
-                connect: phases.connect,
-                tls: phases.tls,
-                ttfb: phases.ttfb,
-                transfer: phases.transfer,
-            },
+            phases_ms: phases_in(phases),
             http,
             dns: result.dns.map(|dns| DnsDetail {
                 rcode: dns.rcode,
@@ -244,6 +265,20 @@ impl TryFrom<v1::Result> for ResultRecord {
             control: result.control,
         })
     }
+}
+
+fn phases_out(phases: &Phases) -> v1::Phases {
+    v1::Phases {
+        dns: phases.dns,
+        connect: phases.connect,
+        tls: phases.tls,
+        ttfb: phases.ttfb,
+        transfer: phases.transfer,
+    }
+}
+
+fn phases_in(phases: v1::Phases) -> Phases {
+    Phases { dns: phases.dns, connect: phases.connect, tls: phases.tls, ttfb: phases.ttfb, transfer: phases.transfer }
 }
 
 fn certificates_out(certificates: &[CertificateSummary]) -> Vec<v1::Certificate> {
@@ -292,7 +327,9 @@ mod tests {
             "final_url":"https://api.acme.example/health","redirects":1,"remote_addr":"192.0.2.1:443","body_bytes":19,
             "status_line":"HTTP/2 503 Service Unavailable","headers":["retry-after: 30","set-cookie: [redacted]"],
             "body_head":"upstream unavailable","certificates":[{"subject":"CN=api.acme.example",
-            "issuer":"CN=Acme CA","not_before":"2026-01-01T00:00:00Z","not_after":"2026-05-01T00:00:00Z"}]},
+            "issuer":"CN=Acme CA","not_before":"2026-01-01T00:00:00Z","not_after":"2026-05-01T00:00:00Z"}],
+            "steps":[{"name":"login","status":200,"duration_ms":3.5,"phases_ms":{"connect":0.2,"ttfb":3.1},"ok":true},
+            {"name":"balance","status":503,"ok":false}]},
             "dns":{"rcode":"NXDOMAIN","authority":["acme.example. 300 IN SOA ns.acme.example. host.acme.example. 1 2 3 4 5"]},
             "tls":{"remote_addr":"192.0.2.1:443","server_name":"api.acme.example","version":"TLSv1.2",
             "cipher_suite":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","certificates":[{"subject":"CN=api.acme.example",

@@ -33,5 +33,6 @@ pub mod v1 {
 }
 
 pub use record::{
-    CertificateSummary, DnsDetail, GrpcDetail, HttpDetail, IcmpDetail, Phases, ResultRecord, TcpDetail, TlsDetail,
+    CertificateSummary, DnsDetail, GrpcDetail, HttpDetail, HttpStepDetail, IcmpDetail, Phases, ResultRecord, TcpDetail,
+    TlsDetail,
 };

@@ -139,6 +139,28 @@ pub struct HttpDetail {
     /// Failed attempts only: the certificates the server presented on the final hop, leaf first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateSummary>,
+    /// A multi-step check's steps as far as the attempt got, in order; the other fields describe the last step
+    /// run (the failing one, when one failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<HttpStepDetail>,
+}
+
+/// One step of a multi-step HTTP check, as it went. Its request and what it captured are never recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpStepDetail {
+    /// Step name.
+    pub name: String,
+    /// Status of the step's final response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Time the step took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// The step's phase timings.
+    #[serde(default, skip_serializing_if = "Phases::is_empty")]
+    pub phases_ms: Phases,
+    /// Whether the step passed its expectations and captures.
+    pub ok: bool,
 }
 
 /// A certificate a server presented, as a person reads it.

@@ -12,6 +12,7 @@
 //! - [`grpc_health_server`]: a gRPC health service whose statuses the test switches, plaintext or TLS.
 //! - [`dns_server`]: a DNS server over UDP and TCP on one port, with NXDOMAIN, SERVFAIL and silent names.
 //! - [`netns`]: network namespaces a test makes, with loopback up and sysctls of their own.
+//! - [`oauth_server`]: a client-credentials token endpoint and an API that wants the token, for multi-step checks.
 //! - [`openapi`]: API answers checked against the collector's OpenAPI document.
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
 //! - [`evidence_overhead`]: ingest with and without chain values and signed checkpoints, for `bench_ingest`.
@@ -45,6 +46,7 @@ pub mod http_server;
 pub mod ingest_baseline;
 pub mod log_capture;
 pub mod netns;
+pub mod oauth_server;
 pub mod openapi;
 pub mod ports;
 pub mod postgres;

@@ -1,4 +1,7 @@
-//! The HTTP(S) probe against real servers on loopback: every expectation, every error kind, phases and TLS.
+//! The HTTP(S) probe against real servers on loopback: every expectation, every error kind, phases and TLS, and
+//! multi-step checks against an OAuth-like API.
+
+use std::time::Duration;
 
 use hickory_proto::rr::RData;
 use hickory_proto::rr::rdata::A;
@@ -7,6 +10,7 @@ use slaprobe_tests::agent::{assert_failed, probe, probe_with};
 use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::dns_server::{DnsServer, Zone};
 use slaprobe_tests::http_server::HttpServer;
+use slaprobe_tests::oauth_server::{CLIENT_ID, CLIENT_SECRET, OauthServer};
 use slaprobe_tests::ports::closed_port;
 use slaprobe_tests::proxy::Proxy;
 use slaprobe_tests::tcp_server::TcpServer;
@@ -264,4 +268,95 @@ async fn client_certificates_for_mutual_tls() {
     assert!(result.ok, "{result:?}");
     let anonymous = probe(&check(&server.url("/"), &format!("ca_file: \"{}\"", ca_file.display()))).await;
     assert!(!anonymous.ok, "the server demands a client certificate: {anonymous:?}");
+}
+
+fn oauth_flow(server: &OauthServer, extra_step: &str) -> String {
+    format!(
+        "{{ id: flow, kind: http, target: \"{}\", interval: 30s, http: {{ headers: {{ X-Client: slaprobe }}, steps: [\
+         {{ name: login, url: \"{}\", method: POST, headers: {{ Content-Type: application/x-www-form-urlencoded }}, \
+         body: \"grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}\", \
+         expect: {{ status: [200] }}, capture: {{ token: {{ json: /access_token }}, kind: {{ regex: '\"token_type\": \"(\\w+)\"' }}, \
+         type: {{ header: content-type }} }} }}, \
+         {{ name: balance, headers: {{ Authorization: \"${{steps.login.kind}} ${{steps.login.token}}\" }}, \
+         expect: {{ body_regex: balance }} }}{extra_step} ] }} }}",
+        server.url("/v1/balance"),
+        server.url("/oauth/token"),
+    )
+}
+
+#[tokio::test]
+async fn multi_step_checks_carry_a_token_from_step_to_step_and_never_record_it() {
+    let server = OauthServer::start().await;
+    let result = probe(&oauth_flow(&server, "")).await;
+    assert!(result.ok, "{result:?}");
+    let http = result.http.as_ref().expect("http detail");
+    let steps: Vec<(&str, Option<u16>, bool)> =
+        http.steps.iter().map(|step| (step.name.as_str(), step.status, step.ok)).collect();
+    assert_eq!(steps, [("login", Some(200), true), ("balance", Some(200), true)]);
+    for step in &http.steps {
+        assert!(step.phases_ms.connect.is_some() && step.phases_ms.ttfb.is_some(), "{step:?}");
+    }
+    let total_ttfb: f64 = http.steps.iter().filter_map(|step| step.phases_ms.ttfb).sum();
+    assert!((result.phases_ms.ttfb.unwrap() - total_ttfb).abs() < 0.01, "phases add up: {result:?}");
+    assert_eq!(http.final_url.as_deref(), Some(server.url("/v1/balance").as_str()));
+
+    // Tokens expire: the API step fails, named, and nothing the result keeps shows the token or the secret.
+    server.issue_for(Duration::ZERO);
+    let expired = probe(&oauth_flow(&server, "")).await;
+    assert_failed(&expired, "http_status", "http_status: step \"balance\" (2 of 2): got 401 Unauthorized");
+    let recorded = serde_json::to_string(&expired).unwrap();
+    let token = server.issued().pop().expect("a token was issued");
+    assert!(!recorded.contains(&token), "the captured token is never recorded: {recorded}");
+    assert!(!recorded.contains(CLIENT_SECRET), "{recorded}");
+    let http = expired.http.expect("http detail");
+    assert!(http.body_head.as_deref().is_some_and(|body| body.contains("token [redacted] is expired")), "{http:?}");
+    assert_eq!(http.steps.iter().map(|step| step.ok).collect::<Vec<_>>(), [true, false]);
+
+    // A capture that finds nothing fails its step.
+    server.issue_for(Duration::from_secs(3600));
+    let missing = probe(&oauth_flow(
+        &server,
+        &format!(
+            ", {{ name: again, url: \"{}\", headers: {{ Authorization: \"Bearer ${{steps.login.token}}\" }}, \
+             capture: {{ id: {{ json: /account/id }} }} }}",
+            server.url("/v1/balance")
+        ),
+    ))
+    .await;
+    assert_failed(
+        &missing,
+        "assertion",
+        "assertion: step \"again\" (3 of 3): capture id: the JSON body has nothing at /account/id",
+    );
+}
+
+#[tokio::test]
+async fn a_step_that_cannot_log_in_ends_the_attempt() {
+    let server = OauthServer::start().await;
+    let flow = oauth_flow(&server, "").replace(CLIENT_SECRET, "wrong-secret-value");
+    let result = probe(&flow).await;
+    assert_failed(&result, "http_status", "http_status: step \"login\" (1 of 2): got 401 Unauthorized");
+    let http = result.http.expect("http detail");
+    assert_eq!(http.steps.len(), 1, "the second step never ran: {http:?}");
+    assert!(!serde_json::to_string(&http).unwrap().contains("wrong-secret-value"));
+}
+
+#[test]
+fn step_references_are_checked_when_the_checks_are_read() {
+    let yaml = "{ id: f, kind: http, target: \"http://127.0.0.1:1/\", interval: 30s, http: { method: POST, steps: [\
+        { name: login, capture: { token: { json: access_token }, both: { json: /a, header: x } } },\
+        { name: login, headers: { Authorization: \"Bearer ${steps.login.tokn}\" }, url: \"ftp://${steps.nope.x}\" } ] } }";
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let problems = slaprobe_checks::parse_checks(serde_yaml_ng::Value::Sequence(vec![value]), "checks").unwrap_err();
+    let text = problems.join("\n");
+    for part in [
+        "checks[0].http.steps: with steps, method, body and expect belong to each step",
+        "checks[0].http.steps[0].capture.token.json: \"access_token\" is not a JSON pointer",
+        "checks[0].http.steps[0].capture.both: give exactly one of json, header and regex",
+        "checks[0].http.steps[1].name: duplicate step name \"login\"",
+        "checks[0].http.steps[1].headers.Authorization: `${steps.login.tokn}`: step login captures no tokn",
+        "checks[0].http.steps[1].url: `${steps.nope.x}` names no earlier step (earlier: login)",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from:\n{text}");
+    }
 }

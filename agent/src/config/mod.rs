@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use crate::probe::icmp;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+use slaprobe_checks::split::{Item, cut_lists};
 use slaprobe_checks::{
-    ConfigError, PreparedCheck, deserialize_at, env, is_valid_label, parse_checks, parse_control_checks,
+    ConfigError, PreparedCheck, as_controls, deserialize_at, env, is_valid_label, item_value, parse_check_items,
+    parse_checks,
 };
 
 /// The agent's settings, everything of `agent.yaml` but the checks.
@@ -190,23 +192,36 @@ pub fn parse_agent_config(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AgentConfig, ConfigError> {
     let fail = |problems: Vec<String>| ConfigError { source_name: source_name.to_owned(), problems };
-    let mut document: Value = serde_yaml_ng::from_str(text).map_err(|error| fail(vec![error.to_string()]))?;
+    // Long check lists are read one check at a time (see `slaprobe_checks::split`); other layouts whole.
+    let mut cut = cut_lists(text, &["checks", "control_checks"]);
+    let whole = cut.as_ref().map_or(text, |cut| cut.rest.as_str());
+    let mut document: Value = serde_yaml_ng::from_str(whole).map_err(|error| fail(vec![error.to_string()]))?;
+    if document.is_null() {
+        document = Value::Mapping(serde_yaml_ng::Mapping::new());
+    }
     let mut problems = env::expand_document(&mut document, lookup);
     let Value::Mapping(mut top) = document else {
         return Err(fail(vec!["(document): expected a mapping of settings".to_owned()]));
     };
-    let check_values = top.remove("checks").unwrap_or(Value::Sequence(Vec::new()));
-    let control_values = top.remove("control_checks").unwrap_or(Value::Sequence(Vec::new()));
+    let mut list = |key: &str| match (top.remove(key), cut.as_mut()) {
+        (Some(value), _) => Written::Whole(value),
+        (None, Some(cut)) => match cut.lists.iter().position(|(cut_key, _)| *cut_key == key) {
+            Some(at) => Written::Cut(cut.lists.swap_remove(at).1),
+            None => Written::Whole(Value::Sequence(Vec::new())),
+        },
+        (None, None) => Written::Whole(Value::Sequence(Vec::new())),
+    };
+    let (check_list, control_list) = (list("checks"), list("control_checks"));
     let settings =
         deserialize_at::<AgentSettings>(Value::Mapping(top), "").map_err(|problem| problems.push(problem)).ok();
     if let Some(settings) = &settings {
         problems.extend(validate_settings(settings));
     }
-    let checks = parse_checks(check_values, "checks").unwrap_or_else(|check_problems| {
+    let checks = check_list.parse("checks", lookup).unwrap_or_else(|check_problems| {
         problems.extend(check_problems);
         Vec::new()
     });
-    let controls = parse_control_checks(control_values, "control_checks").unwrap_or_else(|control_problems| {
+    let controls = control_list.parse("control_checks", lookup).map(as_controls).unwrap_or_else(|control_problems| {
         problems.extend(control_problems);
         Vec::new()
     });
@@ -222,6 +237,21 @@ pub fn parse_agent_config(
     match settings {
         Some(settings) if problems.is_empty() => Ok(AgentConfig { settings, checks, controls }),
         _ => Err(fail(problems)),
+    }
+}
+
+/// A list of checks as the document holds it: a value, or items cut from the text to be read one by one.
+enum Written {
+    Whole(Value),
+    Cut(Vec<Item>),
+}
+
+impl Written {
+    fn parse(self, path: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<PreparedCheck>, Vec<String>> {
+        match self {
+            Self::Whole(value) => parse_checks(value, path),
+            Self::Cut(items) => parse_check_items(items.into_iter().map(|item| item_value(&item)), path, Some(lookup)),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use rustls::pki_types::CertificateDer;
 use slaprobe_checks::spec::{HttpSpec, ProbeSpec};
 use slaprobe_proto::CertificateSummary;
 use slaprobe_proto::capture::{MAX_CERTIFICATES, MAX_HEADERS, MAX_LINE, REDACTED, cut, is_sensitive_header, scrub};
+use url::Url;
 
 use super::{Attempt, Failure};
 
@@ -39,6 +40,10 @@ impl Pending {
 /// those of one that passed.
 pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Failure>) {
     let pending = std::mem::take(&mut attempt.pending);
+    let captured = std::mem::take(&mut attempt.secrets);
+    if let Some(http) = attempt.http.as_mut().filter(|_| !captured.is_empty()) {
+        http.final_url = http.final_url.as_deref().map(|url| scrub(url, &captured));
+    }
     let Some(failure) = failure else {
         if let Some(dns) = &mut attempt.dns {
             dns.authority = Vec::new();
@@ -49,7 +54,9 @@ pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Fail
         failure.message = scrub(&failure.message, &header_secrets(&spec.metadata));
     }
     let ProbeSpec::Http(spec) = spec else { return };
-    let secrets = secrets(spec);
+    let mut secrets = secrets(spec);
+    secrets.extend(captured);
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     failure.message = scrub(&failure.message, &secrets);
     let Some(http) = &mut attempt.http else { return };
     let clean = |text: &str| cut(&scrub(text, &secrets), MAX_LINE);
@@ -64,15 +71,33 @@ pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Fail
 }
 
 /// The check's configured secrets: every request header value (and its last word, the credential of
-/// `Bearer …`), the URL's password and query values, and the proxy's password.
+/// `Bearer …`), the URL's password and query values, and the proxy's password; of each step, its header values
+/// that name no capture (a captured value is a secret of its own), its URL's password and query values, and the
+/// values of a form body (`client_secret=…`).
 fn secrets(spec: &HttpSpec) -> Vec<String> {
     let mut secrets = header_secrets(&spec.headers);
-    for url in std::iter::once(&spec.url).chain(&spec.proxy) {
+    let step_urls: Vec<Url> = spec
+        .steps
+        .iter()
+        .filter_map(|step| step.url.as_ref().and_then(|url| Url::parse(&url.with_placeholder("")).ok()))
+        .collect();
+    for url in std::iter::once(&spec.url).chain(&spec.proxy).chain(&step_urls) {
         if let Some(password) = url.password() {
             secrets.push(password.to_owned());
             secrets.push(percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
         }
         secrets.extend(url.query_pairs().map(|(_, value)| value.into_owned()));
+    }
+    for step in &spec.steps {
+        for value in step.headers.iter().filter_map(|(_, value)| value.as_literal()) {
+            if let Some(last) = value.split_whitespace().last().filter(|last| *last != value) {
+                secrets.push(last.to_owned());
+            }
+            secrets.push(value.to_owned());
+        }
+        for literal in step.body.iter().flat_map(|body| body.literals()) {
+            secrets.extend(url::form_urlencoded::parse(literal.as_bytes()).map(|(_, value)| value.into_owned()));
+        }
     }
     // Longest first, so a secret containing another is replaced whole.
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));

@@ -29,7 +29,7 @@ use super::capture;
 use super::net::no_delay;
 use super::tls::{check_cert_days, describe_handshake_error, handshake_noting, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
-use slaprobe_checks::spec::HttpSpec;
+use slaprobe_checks::spec::{HttpExpectations, HttpSpec};
 use slaprobe_proto::HttpDetail;
 use slaprobe_proto::capture::BODY_HEAD_BYTES;
 use slaprobe_proto::error_text::error_chain;
@@ -45,22 +45,56 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// The final response of one hop (its headers are kept in [`capture::Pending`], for a failure capture too).
-struct Response {
-    status: StatusCode,
-    body: Vec<u8>,
+pub(super) struct Response {
+    pub(super) status: StatusCode,
+    /// The body's first bytes: up to 1 MiB when something reads it (`body_regex`, a capture), else a failure
+    /// capture's worth.
+    pub(super) body: Vec<u8>,
 }
 
-/// Runs one HTTP check attempt, following redirects as configured.
+/// A request as configured (or as a step made it), with what its response must satisfy.
+pub(super) struct Planned<'a> {
+    pub(super) url: Url,
+    pub(super) method: Method,
+    pub(super) headers: &'a HeaderMap,
+    pub(super) body: Option<String>,
+    pub(super) expect: &'a HttpExpectations,
+    /// Keep up to 1 MiB of the body for the caller (a step capturing from it).
+    pub(super) keep_body: bool,
+}
+
+/// Runs one HTTP check attempt: one request, or each of a multi-step check's steps.
 pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attempt) -> Result<(), Failure> {
-    let start = Instant::now();
     attempt.http = Some(HttpDetail::default());
-    let mut url = spec.url.clone();
-    let mut method = spec.method.clone();
-    let mut body = spec.body.clone();
+    if !spec.steps.is_empty() {
+        return super::steps::run(context, spec, attempt).await;
+    }
+    let planned = Planned {
+        url: spec.url.clone(),
+        method: spec.method.clone(),
+        headers: &spec.headers,
+        body: spec.body.clone(),
+        expect: &spec.expect,
+        keep_body: false,
+    };
+    request(context, spec, planned, attempt).await.map(|_| ())
+}
+
+/// Makes `planned`, following redirects as configured, and judges the final response.
+pub(super) async fn request(
+    context: &ProbeContext,
+    spec: &HttpSpec,
+    planned: Planned<'_>,
+    attempt: &mut Attempt,
+) -> Result<Response, Failure> {
+    let start = Instant::now();
+    let Planned { mut url, mut method, headers: configured, mut body, expect, keep_body } = planned;
+    let keep = if keep_body || expect.body_regex.is_some() { MAX_KEPT_BODY } else { BODY_HEAD_BYTES };
     let mut redirects = 0;
     let mut send_sensitive = true;
     let response = loop {
-        let request = Outgoing { url: &url, method: &method, body: body.as_deref(), send_sensitive };
+        let request =
+            Outgoing { url: &url, method: &method, headers: configured, body: body.as_deref(), send_sensitive, keep };
         let response = exchange(context, spec, request, attempt).await?;
         let headers = attempt.pending.headers.as_ref();
         let location = headers
@@ -102,7 +136,8 @@ pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attemp
     let cert_expires_at = detail(attempt).cert_expires_at;
     let no_headers = HeaderMap::new();
     let headers = attempt.pending.headers.as_ref().unwrap_or(&no_headers);
-    check_expectations(spec, &response, headers, start.elapsed(), cert_expires_at)
+    check_expectations(expect, &response, headers, start.elapsed(), cert_expires_at)?;
+    Ok(response)
 }
 
 fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
@@ -113,10 +148,13 @@ fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
 struct Outgoing<'a> {
     url: &'a Url,
     method: &'a Method,
+    headers: &'a HeaderMap,
     body: Option<&'a str>,
     /// False once a redirect left the configured origin: `Authorization`, `Cookie`, `Proxy-Authorization` and
     /// the check's `sensitive_headers` are then left out.
     send_sensitive: bool,
+    /// Body bytes kept.
+    keep: usize,
 }
 
 /// One request on a fresh connection: resolve, connect (through the proxy), TLS, request, response, body.
@@ -159,10 +197,10 @@ async fn exchange(
     if h2 {
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(handshake_failed)?;
-        receive(connection, sender.send_request(request), spec, address, attempt).await
+        receive(connection, sender.send_request(request), outgoing.keep, address, attempt).await
     } else {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(handshake_failed)?;
-        receive(connection, sender.send_request(request), spec, address, attempt).await
+        receive(connection, sender.send_request(request), outgoing.keep, address, attempt).await
     }
 }
 
@@ -171,7 +209,7 @@ async fn exchange(
 async fn receive<C, R>(
     connection: C,
     response: R,
-    spec: &HttpSpec,
+    keep: usize,
     address: SocketAddr,
     attempt: &mut Attempt,
 ) -> Result<Response, Failure>
@@ -199,7 +237,6 @@ where
     attempt.pending.headers = Some(parts.headers);
     attempt.enter(format!("reading the response body from {address}"));
     let transfer_start = Instant::now();
-    let keep = if spec.body_regex.is_some() { MAX_KEPT_BODY } else { BODY_HEAD_BYTES };
     let body = connection.alongside(read_body(incoming, keep)).await;
     add_phase(&mut attempt.phases.transfer, transfer_start);
     let (body, received) = body.map_err(|(error, received)| {
@@ -288,7 +325,7 @@ async fn open_tunnel(stream: &mut TcpStream, host: &str, port: u16, attempt: &mu
 }
 
 fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<Request<Full<Bytes>>, Failure> {
-    let Outgoing { url, method, body, send_sensitive } = *outgoing;
+    let Outgoing { url, method, headers: configured, body, send_sensitive, keep: _ } = *outgoing;
     let through_plain_proxy = spec.proxy.is_some() && url.scheme() == "http";
     let target = if h2 || through_plain_proxy {
         url.as_str().to_owned()
@@ -303,8 +340,8 @@ fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<R
     };
     let mut builder = Request::builder().method(method.clone()).uri(target);
     let headers = builder.headers_mut().ok_or_else(|| invalid("URL"))?;
-    let configured = spec.headers.iter().filter(|(name, _)| send_sensitive || !spec.is_sensitive(name));
-    headers.extend(configured.map(|(name, value)| (name.clone(), value.clone())));
+    let sendable = configured.iter().filter(|(name, _)| send_sensitive || !spec.is_sensitive(name));
+    headers.extend(sendable.map(|(name, value)| (name.clone(), value.clone())));
     if !h2 && !headers.contains_key(HOST) {
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         headers.insert(HOST, HeaderValue::from_str(authority).map_err(|_| invalid("host"))?);
@@ -360,7 +397,7 @@ fn version_name(version: Version) -> &'static str {
 }
 
 fn check_expectations(
-    spec: &HttpSpec,
+    spec: &HttpExpectations,
     response: &Response,
     headers: &HeaderMap,
     elapsed: Duration,

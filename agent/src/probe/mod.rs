@@ -5,7 +5,8 @@
 //! deadline cuts it short the result still says how far it got.
 //!
 //! Layout:
-//! - [`http`], [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`], [`icmp`]: the probe kinds.
+//! - [`http`], [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`], [`icmp`]: the probe kinds; [`steps`]: the
+//!   steps of a multi-step HTTP check.
 //! - [`net`]: name resolution and connecting from the agent's `source_ip`.
 //! - [`tls`]: rustls client settings and handshake facts.
 //! - [`capture`]: what a failed attempt keeps of the server's answer, cleaned of the check's secrets.
@@ -17,6 +18,7 @@ pub mod handshake;
 pub mod http;
 pub mod icmp;
 pub mod net;
+pub mod steps;
 pub mod tcp;
 pub mod tls;
 
@@ -126,6 +128,10 @@ pub struct Attempt {
     pub icmp: Option<IcmpDetail>,
     /// When the attempt's timeout cuts it short; a probe that waits for several answers stops just before.
     pub deadline: Option<Instant>,
+    /// The step of a multi-step check running now (`step "login" (1 of 2)`), for timeout messages.
+    pub step: Option<String>,
+    /// Values captured while the attempt ran (a step's token): sent on, never kept in the result.
+    pub secrets: Vec<String>,
     /// What the probe is doing now, for timeout messages ("connecting to 192.0.2.1:443").
     pub stage: String,
     /// What the server said, kept raw until the attempt is judged: a failure keeps it ([`capture::settle`]).
@@ -195,7 +201,8 @@ pub async fn run_check(
     };
     let mut outcome = outcome.map_err(|mut failure| {
         if matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Cancelled) && !attempt.stage.is_empty() {
-            failure.message = format!("{} (while {})", failure.message, attempt.stage);
+            let step = attempt.step.as_ref().map(|step| format!("in {step}, ")).unwrap_or_default();
+            failure.message = format!("{} ({step}while {})", failure.message, attempt.stage);
         }
         failure
     });

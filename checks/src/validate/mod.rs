@@ -2,9 +2,10 @@
 //! with its path. Everything that can be decided once is decided here (URLs parsed, regexes compiled, TLS
 //! configurations built, the DNS server chosen).
 //!
-//! The `tls`, `grpc` and `icmp` kinds are prepared in [`kinds`].
+//! The `tls`, `grpc` and `icmp` kinds are prepared in [`kinds`], the steps of a multi-step HTTP check in [`steps`].
 
 mod kinds;
+mod steps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -21,8 +22,8 @@ use regex::Regex;
 use rustls::ClientConfig;
 use url::Url;
 
-use crate::check::{Check, CheckKind, StatusSpec, TcpSettings};
-use crate::spec::{DNS_RECORD_TYPES, DnsSpec, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec};
+use crate::check::{Check, CheckKind, HttpExpect, StatusSpec, TcpSettings};
+use crate::spec::{DNS_RECORD_TYPES, DnsSpec, HttpExpectations, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec};
 use crate::tls::{self, Alpn, TlsOptions};
 
 /// True for `[a-z0-9._-]{1,64}`, the shape of check ids, regions and agent ids.
@@ -168,16 +169,8 @@ impl Preparer {
                 }
             }
         }
-        let status = status_ranges(&settings.expect.status, problems);
-        let body_regex = problems.regex("http.expect.body_regex", settings.expect.body_regex.as_ref());
-        let mut header_regex = Vec::new();
-        for (name, pattern) in &settings.expect.header_regex {
-            let field = format!("http.expect.header_regex.{name}");
-            match HeaderName::from_str(name) {
-                Ok(header) => header_regex.extend(problems.regex(&field, Some(pattern)).map(|regex| (header, regex))),
-                Err(_) => problems.add(&field, "not a valid header name"),
-            }
-        }
+        let expect = expectations(&settings.expect, "http.expect", problems);
+        let steps = steps::prepare(&settings, problems);
         let proxy = settings.proxy.as_ref().and_then(|proxy| match Url::parse(proxy) {
             Ok(url) if url.scheme() == "http" && url.host().is_some() => Some(url),
             _ => {
@@ -207,11 +200,8 @@ impl Preparer {
             tls: tls?,
             proxy,
             ip_version: settings.ip_version,
-            status,
-            body_regex,
-            header_regex,
-            max_latency: settings.expect.max_latency,
-            cert_min_days: settings.expect.cert_min_days,
+            expect,
+            steps: steps?,
         })
     }
 
@@ -335,7 +325,30 @@ fn header_map(written: &BTreeMap<String, String>, section: &str, problems: &mut 
     valid.then_some(headers)
 }
 
-fn status_ranges(specs: &[StatusSpec], problems: &mut Problems<'_>) -> Vec<RangeInclusive<u16>> {
+/// What `expect` (at `field`, `http.expect` or `http.steps[1].expect`) asks of a response.
+fn expectations(expect: &HttpExpect, field: &str, problems: &mut Problems<'_>) -> HttpExpectations {
+    let status = status_ranges(&expect.status, field, problems);
+    let body_regex = problems.regex(&format!("{field}.body_regex"), expect.body_regex.as_ref());
+    let mut header_regex = Vec::new();
+    for (name, pattern) in &expect.header_regex {
+        let header_field = format!("{field}.header_regex.{name}");
+        match HeaderName::from_str(name) {
+            Ok(header) => {
+                header_regex.extend(problems.regex(&header_field, Some(pattern)).map(|regex| (header, regex)))
+            }
+            Err(_) => problems.add(&header_field, "not a valid header name"),
+        }
+    }
+    HttpExpectations {
+        status,
+        body_regex,
+        header_regex,
+        max_latency: expect.max_latency,
+        cert_min_days: expect.cert_min_days,
+    }
+}
+
+fn status_ranges(specs: &[StatusSpec], field: &str, problems: &mut Problems<'_>) -> Vec<RangeInclusive<u16>> {
     let mut ranges = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
         let parsed = match spec {
@@ -354,14 +367,14 @@ fn status_ranges(specs: &[StatusSpec], problems: &mut Problems<'_>) -> Vec<Range
                     StatusSpec::Text(text) => format!("{text:?}"),
                 };
                 problems.add(
-                    &format!("http.expect.status[{index}]"),
+                    &format!("{field}.status[{index}]"),
                     format!("{shown} is not a status or a range like \"200-299\""),
                 );
             }
         }
     }
     if specs.is_empty() {
-        problems.add("http.expect.status", "must list at least one status or range");
+        problems.add(&format!("{field}.status"), "must list at least one status or range");
     }
     ranges
 }

@@ -50,6 +50,12 @@ pub fn facts(record: &ResultRecord) -> Vec<Fact> {
         lines.extend(http.status_line.clone());
         lines.extend(http.headers.iter().cloned());
         block("Response", lines);
+        let steps = http.steps.iter().map(|step| {
+            let status = step.status.map_or_else(|| "no response".to_owned(), |status| status.to_string());
+            let took = step.duration_ms.map_or_else(String::new, |ms| format!(" in {ms} ms"));
+            format!("{} {}: {status}{took}", if step.ok { "passed" } else { "FAILED" }, step.name)
+        });
+        block("Steps", steps.collect());
         block("Body (first 2 KiB)", http.body_head.iter().cloned().collect());
         block("Certificates presented", certificate_lines(&http.certificates));
     }
