@@ -60,7 +60,7 @@ fn is_block_key(line: &str, key: &str) -> bool {
 
 /// Whether `line` ends a top-level list: the next top-level key (text at column 0 that is no item or comment).
 fn ends_list(line: &str) -> bool {
-    !line.is_empty() && !line.starts_with([' ', '#', '-'])
+    !line.trim().is_empty() && !line.starts_with([' ', '#', '-'])
 }
 
 /// The items of a block list written on `lines`, the first of which is document line `first_line`.
@@ -68,7 +68,9 @@ fn items(lines: &[&str], first_line: usize) -> Option<Vec<Item>> {
     let content = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
     let Some(first) = lines.iter().find(|line| content(line)) else { return Some(Vec::new()) };
     let indent = first.len() - first.trim_start().len();
-    let starts_item = |line: &str| line.len() > indent && line[..indent].trim().is_empty() && is_dash(&line[indent..]);
+    let starts_item = |line: &str| {
+        line.get(..indent).is_some_and(|lead| lead.trim().is_empty()) && line.get(indent..).is_some_and(is_dash)
+    };
     let mut items: Vec<Item> = Vec::new();
     for (offset, line) in lines.iter().enumerate() {
         if starts_item(line) {
@@ -121,11 +123,55 @@ mod tests {
     }
 
     #[test]
+    fn windows_line_ends_and_wide_characters_are_read_not_tripped_on() {
+        let cut = cut_lists("checks:\r\n  - id: a\r\n\r\n  - id: b\r\nregion: x\r\n", &["checks"]).expect("plain");
+        assert_eq!(cut.lists[0].1.len(), 2);
+        assert_eq!(cut.rest, "region: x\n");
+        assert!(cut_lists("checks:\n  - id: a\n€x: 1\n", &["checks"]).is_some());
+        assert!(cut_lists("checks:\n   - id: a\n €: 1\n", &["checks"]).is_none());
+    }
+
+    #[test]
     fn other_layouts_are_left_whole() {
         assert!(cut_lists("checks: [ { id: a } ]\n", &["checks"]).is_some_and(|cut| cut.lists.is_empty()));
         assert!(cut_lists("base: &base { interval: 30s }\nchecks:\n  - { <<: *base, id: a }\n", &["checks"]).is_none());
         assert!(cut_lists("checks:\n  - id: a\n  oops: 1\n", &["checks"]).is_none());
         assert!(cut_lists("a: 1\n---\nb: 2\n", &["checks"]).is_none());
         assert!(cut_lists("checks:\n\t- id: a\n", &["checks"]).is_none());
+    }
+
+    proptest::proptest! {
+        /// Any text: cutting never panics; a document in the plain layout reads the same cut as whole.
+        #[test]
+        fn cutting_reads_what_the_whole_document_says(
+            indent in 0usize..4,
+            crlf in proptest::bool::ANY,
+            items in proptest::collection::vec((0u32..1000, proptest::bool::ANY, proptest::bool::ANY), 0..6),
+            noise in ".{0,40}",
+        ) {
+            let _ = cut_lists(&noise, &["checks"]);
+            let pad = " ".repeat(indent);
+            let mut text = String::from("checks:  # the list\n");
+            for (number, commented, mapping_style) in items {
+                if commented {
+                    text.push_str(&format!("{pad}# check {number}\n\n"));
+                }
+                if mapping_style {
+                    text.push_str(&format!("{pad}- id: c{number}\n{pad}  kind: tcp\n{pad}  target: \"h:1\"\n{pad}  interval: 5s\n"));
+                } else {
+                    text.push_str(&format!("{pad}- {{ id: c{number}, kind: tcp, target: \"h:1\", interval: 5s }}\n"));
+                }
+            }
+            if crlf {
+                text = text.replace('\n', "\r\n");
+            }
+            let whole: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            let from_whole = crate::parse_checks(whole["checks"].clone(), "checks");
+            let from_cut = crate::parse_checks_document(&text);
+            let ids = |checks: Result<Vec<crate::PreparedCheck>, Vec<String>>| {
+                checks.map(|checks| checks.into_iter().map(|check| check.check).collect::<Vec<_>>())
+            };
+            proptest::prop_assert_eq!(ids(from_cut), ids(from_whole));
+        }
     }
 }

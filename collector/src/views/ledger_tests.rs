@@ -305,9 +305,10 @@ async fn equivalence(store: &Store, config: &CollectorConfig, draws: &[Draw]) ->
         prop_assert_eq!(&through, &raw, "settled, {}", period.label);
         // Every period holding a result that is no control probe has it used or ignored (the report really read
         // it); a period with only control probes in it has nothing to count.
-        let held = late.iter().chain(&on_time).any(|(result, _)| {
-            !result.control && period.start <= result.started_at && result.started_at < period.end
-        });
+        let held = late
+            .iter()
+            .chain(&on_time)
+            .any(|(result, _)| !result.control && period.start <= result.started_at && result.started_at < period.end);
         prop_assert!(raw.0.results_used > 0 || raw.0.results_ignored > 0 || !held, "nothing read in {}", period.label);
     }
     Ok(())

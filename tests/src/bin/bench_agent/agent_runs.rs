@@ -52,12 +52,17 @@ impl Figures {
         }
     }
 
-    /// Prints the figures under `title`.
+    /// Prints the figures under `title`, with the HTTP probe's CPU target.
     pub fn print(&self, title: &str) {
+        self.print_against(title, "   (target <= 0.15)");
+    }
+
+    /// Prints the figures under `title`; `cpu_target` follows the CPU figure.
+    pub fn print_against(&self, title: &str, cpu_target: &str) {
         println!("{title}");
         println!("  probes in the window   {:>10}", self.probes);
         println!("  probes/s               {:>10.1}", self.probes_per_second);
-        println!("  CPU ms per probe       {:>10.4}   (target <= 0.15)", self.cpu_ms_per_probe);
+        println!("  CPU ms per probe       {:>10.4}{cpu_target}", self.cpu_ms_per_probe);
         println!("  peak RSS MB            {:>10.1}", self.peak_rss_mb);
         println!("  lag p50 / p99 ms       {:>10.3} / {:.3}   (target p99 <= 10)", self.lag_p50_ms, self.lag_p99_ms);
         println!("  failed probes          {:>10}", self.failed);
@@ -168,11 +173,11 @@ pub async fn measure_standalone(dir: &Path, name: &str, yaml: &str, seconds: u64
     Figures::of(&records, cpu_end - cpu_start, elapsed, peak)
 }
 
-/// Peak RSS of the agent with `checks` checks at 60 s, run for `seconds`; and how many probes it made.
-pub async fn memory(dir: &Path, target: &Target, checks: usize, seconds: u64) -> (f64, usize) {
+/// Peak RSS of the agent with `checks` checks at `interval`, run for `seconds`; and how many probes it made.
+pub async fn memory(dir: &Path, target: &Target, checks: usize, interval: &str, seconds: u64) -> (f64, usize) {
     let config = write(
         dir.join("memory.yaml"),
-        &format!("agent_id: bench\nregion: bench\nchecks:\n{}", checks_yaml(checks, target, "60s", "  ")),
+        &format!("agent_id: bench\nregion: bench\nchecks:\n{}", checks_yaml(checks, target, interval, "  ")),
     );
     let output = dir.join("memory.jsonl");
     let mut agent = start_agent(&config, Some(&output));

@@ -59,7 +59,10 @@ pub async fn compare(dir: &Path, checks: usize, seconds: u64) {
         let yaml = format!("agent_id: bench\nregion: bench\nchecks:\n{list}");
         let name = kind.name.to_lowercase().replace(' ', "-");
         let agent: Figures = measure_standalone(dir, &name, &yaml, seconds).await;
-        agent.print(&format!("slaprobe-agent, {}: {checks} checks at 1s, measured for {seconds} s", kind.name));
+        agent.print_against(
+            &format!("slaprobe-agent, {}: {checks} checks at 1s, measured for {seconds} s", kind.name),
+            "",
+        );
         let rate = agent.probes_per_second.round() as usize;
         match measure_module(dir, &kind.module, &kind.target, rate, seconds).await {
             Some(baseline) => println!(

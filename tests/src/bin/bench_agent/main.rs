@@ -17,10 +17,13 @@
 //! 6. Timing: how much the probe's `ttfb` adds to the time the server held the request.
 //! 7. The other kinds: TLS handshakes, gRPC health calls and ICMP echoes, each next to blackbox_exporter's
 //!    matching module (`--kinds-only` runs just this part).
+//! 8. The floor: `ab` against nginx, a fresh connection per request, next to the agent probing the same nginx
+//!    (`--floor-only` runs just this part).
 
 mod agent_runs;
 mod blackbox;
 mod evidence;
+mod floor;
 mod kinds;
 mod process;
 mod ttfb;
@@ -31,6 +34,8 @@ use slaprobe_tests::http_server::HttpServer;
 
 struct Options {
     kinds_only: bool,
+    floor_only: bool,
+    memory_interval: String,
     kind_checks: usize,
     checks: usize,
     seconds: u64,
@@ -41,6 +46,8 @@ struct Options {
 fn options() -> Options {
     let mut options = Options {
         kinds_only: false,
+        floor_only: false,
+        memory_interval: "60s".to_owned(),
         kind_checks: 200,
         checks: 1000,
         seconds: 20,
@@ -48,9 +55,15 @@ fn options() -> Options {
         memory_seconds: 60,
     };
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(position) = args.iter().position(|arg| arg == "--kinds-only") {
-        options.kinds_only = true;
+    for (flag, set) in [("--kinds-only", &mut options.kinds_only), ("--floor-only", &mut options.floor_only)] {
+        if let Some(position) = args.iter().position(|arg| arg == flag) {
+            *set = true;
+            args.remove(position);
+        }
+    }
+    if let Some(position) = args.iter().position(|arg| arg == "--memory-interval") {
         args.remove(position);
+        options.memory_interval = if position < args.len() { args.remove(position) } else { usage() };
     }
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|value| value.parse::<u64>().ok()).unwrap_or_else(|| usage());
@@ -68,8 +81,8 @@ fn options() -> Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench-agent [--checks N] [--seconds S] [--memory-checks N] [--memory-seconds S] [--kind-checks N] \
-         [--kinds-only]"
+        "usage: bench-agent [--checks N] [--seconds S] [--memory-checks N] [--memory-seconds S] \
+         [--memory-interval 5m] [--kind-checks N] [--kinds-only] [--floor-only]"
     );
     std::process::exit(64)
 }
@@ -107,8 +120,13 @@ async fn compare(
 async fn main() {
     let options = options();
     let dir = tempfile::tempdir().expect("temp dir");
-    if options.kinds_only {
-        kinds::compare(dir.path(), options.kind_checks, options.seconds).await;
+    if options.kinds_only || options.floor_only {
+        if options.kinds_only {
+            kinds::compare(dir.path(), options.kind_checks, options.seconds).await;
+        }
+        if options.floor_only {
+            floor::compare(dir.path(), options.checks, options.seconds).await;
+        }
         return;
     }
     let (checks, seconds) = (options.checks, options.seconds);
@@ -154,10 +172,13 @@ async fn main() {
         100.0 * with.cpu_ms_per_probe / without.cpu_ms_per_probe
     );
 
-    let (peak, probes) = agent_runs::memory(dir.path(), &http, options.memory_checks, options.memory_seconds).await;
+    let (memory_checks, memory_interval) = (options.memory_checks, &options.memory_interval);
+    let (peak, probes) =
+        agent_runs::memory(dir.path(), &http, memory_checks, memory_interval, options.memory_seconds).await;
     println!(
-        "slaprobe-agent: {} HTTP checks at 60s for {} s ({probes} probes): peak RSS MB {peak:.1}   (target <= 40)",
-        options.memory_checks, options.memory_seconds
+        "slaprobe-agent: {memory_checks} HTTP checks at {memory_interval} for {} s ({probes} probes): peak RSS MB \
+         {peak:.1}   (target <= 40 for 10,000 at 60s, <= 96 for 100,000 at 5m)",
+        options.memory_seconds
     );
 
     compare(dir.path(), "HTTP", &http.url, None, &plain, seconds).await;
@@ -168,4 +189,5 @@ async fn main() {
         "ttfb minus the server's own time, 500 sequential probes: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms"
     );
     kinds::compare(dir.path(), options.kind_checks, seconds).await;
+    floor::compare(dir.path(), checks, seconds).await;
 }
