@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SystemClock, watch_steps};
-use crate::config::{AgentConfig, load_agent_config, with_own_controls};
+use crate::config::{AgentConfig, load_agent_config, runs_in_region, with_own_controls};
 use crate::metrics::{AgentMetrics, serve_metrics};
 use crate::output::write_jsonl;
 use crate::private_files::{create_private_dir, write_private_atomically};
@@ -104,7 +104,7 @@ pub enum RunError {
 /// Runs the agent until `shutdown` is cancelled. Each message on `reloads` re-reads `config_path`; a config
 /// that fails to load is reported and the running one is kept.
 pub async fn run(
-    config: AgentConfig,
+    mut config: AgentConfig,
     config_path: PathBuf,
     delivery: Delivery,
     mut reloads: mpsc::Receiver<()>,
@@ -127,7 +127,7 @@ pub async fn run(
     let (pushed_tx, mut pushed) = mpsc::channel::<v1::CheckConfig>(4);
     let config_version = Arc::new(Mutex::new(String::new()));
     let stop_uplink = CancellationToken::new();
-    let mut initial_checks: Vec<PreparedCheck> = config.checks_for_region().cloned().collect();
+    let mut initial_checks: Vec<PreparedCheck> = config.take_checks_for_region();
     let mut spooled = None;
     let (writer, uplink) = match delivery {
         Delivery::Jsonl(sink) => (tokio::task::spawn_blocking(move || write_jsonl(sink, queue)), None),
@@ -191,7 +191,7 @@ pub async fn run(
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(()) = reloads.recv() => match load_agent_config(&config_path) {
-                Ok(new_config) => {
+                Ok(mut new_config) => {
                     if new_config.settings != settings {
                         tracing::warn!("Settings other than `checks` changed; they take effect on restart.");
                     }
@@ -200,7 +200,7 @@ pub async fn run(
                         tracing::info!("Reloaded; pushed checks stay (own controls apply from the next push).");
                         continue;
                     }
-                    let summary = scheduler.apply(new_config.checks_for_region().cloned());
+                    let summary = scheduler.apply(new_config.take_checks_for_region());
                     metrics.checks.set(scheduled(summary));
                     log_apply("Reloaded the configuration.", summary);
                 }
@@ -219,7 +219,7 @@ pub async fn run(
                         tracing::error!(%error, "Could not keep the pushed checks on disk; they apply until restart.");
                     }
                     let region = settings.region.clone();
-                    let ours = checks.into_iter().filter(|check| runs_in(check, &region)).collect();
+                    let ours = checks.into_iter().filter(|check| runs_in_region(check, &region)).collect();
                     let summary = scheduler.apply(with_own_controls(ours, &own_controls));
                     metrics.checks.set(scheduled(summary));
                     if let Ok(mut version) = config_version.lock() {
@@ -268,15 +268,11 @@ fn scheduled(summary: crate::schedule::ApplySummary) -> i64 {
 
 /// The pushed checks for `region` this agent cannot run (ICMP without a usable socket), each with why.
 fn unrunnable(checks: &[PreparedCheck], region: &str) -> Vec<String> {
-    let ours: Vec<&PreparedCheck> = checks.iter().filter(|check| runs_in(check, region)).collect();
+    let ours: Vec<&PreparedCheck> = checks.iter().filter(|check| runs_in_region(check, region)).collect();
     crate::probe::icmp::unavailable(ours.iter().copied())
         .into_iter()
         .map(|(index, why)| format!("check {:?}: {why}", ours[index].check.id))
         .collect()
-}
-
-fn runs_in(check: &PreparedCheck, region: &str) -> bool {
-    check.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|candidate| candidate == region))
 }
 
 /// The pushed checks kept in `dir`, with their version, if there are any and they are valid.
@@ -285,7 +281,7 @@ fn load_pushed(dir: &Path, region: &str) -> Option<(String, Vec<PreparedCheck>)>
     match parse_checks_document(&text) {
         Ok(checks) => Some((
             ChecksDocument::version_of(&text),
-            checks.into_iter().filter(|check| runs_in(check, region)).collect(),
+            checks.into_iter().filter(|check| runs_in_region(check, region)).collect(),
         )),
         Err(problems) => {
             tracing::warn!(problems = %problems.join("; "), "Ignored the kept pushed checks; using the local ones.");

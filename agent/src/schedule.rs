@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{WallClock, until};
 use crate::probe::AttemptWindow;
-use slaprobe_checks::{Check, ConfirmSettings, PreparedCheck, offset_of};
+use slaprobe_checks::{ConfirmSettings, PreparedCheck, offset_of};
 
 /// Runs one attempt; the agent's runner probes for real, the scheduler's own tests substitute a timed stand-in.
 pub trait AttemptRunner: Send + Sync + 'static {
@@ -74,8 +74,9 @@ struct Shared<R> {
     abort_in_flight: CancellationToken,
 }
 
+/// A scheduled check: the prepared check its task runs (shared with it, not copied), and how to stop it.
 struct Running {
-    check: Check,
+    check: Arc<PreparedCheck>,
     stop: CancellationToken,
     handle: JoinHandle<()>,
 }
@@ -112,7 +113,7 @@ impl<R: AttemptRunner> Scheduler<R> {
         for prepared in checks {
             let id = prepared.check.id.clone();
             let previous = match self.running.remove(&id) {
-                Some(running) if running.check == prepared.check => {
+                Some(running) if running.check.check == prepared.check => {
                     summary.unchanged += 1;
                     next.insert(id, running);
                     continue;
@@ -128,8 +129,8 @@ impl<R: AttemptRunner> Scheduler<R> {
                 }
             };
             let stop = CancellationToken::new();
-            let check = prepared.check.clone();
-            let handle = tokio::spawn(check_loop(self.shared.clone(), prepared, stop.clone(), previous));
+            let check = Arc::new(prepared);
+            let handle = tokio::spawn(check_loop(self.shared.clone(), check.clone(), stop.clone(), previous));
             next.insert(id, Running { check, stop, handle });
         }
         for (_, running) in self.running.drain() {
@@ -168,7 +169,7 @@ impl<R: AttemptRunner> Scheduler<R> {
 
 async fn check_loop<R: AttemptRunner>(
     shared: Arc<Shared<R>>,
-    check: PreparedCheck,
+    check: Arc<PreparedCheck>,
     stop: CancellationToken,
     previous: Option<JoinHandle<()>>,
 ) {

@@ -157,11 +157,23 @@ impl AgentConfig {
     /// The checks this agent's region runs, its own controls included.
     pub fn checks_for_region(&self) -> impl Iterator<Item = &PreparedCheck> {
         let region = &self.settings.region;
-        self.checks.iter().chain(&self.controls).filter(move |prepared| match &prepared.check.regions {
-            Some(regions) => regions.contains(region),
-            None => true,
-        })
+        self.checks.iter().chain(&self.controls).filter(move |prepared| runs_in_region(prepared, region))
     }
+
+    /// Takes out the checks this agent's region runs, its own controls included (copied; they stay for later
+    /// pushes): the scheduler then holds the only copy of each check, however many there are.
+    pub fn take_checks_for_region(&mut self) -> Vec<PreparedCheck> {
+        let region = &self.settings.region;
+        let mut checks: Vec<PreparedCheck> = std::mem::take(&mut self.checks);
+        checks.retain(|prepared| runs_in_region(prepared, region));
+        checks.extend(self.controls.iter().filter(|prepared| runs_in_region(prepared, region)).cloned());
+        checks
+    }
+}
+
+/// Whether `prepared` runs in `region` (it names no regions, or names this one).
+pub fn runs_in_region(prepared: &PreparedCheck, region: &str) -> bool {
+    prepared.check.regions.as_ref().is_none_or(|regions| regions.iter().any(|candidate| candidate == region))
 }
 
 /// `pushed` (the checks the collector pushed for this region) with the agent's own controls added, except one
