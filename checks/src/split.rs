@@ -106,7 +106,8 @@ mod tests {
     use super::*;
 
     const DOCUMENT: &str = "region: eu\n# the checks\nchecks:\n  - id: a\n    kind: http\n\n  # second\n  - id: b\n    \
-                            http:\n      body: |\n        - not an item\nmetrics_listen: 127.0.0.1:1\ncontrol_checks:\n- id: c\n";
+                            http:\n      body: |\n        - not an item\nmetrics_listen: 127.0.0.1:1\n\
+                            control_checks:\n- id: c\n";
 
     #[test]
     fn block_lists_are_cut_into_items() {
@@ -157,7 +158,8 @@ mod tests {
                     text.push_str(&format!("{pad}# check {number}\n\n"));
                 }
                 if mapping_style {
-                    text.push_str(&format!("{pad}- id: c{number}\n{pad}  kind: tcp\n{pad}  target: \"h:1\"\n{pad}  interval: 5s\n"));
+                    text.push_str(&format!("{pad}- id: c{number}\n{pad}  kind: tcp\n"));
+                    text.push_str(&format!("{pad}  target: \"h:1\"\n{pad}  interval: 5s\n"));
                 } else {
                     text.push_str(&format!("{pad}- {{ id: c{number}, kind: tcp, target: \"h:1\", interval: 5s }}\n"));
                 }

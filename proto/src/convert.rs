@@ -131,15 +131,7 @@ impl TryFrom<v1::Result> for ResultRecord {
         }
         let http = match result.http {
             Some(http) => Some(HttpDetail {
-                status: http
-                    .status
-                    .map(|status| {
-                        u16::try_from(status).map_err(|_| ConversionError {
-                            field: "http.status",
-                            problem: format!("{status} is not an HTTP status"),
-                        })
-                    })
-                    .transpose()?,
+                status: http_status(http.status, "http.status")?,
                 version: http.version,
                 tls_version: http.tls_version,
                 cert_expires_at: http
@@ -163,15 +155,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                     .map(|step| {
                         Ok(HttpStepDetail {
                             name: step.name,
-                            status: step
-                                .status
-                                .map(|status| {
-                                    u16::try_from(status).map_err(|_| ConversionError {
-                                        field: "http.steps.status",
-                                        problem: format!("{status} is not an HTTP status"),
-                                    })
-                                })
-                                .transpose()?,
+                            status: http_status(step.status, "http.steps.status")?,
                             duration_ms: step.duration_ms,
                             phases_ms: phases_in(step.phases_ms.unwrap_or_default()),
                             ok: step.ok,
@@ -265,6 +249,16 @@ impl TryFrom<v1::Result> for ResultRecord {
             control: result.control,
         })
     }
+}
+
+/// An HTTP status from its wire form; `field` names it when it is out of range.
+fn http_status(status: Option<u32>, field: &'static str) -> Result<Option<u16>, ConversionError> {
+    status
+        .map(|status| {
+            u16::try_from(status)
+                .map_err(|_| ConversionError { field, problem: format!("{status} is not an HTTP status") })
+        })
+        .transpose()
 }
 
 fn phases_out(phases: &Phases) -> v1::Phases {

@@ -1,6 +1,7 @@
 //! "What we observed": the failed results sampled in each incident ([`crate::observed`]) as facts a person reads
-//! (who saw it and when, the error, the status line, headers, body, certificates; the DNS answer and authority;
-//! the TCP banner; the TLS handshake; the gRPC health answer; the echo counts), for the claim report's appendix and the dashboard's incident detail.
+//! (who saw it and when, the error, the status line, headers, body, certificates, the steps; the DNS answer and
+//! authority; the TCP banner; the TLS handshake; the gRPC health answer; the echo counts), for the claim
+//! report's appendix and the dashboard's incident detail.
 
 use std::fmt::Write as _;
 

@@ -66,7 +66,8 @@ pub async fn compare(dir: &Path, checks: usize, seconds: u64) {
         let rate = agent.probes_per_second.round() as usize;
         match measure_module(dir, &kind.module, &kind.target, rate, seconds).await {
             Some(baseline) => println!(
-                "  {}: slaprobe-agent {:.4} ms vs blackbox_exporter {:.4} ms per probe ({} probes at {rate}/s): {:.1}x less CPU",
+                "  {}: slaprobe-agent {:.4} ms vs blackbox_exporter {:.4} ms per probe ({} probes at {rate}/s): \
+                 {:.1}x less CPU",
                 kind.name,
                 agent.cpu_ms_per_probe,
                 baseline.cpu_ms_per_probe,
