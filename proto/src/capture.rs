@@ -19,6 +19,9 @@ pub const MAX_LINE: usize = 1024;
 pub const MAX_CERTIFICATES: usize = 8;
 /// Authority records kept at most.
 pub const MAX_AUTHORITY: usize = 16;
+/// Longest error message an attempt keeps: what a server says (a gRPC status message, a certificate's names) is
+/// cut to this by the agent.
+pub const MAX_ERROR: usize = 4096;
 /// Most steps of a multi-step HTTP check.
 pub const MAX_STEPS: usize = 10;
 /// What replaces a value that is not kept.

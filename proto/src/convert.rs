@@ -29,6 +29,10 @@ fn timestamp(field: &'static str, nanos: i64) -> Result<Timestamp, ConversionErr
         .map_err(|error| ConversionError { field, problem: format!("{nanos} is not a valid time: {error}") })
 }
 
+fn optional_timestamp(field: &'static str, nanos: Option<i64>) -> Result<Option<Timestamp>, ConversionError> {
+    nanos.map(|at| timestamp(field, at)).transpose()
+}
+
 fn non_empty(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
@@ -134,10 +138,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                 status: http_status(http.status, "http.status")?,
                 version: http.version,
                 tls_version: http.tls_version,
-                cert_expires_at: http
-                    .cert_expires_unix_nanos
-                    .map(|at| timestamp("http.cert_expires_unix_nanos", at))
-                    .transpose()?,
+                cert_expires_at: optional_timestamp("http.cert_expires_unix_nanos", http.cert_expires_unix_nanos)?,
                 final_url: http.final_url,
                 redirects: http.redirects,
                 remote_addr: http.remote_addr,
@@ -170,10 +171,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                 remote_addr: tcp.remote_addr,
                 banner: tcp.banner,
                 tls_version: tcp.tls_version,
-                cert_expires_at: tcp
-                    .cert_expires_unix_nanos
-                    .map(|at| timestamp("tcp.cert_expires_unix_nanos", at))
-                    .transpose()?,
+                cert_expires_at: optional_timestamp("tcp.cert_expires_unix_nanos", tcp.cert_expires_unix_nanos)?,
             }),
             None => None,
         };
@@ -187,10 +185,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                     tls.certificates,
                     ["tls.certificates.not_before", "tls.certificates.not_after"],
                 )?,
-                cert_expires_at: tls
-                    .cert_expires_unix_nanos
-                    .map(|at| timestamp("tls.cert_expires_unix_nanos", at))
-                    .transpose()?,
+                cert_expires_at: optional_timestamp("tls.cert_expires_unix_nanos", tls.cert_expires_unix_nanos)?,
                 ocsp_stapled: tls.ocsp_stapled,
                 chain_valid: tls.chain_valid,
                 chain_error: tls.chain_error,
@@ -205,10 +200,7 @@ impl TryFrom<v1::Result> for ResultRecord {
                 serving_status: grpc.serving_status,
                 grpc_status: grpc.grpc_status,
                 tls_version: grpc.tls_version,
-                cert_expires_at: grpc
-                    .cert_expires_unix_nanos
-                    .map(|at| timestamp("grpc.cert_expires_unix_nanos", at))
-                    .transpose()?,
+                cert_expires_at: optional_timestamp("grpc.cert_expires_unix_nanos", grpc.cert_expires_unix_nanos)?,
             }),
             None => None,
         };
@@ -218,7 +210,7 @@ impl TryFrom<v1::Result> for ResultRecord {
             region: result.region,
             agent_id: non_empty(result.agent_id),
             seq: Some(result.seq),
-            scheduled_at: result.scheduled_unix_nanos.map(|at| timestamp("scheduled_unix_nanos", at)).transpose()?,
+            scheduled_at: optional_timestamp("scheduled_unix_nanos", result.scheduled_unix_nanos)?,
             started_at: timestamp("started_unix_nanos", result.started_unix_nanos)?,
             duration_ms: result.duration_ms,
             ok: result.ok,

@@ -72,8 +72,12 @@ impl TestCa {
 
     /// A certificate for `127.0.0.1` and `localhost` valid from `days_from` to `days_to` days relative to now.
     pub fn server_cert(&self, days_from: i64, days_to: i64) -> ServerCert {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
+        self.server_cert_naming(vec!["localhost".to_owned(), "127.0.0.1".to_owned()], days_from, days_to)
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses) valid from `days_from` to `days_to` days from now.
+    pub fn server_cert_naming(&self, names: Vec<String>, days_from: i64, days_to: i64) -> ServerCert {
+        let mut params = CertificateParams::new(names).expect("leaf params");
         params.not_before = OffsetDateTime::now_utc() + Duration::days(days_from);
         params.not_after = OffsetDateTime::now_utc() + Duration::days(days_to);
         let key = KeyPair::generate().expect("leaf key");

@@ -75,6 +75,18 @@ async fn chain_problems_are_reported_with_the_chain_and_judged_as_asked() {
 }
 
 #[tokio::test]
+async fn what_a_server_says_is_cut_to_the_error_bound() {
+    let CaFile { ca, path, dir: _dir } = CaFile::new();
+    let names: Vec<String> = (0..400).map(|index| format!("host-{index}.vendor.example")).collect();
+    let server = TcpServer::tls_banner("", ca.server_cert_naming(names, -1, 90).server_config(&[])).await;
+    let settings = format!("ca_file: \"{}\", server_name: api.acme.example", path.display());
+    let result = probe(&tls_check(server.addr.port(), &settings)).await;
+    assert_failed(&result, "tls", "tls: the certificate is not valid for api.acme.example (it names host-0.vendor");
+    let error = result.error.expect("error");
+    assert!(error.len() <= slaprobe_proto::capture::MAX_ERROR && error.ends_with('…'), "{} bytes", error.len());
+}
+
+#[tokio::test]
 async fn versions_and_stapling_are_expectations() {
     let CaFile { ca, path, dir: _dir } = CaFile::new();
     let ca_file = format!("ca_file: \"{}\"", path.display());

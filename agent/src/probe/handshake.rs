@@ -103,9 +103,9 @@ fn judge_chain(spec: &TlsCheckSpec, chain: &[CertificateDer<'static>]) -> Verdic
         Ok(parsed) => parsed,
         Err(error) => return Verdict { chain_error: Some(describe(&error)), hostname_match: false },
     };
-    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let algorithms = spec.tls.crypto_provider().signature_verification_algorithms.all;
     let chain_error =
-        verify_server_cert_signed_by_trust_anchor(&parsed, &spec.roots, intermediates, UnixTime::now(), algorithms.all)
+        verify_server_cert_signed_by_trust_anchor(&parsed, &spec.roots, intermediates, UnixTime::now(), algorithms)
             .err()
             .map(|error| describe(&error));
     let hostname_match = verify_server_name(&parsed, &spec.server_name).is_ok();

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 pub use net::ProbeContext;
 use slaprobe_checks::{PreparedCheck, ProbeSpec};
+use slaprobe_proto::capture::{MAX_ERROR, cut};
 
 /// Why an attempt failed; its name is the result's `error_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +211,7 @@ pub async fn run_check(
     capture::settle(&mut attempt, &check.spec, outcome.as_mut().err());
     let (error_kind, error) = match outcome {
         Ok(()) => (None, None),
-        Err(failure) => (Some(failure.kind.as_str().to_owned()), Some(failure.message)),
+        Err(failure) => (Some(failure.kind.as_str().to_owned()), Some(cut(&failure.message, MAX_ERROR))),
     };
     ResultRecord {
         check_id: check.check.id.clone(),
