@@ -267,3 +267,41 @@ async fn wall_clock_steps_neither_pause_probing_nor_flood_it() {
     assert_on_slots(&after_forward, "a", Duration::from_secs(10));
     assert_eq!(fixture.windows.lock().unwrap().len(), after_forward.len(), "every slot tried was run, none skipped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_check_changed_in_flight_starts_afresh_once_its_attempt_ends() {
+    let mut fixture = fixture(Duration::from_millis(700), 100);
+    let version = |phase: &str, timeout: &str| {
+        let settings = format!("interval: 1s, phase: {phase}, timeout: {timeout}");
+        format!("- {{ id: busy, kind: tcp, target: \"127.0.0.1:9\", {settings} }}\n")
+    };
+    fixture.scheduler.apply(checks(&version("0ms", "900ms")));
+    // 300 ms into the attempt of the slot at 3 s (it ends at 3.7 s), changed twice to slots that fall before
+    // that end (3.5 s, then 3.6 s): the latest version waits for the attempt, and takes its slots from 4.6 s.
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    assert_eq!(fixture.scheduler.apply(checks(&version("500ms", "800ms"))).changed, 1);
+    assert_eq!(fixture.scheduler.apply(checks(&version("600ms", "800ms"))).changed, 1);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let windows: Vec<AttemptWindow> = fixture.windows.lock().unwrap().iter().map(|(_, window)| *window).collect();
+    for pair in windows.windows(2) {
+        let gap = pair[1].started_at.as_nanosecond() - pair[0].started_at.as_nanosecond();
+        assert!(gap >= 700_000_000, "attempts overlapped: {pair:?}");
+    }
+    let base = fixture.clock.base;
+    let offsets: Vec<i128> = windows.iter().map(|window| (window.scheduled_at.unwrap() - base).as_millis()).collect();
+    assert_eq!(offsets, [0, 1000, 2000, 3000, 4600, 5600, 6600, 7600], "the latest version's slots");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_check_stops_and_an_idle_scheduler_wakes_for_new_checks() {
+    let mut fixture = fixture(Duration::from_millis(100), 100);
+    fixture.scheduler.apply(checks(&tcp_check("a", "1s")));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(fixture.scheduler.apply(Vec::new()).removed, 1);
+    let before = drain(&mut fixture.results)["a"].len();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(drain(&mut fixture.results).is_empty(), "a removed check made no attempt ({before} before)");
+    fixture.scheduler.apply(checks(&tcp_check("b", "1s")));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(drain(&mut fixture.results)["b"].len() >= 2, "an added check runs on an idle scheduler");
+}
