@@ -53,8 +53,8 @@ fn design_example_parses_with_defaults_and_env_expansion() {
     assert_eq!(config.agent_id(), "agent-eu-1");
     assert_eq!(config.checks.len(), 3);
     let ProbeSpec::Http(http) = &config.checks[0].spec else { panic!("http spec") };
-    assert_eq!(http.headers["authorization"], "Bearer t0ken");
-    assert_eq!(http.expect.status, vec![200..=299]);
+    assert_eq!(http.settings.headers()["authorization"], "Bearer t0ken");
+    assert_eq!(http.settings.expect.status, vec![200..=299]);
     assert_eq!(config.checks[1].timeout, Duration::from_secs(10), "default timeout: min(10s, interval/2)");
     assert_eq!(config.checks[2].check.interval, Duration::from_secs(60));
     let region_ids: Vec<&str> = config.checks_for_region().map(|check| check.check.id.as_str()).collect();
@@ -133,7 +133,7 @@ fn deploy_example_is_valid() {
 #[test]
 fn checks_round_trip_through_the_pushed_document() {
     let config = parse_agent_config(DOCUMENTED_EXAMPLE, "agent.yaml", &env).expect("valid");
-    let document = slaprobe_checks::ChecksDocument::new(config.checks.iter().map(|prepared| &prepared.check));
+    let document = slaprobe_checks::ChecksDocument::new(config.checks.iter().map(|prepared| &*prepared.check));
     assert_eq!(document.version, slaprobe_checks::ChecksDocument::version_of(&document.yaml));
     let again = slaprobe_checks::parse_checks_document(&document.yaml).expect("the pushed document is valid");
     let originals: Vec<_> = config.checks.iter().map(|prepared| prepared.check.clone()).collect();

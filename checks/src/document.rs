@@ -2,6 +2,7 @@
 //! central list), and the document the collector pushes to an agent, with the version the agent reports back.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
@@ -66,7 +67,7 @@ pub fn parse_control_checks(value: Value, path: &str) -> Result<Vec<PreparedChec
 /// Marks `checks` as control checks ([`Check::control`](crate::Check::control)).
 pub fn as_controls(mut checks: Vec<PreparedCheck>) -> Vec<PreparedCheck> {
     for check in &mut checks {
-        check.check.control = true;
+        Arc::make_mut(&mut check.check).control = true;
     }
     checks
 }
@@ -99,11 +100,12 @@ pub fn parse_check_items(
     path: &str,
     lookup: Option<crate::env::Lookup<'_>>,
 ) -> Result<Vec<PreparedCheck>, Vec<String>> {
+    let items = items.into_iter();
     let mut problems = Vec::new();
     let mut preparer = Preparer::default();
-    let mut seen = HashSet::new();
-    let mut checks = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
+    let mut seen = HashSet::with_capacity(items.size_hint().0);
+    let mut checks = Vec::with_capacity(items.size_hint().0);
+    for (index, item) in items.enumerate() {
         let item_path = format!("{path}[{index}]");
         let mut item = match item {
             Ok(item) => item,

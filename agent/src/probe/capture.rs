@@ -75,20 +75,21 @@ pub fn settle(attempt: &mut Attempt, spec: &ProbeSpec, failure: Option<&mut Fail
 /// that name no capture (a captured value is a secret of its own), its URL's password and query values, and the
 /// values of a form body (`client_secret=…`).
 fn secrets(spec: &HttpSpec) -> Vec<String> {
-    let mut secrets = header_secrets(&spec.headers);
+    let mut secrets = header_secrets(spec.settings.headers());
     let step_urls: Vec<Url> = spec
+        .settings
         .steps
         .iter()
         .filter_map(|step| step.url.as_ref().and_then(|url| Url::parse(&url.with_placeholder("")).ok()))
         .collect();
-    for url in std::iter::once(&spec.url).chain(&spec.proxy).chain(&step_urls) {
+    for url in std::iter::once(&spec.url).chain(spec.settings.proxy.as_deref()).chain(&step_urls) {
         if let Some(password) = url.password() {
             secrets.push(password.to_owned());
             secrets.push(percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
         }
         secrets.extend(url.query_pairs().map(|(_, value)| value.into_owned()));
     }
-    for step in &spec.steps {
+    for step in &spec.settings.steps {
         for value in step.headers.iter().filter_map(|(_, value)| value.as_literal()) {
             if let Some(last) = value.split_whitespace().last().filter(|last| *last != value) {
                 secrets.push(last.to_owned());
@@ -135,7 +136,7 @@ fn header_lines(headers: &HeaderMap, spec: &HttpSpec) -> Vec<String> {
         .iter()
         .take(MAX_HEADERS)
         .map(|(name, value)| {
-            let sensitive = is_sensitive_header(name.as_str()) || spec.sensitive_headers.contains(name);
+            let sensitive = is_sensitive_header(name.as_str()) || spec.settings.sensitive_headers.contains(name);
             let value = if sensitive { REDACTED.into() } else { String::from_utf8_lossy(value.as_bytes()) };
             cut(&format!("{name}: {value}"), MAX_LINE)
         })

@@ -66,15 +66,15 @@ pub(super) struct Planned<'a> {
 /// Runs one HTTP check attempt: one request, or each of a multi-step check's steps.
 pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attempt) -> Result<(), Failure> {
     attempt.http = Some(HttpDetail::default());
-    if !spec.steps.is_empty() {
+    if !spec.settings.steps.is_empty() {
         return super::steps::run(context, spec, attempt).await;
     }
     let planned = Planned {
         url: spec.url.clone(),
-        method: spec.method.clone(),
-        headers: &spec.headers,
-        body: spec.body.clone(),
-        expect: &spec.expect,
+        method: spec.settings.method.clone(),
+        headers: spec.settings.headers(),
+        body: spec.settings.body.clone(),
+        expect: &spec.settings.expect,
         keep_body: false,
     };
     request(context, spec, planned, attempt).await.map(|_| ())
@@ -99,17 +99,21 @@ pub(super) async fn request(
         let headers = attempt.pending.headers.as_ref();
         let location = headers
             .and_then(|headers| headers.get(LOCATION))
-            .filter(|_| spec.follow_redirects && response.status.is_redirection());
+            .filter(|_| spec.settings.follow_redirects && response.status.is_redirection());
         let Some(location) = location else { break response };
         let location = location.to_str().unwrap_or_default().to_owned();
         let next = url.join(&location).map_err(|error| {
             let shown = redact(&url);
             Failure::new(ErrorKind::Http, format!("http: {shown} redirects to an invalid location: {error}"))
         })?;
-        if redirects >= spec.max_redirects {
+        if redirects >= spec.settings.max_redirects {
             return Err(Failure::new(
                 ErrorKind::Http,
-                format!("http: more than {} redirects (the last one to {})", spec.max_redirects, redact(&next)),
+                format!(
+                    "http: more than {} redirects (the last one to {})",
+                    spec.settings.max_redirects,
+                    redact(&next)
+                ),
             ));
         }
         if !matches!(next.scheme(), "http" | "https") {
@@ -170,15 +174,15 @@ async fn exchange(
         url.host_str().ok_or_else(|| Failure::new(ErrorKind::Http, format!("http: {} has no host", redact(url))))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let https = url.scheme() == "https";
-    let (dial_host, dial_port) = match &spec.proxy {
+    let (dial_host, dial_port) = match &spec.settings.proxy {
         Some(proxy) => (proxy.host_str().unwrap_or_default(), proxy.port_or_known_default().unwrap_or(80)),
         None => (host, port),
     };
-    let ip = context.resolve(dial_host, spec.ip_version, attempt).await?;
+    let ip = context.resolve(dial_host, spec.settings.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, dial_port);
     detail(attempt).remote_addr = Some(address.to_string());
     let mut stream = context.connect(address, attempt).await?;
-    if spec.proxy.is_some() && https {
+    if spec.settings.proxy.is_some() && https {
         let start = Instant::now();
         let tunnel = open_tunnel(&mut stream, host, port, attempt).await;
         add_phase(&mut attempt.phases.connect, start);
@@ -285,7 +289,7 @@ async fn handshake(
     no_delay(&stream);
     attempt.enter(format!("in the TLS handshake with {host}"));
     let start = Instant::now();
-    let (result, presented) = handshake_noting(spec.tls.clone(), name, stream).await;
+    let (result, presented) = handshake_noting(spec.settings.tls.clone(), name, stream).await;
     add_phase(&mut attempt.phases.tls, start);
     attempt.pending.certificates = presented.map(|presented| presented.chain).unwrap_or_default();
     let tls = result.map_err(|error| Failure::new(ErrorKind::Tls, describe_handshake_error(&error)))?;
@@ -326,7 +330,7 @@ async fn open_tunnel(stream: &mut TcpStream, host: &str, port: u16, attempt: &mu
 
 fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<Request<Full<Bytes>>, Failure> {
     let Outgoing { url, method, headers: configured, body, send_sensitive, keep: _ } = *outgoing;
-    let through_plain_proxy = spec.proxy.is_some() && url.scheme() == "http";
+    let through_plain_proxy = spec.settings.proxy.is_some() && url.scheme() == "http";
     let target = if h2 || through_plain_proxy {
         url.as_str().to_owned()
     } else {
@@ -340,7 +344,7 @@ fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<R
     };
     let mut builder = Request::builder().method(method.clone()).uri(target);
     let headers = builder.headers_mut().ok_or_else(|| invalid("URL"))?;
-    let sendable = configured.iter().filter(|(name, _)| send_sensitive || !spec.is_sensitive(name));
+    let sendable = configured.iter().filter(|(name, _)| send_sensitive || !spec.settings.is_sensitive(name));
     headers.extend(sendable.map(|(name, value)| (name.clone(), value.clone())));
     if !h2 && !headers.contains_key(HOST) {
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];

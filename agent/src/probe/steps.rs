@@ -20,13 +20,13 @@ use super::{Attempt, ErrorKind, Failure, ProbeContext, round_micros};
 
 /// Runs every step of `spec` in order, stopping at the first that fails.
 pub async fn run(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attempt) -> Result<(), Failure> {
-    let mut captured: Vec<Vec<String>> = Vec::with_capacity(spec.steps.len());
-    for (index, step) in spec.steps.iter().enumerate() {
+    let mut captured: Vec<Vec<String>> = Vec::with_capacity(spec.settings.steps.len());
+    for (index, step) in spec.settings.steps.iter().enumerate() {
         let (started, phases_before) = (Instant::now(), attempt.phases.clone());
         let detail = attempt.http.get_or_insert_default();
         let (steps, cert_expires_at) = (std::mem::take(&mut detail.steps), detail.cert_expires_at);
         *detail = slaprobe_proto::HttpDetail { steps, cert_expires_at, ..Default::default() };
-        attempt.step = Some(format!("step {:?} ({} of {})", step.name, index + 1, spec.steps.len()));
+        attempt.step = Some(format!("step {:?} ({} of {})", step.name, index + 1, spec.settings.steps.len()));
         let outcome = run_step(context, spec, step, &captured, attempt).await;
         let record = HttpStepDetail {
             name: step.name.clone(),
@@ -65,7 +65,7 @@ async fn run_step(
             Failure::new(ErrorKind::Http, format!("http: the URL made from captured values is not valid: {error}"))
         })?,
     };
-    let mut headers: HeaderMap = spec.headers.clone();
+    let mut headers: HeaderMap = spec.settings.headers().clone();
     for (name, template) in &step.headers {
         let value = HeaderValue::from_str(&template.render(captured)).map_err(|_| {
             Failure::new(ErrorKind::Http, format!("http: header {name} made from captured values is not valid"))

@@ -25,16 +25,15 @@ use crate::clock::{WallClock, until};
 pub(super) struct Timers {
     entries: HashMap<Arc<str>, Entry>,
     queue: DelayQueue<Arc<str>>,
-    next_generation: u64,
+    next_generation: u32,
     closed: bool,
 }
 
 /// One scheduled check.
 struct Entry {
-    check: Arc<PreparedCheck>,
+    check: PreparedCheck,
     /// Told apart from an earlier version of the same check still in flight.
-    generation: u64,
-    last_slot: Option<Timestamp>,
+    generation: u32,
     /// Whether the latest attempt failed (confirmations follow failures).
     failing: bool,
     state: State,
@@ -42,7 +41,7 @@ struct Entry {
 
 enum State {
     Waiting { key: Key, slot: Timestamp },
-    InFlight { stop: CancellationToken },
+    InFlight { stop: CancellationToken, slot: Timestamp },
     Superseded,
     Stopped,
 }
@@ -50,8 +49,8 @@ enum State {
 /// A slot that is due, handed to a task of its own.
 pub(super) struct DueSlot {
     pub(super) id: Arc<str>,
-    pub(super) check: Arc<PreparedCheck>,
-    pub(super) generation: u64,
+    pub(super) check: PreparedCheck,
+    pub(super) generation: u32,
     pub(super) slot: Timestamp,
     pub(super) failing: bool,
     pub(super) stop: CancellationToken,
@@ -61,8 +60,9 @@ impl Timers {
     /// Makes `checks` the scheduled set: new ones wait for their first slot, changed ones start afresh (after
     /// their attempt in flight, if any), missing ones stop, unchanged ones keep their slots and state.
     pub(super) fn apply(&mut self, checks: impl IntoIterator<Item = PreparedCheck>, now: Timestamp) -> ApplySummary {
+        let checks = checks.into_iter();
         let mut summary = ApplySummary::default();
-        let mut next = HashMap::with_capacity(self.entries.len());
+        let mut next = HashMap::with_capacity(checks.size_hint().0);
         for prepared in checks {
             let id: Arc<str> = Arc::from(prepared.check.id.as_str());
             let entry = match self.entries.remove(&id) {
@@ -72,30 +72,23 @@ impl Timers {
                 }
                 Some(mut entry) => {
                     summary.changed += 1;
-                    (entry.check, entry.generation) = (Arc::new(prepared), self.fresh_generation());
-                    (entry.last_slot, entry.failing) = (None, false);
+                    (entry.check, entry.generation, entry.failing) = (prepared, self.fresh_generation(), false);
                     match mem::replace(&mut entry.state, State::Superseded) {
                         State::Waiting { key, .. } => {
                             self.queue.remove(&key);
-                            entry.wait(&id, &mut self.queue, now);
+                            entry.wait(&id, &mut self.queue, None, now);
                         }
-                        State::InFlight { stop } => stop.cancel(),
+                        State::InFlight { stop, .. } => stop.cancel(),
                         State::Superseded => {}
-                        State::Stopped => entry.wait(&id, &mut self.queue, now),
+                        State::Stopped => entry.wait(&id, &mut self.queue, None, now),
                     }
                     entry
                 }
                 None => {
                     summary.added += 1;
                     let generation = self.fresh_generation();
-                    let mut entry = Entry {
-                        check: Arc::new(prepared),
-                        generation,
-                        last_slot: None,
-                        failing: false,
-                        state: State::Stopped,
-                    };
-                    entry.wait(&id, &mut self.queue, now);
+                    let mut entry = Entry { check: prepared, generation, failing: false, state: State::Stopped };
+                    entry.wait(&id, &mut self.queue, None, now);
                     entry
                 }
             };
@@ -105,7 +98,7 @@ impl Timers {
             summary.removed += 1;
             match entry.state {
                 State::Waiting { key, .. } => drop(self.queue.remove(&key)),
-                State::InFlight { stop } => stop.cancel(),
+                State::InFlight { stop, .. } => stop.cancel(),
                 State::Superseded | State::Stopped => {}
             }
         }
@@ -130,17 +123,15 @@ impl Timers {
             let now = clock.now();
             let interval = entry.interval();
             if now >= slot + interval || slot > now + interval {
-                entry.last_slot = None;
-                entry.wait(&id, &mut self.queue, now);
+                entry.wait(&id, &mut self.queue, None, now);
                 continue;
             }
             if now < slot {
                 entry.state = State::Waiting { key: self.queue.insert(id.clone(), until(now, slot)), slot };
                 continue;
             }
-            entry.last_slot = Some(slot);
             let stop = CancellationToken::new();
-            entry.state = State::InFlight { stop: stop.clone() };
+            entry.state = State::InFlight { stop: stop.clone(), slot };
             let (check, generation, failing) = (entry.check.clone(), entry.generation, entry.failing);
             return Poll::Ready(DueSlot { id, check, generation, slot, failing, stop });
         }
@@ -149,21 +140,20 @@ impl Timers {
     /// A slot task ended: `failing` is whether its latest attempt failed, `None` when nobody takes results any
     /// more. The check waits for its next slot, unless it was removed, changed (then its new version starts), or
     /// the scheduler is closing.
-    pub(super) fn finished(&mut self, id: &Arc<str>, generation: u64, failing: Option<bool>, now: Timestamp) {
+    pub(super) fn finished(&mut self, id: &Arc<str>, generation: u32, failing: Option<bool>, now: Timestamp) {
         if self.closed {
             return;
         }
         let Some(entry) = self.entries.get_mut(id) else { return };
-        if entry.generation == generation {
-            match failing {
-                Some(failing) => {
-                    entry.failing = failing;
-                    entry.wait(id, &mut self.queue, now);
-                }
-                None => entry.state = State::Stopped,
+        match (&entry.state, failing) {
+            (State::InFlight { slot, .. }, Some(failing)) if entry.generation == generation => {
+                let last_slot = *slot;
+                entry.failing = failing;
+                entry.wait(id, &mut self.queue, Some(last_slot), now);
             }
-        } else if matches!(entry.state, State::Superseded) {
-            entry.wait(id, &mut self.queue, now);
+            (State::InFlight { .. }, None) if entry.generation == generation => entry.state = State::Stopped,
+            (State::Superseded, _) => entry.wait(id, &mut self.queue, None, now),
+            _ => {}
         }
     }
 
@@ -172,14 +162,14 @@ impl Timers {
         self.closed = true;
         self.queue.clear();
         for entry in self.entries.values_mut() {
-            if let State::InFlight { stop } = mem::replace(&mut entry.state, State::Stopped) {
+            if let State::InFlight { stop, .. } = mem::replace(&mut entry.state, State::Stopped) {
                 stop.cancel();
             }
         }
     }
 
-    fn fresh_generation(&mut self) -> u64 {
-        self.next_generation += 1;
+    fn fresh_generation(&mut self) -> u32 {
+        self.next_generation = self.next_generation.wrapping_add(1);
         self.next_generation
     }
 }
@@ -189,12 +179,12 @@ impl Entry {
         SignedDuration::try_from(self.check.check.interval).unwrap_or(SignedDuration::MAX)
     }
 
-    /// Sets the timer for the check's next slot: the first after its last one, or after `now` when there was
-    /// none or the wall clock stepped back by more than an interval since (then the slots follow the clock
-    /// rather than wait out the step).
-    fn wait(&mut self, id: &Arc<str>, queue: &mut DelayQueue<Arc<str>>, now: Timestamp) {
+    /// Sets the timer for the check's next slot: the first after `last_slot`, or after `now` when there was none
+    /// or the wall clock stepped back by more than an interval since (then the slots follow the clock rather than
+    /// wait out the step).
+    fn wait(&mut self, id: &Arc<str>, queue: &mut DelayQueue<Arc<str>>, last_slot: Option<Timestamp>, now: Timestamp) {
         let check = &self.check.check;
-        let not_before = match self.last_slot {
+        let not_before = match last_slot {
             Some(last) if last <= now + self.interval() => last + SignedDuration::from_nanos(1),
             _ => now,
         };

@@ -22,8 +22,10 @@ use regex::Regex;
 use rustls::ClientConfig;
 use url::Url;
 
-use crate::check::{Check, CheckKind, HttpExpect, StatusSpec, TcpSettings};
-use crate::spec::{DNS_RECORD_TYPES, DnsSpec, HttpExpectations, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec};
+use crate::check::{Check, CheckKind, HttpExpect, HttpSettings, StatusSpec, TcpSettings};
+use crate::spec::{
+    DNS_RECORD_TYPES, DnsSpec, HttpExpectations, HttpProbeSettings, HttpSpec, PreparedCheck, ProbeSpec, RCODES, TcpSpec,
+};
 use crate::tls::{self, Alpn, TlsOptions};
 
 /// True for `[a-z0-9._-]{1,64}`, the shape of check ids, regions and agent ids.
@@ -32,10 +34,13 @@ pub fn is_valid_label(text: &str) -> bool {
         && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Prepares checks, sharing TLS configurations between checks with equal TLS options.
+/// Prepares checks, sharing TLS configurations between checks with equal TLS options, and prepared `http:`
+/// sections between checks with equal sections.
 #[derive(Default)]
 pub struct Preparer {
     tls_configs: HashMap<TlsOptions, Arc<ClientConfig>>,
+    /// Keyed by the section as JSON (`None`: no section).
+    http_settings: HashMap<Option<String>, Arc<HttpProbeSettings>>,
 }
 
 /// Collects problems for one check.
@@ -123,7 +128,7 @@ impl Preparer {
             CheckKind::Icmp => kinds::prepare_icmp(&check, &mut problems).map(|spec| ProbeSpec::Icmp(Arc::new(spec))),
         };
         match spec {
-            Some(spec) if problems.list.is_empty() => Ok(PreparedCheck { check, timeout, spec }),
+            Some(spec) if problems.list.is_empty() => Ok(PreparedCheck { check: Arc::new(check), timeout, spec }),
             _ => Err(problems.list),
         }
     }
@@ -138,7 +143,6 @@ impl Preparer {
     }
 
     fn prepare_http(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<HttpSpec> {
-        let settings = check.http.as_deref().cloned().unwrap_or_default();
         let url = match Url::parse(&check.target) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
             // Shown redacted: a target may carry a password or an API key in its query.
@@ -156,6 +160,22 @@ impl Preparer {
                 None
             }
         };
+        let settings = self.http_settings(check.http.as_deref(), problems);
+        Some(HttpSpec { url: url?, settings: settings? })
+    }
+
+    /// The prepared `http:` section, shared with earlier checks that wrote the same one.
+    fn http_settings(
+        &mut self,
+        written: Option<&HttpSettings>,
+        problems: &mut Problems<'_>,
+    ) -> Option<Arc<HttpProbeSettings>> {
+        let key = written.and_then(|settings| serde_json::to_string(settings).ok());
+        if let Some(prepared) = self.http_settings.get(&key) {
+            return Some(prepared.clone());
+        }
+        let problems_before = problems.list.len();
+        let settings = written.cloned().unwrap_or_default();
         let method = Method::from_str(&settings.method)
             .map_err(|_| problems.add("http.method", format!("{:?} is not an HTTP method", settings.method)))
             .ok();
@@ -172,7 +192,7 @@ impl Preparer {
         let expect = expectations(&settings.expect, "http.expect", problems);
         let steps = steps::prepare(&settings, problems);
         let proxy = settings.proxy.as_ref().and_then(|proxy| match Url::parse(proxy) {
-            Ok(url) if url.scheme() == "http" && url.host().is_some() => Some(url),
+            Ok(url) if url.scheme() == "http" && url.host().is_some() => Some(Box::new(url)),
             _ => {
                 problems.add("http.proxy", format!("{proxy:?} is not an http://host:port proxy URL"));
                 None
@@ -189,10 +209,9 @@ impl Preparer {
             })
             .map_err(|error| problems.add("http", error))
             .ok();
-        Some(HttpSpec {
-            url: url?,
+        let prepared = Arc::new(HttpProbeSettings {
             method: method?,
-            headers: headers?,
+            headers: Some(headers?).filter(|headers| !headers.is_empty()).map(Box::new),
             sensitive_headers,
             body: settings.body,
             max_redirects: settings.max_redirects,
@@ -202,7 +221,12 @@ impl Preparer {
             ip_version: settings.ip_version,
             expect,
             steps: steps?,
-        })
+        });
+        // Shared only when it is right: a section with a problem is reported for every check that writes it.
+        if problems.list.len() == problems_before {
+            self.http_settings.insert(key, prepared.clone());
+        }
+        Some(prepared)
     }
 
     fn prepare_dns(&mut self, check: &Check, problems: &mut Problems<'_>) -> Option<DnsSpec> {
@@ -405,3 +429,6 @@ pub fn split_host_port(target: &str) -> Result<(String, u16), String> {
     }
     Ok((host.to_owned(), port))
 }
+
+#[cfg(test)]
+mod tests;

@@ -57,7 +57,8 @@ impl IngestSettings {
     /// agents then run the checks (and controls) of their own `agent.yaml`.
     pub fn from_config(config: &CollectorConfig) -> Self {
         let central = config.checks.iter().chain(&config.control_checks);
-        let checks = (!config.checks.is_empty()).then(|| central.map(|prepared| prepared.check.clone()).collect());
+        let checks =
+            (!config.checks.is_empty()).then(|| central.map(|prepared| Check::clone(&prepared.check)).collect());
         let closes = config
             .contracts
             .iter()

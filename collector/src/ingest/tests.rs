@@ -112,7 +112,8 @@ impl Session {
 async fn serve_pushing(checks_yaml: &str) -> (Fixture, Session, v1::CheckConfig) {
     let checks = slaprobe_checks::parse_checks_document(checks_yaml).unwrap();
     let fixture = serve_with(|settings| {
-        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+        settings.checks =
+            Some(checks.into_iter().map(|prepared| slaprobe_checks::Check::clone(&prepared.check)).collect());
     })
     .await;
     let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
@@ -473,7 +474,8 @@ async fn a_check_list_too_large_for_one_message_is_refused_in_words() {
     }
     let checks = slaprobe_checks::parse_checks_document(&yaml).unwrap();
     let fixture = serve_with(|settings| {
-        settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+        settings.checks =
+            Some(checks.into_iter().map(|prepared| slaprobe_checks::Check::clone(&prepared.check)).collect());
     })
     .await;
     let mut session = open(fixture.address, Some("s3cret"), "agent-eu-1", "eu-west").await.unwrap();
@@ -507,11 +509,11 @@ fn each_agent_probing_a_check_gets_its_turn_across_the_interval() {
     )
     .unwrap();
     let mut settings = IngestSettings::admitting(agents);
-    settings.checks = Some(checks.into_iter().map(|prepared| prepared.check).collect());
+    settings.checks = Some(checks.into_iter().map(|prepared| slaprobe_checks::Check::clone(&prepared.check)).collect());
     let phases = |agent: &str, region: &str| -> Vec<(String, Option<std::time::Duration>)> {
         let pushed = settings.pushed_config(agent, region).unwrap();
         let checks = slaprobe_checks::parse_checks_document(&pushed.checks_yaml).unwrap();
-        checks.into_iter().map(|prepared| (prepared.check.id, prepared.check.phase)).collect()
+        checks.into_iter().map(|prepared| (prepared.check.id.clone(), prepared.check.phase)).collect()
     };
     let base = slaprobe_checks::slot_offset("api", std::time::Duration::from_secs(60)).as_millis() as u64;
     let turn = |quarter: u64| Some(std::time::Duration::from_millis((base + quarter * 15_000) % 60_000));

@@ -82,6 +82,18 @@ fn checks_yaml(count: usize, target: &Target, interval: &str, indent: &str) -> S
 
 /// [`checks_yaml`] with `extra` (`, confirm: …`) added to each check.
 fn checks_yaml_with(count: usize, target: &Target, interval: &str, indent: &str, extra: &str) -> String {
+    checks_yaml_of(count, |_| target.url.clone(), target, interval, indent, extra)
+}
+
+/// [`checks_yaml_with`], check `index` probing `url_of(index)`.
+fn checks_yaml_of(
+    count: usize,
+    url_of: impl Fn(usize) -> String,
+    target: &Target,
+    interval: &str,
+    indent: &str,
+    extra: &str,
+) -> String {
     let timeout = if interval == "1s" {
         "800ms"
     } else if interval == "2s" {
@@ -94,7 +106,7 @@ fn checks_yaml_with(count: usize, target: &Target, interval: &str, indent: &str,
         .map(|index| {
             format!(
                 "{indent}- {{ id: web-{index}, kind: http, target: \"{}\", interval: {interval}, timeout: {timeout}{http}{extra} }}\n",
-                target.url
+                url_of(index)
             )
         })
         .collect()
@@ -177,7 +189,11 @@ pub async fn measure_standalone(dir: &Path, name: &str, yaml: &str, seconds: u64
 pub async fn memory(dir: &Path, target: &Target, checks: usize, interval: &str, seconds: u64) -> (f64, usize) {
     let config = write(
         dir.join("memory.yaml"),
-        &format!("agent_id: bench\nregion: bench\nchecks:\n{}", checks_yaml(checks, target, interval, "  ")),
+        // Each check its own URL, as in a real fleet (a URL each is what checks that differ only in target cost).
+        &format!(
+            "agent_id: bench\nregion: bench\nchecks:\n{}",
+            checks_yaml_of(checks, |index| format!("{}?check=web-{index}", target.url), target, interval, "  ", "")
+        ),
     );
     let output = dir.join("memory.jsonl");
     let mut agent = start_agent(&config, Some(&output));

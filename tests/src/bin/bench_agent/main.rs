@@ -35,6 +35,7 @@ use slaprobe_tests::http_server::HttpServer;
 struct Options {
     kinds_only: bool,
     floor_only: bool,
+    memory_only: bool,
     memory_interval: String,
     kind_checks: usize,
     checks: usize,
@@ -47,6 +48,7 @@ fn options() -> Options {
     let mut options = Options {
         kinds_only: false,
         floor_only: false,
+        memory_only: false,
         memory_interval: "60s".to_owned(),
         kind_checks: 200,
         checks: 1000,
@@ -55,7 +57,11 @@ fn options() -> Options {
         memory_seconds: 60,
     };
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    for (flag, set) in [("--kinds-only", &mut options.kinds_only), ("--floor-only", &mut options.floor_only)] {
+    for (flag, set) in [
+        ("--kinds-only", &mut options.kinds_only),
+        ("--floor-only", &mut options.floor_only),
+        ("--memory-only", &mut options.memory_only),
+    ] {
         if let Some(position) = args.iter().position(|arg| arg == flag) {
             *set = true;
             args.remove(position);
@@ -82,7 +88,7 @@ fn options() -> Options {
 fn usage() -> ! {
     eprintln!(
         "usage: bench-agent [--checks N] [--seconds S] [--memory-checks N] [--memory-seconds S] \
-         [--memory-interval 5m] [--kind-checks N] [--kinds-only] [--floor-only]"
+         [--memory-interval 5m] [--kind-checks N] [--kinds-only] [--floor-only] [--memory-only]"
     );
     std::process::exit(64)
 }
@@ -116,6 +122,17 @@ async fn compare(
     }
 }
 
+/// Runs the agent with `--memory-checks` HTTP checks of their own URLs and prints its peak RSS.
+async fn memory(dir: &std::path::Path, http: &Target, options: &Options) {
+    let (memory_checks, memory_interval) = (options.memory_checks, &options.memory_interval);
+    let (peak, probes) = agent_runs::memory(dir, http, memory_checks, memory_interval, options.memory_seconds).await;
+    println!(
+        "slaprobe-agent: {memory_checks} HTTP checks at {memory_interval} for {} s ({probes} probes): peak RSS MB \
+         {peak:.1}   (target <= 40 for 10,000 at 60s, <= 96 for 100,000 at 5m)",
+        options.memory_seconds
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let options = options();
@@ -132,6 +149,10 @@ async fn main() {
     let (checks, seconds) = (options.checks, options.seconds);
     let server = HttpServer::start().await;
     let http = Target { url: server.url("/"), http: None };
+    if options.memory_only {
+        memory(dir.path(), &http, &options).await;
+        return;
+    }
     let ca = CaFile::new();
     let tls_server = HttpServer::start_tls(ca.ca.server_cert(-1, 90).server_config(&[b"http/1.1"])).await;
     let https = Target { url: tls_server.url("/"), http: Some(format!("{{ ca_file: \"{}\" }}", ca.path.display())) };
@@ -172,14 +193,7 @@ async fn main() {
         100.0 * with.cpu_ms_per_probe / without.cpu_ms_per_probe
     );
 
-    let (memory_checks, memory_interval) = (options.memory_checks, &options.memory_interval);
-    let (peak, probes) =
-        agent_runs::memory(dir.path(), &http, memory_checks, memory_interval, options.memory_seconds).await;
-    println!(
-        "slaprobe-agent: {memory_checks} HTTP checks at {memory_interval} for {} s ({probes} probes): peak RSS MB \
-         {peak:.1}   (target <= 40 for 10,000 at 60s, <= 96 for 100,000 at 5m)",
-        options.memory_seconds
-    );
+    memory(dir.path(), &http, &options).await;
 
     compare(dir.path(), "HTTP", &http.url, None, &plain, seconds).await;
     compare(dir.path(), "HTTPS", &https.url, Some(&ca.path), &tls, seconds).await;
