@@ -154,9 +154,10 @@ async fn drive<R: AttemptRunner>(shared: Arc<Shared<R>>, stop: CancellationToken
     }
 }
 
-/// Runs a due slot, then sets the check's next one.
+/// Runs a due slot, then sets the check's next one. The slot's state is boxed, so that the task spawned for it
+/// is small to move.
 async fn run_due<R: AttemptRunner>(shared: Arc<Shared<R>>, due: DueSlot) {
-    let failing = slot::run_slot(&shared, &due.check, due.slot, &due.stop, due.failing).await;
+    let failing = Box::pin(slot::run_slot(&shared, &due.check, due.slot, &due.stop, due.failing)).await;
     let now = shared.clock.now();
     shared.timers().finished(&due.id, due.generation, failing, now);
 }
