@@ -305,3 +305,16 @@ async fn a_removed_check_stops_and_an_idle_scheduler_wakes_for_new_checks() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(drain(&mut fixture.results)["b"].len() >= 2, "an added check runs on an idle scheduler");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slot_years_away_waits_without_a_panic() {
+    // The timer queue's wheel ends at about two years (795 days); this check's first slot is 887 days away.
+    let mut fixture = fixture(Duration::from_millis(100), 100);
+    let yaml = "- { id: rare, kind: tcp, target: \"127.0.0.1:9\", interval: 2000days, phase: 1400days }\n";
+    assert_eq!(fixture.scheduler.apply(checks(yaml)).added, 1);
+    tokio::time::sleep(Duration::from_secs(900 * 24 * 3600)).await;
+    let runs = drain(&mut fixture.results).remove("rare").unwrap_or_default();
+    let slots: Vec<Timestamp> = runs.iter().map(|record| record.scheduled_at.unwrap()).collect();
+    let expected = fixture.clock.base + SignedDuration::from_hours(887 * 24);
+    assert_eq!(slots, [expected], "one slot, on the check's phase");
+}

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use slaprobe_checks::{PreparedCheck, offset_of};
@@ -19,6 +20,10 @@ use tokio_util::time::delay_queue::Key;
 
 use super::{ApplySummary, next_slot};
 use crate::clock::{WallClock, until};
+
+/// The longest a timer is set for: the queue's wheel ends at about two years. A slot further away (a check run
+/// once a year, say) is reached by setting the timer again when it fires early.
+const LONGEST_TIMER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Every scheduled check and the timers of those waiting.
 #[derive(Default)]
@@ -127,7 +132,7 @@ impl Timers {
                 continue;
             }
             if now < slot {
-                entry.state = State::Waiting { key: self.queue.insert(id.clone(), until(now, slot)), slot };
+                entry.state = State::Waiting { key: self.queue.insert(id.clone(), timer(now, slot)), slot };
                 continue;
             }
             let stop = CancellationToken::new();
@@ -189,6 +194,11 @@ impl Entry {
             _ => now,
         };
         let slot = next_slot(not_before, check.interval, offset_of(check));
-        self.state = State::Waiting { key: queue.insert(id.clone(), until(now, slot)), slot };
+        self.state = State::Waiting { key: queue.insert(id.clone(), timer(now, slot)), slot };
     }
+}
+
+/// The timer to set at `now` for `slot`.
+fn timer(now: Timestamp, slot: Timestamp) -> Duration {
+    until(now, slot).min(LONGEST_TIMER)
 }
