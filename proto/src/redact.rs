@@ -26,6 +26,10 @@ pub fn redacted_url(text: &str) -> String {
 
 /// `url` without user, password, query values or fragment.
 pub fn redact(url: &Url) -> String {
+    let clean = url.username().is_empty() && url.password().is_none() && url.query().is_none();
+    if clean && url.fragment().is_none() && url.has_host() {
+        return url.as_str().to_owned();
+    }
     let mut shown = format!("{}://", url.scheme());
     match url.host_str() {
         Some(host) => shown.push_str(host),
@@ -65,5 +69,17 @@ mod tests {
         assert_eq!(redacted_url("mail.example:25"), "mail.example:25", "not a URL with a host");
         assert_eq!(redacted_url("api.example"), "api.example");
         assert_eq!(redacted_url("https://u@h.example/"), "https://h.example/");
+        assert_eq!(redacted_url("https://h.example/#frag"), "https://h.example/");
+        assert_eq!(redacted_url("https://h.example/?"), "https://h.example/?");
+        assert_eq!(redacted_url("http://[::1]:8080/a/b"), "http://[::1]:8080/a/b");
+        assert_eq!(redacted_url("HTTP://H.EXAMPLE:80/p"), "http://h.example/p");
+    }
+
+    #[test]
+    fn a_url_without_credentials_query_or_fragment_comes_back_as_written() {
+        for text in ["https://api.example/health", "http://[::1]:8080/a/b", "http://127.0.0.1:18080/"] {
+            let url = url::Url::parse(text).unwrap();
+            assert_eq!(super::redact(&url), url.as_str());
+        }
     }
 }

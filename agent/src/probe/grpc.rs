@@ -45,7 +45,7 @@ pub async fn probe(context: &ProbeContext, spec: &GrpcSpec, attempt: &mut Attemp
             let name =
                 server_name(&spec.host).map_err(|error| Failure::new(ErrorKind::Tls, format!("tls: {error}")))?;
             no_delay(&stream);
-            attempt.enter(format!("in the TLS handshake with {address}"));
+            attempt.enter_at("in the TLS handshake with", address);
             let start = Instant::now();
             let (tls, _) = handshake_noting(config.clone(), name, stream).await;
             add_phase(&mut attempt.phases.tls, start);
@@ -78,7 +78,7 @@ where
     let origin: Uri = origin
         .parse()
         .map_err(|error| Failure::new(ErrorKind::Grpc, format!("grpc: {origin:?} is not a usable origin: {error}")))?;
-    attempt.enter(format!("in the HTTP/2 handshake with {address}"));
+    attempt.enter_at("in the HTTP/2 handshake with", address);
     let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
         .await
         .map_err(|error| Failure::new(ErrorKind::Grpc, format!("grpc: the HTTP/2 handshake failed: {error}")))?;

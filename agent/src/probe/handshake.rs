@@ -33,7 +33,7 @@ pub async fn probe(context: &ProbeContext, spec: &TlsCheckSpec, attempt: &mut At
     detail(attempt).remote_addr = Some(address.to_string());
     let stream = context.connect(address, attempt).await?;
     no_delay(&stream);
-    attempt.enter(format!("in the TLS handshake with {address}"));
+    attempt.enter_at("in the TLS handshake with", address);
     let start = Instant::now();
     let (result, presented) = handshake_noting(spec.tls.clone(), spec.server_name.clone(), stream).await;
     add_phase(&mut attempt.phases.tls, start);

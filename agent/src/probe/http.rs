@@ -1,6 +1,7 @@
-//! HTTP(S) probe on hyper and rustls directly, so each phase is measured on its own: `dns`, `connect`, `tls`,
-//! `ttfb` (request sent → response headers) and `transfer` (headers → end of body), summed over redirect hops
-//! as blackbox_exporter does. Every hop opens a fresh connection; nothing is pooled or resumed.
+//! HTTP(S) probe on rustls and a plain HTTP/1.1 exchange ([`super::http1`]; hyper for a connection that
+//! negotiated h2), so each phase is measured on its own: `dns`, `connect`, `tls`, `ttfb` (request sent →
+//! response headers) and `transfer` (headers → end of body), summed over redirect hops as blackbox_exporter
+//! does. Every hop opens a fresh connection; nothing is pooled or resumed.
 //!
 //! Redirects are followed on fresh connections too; once one leaves the configured origin (another host or
 //! port, or https → http), the sensitive headers are no longer sent. Every URL recorded or put in an error
@@ -15,20 +16,20 @@ use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HOST, LOCATION, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
+use http::header::{LOCATION, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use jiff::Timestamp;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Url;
 
-use super::capture;
 use super::net::no_delay;
 use super::tls::{check_cert_days, describe_handshake_error, handshake_noting, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
+use super::{capture, http1};
 use slaprobe_checks::spec::{HttpExpectations, HttpSpec};
 use slaprobe_proto::HttpDetail;
 use slaprobe_proto::capture::BODY_HEAD_BYTES;
@@ -40,9 +41,6 @@ use slaprobe_proto::redact::redact;
 const MAX_KEPT_BODY: usize = 1 << 20;
 /// Longest proxy `CONNECT` response head accepted.
 const MAX_PROXY_HEAD: usize = 8 * 1024;
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// The final response of one hop (its headers are kept in [`capture::Pending`], for a failure capture too).
 pub(super) struct Response {
@@ -67,7 +65,7 @@ pub(super) struct Planned<'a> {
 pub async fn probe(context: &ProbeContext, spec: &HttpSpec, attempt: &mut Attempt) -> Result<(), Failure> {
     attempt.http = Some(HttpDetail::default());
     if !spec.settings.steps.is_empty() {
-        return super::steps::run(context, spec, attempt).await;
+        return Box::pin(super::steps::run(context, spec, attempt)).await;
     }
     let planned = Planned {
         url: spec.url.clone(),
@@ -144,7 +142,7 @@ pub(super) async fn request(
     Ok(response)
 }
 
-fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
+pub(super) fn detail(attempt: &mut Attempt) -> &mut HttpDetail {
     attempt.http.get_or_insert_default()
 }
 
@@ -188,24 +186,34 @@ async fn exchange(
         add_phase(&mut attempt.phases.connect, start);
         tunnel?;
     }
-    let (io, h2): (Box<dyn Io>, bool) = if https {
-        let tls = handshake(spec, host, stream, attempt).await?;
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        (Box::new(tls), h2)
-    } else {
-        (Box::new(stream), false)
-    };
-    let request = build_request(spec, &outgoing, h2)?;
-    let io = TokioIo::new(io);
-    let handshake_failed = |error: hyper::Error| describe_hyper_error(&error, None, "during the HTTP handshake");
-    if h2 {
-        let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(handshake_failed)?;
-        receive(connection, sender.send_request(request), outgoing.keep, address, attempt).await
-    } else {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(handshake_failed)?;
-        receive(connection, sender.send_request(request), outgoing.keep, address, attempt).await
+    if https {
+        // Boxed, as the multi-step path is: a plain HTTP probe's future stays small, and small to move.
+        return Box::pin(over_tls(spec, host, stream, outgoing, address, attempt)).await;
     }
+    let request = http1_request(spec, &outgoing);
+    http1::exchange(stream, &request, outgoing.method, outgoing.keep, address, attempt).await
+}
+
+/// The TLS handshake, then the exchange in the protocol it negotiated (h2 through hyper, else HTTP/1.1).
+async fn over_tls(
+    spec: &HttpSpec,
+    host: &str,
+    stream: TcpStream,
+    outgoing: Outgoing<'_>,
+    address: SocketAddr,
+    attempt: &mut Attempt,
+) -> Result<Response, Failure> {
+    let tls = handshake(spec, host, stream, attempt).await?;
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let request = h2_request(spec, &outgoing)?;
+        let io = TokioIo::new(tls);
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|error| describe_hyper_error(&error, None, "during the HTTP/2 handshake"))?;
+        return receive(connection, sender.send_request(request), outgoing.keep, address, attempt).await;
+    }
+    let request = http1_request(spec, &outgoing);
+    http1::exchange(tls, &request, outgoing.method, outgoing.keep, address, attempt).await
 }
 
 /// Drives `connection` in this task while the request is answered and the body read, then drops it: the
@@ -222,7 +230,7 @@ where
     R: Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>,
 {
     let mut connection = ConnectionDriver { connection: pin!(connection), outcome: None };
-    attempt.enter(format!("waiting for the response from {address}"));
+    attempt.enter_at("waiting for the response from", address);
     let sent = Instant::now();
     let response = connection.alongside(response).await;
     add_phase(&mut attempt.phases.ttfb, sent);
@@ -239,7 +247,7 @@ where
     attempt.pending.status_line = Some(capture::status_line(version, status, reason));
     let (parts, incoming) = response.into_parts();
     attempt.pending.headers = Some(parts.headers);
-    attempt.enter(format!("reading the response body from {address}"));
+    attempt.enter_at("reading the response body from", address);
     let transfer_start = Instant::now();
     let body = connection.alongside(read_body(incoming, keep)).await;
     add_phase(&mut attempt.phases.transfer, transfer_start);
@@ -328,33 +336,44 @@ async fn open_tunnel(stream: &mut TcpStream, host: &str, port: u16, attempt: &mu
     }
 }
 
-fn build_request(spec: &HttpSpec, outgoing: &Outgoing<'_>, h2: bool) -> Result<Request<Full<Bytes>>, Failure> {
-    let Outgoing { url, method, headers: configured, body, send_sensitive, keep: _ } = *outgoing;
-    let through_plain_proxy = spec.settings.proxy.is_some() && url.scheme() == "http";
-    let target = if h2 || through_plain_proxy {
-        url.as_str().to_owned()
+/// The headers `outgoing` sends: all configured ones while on the configured origin, else the non-sensitive ones.
+fn sendable<'a>(
+    spec: &'a HttpSpec,
+    outgoing: &Outgoing<'a>,
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
+    let send_sensitive = outgoing.send_sensitive;
+    outgoing.headers.iter().filter(move |(name, _)| send_sensitive || !spec.settings.is_sensitive(name))
+}
+
+fn http1_request(spec: &HttpSpec, outgoing: &Outgoing<'_>) -> Vec<u8> {
+    let url = outgoing.url;
+    let target = if spec.settings.proxy.is_some() && url.scheme() == "http" {
+        url.as_str()
     } else {
-        match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        }
+        &url[url::Position::BeforePath..url::Position::AfterQuery]
     };
-    let invalid = |what: &str| {
-        Failure::new(ErrorKind::Http, format!("http: cannot build the request: invalid {what} in {}", redact(url)))
+    let wire = http1::Wire {
+        method: outgoing.method,
+        target,
+        authority: &url[url::Position::BeforeHost..url::Position::AfterPort],
+        body: outgoing.body,
     };
-    let mut builder = Request::builder().method(method.clone()).uri(target);
-    let headers = builder.headers_mut().ok_or_else(|| invalid("URL"))?;
-    let sendable = configured.iter().filter(|(name, _)| send_sensitive || !spec.settings.is_sensitive(name));
-    headers.extend(sendable.map(|(name, value)| (name.clone(), value.clone())));
-    if !h2 && !headers.contains_key(HOST) {
-        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
-        headers.insert(HOST, HeaderValue::from_str(authority).map_err(|_| invalid("host"))?);
-    }
+    http1::request_bytes(wire, sendable(spec, outgoing))
+}
+
+fn h2_request(spec: &HttpSpec, outgoing: &Outgoing<'_>) -> Result<Request<Full<Bytes>>, Failure> {
+    let invalid = || {
+        let shown = redact(outgoing.url);
+        Failure::new(ErrorKind::Http, format!("http: cannot build the request: invalid URL {shown}"))
+    };
+    let mut builder = Request::builder().method(outgoing.method.clone()).uri(outgoing.url.as_str());
+    let headers = builder.headers_mut().ok_or_else(invalid)?;
+    headers.extend(sendable(spec, outgoing).map(|(name, value)| (name.clone(), value.clone())));
     if !headers.contains_key(USER_AGENT) {
         headers.insert(USER_AGENT, HeaderValue::from_static(concat!("slaprobe-agent/", env!("CARGO_PKG_VERSION"))));
     }
-    let body = body.map(|text| Bytes::from(text.to_owned())).unwrap_or_default();
-    builder.body(Full::new(body)).map_err(|_| invalid("URL"))
+    let body = outgoing.body.map(|text| Bytes::from(text.to_owned())).unwrap_or_default();
+    builder.body(Full::new(body)).map_err(|_| invalid())
 }
 
 /// Reads the body to its end, keeping its first `keep` bytes; returns the kept bytes and the count received, or

@@ -5,7 +5,7 @@
 //! deadline cuts it short the result still says how far it got.
 //!
 //! Layout:
-//! - [`http`], [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`], [`icmp`]: the probe kinds; [`steps`]: the
+//! - [`http`] (with `http1`, one HTTP/1.1 exchange), [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`], [`icmp`]: the probe kinds; [`steps`]: the
 //!   steps of a multi-step HTTP check.
 //! - [`net`]: name resolution and connecting from the agent's `source_ip`.
 //! - [`tls`]: rustls client settings and handshake facts.
@@ -16,6 +16,7 @@ pub mod dns;
 pub mod grpc;
 pub mod handshake;
 pub mod http;
+mod http1;
 pub mod icmp;
 pub mod net;
 pub mod steps;
@@ -24,6 +25,7 @@ pub mod tls;
 
 use futures_util::future::BoxFuture;
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -135,7 +137,7 @@ pub struct Attempt {
     /// Values captured while the attempt ran (a step's token): sent on, never kept in the result.
     pub secrets: Vec<String>,
     /// What the probe is doing now, for timeout messages ("connecting to 192.0.2.1:443").
-    pub stage: String,
+    pub stage: Stage,
     /// What the server said, kept raw until the attempt is judged: a failure keeps it ([`capture::settle`]).
     pub pending: capture::Pending,
 }
@@ -143,7 +145,35 @@ pub struct Attempt {
 impl Attempt {
     /// Records that the probe has entered `stage`.
     pub fn enter(&mut self, stage: impl Into<String>) {
-        self.stage = stage.into();
+        self.stage = Stage::Said(stage.into());
+    }
+
+    /// Records that the probe is `doing` something with `address` ("connecting to"); written out only if the
+    /// attempt is cut short, so that an attempt that ends in time formats nothing.
+    pub fn enter_at(&mut self, doing: &'static str, address: SocketAddr) {
+        self.stage = Stage::At(doing, address);
+    }
+}
+
+/// What an attempt is doing, for the message of one cut short.
+#[derive(Debug, Default)]
+pub enum Stage {
+    /// Nothing said yet.
+    #[default]
+    Starting,
+    /// In so many words.
+    Said(String),
+    /// Doing something (`connecting to`) with an address.
+    At(&'static str, SocketAddr),
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Starting => Ok(()),
+            Self::Said(text) => f.write_str(text),
+            Self::At(doing, address) => write!(f, "{doing} {address}"),
+        }
     }
 }
 
@@ -202,7 +232,9 @@ pub async fn run_check(
         }
     };
     let mut outcome = outcome.map_err(|mut failure| {
-        if matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Cancelled) && !attempt.stage.is_empty() {
+        if matches!(failure.kind, ErrorKind::Timeout | ErrorKind::Cancelled)
+            && !matches!(attempt.stage, Stage::Starting)
+        {
             let step = attempt.step.as_ref().map(|step| format!("in {step}, ")).unwrap_or_default();
             failure.message = format!("{} ({step}while {})", failure.message, attempt.stage);
         }

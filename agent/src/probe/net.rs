@@ -110,7 +110,7 @@ impl ProbeContext {
         };
         attempt.enter(format!("resolving {host}"));
         let start = Instant::now();
-        let lookup = resolver.lookup_ip(host).await;
+        let lookup = Box::pin(resolver.lookup_ip(host)).await;
         add_phase(&mut attempt.phases.dns, start);
         let lookup =
             lookup.map_err(|error| Failure::new(ErrorKind::Dns, format!("dns: cannot resolve {host}: {error}")))?;
@@ -122,7 +122,7 @@ impl ProbeContext {
     /// Nagle's algorithm stays on: a probe's first write is never delayed by it. TLS callers turn it off with
     /// [`no_delay`], since the request follows the handshake's last flight before that is acknowledged.
     pub async fn connect(&self, address: SocketAddr, attempt: &mut Attempt) -> Result<TcpStream, Failure> {
-        attempt.enter(format!("connecting to {address}"));
+        attempt.enter_at("connecting to", address);
         let start = Instant::now();
         let stream = self.open(address).await;
         add_phase(&mut attempt.phases.connect, start);

@@ -33,7 +33,7 @@ pub async fn probe(context: &ProbeContext, spec: &TcpSpec, attempt: &mut Attempt
         Some(config) => {
             let name =
                 server_name(&spec.host).map_err(|error| Failure::new(ErrorKind::Tls, format!("tls: {error}")))?;
-            attempt.enter(format!("in the TLS handshake with {address}"));
+            attempt.enter_at("in the TLS handshake with", address);
             let start = Instant::now();
             no_delay(&stream);
             let tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, stream).await;
@@ -57,7 +57,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     attempt: &mut Attempt,
 ) -> Result<(), Failure> {
     if let Some(payload) = &spec.send {
-        attempt.enter(format!("sending to {address}"));
+        attempt.enter_at("sending to", address);
         stream.write_all(payload).await.map_err(|error| {
             Failure::new(ErrorKind::Connect, format!("connect: sending to {address} failed: {error}"))
         })?;

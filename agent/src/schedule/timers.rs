@@ -37,6 +37,8 @@ pub(super) struct Timers {
 /// One scheduled check.
 struct Entry {
     check: PreparedCheck,
+    /// Where the check's slots fall within its interval ([`offset_of`], a hash of its id, kept).
+    offset: Duration,
     /// Told apart from an earlier version of the same check still in flight.
     generation: u32,
     /// Whether the latest attempt failed (confirmations follow failures).
@@ -77,6 +79,7 @@ impl Timers {
                 }
                 Some(mut entry) => {
                     summary.changed += 1;
+                    entry.offset = offset_of(&prepared.check);
                     (entry.check, entry.generation, entry.failing) = (prepared, self.fresh_generation(), false);
                     match mem::replace(&mut entry.state, State::Superseded) {
                         State::Waiting { key, .. } => {
@@ -92,7 +95,9 @@ impl Timers {
                 None => {
                     summary.added += 1;
                     let generation = self.fresh_generation();
-                    let mut entry = Entry { check: prepared, generation, failing: false, state: State::Stopped };
+                    let offset = offset_of(&prepared.check);
+                    let mut entry =
+                        Entry { check: prepared, offset, generation, failing: false, state: State::Stopped };
                     entry.wait(&id, &mut self.queue, None, now);
                     entry
                 }
@@ -188,12 +193,11 @@ impl Entry {
     /// or the wall clock stepped back by more than an interval since (then the slots follow the clock rather than
     /// wait out the step).
     fn wait(&mut self, id: &Arc<str>, queue: &mut DelayQueue<Arc<str>>, last_slot: Option<Timestamp>, now: Timestamp) {
-        let check = &self.check.check;
         let not_before = match last_slot {
             Some(last) if last <= now + self.interval() => last + SignedDuration::from_nanos(1),
             _ => now,
         };
-        let slot = next_slot(not_before, check.interval, offset_of(check));
+        let slot = next_slot(not_before, self.check.check.interval, self.offset);
         self.state = State::Waiting { key: queue.insert(id.clone(), timer(now, slot)), slot };
     }
 }
