@@ -441,8 +441,9 @@ pub fn validate(terms: ContractFile, path: &str) -> Result<Contract, Vec<String>
         if tier.below <= Decimal::ZERO || tier.below > hundred {
             problem(&format!("{field}.below"), format!("{} is not in (0, 100]", tier.below));
         }
-        if tier.credit < Decimal::ZERO || tier.credit > hundred {
-            problem(&format!("{field}.credit"), format!("{} is not in [0, 100]", tier.credit));
+        // A tier may promise more than the fee (tiers stated against a larger base): `cap` bounds the credit.
+        if tier.credit < Decimal::ZERO {
+            problem(&format!("{field}.credit"), format!("{} is negative", tier.credit));
         }
         if let Some(previous) = index.checked_sub(1).map(|previous| &credits.tiers[previous]) {
             if tier.below >= previous.below {

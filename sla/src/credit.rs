@@ -81,6 +81,18 @@ mod tests {
     }
 
     #[test]
+    fn a_tier_above_100_percent_is_capped() {
+        let generous: Vec<Tier> = [("99.9", "50"), ("99.0", "150"), ("95.0", "300")]
+            .iter()
+            .map(|(below, credit)| Tier { below: dec(below), credit: dec(credit) })
+            .collect();
+        assert_eq!(credit_percent(&generous, dec("100"), Uptime::new(998, 1000)), dec("50"));
+        assert_eq!(credit_percent(&generous, dec("100"), Uptime::new(989, 1000)), dec("100"), "150 capped");
+        assert_eq!(credit_percent(&generous, dec("100"), Uptime::new(1, 1000)), dec("100"), "300 capped");
+        assert_eq!(credit_amount(dec("2000"), dec("100"), dec("0")), dec("2000.00"), "never more than the fee");
+    }
+
+    #[test]
     fn amounts_round_half_away_from_zero_and_respect_the_minimum() {
         assert_eq!(credit_amount(dec("2000"), dec("10"), dec("0")), dec("200.00"));
         assert_eq!(credit_amount(dec("0.25"), dec("10"), dec("0")), dec("0.03"), "0.025 rounds up");

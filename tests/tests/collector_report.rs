@@ -92,6 +92,20 @@ async fn a_known_outage_is_reported_within_one_slice_at_each_edge() {
     assert!((probes - 1..=probes).contains(&eligible), "{eligible} eligible slices for {probes} probes at 1 s");
     assert_eq!(report["credit_percent"].as_f64(), Some(10.0));
     assert_eq!(report["credit_amount"].as_f64(), Some(10.0));
+    // A tier stated above 100 % (against a larger base) is accepted; `cap` bounds the credit.
+    let generous = dir.path().join("generous.yaml");
+    std::fs::write(&generous, ONE_SECOND_CONTRACT.replace("credit: 10 } ] }", "credit: 150 } ], cap: 40 }")).unwrap();
+    let (code, capped, stderr) = run_report(&[
+        "--contracts",
+        generous.to_str().unwrap(),
+        "--results",
+        results_path.to_str().unwrap(),
+        "--period",
+        &period,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let capped: serde_json::Value = serde_json::from_str(capped.trim()).expect("one JSON object");
+    assert_eq!((capped["credit_percent"].as_f64(), capped["credit_amount"].as_f64()), (Some(40.0), Some(40.0)));
     // The month is in progress and was monitored only for these seconds: the time before the first result is
     // `not monitored`, the time after now `future`; neither is unknown, and the report says it is preliminary.
     assert_eq!((report["preliminary"].as_bool(), report["period_status"].as_str()), (Some(true), Some("in_progress")));
@@ -216,7 +230,8 @@ fn malformed_results_and_contracts_are_reported_with_their_place() {
     let bad = contracts(
         dir.path(),
         "contracts:\n  - { id: x, vendor: v, service: s, checks: [], objective: 120, timezone: Mars/Base, \
-         credits: { fee: 1, currency: usd, tiers: [ { below: 99, credit: 10 }, { below: 99.5, credit: 5 } ] } }\n",
+         credits: { fee: 1, currency: usd, tiers: [ { below: 99, credit: 10 }, { below: 99.5, credit: 5 }, \
+         { below: 90, credit: -1 } ] } }\n",
     );
     let (code, _, stderr) = run_report(&["--contracts", &bad, "--results", results, "--period", "2026-02"]);
     assert_eq!(code, Some(64));
@@ -227,6 +242,7 @@ fn malformed_results_and_contracts_are_reported_with_their_place() {
         "contracts[0].credits.currency: \"usd\" is not an ISO 4217 code",
         "contracts[0].credits.tiers[1].below: tiers must go down",
         "contracts[0].credits.tiers[1].credit: a lower tier cannot earn less",
+        "contracts[0].credits.tiers[2].credit: -1 is negative",
     ] {
         assert!(stderr.contains(part), "missing {part:?} in {stderr}");
     }
