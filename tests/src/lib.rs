@@ -17,7 +17,8 @@
 //! - [`ingest_baseline`]: the sample result and bare-SQLite baseline the ingest benchmarks share.
 //! - [`evidence_overhead`]: ingest with and without chain values and signed checkpoints, for `bench_ingest`.
 //! - [`process_stats`]: CPU time and peak memory of a process, from `/proc` (for the benchmarks).
-//! - [`postgres`]: a PostgreSQL schema of a test's own, dropped afterwards.
+//! - [`postgres`]: a PostgreSQL schema of a test's own, dropped afterwards; [`postgres_tls_front`]: TLS with a
+//!   certificate of the test's own in front of it.
 //! - [`prometheus`]: a real Prometheus scraping the test's targets with rule files loaded.
 //! - [`proxy`]: an HTTP proxy with `CONNECT` tunnels.
 //! - [`webhook_receiver`]: a webhook endpoint that keeps what it receives and answers from a script.
@@ -50,6 +51,7 @@ pub mod oauth_server;
 pub mod openapi;
 pub mod ports;
 pub mod postgres;
+pub mod postgres_tls_front;
 pub mod process_stats;
 pub mod prometheus;
 pub mod proxy;

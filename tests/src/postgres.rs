@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// Where the tests connect unless told otherwise.
 pub const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -29,9 +29,9 @@ impl TestSchema {
     /// Creates the schema, or says loudly why there is none, naming the test (`None`: skip the test).
     pub async fn create() -> Option<Self> {
         let server = std::env::var("SLAPROBE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_owned());
-        let connected = tokio_postgres::connect(&server, NoTls).await;
-        let (client, connection) = match connected {
-            Ok(pair) => pair,
+        let connected = connect(&server).await;
+        let client = match connected {
+            Ok(client) => client,
             Err(error) if std::env::var_os("SLAPROBE_REQUIRE_POSTGRES").is_some() => {
                 panic!("PostgreSQL at {server} is required (SLAPROBE_REQUIRE_POSTGRES) but: {error}")
             }
@@ -51,7 +51,6 @@ impl TestSchema {
                 return None;
             }
         };
-        tokio::spawn(connection);
         // Unique across the tests of this process (which may start in the same millisecond) and across runs.
         let name = format!(
             "slaprobe_e2e_{}_{}_{}",
@@ -66,14 +65,22 @@ impl TestSchema {
     }
 }
 
+/// A connection to `server`, with the TLS its `sslmode` asks for (made as the collector makes its own), driven
+/// by a task of its own.
+async fn connect(server: &str) -> Result<Client, String> {
+    let options = slaprobe_collector::store::postgres::tls::connect_options(server)?;
+    let (client, connection) = options.config.connect(options.tls).await.map_err(|error| error.to_string())?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 impl Drop for TestSchema {
     fn drop(&mut self) {
         let (server, name) = (self.server.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&server, NoTls).await.ok()?;
-                tokio::spawn(connection);
+                let client = connect(&server).await.ok()?;
                 client.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await.ok()
             })
         });

@@ -339,13 +339,15 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
     }
     let storage = match settings.storage {
         StorageEntry { sqlite: Some(file), postgres: None } => Some(Storage::Sqlite(base.join(file))),
-        StorageEntry { sqlite: None, postgres: Some(url) } => match url.parse::<tokio_postgres::Config>() {
-            Ok(_) => Some(Storage::Postgres(url)),
-            Err(error) => {
-                problems.push(format!("storage.postgres: not a PostgreSQL URL like postgres://user@host/db: {error}"));
-                None
+        StorageEntry { sqlite: None, postgres: Some(url) } => {
+            match crate::store::postgres::tls::connect_options(&url) {
+                Ok(_) => Some(Storage::Postgres(url)),
+                Err(error) => {
+                    problems.push(format!("storage.postgres: {error}"));
+                    None
+                }
             }
-        },
+        }
         _ => {
             problems.push("storage: give exactly one of `sqlite: PATH` or `postgres: URL`".into());
             None

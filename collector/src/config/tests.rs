@@ -61,6 +61,23 @@ fn every_problem_is_reported() {
 }
 
 #[test]
+fn a_postgres_url_with_an_unknown_sslmode_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    let write = |url: &str| {
+        fs::write(&config, format!("listen: {{ grpc: 127.0.0.1:7070 }}\nstorage: {{ postgres: \"{url}\" }}\n")).unwrap()
+    };
+    write("postgres://u@127.0.0.1/db?sslmode=verify");
+    let text = load_collector_config(&config).unwrap_err().to_string();
+    assert!(text.contains("storage.postgres: sslmode \"verify\" is not one of disable, prefer"), "{text}");
+    write("postgres://u@127.0.0.1/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
+    let text = load_collector_config(&config).unwrap_err().to_string();
+    assert!(text.contains("storage.postgres: sslrootcert: /nonexistent/ca.pem: cannot read"), "{text}");
+    write("postgres://u@127.0.0.1/db?sslmode=verify-full");
+    assert!(load_collector_config(&config).is_ok(), "verify-full, which tokio-postgres alone would refuse");
+}
+
+#[test]
 fn deploy_example_is_valid() {
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/collector.yaml"));
     let config = load_collector_config(path).unwrap_or_else(|error| panic!("{error}"));

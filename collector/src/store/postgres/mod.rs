@@ -12,11 +12,13 @@
 //! - [`read`]: the queries.
 //! - [`ledger`]: the slice ledger, written and read.
 //! - [`evidence`]: agents' keys, checkpoints and gap statements, written and read.
+//! - [`tls`]: `sslmode` and `sslrootcert` with rustls.
 
 pub mod evidence;
 pub mod ledger;
 pub mod periods;
 pub mod read;
+pub mod tls;
 pub mod write;
 
 use std::collections::HashSet;
@@ -26,7 +28,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use slaprobe_proto::error_text::error_chain;
-use tokio_postgres::NoTls;
 
 use super::StoreError;
 
@@ -281,12 +282,11 @@ fn unusable(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (a libpq URL; `?options=-csearch_path%3Dname` picks a schema) and migrates it to the
-    /// current schema.
+    /// Connects to `url` (a libpq URL; `?options=-csearch_path%3Dname` picks a schema, `sslmode` and
+    /// `sslrootcert` the TLS, [`tls`]) and migrates it to the current schema.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|error| unusable(format!("not a usable URL: {error}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let tls::Connect { config, tls } = tls::connect_options(url).map_err(unusable)?;
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(unusable)?;
         let store = Self { pool, partitions: Arc::default() };
         store.migrate().await?;
