@@ -21,6 +21,7 @@
 //!   figures cost per slice rather than per raw result.
 //! - [`metrics`]: the collector's Prometheus metrics, counted by ingest and served by [`http`].
 //! - [`migrate`]: moving a SQLite store into PostgreSQL.
+//! - [`postgres_tls`]: TLS to PostgreSQL as the URL's `sslmode` and `sslrootcert` say, with rustls.
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
 //! - [`status_pages`]: the vendors' status pages, read on schedule and kept for reports to hold against our
 //!   incidents.
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod outage;
+pub mod postgres_tls;
 pub mod reload;
 pub mod results_file;
 pub mod retention;

@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: [&[&str]; 6] = [
     // Leaves: helpers that know nothing of the collector (the engine, contracts and reports are the crate
     // `slaprobe-sla`, below all of these).
-    &["results_file", "digest", "outage", "claims"],
+    &["results_file", "digest", "outage", "claims", "postgres_tls"],
     // What is configured and what is stored.
     &["config", "store"],
     // The slice ledger and the one query layer on it, and the metrics registry that its figures and ingest's

@@ -68,7 +68,7 @@ impl TestSchema {
 /// A connection to `server`, with the TLS its `sslmode` asks for (made as the collector makes its own), driven
 /// by a task of its own.
 async fn connect(server: &str) -> Result<Client, String> {
-    let options = slaprobe_collector::store::postgres::tls::connect_options(server)?;
+    let options = slaprobe_collector::postgres_tls::connect_options(server)?;
     let (client, connection) = options.config.connect(options.tls).await.map_err(|error| error.to_string())?;
     tokio::spawn(connection);
     Ok(client)

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
+use slaprobe_collector::postgres_tls::connect_options;
 use slaprobe_collector::store::postgres::PostgresStore;
-use slaprobe_collector::store::postgres::tls::connect_options;
 use slaprobe_tests::certs::CaFile;
 use slaprobe_tests::postgres::TestSchema;
 use slaprobe_tests::postgres_tls_front::PostgresTlsFront;

@@ -339,15 +339,13 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
     }
     let storage = match settings.storage {
         StorageEntry { sqlite: Some(file), postgres: None } => Some(Storage::Sqlite(base.join(file))),
-        StorageEntry { sqlite: None, postgres: Some(url) } => {
-            match crate::store::postgres::tls::connect_options(&url) {
-                Ok(_) => Some(Storage::Postgres(url)),
-                Err(error) => {
-                    problems.push(format!("storage.postgres: {error}"));
-                    None
-                }
+        StorageEntry { sqlite: None, postgres: Some(url) } => match crate::postgres_tls::connect_options(&url) {
+            Ok(_) => Some(Storage::Postgres(url)),
+            Err(error) => {
+                problems.push(format!("storage.postgres: {error}"));
+                None
             }
-        }
+        },
         _ => {
             problems.push("storage: give exactly one of `sqlite: PATH` or `postgres: URL`".into());
             None

@@ -12,13 +12,11 @@
 //! - [`read`]: the queries.
 //! - [`ledger`]: the slice ledger, written and read.
 //! - [`evidence`]: agents' keys, checkpoints and gap statements, written and read.
-//! - [`tls`]: `sslmode` and `sslrootcert` with rustls.
 
 pub mod evidence;
 pub mod ledger;
 pub mod periods;
 pub mod read;
-pub mod tls;
 pub mod write;
 
 use std::collections::HashSet;
@@ -283,9 +281,10 @@ fn unusable(error: impl std::fmt::Display) -> StoreError {
 
 impl PostgresStore {
     /// Connects to `url` (a libpq URL; `?options=-csearch_path%3Dname` picks a schema, `sslmode` and
-    /// `sslrootcert` the TLS, [`tls`]) and migrates it to the current schema.
+    /// `sslrootcert` the TLS, [`crate::postgres_tls`]) and migrates it to the current schema.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let tls::Connect { config, tls } = tls::connect_options(url).map_err(unusable)?;
+        let crate::postgres_tls::Connect { config, tls } =
+            crate::postgres_tls::connect_options(url).map_err(unusable)?;
         let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(unusable)?;
         let store = Self { pool, partitions: Arc::default() };
