@@ -5,8 +5,8 @@
 //! deadline cuts it short the result still says how far it got.
 //!
 //! Layout:
-//! - [`http`] (with `http1`, one HTTP/1.1 exchange), [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`], [`icmp`]: the probe kinds; [`steps`]: the
-//!   steps of a multi-step HTTP check.
+//! - [`http`] (with `http1`, one HTTP/1.1 exchange), [`dns`], [`tcp`], [`handshake`] (`kind: tls`), [`grpc`],
+//!   [`icmp`]: the probe kinds; [`steps`]: the steps of a multi-step HTTP check.
 //! - [`net`]: name resolution and connecting from the agent's `source_ip`.
 //! - [`tls`]: rustls client settings and handshake facts.
 //! - [`capture`]: what a failed attempt keeps of the server's answer, cleaned of the check's secrets.
