@@ -1,5 +1,5 @@
-//! A webhook receiver on loopback: it keeps every request (path, headers, body) and answers each with the next
-//! status of a script (then 200), so tests can check payloads, signatures and retries.
+//! A webhook receiver on loopback: it keeps every request (path, query, headers, body) and answers each with the
+//! next status (and body) of a script, then 200 `ok`, so tests can check payloads, signatures and retries.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 pub struct Received {
     /// Request path.
     pub path: String,
+    /// The query, without `?` (empty when there is none).
+    pub query: String,
     /// Headers as `(lower-case name, value)`.
     pub headers: Vec<(String, String)>,
     /// The body.
@@ -36,7 +38,7 @@ impl Received {
 #[derive(Default)]
 struct State {
     received: Vec<Received>,
-    script: VecDeque<u16>,
+    script: VecDeque<(u16, &'static str)>,
 }
 
 /// A running receiver; it stops when dropped.
@@ -48,8 +50,16 @@ pub struct WebhookReceiver {
 }
 
 impl WebhookReceiver {
-    /// Starts a receiver on `127.0.0.1:0` that answers the first requests with `script`, then 200.
+    /// Starts a receiver on `127.0.0.1:0` that answers the first requests with the statuses of `script`, then
+    /// 200; every body says `ok`.
     pub async fn start(script: &[u16]) -> Self {
+        let script: Vec<(u16, &'static str)> = script.iter().map(|status| (*status, "ok")).collect();
+        Self::answering(&script).await
+    }
+
+    /// Starts a receiver on `127.0.0.1:0` that answers the first requests with the statuses and bodies of
+    /// `script`, then 200 `ok`.
+    pub async fn answering(script: &[(u16, &'static str)]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the webhook receiver");
         let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State { received: Vec::new(), script: script.iter().copied().collect() }));
@@ -87,6 +97,7 @@ impl Drop for WebhookReceiver {
 
 async fn receive(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
     let headers = request
         .headers()
         .iter()
@@ -95,10 +106,11 @@ async fn receive(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result
     let body = request.into_body().collect().await.map(|body| body.to_bytes().to_vec()).unwrap_or_default();
     let status = {
         let mut state = state.lock().expect("receiver lock");
-        state.received.push(Received { path, headers, body });
-        state.script.pop_front().unwrap_or(200)
+        state.received.push(Received { path, query, headers, body });
+        state.script.pop_front().unwrap_or((200, "ok"))
     };
-    let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+    let (status, answer) = status;
+    let mut response = Response::new(Full::new(Bytes::from_static(answer.as_bytes())));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(response)
 }

@@ -182,7 +182,7 @@ fn the_alert_rules_and_scrape_example_pass_promtool() {
         .expect("promtool (Debian package prometheus) runs");
     let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "promtool check rules: {said}");
-    assert!(said.contains("SUCCESS: 6 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 7 rules found"), "{said}");
     let output =
         std::process::Command::new("promtool").arg("check").arg("config").arg(dir.join("prometheus.yml")).output();
     let output = output.expect("promtool runs");
@@ -194,8 +194,8 @@ fn the_alert_rules_and_scrape_example_pass_promtool() {
 fn the_systemd_units_verify_and_reload_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
     for (unit, installed, built) in [
-        ("slaprobe-collector.service", "/usr/local/bin/slaprobe-collector", slaprobe_tests::agent::collector_binary()),
-        ("slaprobe-agent.service", "/usr/local/bin/slaprobe-agent", slaprobe_tests::agent::agent_binary()),
+        ("slaprobe-collector.service", "/usr/bin/slaprobe-collector", slaprobe_tests::agent::collector_binary()),
+        ("slaprobe-agent.service", "/usr/bin/slaprobe-agent", slaprobe_tests::agent::agent_binary()),
     ] {
         let text = std::fs::read_to_string(format!("{}/../deploy/{unit}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         assert!(text.contains("ExecReload=/bin/kill -HUP $MAINPID"), "{unit}: `systemctl reload` sends SIGHUP");

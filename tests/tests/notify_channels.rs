@@ -2,7 +2,9 @@
 //! JSON of `docs/configuration.md` with a valid HMAC signature and is retried after a 500; the Slack-compatible
 //! channel gets `{"text": ...}`; PagerDuty gets an Events API v2 event (at a loopback `events_url`); email
 //! reaches an SMTP server on loopback; an unreachable channel reports each of its three attempts; unknown
-//! channels are a 404; the delivery log has every one.
+//! channels are a 404; the delivery log has every one. Teams (an Adaptive Card), Opsgenie (Alert API), Telegram
+//! (Bot API) and Discord get their services' exact requests at loopback endpoints, and a refusal's answer is
+//! kept in the attempt without the channel's secrets.
 
 use serde_json::Value;
 use slaprobe_collector::notify::signature;
@@ -127,4 +129,136 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
         entries,
         [("mail", true, 1), ("pager", true, 1), ("dead", false, 3), ("chat", true, 1), ("hook", true, 2)]
     );
+}
+
+/// Teams, Opsgenie, Telegram and Discord get their services' exact requests; a Telegram answer saying why it
+/// refused is kept (cut short) in the attempt, with the bot token nowhere in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_and_paging_services_get_their_own_requests() {
+    let receiver = WebhookReceiver::start(&[]).await;
+    let refusal = r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#;
+    let refusing = WebhookReceiver::answering(&[(400, refusal), (400, refusal), (400, refusal)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc, http) = (free_addr(), free_addr());
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
+             notify:\n  channels:\n\
+             \x20   - {{ id: teams, teams: {{ url: \"{}\" }} }}\n\
+             \x20   - {{ id: genie, opsgenie: {{ api_key: \"0ps-g3n1e-k3y\", api_url: \"{}\", priority: P2 }} }}\n\
+             \x20   - {{ id: tg, telegram: {{ bot_token: \"123456:AAH-s3cr3t_t0ken\", chat_id: -1001234,\n\
+             \x20       api_url: \"{}\" }} }}\n\
+             \x20   - {{ id: tg-bad, telegram: {{ bot_token: \"654321:AAH-0ther_t0ken\", chat_id: \"@nochat\",\n\
+             \x20       api_url: \"{}\" }} }}\n\
+             \x20   - {{ id: discord, discord: {{ url: \"{}\" }} }}\n",
+            receiver.url("/workflows/7/triggers/manual/paths/invoke?api-version=1&sig=S1GNATURE"),
+            receiver.url("/og/"),
+            receiver.url("/tg"),
+            refusing.url(""),
+            receiver.url("/api/webhooks/42/D1SC0RD"),
+        ),
+    )
+    .unwrap();
+    let _collector = tokio::task::block_in_place(|| start_collector(&config));
+    let test = async |channel: &str| {
+        let response = send(http, "POST", &format!("/api/v1/channels/{channel}/test"), &[], "").await;
+        let body: Value =
+            serde_json::from_str(&response.body).unwrap_or_else(|error| panic!("{error}: {}", response.body));
+        assert_eq!(response.status, 200, "{body}");
+        receiver.received().pop().unwrap()
+    };
+    let headline = |channel: &str| format!("[TEST] test: Test notification from slaprobe to channel {channel}.");
+
+    let teams = test("teams").await;
+    assert_eq!(teams.path, "/workflows/7/triggers/manual/paths/invoke");
+    assert_eq!(teams.query, "api-version=1&sig=S1GNATURE");
+    assert_eq!(teams.header("content-type"), Some("application/json"));
+    let card: Value = serde_json::from_slice(&teams.body).unwrap();
+    let started = card["attachments"][0]["content"]["body"][1]["facts"][1]["value"].clone();
+    assert!(started.as_str().is_some_and(|started| started.parse::<jiff::Timestamp>().is_ok()), "{card}");
+    assert_eq!(
+        card,
+        serde_json::json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [
+                        { "type": "TextBlock", "text": headline("teams"), "weight": "Bolder", "color": "Default",
+                          "wrap": true },
+                        { "type": "FactSet", "facts": [
+                            { "title": "Kind", "value": "test" },
+                            { "title": "Started", "value": started },
+                        ] },
+                    ],
+                    "actions": [],
+                },
+            }],
+        })
+    );
+
+    let genie = test("genie").await;
+    assert_eq!((genie.path.as_str(), genie.query.as_str()), ("/og/v2/alerts", ""));
+    assert_eq!(genie.header("authorization"), Some("GenieKey 0ps-g3n1e-k3y"));
+    let alert: Value = serde_json::from_slice(&genie.body).unwrap();
+    let alias = alert["alias"].as_str().unwrap_or_default().to_owned();
+    assert!(alias.starts_with("slaprobe-test-"), "{alert}");
+    assert_eq!(
+        alert,
+        serde_json::json!({
+            "message": headline("genie"),
+            "alias": alias,
+            "description": "Test notification from slaprobe to channel genie.",
+            "source": "slaprobe",
+            "priority": "P5",
+            "tags": ["slaprobe", "test"],
+            "details": { "kind": "test", "state": "test", "started_at": alert["details"]["started_at"] },
+        })
+    );
+
+    let telegram = test("tg").await;
+    assert_eq!(telegram.path, "/tg/bot123456:AAH-s3cr3t_t0ken/sendMessage");
+    let message: Value = serde_json::from_slice(&telegram.body).unwrap();
+    assert_eq!(
+        message,
+        serde_json::json!({
+            "chat_id": -1001234,
+            "text": headline("tg"),
+            "link_preview_options": { "is_disabled": true },
+        })
+    );
+
+    let discord = test("discord").await;
+    assert_eq!(discord.path, "/api/webhooks/42/D1SC0RD");
+    let message: Value = serde_json::from_slice(&discord.body).unwrap();
+    assert_eq!(
+        message,
+        serde_json::json!({
+            "username": "slaprobe",
+            "content": headline("discord"),
+            "allowed_mentions": { "parse": [] },
+        })
+    );
+
+    // A refusal: each attempt says what the service answered; the token appears nowhere.
+    let response = send(http, "POST", "/api/v1/channels/tg-bad/test", &[], "").await;
+    assert_eq!(response.status, 502, "{}", response.body);
+    let delivery: Value = serde_json::from_str(&response.body).unwrap();
+    let errors: Vec<&str> =
+        delivery["attempts"].as_array().unwrap().iter().filter_map(|attempt| attempt["error"].as_str()).collect();
+    assert_eq!(errors, vec![format!("answered 400 Bad Request: {refusal}"); 3]);
+    assert_eq!(refusing.received()[0].path, "/bot654321:AAH-0ther_t0ken/sendMessage");
+    let message: Value = serde_json::from_slice(&refusing.received()[0].body).unwrap();
+    assert_eq!(message["chat_id"], "@nochat");
+    let log = send(http, "GET", "/api/v1/deliveries?limit=10", &[], "").await;
+    assert!(log.body.contains("chat not found"), "{}", log.body);
+    for secret in ["AAH-0ther_t0ken", "AAH-s3cr3t_t0ken", "0ps-g3n1e-k3y", "S1GNATURE", "D1SC0RD"] {
+        assert!(!log.body.contains(secret), "{secret} in the delivery log: {}", log.body);
+    }
 }

@@ -277,7 +277,7 @@ impl Evaluator {
             return Ok(());
         }
         let notification = notification(config, &alert, "firing", Some(alert.levels_notified), alert.summary.clone());
-        self.dispatch(config, &channels, notification);
+        self.dispatch(config, policy, &channels, notification);
         Ok(())
     }
 
@@ -294,16 +294,19 @@ impl Evaluator {
         tracing::info!(alert = %alert.id, "Alert resolved.");
         if self.store.record_alert(alert.clone()).await? {
             let channels = channels_of(policy, 0..alert.levels_notified as usize);
-            self.dispatch(config, &channels, resolved_notification(config, &alert, now));
+            self.dispatch(config, policy, &channels, resolved_notification(config, &alert, now));
         }
         Ok(())
     }
 
-    /// Sends `notification` to `channels` in the background.
-    fn dispatch(&self, config: &CollectorConfig, channels: &[String], notification: Notification) {
+    /// Sends `notification` to `channels` of `policy` in the background ([`super::send_for_policy`]).
+    fn dispatch(&self, config: &CollectorConfig, policy: &Policy, channels: &[String], notification: Notification) {
         let channels = resolve_channels(config, channels);
         let (store, notifier) = (self.store.clone(), self.notifier.clone());
-        tokio::spawn(async move { super::send(&store, &notifier, &channels, &notification).await });
+        let (configured, policy) = (config.notify.channels.clone(), policy.clone());
+        tokio::spawn(async move {
+            super::send_for_policy(&store, &notifier, &configured, &policy, &channels, &notification).await;
+        });
     }
 
     /// Whether the rule's condition holds at `now` (memoised per settled slice for the slice-based kinds).
@@ -493,5 +496,6 @@ pub async fn announce_resolved(store: &Store, notifier: &Notifier, config: &Coll
     let Some(policy) = config.notify.policies.iter().find(|policy| policy.id == alert.policy) else { return };
     let channels = resolve_channels(config, &channels_of(policy, 0..alert.levels_notified as usize));
     let now = alert.resolved_at.unwrap_or_else(Timestamp::now);
-    super::send(store, notifier, &channels, &resolved_notification(config, alert, now)).await;
+    let notification = resolved_notification(config, alert, now);
+    super::send_for_policy(store, notifier, &config.notify.channels, policy, &channels, &notification).await;
 }

@@ -29,7 +29,7 @@ pub struct Notify {
 }
 
 /// One channel: an id and exactly one kind.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     /// `[a-z0-9._-]{1,64}`, unique.
@@ -46,7 +46,23 @@ pub struct Channel {
     /// Email over SMTP.
     #[serde(default)]
     pub email: Option<Email>,
+    /// Microsoft Teams, through a Workflows webhook (an Adaptive Card).
+    #[serde(default)]
+    pub teams: Option<Teams>,
+    /// Opsgenie's Alert API.
+    #[serde(default)]
+    pub opsgenie: Option<Opsgenie>,
+    /// A Telegram bot posting to a chat.
+    #[serde(default)]
+    pub telegram: Option<Telegram>,
+    /// A Discord channel's webhook.
+    #[serde(default)]
+    pub discord: Option<Discord>,
 }
+
+/// The kinds a channel may be, as named in YAML.
+pub const CHANNEL_KINDS: [&str; 8] =
+    ["webhook", "slack", "pagerduty", "email", "teams", "opsgenie", "telegram", "discord"];
 
 /// `webhook:`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -89,6 +105,73 @@ pub struct Email {
     pub from: String,
     /// Recipients.
     pub to: Vec<String>,
+}
+
+/// `teams:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Teams {
+    /// The URL of a Teams workflow started by "When a Teams webhook request is received".
+    pub url: String,
+}
+
+/// `opsgenie:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Opsgenie {
+    /// The API key of an Opsgenie API integration.
+    pub api_key: String,
+    /// `us` (default, `api.opsgenie.com`) or `eu` (`api.eu.opsgenie.com`).
+    #[serde(default)]
+    pub region: OpsgenieRegion,
+    /// Another endpoint (a proxy), instead of the region's.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// The priority of alerts, `P1` to `P5` (default `P3`, Opsgenie's own); test notifications are `P5`.
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
+/// Which Opsgenie instance an account lives in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpsgenieRegion {
+    /// `https://api.opsgenie.com`.
+    #[default]
+    Us,
+    /// `https://api.eu.opsgenie.com`.
+    Eu,
+}
+
+/// `telegram:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telegram {
+    /// The bot's token, as BotFather gave it (`123456:ABC…`).
+    pub bot_token: String,
+    /// The chat: its numeric id (`-1001234567890`) or a public channel's `@name`.
+    pub chat_id: ChatId,
+    /// Another Bot API server (a self-hosted `telegram-bot-api`), instead of `https://api.telegram.org`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+/// A Telegram chat, by number or by `@name`.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum ChatId {
+    /// A numeric id.
+    Number(i64),
+    /// A public channel's `@name`.
+    Name(String),
+}
+
+/// `discord:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discord {
+    /// The channel webhook's URL.
+    pub url: String,
 }
 
 /// An escalation policy: levels in order, each after a delay unless acknowledged.
@@ -377,10 +460,19 @@ fn scheme_of(url: &str) -> String {
 }
 
 fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
-    let kinds =
-        [channel.webhook.is_some(), channel.slack.is_some(), channel.pagerduty.is_some(), channel.email.is_some()];
+    let kinds = [
+        channel.webhook.is_some(),
+        channel.slack.is_some(),
+        channel.pagerduty.is_some(),
+        channel.email.is_some(),
+        channel.teams.is_some(),
+        channel.opsgenie.is_some(),
+        channel.telegram.is_some(),
+        channel.discord.is_some(),
+    ];
     if kinds.iter().filter(|set| **set).count() != 1 {
-        problems.push(format!("{at}: give exactly one of `webhook`, `slack`, `pagerduty`, `email`"));
+        let names: Vec<String> = CHANNEL_KINDS.iter().map(|kind| format!("`{kind}`")).collect();
+        problems.push(format!("{at}: give exactly one of {}", names.join(", ")));
     }
     let web_url = |key: &str, url: &str, problems: &mut Vec<String>| {
         if !url.starts_with("https://") && !url.starts_with("http://") {
@@ -404,6 +496,31 @@ fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
             web_url("pagerduty.events_url", url, problems);
         }
     }
+    if let Some(teams) = &channel.teams {
+        web_url("teams.url", &teams.url, problems);
+    }
+    if let Some(discord) = &channel.discord {
+        web_url("discord.url", &discord.url, problems);
+    }
+    if let Some(opsgenie) = &channel.opsgenie {
+        if opsgenie.api_key.trim().is_empty() {
+            problems.push(format!("{at}.opsgenie.api_key: empty"));
+        }
+        if let Some(url) = &opsgenie.api_url {
+            web_url("opsgenie.api_url", url, problems);
+        }
+        if let Some(priority) = &opsgenie.priority
+            && !["P1", "P2", "P3", "P4", "P5"].contains(&priority.as_str())
+        {
+            problems.push(format!("{at}.opsgenie.priority: {priority:?} is not one of P1, P2, P3, P4, P5"));
+        }
+    }
+    if let Some(telegram) = &channel.telegram {
+        check_telegram(at, telegram, problems);
+        if let Some(url) = &telegram.api_url {
+            web_url("telegram.api_url", url, problems);
+        }
+    }
     if let Some(email) = &channel.email {
         if !email.smtp.starts_with("smtp://") && !email.smtp.starts_with("smtps://") {
             problems.push(format!("{at}.email.smtp: {} is not smtp:// or smtps://{NOT_SHOWN}", scheme_of(&email.smtp)));
@@ -417,6 +534,31 @@ fn check_channel(at: &str, channel: &Channel, problems: &mut Vec<String>) {
             if !is_address(address) {
                 problems.push(format!("{at}.email.{key}: {address:?} is not an email address"));
             }
+        }
+    }
+}
+
+/// A bot token is `<bot id>:<secret>` and goes into the API's URL path, so nothing else may be in it; a chat is
+/// a number or `@name`. The token is never echoed.
+fn check_telegram(at: &str, telegram: &Telegram, problems: &mut Vec<String>) {
+    let token_ok = telegram.bot_token.split_once(':').is_some_and(|(bot, secret)| {
+        !bot.is_empty()
+            && bot.bytes().all(|byte| byte.is_ascii_digit())
+            && !secret.is_empty()
+            && secret.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    });
+    if !token_ok {
+        problems.push(format!(
+            "{at}.telegram.bot_token: not a bot token (`<digits>:<letters, digits, _ or ->`, as BotFather gives it; \
+             the value is not shown)"
+        ));
+    }
+    if let ChatId::Name(name) = &telegram.chat_id {
+        let public = name.strip_prefix('@').is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        });
+        if !public && name.parse::<i64>().is_err() {
+            problems.push(format!("{at}.telegram.chat_id: {name:?} is neither a number nor a public `@name`"));
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
+use sha2::{Digest, Sha256};
 pub use slaprobe_checks::ConfigError;
 use slaprobe_checks::env::expand_document;
 use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks, parse_control_checks};
@@ -207,6 +208,10 @@ pub struct CollectorConfig {
     pub contracts: Vec<Contract>,
     /// The files this configuration was read from (the config file, then any checks and contracts files).
     pub sources: Vec<PathBuf>,
+    /// SHA-256 (lower-case hex) of the sources' bytes one after another as they were when loaded, what
+    /// `cat collector.yaml checks.yaml contracts.yaml | sha256sum` prints: replicas running the same files show
+    /// the same hash.
+    pub sha256: String,
     /// Notification channels and escalation policies.
     pub notify: Notify,
     /// Alert rules.
@@ -404,6 +409,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             control_checks,
             max_clock_offset: settings.max_clock_offset,
             contracts,
+            sha256: sources_sha256(&sources),
             sources,
             notify,
             alerts,
@@ -415,6 +421,15 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
         }),
         _ => Err(fail(problems)),
     }
+}
+
+/// SHA-256 of the bytes of `sources`, one after another (a file that cannot be read adds nothing).
+fn sources_sha256(sources: &[PathBuf]) -> String {
+    let mut hasher = Sha256::new();
+    for source in sources {
+        hasher.update(std::fs::read(source).unwrap_or_default());
+    }
+    crate::digest::hex(&hasher.finalize())
 }
 
 impl CollectorConfig {

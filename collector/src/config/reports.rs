@@ -1,7 +1,8 @@
 //! `reports:` of `collector.yaml`: where the claim reports of closed periods go, and the reminders of claims not
 //! yet submitted. Channels are those of `notify.channels` that carry a document: email (the HTML report as the
-//! message, JSON and CSV attached), webhook (the report's JSON, signed like an alert) and Slack-compatible hooks
-//! (a summary with a link); PagerDuty pages people and is refused here.
+//! message, JSON and CSV attached), webhook (the report's JSON, signed like an alert), and Slack-compatible
+//! hooks, Teams, Telegram and Discord (a summary with a link); PagerDuty and Opsgenie page people and are refused
+//! here.
 //!
 //! ```yaml
 //! reports:
@@ -68,9 +69,10 @@ pub fn parse_reports(value: Option<Value>, notify: &Notify, problems: &mut Vec<S
         let at = format!("reports.channels[{index}]");
         match notify.channels.iter().find(|channel| &channel.id == name) {
             None => problems.push(format!("{at}: no channel {name:?} in notify.channels")),
-            Some(channel) if channel.pagerduty.is_some() => problems.push(format!(
-                "{at}: {name:?} is a PagerDuty channel, which pages people; claim reports go to email, webhook or \
-                 slack channels"
+            Some(channel) if channel.pagerduty.is_some() || channel.opsgenie.is_some() => problems.push(format!(
+                "{at}: {name:?} is a {} channel, which pages people; claim reports go to email, webhook, slack, \
+                 teams, telegram or discord channels",
+                if channel.pagerduty.is_some() { "PagerDuty" } else { "Opsgenie" }
             )),
             Some(_) => {}
         }

@@ -210,7 +210,8 @@ fn alerting_mistakes_are_named_where_they_are() {
     .unwrap_err()
     .to_string();
     for part in [
-        "notify.channels[0]: give exactly one of `webhook`, `slack`, `pagerduty`, `email`",
+        "notify.channels[0]: give exactly one of `webhook`, `slack`, `pagerduty`, `email`, `teams`, `opsgenie`, \
+         `telegram`, `discord`",
         "notify.channels[0].webhook.url: scheme \"ftp\" is not http:// or https:// (the URL is not shown",
         "notify.channels[1].id: duplicate id \"hook\"",
         "notify.channels[1].email.smtp: no scheme is not smtp:// or smtps:// (the URL is not shown",
@@ -229,6 +230,57 @@ fn alerting_mistakes_are_named_where_they_are() {
         .unwrap_err()
         .to_string();
     assert!(text.contains("alerts[0].kind: unknown variant `outage`"), "{text}");
+}
+
+#[test]
+fn chat_and_paging_channels_are_checked_without_echoing_secrets() {
+    let good = load_with_contracts(
+        "\
+         notify:\n  channels:\n\
+         \x20   - { id: teams, teams: { url: \"https://prod.example.logic.azure.com/workflows/1?sig=S\" } }\n\
+         \x20   - { id: genie, opsgenie: { api_key: \"k3y\", region: eu, priority: P1 } }\n\
+         \x20   - { id: tg, telegram: { bot_token: \"123456:AAH_x-y\", chat_id: -1001234 } }\n\
+         \x20   - { id: tg-name, telegram: { bot_token: \"123456:AAH_x-y\", chat_id: \"@ops_alerts\" } }\n\
+         \x20   - { id: discord, discord: { url: \"https://discord.com/api/webhooks/1/T\" } }\n",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(good.notify.channels.len(), 5);
+    assert_eq!(
+        good.notify.channels[1].opsgenie.as_ref().map(|genie| genie.region),
+        Some(super::alerting::OpsgenieRegion::Eu)
+    );
+    let text = load_with_contracts(
+        "\
+         notify:\n  channels:\n\
+         \x20   - { id: teams, teams: { url: \"teams.example/secret-path\" } }\n\
+         \x20   - { id: genie, opsgenie: { api_key: \" \", region: eu } }\n\
+         \x20   - { id: genie2, opsgenie: { api_key: \"k\", priority: urgent, api_url: \"ftp://g\" } }\n\
+         \x20   - { id: tg, telegram: { bot_token: \"s3cret/../x\", chat_id: \"ops\" } }\n\
+         \x20   - { id: discord, discord: { url: \"discord.example/T0KEN\" } }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for part in [
+        "notify.channels[0].teams.url: no scheme is not http:// or https:// (the URL is not shown",
+        "notify.channels[1].opsgenie.api_key: empty",
+        "notify.channels[2].opsgenie.priority: \"urgent\" is not one of P1, P2, P3, P4, P5",
+        "notify.channels[2].opsgenie.api_url: scheme \"ftp\" is not http:// or https://",
+        "notify.channels[3].telegram.bot_token: not a bot token",
+        "notify.channels[3].telegram.chat_id: \"ops\" is neither a number nor a public `@name`",
+        "notify.channels[4].discord.url: no scheme is not http:// or https://",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in {text}");
+    }
+    for secret in ["secret-path", "s3cret", "T0KEN"] {
+        assert!(!text.contains(secret), "{secret} echoed: {text}");
+    }
+    let text = load_with_contracts("notify:\n  channels: [ { id: g, opsgenie: { api_key: k, region: asia } } ]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("notify.channels[0].opsgenie.region: unknown variant `asia`, expected `us` or `eu`"),
+        "{text}"
+    );
 }
 
 #[test]

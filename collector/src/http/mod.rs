@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Differing;
 use crate::config::CollectorConfig;
 use crate::ingest::refusals::Refusals;
 use crate::ledger::progress::readyz_line;
@@ -60,6 +61,8 @@ pub struct HttpState {
     pub refusals: Arc<Refusals>,
     /// Each contract's standing, kept between requests (shared with alerting).
     pub standings: Standings,
+    /// The live replicas running another configuration than this collector (a banner on every page).
+    pub config_drift: watch::Receiver<Vec<Differing>>,
 }
 
 /// Largest request body accepted (forms and JSON are small).
@@ -114,11 +117,13 @@ pub async fn serve_http(listener: TcpListener, state: HttpState, stop: Cancellat
 }
 
 /// `/readyz`: ready once the store answers; a second line says how the configuration stands (a failed reload
-/// leaves the collector ready: it keeps serving the configuration that loaded), a third how far the slice ledger
-/// is (a ledger being computed leaves it ready: figures are read from raw results meanwhile, only slower). Why
-/// the store does not answer stays in the log: the body says what, not where.
+/// leaves the collector ready: it keeps serving the configuration that loaded), a third gives its SHA-256 and
+/// the live replicas running another, a fourth how far the slice ledger is (a ledger being computed leaves it
+/// ready: figures are read from raw results meanwhile, only slower). Why the store does not answer stays in the
+/// log: the body says what, not where.
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     let config = config_line(&state.reload_status.borrow());
+    let config = format!("{config}\n{}", sha256_line(&state.config.borrow().sha256, &state.config_drift.borrow()));
     match state.store.ledger_states().await {
         Ok(states) => {
             let ledger = readyz_line(&state.config.borrow(), &states, jiff::Timestamp::now());
@@ -142,6 +147,17 @@ fn config_line(status: &ReloadStatus) -> String {
             failure.at.round(jiff::Unit::Second).unwrap_or(failure.at),
             failure.problems
         ),
+    }
+}
+
+/// `config sha256: <hex>`, then `; differs on collector-b:7 (sha256 <hex>)` for each live replica running
+/// another configuration.
+fn sha256_line(ours: &str, differing: &[Differing]) -> String {
+    let others: Vec<String> =
+        differing.iter().map(|replica| format!("{} (sha256 {})", replica.name, replica.config_sha256)).collect();
+    match others.is_empty() {
+        true => format!("config sha256: {ours}"),
+        false => format!("config sha256: {ours}; differs on {}", others.join(", ")),
     }
 }
 
@@ -170,6 +186,7 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Err(error) => tracing::warn!(%error, "Agent gauges not updated for this scrape."),
     }
     state.metrics.operations.set_pool(state.store.pool_use());
+    state.metrics.operations.set_config(&config.sha256, state.config_drift.borrow().len());
     match cluster_gauges(&state.store).await {
         Ok((leases, alive)) => state.metrics.operations.set_cluster(&leases, alive),
         Err(error) => tracing::warn!(%error, "Lease and replica gauges not updated for this scrape."),

@@ -2,7 +2,8 @@
 //! runs (the process's own CPU, memory and descriptors are [`super::process`]), the store's failures and
 //! PostgreSQL pool, retention runs and what they deleted, HTTP requests by route and status with their
 //! latency, HTTP credentials refused by reason, reloads of the gRPC listener's certificate with its expiry,
-//! which leases this replica holds and how many replicas are alive, and each agent's spool backlog and each
+//! which leases this replica holds and how many replicas are alive, the SHA-256 of the configuration it runs
+//! and how many live replicas run another, and each agent's spool backlog and each
 //! region's latest results as recorded by whichever replica holds the session (read from the store when
 //! scraped, so every replica shows all agents). Agent sessions and TLS handshakes refused are counted with the
 //! other refusals (`agent_sessions_refused`).
@@ -62,6 +63,13 @@ pub struct RegionLabels {
     pub region: String,
 }
 
+/// Labels naming the configuration a collector runs.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConfigLabels {
+    /// The SHA-256 of its files (lower-case hex).
+    pub sha256: String,
+}
+
 /// Labels of a refused HTTP credential.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
@@ -84,6 +92,8 @@ pub struct OperationMetrics {
     tls_certificate_expiry: FloatGauge,
     lease_held: Family<LeaseLabels, Gauge>,
     replicas_alive: Gauge,
+    config_info: Family<ConfigLabels, Gauge>,
+    replicas_config_differs: Gauge,
     agent_backlog: Family<super::AgentLabels, Gauge>,
     region_last_result: Family<RegionLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
@@ -112,6 +122,8 @@ impl OperationMetrics {
             tls_certificate_expiry: FloatGauge::default(),
             lease_held: Family::default(),
             replicas_alive: Gauge::default(),
+            config_info: Family::default(),
+            replicas_config_differs: Gauge::default(),
             agent_backlog: Family::default(),
             region_last_result: Family::default(),
             pool_connections: Family::default(),
@@ -168,6 +180,16 @@ impl OperationMetrics {
             metrics.replicas_alive.clone(),
         );
         registry.register(
+            "config_info",
+            "1, labelled with the SHA-256 of the configuration files this collector runs",
+            metrics.config_info.clone(),
+        );
+        registry.register(
+            "replicas_config_differs",
+            "Live replicas sharing this store whose configuration's SHA-256 differs from this collector's",
+            metrics.replicas_config_differs.clone(),
+        );
+        registry.register(
             "agent_spool_backlog",
             "Results waiting in each agent's spool, as its latest batch said (whichever collector it sends to)",
             metrics.agent_backlog.clone(),
@@ -218,6 +240,13 @@ impl OperationMetrics {
             self.lease_held.get_or_create(&LeaseLabels { lease: lease.clone() }).set(i64::from(*held));
         }
         self.replicas_alive.set(i64::try_from(alive).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the configuration's hash and how many live replicas run another.
+    pub fn set_config(&self, sha256: &str, differing: usize) {
+        self.config_info.clear();
+        self.config_info.get_or_create(&ConfigLabels { sha256: sha256.to_owned() }).set(1);
+        self.replicas_config_differs.set(i64::try_from(differing).unwrap_or(i64::MAX));
     }
 
     /// Counts a retention run that ended with `outcome`.

@@ -4,8 +4,9 @@
 //!
 //! - **webhook**: a JSON POST of the [`Notification`]; with a `secret`, an
 //!   `X-Slaprobe-Signature: sha256=<hex HMAC-SHA256 of the body>` header.
-//! - **slack**: a Slack-compatible incoming webhook, `{"text": ...}`.
-//! - **pagerduty**: an Events API v2 `trigger` (firing, test) or `resolve` event, deduplicated on the alert id.
+//! - **slack**, **teams**, **telegram**, **discord**: one message for people ([`chat`]).
+//! - **pagerduty**, **opsgenie**: an incident opened on firing and closed on resolved, deduplicated on the alert
+//!   id ([`paging`]).
 //! - **email**: a plain-text message over SMTP ([`email`]).
 //!
 //! Closed periods' claim reports and claim reminders ([`report`]) go to the channels of `reports:` the same way.
@@ -14,11 +15,14 @@
 //! a 2xx answer (or, by email, an accepted message) within [`ATTEMPT_TIMEOUT`].
 //!
 //! What an attempt records is shown to viewers and kept in the store, so it names the failure's kind and cause
-//! (`connect: Connection refused (os error 111)`), never the channel's URL: a Slack or webhook URL is itself the
-//! credential. As a second line of defence every string of the channel's configuration that could be secret
-//! (URL, its path and query, user and password, signing secret, routing key) is cut out of the text.
+//! (`connect: Connection refused (os error 111)`, or the status and the start of the answer's body), never the
+//! channel's URL: a Slack or webhook URL is itself the credential. As a second line of defence every string of
+//! the channel's configuration that could be secret (URL, its path and query, user and password, signing secret,
+//! routing key, API key, bot token) is cut out of the text.
 
+pub mod chat;
 pub mod email;
+pub mod paging;
 pub mod report;
 
 use std::time::Duration;
@@ -31,6 +35,7 @@ use sha2::Sha256;
 use crate::config::alerting::Channel;
 use crate::digest::hex;
 use crate::store::Attempt;
+use chat::{ChatMessage, Tone};
 use report::ReportNotice;
 
 /// Attempts per delivery.
@@ -83,6 +88,32 @@ impl Notification {
     }
 }
 
+impl Notification {
+    /// The message chat channels get: the headline, the facts, and a link to the contract.
+    pub fn chat_message(&self) -> ChatMessage {
+        let facts = [
+            ("Kind", self.kind.clone()),
+            ("Contract", self.contract.clone()),
+            ("Vendor", self.vendor.clone()),
+            ("Service", self.service.clone()),
+            ("Started", self.started_at.to_string()),
+            ("Regions", self.regions.join(", ")),
+            ("Level", self.level.map(|level| level.to_string()).unwrap_or_default()),
+        ];
+        ChatMessage {
+            headline: self.headline(),
+            summary: None,
+            facts: facts.into_iter().filter(|(_, value)| !value.is_empty()).collect(),
+            link: self.url.clone().map(|url| (url, "Open the contract in slaprobe")),
+            tone: match self.state.as_str() {
+                "firing" => Tone::Alarm,
+                "resolved" => Tone::Good,
+                _ => Tone::Plain,
+            },
+        }
+    }
+}
+
 /// How a delivery went.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Delivery {
@@ -95,74 +126,40 @@ pub struct Delivery {
 }
 
 /// What a channel is sent: where, the JSON body, and extra headers.
-struct Outgoing {
-    url: String,
-    body: Vec<u8>,
-    headers: Vec<(String, String)>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The URL POSTed to.
+    pub url: String,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// Headers beside `Content-Type: application/json`.
+    pub headers: Vec<(String, String)>,
 }
 
-/// PagerDuty's Events API v2 endpoint, unless the channel names another.
-pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
-
-/// The HTTP request a webhook, Slack or PagerDuty channel gets.
+/// The HTTP request an alert's `notification` makes for `channel` (any kind but email).
 fn request_for(channel: &Channel, notification: &Notification) -> Result<Outgoing, String> {
-    let json = |value: &serde_json::Value| serde_json::to_vec(value).map_err(|error| error.to_string());
     if let Some(webhook) = &channel.webhook {
         let body = serde_json::to_vec(notification).map_err(|error| error.to_string())?;
         return Ok(Outgoing { url: webhook.url.clone(), headers: signed(webhook.secret.as_deref(), &body), body });
     }
-    if let Some(slack) = &channel.slack {
-        let text = match &notification.url {
-            Some(url) => format!("{}\n<{url}|Open the contract in slaprobe>", notification.headline()),
-            None => notification.headline(),
-        };
-        let body = json(&serde_json::json!({ "text": text }))?;
-        return Ok(Outgoing { url: slack.url.clone(), body, headers: Vec::new() });
-    }
     if let Some(pagerduty) = &channel.pagerduty {
-        let action = if notification.state == "resolved" { "resolve" } else { "trigger" };
-        let dedup_key = notification
-            .alert_id
-            .clone()
-            .unwrap_or_else(|| format!("slaprobe-test-{}", notification.started_at.as_millisecond()));
-        let links: Vec<serde_json::Value> = notification
-            .url
-            .iter()
-            .map(|url| serde_json::json!({ "href": url, "text": "The contract in slaprobe" }))
-            .collect();
-        let body = json(&serde_json::json!({
-            "routing_key": pagerduty.routing_key,
-            "links": links,
-            "event_action": action,
-            "dedup_key": dedup_key,
-            "payload": {
-                "summary": notification.headline(),
-                "source": "slaprobe",
-                "severity": if notification.state == "test" { "info" } else { "critical" },
-                "timestamp": notification.started_at,
-                "component": notification.contract,
-                "group": notification.kind,
-                "custom_details": notification,
-            },
-        }))?;
-        let url = pagerduty.events_url.clone().unwrap_or_else(|| PAGERDUTY_EVENTS_URL.to_owned());
-        return Ok(Outgoing { url, body, headers: Vec::new() });
+        return paging::pagerduty(pagerduty, notification);
     }
-    Err("the channel has no kind".to_owned())
+    if let Some(opsgenie) = &channel.opsgenie {
+        return paging::opsgenie(opsgenie, notification);
+    }
+    chat::request(channel, &notification.chat_message()).unwrap_or_else(|| Err("the channel has no kind".to_owned()))
 }
 
-/// The HTTP request a webhook or Slack channel gets about a closed period or a claim deadline.
+/// The HTTP request a webhook or chat channel gets about a closed period or a claim deadline.
 fn report_request_for(channel: &Channel, notice: &ReportNotice) -> Result<Outgoing, String> {
     if let Some(webhook) = &channel.webhook {
         let body = serde_json::to_vec(notice).map_err(|error| error.to_string())?;
         return Ok(Outgoing { url: webhook.url.clone(), headers: signed(webhook.secret.as_deref(), &body), body });
     }
-    if let Some(slack) = &channel.slack {
-        let body = serde_json::to_vec(&serde_json::json!({ "text": notice.slack_text() }))
-            .map_err(|error| error.to_string())?;
-        return Ok(Outgoing { url: slack.url.clone(), body, headers: Vec::new() });
-    }
-    Err("claim reports go to email, webhook or slack channels".to_owned())
+    chat::request(channel, &notice.chat_message()).unwrap_or_else(|| {
+        Err("claim reports go to email, webhook, slack, teams, telegram or discord channels".to_owned())
+    })
 }
 
 /// The signature header of `body` when the webhook has a `secret`.
@@ -260,13 +257,36 @@ impl Notifier {
             Ok(response) if response.status().is_success() => {
                 Attempt { status: Some(response.status().as_u16()), error: None }
             }
-            Ok(response) => Attempt {
-                status: Some(response.status().as_u16()),
-                error: Some(format!("answered {}", response.status())),
-            },
+            Ok(response) => {
+                let status = response.status();
+                let said = reply_excerpt(response).await;
+                let error =
+                    if said.is_empty() { format!("answered {status}") } else { format!("answered {status}: {said}") };
+                Attempt { status: Some(status.as_u16()), error: Some(error) }
+            }
             Err(error) => Attempt { status: None, error: Some(describe_send_error(&error)) },
         }
     }
+}
+
+/// The most of a failed answer's body kept in a delivery's error: services say why there (`chat not found`,
+/// `Key format is not valid!`), and a body can be anything, so it is cut short.
+const REPLY_EXCERPT_BYTES: usize = 300;
+
+/// The start of `response`'s body as one line of printable text (empty when it has none or it cannot be read
+/// in time).
+async fn reply_excerpt(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < REPLY_EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(REPLY_EXCERPT_BYTES);
+    let text = String::from_utf8_lossy(&body);
+    let printable: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    printable.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Why a request failed, without its URL: the kind of failure and the innermost cause.
@@ -302,20 +322,25 @@ fn secrets_of(channel: &Channel) -> Vec<String> {
             secrets.push(url.username().to_owned());
         }
     };
-    if let Some(webhook) = &channel.webhook {
-        add_url(&webhook.url);
-    }
-    if let Some(slack) = &channel.slack {
-        add_url(&slack.url);
-    }
-    if let Some(pagerduty) = &channel.pagerduty {
-        pagerduty.events_url.as_deref().map(&mut add_url);
-    }
-    if let Some(email) = &channel.email {
-        add_url(&email.smtp);
+    for url in [
+        channel.webhook.as_ref().map(|webhook| &webhook.url),
+        channel.slack.as_ref().map(|slack| &slack.url),
+        channel.teams.as_ref().map(|teams| &teams.url),
+        channel.discord.as_ref().map(|discord| &discord.url),
+        channel.pagerduty.as_ref().and_then(|pagerduty| pagerduty.events_url.as_ref()),
+        channel.opsgenie.as_ref().and_then(|opsgenie| opsgenie.api_url.as_ref()),
+        channel.telegram.as_ref().and_then(|telegram| telegram.api_url.as_ref()),
+        channel.email.as_ref().map(|email| &email.smtp),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        add_url(url);
     }
     secrets.extend(channel.webhook.as_ref().and_then(|webhook| webhook.secret.clone()));
     secrets.extend(channel.pagerduty.as_ref().map(|pagerduty| pagerduty.routing_key.clone()));
+    secrets.extend(channel.opsgenie.as_ref().map(|opsgenie| opsgenie.api_key.clone()));
+    secrets.extend(channel.telegram.as_ref().map(|telegram| telegram.bot_token.clone()));
     // Short fragments ("/", "") would cut ordinary words; secrets are longer than this.
     secrets.retain(|secret| secret.len() >= 4);
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
@@ -335,10 +360,8 @@ mod tests {
     fn channel_secrets_are_cut_out_of_messages() {
         let slack = Channel {
             id: "chat".into(),
-            webhook: None,
             slack: Some(Slack { url: "https://hooks.example/services/T000/B000/SECRET".into() }),
-            pagerduty: None,
-            email: None,
+            ..Channel::default()
         };
         let text = "error sending request for url (https://hooks.example/services/T000/B000/SECRET): refused";
         let scrubbed = super::scrub(text, &super::secrets_of(&slack));
@@ -347,14 +370,12 @@ mod tests {
         assert_eq!(partial, "POST [redacted] answered 404");
         let email = Channel {
             id: "mail".into(),
-            webhook: None,
-            slack: None,
-            pagerduty: None,
             email: Some(Email {
                 smtp: "smtp://alice:hunter22@mail.example:587".into(),
                 from: "a@example.com".into(),
                 to: vec!["b@example.com".into()],
             }),
+            ..Channel::default()
         };
         let scrubbed = super::scrub("auth failed for alice with hunter22", &super::secrets_of(&email));
         assert_eq!(scrubbed, "auth failed for [redacted] with [redacted]");

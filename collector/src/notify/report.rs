@@ -4,7 +4,8 @@
 //!   HTML), `report.json` and `report.csv` attached; a reminder is the summary alone;
 //! - **webhook**: the notice as JSON, the report's JSON object under `report`, signed like an alert
 //!   (`X-Slaprobe-Signature`);
-//! - **slack**: the headline, with a link to the claim when `public_url` is set.
+//! - **slack**, **teams**, **telegram**, **discord**: the headline and summary, with a link to the claim when
+//!   `public_url` is set ([`super::chat`]).
 
 use jiff::Timestamp;
 use lettre::Message;
@@ -13,6 +14,7 @@ use lettre::message::{Attachment, MultiPart, SinglePart};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::chat::{ChatMessage, Tone};
 use super::email;
 use crate::claims::ClaimState;
 use crate::config::alerting::Email;
@@ -114,11 +116,14 @@ impl ReportNotice {
         text
     }
 
-    /// The Slack-compatible body.
-    pub fn slack_text(&self) -> String {
-        match &self.url {
-            Some(url) => format!("{}\n{}\n<{url}|Open the claim in slaprobe>", self.headline(), self.summary),
-            None => format!("{}\n{}", self.headline(), self.summary),
+    /// The message chat channels get: the headline, the summary, and a link to the claim.
+    pub fn chat_message(&self) -> ChatMessage {
+        ChatMessage {
+            headline: self.headline(),
+            summary: Some(self.summary.clone()),
+            facts: Vec::new(),
+            link: self.url.clone().map(|url| (url, "Open the claim in slaprobe")),
+            tone: Tone::Plain,
         }
     }
 

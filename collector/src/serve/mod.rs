@@ -171,7 +171,8 @@ pub async fn serve(
     background.spawn("period close", closing::run(store.clone(), notifier.clone(), config_watch.clone(), stop.clone()));
     background.spawn("status pages", status_pages::run(store.clone(), page_client, config_watch.clone(), stop.clone()));
     background.spawn("ledger", ledger::upkeep::run(store.clone(), config_watch.clone(), stop.clone()));
-    background.spawn("heartbeats", cluster::run(store.clone(), config_watch.clone(), stop.clone()));
+    let (differing, config_drift) = watch::channel(Vec::new());
+    background.spawn("heartbeats", cluster::run(store.clone(), config_watch.clone(), differing, stop.clone()));
     let standings_kept = views::keep_up(store.clone(), config_watch.clone(), standings.clone(), stop.clone());
     background.spawn("standings", standings_kept);
     if let Some(address) = config.listen.http {
@@ -185,6 +186,7 @@ pub async fn serve(
             reload_status: reload.status(),
             refusals: refusals.clone(),
             standings,
+            config_drift,
         };
         let address = listener.local_addr().unwrap_or(address);
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");

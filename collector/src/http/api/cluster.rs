@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::ApiError;
-use crate::cluster::{config_sha256, is_alive};
+use crate::cluster::is_alive;
 use crate::http::HttpState;
 use crate::store::cluster::{LeaseRecord, ReplicaRecord, instance_name};
 
@@ -54,7 +54,7 @@ pub struct ClusterView {
 
 /// The replicas and leases as of `now`.
 pub async fn cluster_view(state: &HttpState, now: Timestamp) -> Result<ClusterView, ApiError> {
-    let ours = config_sha256(&state.config.borrow());
+    let ours = state.config.borrow().sha256.clone();
     let agents = state.store.agents().await?;
     let replicas = state
         .store

@@ -13,7 +13,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use maud::{Markup, html};
 
-use super::{Nav, PageError, ago, as_of_note, layout, reload_failed};
+use super::{Nav, PageError, ago, as_of_note, banners, layout, short_hash};
 use crate::http::HttpState;
 use crate::http::api::agents::agent_views;
 use crate::http::api::cluster::{ClusterView, cluster_view};
@@ -131,7 +131,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         (refused_sessions(&state.refusals.sources(), now))
         (as_of_note(now, true))
     };
-    Ok(layout("Agents", Nav::Agents, caller.as_ref().map(|caller| &caller.0), reload_failed(&state), true, body))
+    Ok(layout("Agents", Nav::Agents, caller.as_ref().map(|caller| &caller.0), banners(&state), true, body))
 }
 
 /// The replicas serving the store, with the leases each holds.
@@ -158,8 +158,9 @@ fn collectors(cluster: &ClusterView, now: Timestamp) -> Markup {
                             td { (view.replica.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
                             td data-field="heartbeat" { (ago(now, view.replica.heartbeat_at)) }
                             td.num data-field="sessions" { (view.sessions) }
-                            td title=(view.replica.config_sha256) {
-                                @if view.same_config { "same as this one" }
+                            td title=(view.replica.config_sha256) data-field="config" {
+                                code { (short_hash(&view.replica.config_sha256)) } " "
+                                @if view.same_config { span.muted { "same as this one" } }
                                 @else { span.badge.partial { "differs" } }
                             }
                             td data-field="leases" { (held_by(cluster, &view.replica.name)) }

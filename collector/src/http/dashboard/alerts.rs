@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
 
-use super::{Nav, PageError, ago, as_of_note, layout, moment, reload_failed};
+use super::{Nav, PageError, ago, as_of_note, banners, layout, moment};
 use crate::config::Role;
 use crate::http::HttpState;
 use crate::http::api::ApiError;
@@ -44,7 +44,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         @if resolved.is_empty() { p.muted { "No alert has been resolved yet." } } @else { (table(&resolved, now, false)) }
         (as_of_note(now, true))
     };
-    Ok(layout("Alerts", Nav::Alerts, caller.as_ref(), reload_failed(&state), true, body))
+    Ok(layout("Alerts", Nav::Alerts, caller.as_ref(), banners(&state), true, body))
 }
 
 fn table(alerts: &[AlertRecord], now: Timestamp, may_act: bool) -> Markup {

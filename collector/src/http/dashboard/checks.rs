@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use slaprobe_proto::ResultRecord;
 
 use super::charts::phase_bar;
-use super::{Nav, PageError, ago, as_of_note, layout, reload_failed};
+use super::{Nav, PageError, ago, as_of_note, banners, layout};
 use crate::http::HttpState;
 use crate::http::api::checks::{CheckState, CheckView, check_views};
 use crate::http::auth::Caller;
@@ -44,7 +44,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         }
         (as_of_note(now, true))
     };
-    Ok(layout("Checks", Nav::Checks, caller.as_ref().map(|caller| &caller.0), reload_failed(&state), true, body))
+    Ok(layout("Checks", Nav::Checks, caller.as_ref().map(|caller| &caller.0), banners(&state), true, body))
 }
 
 fn check_rows(view: &CheckView, now: Timestamp) -> Markup {

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
+use super::{Nav, PageError, as_of_note, banners, layout, moment};
 use crate::claims::{Claim, ClaimAction, ClaimEvent, ClaimState, CurrencyTotals, totals};
 use crate::config::Role;
 use crate::http::HttpState;
@@ -42,7 +42,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         (as_of_note(now, false))
     };
     let caller = caller.map(|caller| caller.0);
-    Ok(layout("Claims", Nav::Claims, caller.as_ref(), reload_failed(&state), false, body))
+    Ok(layout("Claims", Nav::Claims, caller.as_ref(), banners(&state), false, body))
 }
 
 fn totals_table(sums: &[CurrencyTotals]) -> Markup {
@@ -140,7 +140,7 @@ pub async fn claim_page(
         (revisions_table(&revisions))
         (as_of_note(now, false))
     };
-    Ok(layout("Claim", Nav::Claims, caller.as_ref(), reload_failed(&state), false, body))
+    Ok(layout("Claim", Nav::Claims, caller.as_ref(), banners(&state), false, body))
 }
 
 /// The forms for the actions `claim`'s state allows.

@@ -10,7 +10,7 @@ use maud::{Markup, html};
 
 use super::charts::{day_strip, latency_chart};
 use super::overview::{figure, forecast, standing_class, standing_label};
-use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
+use super::{Nav, PageError, as_of_note, banners, layout, moment};
 use crate::http::HttpState;
 use crate::http::api::contracts::{ContractDetail, PeriodQuery, contract_detail};
 use crate::http::auth::Caller;
@@ -77,14 +77,7 @@ pub async fn page(
         (coverage(report))
         (as_of_note(as_of, detail.current))
     };
-    Ok(layout(
-        &title,
-        Nav::Contract,
-        caller.as_ref().map(|caller| &caller.0),
-        reload_failed(&state),
-        detail.current,
-        body,
-    ))
+    Ok(layout(&title, Nav::Contract, caller.as_ref().map(|caller| &caller.0), banners(&state), detail.current, body))
 }
 
 fn figures(detail: &ContractDetail) -> Markup {

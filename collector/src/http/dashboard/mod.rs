@@ -34,6 +34,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::HttpState;
 use super::api::ApiError;
 use super::auth::{self, Caller};
+use crate::cluster::Differing;
 use crate::reload::ReloadFailure;
 use slaprobe_sla::display;
 
@@ -96,13 +97,12 @@ pub enum Nav {
 }
 
 /// A whole page: head, navigation, `body`, and the moment its figures are from.
-/// A page around `body`. `reload_failed` (the latest configuration reload, when it failed) shows as a banner
-/// on every page, so nobody reads figures believing an edit took effect when it did not.
+/// A page around `body`, with `banners` above it.
 pub fn layout(
     title: &str,
     here: Nav,
     caller: Option<&Caller>,
-    reload_failed: Option<ReloadFailure>,
+    banners: Banners,
     refresh: bool,
     body: Markup,
 ) -> Response {
@@ -135,11 +135,22 @@ pub fn layout(
                         }
                     }
                 }
-                @if let Some(failure) = reload_failed {
+                @if let Some(failure) = banners.reload_failed {
                     div.banner role="alert" data-field="reload-failed" {
                         "The configuration reload at " (moment(failure.at)) " failed with " (failure.problems)
                         " problem(s); the collector runs the configuration it had before. Run "
                         code { "slaprobe-collector check-config" } " or read its log to see what is wrong."
+                    }
+                }
+                @if !banners.config_drift.is_empty() {
+                    div.banner role="alert" data-field="config-drift" {
+                        "Collectors sharing this store run different configurations: "
+                        @for (index, replica) in banners.config_drift.iter().enumerate() {
+                            @if index > 0 { ", " }
+                            code { (replica.name) } " (" (short_hash(&replica.config_sha256)) ")"
+                        }
+                        " against this one's " (short_hash(&banners.config_sha256)) ". Give every replica the same \
+                         files; the Agents page lists them."
                     }
                 }
                 main { (body) }
@@ -157,9 +168,34 @@ fn nav_class(here: Nav, entry: Nav) -> Option<&'static str> {
     (here == entry || (here == Nav::Contract && entry == Nav::Overview)).then_some("here")
 }
 
-/// The latest configuration reload, when it failed.
-pub fn reload_failed(state: &HttpState) -> Option<ReloadFailure> {
-    state.reload_status.borrow().failed
+/// What every page shows above its body when something is wrong with the configuration: the latest reload,
+/// when it failed (so nobody reads figures believing an edit took effect when it did not), and the live
+/// replicas running another configuration than this collector's.
+pub struct Banners {
+    reload_failed: Option<ReloadFailure>,
+    config_drift: Vec<Differing>,
+    config_sha256: String,
+}
+
+/// The banners as things stand.
+pub fn banners(state: &HttpState) -> Banners {
+    Banners {
+        reload_failed: state.reload_status.borrow().failed,
+        config_drift: state.config_drift.borrow().clone(),
+        config_sha256: state.config.borrow().sha256.clone(),
+    }
+}
+
+impl Banners {
+    /// No banner (the sign-in and error pages).
+    pub fn none() -> Self {
+        Self { reload_failed: None, config_drift: Vec::new(), config_sha256: String::new() }
+    }
+}
+
+/// The first 12 hex digits of a SHA-256, as people compare them at a glance.
+pub fn short_hash(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 /// A failure shown as a page with the API's status and reason.
@@ -179,7 +215,7 @@ impl IntoResponse for PageError {
             p.error { (message) }
             p { a href="/" { "Back to the contracts" } }
         };
-        let mut response = layout("Error", Nav::Overview, None, None, false, body);
+        let mut response = layout("Error", Nav::Overview, None, Banners::none(), false, body);
         *response.status_mut() = status;
         response
     }
@@ -231,5 +267,5 @@ pub fn login_page(problem: Option<&str>, next: &str) -> Response {
             }
         }
     };
-    layout("Sign in", Nav::Login, None, None, false, body)
+    layout("Sign in", Nav::Login, None, Banners::none(), false, body)
 }

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use maud::{Markup, html};
 use rust_decimal::Decimal;
 
-use super::{Nav, PageError, as_of_note, layout, reload_failed};
+use super::{Nav, PageError, as_of_note, banners, layout};
 use crate::http::HttpState;
 use crate::http::api::ApiError;
 use crate::http::api::contracts::contract_statuses;
@@ -82,7 +82,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         }
         (as_of_note(as_of, true))
     };
-    Ok(layout("Contracts", Nav::Overview, caller.as_ref().map(|caller| &caller.0), reload_failed(&state), true, body))
+    Ok(layout("Contracts", Nav::Overview, caller.as_ref().map(|caller| &caller.0), banners(&state), true, body))
 }
 
 fn card(status: &ContractStatus) -> Markup {

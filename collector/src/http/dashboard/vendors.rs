@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::{Nav, PageError, as_of_note, layout, moment, reload_failed};
+use super::{Nav, PageError, as_of_note, banners, layout, moment};
 use crate::http::HttpState;
 use crate::http::api::vendors::scorecard_of;
 use crate::http::auth::Caller;
@@ -32,7 +32,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
         }
     };
     let caller = caller.map(|caller| caller.0);
-    layout("Vendors", Nav::Vendors, caller.as_ref(), reload_failed(&state), false, body)
+    layout("Vendors", Nav::Vendors, caller.as_ref(), banners(&state), false, body)
 }
 
 /// `GET /vendors/{slug}`.
@@ -58,7 +58,7 @@ pub async fn scorecard_page(
         (as_of_note(card.generated_at, false))
     };
     let caller = caller.map(|caller| caller.0);
-    Ok(layout("Scorecard", Nav::Vendors, caller.as_ref(), reload_failed(&state), false, body))
+    Ok(layout("Scorecard", Nav::Vendors, caller.as_ref(), banners(&state), false, body))
 }
 
 fn contract_table(contract: &ContractCard) -> Markup {
