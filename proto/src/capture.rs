@@ -22,6 +22,11 @@ pub const MAX_AUTHORITY: usize = 16;
 /// Longest error message an attempt keeps: what a server says (a gRPC status message, a certificate's names) is
 /// cut to this by the agent.
 pub const MAX_ERROR: usize = 4096;
+/// Longest `error` a result may carry when it arrives: the agent cuts its own to [`MAX_ERROR`]; the margin takes
+/// older agents and imported lines, whose errors were not cut, without storing an unbounded text.
+pub const MAX_ERROR_ACCEPTED: usize = 4 * MAX_ERROR;
+/// Longest `error_kind` a result may carry when it arrives (the kinds are short words).
+pub const MAX_ERROR_KIND: usize = 64;
 /// Most steps of a multi-step HTTP check.
 pub const MAX_STEPS: usize = 10;
 /// What replaces a value that is not kept.
@@ -70,6 +75,8 @@ pub fn check_bounds(record: &ResultRecord) -> Result<(), String> {
     let too_many = |field: &str, count: usize, limit: usize| {
         if count > limit { Err(format!("{field} holds {count} entries, more than {limit}")) } else { Ok(()) }
     };
+    too_long("error", record.error.as_deref().unwrap_or_default(), MAX_ERROR_ACCEPTED)?;
+    too_long("error_kind", record.error_kind.as_deref().unwrap_or_default(), MAX_ERROR_KIND)?;
     if let Some(http) = &record.http {
         too_long("http.status_line", http.status_line.as_deref().unwrap_or_default(), MAX_LINE)?;
         too_many("http.headers", http.headers.len(), MAX_HEADERS + 1)?;

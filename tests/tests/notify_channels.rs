@@ -2,7 +2,8 @@
 //! JSON of `docs/configuration.md` with a valid HMAC signature and is retried after a 500; the Slack-compatible
 //! channel gets `{"text": ...}`; PagerDuty gets an Events API v2 event (at a loopback `events_url`); email
 //! reaches an SMTP server on loopback; an unreachable channel reports each of its three attempts; unknown
-//! channels are a 404; the delivery log has every one. Teams (an Adaptive Card), Opsgenie (Alert API), Telegram
+//! channels are a 404; the delivery log has every one, and `/metrics` marks the channel whose latest delivery
+//! failed. Teams (an Adaptive Card), Opsgenie (Alert API), Telegram
 //! (Bot API) and Discord get their services' exact requests at loopback endpoints, and a refusal's answer is
 //! kept in the attempt without the channel's secrets.
 
@@ -129,6 +130,12 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
         entries,
         [("mail", true, 1), ("pager", true, 1), ("dead", false, 3), ("chat", true, 1), ("hook", true, 2)]
     );
+    // Prometheus sees which channel is broken.
+    let (_, metrics) = slaprobe_tests::http_client::get(http, "/metrics").await;
+    for (channel, failing) in [("dead", 1), ("hook", 0), ("mail", 0)] {
+        let sample = format!("slaprobe_collector_notify_channel_failing{{channel=\"{channel}\"}} {failing}\n");
+        assert!(metrics.contains(&sample), "{sample} in {metrics}");
+    }
 }
 
 /// Teams, Opsgenie, Telegram and Discord get their services' exact requests; a Telegram answer saying why it

@@ -187,6 +187,10 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
     }
     state.metrics.operations.set_pool(state.store.pool_use());
     state.metrics.operations.set_config(&config.sha256, state.config_drift.borrow().len());
+    match channel_states(&config, &state.store).await {
+        Ok(channels) => state.metrics.operations.set_channels(&channels),
+        Err(error) => tracing::warn!(%error, "Channel gauges not updated for this scrape."),
+    }
     match cluster_gauges(&state.store).await {
         Ok((leases, alive)) => state.metrics.operations.set_cluster(&leases, alive),
         Err(error) => tracing::warn!(%error, "Lease and replica gauges not updated for this scrape."),
@@ -201,7 +205,20 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// Each contract that names a vendor status page, with that page's record (`None`: never read).
+/// Deliveries looked at for the channel gauges: the newest, enough to hold each channel's latest.
+const RECENT_DELIVERIES: u32 = 1000;
+
+/// Each channel of `config` with whether its latest delivery (among the newest [`RECENT_DELIVERIES`]) failed.
+async fn channel_states(
+    config: &CollectorConfig,
+    store: &Store,
+) -> Result<Vec<(String, bool)>, crate::store::StoreError> {
+    let recent = store.deliveries(None, RECENT_DELIVERIES).await?;
+    let failing =
+        |id: &str| recent.iter().find(|delivery| delivery.channel == id).is_some_and(|latest| !latest.delivered);
+    Ok(config.notify.channels.iter().map(|channel| (channel.id.clone(), failing(&channel.id))).collect())
+}
+
 /// Each lease on record with whether this collector holds it now, and how many replicas are alive.
 async fn cluster_gauges(store: &Store) -> Result<(Vec<(String, bool)>, usize), crate::store::StoreError> {
     let now = jiff::Timestamp::now();
@@ -212,6 +229,7 @@ async fn cluster_gauges(store: &Store) -> Result<(Vec<(String, bool)>, usize), c
     Ok((held, alive))
 }
 
+/// Each contract that names a vendor status page, with that page's record (`None`: never read).
 async fn status_pages(
     config: &CollectorConfig,
     store: &crate::store::Store,

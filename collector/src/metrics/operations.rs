@@ -3,7 +3,7 @@
 //! PostgreSQL pool, retention runs and what they deleted, HTTP requests by route and status with their
 //! latency, HTTP credentials refused by reason, reloads of the gRPC listener's certificate with its expiry,
 //! which leases this replica holds and how many replicas are alive, the SHA-256 of the configuration it runs
-//! and how many live replicas run another, and each agent's spool backlog and each
+//! and how many live replicas run another, whether each notification channel's latest delivery failed, and each agent's spool backlog and each
 //! region's latest results as recorded by whichever replica holds the session (read from the store when
 //! scraped, so every replica shows all agents). Agent sessions and TLS handshakes refused are counted with the
 //! other refusals (`agent_sessions_refused`).
@@ -70,6 +70,13 @@ pub struct ConfigLabels {
     pub sha256: String,
 }
 
+/// Labels naming a notification channel.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    /// Its id in `notify.channels`.
+    pub channel: String,
+}
+
 /// Labels of a refused HTTP credential.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
@@ -94,6 +101,7 @@ pub struct OperationMetrics {
     replicas_alive: Gauge,
     config_info: Family<ConfigLabels, Gauge>,
     replicas_config_differs: Gauge,
+    channel_failing: Family<ChannelLabels, Gauge>,
     agent_backlog: Family<super::AgentLabels, Gauge>,
     region_last_result: Family<RegionLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
@@ -124,6 +132,7 @@ impl OperationMetrics {
             replicas_alive: Gauge::default(),
             config_info: Family::default(),
             replicas_config_differs: Gauge::default(),
+            channel_failing: Family::default(),
             agent_backlog: Family::default(),
             region_last_result: Family::default(),
             pool_connections: Family::default(),
@@ -190,6 +199,11 @@ impl OperationMetrics {
             metrics.replicas_config_differs.clone(),
         );
         registry.register(
+            "notify_channel_failing",
+            "1 for each channel of notify.channels whose latest delivery failed every attempt, 0 for the others",
+            metrics.channel_failing.clone(),
+        );
+        registry.register(
             "agent_spool_backlog",
             "Results waiting in each agent's spool, as its latest batch said (whichever collector it sends to)",
             metrics.agent_backlog.clone(),
@@ -247,6 +261,14 @@ impl OperationMetrics {
         self.config_info.clear();
         self.config_info.get_or_create(&ConfigLabels { sha256: sha256.to_owned() }).set(1);
         self.replicas_config_differs.set(i64::try_from(differing).unwrap_or(i64::MAX));
+    }
+
+    /// Sets, for each configured channel, whether its latest delivery failed.
+    pub fn set_channels(&self, channels: &[(String, bool)]) {
+        self.channel_failing.clear();
+        for (channel, failing) in channels {
+            self.channel_failing.get_or_create(&ChannelLabels { channel: channel.clone() }).set(i64::from(*failing));
+        }
     }
 
     /// Counts a retention run that ended with `outcome`.
