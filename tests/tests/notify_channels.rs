@@ -7,46 +7,52 @@
 //! (Bot API) and Discord get their services' exact requests at loopback endpoints, and a refusal's answer is
 //! kept in the attempt without the channel's secrets.
 
+use std::net::SocketAddr;
+
 use serde_json::Value;
 use slaprobe_collector::notify::signature;
-use slaprobe_tests::collector::start_collector;
+use slaprobe_tests::collector::{CollectorProcess, start_collector};
 use slaprobe_tests::http_client::send;
 use slaprobe_tests::ports::{closed_port, free_addr};
 use slaprobe_tests::smtp_receiver::SmtpReceiver;
 use slaprobe_tests::webhook_receiver::WebhookReceiver;
+
+/// A collector on loopback whose `notify.channels` are the YAML lines `channels`, with its directory and its
+/// HTTP address.
+fn collector_with_channels(channels: &str) -> (CollectorProcess, tempfile::TempDir, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc, http) = (free_addr(), free_addr());
+    let config = dir.path().join("collector.yaml");
+    let head = format!("listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n");
+    std::fs::write(&config, format!("{head}notify:\n  channels:\n{channels}")).unwrap();
+    (start_collector(&config), dir, http)
+}
+
+/// `POST /api/v1/channels/{channel}/test` at `http`: the status and the delivery it reports.
+async fn test_notification(http: SocketAddr, channel: &str) -> (u16, Value) {
+    let response = send(http, "POST", &format!("/api/v1/channels/{channel}/test"), &[], "").await;
+    let body: Value = serde_json::from_str(&response.body).unwrap_or_else(|error| panic!("{error}: {}", response.body));
+    (response.status, body)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn test_notifications_reach_their_channels_signed_and_retried() {
     let receiver = WebhookReceiver::start(&[500]).await;
     let smtp = SmtpReceiver::start();
     let closed = closed_port();
-    let dir = tempfile::tempdir().unwrap();
-    let (grpc, http) = (free_addr(), free_addr());
-    let config = dir.path().join("collector.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
-             notify:\n  channels:\n\
-             \x20   - {{ id: hook, webhook: {{ url: \"{}\", secret: \"w3bh00k\" }} }}\n\
-             \x20   - {{ id: chat, slack: {{ url: \"{}\" }} }}\n\
-             \x20   - {{ id: dead, webhook: {{ url: \"http://{closed}/hook\" }} }}\n\
-             \x20   - {{ id: pager, pagerduty: {{ routing_key: \"R0UT1NG\", events_url: \"{}\" }} }}\n\
-             \x20   - {{ id: mail, email: {{ smtp: \"{}\", from: \"slaprobe@example.com\", to: [\"ops@example.com\"] }} }}\n",
-            receiver.url("/hook"),
-            receiver.url("/slack"),
-            receiver.url("/pd"),
-            smtp.url(),
-        ),
-    )
-    .unwrap();
-    let _collector = tokio::task::block_in_place(|| start_collector(&config));
-    let test = async |channel: &str| {
-        let response = send(http, "POST", &format!("/api/v1/channels/{channel}/test"), &[], "").await;
-        let body: Value =
-            serde_json::from_str(&response.body).unwrap_or_else(|error| panic!("{error}: {}", response.body));
-        (response.status, body)
-    };
+    let channels = format!(
+        "\x20   - {{ id: hook, webhook: {{ url: \"{}\", secret: \"w3bh00k\" }} }}\n\
+         \x20   - {{ id: chat, slack: {{ url: \"{}\" }} }}\n\
+         \x20   - {{ id: dead, webhook: {{ url: \"http://{closed}/hook\" }} }}\n\
+         \x20   - {{ id: pager, pagerduty: {{ routing_key: \"R0UT1NG\", events_url: \"{}\" }} }}\n\
+         \x20   - {{ id: mail, email: {{ smtp: \"{}\", from: \"slaprobe@example.com\", to: [\"ops@example.com\"] }} }}\n",
+        receiver.url("/hook"),
+        receiver.url("/slack"),
+        receiver.url("/pd"),
+        smtp.url(),
+    );
+    let (_collector, _dir, http) = tokio::task::block_in_place(|| collector_with_channels(&channels));
+    let test = async |channel: &str| test_notification(http, channel).await;
 
     let (status, delivery) = test("hook").await;
     assert_eq!(status, 200, "{delivery}");
@@ -145,35 +151,24 @@ async fn chat_and_paging_services_get_their_own_requests() {
     let receiver = WebhookReceiver::start(&[]).await;
     let refusal = r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#;
     let refusing = WebhookReceiver::answering(&[(400, refusal), (400, refusal), (400, refusal)]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (grpc, http) = (free_addr(), free_addr());
-    let config = dir.path().join("collector.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: {{ grpc: \"{grpc}\", http: \"{http}\" }}\nstorage: {{ sqlite: slaprobe.db }}\n\
-             notify:\n  channels:\n\
-             \x20   - {{ id: teams, teams: {{ url: \"{}\" }} }}\n\
-             \x20   - {{ id: genie, opsgenie: {{ api_key: \"0ps-g3n1e-k3y\", api_url: \"{}\", priority: P2 }} }}\n\
-             \x20   - {{ id: tg, telegram: {{ bot_token: \"123456:AAH-s3cr3t_t0ken\", chat_id: -1001234,\n\
-             \x20       api_url: \"{}\" }} }}\n\
-             \x20   - {{ id: tg-bad, telegram: {{ bot_token: \"654321:AAH-0ther_t0ken\", chat_id: \"@nochat\",\n\
-             \x20       api_url: \"{}\" }} }}\n\
-             \x20   - {{ id: discord, discord: {{ url: \"{}\" }} }}\n",
-            receiver.url("/workflows/7/triggers/manual/paths/invoke?api-version=1&sig=S1GNATURE"),
-            receiver.url("/og/"),
-            receiver.url("/tg"),
-            refusing.url(""),
-            receiver.url("/api/webhooks/42/D1SC0RD"),
-        ),
-    )
-    .unwrap();
-    let _collector = tokio::task::block_in_place(|| start_collector(&config));
+    let channels = format!(
+        "\x20   - {{ id: teams, teams: {{ url: \"{}\" }} }}\n\
+         \x20   - {{ id: genie, opsgenie: {{ api_key: \"0ps-g3n1e-k3y\", api_url: \"{}\", priority: P2 }} }}\n\
+         \x20   - {{ id: tg, telegram: {{ bot_token: \"123456:AAH-s3cr3t_t0ken\", chat_id: -1001234,\n\
+         \x20       api_url: \"{}\" }} }}\n\
+         \x20   - {{ id: tg-bad, telegram: {{ bot_token: \"654321:AAH-0ther_t0ken\", chat_id: \"@nochat\",\n\
+         \x20       api_url: \"{}\" }} }}\n\
+         \x20   - {{ id: discord, discord: {{ url: \"{}\" }} }}\n",
+        receiver.url("/workflows/7/triggers/manual/paths/invoke?api-version=1&sig=S1GNATURE"),
+        receiver.url("/og/"),
+        receiver.url("/tg"),
+        refusing.url(""),
+        receiver.url("/api/webhooks/42/D1SC0RD"),
+    );
+    let (_collector, _dir, http) = tokio::task::block_in_place(|| collector_with_channels(&channels));
     let test = async |channel: &str| {
-        let response = send(http, "POST", &format!("/api/v1/channels/{channel}/test"), &[], "").await;
-        let body: Value =
-            serde_json::from_str(&response.body).unwrap_or_else(|error| panic!("{error}: {}", response.body));
-        assert_eq!(response.status, 200, "{body}");
+        let (status, body) = test_notification(http, channel).await;
+        assert_eq!(status, 200, "{body}");
         receiver.received().pop().unwrap()
     };
     let headline = |channel: &str| format!("[TEST] test: Test notification from slaprobe to channel {channel}.");

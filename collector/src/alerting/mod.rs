@@ -48,10 +48,9 @@ pub async fn send(
 }
 
 /// Sends an alert's `notification` to `channels` of `policy` as [`send`] does (`configured`: every channel of
-/// `notify.channels`). Each channel that could not be
-/// reached after every attempt raises its own notification (kind [`CHANNEL_FAILED`], firing) to the policy's
-/// other channels, those of every level whether told yet or not, so that a dead hook does not leave the alert
-/// unheard; that notification raises none in turn.
+/// `notify.channels`). Each channel that could not be reached after every attempt raises its own notification
+/// (kind [`CHANNEL_FAILED`], firing) to the policy's other channels, those of every level whether told yet or
+/// not, so that a dead hook does not leave the alert unheard; that notification raises none in turn.
 pub async fn send_for_policy(
     store: &Store,
     notifier: &Notifier,
