@@ -61,11 +61,12 @@ fn main() -> ExitCode {
     }
     if args.check_config {
         println!(
-            "{}: OK, {} checks ({} for region {})",
+            "{}: OK, {} checks ({} for region {}), agent {}",
             args.config.display(),
             config.checks.len(),
             config.checks_for_region().count(),
-            config.settings.region
+            config.settings.region,
+            config.agent_id()
         );
         return ExitCode::SUCCESS;
     }

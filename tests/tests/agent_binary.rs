@@ -176,3 +176,19 @@ async fn confirmation_attempts_measure_the_recovery_to_about_after() {
     assert!(after[0].confirmation && after[1].confirmation && after[1].ok, "{after:?}");
     assert_eq!(server.connections() as usize, results.len(), "every attempt on a fresh connection");
 }
+
+#[test]
+fn agent_id_may_be_the_host_name_even_without_hostname_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.yaml");
+    std::fs::write(&path, "agent_id: ${HOSTNAME}\nregion: r\nchecks: []\n").unwrap();
+    let output = std::process::Command::new(slaprobe_tests::agent::agent_binary())
+        .args(["--config", path.to_str().unwrap(), "--check-config"])
+        .env_remove("HOSTNAME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_ascii_lowercase();
+    assert!(stdout.trim_end().ends_with(&format!("(0 for region r), agent {host}")), "{stdout}");
+}

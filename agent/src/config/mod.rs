@@ -187,14 +187,26 @@ pub fn with_own_controls(mut pushed: Vec<PreparedCheck>, controls: &[PreparedChe
     pushed
 }
 
-/// Reads and validates an agent config file, expanding `${VAR}` from the process environment.
+/// Reads and validates an agent config file, expanding `${VAR}` from the process environment
+/// ([`environment_variable`]).
 pub fn load_agent_config(path: &Path) -> Result<AgentConfig, ConfigError> {
     let source_name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
         source_name: source_name.clone(),
         problems: vec![format!("cannot read: {error}")],
     })?;
-    parse_agent_config(&text, &source_name, &|name| std::env::var(name).ok())
+    parse_agent_config(&text, &source_name, &environment_variable)
+}
+
+/// `name` from the process environment. `HOSTNAME`, which shells set but services do not inherit, falls back
+/// to the kernel's host name in lower case, so that `agent_id: ${HOSTNAME}` names each host under systemd too.
+fn environment_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().or_else(|| if name == "HOSTNAME" { kernel_host_name() } else { None })
+}
+
+fn kernel_host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Parses and validates agent config text; `lookup` supplies environment variables.
