@@ -45,7 +45,8 @@ async fn test_notifications_reach_their_channels_signed_and_retried() {
          \x20   - {{ id: chat, slack: {{ url: \"{}\" }} }}\n\
          \x20   - {{ id: dead, webhook: {{ url: \"http://{closed}/hook\" }} }}\n\
          \x20   - {{ id: pager, pagerduty: {{ routing_key: \"R0UT1NG\", events_url: \"{}\" }} }}\n\
-         \x20   - {{ id: mail, email: {{ smtp: \"{}\", from: \"slaprobe@example.com\", to: [\"ops@example.com\"] }} }}\n",
+         \x20   - {{ id: mail, email: {{ smtp: \"{}\", from: \"slaprobe@example.com\",\n\
+         \x20       to: [\"ops@example.com\"] }} }}\n",
         receiver.url("/hook"),
         receiver.url("/slack"),
         receiver.url("/pd"),
