@@ -5,8 +5,8 @@
 //! which leases this replica holds and how many replicas are alive, the SHA-256 of the configuration it runs
 //! and how many live replicas run another, whether each notification channel's latest delivery failed, and
 //! each agent's spool backlog and each region's latest results as recorded by whichever replica holds the
-//! session (read from the store when scraped, so every replica shows all agents). Agent sessions and TLS handshakes refused are counted with the
-//! other refusals (`agent_sessions_refused`).
+//! session (read from the store when scraped, so every replica shows all agents). Agent sessions and TLS
+//! handshakes refused are counted with the other refusals (`agent_sessions_refused`).
 
 use std::sync::atomic::AtomicU64;
 
