@@ -163,7 +163,7 @@ enum Kind {
     Bytes,
 }
 
-const TABLES: [Table; 18] = [
+const TABLES: [Table; 19] = [
     Table {
         name: "agent_keys",
         columns: &[("agent_id", Kind::Text), ("public_key", Kind::Bytes), ("recorded_at_ns", Kind::Int)],
@@ -307,6 +307,10 @@ const TABLES: [Table; 18] = [
         ],
     },
     Table { name: "status_pages", columns: &[("url", Kind::Text), ("record", Kind::Text)] },
+    Table {
+        name: "enrolled_agents",
+        columns: &[("agent_id", Kind::Text), ("enrolment", Kind::Text), ("state", Kind::Text), ("record", Kind::Text)],
+    },
     Table { name: "agent_health", columns: &[("agent_id", Kind::Text), ("at_ns", Kind::Int), ("record", Kind::Text)] },
     Table {
         name: "agent_faults",

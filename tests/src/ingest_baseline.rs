@@ -28,6 +28,7 @@ pub fn bench_identities(count: usize) -> Vec<AgentIdentity> {
             token_sha256: token_hash(&format!("token-{agent}")),
             public_key: None,
             client_cert: None,
+            enrolment: None,
         })
         .collect()
 }

@@ -83,12 +83,15 @@ fn kubernetes_configurations_load() {
     let agent = documents(&deploy("kubernetes/agent.yaml"));
     let kinds: Vec<&str> = agent.iter().filter_map(|document| document["kind"].as_str()).collect();
     assert_eq!(kinds, ["Secret", "ConfigMap", "DaemonSet"]);
-    let values = [("SLAPROBE_REGION", "eu-west"), ("SLAPROBE_TOKEN", "t0ken")];
+    let values = [("SLAPROBE_REGION", "eu-west"), ("SLAPROBE_TOKEN", "t0ken"), ("NODE_NAME", "node-7.eu")];
     let path = filled(dir.path(), "agent.yaml", config_map(&agent, "agent.yaml"), &values);
     let loaded = load_agent_config(&path).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!((loaded.agent_id(), loaded.settings.region.as_str()), ("agent-eu-west", "eu-west"));
-    let configured: Vec<String> = config.agents.iter().map(|agent| agent.agent_id.clone()).collect();
-    assert!(configured.contains(&loaded.agent_id().to_owned()), "the collector admits the agent's id");
+    assert_eq!((loaded.agent_id(), loaded.settings.region.as_str()), ("node-7.eu", "eu-west"));
+    let regions: Vec<&str> = config.enrolments.iter().map(|enrolment| enrolment.region.as_str()).collect();
+    assert!(regions.contains(&"eu-west"), "the collector has an enrolment for the agent's region");
+    let daemon_set = &agent[2]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let node_name = daemon_set.as_sequence().unwrap().iter().find(|variable| variable["name"] == "NODE_NAME");
+    assert_eq!(node_name.unwrap()["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
 }
 
 /// Every sample name the collector and the agent expose once each labelled family has a series, from their

@@ -132,6 +132,20 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         notices: Vec::new(),
     };
     store.put_status_page(&page).await.unwrap();
+    let enrolled = slaprobe_collector::store::enrolments::EnrolledAgent {
+        agent_id: "node-7".to_owned(),
+        enrolment: "fleet-eu".to_owned(),
+        region: "eu".to_owned(),
+        state: slaprobe_collector::store::enrolments::EnrolmentState::Approved,
+        public_key: evidence.0[0].public_key,
+        first_seen_at: start,
+        last_seen_at: start,
+        remote: None,
+        version: "0.1.0".to_owned(),
+        decided_at: Some(start),
+        decided_by: Some("alice".to_owned()),
+    };
+    store.enrol(&enrolled).await.unwrap();
     drop(store);
 
     let binary = collector_binary();
@@ -156,6 +170,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         "checkpoints: 1 rows",
         "gap_statements: 1 rows",
         "status_pages: 1 rows",
+        "enrolled_agents: 1 rows",
     ] {
         assert!(printed.contains(line), "no {line:?} in\n{printed}");
     }
@@ -195,6 +210,7 @@ async fn a_sqlite_store_moves_into_postgres_whole() {
         moved.gap_statements("agent-eu").await.unwrap(),
     );
     assert_eq!(moved_evidence, evidence, "keys, checkpoints and gap statements arrive byte for byte");
+    assert_eq!(moved.enrolled_agents().await.unwrap(), [enrolled], "enrolled agents keep their state and key");
     let chain: Vec<u8> =
         schema.client.query_one("SELECT record FROM results WHERE seq = 1", &[]).await.unwrap().get::<_, Vec<u8>>(0);
     let decoded = <slaprobe_proto::v1::Result as prost::Message>::decode(chain.as_slice()).unwrap();

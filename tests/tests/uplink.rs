@@ -47,6 +47,7 @@ async fn serve_on(listener: TcpListener, store: Store) -> Arc<CollectorMetrics> 
         token_sha256: token_hash("s3cret"),
         public_key: None,
         client_cert: None,
+        enrolment: None,
     }]);
     let metrics = Arc::new(CollectorMetrics::default());
     let service =

@@ -29,6 +29,7 @@ use crate::config::alerting::{AlertKind, AlertRule, Channel, Policy};
 use crate::notify::{Notification, Notifier};
 use crate::outage::Outage;
 use crate::store::alerts::RESOLVED_BY_CONDITION;
+use crate::store::enrolments::EnrolmentState;
 use crate::store::{AlertRecord, AlertState, LeaseClaim, Store, StoreError};
 use crate::views::{CurrentRead, Standings};
 use slaprobe_sla::Period;
@@ -433,7 +434,12 @@ impl Evaluator {
                 });
             }
         }
-        watched.retain(|agent| config.serves_region(contract, &agent.region));
+        // A revoked agent is silent on purpose.
+        let revoked: Vec<String> = (self.store.enrolled_agents().await?.into_iter())
+            .filter(|enrolled| enrolled.state == EnrolmentState::Revoked)
+            .map(|enrolled| enrolled.agent_id)
+            .collect();
+        watched.retain(|agent| config.serves_region(contract, &agent.region) && !revoked.contains(&agent.agent_id));
         Ok(rules::silent(&watched, self.watching_since, now, rule.after()))
     }
 }

@@ -24,11 +24,13 @@ use slaprobe_checks::{PreparedCheck, deserialize_at, parse_checks, parse_control
 
 pub mod alerting;
 pub mod client_cert;
+pub mod enrolment;
 pub mod reports;
 pub mod retention;
 
 use alerting::{AlertRule, Notify, parse_alerting};
 pub use client_cert::ClientCertBinding;
+pub use enrolment::Enrolment;
 pub use retention::{DEFAULT_RESULTS_RETENTION, Retention};
 use slaprobe_sla::contract::{Contract, parse_contracts};
 use slaprobe_sla::faults::FaultRule;
@@ -49,6 +51,8 @@ pub struct AgentIdentity {
     pub public_key: Option<PublicKey>,
     /// The client certificate its sessions must present (`client_cert:`), when bound to one.
     pub client_cert: Option<ClientCertBinding>,
+    /// The enrolment (`enrolments[].name`) it joined with; `None` for an agent of `agents:`.
+    pub enrolment: Option<String>,
 }
 
 /// `listen:`.
@@ -154,6 +158,8 @@ struct Settings {
     #[serde(default)]
     agents: Vec<AgentEntry>,
     #[serde(default)]
+    enrolments: Vec<Enrolment>,
+    #[serde(default)]
     api_tokens: Vec<ApiToken>,
     #[serde(default)]
     allow_open_access: bool,
@@ -195,6 +201,8 @@ pub struct CollectorConfig {
     pub storage: Storage,
     /// Admitted agents.
     pub agents: Vec<AgentIdentity>,
+    /// Fleet tokens with which agents enrol under their own names.
+    pub enrolments: Vec<Enrolment>,
     /// Tokens of the HTTP API and dashboard; none means open access (loopback use).
     pub api_tokens: Vec<ApiToken>,
     /// The central check list.
@@ -329,8 +337,10 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             problems.extend(binding.problems(&format!("agents[{index}].client_cert"), certificates_asked));
         }
         let (agent_id, region, client_cert) = (entry.id, entry.region, entry.client_cert);
-        agents.push(AgentIdentity { agent_id, region, token_sha256: hash, public_key, client_cert });
+        agents.push(AgentIdentity { agent_id, region, token_sha256: hash, public_key, client_cert, enrolment: None });
     }
+    let mut enrolments = settings.enrolments;
+    problems.extend(enrolment::enrolment_problems(&mut enrolments, &agents));
     let mut api_tokens: Vec<ApiToken> = Vec::new();
     for (index, mut entry) in settings.api_tokens.into_iter().enumerate() {
         entry.token_sha256.make_ascii_lowercase();
@@ -404,6 +414,7 @@ pub fn load_collector_config_for(path: &Path, purpose: Purpose) -> Result<Collec
             listen,
             storage,
             agents,
+            enrolments,
             api_tokens,
             checks,
             control_checks,

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Differing;
 use crate::config::CollectorConfig;
+use crate::ingest::live::LiveSessions;
 use crate::ingest::refusals::Refusals;
 use crate::ledger::progress::readyz_line;
 use crate::metrics::CollectorMetrics;
@@ -59,6 +60,8 @@ pub struct HttpState {
     pub reload_status: watch::Receiver<ReloadStatus>,
     /// Agent sessions refused by ingest, for the agents page.
     pub refusals: Arc<Refusals>,
+    /// Ingest's live sessions, to end a revoked agent's at once.
+    pub live: LiveSessions,
     /// Each contract's standing, kept between requests (shared with alerting).
     pub standings: Standings,
     /// The live replicas running another configuration than this collector (a banner on every page).
@@ -77,6 +80,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/agents", get(api::agents::agents))
         .route("/api/v1/checks", get(api::checks::checks))
         .route("/api/v1/cluster", get(api::cluster::cluster))
+        .route("/api/v1/enrolments", get(api::enrolments::list))
+        .route("/api/v1/enrolments/{agent_id}/approve", post(api::enrolments::approve))
+        .route("/api/v1/enrolments/{agent_id}/revoke", post(api::enrolments::revoke))
         .route("/api/v1/contracts", get(api::contracts::contracts))
         .route("/api/v1/contracts/{id}", get(api::contracts::contract))
         .route("/api/v1/contracts/{id}/incidents", get(api::contracts::incidents))

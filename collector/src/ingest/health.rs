@@ -79,6 +79,7 @@ mod tests {
             token_sha256: String::new(),
             public_key: None,
             client_cert: None,
+            enrolment: None,
         };
         let healthy = v1::AgentHealth {
             clock_offset_nanos: Some(2_000_000),

@@ -1,7 +1,8 @@
 //! gRPC ingest: the `slaprobe.v1.Collector/Session` stream (`docs/protocol.md`).
 //!
 //! A session is authenticated by the `authorization: Bearer <token>` metadata; the token's SHA-256 maps to
-//! exactly one agent id and region, and the stream's Hello must claim those (else `PermissionDenied`). Results
+//! exactly one agent id and region, and the stream's Hello must claim those (else `PermissionDenied`), or to an
+//! enrolment, whose agents are named by their Hello and admitted once approved ([`enrolment`]). Results
 //! are checked, written to the store, and acknowledged cumulatively (`Ack { through_seq }`) only after the
 //! store reports them durably committed; the store ignores `(agent_id, seq)` it already has, so replays are
 //! harmless. The Hello's agent key must be the one pinned or on record, and the agent's evidence is verified as it
@@ -23,6 +24,7 @@
 //!
 //! Layout:
 //! - [`auth`]: tokens to agent identities.
+//! - [`enrolment`]: agents joining with a fleet token, recorded and admitted once approved.
 //! - [`evidence`]: the agent's key, its results' chain links, its checkpoints and gap statements, verified.
 //! - [`live`]: one live session per agent; a newer one replaces the older.
 //! - [`refusals`]: refused sessions, counted and logged (rate-limited).
@@ -30,6 +32,7 @@
 //! - [`settings`]: what ingest takes from the configuration.
 
 pub mod auth;
+pub mod enrolment;
 pub mod evidence;
 pub mod health;
 pub mod live;
@@ -46,11 +49,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::config::AgentIdentity;
 use crate::config::client_cert::PresentedCertificate;
 use crate::metrics::CollectorMetrics;
 use crate::store::cluster::instance_name;
 use crate::store::{AgentStatus, Store};
-pub use auth::Agents;
+pub use auth::{Admission, Agents};
+use enrolment::EnrolmentProblem;
 use evidence::KeyProblem;
 use live::LiveSessions;
 use refusals::{Refusal, Refusals};
@@ -95,6 +100,12 @@ impl IngestService {
         self
     }
 
+    /// Keeps the live sessions in `live` (shared with the HTTP listener, which ends a revoked agent's).
+    pub fn with_live_sessions(mut self, live: LiveSessions) -> Self {
+        self.live = live;
+        self
+    }
+
     /// Records refused sessions into `refusals` (shared with the HTTP listener's agents page).
     pub fn with_refusals(mut self, refusals: Arc<Refusals>) -> Self {
         self.refusals = refusals;
@@ -121,17 +132,16 @@ impl v1::collector_server::Collector for IngestService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let settings = self.settings.borrow().clone();
         let remote = request.remote_addr().map(|address| address.ip());
-        let identity = settings.agents.authenticate(request.metadata()).map_err(|(reason, status)| {
+        let admission = settings.agents.authenticate(request.metadata()).map_err(|(reason, status)| {
             self.refusals.refused(&self.metrics, remote, None, reason);
             status
         })?;
-        if let Some(binding) = &identity.client_cert {
+        if let Admission::Agent(AgentIdentity { agent_id, client_cert: Some(binding), .. }) = &admission {
             let presented = request.peer_certs().and_then(|chain| PresentedCertificate::read(chain.first()?));
             if !presented.as_ref().is_some_and(|presented| binding.admits(presented)) {
-                self.refusals.refused(&self.metrics, remote, Some(&identity.agent_id), Refusal::CertificateMismatch);
+                self.refusals.refused(&self.metrics, remote, Some(agent_id), Refusal::CertificateMismatch);
                 return Err(Status::permission_denied(format!(
-                    "agent {:?} is bound to another client certificate than the one presented",
-                    identity.agent_id
+                    "agent {agent_id:?} is bound to another client certificate than the one presented"
                 )));
             }
         }
@@ -143,13 +153,30 @@ impl v1::collector_server::Collector for IngestService {
             Some(v1::AgentMessage { body: Some(v1::agent_message::Body::Hello(hello)) }) => hello,
             _ => return Err(Status::invalid_argument("the first message of a session must be Hello")),
         };
-        if hello.agent_id != identity.agent_id || hello.region != identity.region {
-            self.refusals.refused(&self.metrics, remote, Some(&hello.agent_id), Refusal::IdentityMismatch);
-            return Err(Status::permission_denied(format!(
-                "this token belongs to agent {:?} in region {:?}; the stream claims agent {:?} in region {:?}",
-                identity.agent_id, identity.region, hello.agent_id, hello.region
-            )));
-        }
+        let identity = match admission {
+            Admission::Agent(identity) => {
+                if hello.agent_id != identity.agent_id || hello.region != identity.region {
+                    self.refusals.refused(&self.metrics, remote, Some(&hello.agent_id), Refusal::IdentityMismatch);
+                    return Err(Status::permission_denied(format!(
+                        "this token belongs to agent {:?} in region {:?}; the stream claims agent {:?} in region {:?}",
+                        identity.agent_id, identity.region, hello.agent_id, hello.region
+                    )));
+                }
+                identity
+            }
+            Admission::Enrolling(enrolment) => {
+                match enrolment::admit(&self.store, &settings.agents, &enrolment, &hello, remote).await {
+                    Ok(identity) => identity,
+                    Err(EnrolmentProblem::Store(error)) => {
+                        return Err(Status::unavailable(format!("{error}; try again later")));
+                    }
+                    Err(EnrolmentProblem::Refused(reason, status)) => {
+                        self.refusals.refused(&self.metrics, remote, Some(&hello.agent_id), reason);
+                        return Err(status);
+                    }
+                }
+            }
+        };
         let key = match evidence::admit_key(&self.store, &identity, &hello.public_key).await {
             Ok(key) => key,
             Err(KeyProblem::Store(error)) => return Err(Status::unavailable(format!("{error}; try again later"))),

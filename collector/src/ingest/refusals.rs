@@ -1,8 +1,8 @@
 //! Agent sessions the collector refused (a TLS handshake that failed, no token, a malformed `authorization`, an
 //! unknown token, a client certificate not the one the agent is bound to, a Hello claiming another agent than the
-//! token's, an agent key missing or not the one pinned or on record): counted by reason in `/metrics` and
-//! logged with the remote address, at most
-//! once a minute per address and reason (with how many more were refused meanwhile), so that an agent retrying
+//! token's, an agent key missing or not the one pinned or on record, an enrolled agent pending or revoked):
+//! counted by reason in `/metrics` and logged with the remote address, at most once a minute per address and
+//! reason (with how many more were refused meanwhile), so that an agent retrying
 //! forever with a wrong token is visible instead of silent, and cannot flood the log. The agents page lists each
 //! address and reason refused since this collector started ([`Refusals::sources`]): how often, when first and
 //! last, and the agent id it claimed.
@@ -44,6 +44,12 @@ pub enum Refusal {
     UntrustedClientCertificate,
     /// The agent is bound to a client certificate (`agents[].client_cert`) and presented another one.
     CertificateMismatch,
+    /// The agent enrolled with a fleet token and waits for an admin's approval.
+    EnrolmentPending,
+    /// The agent enrolled with a fleet token and was revoked.
+    EnrolmentRevoked,
+    /// A new agent tried to enrol while its enrolment already has as many agents pending as it may.
+    EnrolmentFull,
 }
 
 impl Refusal {
@@ -60,6 +66,9 @@ impl Refusal {
             Self::NoClientCertificate => "no_client_certificate",
             Self::UntrustedClientCertificate => "untrusted_client_certificate",
             Self::CertificateMismatch => "client_certificate_mismatch",
+            Self::EnrolmentPending => "enrolment_pending",
+            Self::EnrolmentRevoked => "enrolment_revoked",
+            Self::EnrolmentFull => "enrolment_full",
         }
     }
 
@@ -76,6 +85,9 @@ impl Refusal {
             Self::NoClientCertificate => "presented no client certificate",
             Self::UntrustedClientCertificate => "client certificate not signed by the client CA, or expired",
             Self::CertificateMismatch => "presented another client certificate than the one the agent is bound to",
+            Self::EnrolmentPending => "enrolled, waiting for an admin's approval",
+            Self::EnrolmentRevoked => "enrolment revoked",
+            Self::EnrolmentFull => "enrolment has too many agents pending",
         }
     }
 }

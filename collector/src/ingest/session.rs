@@ -48,6 +48,8 @@ enum Event {
     SettingsChanged(bool),
     /// A newer session of the same agent took over.
     Replaced,
+    /// The agent's enrolment was revoked.
+    Revoked,
 }
 
 /// One agent's open session.
@@ -97,7 +99,7 @@ impl Session {
     ///
     /// Up to [`WRITES_IN_FLIGHT`] batches are written at once (the next is read while the store commits the
     /// last); acknowledgements still go out in order, each only once its batch and all before it are committed.
-    /// Ends when `claim` is replaced by a newer session of the same agent.
+    /// Ends when `claim` is replaced by a newer session of the same agent, or revoked.
     pub async fn run(mut self, config_version: String, mut inbound: Streaming<v1::AgentMessage>, claim: Claim) {
         self.pushed_version = config_version;
         let metrics = self.metrics.clone();
@@ -128,6 +130,7 @@ impl Session {
                 }
                 changed = self.settings.changed(), if watching => Event::SettingsChanged(changed.is_ok()),
                 () = claim.replaced.cancelled() => Event::Replaced,
+                () = claim.revoked.cancelled() => Event::Revoked,
             };
             reply = match event {
                 Event::Written(written) => {
@@ -152,6 +155,7 @@ impl Session {
                 }
                 // Writes in flight still commit; their acknowledgements go to the newer session's replay.
                 Event::Replaced => Err(Status::aborted("replaced by a newer session of this agent")),
+                Event::Revoked => Err(Status::permission_denied("this agent's enrolment was revoked")),
             };
         }
         tracing::info!(agent_id = %self.identity.agent_id, "Agent disconnected.");
@@ -197,7 +201,7 @@ impl Session {
         let settings = self.settings.borrow_and_update().clone();
         if !settings.agents.admits(&self.identity) {
             return Err(Status::unauthenticated(
-                "this agent's entry (token, region or pinned key) changed in, or was removed from, the collector's configuration",
+                "this agent's entry or enrolment (token, region or pinned key) changed in, or was removed from, the collector's configuration",
             ));
         }
         self.assignment = settings.assignment(&self.identity.region);

@@ -65,7 +65,7 @@ impl IngestSettings {
             .map(|contract| PeriodClose { contract: contract.clone(), settle: config.settle_time(contract) })
             .collect();
         Self {
-            agents: Agents::new(config.agents.clone()),
+            agents: Agents::new(config.agents.clone()).with_enrolments(config.enrolments.clone()),
             checks,
             max_clock_offset: config.max_clock_offset,
             retention: config.retention.results,

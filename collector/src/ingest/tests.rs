@@ -34,6 +34,7 @@ async fn serve_with(adjust: impl FnOnce(&mut IngestSettings)) -> Fixture {
         region: "eu-west".to_owned(),
         public_key: None,
         client_cert: None,
+        enrolment: None,
         token_sha256: token_hash("s3cret"),
     }]);
     let mut settings = IngestSettings::admitting(agents);
@@ -393,6 +394,7 @@ async fn a_reload_that_removes_the_token_ends_the_session() {
         region: "eu-west".to_owned(),
         public_key: None,
         client_cert: None,
+        enrolment: None,
         token_sha256: token_hash("s3cret"),
     };
     let (settings, watched) =
@@ -502,6 +504,7 @@ fn each_agent_probing_a_check_gets_its_turn_across_the_interval() {
         token_sha256: String::new(),
         public_key: None,
         client_cert: None,
+        enrolment: None,
     };
     let agents = Agents::new(vec![
         identity("edge-c", "ap"),

@@ -37,8 +37,8 @@ pub struct AgentLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
     /// `no_token`, `malformed_authorization`, `unknown_token`, `identity_mismatch`, `key_missing`,
-    /// `key_mismatch`, `tls_handshake`, `no_client_certificate`, `untrusted_client_certificate` or
-    /// `client_certificate_mismatch`.
+    /// `key_mismatch`, `tls_handshake`, `no_client_certificate`, `untrusted_client_certificate`,
+    /// `client_certificate_mismatch`, `enrolment_pending`, `enrolment_revoked` or `enrolment_full`.
     pub reason: &'static str,
 }
 

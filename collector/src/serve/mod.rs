@@ -32,6 +32,8 @@ use crate::closing;
 use crate::cluster;
 use crate::config::{CollectorConfig, Storage};
 use crate::http::{HttpState, serve_http};
+use crate::ingest::enrolment;
+use crate::ingest::live::LiveSessions;
 use crate::ingest::refusals::Refusals;
 use crate::ingest::{IngestService, IngestSettings};
 use crate::ledger;
@@ -156,6 +158,7 @@ pub async fn serve(
     let (published, config_watch) = watch::channel(Arc::new(config.clone()));
     let metrics = Arc::new(CollectorMetrics::default());
     let refusals = Arc::new(Refusals::default());
+    let live = LiveSessions::default();
     let tls = config.listen.tls.as_ref().map(|files| CurrentTls::load(files, &metrics)).transpose()?;
     let stop = CancellationToken::new();
     let notifier = Notifier::new().map_err(ServeError::Notifier)?;
@@ -185,6 +188,7 @@ pub async fn serve(
             notifier,
             reload_status: reload.status(),
             refusals: refusals.clone(),
+            live: live.clone(),
             standings,
             config_drift,
         };
@@ -192,9 +196,11 @@ pub async fn serve(
         tracing::info!(%address, "Serving HTTP: /healthz, /readyz, /metrics, /api/v1.");
         background.spawn("the HTTP listener", serve_http(listener, state, stop.clone()));
     }
+    background.spawn("revoked sessions", enrolment::end_revoked(store.clone(), live.clone(), stop.clone()));
     let ingest = IngestService::reloading(store, watched)
         .with_metrics(metrics.clone())
         .with_refusals(refusals.clone())
+        .with_live_sessions(live)
         .into_server();
     health.set_serving::<slaprobe_proto::v1::collector_server::CollectorServer<IngestService>>().await;
     tracing::info!(

@@ -21,6 +21,7 @@
 //! - [`agent_health`]: each agent's view of itself over time.
 //! - [`faults`]: rule 11's judgements of agents and how far they are made.
 //! - [`usage`]: failed writes, reads and connections, and the PostgreSQL pool's use, for `/metrics`.
+//! - [`enrolments`]: agents that joined with a fleet token, and where each stands.
 //! - [`cluster`]: the replicas serving the store, their leases, and who holds each agent's session.
 //! - [`sqlite`]: the SQLite engine (WAL, one writer thread with group commit, versioned migrations).
 //! - [`postgres`]: the PostgreSQL engine (pooled, migrations under an advisory lock, results partitioned by month).
@@ -30,6 +31,7 @@ pub mod agent_health;
 pub mod alerts;
 pub mod cluster;
 pub mod columns;
+pub mod enrolments;
 pub mod evidence;
 pub mod faults;
 pub mod ledger;

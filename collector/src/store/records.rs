@@ -284,6 +284,8 @@ pub(crate) enum Write {
     Faults(Box<super::faults::FaultRows>),
     /// A replica's heartbeat, its leaving, or the end of a session it held.
     Cluster(Box<super::cluster::ClusterWrite>),
+    /// An enrolled agent recorded or changed.
+    Enrolment(Box<super::enrolments::EnrolmentWrite>),
 }
 
 /// Which results a rollup write counts.
@@ -343,6 +345,7 @@ impl Write {
             | Self::ReportDelivery(_)
             | Self::StatusPage(_)
             | Self::Cluster(_)
+            | Self::Enrolment(_)
             | Self::Health(_)
             | Self::Faults(_) => return Ok(()),
         };

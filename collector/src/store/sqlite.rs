@@ -268,6 +268,14 @@ const MIGRATIONS: &[&str] = &[
         record       TEXT    NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    CREATE TABLE enrolled_agents (
+        agent_id  TEXT NOT NULL PRIMARY KEY,
+        enrolment TEXT NOT NULL,
+        state     TEXT NOT NULL,
+        record    TEXT NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// Batches waiting for the writer at most; a full queue makes writers wait (back-pressure).

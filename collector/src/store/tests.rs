@@ -545,3 +545,39 @@ async fn replicas_beat_hold_sessions_and_leave() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_enrolled_agent_is_recorded_once_and_decided_on_in_place() {
+    use super::enrolments::{EnrolledAgent, EnrolmentState};
+    use slaprobe_proto::evidence::PublicKey;
+    for engine in engines().await {
+        let (store, name) = (&engine.store, engine.name);
+        let at = jiff::Timestamp::from_second(1_780_000_000).unwrap();
+        let agent = |id: &str, key: u8| EnrolledAgent {
+            agent_id: id.to_owned(),
+            enrolment: "fleet-eu".to_owned(),
+            region: "eu-west".to_owned(),
+            state: EnrolmentState::Pending,
+            public_key: PublicKey::from_bytes(&[key; 32]).unwrap(),
+            first_seen_at: at,
+            last_seen_at: at,
+            remote: Some("127.0.0.9".parse().unwrap()),
+            version: "0.1.0".to_owned(),
+            decided_at: None,
+            decided_by: None,
+        };
+        assert_eq!(store.enrol(&agent("node-a", 1)).await.unwrap(), agent("node-a", 1), "{name}");
+        assert_eq!(store.enrol(&agent("node-a", 2)).await.unwrap(), agent("node-a", 1), "{name}: the first one stays");
+        store.enrol(&agent("node-b", 3)).await.unwrap();
+        assert_eq!(store.pending_enrolments("fleet-eu").await.unwrap(), 2, "{name}");
+        let mut approved = agent("node-a", 1);
+        approved.state = EnrolmentState::Approved;
+        approved.decided_by = Some("alice".to_owned());
+        assert!(store.put_enrolled_agent(&approved).await.unwrap(), "{name}");
+        assert!(!store.put_enrolled_agent(&agent("node-z", 4)).await.unwrap(), "{name}: only agents on record");
+        assert_eq!(store.pending_enrolments("fleet-eu").await.unwrap(), 1, "{name}");
+        assert_eq!(store.pending_enrolments("fleet-us").await.unwrap(), 0, "{name}");
+        let listed = engine.reopen().await.enrolled_agents().await.unwrap();
+        assert_eq!(listed, [approved, agent("node-b", 3)], "{name}");
+    }
+}

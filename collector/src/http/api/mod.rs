@@ -5,6 +5,7 @@
 //! - [`agents`]: the agent registry.
 //! - [`alerts`]: alerts, acknowledged and resolved by hand.
 //! - [`channels`]: test notifications to the configured channels, and the delivery log.
+//! - [`enrolments`]: agents that joined with a fleet token, approved and revoked by hand.
 //! - [`cluster`]: the replicas serving the store, and the leases they hold.
 //! - [`claims`]: closed periods with their frozen reports, and the claims they open.
 //! - [`checks`]: central checks with their latest result per region.
@@ -20,6 +21,7 @@ pub mod checks;
 pub mod claims;
 pub mod cluster;
 pub mod contracts;
+pub mod enrolments;
 pub mod results;
 pub mod rollups;
 pub mod vendors;

@@ -1,7 +1,8 @@
 //! The agents page (`/agents`): which regions report, each agent's signing key (pinned, unpinned or unsigned) and
 //! control probes (passing, or failing so that its results are inconclusive), and which agents have gone silent
 //! (nothing for [`SILENT_AFTER`](crate::http::api::agents::SILENT_AFTER)) or never connected; silent ones stand out.
-//! Each agent's session names the replica holding it. Below, the collectors serving the store (alive or gone,
+//! Each agent's session names the replica holding it. Below, the agents enrolled with a fleet token (pending,
+//! approved or revoked; [`enrolments`]), the collectors serving the store (alive or gone,
 //! same configuration or not, the sessions and leases each holds), and the sessions this collector refused since
 //! it started: an agent with a wrong token shows here, not only in the log.
 
@@ -13,8 +14,10 @@ use axum::response::Response;
 use jiff::Timestamp;
 use maud::{Markup, html};
 
-use super::{Nav, PageError, ago, as_of_note, banners, layout, short_hash};
+use super::{Nav, PageError, ago, as_of_note, banners, enrolments, layout, short_hash};
+use crate::config::Role;
 use crate::http::HttpState;
+use crate::http::api::ApiError;
 use crate::http::api::agents::agent_views;
 use crate::http::api::cluster::{ClusterView, cluster_view};
 use crate::http::auth::Caller;
@@ -23,6 +26,7 @@ use crate::ingest::refusals::RefusedSource;
 /// `GET /agents`.
 pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Caller>>) -> Result<Response, PageError> {
     let now = Timestamp::now();
+    let may_act = caller.as_ref().is_none_or(|caller| caller.role == Role::Admin);
     let views = agent_views(&state, now).await?;
     let configured = state.config.borrow().agents.clone();
     let never: Vec<_> =
@@ -127,6 +131,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                 }
             } }
         }
+        (enrolments::section(state.store.enrolled_agents().await.map_err(ApiError::from)?, now, may_act))
         (collectors(&cluster_view(&state, now).await?, now))
         (refused_sessions(&state.refusals.sources(), now))
         (as_of_note(now, true))

@@ -3,13 +3,15 @@
 //! elsewhere; a Content-Security-Policy holds the pages to that. Every figure comes from the same view
 //! functions as the JSON API, so the two always agree.
 //!
-//! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`),
-//! alerts (`/alerts`, with acknowledge and resolve buttons), claims (`/claims`, with forms that record each
-//! step), vendors (`/vendors`, each with its scorecard) and the login form (`/login`, used when `api_tokens`
-//! are configured). Live pages refresh themselves every [`REFRESH_SECONDS`].
+//! Pages: the overview (`/`), a contract (`/contracts/{id}?period=`), checks (`/checks`), agents (`/agents`,
+//! with approve and revoke buttons for agents enrolled with a fleet token), alerts (`/alerts`, with acknowledge
+//! and resolve buttons), claims (`/claims`, with forms that record each step), vendors (`/vendors`, each with
+//! its scorecard) and the login form (`/login`, used when `api_tokens` are configured). Live pages refresh
+//! themselves every [`REFRESH_SECONDS`].
 //!
 //! Layout:
 //! - [`overview`], [`contract`], [`checks`], [`agents`], [`alerts`], [`claims`], [`vendors`]: the pages.
+//! - [`enrolments`]: the agents page's enrolled agents, and its approve and revoke buttons.
 //! - [`charts`]: the SVG day strip, latency chart and phase bars.
 //! - [`vendor_word`]: a contract's vendor status page against our incidents.
 
@@ -19,6 +21,7 @@ pub mod charts;
 pub mod checks;
 pub mod claims;
 pub mod contract;
+pub mod enrolments;
 pub mod overview;
 pub mod vendor_word;
 pub mod vendors;
@@ -58,6 +61,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/contracts/{id}", get(contract::page))
         .route("/checks", get(checks::page))
         .route("/agents", get(agents::page))
+        .route("/agents/{agent_id}/approve", post(enrolments::approve))
+        .route("/agents/{agent_id}/revoke", post(enrolments::revoke))
         .route("/alerts", get(alerts::page))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{id}/resolve", post(alerts::resolve))

@@ -114,6 +114,7 @@ async fn an_agent_keeps_the_key_it_first_presented_until_another_is_pinned() {
             region: "eu-west".to_owned(),
             public_key: Some(pinned),
             client_cert: None,
+            enrolment: None,
             token_sha256: token_hash("s3cret"),
         }]);
     })

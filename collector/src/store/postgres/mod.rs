@@ -261,6 +261,14 @@ const MIGRATIONS: &[&str] = &[
         record       TEXT   NOT NULL
     );
 ",
+    "
+    CREATE TABLE enrolled_agents (
+        agent_id  TEXT NOT NULL PRIMARY KEY,
+        enrolment TEXT NOT NULL,
+        state     TEXT NOT NULL,
+        record    TEXT NOT NULL
+    );
+",
 ];
 
 /// Connections in the pool at most.

@@ -8,6 +8,7 @@ use super::PostgresStore;
 use crate::store::alerts::{AlertAction, AlertChange, AlertRecord, LeaseClaim};
 use crate::store::cluster::{self, ClusterWrite};
 use crate::store::columns::{nanos, seq_column, stored_record};
+use crate::store::enrolments::{self, EnrolmentWrite};
 use crate::store::faults::{self, FaultRows};
 use crate::store::records::{
     AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
@@ -94,6 +95,7 @@ impl PostgresStore {
                 .map(changed),
             Write::Faults(judged) => write_faults(&transaction, judged).await,
             Write::Cluster(step) => cluster(&transaction, step).await,
+            Write::Enrolment(step) => enrolment(&transaction, step).await,
         }?;
         transaction.commit().await?;
         Ok(outcome)
@@ -115,6 +117,17 @@ async fn cluster(transaction: &Transaction<'_>, step: &ClusterWrite) -> Result<W
             transaction.execute(cluster::SESSION_ENDED, &[agent_id, collector, opened]).await?
         }
     }))
+}
+
+async fn enrolment(
+    transaction: &Transaction<'_>,
+    step: &EnrolmentWrite,
+) -> Result<WriteOutcome, tokio_postgres::Error> {
+    let (statement, [agent_id, enrolment, state, record]) = match step {
+        EnrolmentWrite::Insert(values) => (enrolments::INSERT, values),
+        EnrolmentWrite::Replace(values) => (enrolments::REPLACE, values),
+    };
+    Ok(changed(transaction.execute(statement, &[agent_id, enrolment, state, record]).await?))
 }
 
 fn changed(rows: u64) -> WriteOutcome {

@@ -8,6 +8,7 @@ use super::{alerts, evidence, ledger, periods};
 use crate::store::WriteOutcome;
 use crate::store::cluster::{self, ClusterWrite};
 use crate::store::columns::{nanos, seq_column, stored_record};
+use crate::store::enrolments::{self, EnrolmentWrite};
 use crate::store::faults::{self, FaultRows};
 use crate::store::records::{
     AgentStatus, ClockReading, DeliveryRecord, GapReport, IngestBatch, MINUTE_NANOS, PRUNE_BATCH, ResultFlags,
@@ -61,6 +62,7 @@ pub fn commit<'a>(
             Write::Claim(row) => changed(periods::write_claim(&transaction, row)?),
             Write::ReportDelivery(step) => changed(periods::delivery_step(&transaction, step)?),
             Write::Cluster(step) => changed(cluster(&transaction, step)?),
+            Write::Enrolment(step) => changed(enrolment(&transaction, step)?),
             Write::StatusPage(row) => changed(
                 transaction
                     .prepare_cached(
@@ -211,6 +213,15 @@ fn cluster(transaction: &Transaction, step: &ClusterWrite) -> rusqlite::Result<u
             run(cluster::SESSION_ENDED, &[agent_id, collector, opened])?
         }
     })
+}
+
+fn enrolment(transaction: &Transaction, step: &EnrolmentWrite) -> rusqlite::Result<u64> {
+    let (statement, values) = match step {
+        EnrolmentWrite::Insert(values) => (enrolments::INSERT, values),
+        EnrolmentWrite::Replace(values) => (enrolments::REPLACE, values),
+    };
+    let rows = transaction.prepare_cached(&statement.replace('$', "?"))?.execute(rusqlite::params_from_iter(values))?;
+    Ok(rows as u64)
 }
 
 fn upsert_agent(transaction: &Transaction, status: &AgentStatus) -> rusqlite::Result<()> {
