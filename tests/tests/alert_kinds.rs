@@ -202,3 +202,51 @@ async fn cert_expiry_fires_from_a_real_probe_and_resolves_once_the_certificate_i
     assert_eq!(actions(&events), [("trigger".to_owned(), alert.id.clone()), ("resolve".to_owned(), alert.id)]);
     assert!(events[0]["payload"]["summary"].as_str().unwrap().contains("certificate of api"), "{}", events[0]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_names_quiet_enrolled_agents_and_leaves_revoked_ones_out() {
+    use slaprobe_collector::store::AgentStatus;
+    use slaprobe_collector::store::enrolments::{EnrolledAgent, EnrolmentState};
+    let pagerduty = WebhookReceiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = "  - { contract: acme, kind: silent, policy: page, after: 1m }\n";
+    let config = config(dir.path(), &pagerduty, alerts);
+    let store = Store::open_sqlite(&dir.path().join("slaprobe.db")).unwrap();
+    let now = Timestamp::now();
+    let long_ago = now - SignedDuration::from_mins(10);
+    for agent_id in ["node-a", "node-b"] {
+        let status = AgentStatus {
+            agent_id: agent_id.to_owned(),
+            region: "eu".to_owned(),
+            version: "0.1.0".to_owned(),
+            connected_at: long_ago,
+            spool_backlog: 0,
+            collector: "collector-a:1".to_owned(),
+        };
+        store.record_agent(status).await.unwrap();
+    }
+    let enrolled = |agent_id: &str, state, key: u8| EnrolledAgent {
+        agent_id: agent_id.to_owned(),
+        enrolment: "fleet-eu".to_owned(),
+        region: "eu".to_owned(),
+        state,
+        public_key: slaprobe_proto::evidence::PublicKey::from_bytes(&[key; 32]).unwrap(),
+        first_seen_at: long_ago,
+        last_seen_at: long_ago,
+        remote: None,
+        version: "0.1.0".to_owned(),
+        decided_at: Some(long_ago),
+        decided_by: Some("alice".to_owned()),
+    };
+    store.enrol(&enrolled("node-a", EnrolmentState::Revoked, 1)).await.unwrap();
+    store.enrol(&enrolled("node-b", EnrolmentState::Approved, 2)).await.unwrap();
+    let mut evaluator = evaluator(&store, config);
+
+    evaluator.tick(now).await.unwrap();
+    let alert = alert_of(&store, "silent").await.expect("node-b is quiet");
+    assert!(alert.summary.contains("node-b (eu") && !alert.summary.contains("node-a"), "{}", alert.summary);
+    store.put_enrolled_agent(&enrolled("node-b", EnrolmentState::Revoked, 2)).await.unwrap();
+    evaluator.tick(now + SignedDuration::from_secs(10)).await.unwrap();
+    let alert = alert_of(&store, "silent").await.unwrap();
+    assert_eq!(alert.state, slaprobe_collector::store::AlertState::Resolved, "a revoked agent is quiet on purpose");
+}

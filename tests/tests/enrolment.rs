@@ -2,7 +2,8 @@
 //! the one its config names, recorded pending with the key it presents (the one `--print-public-key` prints)
 //! and refused until an admin approves it; a viewer cannot approve; an approved agent's results are stored under
 //! its own name; revoking one ends its session at once and refuses it from then on while its fleet-mate keeps
-//! streaming; an enrolment with `auto_approve` admits at once. Another host taking an enrolled name (another
+//! streaming; an enrolment with `auto_approve` admits at once; an approved agent that sends nothing is named
+//! silent in the contract's standing until revoked. Another host taking an enrolled name (another
 //! key), a stream claiming another region than the enrolment's, and an enrolling agent taking the name of a
 //! configured agent are all refused with the reason. The agents page lists the enrolled agents with buttons that
 //! approve (a plain form post, as a browser sends it).
@@ -75,7 +76,9 @@ async fn fleet_agents_enrol_under_their_own_names_and_are_approved_and_revoked_o
              agents:\n  - {{ id: edge-fixed, region: eu-west, token_sha256: \"{}\" }}\n\
              enrolments:\n  - {{ name: fleet-eu, region: eu-west, token_sha256: \"{}\" }}\n\
              \x20 - {{ name: fleet-us, region: us-east, token_sha256: \"{}\", auto_approve: true }}\n\
-             checks:\n  - {{ id: web, kind: tcp, target: \"{}\", interval: 1s, timeout: 500ms }}\n",
+             checks:\n  - {{ id: web, kind: tcp, target: \"{}\", interval: 1s, timeout: 500ms }}\n\
+             contracts:\n  - {{ id: web, vendor: V, service: S, checks: [web], objective: 99.9, \
+             credits: {{ fee: 100, currency: USD, tiers: [ {{ below: 99.9, credit: 10 }} ] }} }}\n",
             token_hash(ADMIN),
             token_hash(VIEWER),
             token_hash("fixed-token"),
@@ -175,6 +178,20 @@ async fn fleet_agents_enrol_under_their_own_names_and_are_approved_and_revoked_o
     });
     let record_c = enrolled(http, "node-c").await.unwrap();
     assert_eq!((record_c["state"].as_str(), record_c["decided_by"].as_str()), (Some("approved"), Some("auto_approve")));
+
+    // An approved agent that sends nothing is named silent in the contract's standing, like a configured one;
+    // revoked, it is not expected any more.
+    let node_d = start_agent("node-d", "eu-west", "fleet-eu-token", grpc);
+    wait::until(Duration::from_secs(20), "node-d recorded", async || enrolled(http, "node-d").await.is_some()).await;
+    drop(node_d);
+    assert_eq!(api(http, "POST", "/api/v1/enrolments/node-d/approve", ADMIN).await.0, 200);
+    let silent = async || {
+        let (_, contracts) = api(http, "GET", "/api/v1/contracts/web", VIEWER).await;
+        contracts["status"]["so_far"]["silent_agents"].clone()
+    };
+    assert_eq!(silent().await, serde_json::json!(["edge-fixed", "node-d"]), "node-a, node-b and node-c reported");
+    assert_eq!(api(http, "POST", "/api/v1/enrolments/node-d/revoke", ADMIN).await.0, 200);
+    assert_eq!(silent().await, serde_json::json!(["edge-fixed"]));
 
     // Refused with the reason: another host under node-b's name, another region, a configured agent's name.
     let impostor = start_agent("node-b", "eu-west", "fleet-eu-token", grpc);

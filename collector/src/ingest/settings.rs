@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use slaprobe_checks::{Check, ChecksDocument, staggered};
+use slaprobe_checks::{Check, ChecksDocument, slot_offset, staggered};
 use slaprobe_proto::v1;
 
 use super::auth::Agents;
@@ -79,8 +79,9 @@ impl IngestSettings {
     }
 
     /// The checks document for `agent_id` in `region` and its version (hex SHA-256 of the document), if checks
-    /// are pushed. Each check without a `phase` of its own gets the agent's turn among the admitted agents that
-    /// probe it ([`staggered`]), so they do not all probe at the same moment.
+    /// are pushed. Each check without a `phase` of its own gets the agent's turn among the configured agents that
+    /// probe it ([`staggered`]), so they do not all probe at the same moment; an enrolled agent gets a spot of
+    /// its own from a hash of the check and its name, so a fleet spreads over the interval too.
     pub fn pushed_config(&self, agent_id: &str, region: &str) -> Option<v1::CheckConfig> {
         let checks = self.checks.as_ref()?;
         let region = region.to_owned();
@@ -90,8 +91,12 @@ impl IngestSettings {
             .map(|check| {
                 let probing = self.agents.ids_in(check.regions.as_ref());
                 let mut check = check.clone();
-                if let (None, Some(position)) = (check.phase, probing.iter().position(|id| *id == agent_id)) {
-                    check.phase = Some(staggered(&check, position, probing.len()));
+                if check.phase.is_none() {
+                    check.phase = Some(match probing.iter().position(|id| *id == agent_id) {
+                        Some(position) => staggered(&check, position, probing.len()),
+                        // An enrolled agent, not among the configured ones: a spot of its own, from its name.
+                        None => slot_offset(&format!("{}/{agent_id}", check.id), check.interval),
+                    });
                 }
                 check
             })

@@ -531,5 +531,10 @@ fn each_agent_probing_a_check_gets_its_turn_across_the_interval() {
     assert_eq!(phases("edge-a", "eu"), [("api".to_owned(), turn(0)), pinned.clone()]);
     assert_eq!(phases("edge-b", "us"), [("api".to_owned(), turn(1)), pinned.clone()]);
     assert_eq!(phases("edge-c", "ap"), [("api".to_owned(), turn(2)), pinned.clone()]);
-    assert_eq!(phases("x", "eu"), [("api".to_owned(), turn(3)), pinned], "a phase of its own is kept");
+    assert_eq!(phases("x", "eu"), [("api".to_owned(), turn(3)), pinned.clone()], "a phase of its own is kept");
+    // Enrolled agents (not configured) each get a spot of their own from their name, not all the same one.
+    let spot = |agent: &str| slaprobe_checks::slot_offset(&format!("api/{agent}"), std::time::Duration::from_secs(60));
+    assert_eq!(phases("node-1", "eu"), [("api".to_owned(), Some(spot("node-1"))), pinned.clone()]);
+    assert_eq!(phases("node-2", "eu"), [("api".to_owned(), Some(spot("node-2"))), pinned]);
+    assert_ne!(spot("node-1"), spot("node-2"));
 }

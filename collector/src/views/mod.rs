@@ -27,6 +27,7 @@ pub use self::standings::{Standings, keep_up};
 use self::window::{PassPart, WindowChunks, WindowPass};
 use crate::config::CollectorConfig;
 use crate::ledger::earliest_of;
+use crate::store::enrolments::{EnrolledAgent, EnrolmentState};
 use crate::store::{LedgerState, Store, StoreError};
 use slaprobe_sla::breakdown::{DayLatency, RegionView};
 use slaprobe_sla::contract::Contract;
@@ -136,8 +137,9 @@ pub async fn store_reports<'a>(
         let horizon = store_horizon(contract, store, ledger, now).await?;
         let mut pass = report_pass(contract, &period);
         pass.read(store, &period, ledger).await?;
-        let report =
-            with_observations(config, store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
+        let enrolled = store.enrolled_agents().await?;
+        let named = naming_silent(config, &enrolled, contract, pass.finish(&horizon));
+        let report = with_observations(config, store, contract, named).await?;
         reports.push((contract, report));
     }
     Ok(reports)
@@ -251,14 +253,15 @@ impl CurrentRead {
     ) -> Result<ContractStatus, StoreError> {
         let (contract, period) = (&self.contract, &self.period);
         let horizon = Horizon { monitored_from: self.monitored_from, now: as_of };
+        let enrolled = store.enrolled_agents().await?;
         if let Some(part) = &self.part {
             let until_now = as_of.clamp(period.start, period.end);
-            let so_far = naming_silent(config, contract, part.report(contract, period, &horizon, until_now));
+            let so_far = naming_silent(config, &enrolled, contract, part.report(contract, period, &horizon, until_now));
             return Ok(standing_of(contract, period, as_of, so_far));
         }
         let mut pass = standing_pass(contract, period, &horizon);
         pass.read(store, period, crate::ledger::usable(&self.states, contract)).await?;
-        Ok(standing_at(config, contract, period, &horizon, pass))
+        Ok(standing_at((config, &enrolled), contract, period, &horizon, pass))
     }
 
     /// The whole slices in `[from, to)` on the current period's grid, judged before short runs are forgiven
@@ -326,12 +329,13 @@ pub async fn store_period_view<'a>(
     let states = store.ledger_states().await?;
     let ledger = crate::ledger::usable(&states, contract);
     let horizon = store_horizon(contract, store, ledger, as_of).await?;
+    let enrolled = store.enrolled_agents().await?;
     if period.end <= as_of {
         let mut pass = report_pass(contract, &period).with_breakdown((period.start, period.end));
         pass.read(store, &period, ledger).await?;
         let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
-        let report =
-            with_observations(config, store, contract, naming_silent(config, contract, pass.finish(&horizon))).await?;
+        let named = naming_silent(config, &enrolled, contract, pass.finish(&horizon));
+        let report = with_observations(config, store, contract, named).await?;
         return Ok(PeriodView { contract, period, status: None, report, regions, latency, horizon });
     }
     // Up to the last whole slice before `as_of`.
@@ -340,7 +344,7 @@ pub async fn store_period_view<'a>(
     let mut pass = standing_pass(contract, &period, &horizon).with_breakdown((elapsed.start, elapsed.end));
     pass.read(store, &period, ledger).await?;
     let (regions, latency) = pass.breakdown(&horizon).unwrap_or_default();
-    let standing = standing_at(config, contract, &period, &horizon, pass);
+    let standing = standing_at((config, &enrolled), contract, &period, &horizon, pass);
     let report = with_observations(config, store, contract, standing.so_far.clone()).await?;
     Ok(PeriodView { contract, period: elapsed, status: Some(standing), report, regions, latency, horizon })
 }
@@ -389,28 +393,30 @@ fn standing_pass<'a>(contract: &'a Contract, period: &Period, horizon: &Horizon)
 
 /// `contract`'s standing in `period` from `pass`, naming the silent agents.
 fn standing_at(
-    config: &CollectorConfig,
+    (config, enrolled): (&CollectorConfig, &[EnrolledAgent]),
     contract: &Contract,
     period: &Period,
     horizon: &Horizon,
     pass: WindowPass<'_>,
 ) -> ContractStatus {
-    standing_of(contract, period, horizon.now, naming_silent(config, contract, pass.finish(horizon)))
+    standing_of(contract, period, horizon.now, naming_silent(config, enrolled, contract, pass.finish(horizon)))
 }
 
 /// `report` naming the agents whose region runs one of `contract`'s checks (by the central check list) but that
-/// are not among `reported`.
+/// are not among `reported`: the configured agents, and the `enrolled` ones approved.
 fn naming_silent(
     config: &CollectorConfig,
+    enrolled: &[EnrolledAgent],
     contract: &Contract,
     (reported, mut report): (BTreeSet<String>, Report),
 ) -> Report {
+    let configured = config.agents.iter().map(|agent| (&agent.agent_id, &agent.region));
+    let approved = enrolled.iter().filter(|agent| agent.state == EnrolmentState::Approved);
+    let expected = configured.chain(approved.map(|agent| (&agent.agent_id, &agent.region)));
     report.silent_agents = Some(
-        config
-            .agents
-            .iter()
-            .filter(|agent| config.serves_region(contract, &agent.region) && !reported.contains(&agent.agent_id))
-            .map(|agent| agent.agent_id.clone())
+        expected
+            .filter(|(agent_id, region)| config.serves_region(contract, region) && !reported.contains(*agent_id))
+            .map(|(agent_id, _)| agent_id.clone())
             .collect(),
     );
     report
