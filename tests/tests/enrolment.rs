@@ -209,6 +209,10 @@ async fn fleet_agents_enrol_under_their_own_names_and_are_approved_and_revoked_o
         let response = send(http, "GET", "/metrics", &[("Authorization", &format!("Bearer {VIEWER}"))], "").await;
         (response.status, response.body)
     };
+    for (state, count) in [("pending", 0), ("approved", 2), ("revoked", 2)] {
+        let sample = format!("slaprobe_collector_enrolled_agents{{state=\"{state}\"}} {count}\n");
+        assert!(metrics.contains(&sample), "no {sample} in\n{metrics}");
+    }
     for reason in ["enrolment_pending", "enrolment_revoked", "key_mismatch", "identity_mismatch"] {
         let sample = format!("slaprobe_collector_agent_sessions_refused_total{{reason=\"{reason}\"}}");
         assert!(metrics.contains(&sample), "no {sample} in\n{metrics}");

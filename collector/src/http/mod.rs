@@ -189,6 +189,10 @@ async fn prometheus(State(state): State<HttpState>) -> Response {
         Ok(agents) => state.metrics.operations.set_agents(&agents),
         Err(error) => tracing::warn!(%error, "Agent gauges not updated for this scrape."),
     }
+    match state.store.enrolled_agents().await {
+        Ok(enrolled) => state.metrics.operations.set_enrolled(&enrolled),
+        Err(error) => tracing::warn!(%error, "Enrolment gauges not updated for this scrape."),
+    }
     state.metrics.operations.set_pool(state.store.pool_use());
     state.metrics.operations.set_config(&config.sha256, state.config_drift.borrow().len());
     match channel_states(&config, &state.store).await {

@@ -3,9 +3,10 @@
 //! PostgreSQL pool, retention runs and what they deleted, HTTP requests by route and status with their
 //! latency, HTTP credentials refused by reason, reloads of the gRPC listener's certificate with its expiry,
 //! which leases this replica holds and how many replicas are alive, the SHA-256 of the configuration it runs
-//! and how many live replicas run another, whether each notification channel's latest delivery failed, and
-//! each agent's spool backlog and each region's latest results as recorded by whichever replica holds the
-//! session (read from the store when scraped, so every replica shows all agents). Agent sessions and TLS
+//! and how many live replicas run another, whether each notification channel's latest delivery failed, how
+//! many enrolled agents are pending, approved and revoked, and each agent's spool backlog and each region's
+//! latest results as recorded by whichever replica holds the session (read from the store when scraped, so
+//! every replica shows all agents). Agent sessions and TLS
 //! handshakes refused are counted with the other refusals (`agent_sessions_refused`).
 
 use std::sync::atomic::AtomicU64;
@@ -21,6 +22,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::store::AgentRecord;
+use crate::store::enrolments::{EnrolledAgent, EnrolmentState};
 use crate::store::usage::{self, PoolUse};
 
 /// Labels of one outcome (`done`, `failed`, `not_holder`).
@@ -77,6 +79,13 @@ pub struct ChannelLabels {
     pub channel: String,
 }
 
+/// Labels naming where enrolled agents stand.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnrolmentLabels {
+    /// `pending`, `approved` or `revoked`.
+    pub state: &'static str,
+}
+
 /// Labels of a refused HTTP credential.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
@@ -102,6 +111,7 @@ pub struct OperationMetrics {
     config_info: Family<ConfigLabels, Gauge>,
     replicas_config_differs: Gauge,
     channel_failing: Family<ChannelLabels, Gauge>,
+    enrolled_agents: Family<EnrolmentLabels, Gauge>,
     agent_backlog: Family<super::AgentLabels, Gauge>,
     region_last_result: Family<RegionLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
@@ -133,6 +143,7 @@ impl OperationMetrics {
             config_info: Family::default(),
             replicas_config_differs: Gauge::default(),
             channel_failing: Family::default(),
+            enrolled_agents: Family::default(),
             agent_backlog: Family::default(),
             region_last_result: Family::default(),
             pool_connections: Family::default(),
@@ -204,6 +215,11 @@ impl OperationMetrics {
             metrics.channel_failing.clone(),
         );
         registry.register(
+            "enrolled_agents",
+            "Agents enrolled with a fleet token (enrolments:), by state: pending ones wait for an admin's approval",
+            metrics.enrolled_agents.clone(),
+        );
+        registry.register(
             "agent_spool_backlog",
             "Results waiting in each agent's spool, as its latest batch said (whichever collector it sends to)",
             metrics.agent_backlog.clone(),
@@ -268,6 +284,16 @@ impl OperationMetrics {
         self.channel_failing.clear();
         for (channel, failing) in channels {
             self.channel_failing.get_or_create(&ChannelLabels { channel: channel.clone() }).set(i64::from(*failing));
+        }
+    }
+
+    /// Sets how many enrolled agents stand in each state (every state shown, 0 included).
+    pub fn set_enrolled(&self, agents: &[EnrolledAgent]) {
+        for state in [EnrolmentState::Pending, EnrolmentState::Approved, EnrolmentState::Revoked] {
+            let count = agents.iter().filter(|agent| agent.state == state).count();
+            self.enrolled_agents
+                .get_or_create(&EnrolmentLabels { state: state.label() })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 
