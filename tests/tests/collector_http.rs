@@ -302,6 +302,7 @@ async fn health_agents_api_and_metrics_agree_with_the_store() {
         ("/api/v1/claims", "/api/v1/claims".to_owned(), 200),
         ("/api/v1/claims", "/api/v1/claims?state=open".to_owned(), 400),
         ("/api/v1/claims/{contract}/{period}", "/api/v1/claims/web/2020-01".to_owned(), 404),
+        ("/api/v1/enrolments", "/api/v1/enrolments".to_owned(), 200),
         ("/api/v1/vendors", "/api/v1/vendors".to_owned(), 200),
         ("/api/v1/vendors/{slug}", "/api/v1/vendors/loopback".to_owned(), 200),
         ("/api/v1/vendors/{slug}", "/api/v1/vendors/Loop%20back".to_owned(), 400),
