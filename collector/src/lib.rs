@@ -5,8 +5,8 @@
 //! - [`alerting`]: alert rules evaluated against the store, escalation, and the notifications they send.
 //! - [`bundle`]: the evidence bundle of a contract's period, for `evidence`.
 //! - [`claims`]: credit claims and their lifecycle, owed to paid, with every change recorded.
-//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `evidence`, `close`, `migrate`) and their
-//!   exit statuses.
+//! - [`cli`]: the one-shot commands (`check-config`, `report`, `export`, `evidence`, `close`, `migrate`,
+//!   `openslo`) and their exit statuses.
 //! - [`cluster`]: this collector among the replicas serving one store: heartbeats, who is alive.
 //! - [`closing`]: period close: each settled period's claim report frozen in the store, revised when its figures
 //!   move, and the claims it opens.
@@ -21,6 +21,7 @@
 //!   figures cost per slice rather than per raw result.
 //! - [`metrics`]: the collector's Prometheus metrics, counted by ingest and served by [`http`].
 //! - [`migrate`]: moving a SQLite store into PostgreSQL.
+//! - [`openslo`]: contracts as OpenSLO v1 documents, and back.
 //! - [`postgres_tls`]: TLS to PostgreSQL as the URL's `sslmode` and `sslrootcert` say, with rustls.
 //! - [`notify`]: sending notifications to channels (signed webhook, Slack, PagerDuty, email), with retries.
 //! - [`status_pages`]: the vendors' status pages, read on schedule and kept for reports to hold against our
@@ -46,6 +47,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod migrate;
 pub mod notify;
+pub mod openslo;
 pub mod outage;
 pub mod postgres_tls;
 pub mod reload;

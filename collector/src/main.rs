@@ -1,7 +1,7 @@
 //! `slaprobe-collector`: parses arguments and runs a subcommand: `serve` here, with its signals, the one-shot
-//! commands (`check-config`, `report`, `export`, `evidence`, `close`, `import`, `migrate`) through
-//! `slaprobe_collector::cli`. Exit status 64 for unusable arguments or configuration, 65 for malformed results,
-//! 1 for other failures.
+//! commands (`check-config`, `report`, `export`, `evidence`, `close`, `import`, `migrate`, `openslo`) through
+//! `slaprobe_collector::cli`. Exit status 64 for unusable arguments or configuration, 65 for malformed results or
+//! documents, 1 for other failures.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,6 +112,11 @@ enum Command {
         #[arg(long, value_name = "ID")]
         contract: Option<String>,
     },
+    /// Contracts as OpenSLO v1 documents, and OpenSLO documents as contracts (docs/openslo.md).
+    Openslo {
+        #[command(subcommand)]
+        action: OpensloAction,
+    },
     /// Move a SQLite store into an empty PostgreSQL database, then check every table's row count.
     Migrate {
         /// `sqlite:PATH` of the store to move.
@@ -120,6 +125,28 @@ enum Command {
         /// `postgres:URL` of the database to move it into.
         #[arg(long, value_name = "postgres:URL")]
         to: String,
+    },
+}
+
+/// What `openslo` does.
+#[derive(Debug, Subcommand)]
+enum OpensloAction {
+    /// Write the configuration's contracts as OpenSLO v1 documents (SLI, SLO, AlertPolicy) on standard output;
+    /// what OpenSLO cannot say is noted on standard error.
+    Export {
+        /// Collector configuration (only its contracts, checks and alerts are read).
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Only this contract.
+        #[arg(long, value_name = "ID")]
+        contract: Option<String>,
+    },
+    /// Read OpenSLO v1 documents into a `contracts:` list on standard output, to merge into contracts.yaml;
+    /// what a contract cannot take from them, or still needs, is noted on standard error.
+    Import {
+        /// OpenSLO documents (YAML, several separated by `---`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -147,6 +174,15 @@ fn main() -> ExitCode {
         Command::Serve { config } => return run_serve(&config),
         Command::CheckConfig { config } => cli::check_config(&config).map(|summary| println!("{summary}")),
         Command::Migrate { from, to } => cli::migrate_store(&from, &to),
+        Command::Openslo { action } => {
+            let notes = match action {
+                OpensloAction::Export { config, contract } => {
+                    cli::openslo::export_openslo(&config, contract.as_deref())
+                }
+                OpensloAction::Import { file } => cli::openslo::import_openslo(&file),
+            };
+            notes.map(|notes| notes.iter().for_each(|note| eprintln!("slaprobe-collector: note: {note}")))
+        }
         Command::Report { contracts, results, config, period, contract, format, skip_bad_lines, as_of } => {
             let request = ReportRequest { period, contract, format, as_of: as_of.unwrap_or_else(jiff::Timestamp::now) };
             match (contracts, results, config) {

@@ -12,9 +12,9 @@ const LAYERS: [&[&str]; 6] = [
     &["results_file", "digest", "outage", "claims", "postgres_tls"],
     // What is configured and what is stored.
     &["config", "store"],
-    // The slice ledger and the one query layer on it, and the metrics registry that its figures and ingest's
-    // counts fill.
-    &["ledger", "views", "metrics"],
+    // The slice ledger and the one query layer on it, the metrics registry that its figures and ingest's counts
+    // fill, and the OpenSLO documents made of the configured contracts.
+    &["ledger", "views", "metrics", "openslo"],
     // What runs against the store: ingest, notifications, alerting, retention, reloads, the SQLite→PostgreSQL
     // move, period close, the vendors' status pages read, and the replicas' heartbeats.
     &["ingest", "notify", "alerting", "retention", "reload", "migrate", "bundle", "closing", "status_pages", "cluster"],

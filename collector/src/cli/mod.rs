@@ -1,12 +1,13 @@
-//! The collector's one-shot commands, `check-config`, `report`, `export`, `evidence`, `close`, `import` and
-//! `migrate`, and the exit status each failure maps to: 64 for unusable arguments or configuration, 65 for
-//! malformed results, 1 for anything else.
+//! The collector's one-shot commands, `check-config`, `report`, `export`, `evidence`, `close`, `import`,
+//! `migrate` and `openslo` ([`openslo`]), and the exit status each failure maps to: 64 for unusable arguments or
+//! configuration, 65 for malformed results or documents, 1 for anything else.
 //! `serve` is not one of them: the binary runs it ([`crate::serve`]) with its signals.
 //!
 //! Each command prints its output on standard output; a failure is returned as a [`CliError`] for the binary to
 //! print and exit with.
 
 pub mod import;
+pub mod openslo;
 pub mod report;
 
 use std::io::Write;

@@ -111,7 +111,8 @@ pub async fn admit(
             }
             let recorded = store.enrol(&seen).await?;
             if recorded == seen {
-                tracing::info!(%agent_id, enrolment = %enrolment.name, state = seen.state.label(), "An agent enrolled.");
+                let state = seen.state.label();
+                tracing::info!(%agent_id, enrolment = %enrolment.name, state, "An agent enrolled.");
             }
             recorded
         }

@@ -201,7 +201,8 @@ impl Session {
         let settings = self.settings.borrow_and_update().clone();
         if !settings.agents.admits(&self.identity) {
             return Err(Status::unauthenticated(
-                "this agent's entry or enrolment (token, region or pinned key) changed in, or was removed from, the collector's configuration",
+                "this agent's entry or enrolment (token, region or pinned key) changed in, or was removed from, \
+                 the collector's configuration",
             ));
         }
         self.assignment = settings.assignment(&self.identity.region);
