@@ -5,9 +5,9 @@
 //! (every 30 s at most) and is admitted at its first attempt after an admin approves it. Revoking ends the
 //! agent's live session: at once on the replica that was asked, within [`SWEEP_EVERY`] on the others.
 //!
-//! New agents are bounded: an enrolment takes at most [`MAX_PENDING`] agents waiting for approval, and a refused
-//! agent's record is refreshed at most once per [`REFRESH_EVERY`], so that a leaked fleet token can neither
-//! grow the store without end nor keep its writer busy.
+//! New agents are bounded: an enrolment takes at most [`MAX_PENDING`] agents waiting for approval and
+//! [`MAX_ENROLLED`] in all, and a refused agent's record is refreshed at most once per [`REFRESH_EVERY`], so that
+//! a leaked fleet token can neither grow the store without end nor keep its writer busy.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -29,6 +29,9 @@ use crate::store::{Store, StoreError};
 /// Agents waiting for approval in one enrolment, at most; further new agents are refused until some are
 /// approved or revoked.
 pub const MAX_PENDING: u64 = 1000;
+
+/// Agents on record for one enrolment, at most, whatever their state (`auto_approve` admits without an admin).
+pub const MAX_ENROLLED: u64 = 10_000;
 
 /// A refused agent's record (last seen, address, version) is refreshed at most this often.
 pub const REFRESH_EVERY: SignedDuration = SignedDuration::from_mins(1);
@@ -100,14 +103,17 @@ pub async fn admit(
     let recorded = match store.enrolled_agent(agent_id).await? {
         Some(recorded) => recorded,
         None => {
-            if !enrolment.auto_approve && store.pending_enrolments(&enrolment.name).await? >= MAX_PENDING {
-                return Err(refused(
-                    Refusal::EnrolmentFull,
-                    Status::resource_exhausted(format!(
-                        "enrolment {:?} already has {MAX_PENDING} agents waiting for approval; approve or revoke some",
-                        enrolment.name
-                    )),
-                ));
+            let (enrolled, pending) = store.enrolment_counts(&enrolment.name).await?;
+            let full = if enrolled >= MAX_ENROLLED {
+                Some(format!("{MAX_ENROLLED} agents on record"))
+            } else if !enrolment.auto_approve && pending >= MAX_PENDING {
+                Some(format!("{MAX_PENDING} agents waiting for approval; approve or revoke some"))
+            } else {
+                None
+            };
+            if let Some(full) = full {
+                let message = format!("enrolment {:?} already has {full}", enrolment.name);
+                return Err(refused(Refusal::EnrolmentFull, Status::resource_exhausted(message)));
             }
             let recorded = store.enrol(&seen).await?;
             if recorded == seen {

@@ -131,20 +131,25 @@ impl Store {
             .await
     }
 
-    /// How many agents wait for approval in `enrolment`.
-    pub async fn pending_enrolments(&self, enrolment: &str) -> Result<u64, StoreError> {
+    /// How many agents are on record for `enrolment`, and how many of them wait for approval.
+    pub async fn enrolment_counts(&self, enrolment: &str) -> Result<(u64, u64), StoreError> {
         let enrolment = enrolment.to_owned();
-        let query = "SELECT count(*) FROM enrolled_agents WHERE enrolment = $1 AND state = 'pending'";
-        let count: i64 = match self {
+        let query = "SELECT count(*), coalesce(sum(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0)
+                     FROM enrolled_agents WHERE enrolment = $1";
+        let (all, pending): (i64, i64) = match self {
             Self::Sqlite(store) => {
                 store
                     .read(move |connection| {
-                        connection.prepare_cached(&query.replace('$', "?"))?.query_row([enrolment], |row| row.get(0))
+                        let mut statement = connection.prepare_cached(&query.replace('$', "?"))?;
+                        statement.query_row([enrolment], |row| Ok((row.get(0)?, row.get(1)?)))
                     })
                     .await?
             }
-            Self::Postgres(store) => store.connection().await?.query_one(query, &[&enrolment]).await?.get(0),
+            Self::Postgres(store) => {
+                let row = store.connection().await?.query_one(query, &[&enrolment]).await?;
+                (row.get(0), row.get(1))
+            }
         };
-        Ok(u64::try_from(count).unwrap_or(0))
+        Ok((u64::try_from(all).unwrap_or(0), u64::try_from(pending).unwrap_or(0)))
     }
 }

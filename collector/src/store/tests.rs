@@ -569,14 +569,14 @@ async fn an_enrolled_agent_is_recorded_once_and_decided_on_in_place() {
         assert_eq!(store.enrol(&agent("node-a", 1)).await.unwrap(), agent("node-a", 1), "{name}");
         assert_eq!(store.enrol(&agent("node-a", 2)).await.unwrap(), agent("node-a", 1), "{name}: the first one stays");
         store.enrol(&agent("node-b", 3)).await.unwrap();
-        assert_eq!(store.pending_enrolments("fleet-eu").await.unwrap(), 2, "{name}");
+        assert_eq!(store.enrolment_counts("fleet-eu").await.unwrap(), (2, 2), "{name}");
         let mut approved = agent("node-a", 1);
         approved.state = EnrolmentState::Approved;
         approved.decided_by = Some("alice".to_owned());
         assert!(store.put_enrolled_agent(&approved).await.unwrap(), "{name}");
         assert!(!store.put_enrolled_agent(&agent("node-z", 4)).await.unwrap(), "{name}: only agents on record");
-        assert_eq!(store.pending_enrolments("fleet-eu").await.unwrap(), 1, "{name}");
-        assert_eq!(store.pending_enrolments("fleet-us").await.unwrap(), 0, "{name}");
+        assert_eq!(store.enrolment_counts("fleet-eu").await.unwrap(), (2, 1), "{name}");
+        assert_eq!(store.enrolment_counts("fleet-us").await.unwrap(), (0, 0), "{name}");
         let listed = engine.reopen().await.enrolled_agents().await.unwrap();
         assert_eq!(listed, [approved, agent("node-b", 3)], "{name}");
     }
