@@ -170,6 +170,9 @@ async fn fleet_agents_enrol_under_their_own_names_and_are_approved_and_revoked_o
         agents["agents"].as_array().unwrap().iter().find(|agent| agent["agent_id"] == id).unwrap()["connected"].clone()
     };
     assert_eq!((connected("node-a"), connected("node-b")), (Value::Bool(false), Value::Bool(true)), "{agents}");
+    let key_b =
+        agents["agents"].as_array().unwrap().iter().find(|agent| agent["agent_id"] == "node-b").unwrap()["key"].clone();
+    assert_eq!(key_b, "enrolled", "{agents}");
 
     // auto_approve admits at once, in the enrolment's region.
     let _node_c = start_agent("node-c", "us-east", "fleet-us-token", grpc);

@@ -180,17 +180,18 @@ fn presented_key(agent_id: &str, presented: &[u8]) -> Result<PublicKey, Enrolmen
     })
 }
 
-/// Brings `recorded`'s last session up to `seen`: at once when admitted or when where it comes from changed,
-/// else at most once per [`REFRESH_EVERY`].
+/// Brings `recorded`'s last session up to `seen` (when, from where, which version, the enrolment's region now): at
+/// once when admitted or when any of those changed, else at most once per [`REFRESH_EVERY`].
 async fn refresh(store: &Store, mut recorded: EnrolledAgent, seen: &EnrolledAgent) -> Result<(), StoreError> {
     let stale = seen.last_seen_at.duration_since(recorded.last_seen_at) >= REFRESH_EVERY;
-    let moved = recorded.remote != seen.remote || recorded.version != seen.version;
+    let moved = recorded.remote != seen.remote || recorded.version != seen.version || recorded.region != seen.region;
     if recorded.last_seen_at == seen.last_seen_at || !(stale || moved || recorded.state == EnrolmentState::Approved) {
         return Ok(());
     }
     recorded.last_seen_at = seen.last_seen_at;
     recorded.remote = seen.remote;
     recorded.version.clone_from(&seen.version);
+    recorded.region.clone_from(&seen.region);
     store.put_enrolled_agent(&recorded).await.map(drop)
 }
 
@@ -208,9 +209,9 @@ pub async fn end_revoked(store: Store, live: LiveSessions, stop: CancellationTok
             _ = every.tick() => {}
             () = stop.cancelled() => return,
         }
-        match store.enrolled_agents().await {
+        match store.revoked_agents().await {
             Ok(agents) => {
-                for agent in agents.iter().filter(|agent| agent.state == EnrolmentState::Revoked) {
+                for agent in &agents {
                     if live.revoke(&agent.agent_id) {
                         tracing::info!(agent_id = %agent.agent_id, "Ended the session of a revoked agent.");
                     }

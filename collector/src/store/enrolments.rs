@@ -131,6 +131,12 @@ impl Store {
             .await
     }
 
+    /// The revoked agents, by id.
+    pub async fn revoked_agents(&self) -> Result<Vec<EnrolledAgent>, StoreError> {
+        let query = "SELECT record FROM enrolled_agents WHERE state = 'revoked' ORDER BY agent_id";
+        self.json_records(query, Vec::new(), "enrolled_agents.record").await
+    }
+
     /// How many agents are on record for `enrolment`, and how many of them wait for approval.
     pub async fn enrolment_counts(&self, enrolment: &str) -> Result<(u64, u64), StoreError> {
         let enrolment = enrolment.to_owned();

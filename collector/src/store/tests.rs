@@ -577,7 +577,11 @@ async fn an_enrolled_agent_is_recorded_once_and_decided_on_in_place() {
         assert!(!store.put_enrolled_agent(&agent("node-z", 4)).await.unwrap(), "{name}: only agents on record");
         assert_eq!(store.enrolment_counts("fleet-eu").await.unwrap(), (2, 1), "{name}");
         assert_eq!(store.enrolment_counts("fleet-us").await.unwrap(), (0, 0), "{name}");
+        let mut revoked = agent("node-b", 3);
+        revoked.state = EnrolmentState::Revoked;
+        assert!(store.put_enrolled_agent(&revoked).await.unwrap(), "{name}");
         let listed = engine.reopen().await.enrolled_agents().await.unwrap();
-        assert_eq!(listed, [approved, agent("node-b", 3)], "{name}");
+        assert_eq!(listed, [approved, revoked.clone()], "{name}");
+        assert_eq!(store.revoked_agents().await.unwrap(), [revoked], "{name}");
     }
 }

@@ -49,8 +49,8 @@ pub struct AgentView {
     pub clock_round_trip_ms: Option<f64>,
     /// Whether the offset is within `max_clock_offset` (results beyond it are flagged `clock_suspect`).
     pub clock_within_bound: Option<bool>,
-    /// `pinned` (collector.yaml pins its key), `unpinned` (the first key it presented is on record) or
-    /// `unsigned` (it presented none).
+    /// `pinned` (collector.yaml pins its key), `enrolled` (it joined with a fleet token under the key it presented
+    /// then), `unpinned` (the first key it presented is on record) or `unsigned` (it presented none).
     pub key: &'static str,
     /// Its public key, pinned or on record.
     pub public_key: Option<PublicKey>,
@@ -146,14 +146,18 @@ pub async fn agent_views(state: &HttpState, now: Timestamp) -> Result<Vec<AgentV
     let mut own_faults = faults_of(state.store.agent_faults_between(day_ago, now).await?);
     let recorded: HashMap<String, PublicKey> =
         state.store.agent_keys().await?.into_iter().map(|key| (key.agent_id, key.public_key)).collect();
+    let enrolled: HashMap<String, PublicKey> =
+        state.store.enrolled_agents().await?.into_iter().map(|agent| (agent.agent_id, agent.public_key)).collect();
     Ok(records
         .into_iter()
         .map(|record| {
             let clock = record.clock;
-            let (key, public_key) = match (pinned.get(&record.agent_id), recorded.get(&record.agent_id)) {
-                (Some(key), _) => ("pinned", Some(*key)),
-                (None, Some(key)) => ("unpinned", Some(*key)),
-                (None, None) => ("unsigned", None),
+            let id = &record.agent_id;
+            let (key, public_key) = match (pinned.get(id), enrolled.get(id), recorded.get(id)) {
+                (Some(key), _, _) => ("pinned", Some(*key)),
+                (None, Some(key), _) => ("enrolled", Some(*key)),
+                (None, None, Some(key)) => ("unpinned", Some(*key)),
+                (None, None, None) => ("unsigned", None),
             };
             let collector = record.session_collector.clone().filter(|collector| holding(&record.agent_id, collector));
             AgentView {

@@ -91,6 +91,7 @@ pub async fn page(State(state): State<HttpState>, caller: Option<Extension<Calle
                             td data-field="key" title=[view.public_key.map(|key| key.to_string())] {
                                 @match view.key {
                                     "pinned" => span.badge.up { "pinned" },
+                                    "enrolled" => span.badge.up { "enrolled" },
                                     "unpinned" => span.badge.partial { "unpinned" },
                                     _ => span.badge.silent { "unsigned" },
                                 }
