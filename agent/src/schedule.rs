@@ -8,8 +8,9 @@
 //! A wall-clock step forward skips to the slots of the new time; a step back makes the next slot follow the new
 //! time instead of waiting out the step (the clock watcher logs each step once).
 //!
-//! One timer queue holds every check's next slot ([`timers`]), and one driver task takes the due ones off it: each
-//! slot runs in a task of its own, which takes a permit (bounded concurrency) and runs one attempt with a deadline
+//! One timer queue holds every check's next slot ([`timers`]), and one driver task takes the due ones off it, at
+//! most once per 4 ms (slots due closer together start together, a few milliseconds late): each slot runs in a
+//! task of its own, which takes a permit (bounded concurrency) and runs one attempt with a deadline
 //! of `min(timeout, slot + interval − now)`, so an attempt never outlives its slot. A slot that cannot start
 //! before its end is skipped and logged. A check's attempts never overlap: its next slot is set when its slot
 //! task ends, and a check changed by a reload starts afresh once its attempt in flight has ended. So an idle
@@ -20,7 +21,7 @@
 //! failure and the recovery are seen by two attempts and the recovery is measured to about `after`. Each
 //! confirmation must end, its whole timeout included, before the next slot; a check that never fails makes none.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use jiff::Timestamp;
 use slaprobe_proto::ResultRecord;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -143,14 +145,32 @@ impl<R: AttemptRunner> Scheduler<R> {
     }
 }
 
-/// Takes each due slot off the timer queue and runs it in a task of its own, until `stop`.
+/// Starts each due slot in a task of its own, until `stop`; sleeps until the next is due, or a sooner one is
+/// queued.
 async fn drive<R: AttemptRunner>(shared: Arc<Shared<R>>, stop: CancellationToken) {
+    let sooner = shared.timers().sooner();
+    let alarm = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(alarm);
     loop {
-        let due = tokio::select! {
-            due = poll_fn(|cx| shared.timers().poll_due(cx, &*shared.clock)) => due,
-            () = stop.cancelled() => return,
-        };
-        shared.slots.spawn(run_due(shared.clone(), due));
+        let next = shared.timers().start_due(Instant::now(), &*shared.clock, |due| {
+            shared.slots.spawn(run_due(shared.clone(), due));
+        });
+        match next {
+            Some(at) => {
+                if alarm.deadline() != at {
+                    alarm.as_mut().reset(at);
+                }
+                tokio::select! {
+                    () = &mut alarm => {}
+                    () = sooner.notified() => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+            None => tokio::select! {
+                () = sooner.notified() => {}
+                () = stop.cancelled() => return,
+            },
+        }
     }
 }
 

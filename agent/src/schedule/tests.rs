@@ -318,3 +318,30 @@ async fn a_slot_years_away_waits_without_a_panic() {
     let expected = fixture.clock.base + SignedDuration::from_hours(887 * 24);
     assert_eq!(slots, [expected], "one slot, on the check's phase");
 }
+
+#[tokio::test(start_paused = true)]
+async fn slots_close_together_start_in_one_batch_and_a_lone_slot_on_time() {
+    let mut fixture = fixture(Duration::from_millis(100), 100);
+    let check = |id: &str, phase: &str| {
+        format!("- {{ id: {id}, kind: tcp, target: \"127.0.0.1:9\", interval: 1s, phase: {phase} }}\n")
+    };
+    let yaml = [check("first", "100ms"), check("close", "101ms"), check("closer", "103ms"), check("lone", "600ms")];
+    fixture.scheduler.apply(checks(&yaml.concat()));
+    tokio::time::sleep(Duration::from_millis(3050)).await;
+    let base = fixture.clock.base;
+    let windows = fixture.windows.lock().unwrap().clone();
+    let started = |id: &str| -> Vec<(i128, i128)> {
+        windows
+            .iter()
+            .filter(|(check, _)| check == id)
+            .map(|(_, window)| {
+                let scheduled = (window.scheduled_at.unwrap() - base).as_micros();
+                (scheduled / 1000, (window.started_at - base).as_micros() / 1000)
+            })
+            .collect()
+    };
+    assert_eq!(started("first"), [(100, 100), (1100, 1100), (2100, 2100)], "(slot, started) in ms");
+    assert_eq!(started("close"), [(101, 104), (1101, 1104), (2101, 2104)], "waits out the 4 ms since the first");
+    assert_eq!(started("closer"), [(103, 104), (1103, 1104), (2103, 2104)], "starts with the close one");
+    assert_eq!(started("lone"), [(600, 600), (1600, 1600), (2600, 2600)], "nothing before it: on time");
+}
