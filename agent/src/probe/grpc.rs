@@ -24,7 +24,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::net::no_delay;
+use super::net::{address_text, no_delay};
 use super::tls::{describe_handshake_error, handshake_noting, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 
@@ -33,7 +33,7 @@ pub async fn probe(context: &ProbeContext, spec: &GrpcSpec, attempt: &mut Attemp
     attempt.grpc = Some(GrpcDetail { service: Some(spec.service.clone()), ..GrpcDetail::default() });
     let ip = context.resolve(&spec.host, spec.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, spec.port);
-    detail(attempt).remote_addr = Some(address.to_string());
+    detail(attempt).remote_addr = Some(address_text(address));
     let stream = context.connect(address, attempt).await?;
     let authority = if spec.host.contains(':') {
         format!("[{}]:{}", spec.host, spec.port)

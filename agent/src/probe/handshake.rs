@@ -17,7 +17,7 @@ use slaprobe_proto::TlsDetail;
 use tokio::time::Instant;
 
 use super::capture::certificates;
-use super::net::no_delay;
+use super::net::{address_text, no_delay};
 use super::tls::{
     check_cert_days, describe_certificate_error, describe_handshake_error, earliest_expiry, handshake_noting,
     version_name,
@@ -30,7 +30,7 @@ pub async fn probe(context: &ProbeContext, spec: &TlsCheckSpec, attempt: &mut At
     attempt.tls = Some(TlsDetail { server_name: Some(server_name.clone()), ..TlsDetail::default() });
     let ip = context.resolve(&spec.host, spec.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, spec.port);
-    detail(attempt).remote_addr = Some(address.to_string());
+    detail(attempt).remote_addr = Some(address_text(address));
     let stream = context.connect(address, attempt).await?;
     no_delay(&stream);
     attempt.enter_at("in the TLS handshake with", address);

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Url;
 
-use super::net::no_delay;
+use super::net::{address_text, no_delay};
 use super::tls::{check_cert_days, describe_handshake_error, handshake_noting, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use super::{capture, http1};
@@ -178,7 +178,7 @@ async fn exchange(
     };
     let ip = context.resolve(dial_host, spec.settings.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, dial_port);
-    detail(attempt).remote_addr = Some(address.to_string());
+    detail(attempt).remote_addr = Some(address_text(address));
     let mut stream = context.connect(address, attempt).await?;
     if spec.settings.proxy.is_some() && https {
         let start = Instant::now();

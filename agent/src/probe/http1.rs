@@ -48,7 +48,9 @@ pub(super) fn request_bytes<'a>(
 ) -> Vec<u8> {
     let body = wire.body.unwrap_or_default();
     let mut bytes = Vec::with_capacity(256 + body.len());
-    bytes.extend_from_slice(format!("{} {} HTTP/1.1\r\n", wire.method, wire.target).as_bytes());
+    for part in [wire.method.as_str(), " ", wire.target, " HTTP/1.1\r\n"] {
+        bytes.extend_from_slice(part.as_bytes());
+    }
     let mut line = |name: &[u8], value: &[u8]| {
         bytes.extend_from_slice(name);
         bytes.extend_from_slice(b": ");
@@ -70,7 +72,7 @@ pub(super) fn request_bytes<'a>(
         line(b"connection", b"close");
     }
     if !body.is_empty() && !has(&[CONTENT_LENGTH, TRANSFER_ENCODING]) {
-        line(b"content-length", body.len().to_string().as_bytes());
+        line(b"content-length", itoa::Buffer::new().format(body.len()).as_bytes());
     }
     bytes.extend_from_slice(b"\r\n");
     bytes.extend_from_slice(body.as_bytes());

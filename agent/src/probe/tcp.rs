@@ -10,7 +10,7 @@ use slaprobe_proto::TcpDetail;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::net::no_delay;
+use super::net::{address_text, no_delay};
 use super::tls::{describe_handshake_error, server_name, session_facts};
 use super::{Attempt, ErrorKind, Failure, ProbeContext, add_phase};
 use slaprobe_checks::spec::TcpSpec;
@@ -26,7 +26,7 @@ pub async fn probe(context: &ProbeContext, spec: &TcpSpec, attempt: &mut Attempt
     let ip = context.resolve(&spec.host, spec.ip_version, attempt).await?;
     let address = SocketAddr::new(ip, spec.port);
     if let Some(detail) = attempt.tcp.as_mut() {
-        detail.remote_addr = Some(address.to_string());
+        detail.remote_addr = Some(address_text(address));
     }
     let stream = context.connect(address, attempt).await?;
     match &spec.tls {
