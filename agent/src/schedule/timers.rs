@@ -33,7 +33,7 @@ use crate::clock::{WallClock, until};
 const LONGEST_TIMER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The least time between two wake-ups of the driver that start slots.
-pub(super) const WAKE_GAP: Duration = Duration::from_millis(4);
+const WAKE_GAP: Duration = Duration::from_millis(4);
 
 /// Queued timers beyond this many more than the checks make the queue drop those no longer waited on.
 const STALE_SLACK: usize = 1024;
