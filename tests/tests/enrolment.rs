@@ -166,13 +166,12 @@ async fn fleet_agents_enrol_under_their_own_names_and_are_approved_and_revoked_o
     assert_eq!(stored_results(&database, "node-a"), a_after, "nothing more from the revoked agent");
     assert!(stored_results(&database, "node-b") > b_after, "its fleet-mate keeps streaming");
     let (_, agents) = api(http, "GET", "/api/v1/agents", VIEWER).await;
-    let connected = |id: &str| {
-        agents["agents"].as_array().unwrap().iter().find(|agent| agent["agent_id"] == id).unwrap()["connected"].clone()
+    let field = |id: &str, name: &str| {
+        agents["agents"].as_array().unwrap().iter().find(|agent| agent["agent_id"] == id).unwrap()[name].clone()
     };
+    let connected = |id: &str| field(id, "connected");
     assert_eq!((connected("node-a"), connected("node-b")), (Value::Bool(false), Value::Bool(true)), "{agents}");
-    let key_b =
-        agents["agents"].as_array().unwrap().iter().find(|agent| agent["agent_id"] == "node-b").unwrap()["key"].clone();
-    assert_eq!(key_b, "enrolled", "{agents}");
+    assert_eq!(field("node-b", "key"), "enrolled", "{agents}");
 
     // auto_approve admits at once, in the enrolment's region.
     let _node_c = start_agent("node-c", "us-east", "fleet-us-token", grpc);

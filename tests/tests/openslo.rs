@@ -214,6 +214,11 @@ fn contracts_go_to_openslo_and_back_and_foreign_slos_say_what_they_lack() {
             ("AlertPolicy", "beta-burn-rate-3"),
         ]
     );
+    let source = &docs[0]["spec"]["ratioMetric"]["good"]["metricSource"]["spec"];
+    assert_eq!(
+        (&source["contract"], &source["combine"], &source["failed_ratio"]),
+        (&"acme.web".into(), &"any".into(), &0.4.into())
+    );
     let acme = &docs[1]["spec"];
     assert_eq!(acme["budgetingMethod"], "Timeslices");
     let objective = &acme["objectives"][0];

@@ -79,7 +79,7 @@ fn indicator(contract: &Contract, name: &str) -> Value {
         let spec = map([
             ("contract", Value::from(terms.id.as_str())),
             ("checks", Value::Sequence(terms.checks.iter().map(|check| Value::from(check.as_str())).collect())),
-            ("combine", Value::from(if terms.combine == slaprobe_sla::contract::Combine::All { "all" } else { "any" })),
+            ("combine", serde_yaml_ng::to_value(terms.combine).unwrap_or(Value::Null)),
             ("failed_ratio", yaml_number(terms.failed_ratio)),
             ("count", Value::from(count)),
         ]);
@@ -97,7 +97,7 @@ fn indicator(contract: &Contract, name: &str) -> Value {
                 Value::from(described(&format!(
                     "Per {} slice, the regions whose probes of {} saw the service up, among the regions voting \
                  (measured by slaprobe).",
-                    shorthand(terms.slice).unwrap_or_else(|| format!("{} s", terms.slice.as_secs_f64())),
+                    slice_text(terms.slice),
                     terms.checks.join(", ")
                 ))),
             ),
@@ -149,7 +149,7 @@ fn objective(
                 terms.objective,
                 period.1,
                 terms.timezone,
-                shorthand(terms.slice).unwrap_or_else(|| format!("{} s", terms.slice.as_secs_f64())),
+                slice_text(terms.slice),
                 terms.vendor,
                 terms.service,
                 terms.id
@@ -299,6 +299,11 @@ fn document(kind: &str, metadata: Value, spec: Value) -> Value {
 
 fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Mapping(pairs.into_iter().map(|(key, value)| (Value::from(key), value)).collect())
+}
+
+/// The slice as a description says it: `5m`, or `30 s` when it is not whole minutes.
+fn slice_text(slice: std::time::Duration) -> String {
+    shorthand(slice).unwrap_or_else(|| format!("{} s", slice.as_secs_f64()))
 }
 
 fn described(text: &str) -> String {

@@ -113,7 +113,7 @@ fn contract(
     };
     let Value::Mapping(fields) = &mut terms else { return Err("the terms are not a mapping".to_owned()) };
     take_objective(at, spec, fields, notes)?;
-    take_window(at, spec, fields, notes)?;
+    take_window(at, spec, fields, notes);
     if let Some(local) = annotations[LOCAL_CHECKS_ANNOTATION].as_str() {
         mark_local_checks(fields, local.split(','));
     }
@@ -203,7 +203,7 @@ fn take_objective(at: &str, spec: &Value, fields: &mut Mapping, notes: &mut Vec<
 }
 
 /// Sets `period` and `timezone` from the calendar window, saying when it is one a contract cannot have.
-fn take_window(at: &str, spec: &Value, fields: &mut Mapping, notes: &mut Vec<String>) -> Result<(), String> {
+fn take_window(at: &str, spec: &Value, fields: &mut Mapping, notes: &mut Vec<String>) {
     let window = &spec["timeWindow"][0];
     let period = match (window["duration"].as_str(), window["isRolling"].as_bool()) {
         (Some("1M"), Some(false) | None) => Some("month"),
@@ -224,7 +224,6 @@ fn take_window(at: &str, spec: &Value, fields: &mut Mapping, notes: &mut Vec<Str
     if let Some(zone) = window["calendar"]["timeZone"].as_str() {
         fields.insert("timezone".into(), Value::from(zone));
     }
-    Ok(())
 }
 
 /// Marks `local` among the `checks` as agent-local (`{ id, local: true }`).
